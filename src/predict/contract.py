@@ -1,0 +1,161 @@
+"""The data contract: the input tables the pipeline accepts, in code.
+
+This module is the single source of truth for table names, columns, their kinds,
+keys and foreign keys (see docs/data_dictionary.md, generated from it). Categorical
+values are free strings: nothing here lists a bank's codes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnKind = Literal["string", "date", "float", "int"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: ColumnKind
+    required: bool
+    description: str
+    min: float | None = None
+    max: float | None = None
+
+
+@dataclass(frozen=True)
+class ForeignKey:
+    column: str
+    table: str
+    ref_column: str
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    required: bool
+    description: str
+    columns: tuple[Column, ...]
+    key: tuple[str, ...] = ()
+    foreign_keys: tuple[ForeignKey, ...] = ()
+    date_column: str | None = None  # the column that dates each row (point-in-time)
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+    def column(self, name: str) -> Column:
+        for c in self.columns:
+            if c.name == name:
+                return c
+        raise KeyError(f"table {self.name!r} has no column {name!r}")
+
+
+CLIENTS = Table(
+    name="clients",
+    required=True,
+    description="One row per client (prospects included).",
+    key=("client_id",),
+    date_column="onboarding_date",
+    columns=(
+        Column("client_id", "string", True, "Unique client key."),
+        Column("onboarding_date", "date", True, "Start of the relationship."),
+        Column("segment", "string", False, "Client segment, e.g. sme, mid_corporate."),
+        Column("industry", "string", False, "Sector code."),
+        Column("region", "string", False, "Region."),
+        Column("branch_id", "string", False, "Owning branch."),
+        Column("rm_id", "string", False, "Relationship manager."),
+        Column("annual_turnover", "float", False, "Client's annual turnover.", min=0.0),
+    ),
+)
+
+FACILITIES = Table(
+    name="facilities",
+    required=False,
+    description="One row per loan or credit line.",
+    key=("facility_id",),
+    foreign_keys=(ForeignKey("client_id", "clients", "client_id"),),
+    date_column="origination_date",
+    columns=(
+        Column("facility_id", "string", True, "Unique facility key."),
+        Column("client_id", "string", True, "Owning client; must exist in clients."),
+        Column("product", "string", True, "e.g. term_loan, revolving_credit, guarantee."),
+        Column("limit_amount", "float", True, "Committed amount.", min=0.0),
+        Column("interest_rate", "float", False, "Annual rate as a fraction (0.055)."),
+        Column("origination_date", "date", True, "Origination date."),
+        Column("maturity_date", "date", False, "Maturity; on or after origination_date."),
+        Column("closed_date", "date", False, "Closure date; empty while open."),
+    ),
+)
+
+FACILITY_BALANCES = Table(
+    name="facility_balances",
+    required=False,
+    description="One row per facility per month end.",
+    key=("facility_id", "month_end"),
+    foreign_keys=(ForeignKey("facility_id", "facilities", "facility_id"),),
+    date_column="month_end",
+    columns=(
+        Column("facility_id", "string", True, "Facility; must exist in facilities."),
+        Column("month_end", "date", True, "Last day of a month."),
+        Column("outstanding", "float", True, "Drawn balance.", min=0.0),
+        Column("days_past_due", "int", True, "Arrears in days at month end.", min=0.0),
+    ),
+)
+
+REVENUE = Table(
+    name="revenue",
+    required=False,
+    description="Income the bank earns from the client (needed for the contribution target).",
+    foreign_keys=(ForeignKey("client_id", "clients", "client_id"),),
+    date_column="date",
+    columns=(
+        Column("client_id", "string", True, "Client; must exist in clients."),
+        Column("date", "date", True, "Booking date."),
+        Column("amount", "float", True, "Amount; negative for refunds and reversals."),
+        Column("source", "string", False, "e.g. interest, fee, fx, cash_management, trade."),
+    ),
+)
+
+INTERACTIONS = Table(
+    name="interactions",
+    required=False,
+    description="Every touch between bank and client.",
+    foreign_keys=(ForeignKey("client_id", "clients", "client_id"),),
+    date_column="date",
+    columns=(
+        Column("client_id", "string", True, "Client; must exist in clients."),
+        Column("date", "date", True, "Date of the interaction."),
+        Column("kind", "string", True, "e.g. rm_meeting, call, service_request, complaint, survey."),
+        Column("channel", "string", False, "e.g. branch, phone, portal."),
+        Column("csat", "int", False, "Satisfaction survey answer (CSAT), 1..5.", min=1, max=5),
+        Column("nps", "int", False, "Likelihood to recommend (NPS), 0..10.", min=0, max=10),
+    ),
+)
+
+CREDIT_EVENTS = Table(
+    name="credit_events",
+    required=False,
+    description="Dated credit events.",
+    foreign_keys=(ForeignKey("client_id", "clients", "client_id"),),
+    date_column="date",
+    columns=(
+        Column("client_id", "string", True, "Client; must exist in clients."),
+        Column("facility_id", "string", False, "Facility, when the event concerns one."),
+        Column("date", "date", True, "Date of the event."),
+        Column("kind", "string", True, "default, write_off, restructuring, covenant_breach, ..."),
+    ),
+)
+
+TABLES: dict[str, Table] = {
+    t.name: t
+    for t in (CLIENTS, FACILITIES, FACILITY_BALANCES, REVENUE, INTERACTIONS, CREDIT_EVENTS)
+}
+
+TARGETS: tuple[str, ...] = ("churn", "default", "contribution")
+DEFAULT_EVENT_KINDS: tuple[str, ...] = ("default", "write_off")
+DEFAULT_DPD_THRESHOLD = 90
