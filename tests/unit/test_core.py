@@ -1,0 +1,85 @@
+"""The shared core: typed config loading and atomic writes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from predict import io
+from predict.config import ConfigError, from_dict, load_section
+from predict.contract import TABLES
+
+
+@dataclass(frozen=True)
+class _Inner:
+    months: int = 6
+
+
+@dataclass(frozen=True)
+class _Section:
+    seed: int = 1
+    start: dt.date = dt.date(2020, 1, 31)
+    rate: float = 0.5
+    names: tuple[str, ...] = ()
+    inner: _Inner = field(default_factory=_Inner)
+    end: dt.date | None = None
+
+
+def test_from_dict_builds_nested_frozen_dataclasses() -> None:
+    cfg = from_dict(
+        _Section, {"seed": 3, "start": "2021-03-31", "rate": 1, "names": ["a"], "inner": {"months": 2}}
+    )
+    assert cfg == _Section(3, dt.date(2021, 3, 31), 1.0, ("a",), _Inner(2))
+    assert isinstance(cfg.rate, float)
+
+
+def test_unknown_key_is_refused_with_its_name() -> None:
+    with pytest.raises(ConfigError, match="sede"):
+        from_dict(_Section, {"sede": 3})
+
+
+def test_wrong_type_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"seed.*expected int"):
+        from_dict(_Section, {"seed": "three"})
+
+
+def test_load_section_reads_only_its_section(tmp_path: Path) -> None:
+    p = tmp_path / "params.yaml"
+    p.write_text("a:\n  seed: 9\nb:\n  whatever: 1\n")
+    assert load_section(p, "a", _Section).seed == 9
+    with pytest.raises(ConfigError, match="no section 'c'"):
+        load_section(p, "c", _Section)
+
+
+def test_failed_write_leaves_previous_file_intact(tmp_path: Path) -> None:
+    target = tmp_path / "out.json"
+    io.write_json({"v": 1}, target)
+    with pytest.raises(RuntimeError), io.atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
+    assert io.read_json(target) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_atomic_dir_replaces_whole_folder_only_on_success(tmp_path: Path) -> None:
+    target = tmp_path / "tables"
+    with io.atomic_dir(target) as d:
+        io.write_parquet(pd.DataFrame({"x": [1]}), d / "a.parquet")
+    with pytest.raises(RuntimeError), io.atomic_dir(target) as d:
+        io.write_parquet(pd.DataFrame({"x": [2]}), d / "b.parquet")
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in target.iterdir()) == ["a.parquet"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tables"]
+
+
+def test_contract_keys_and_foreign_keys_name_real_columns() -> None:
+    for table in TABLES.values():
+        for key in table.key:
+            assert key in table.column_names
+        for fk in table.foreign_keys:
+            assert fk.column in table.column_names
+            assert fk.ref_column in TABLES[fk.table].column_names
