@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +32,8 @@ class _Section:
 
 def test_from_dict_builds_nested_frozen_dataclasses() -> None:
     cfg = from_dict(
-        _Section, {"seed": 3, "start": "2021-03-31", "rate": 1, "names": ["a"], "inner": {"months": 2}}
+        _Section,
+        {"seed": 3, "start": "2021-03-31", "rate": 1, "names": ["a"], "inner": {"months": 2}},
     )
     assert cfg == _Section(3, dt.date(2021, 3, 31), 1.0, ("a",), _Inner(2))
     assert isinstance(cfg.rate, float)
@@ -83,3 +85,13 @@ def test_contract_keys_and_foreign_keys_name_real_columns() -> None:
         for fk in table.foreign_keys:
             assert fk.column in table.column_names
             assert fk.ref_column in TABLES[fk.table].column_names
+
+
+def test_atomic_outputs_get_normal_permissions(tmp_path: Path) -> None:
+    f = io.write_text("x", tmp_path / "a.txt")
+    with io.atomic_dir(tmp_path / "d"):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    assert f.stat().st_mode & 0o777 == 0o666 & ~mask
+    assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~mask
