@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -17,3 +19,340 @@ def _configure_logging(quiet: bool = False) -> None:
 
 
 # Sub-commands are added below, one function each; keep their logic in the library.
+
+
+@app.command()
+def report(
+    scores: Annotated[Path, typer.Option(help="Folder of the scoring outputs.")] = Path(
+        "data/scores"
+    ),
+    models: Annotated[Path, typer.Option(help="Folder of models/<target>/.")] = Path("models"),
+    metrics: Annotated[Path, typer.Option(help="Folder of metrics/<target>.json.")] = Path(
+        "metrics"
+    ),
+    tables: Annotated[Path, typer.Option(help="Folder of validated tables.")] = Path(
+        "data/validated"
+    ),
+    plots: Annotated[Path, typer.Option(help="Folder of plots/<target>/*.csv.")] = Path("plots"),
+    out: Annotated[Path, typer.Option(help="Reports folder; the site is OUT/review.")] = Path(
+        "reports"
+    ),
+    client: Annotated[
+        list[str] | None, typer.Option("--client", help="Also write this client's page.")
+    ] = None,
+    params: Annotated[Path, typer.Option(help="Params file (section `report`).")] = Path(
+        "params.yaml"
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+) -> None:
+    """Build the static review report for risk teams (OUT/review/index.html)."""
+    from predict.config import load_section
+    from predict.report import ReportConfig, ReportInputError, build_report, load_inputs, site_dir
+
+    _configure_logging(quiet)
+    config = load_section(params, "report", ReportConfig) if params.exists() else ReportConfig()
+    try:
+        inputs = load_inputs(scores, models, metrics, tables, plots)
+        result = build_report(inputs, site_dir(out), config, clients=client or [])
+    except ReportInputError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    typer.echo(str(result.index))
+
+
+@app.command()
+def validate(
+    folder: Annotated[Path, typer.Argument(help="Folder of contract tables (CSV or Parquet).")],
+    mode: Annotated[str | None, typer.Option(help="strict | lenient (default: params)")] = None,
+    as_of: Annotated[str | None, typer.Option(help="End of the data, YYYY-MM-DD.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for the validated tables.")] = Path(
+        "data/validated"
+    ),
+    quarantine: Annotated[Path, typer.Option(help="Folder for bad rows.")] = Path(
+        "data/quarantine"
+    ),
+    report: Annotated[Path, typer.Option(help="Folder for the report.")] = Path(
+        "reports/validation"
+    ),
+    params: Annotated[Path, typer.Option(help="Params file (section `validate`).")] = Path(
+        "params.yaml"
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+) -> None:
+    """Check a folder against the data contract; write typed tables, quarantine and a report."""
+    import datetime as dt
+
+    from predict.config import load_section
+    from predict.tables import TableReadError
+    from predict.validation import (
+        ValidationConfig,
+        ValidationFailed,
+        summary_text,
+        validate_folder,
+        write_validated,
+    )
+
+    _configure_logging(quiet)
+    base = load_section(params, "validate", ValidationConfig) if params.exists() else None
+    base = base or ValidationConfig()
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else base.as_of
+        config = ValidationConfig(mode=mode or base.mode, as_of=day)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    try:
+        result = validate_folder(folder, config)
+        typer.echo(summary_text(result))
+        typer.echo(f"report: {write_validated(result, out, quarantine, report)}")
+    except (TableReadError, ValidationFailed) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+
+
+@app.command()
+def features(
+    input_dir: Annotated[Path, typer.Option("--input", help="Folder of validated tables.")] = Path(
+        "data/validated"
+    ),
+    out: Annotated[Path, typer.Option(help="features.parquet (snapshots.json beside it).")] = Path(
+        "data/features/features.parquet"
+    ),
+    params: Annotated[Path, typer.Option(help="Params file (section `features`).")] = Path(
+        "params.yaml"
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+) -> None:
+    """Build point-in-time features and labels for every as-of date (section `features`)."""
+    from predict.config import load_section
+    from predict.features import FeaturesConfig, run
+
+    _configure_logging(quiet)
+    config = load_section(params, "features", FeaturesConfig) if params.exists() else None
+    try:
+        result = run(input_dir, out, config or FeaturesConfig())
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    s = result.summary
+    typer.echo(
+        f"{out}: {s['rows']} rows, {s['clients']} clients, {len(s['snapshots'])} as-of dates "
+        f"({s['censored_rows']} censored rows), {len(s['features'])} features"
+    )
+
+
+@app.command()
+def score(
+    input_dir: Annotated[Path, typer.Option("--input", help="Folder of contract tables.")],
+    models: Annotated[Path, typer.Option(help="Folder of models/<target>/.")] = Path("models"),
+    out: Annotated[Path, typer.Option(help="Folder for the scoring outputs.")] = Path(
+        "data/scores"
+    ),
+    as_of: Annotated[str | None, typer.Option(help="Month end YYYY-MM-DD (default: latest).")] = (
+        None
+    ),
+    params: Annotated[Path, typer.Option(help="Params file (sections score, features).")] = Path(
+        "params.yaml"
+    ),
+    previous: Annotated[Path | None, typer.Option(help="Earlier scores.parquet to compare.")] = (
+        None
+    ),
+    reference: Annotated[Path, typer.Option(help="Training rows for the drift check.")] = Path(
+        "data/split/train.parquet"
+    ),
+    validated: Annotated[bool, typer.Option("--validated", help="Input already validated.")] = (
+        False
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress, only warnings.")] = False,
+) -> None:
+    """Score every client of a folder: probabilities, reasons, value, action, drift."""
+    import datetime as dt
+
+    from predict.scoring import configs_from_params, score_folder, summary_lines
+    from predict.validation import ValidationFailed
+
+    _configure_logging(quiet)
+    try:
+        day = dt.date.fromisoformat(as_of) if as_of else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+    config, features_config = configs_from_params(params)
+    try:
+        result = score_folder(
+            input_dir,
+            models,
+            out,
+            config,
+            features_config,
+            as_of=day,
+            previous_path=previous,
+            reference_path=reference,
+            validated=validated,
+            quiet=True if quiet else None,
+        )
+    except (FileNotFoundError, ValueError, ValidationFailed) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    typer.echo("\n".join(summary_lines(result)))
+
+
+@app.command()
+def dictionary(
+    out: Annotated[Path, typer.Option(help="Where to write it.")] = Path("docs/data_dictionary.md"),
+) -> None:
+    """Write the data dictionary (tables, columns, rules) generated from the contract."""
+    from predict.dictionary import render_data_dictionary
+    from predict.io import write_text
+
+    typer.echo(str(write_text(render_data_dictionary(), out)))
+
+
+@app.command("import-online-retail")
+def import_online_retail(
+    src: Annotated[Path, typer.Option(help="UCI Online Retail CSV (optionally .gz).")],
+    out: Annotated[Path, typer.Option(help="Folder for the contract tables.")],
+    fmt: Annotated[str, typer.Option("--format", help="parquet | csv | csv.gz")] = "parquet",
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+) -> None:
+    """Map the UCI Online Retail export onto contract tables (clients, revenue)."""
+    from predict.adapters.online_retail import import_online_retail as run_import
+    from predict.tables import TableReadError
+
+    _configure_logging(quiet)
+    try:
+        written = run_import(src, out, fmt)
+    except (ValueError, TableReadError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    for path in written.values():
+        typer.echo(str(path))
+
+
+def _targets(target: str) -> tuple[str, ...]:
+    from predict.contract import TARGETS
+
+    if target != "all" and target not in TARGETS:
+        typer.echo(f"error: unknown target {target!r}; expected all or one of {TARGETS}", err=True)
+        raise typer.Exit(code=2)
+    return TARGETS if target == "all" else (target,)
+
+
+@app.command()
+def train(
+    target: Annotated[str, typer.Option(help="churn | default | contribution | all")] = "all",
+    params: Annotated[Path, typer.Option(help="Params file (section `train`).")] = Path(
+        "params.yaml"
+    ),
+    split: Annotated[Path, typer.Option(help="Folder of train/valid/test.parquet.")] = Path(
+        "data/split"
+    ),
+    models: Annotated[Path, typer.Option(help="Bundles go to <models>/<target>/.")] = Path(
+        "models"
+    ),
+    metrics: Annotated[Path, typer.Option(help="<metrics>/<target>.json.")] = Path("metrics"),
+    plots: Annotated[Path, typer.Option(help="<plots>/<target>/*.csv.")] = Path("plots"),
+    truth: Annotated[Path, typer.Option(help="Generator truth, used if present.")] = Path(
+        "data/synthetic_truth"
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+) -> None:
+    """Train, calibrate, evaluate and register models (what `dvc repro train` runs)."""
+    import os
+
+    from predict.config import load_section
+    from predict.modeling import TrainConfig, run_training
+    from predict.tracking import tracking_uri
+
+    _configure_logging(quiet)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    config = load_section(params, "train", TrainConfig)
+    for name in _targets(target):
+        try:
+            result = run_training(
+                split,
+                name,
+                config,
+                models_dir=models,
+                metrics_dir=metrics,
+                plots_dir=plots,
+                truth_dir=truth,
+                tracking_uri=tracking_uri(os.environ, Path.cwd()),
+            )
+        except (FileNotFoundError, KeyError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=1) from exc
+        typer.echo(f"{name}: model {result.bundle.version} -> {result.bundle_dir}")
+
+
+@app.command()
+def promote(
+    target: Annotated[str, typer.Option(help="churn | default | contribution | all")] = "all",
+    params: Annotated[Path, typer.Option(help="Params file (section `train`).")] = Path(
+        "params.yaml"
+    ),
+    split: Annotated[Path, typer.Option(help="Both models are re-scored on its test.parquet.")] = (
+        Path("data/split")
+    ),
+) -> None:
+    """Move the registry alias `champion` to the challenger when it scores better on test."""
+    import os
+
+    from predict.config import load_section
+    from predict.modeling import TrainConfig, task_of, test_scorer
+    from predict.tracking import promote as promote_challenger
+    from predict.tracking import promotion_metric, tracking_uri
+
+    _configure_logging(quiet=True)
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    config = load_section(params, "train", TrainConfig)
+    uri = tracking_uri(os.environ, Path.cwd())
+    for name in _targets(target):
+        task = task_of(name)
+        metric = promotion_metric(task, config.tracking)
+        scorer = None
+        if (split / "test.parquet").exists():
+            scorer = test_scorer(split, name, metric, config.evaluation)
+        try:
+            decision = promote_challenger(uri, name, task, config.tracking, scorer)
+        except (LookupError, ValueError) as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=1) from exc
+        typer.echo(decision.describe())
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option(help="Folder for the six contract tables.")] = Path(
+        "data/synthetic"
+    ),
+    truth: Annotated[Path, typer.Option(help="Folder for the known truth (apart).")] = Path(
+        "data/synthetic_truth"
+    ),
+    clients: Annotated[int | None, typer.Option(help="Number of clients (default: params).")] = (
+        None
+    ),
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: params).")] = None,
+    params: Annotated[Path, typer.Option(help="Params file (sections generate, features).")] = (
+        Path("params.yaml")
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+) -> None:
+    """Generate the synthetic lending portfolio with its known truth (docs/synthetic.md)."""
+    import dataclasses
+
+    from predict.config import ConfigError, from_dict, load_params
+    from predict.synthetic import GenerateConfig, outcome_window, write_portfolio
+
+    _configure_logging(quiet)
+    loaded = load_params(params) if params.exists() else {}
+    try:
+        base = from_dict(GenerateConfig, loaded.get("generate"), where=f"{params}:generate")
+        config = dataclasses.replace(
+            base,
+            n_clients=base.n_clients if clients is None else clients,
+            seed=base.seed if seed is None else seed,
+        )
+    except (ConfigError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=2) from exc
+    info = write_portfolio(config, out, truth, outcome_window(loaded))
+    typer.echo(f"{out}: {info['rows']} rows; truth in {truth} ({info['seconds_total']} s)")
