@@ -121,6 +121,13 @@ def features(
         "params.yaml"
     ),
     quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+    dask: Annotated[
+        bool, typer.Option("--dask", help="Run on Dask, partitioned by client (docs/scaling.md).")
+    ] = False,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (implies --dask); else local.")
+    ] = None,
+    partitions: Annotated[int, typer.Option(min=1, help="Client partitions with --dask.")] = 8,
 ) -> None:
     """Build point-in-time features and labels for every as-of date (section `features`)."""
     from predict.config import load_section
@@ -129,8 +136,14 @@ def features(
     _configure_logging(quiet)
     config = load_section(params, "features", FeaturesConfig) if params.exists() else None
     try:
-        result = run(input_dir, out, config or FeaturesConfig())
-    except (FileNotFoundError, ValueError) as exc:
+        if dask or scheduler:
+            from predict import distributed
+
+            on_dask = distributed.DistributedConfig(partitions, scheduler)
+            result = distributed.run(input_dir, out, config or FeaturesConfig(), on_dask)
+        else:
+            result = run(input_dir, out, config or FeaturesConfig())
+    except (OSError, ValueError) as exc:  # FileNotFoundError, scheduler unreachable
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(code=1) from exc
     s = result.summary
@@ -303,6 +316,7 @@ def promote(
 
     _configure_logging(quiet=True)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     config = load_section(params, "train", TrainConfig)
     uri = tracking_uri(os.environ, Path.cwd())
     for name in _targets(target):

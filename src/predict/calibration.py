@@ -1,0 +1,222 @@
+"""Calibrators: map a model's raw score to a calibrated probability (or amount).
+
+Fitted on the validation period (never on the test period), saved as plain JSON beside
+the model (``calibrator.json``), never pickled. Each calibrator follows scikit-learn's
+estimator rules: ``__init__`` stores settings only, ``fit`` returns ``self``, learned
+attributes end in ``_``.
+
+- ``isotonic`` (default for churn/default): a non-decreasing step function, linearly
+  interpolated between its knots and flat outside them. Non-parametric, so it fixes any
+  monotone distortion; being non-decreasing it keeps a monotone model monotone.
+- ``platt``: ``p = sigmoid(a * logit(s) + b)``, two parameters; smoother, for small
+  validation sets.
+- ``linear``: ``y = a + b * s`` by least squares, for amounts (contribution).
+- ``identity``: no change.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Protocol, Self
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+
+CALIBRATOR_KINDS = ("isotonic", "platt", "linear", "identity")
+_EPS = 1e-12
+
+
+class CalibrationError(ValueError):
+    """A calibrator cannot be fitted or rebuilt from its JSON."""
+
+
+class Calibrator(Protocol):
+    """What a model bundle needs from a calibrator."""
+
+    kind: ClassVar[str]
+
+    def fit(self, scores: np.ndarray, labels: np.ndarray) -> Self: ...
+
+    def transform(self, scores: np.ndarray) -> np.ndarray: ...
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def _check_fit_input(scores: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(scores, dtype="float64")
+    y = np.asarray(labels, dtype="float64")
+    if s.shape != y.shape or s.ndim != 1:
+        raise CalibrationError(f"scores {s.shape} and labels {y.shape} must be 1-d and alike")
+    if len(s) == 0:
+        raise CalibrationError("cannot fit a calibrator on zero rows")
+    if not (np.isfinite(s).all() and np.isfinite(y).all()):
+        raise CalibrationError("scores and labels must be finite (drop NaN labels first)")
+    return s, y
+
+
+def _not_fitted(obj: object, attr: str) -> None:
+    if not hasattr(obj, attr):
+        raise CalibrationError(f"{type(obj).__name__} is not fitted; call fit() first")
+
+
+class IsotonicCalibrator:
+    """Isotonic regression of the label on the score, clipped to ``[floor, 1 - floor]``."""
+
+    kind: ClassVar[str] = "isotonic"
+
+    def __init__(self, floor: float = 1e-4) -> None:
+        self.floor = floor
+
+    def fit(self, scores: np.ndarray, labels: np.ndarray) -> Self:
+        s, y = _check_fit_input(scores, labels)
+        iso = IsotonicRegression(
+            y_min=self.floor, y_max=1.0 - self.floor, increasing=True, out_of_bounds="clip"
+        )
+        iso.fit(s, y)
+        self.x_ = np.asarray(iso.X_thresholds_, dtype="float64")
+        self.y_ = np.asarray(iso.y_thresholds_, dtype="float64")
+        return self
+
+    def transform(self, scores: np.ndarray) -> np.ndarray:
+        _not_fitted(self, "x_")
+        return np.interp(np.asarray(scores, dtype="float64"), self.x_, self.y_)
+
+    def to_dict(self) -> dict[str, Any]:
+        _not_fitted(self, "x_")
+        return {
+            "kind": self.kind,
+            "floor": self.floor,
+            "x": self.x_.tolist(),
+            "y": self.y_.tolist(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IsotonicCalibrator:
+        cal = cls(floor=float(data["floor"]))
+        cal.x_ = np.asarray(data["x"], dtype="float64")
+        cal.y_ = np.asarray(data["y"], dtype="float64")
+        if cal.x_.shape != cal.y_.shape or cal.x_.size == 0 or np.any(np.diff(cal.x_) < 0):
+            raise CalibrationError("isotonic calibrator: x and y must be non-empty, alike, sorted")
+        return cal
+
+
+def _logit(p: np.ndarray) -> np.ndarray:
+    q = np.clip(np.asarray(p, dtype="float64"), _EPS, 1.0 - _EPS)
+    return np.log(q / (1.0 - q))
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+class PlattCalibrator:
+    """Logistic regression of the label on ``logit(score)`` (Newton's method, no penalty)."""
+
+    kind: ClassVar[str] = "platt"
+
+    def __init__(self, max_iter: int = 100, tol: float = 1e-10) -> None:
+        self.max_iter = max_iter
+        self.tol = tol
+
+    def fit(self, scores: np.ndarray, labels: np.ndarray) -> Self:
+        s, y = _check_fit_input(scores, labels)
+        design = np.column_stack([_logit(s), np.ones_like(s)])
+        beta = np.array([1.0, 0.0])
+        for _ in range(self.max_iter):
+            p = _sigmoid(design @ beta)
+            grad = design.T @ (y - p)
+            hess = (design * (p * (1.0 - p))[:, None]).T @ design + 1e-9 * np.eye(2)
+            step = np.linalg.solve(hess, grad)
+            beta = beta + step
+            if np.max(np.abs(step)) < self.tol:
+                break
+        self.a_, self.b_ = float(beta[0]), float(beta[1])
+        return self
+
+    def transform(self, scores: np.ndarray) -> np.ndarray:
+        _not_fitted(self, "a_")
+        return _sigmoid(self.a_ * _logit(scores) + self.b_)
+
+    def to_dict(self) -> dict[str, Any]:
+        _not_fitted(self, "a_")
+        return {"kind": self.kind, "a": self.a_, "b": self.b_}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlattCalibrator:
+        cal = cls()
+        cal.a_, cal.b_ = float(data["a"]), float(data["b"])
+        return cal
+
+
+class LinearCalibrator:
+    """Least-squares ``y = a + b * score`` (for amounts: corrects level and scale)."""
+
+    kind: ClassVar[str] = "linear"
+
+    def fit(self, scores: np.ndarray, labels: np.ndarray) -> Self:
+        s, y = _check_fit_input(scores, labels)
+        design = np.column_stack([np.ones_like(s), s])
+        coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+        self.a_, self.b_ = float(coef[0]), float(coef[1])
+        return self
+
+    def transform(self, scores: np.ndarray) -> np.ndarray:
+        _not_fitted(self, "a_")
+        return self.a_ + self.b_ * np.asarray(scores, dtype="float64")
+
+    def to_dict(self) -> dict[str, Any]:
+        _not_fitted(self, "a_")
+        return {"kind": self.kind, "a": self.a_, "b": self.b_}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LinearCalibrator:
+        cal = cls()
+        cal.a_, cal.b_ = float(data["a"]), float(data["b"])
+        return cal
+
+
+class IdentityCalibrator:
+    """No calibration: the score is returned as it is."""
+
+    kind: ClassVar[str] = "identity"
+
+    def fit(self, scores: np.ndarray, labels: np.ndarray) -> Self:
+        _check_fit_input(scores, labels)
+        return self
+
+    def transform(self, scores: np.ndarray) -> np.ndarray:
+        return np.asarray(scores, dtype="float64")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IdentityCalibrator:
+        return cls()
+
+
+_CLASSES: dict[str, Any] = {
+    "isotonic": IsotonicCalibrator,
+    "platt": PlattCalibrator,
+    "linear": LinearCalibrator,
+    "identity": IdentityCalibrator,
+}
+
+
+def make_calibrator(kind: str) -> Calibrator:
+    """A new, unfitted calibrator of ``kind`` (one of ``CALIBRATOR_KINDS``)."""
+    if kind not in _CLASSES:
+        raise CalibrationError(f"unknown calibrator {kind!r}; expected one of {CALIBRATOR_KINDS}")
+    cal: Calibrator = _CLASSES[kind]()
+    return cal
+
+
+def calibrator_from_dict(data: Any) -> Calibrator:
+    """Rebuild a fitted calibrator from its JSON form (``to_dict``); refuses unknown kinds."""
+    if not isinstance(data, dict) or data.get("kind") not in _CLASSES:
+        kind = data.get("kind") if isinstance(data, dict) else type(data).__name__
+        raise CalibrationError(f"unknown calibrator {kind!r}; expected one of {CALIBRATOR_KINDS}")
+    try:
+        cal: Calibrator = _CLASSES[data["kind"]].from_dict(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CalibrationError(f"malformed {data['kind']} calibrator: {exc}") from exc
+    return cal

@@ -1,0 +1,473 @@
+"""Training: one LightGBM model per target on the out-of-time split, calibrated, evaluated.
+
+- churn, default: ``binary`` objective, early stopping on the validation log-loss. Class
+  imbalance: no reweighting by default (``imbalance: none``): reweighting does not help a
+  tree ensemble rank better, and it biases the probabilities, which calibration would then
+  have to undo; the calibrator fitted on the validation period makes the probabilities
+  honest. ``imbalance: balanced`` sets ``scale_pos_weight = negatives / positives`` (the
+  calibrator then maps the inflated scores back).
+- contribution: zero-inflated, right-skewed and sometimes negative revenue. ``tweedie``
+  (log link) on the target clipped at 0 predicts the expected amount directly and handles
+  the mass at zero; the clipped negatives are logged. ``l2`` (plain squared error on the raw
+  amount) and ``huber_slog`` (Huber on ``sign(y) log1p(|y|)``, a median-like prediction,
+  biased low for the mean) are there to compare.
+- Rows whose label for the target is NaN (undefined or censored) are not training rows for
+  it; the counts are logged and reported.
+- Categorical features stay native (``category`` at one boundary: ``FeatureSpec.matrix``).
+- Deterministic: ``deterministic``, ``force_row_wise``, ``num_threads`` and ``seed`` come from
+  params; rows are sorted by (as_of, client_id) before training.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from predict import io, tracking
+from predict.baselines import BaselineConfig, make_baseline
+from predict.calibration import IdentityCalibrator, make_calibrator
+from predict.evaluation import (
+    EvaluationConfig,
+    json_ready,
+    metrics_by_segment,
+    plot_tables,
+    target_metrics,
+    truth_comparison,
+    uplift,
+)
+from predict.model_store import FeatureSpec, ModelBundle, load_bundle, save_bundle
+from predict.tracking import TrackingConfig
+
+log = logging.getLogger(__name__)
+
+TASKS = {"churn": "binary", "default": "binary", "contribution": "regression"}
+ID_COLUMNS = ("client_id", "as_of")
+LABEL_PREFIX = "label_"
+SPLITS = ("train", "valid", "test")
+_OBJECTIVES = {
+    "tweedie": ("tweedie", "clip0"),
+    "l2": ("regression", "none"),
+    "huber_slog": ("huber", "slog"),
+}
+
+
+@dataclass(frozen=True)
+class BoosterConfig:
+    """LightGBM settings (``train.booster``)."""
+
+    learning_rate: float = 0.03
+    num_leaves: int = 15
+    min_data_in_leaf: int = 200
+    feature_fraction: float = 0.7
+    bagging_fraction: float = 0.8
+    bagging_freq: int = 1
+    lambda_l2: float = 5.0
+    cat_smooth: float = 10.0
+    max_bin: int = 255
+    num_boost_round: int = 2000
+    early_stopping_rounds: int = 100
+    early_stopping_metric: str = (
+        "auc"  # churn/default: auc | binary_logloss (contribution: its loss)
+    )
+
+
+@dataclass(frozen=True)
+class ContributionConfig:
+    """How the contribution model is fitted (``train.contribution``)."""
+
+    objective: str = "tweedie"  # tweedie | l2 | huber_slog
+    tweedie_variance_power: float = 1.2
+    huber_alpha: float = 1.0  # on the signed-log scale
+    calibration: str = "identity"  # identity | linear (fitted on the validation period)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The ``train`` section of params.yaml."""
+
+    seed: int = 42
+    num_threads: int = 2
+    calibration: str = "isotonic"  # churn/default: isotonic | platt
+    imbalance: str = "none"  # none | balanced
+    exclude_features: tuple[str, ...] = ()
+    monotone: dict[str, dict[str, int]] = field(default_factory=dict)  # target -> {feature: ±1}
+    booster: BoosterConfig = field(default_factory=BoosterConfig)
+    contribution: ContributionConfig = field(default_factory=ContributionConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+def task_of(target: str) -> str:
+    if target not in TASKS:
+        raise ValueError(f"unknown target {target!r}; expected one of {sorted(TASKS)}")
+    return TASKS[target]
+
+
+def labelled_rows(frame: pd.DataFrame, target: str, period: str) -> pd.DataFrame:
+    """Rows with a label for ``target``, sorted by (as_of, client_id); logs the others."""
+    column = LABEL_PREFIX + target
+    if column not in frame.columns:
+        raise KeyError(f"{period} split: no label column {column!r} for target {target!r}")
+    keep = frame[column].notna()
+    if (~keep).any():
+        log.info(
+            "%s: %d of %d rows have no %s (undefined or censored): not used for %s",
+            period,
+            int((~keep).sum()),
+            len(frame),
+            column,
+            target,
+        )
+    rows = frame.loc[keep]
+    return rows.sort_values(list(ID_COLUMNS), kind="stable").reset_index(drop=True)
+
+
+def feature_columns(frame: pd.DataFrame, exclude: Iterable[str] = ()) -> tuple[str, ...]:
+    """Every column but the keys, the labels and ``exclude``, in the frame's order."""
+    skip = set(ID_COLUMNS) | set(exclude)
+    return tuple(c for c in frame.columns if c not in skip and not c.startswith(LABEL_PREFIX))
+
+
+def monotone_constraints(target: str, spec: FeatureSpec, config: TrainConfig) -> list[int] | None:
+    """LightGBM's constraint vector from ``train.monotone[target]`` (by feature name)."""
+    wanted = config.monotone.get(target, {})
+    for name, sign in wanted.items():
+        if sign not in (-1, 0, 1):
+            raise ValueError(f"train.monotone.{target}.{name}: {sign} is not -1, 0 or 1")
+        if name in spec.categories:
+            raise ValueError(f"train.monotone.{target}.{name}: a categorical feature has no order")
+        if name not in spec.names:
+            log.warning("monotone constraint on %r for %s ignored: not a feature", name, target)
+    return [int(wanted.get(n, 0)) for n in spec.names] if wanted else None
+
+
+def lgb_params(
+    target: str, spec: FeatureSpec, y: np.ndarray, config: TrainConfig
+) -> dict[str, Any]:
+    """Booster parameters for ``target``: objective, seeds, determinism, constraints."""
+    b = config.booster
+    params: dict[str, Any] = {
+        "learning_rate": b.learning_rate,
+        "num_leaves": b.num_leaves,
+        "min_data_in_leaf": b.min_data_in_leaf,
+        "feature_fraction": b.feature_fraction,
+        "bagging_fraction": b.bagging_fraction,
+        "bagging_freq": b.bagging_freq,
+        "lambda_l2": b.lambda_l2,
+        "cat_smooth": b.cat_smooth,
+        "max_bin": b.max_bin,
+        "seed": config.seed,
+        "num_threads": config.num_threads,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+    }
+    if task_of(target) == "binary":
+        metrics = ["auc", "binary_logloss"]
+        if config.booster.early_stopping_metric == "binary_logloss":
+            metrics.reverse()
+        elif config.booster.early_stopping_metric != "auc":
+            raise ValueError(
+                f"train.booster.early_stopping_metric: {config.booster.early_stopping_metric!r} "
+                "is not auc or binary_logloss"
+            )
+        params.update(objective="binary", metric=metrics)
+        if config.imbalance == "balanced":
+            params["scale_pos_weight"] = float((y == 0).sum() / max((y == 1).sum(), 1))
+        elif config.imbalance != "none":
+            raise ValueError(f"train.imbalance: {config.imbalance!r} is not none or balanced")
+    else:
+        objective = _OBJECTIVES[config.contribution.objective][0]
+        params.update(objective=objective, metric=[objective])
+        params.update(
+            tweedie_variance_power=config.contribution.tweedie_variance_power,
+            alpha=config.contribution.huber_alpha,
+        )
+    constraints = monotone_constraints(target, spec, config)
+    if constraints:
+        params["monotone_constraints"] = constraints
+    return params
+
+
+def fit_labels(y: np.ndarray, target: str, config: TrainConfig) -> tuple[np.ndarray, str]:
+    """The label the booster fits and the transform's name (``none``, ``clip0``, ``slog``)."""
+    if task_of(target) == "binary":
+        bad = ~np.isin(y, (0.0, 1.0))
+        if bad.any():
+            raise ValueError(f"label_{target}: {int(bad.sum())} values are not 0/1")
+        return y, "none"
+    if config.contribution.objective not in _OBJECTIVES:
+        raise ValueError(
+            f"train.contribution.objective: {config.contribution.objective!r} "
+            f"is not one of {sorted(_OBJECTIVES)}"
+        )
+    transform = _OBJECTIVES[config.contribution.objective][1]
+    if transform == "clip0":
+        neg = y < 0
+        log.info(
+            "contribution: %d negative labels (sum %.0f) clipped at 0 for the tweedie fit",
+            int(neg.sum()),
+            float(y[neg].sum()),
+        )
+        return np.clip(y, 0.0, None), transform
+    if transform == "slog":
+        return np.sign(y) * np.log1p(np.abs(y)), transform
+    return y, transform
+
+
+def _window(frame: pd.DataFrame) -> dict[str, Any]:
+    as_of = pd.to_datetime(frame["as_of"])
+    return {"from": str(as_of.min().date()), "to": str(as_of.max().date()), "rows": len(frame)}
+
+
+def _fit_booster(
+    train: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray],
+    params: dict[str, Any],
+    config: BoosterConfig,
+) -> lgb.Booster:
+    dtrain = lgb.Dataset(train[0], train[1], free_raw_data=False)
+    dvalid = lgb.Dataset(valid[0], valid[1], reference=dtrain, free_raw_data=False)
+    booster = lgb.train(
+        params,
+        dtrain,
+        num_boost_round=config.num_boost_round,
+        valid_sets=[dvalid],
+        valid_names=["valid"],
+        callbacks=[
+            lgb.early_stopping(config.early_stopping_rounds, first_metric_only=True, verbose=False),
+            lgb.log_evaluation(0),
+        ],
+    )
+    best = booster.best_iteration or booster.current_iteration()
+    log.info(
+        "best iteration %d of %d; valid %s",
+        best,
+        booster.current_iteration(),
+        {k: round(v, 5) for k, v in booster.best_score.get("valid", {}).items()},
+    )
+    # keep only the trees up to the best iteration: what is saved is what is scored
+    return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
+
+
+def train_model(
+    train: pd.DataFrame, valid: pd.DataFrame, target: str, config: TrainConfig
+) -> ModelBundle:
+    """Fit the booster on ``train`` (early stopping on ``valid``), the calibrator on ``valid``."""
+    task = task_of(target)
+    tr, va = labelled_rows(train, target, "train"), labelled_rows(valid, target, "valid")
+    if tr.empty or va.empty:
+        raise ValueError(f"{target}: no labelled rows in train ({len(tr)}) or valid ({len(va)})")
+    spec = FeatureSpec.from_frame(tr, feature_columns(train, config.exclude_features))
+    y_tr, transform = fit_labels(tr[LABEL_PREFIX + target].to_numpy("float64"), target, config)
+    y_va, _ = fit_labels(va[LABEL_PREFIX + target].to_numpy("float64"), target, config)
+    params = lgb_params(target, spec, y_tr, config)
+    booster = _fit_booster((spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params, config.booster)
+    metadata: dict[str, Any] = {
+        "target": target,
+        "task": task,
+        "objective": params["objective"],
+        "target_transform": transform,
+        "label": LABEL_PREFIX + target,
+        "train_window": _window(tr),
+        "valid_window": _window(va),
+        "best_iteration": booster.current_iteration(),
+        "params": params,
+        "calibration": config.calibration if task == "binary" else config.contribution.calibration,
+    }
+    raw = ModelBundle(target, booster, IdentityCalibrator(), spec, metadata)
+    calibrator = make_calibrator(metadata["calibration"])
+    calibrator.fit(raw.predict_uncalibrated(va), va[LABEL_PREFIX + target].to_numpy("float64"))
+    return ModelBundle(target, booster, calibrator, spec, metadata)
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """What one training run produced (the bundle carries data hash and metrics)."""
+
+    bundle: ModelBundle
+    metrics: dict[str, Any]
+    plots: dict[str, pd.DataFrame]
+    input_example: pd.DataFrame
+    bundle_dir: Path
+    data_hash: str
+
+
+def _baseline_block(
+    bundle: ModelBundle,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    config: TrainConfig,
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    baseline = make_baseline(bundle.task, bundle.features, config.baseline, test.columns)
+    if baseline is None:
+        return {"skipped": f"no column {config.baseline.revenue_feature!r}"}, None
+    label = LABEL_PREFIX + bundle.target
+    baseline.fit(train, train[label].to_numpy("float64"), valid, valid[label].to_numpy("float64"))
+    pred = baseline.predict(test)
+    y = test[label].to_numpy("float64")
+    return {
+        "name": baseline.name,
+        **target_metrics(bundle.task, y, pred, config.evaluation.n_bins),
+    }, pred
+
+
+def _segment_block(
+    test: pd.DataFrame,
+    y: np.ndarray,
+    preds: dict[str, np.ndarray | None],
+    task: str,
+    config: EvaluationConfig,
+) -> dict[str, Any]:
+    if config.segment_column not in test.columns:
+        return {}
+    segments = test[config.segment_column].to_numpy(dtype=object)
+    return {
+        name: metrics_by_segment(segments, y, p, task, config)
+        for name, p in preds.items()
+        if p is not None
+    }
+
+
+def evaluate_model(
+    bundle: ModelBundle,
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    config: TrainConfig,
+    truth: pd.DataFrame | None = None,
+) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
+    """Metrics (model, baseline, uplift, truth, by segment) and plot tables on ``test``."""
+    target, cfg = bundle.target, config.evaluation
+    rows = labelled_rows(test, target, "test")
+    y = rows[LABEL_PREFIX + target].to_numpy("float64")
+    pred = bundle.predict(rows)
+    model = target_metrics(bundle.task, y, pred, cfg.n_bins)
+    if bundle.task == "binary":
+        raw = target_metrics("binary", y, bundle.predict_uncalibrated(rows), cfg.n_bins)
+        model.update(ece_uncalibrated=raw["ece"], brier_uncalibrated=raw["brier"])
+    base, base_pred = _baseline_block(
+        bundle,
+        labelled_rows(train, target, "train"),
+        labelled_rows(valid, target, "valid"),
+        rows,
+        config,
+    )
+    metrics: dict[str, Any] = {
+        "target": target,
+        "rows": {"test": len(rows), "test_unlabelled": len(test) - len(rows)},
+        "test": model,
+        "baseline": base,
+        "uplift": uplift(model, base) if base_pred is not None else {},
+        "truth": truth_comparison(rows, y, pred, truth, target, cfg)
+        if truth is not None
+        else {"available": False, "reason": "no truth file (not synthetic data)"},
+        "by_segment": _segment_block(
+            rows, y, {"model": pred, "baseline": base_pred}, bundle.task, cfg
+        ),
+    }
+    return json_ready(metrics), plot_tables(bundle.task, y, pred, cfg)
+
+
+def split_fingerprint(paths: Iterable[str | os.PathLike[str]]) -> str:
+    """SHA-256 (first 16 hex digits) over the names and bytes of the input files."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(p) for p in paths):
+        digest.update(path.name.encode())
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:16]
+
+
+def read_split(split_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
+    folder = Path(split_dir)
+    missing = [s for s in SPLITS if not (folder / f"{s}.parquet").exists()]
+    if missing:
+        raise FileNotFoundError(f"split folder {folder} lacks {[f'{s}.parquet' for s in missing]}")
+    return {s: pd.read_parquet(folder / f"{s}.parquet") for s in SPLITS}
+
+
+def read_truth(truth_dir: str | os.PathLike[str] | None) -> pd.DataFrame | None:
+    """``truth.parquet`` of the synthetic generator when the folder has one, else ``None``."""
+    path = Path(truth_dir) / "truth.parquet" if truth_dir else None
+    if path is None or not path.exists():
+        log.info("no generator truth at %s: truth comparison skipped", path)
+        return None
+    return pd.read_parquet(path)
+
+
+def run_training(
+    split_dir: str | os.PathLike[str],
+    target: str,
+    config: TrainConfig,
+    *,
+    models_dir: str | os.PathLike[str],
+    metrics_dir: str | os.PathLike[str],
+    plots_dir: str | os.PathLike[str],
+    truth_dir: str | os.PathLike[str] | None = None,
+    tracking_uri: str | None = None,
+) -> TrainingResult:
+    """The train stage for one target: fit, evaluate, save bundle, metrics and plot CSVs.
+
+    With a ``tracking_uri`` (and ``train.tracking.enabled``) the run is logged to MLflow
+    and the model registered as challenger.
+    """
+    split = read_split(split_dir)
+    data_hash = split_fingerprint(Path(split_dir) / f"{s}.parquet" for s in SPLITS)
+    bundle = train_model(split["train"], split["valid"], target, config)
+    metrics, plots = evaluate_model(
+        bundle, split["train"], split["valid"], split["test"], config, read_truth(truth_dir)
+    )
+    metrics["rows"].update(
+        train=bundle.metadata["train_window"]["rows"], valid=bundle.metadata["valid_window"]["rows"]
+    )
+    meta = {
+        **bundle.metadata,
+        "data_hash": data_hash,
+        "metrics": metrics["test"],
+        "config": json_ready(dataclasses.asdict(config)),
+    }
+    bundle_dir = save_bundle(dataclasses.replace(bundle, metadata=meta), Path(models_dir) / target)
+    bundle = load_bundle(bundle_dir)  # what is on disk is what is tracked and scored
+    io.write_json(metrics, Path(metrics_dir) / f"{target}.json")
+    for name, table in plots.items():
+        io.write_csv(table, Path(plots_dir) / target / f"{name}.csv")
+    example = split["test"].head(5)[list(bundle.features.names)]
+    if tracking_uri and config.tracking.enabled:
+        tracking.log_training(
+            tracking_uri,
+            config.tracking,
+            bundle,
+            metrics=metrics,
+            data_hash=data_hash,
+            bundle_dir=bundle_dir,
+            input_example=example,
+            plots_dir=Path(plots_dir) / target,
+        )
+    return TrainingResult(bundle, metrics, plots, example, bundle_dir, data_hash)
+
+
+def test_scorer(
+    split_dir: str | os.PathLike[str], target: str, metric: str, config: EvaluationConfig
+) -> Callable[[ModelBundle], float]:
+    """A function scoring any bundle for ``target`` on the split's test period (for promotion)."""
+    rows = labelled_rows(pd.read_parquet(Path(split_dir) / "test.parquet"), target, "test")
+    y = rows[LABEL_PREFIX + target].to_numpy("float64")
+
+    def score(bundle: ModelBundle) -> float:
+        return float(target_metrics(bundle.task, y, bundle.predict(rows), config.n_bins)[metric])
+
+    return score

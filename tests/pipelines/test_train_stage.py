@@ -1,0 +1,117 @@
+"""Stage smoke test: `pipelines/train.py` on a tiny split, with MLflow (SQLite) in tmp_path."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from predict.cli import app
+from predict.model_store import load_bundle
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))  # repo root: tests.* helpers
+from tests.model_fixtures import make_split  # noqa: E402
+
+TRAIN_PARAMS = {
+    "seed": 1,
+    "num_threads": 1,
+    "monotone": {"default": {"dpd_max_12m": 1}},
+    "booster": {"num_boost_round": 40, "early_stopping_rounds": 10, "min_data_in_leaf": 20},
+    "tracking": {"experiment": "smoke"},
+}
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("project")
+    book = make_split(n_clients=250, seed=21)
+    (root / "data" / "split").mkdir(parents=True)
+    for name in ("train", "valid", "test"):
+        getattr(book, name).to_parquet(root / "data" / "split" / f"{name}.parquet", index=False)
+    (root / "data" / "synthetic_truth").mkdir()
+    book.truth.to_parquet(root / "data" / "synthetic_truth" / "truth.parquet", index=False)
+    (root / "params.yaml").write_text(yaml.safe_dump({"train": TRAIN_PARAMS}))
+    return root
+
+
+def _env(root: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+    }
+
+
+def _run_stage(root: Path, target: str) -> subprocess.CompletedProcess[str]:
+    cmd = [
+        sys.executable, str(ROOT / "pipelines" / "train.py"), "--params", "params.yaml",
+        "--target", target, "--split", "data/split", "--models", "models",
+        "--metrics", "metrics", "--plots", "plots", "--truth", "data/synthetic_truth",
+    ]  # fmt: skip
+    return subprocess.run(
+        cmd, cwd=root, env=_env(root), capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_train_stage_writes_model_metrics_plots_and_registers_a_challenger(project: Path) -> None:
+    done = _run_stage(project, "default")
+    assert done.returncode == 0, done.stderr[-3000:]
+    bundle = load_bundle(project / "models" / "default")
+    assert bundle.metadata["data_hash"] and bundle.metadata["params"]["monotone_constraints"]
+    metrics = json.loads((project / "metrics" / "default.json").read_text())
+    assert metrics["test"]["auc"] > 0.6 and metrics["baseline"]["name"] == "logistic_regression"
+    assert metrics["truth"]["available"] is True
+    for name in ("roc", "calibration", "lift"):
+        assert len(pd.read_csv(project / "plots" / "default" / f"{name}.csv")) > 1
+    assert not (project / "mlruns").exists()
+
+    import mlflow
+
+    uri = _env(project)["MLFLOW_TRACKING_URI"]
+    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    version = client.get_model_version_by_alias("predict-default", "challenger")
+    assert version.tags["model_version"] == bundle.version
+
+
+def test_cli_trains_contribution_and_promotes_the_first_champion(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(project)
+    for key, value in _env(project).items():
+        monkeypatch.setenv(key, value)
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train", "--target", "contribution", "--quiet"])
+    assert trained.exit_code == 0, trained.output
+    metrics = json.loads((project / "metrics" / "contribution.json").read_text())
+    assert {"rmse", "spearman", "top_decile_capture"} <= set(metrics["test"])
+    assert metrics["baseline"]["name"] == "revenue_carry_forward"
+    promoted = runner.invoke(app, ["promote", "--target", "contribution"])
+    assert promoted.exit_code == 0, promoted.output
+    assert "PROMOTED (first champion)" in promoted.output
+    again = runner.invoke(app, ["promote", "--target", "contribution"])
+    assert "challenger is already champion" in again.output
+
+
+def test_stage_fails_clearly_without_a_split(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = importlib.util.spec_from_file_location("train_stage", ROOT / "pipelines" / "train.py")
+    assert spec is not None and spec.loader is not None
+    stage = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stage)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"train": TRAIN_PARAMS}))
+    monkeypatch.chdir(tmp_path)
+    argv = ["--target", "churn", "--split", "data/split", "--models", "m", "--metrics", "x",
+            "--plots", "p"]  # fmt: skip
+    assert stage.main(argv) == 1
+    err = capsys.readouterr().err
+    assert "lacks" in err and "train.parquet" in err

@@ -1,0 +1,92 @@
+"""Calibrators: they calibrate, stay monotone, and survive a JSON round trip exactly."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from predict.calibration import (
+    CALIBRATOR_KINDS,
+    CalibrationError,
+    IsotonicCalibrator,
+    LinearCalibrator,
+    PlattCalibrator,
+    calibrator_from_dict,
+    make_calibrator,
+)
+from predict.evaluation import expected_calibration_error
+
+
+def _distorted(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True probabilities, labels drawn from them, and an over-confident score."""
+    rng = np.random.default_rng(seed)
+    p = rng.beta(1, 6, n)
+    y = (rng.random(n) < p).astype(float)
+    score = p**0.5  # monotone in p, badly calibrated (too high)
+    return p, y, score
+
+
+def test_isotonic_reduces_calibration_error_and_is_non_decreasing() -> None:
+    _, y, score = _distorted()
+    cal = IsotonicCalibrator().fit(score, y)
+    fitted = cal.transform(score)
+    assert expected_calibration_error(y, fitted) < 0.3 * expected_calibration_error(y, score)
+    grid = np.linspace(0, 1, 501)
+    assert np.all(np.diff(cal.transform(grid)) >= 0)
+
+
+def test_isotonic_respects_its_floor() -> None:
+    cal = IsotonicCalibrator(floor=0.01).fit(np.array([0.1, 0.2, 0.8, 0.9]), np.array([0, 0, 1, 1]))
+    out = cal.transform(np.array([0.0, 0.5, 1.0]))
+    assert out.min() >= 0.01 and out.max() <= 0.99
+
+
+def test_platt_recovers_a_known_sigmoid() -> None:
+    rng = np.random.default_rng(1)
+    score = rng.uniform(0.01, 0.99, 20000)
+    true = 1 / (1 + np.exp(-(2.0 * np.log(score / (1 - score)) - 1.0)))
+    y = (rng.random(len(score)) < true).astype(float)
+    cal = PlattCalibrator().fit(score, y)
+    assert cal.a_ == pytest.approx(2.0, abs=0.1)
+    assert cal.b_ == pytest.approx(-1.0, abs=0.1)
+
+
+def test_linear_recovers_a_line() -> None:
+    s = np.linspace(0, 10, 50)
+    cal = LinearCalibrator().fit(s, 3.0 + 0.5 * s)
+    assert (cal.a_, cal.b_) == (pytest.approx(3.0), pytest.approx(0.5))
+
+
+@pytest.mark.parametrize("kind", CALIBRATOR_KINDS)
+def test_json_round_trip_gives_identical_output(kind: str) -> None:
+    _, y, score = _distorted(500, seed=2)
+    cal = make_calibrator(kind).fit(score, y)
+    again = calibrator_from_dict(json.loads(json.dumps(cal.to_dict())))
+    assert again.kind == kind
+    np.testing.assert_array_equal(again.transform(score), cal.transform(score))
+
+
+def test_unknown_kind_is_refused_by_name() -> None:
+    with pytest.raises(CalibrationError, match="pickle"):
+        calibrator_from_dict({"kind": "pickle"})
+    with pytest.raises(CalibrationError, match="beta"):
+        make_calibrator("beta")
+
+
+def test_malformed_json_is_refused() -> None:
+    with pytest.raises(CalibrationError, match="malformed isotonic"):
+        calibrator_from_dict({"kind": "isotonic", "floor": 0.0, "x": [1.0]})
+    with pytest.raises(CalibrationError, match="sorted"):
+        calibrator_from_dict({"kind": "isotonic", "floor": 0.0, "x": [2.0, 1.0], "y": [0.1, 0.2]})
+
+
+def test_unfitted_calibrator_says_so() -> None:
+    with pytest.raises(CalibrationError, match="not fitted"):
+        IsotonicCalibrator().transform(np.array([0.5]))
+
+
+def test_nan_labels_are_refused() -> None:
+    with pytest.raises(CalibrationError, match="finite"):
+        IsotonicCalibrator().fit(np.array([0.1, 0.2]), np.array([0.0, np.nan]))
