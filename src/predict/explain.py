@@ -1,0 +1,294 @@
+"""Per-client SHAP explanations of the LightGBM models (the only module that imports ``shap``).
+
+Two routes to the same TreeSHAP values (path-dependent, exact for trees):
+
+- :func:`contributions` calls LightGBM's own ``Booster.predict(pred_contrib=True)``: fast,
+  multithreaded C++; used for scoring a whole portfolio (explanations and reasons).
+- :func:`shap_explanation` builds a ``shap.Explanation`` with ``shap.TreeExplainer`` in its
+  default tree-path-dependent mode (the interventional mode cannot handle categorical splits);
+  used for the plots of the review report (beeswarm, waterfall) on a handful of clients.
+
+Both give one value per feature plus a base value (the expected raw output); per row they sum
+to the model's raw output (log-odds for the classifiers; the regression's own scale for
+contribution): ``contributions(X).sum(axis=1) == booster.predict(X, raw_score=True)``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from predict.io import atomic_path
+from predict.model_store import ModelBundle
+
+log = logging.getLogger(__name__)
+
+EXPLANATION_SCHEMA = pa.schema(
+    [
+        ("client_id", pa.string()),
+        ("as_of", pa.date32()),
+        ("target", pa.dictionary(pa.int32(), pa.string())),
+        ("feature", pa.dictionary(pa.int32(), pa.string())),
+        ("value", pa.string()),
+        ("shap", pa.float64()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Explained:
+    """One target's scores and SHAP values for a chunk of clients.
+
+    ``values`` are the clients' own feature values (as given, before casting for the model),
+    ``present`` marks the cells the model saw as a value (False where missing, where the
+    feature was absent from the data, or where a category was unseen in training).
+    ``shap`` is (n, f) in raw units, ``base`` the base value, ``raw = shap.sum(1) + base``
+    and ``to_output`` maps a raw margin to the model's output (calibrated).
+    """
+
+    target: str
+    features: tuple[str, ...]
+    values: pd.DataFrame
+    present: np.ndarray
+    shap: np.ndarray
+    base: np.ndarray
+    to_output: Callable[[np.ndarray], np.ndarray]
+
+    @property
+    def raw(self) -> np.ndarray:
+        return np.asarray(self.shap.sum(axis=1) + self.base, dtype="float64")
+
+
+def explain_matrix(
+    target: str,
+    booster: lgb.Booster,
+    X: pd.DataFrame,
+    values: pd.DataFrame,
+    to_output: Callable[[np.ndarray], np.ndarray],
+) -> Explained:
+    """TreeSHAP of the model input ``X``; ``values`` are the same rows' own values."""
+    contrib = contributions(booster, X)
+    present = X.notna().to_numpy()
+    return Explained(
+        target=target,
+        features=tuple(str(c) for c in X.columns),
+        values=values,
+        present=present,
+        shap=contrib[:, :-1],
+        base=contrib[:, -1],
+        to_output=to_output,
+    )
+
+
+def contributions(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
+    """TreeSHAP of every row: shape (n, n_features + 1), the last column the base value."""
+    out = booster.predict(X, pred_contrib=True)
+    return np.asarray(out, dtype="float64")
+
+
+def shap_explanation(booster: lgb.Booster, X: pd.DataFrame) -> object:
+    """A ``shap.Explanation`` of ``X`` (for plots); same values as :func:`contributions`."""
+    explainer = _shap().TreeExplainer(booster, feature_perturbation="tree_path_dependent")
+    return explainer(X)
+
+
+def _shap() -> Any:
+    """Import ``shap`` lazily (heavy); its matplotlib import warns of a pending deprecation."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PendingDeprecationWarning)
+        import shap
+    return shap
+
+
+def keep_mask(shap_values: np.ndarray, top_k: int) -> np.ndarray:
+    """Cells kept in the long explanations: non-zero and, if ``top_k`` > 0, the top-k by |shap|."""
+    nonzero = shap_values != 0.0
+    f = shap_values.shape[1]
+    if top_k <= 0 or top_k >= f:
+        return nonzero
+    mag = np.abs(shap_values)
+    top = np.argpartition(-mag, top_k - 1, axis=1)[:, :top_k]
+    mask = np.zeros_like(nonzero)
+    np.put_along_axis(mask, top, True, axis=1)
+    return mask & nonzero
+
+
+def value_strings(values: pd.DataFrame) -> list[pa.Array]:
+    """Each column of ``values`` as an Arrow string array (null where missing)."""
+    out = []
+    for name in values.columns:
+        col = values[name]
+        if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            arr = pa.array(col.to_numpy(dtype="float64", na_value=np.nan), from_pandas=True)
+            out.append(pc.cast(arr, pa.string()))
+        else:
+            text = pa.array(col.astype("str"), from_pandas=True)
+            out.append(pc.cast(text, pa.string()))
+    return out
+
+
+BASE_FEATURE = "(base)"
+
+
+def long_table(
+    client_ids: Sequence[str] | pd.Series,
+    as_of: pd.Timestamp,
+    target: str,
+    values: pd.DataFrame,
+    shap_values: np.ndarray,
+    top_k: int = 0,
+    base: np.ndarray | None = None,
+) -> pa.Table:
+    """Long explanations of one chunk and one target: a row per (client, kept feature).
+
+    With ``base``, each client also gets a row whose feature is :data:`BASE_FEATURE` (value
+    null, shap the base value), so that a client's rows sum to the model's raw output.
+    """
+    n, f = shap_values.shape
+    if values.shape != (n, f):
+        raise ValueError(f"values {values.shape} and shap values {(n, f)} differ in shape")
+    mask = keep_mask(shap_values, top_k)
+    columns = [str(c) for c in values.columns]
+    strings = value_strings(values)
+    if base is not None:
+        mask = np.column_stack([mask, np.ones(n, dtype=bool)])
+        shap_values = np.column_stack([shap_values, base])
+        columns.append(BASE_FEATURE)
+        strings.append(pa.nulls(n, type=pa.string()))
+    rows, cols = np.nonzero(mask)
+    flat_values = pa.chunked_array(strings, type=pa.string()).combine_chunks()
+    ids = pa.array(np.asarray(client_ids, dtype=object), type=pa.string())
+    names = pa.array(columns, type=pa.string())
+    k = len(rows)
+    return pa.Table.from_arrays(
+        [
+            ids.take(pa.array(rows)),
+            pa.array(np.full(k, pd.Timestamp(as_of).date()), type=pa.date32()),
+            pa.DictionaryArray.from_arrays(
+                pa.array(np.zeros(k, dtype="int32")), pa.array([target], type=pa.string())
+            ),
+            pa.DictionaryArray.from_arrays(pa.array(cols.astype("int32")), names),
+            flat_values.take(pa.array(cols.astype("int64") * n + rows)),
+            pa.array(shap_values[rows, cols], type=pa.float64()),
+        ],
+        schema=EXPLANATION_SCHEMA,
+    )
+
+
+class ExplanationWriter:
+    """Append long explanation chunks to one Parquet file; the file appears only on success."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.rows = 0
+        self._ctx = atomic_path(self.path)
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> ExplanationWriter:
+        tmp = self._ctx.__enter__()
+        self._writer = pq.ParquetWriter(tmp, EXPLANATION_SCHEMA, compression="zstd")
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        assert self._writer is not None, "use ExplanationWriter as a context manager"
+        self._writer.write_table(table.cast(EXPLANATION_SCHEMA))
+        self.rows += table.num_rows
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        self._ctx.__exit__(exc_type, exc, tb)
+
+
+_EXP_LINK = ("poisson", "gamma", "tweedie")
+_SIGMOID_LINK = ("binary", "cross_entropy", "xentropy")
+
+
+def _link(booster: lgb.Booster) -> Callable[[np.ndarray], np.ndarray]:
+    """The booster's own map from raw margin to prediction (its objective's link)."""
+    params = booster.params or {}
+    objective = str(params.get("objective", "regression")).split()[0]
+    if objective in _SIGMOID_LINK:
+        coef = float(params.get("sigmoid", 1.0)) if objective == "binary" else 1.0
+        return lambda raw: 1.0 / (1.0 + np.exp(-coef * raw))
+    if objective in _EXP_LINK:
+        return np.exp
+    if params.get("reg_sqrt"):
+        return lambda raw: np.sign(raw) * raw**2
+    return lambda raw: raw
+
+
+def _inverse_target_transform(kind: str) -> Callable[[np.ndarray], np.ndarray]:
+    if kind == "slog":
+        return lambda v: np.sign(v) * np.expm1(np.abs(v))
+    return lambda v: v
+
+
+def raw_to_output(bundle: ModelBundle) -> Callable[[np.ndarray], np.ndarray]:
+    """The bundle's map raw margin -> final output (link, target transform, calibrator).
+
+    Mirrors ``ModelBundle.predict`` so that ``raw_to_output(b)(b.predict_raw(f)) ==
+    b.predict(f)``; :func:`check_output_function` verifies it on real rows before use.
+    """
+    link = _link(bundle.booster)
+    kind = (
+        str(bundle.metadata.get("target_transform", "none"))
+        if bundle.task == "regression"
+        else "none"
+    )
+    inverse = _inverse_target_transform(kind)
+
+    def to_output(raw: np.ndarray) -> np.ndarray:
+        return np.asarray(bundle.calibrator.transform(inverse(link(np.asarray(raw, "float64")))))
+
+    return to_output
+
+
+def check_output_function(
+    bundle: ModelBundle, frame: pd.DataFrame, to_output: Callable[[np.ndarray], np.ndarray]
+) -> None:
+    """Raise if ``to_output(raw)`` disagrees with ``bundle.predict`` on ``frame``."""
+    expected = bundle.predict(frame)
+    got = to_output(bundle.predict_raw(frame))
+    if not np.allclose(got, expected, rtol=1e-6, atol=1e-9, equal_nan=True):
+        worst = float(np.nanmax(np.abs(got - expected)))
+        raise RuntimeError(
+            f"{bundle.target} model: cannot map raw scores to predictions (objective "
+            f"{bundle.booster.params.get('objective')!r}; max difference {worst:.3g}); "
+            "reason impacts would be wrong"
+        )
+
+
+def output_impact(
+    raw: np.ndarray, shap_values: np.ndarray, to_output: Callable[[np.ndarray], np.ndarray]
+) -> np.ndarray:
+    """Approximate impact of each contribution on the model's final output.
+
+    ``to_output(raw) - to_output(raw - shap)``: how the calibrated probability (or expected
+    amount) would move if that feature's contribution were taken away, all others kept. For a
+    classifier this turns log-odds into probability points; it is an approximation (the
+    impacts of several features do not add up exactly to the probability, since the link is
+    not linear), stated as such wherever shown.
+    """
+    raw = np.asarray(raw, dtype="float64").reshape(-1, 1)
+    now = to_output(raw.ravel()).reshape(-1, 1)
+    without = to_output((raw - shap_values).ravel()).reshape(shap_values.shape)
+    return np.asarray(now - without, dtype="float64")

@@ -1,0 +1,509 @@
+"""Point-in-time features (and the labels beside them) from the contract tables.
+
+:func:`build_features` computes every feature of :data:`predict.catalogue.FEATURES` whose
+inputs are present, for any list of month-end as-of dates, in one DuckDB statement over all
+the dates (see :mod:`predict.features_sql`); a book of more than ``events_per_pass`` event
+rows is done in ranges of clients, one such statement each, to bound the memory. A
+feature at t reads only rows dated on or before t (``facility_balances``: month ends on or
+before t; a facility closed after t is open at t; a client onboarded after t has no row).
+:func:`build_feature_table` adds the labels (:mod:`predict.labels`) for the snapshot
+calendar of :mod:`predict.snapshots` and a summary; :func:`run` is the ``features`` stage.
+
+Contractual facility terms (limit, rate, maturity) and client attributes (segment,
+industry, region, turnover) are taken as they are in the tables: the contract has no
+history of their changes, so they are assumed known at origination / onboarding.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from predict import features_sql as fsql
+from predict.catalogue import (
+    CREDIT_EVENT_FAMILIES,
+    FEATURES,
+    REVENUE_FAMILIES,
+    is_available,
+)
+from predict.contract import TABLES, TARGETS
+from predict.io import write_json, write_parquet
+from predict.labels import LABEL_COLUMNS, DefaultDefinition, LabelConfig, build_labels
+from predict.labels import label_availability as _label_availability
+from predict.lifecycle import LifecycleConfig, stage_sql
+from predict.snapshots import (
+    AUTO,
+    SnapshotConfig,
+    as_of_dates,
+    data_start,
+    is_censored,
+    label_end,
+    require_month_ends,
+    resolve_data_end,
+    scoring_as_of,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RevenueSources:
+    """The bank's revenue ``source`` codes per family (case-insensitive); others: "other"."""
+
+    interest: tuple[str, ...] = ("interest", "interest_income", "loan_interest")
+    fee: tuple[str, ...] = ("fee", "fees", "commission", "commissions")
+
+
+@dataclass(frozen=True)
+class InteractionKinds:
+    """The bank's interaction ``kind`` codes per family (case-insensitive)."""
+
+    rm_contact: tuple[str, ...] = ("rm_meeting", "meeting", "visit")
+    service_request: tuple[str, ...] = ("service_request",)
+    complaint: tuple[str, ...] = ("complaint",)
+    survey: tuple[str, ...] = ("survey",)
+
+
+@dataclass(frozen=True)
+class CreditEventKinds:
+    """The bank's credit event ``kind`` codes per family (defaults: ``default.event_kinds``)."""
+
+    watchlist: tuple[str, ...] = ("watchlist",)
+    restructuring: tuple[str, ...] = ("restructuring",)
+    covenant_breach: tuple[str, ...] = ("covenant_breach",)
+
+
+@dataclass(frozen=True)
+class FeaturesConfig:
+    """The ``features`` params section (features, labels and the snapshot calendar)."""
+
+    horizon_months: int = 12  # H: labels look at (t, t+H]
+    inactivity_months: int = 6  # active = open facility or revenue in this many months
+    data_end: dt.date | str = AUTO  # last date of the data; auto = latest dated row
+    as_of: SnapshotConfig = field(default_factory=SnapshotConfig)
+    lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
+    default: DefaultDefinition = field(default_factory=DefaultDefinition)
+    revenue_sources: RevenueSources = field(default_factory=RevenueSources)
+    interaction_kinds: InteractionKinds = field(default_factory=InteractionKinds)
+    credit_event_kinds: CreditEventKinds = field(default_factory=CreditEventKinds)
+    # Event rows (balances, revenue, interactions) per DuckDB pass: a larger book is done in
+    # ranges of clients, one pass each (bounds the memory; the result is the same).
+    events_per_pass: int = 5_000_000
+
+    def __post_init__(self) -> None:
+        if self.horizon_months < 1 or self.inactivity_months < 1:
+            raise ValueError("features.horizon_months and inactivity_months must be >= 1")
+        if self.events_per_pass < 1:
+            raise ValueError("features.events_per_pass must be >= 1")
+        self.lifecycle.check(self.inactivity_months)
+        self.code_map()  # a code mapped to two families is an error now, not at run time
+
+    @property
+    def labels(self) -> LabelConfig:
+        return LabelConfig(self.horizon_months, self.inactivity_months, self.default, self.data_end)
+
+    def code_map(self) -> pd.DataFrame:
+        events = {f: getattr(self.credit_event_kinds, f) for f in CREDIT_EVENT_FAMILIES}
+        return fsql.code_map_frame(
+            {
+                "revenue": {f: getattr(self.revenue_sources, f) for f in ("interest", "fee")},
+                "interaction": vars(self.interaction_kinds),
+                "credit_event": {**events, "default": self.default.event_kinds},
+            }
+        )
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """Features and labels of every snapshot, and what the run did."""
+
+    frame: pd.DataFrame
+    summary: dict[str, Any]
+
+
+def available_features(
+    tables: Mapping[str, pd.DataFrame],
+) -> tuple[list[str], dict[str, str]]:
+    """Features computable from ``tables`` and, for the others, why they are left out."""
+    present = fsql.present_columns(tables)
+    kept, left_out = [], {}
+    for name, spec in FEATURES.items():
+        if is_available(spec, present):
+            kept.append(name)
+        else:
+            left_out[name] = f"needs {spec.requires.replace('|', ' or ')}"
+    return kept, left_out
+
+
+def _since(latest: tuple[str, tuple[str, ...]]) -> tuple[str, tuple[str, ...]]:
+    """Months from the latest date (see :func:`predict.features_sql.latest`) to t."""
+    return fsql.months_since(latest[0]), latest[1]
+
+
+def _counts(cte: str, columns: Mapping[str, str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    return {n: (f"coalesce({cte}.{c}, 0)", (cte,)) for n, c in columns.items()}
+
+
+def _relationship_sql(
+    config: FeaturesConfig, present: set[str]
+) -> dict[str, tuple[str, tuple[str, ...]]]:
+    fac, rev = "facilities" in present, "revenue" in present
+    first = (
+        "least("
+        + ", ".join(
+            ["fac_f.first_facility"] * fac
+            + ["CASE WHEN rev_first.first_revenue <= s.as_of THEN rev_first.first_revenue END"]
+            * rev
+        )
+        + ")"
+    )
+    open_now = "coalesce(fac_f.n_open, 0) > 0" if fac else "false"
+    rev_i = "coalesce(rev_f.active_inact, false)" if rev else "false"
+    rev_d = "coalesce(rev_f.active_dormant, false)" if rev else "false"
+    uses = ("fac_f",) * fac + ("rev_f", "rev_first") * rev
+    revenue_12m = "coalesce(rev_f.total_12m, 0)"
+    return {
+        "tenure_months": (fsql.months_since("s.onboarded"), ()),
+        "lifecycle_stage": (
+            stage_sql(first, "s.midx", open_now, rev_i, rev_d, config.lifecycle),
+            uses,
+        ),
+        **_counts("fac_f", {"n_open_facilities": "n_open", "n_products": "n_products"}),
+        "limit_to_turnover": (
+            "coalesce(fac_f.total_limit, 0) / nullif(s.annual_turnover, 0)",
+            ("fac_f",),
+        ),
+        "revenue_to_turnover_12m": (f"{revenue_12m} / nullif(s.annual_turnover, 0)", ("rev_f",)),
+        "annual_turnover": ("s.annual_turnover", ()),
+        "segment": ("s.segment", ()),
+        "industry": ("s.industry", ()),
+        "region": ("s.region", ()),
+    }
+
+
+def _loan_sql() -> dict[str, tuple[str, tuple[str, ...]]]:
+    limit = "coalesce(fac_f.total_limit, 0)"
+
+    def util(drawn: str, lim: str) -> str:
+        return f"coalesce({drawn}, 0) / nullif({lim}, 0)"
+
+    both = ("fac_f", "bal_f")
+    now = util("bal_f.drawn", limit)
+    return {
+        **_counts("fac_f", {"total_limit": "total_limit"}),
+        **_counts("bal_f", {"drawn_balance": "drawn"}),
+        "avg_drawn_12m": ("bal_f.avg_drawn_12m", ("bal_f",)),
+        "utilisation": (now, both),
+        "utilisation_change_3m": (f"{now} - {util('bal_f.drawn_m3', 'fac_f.limit_m3')}", both),
+        "utilisation_change_6m": (f"{now} - {util('bal_f.drawn_m6', 'fac_f.limit_m6')}", both),
+        "avg_interest_rate": ("fac_f.avg_rate", ("fac_f",)),
+        "months_to_maturity": ("fac_f.months_to_maturity", ("fac_f",)),
+        **_counts(
+            "fac_f", {"facilities_opened_12m": "opened_12m", "facilities_closed_12m": "closed_12m"}
+        ),
+        "current_dpd": ("bal_f.current_dpd", ("bal_f",)),
+        "max_dpd_12m": ("bal_f.max_dpd_12m", ("bal_f",)),
+        **_counts("bal_f", {f"months_in_arrears_{n}m": f"arrears_{n}m" for n in (3, 6, 12)}),
+        **_counts("bal_f24", {"months_in_arrears_24m": "arrears_24m"}),
+        **_counts("bal_f", {"cures_12m": "cures_12m"}),
+    }
+
+
+def _volatility_sql() -> str:
+    """Std of monthly revenue over the 12 months (since onboarding), months without revenue 0.
+
+    From the window's sum S and sum of squares Q of monthly totals over n months:
+    (Q - S^2 / n) / (n - 1); a variance within rounding of zero (1e-10 of Q) is zero.
+    """
+    n = "greatest(least(12, s.midx - s.onboarded_midx + 1), coalesce(rev_sq_f.months_12m, 0))"
+    total, squares = "coalesce(rev_f.total_12m, 0)", "coalesce(rev_sq_f.total_sq_12m, 0)"
+    var = f"(({squares} - {total} * {total} / {n}) / ({n} - 1))"
+    return (
+        f"CASE WHEN {n} < 2 THEN NULL WHEN {var} <= 1e-10 * {squares} / ({n} - 1) THEN 0 "
+        f"ELSE sqrt({var}) END"
+    )
+
+
+def _contribution_sql() -> dict[str, tuple[str, tuple[str, ...]]]:
+    sums = {f"revenue_{n}m": f"total_{n}m" for n in (3, 6, 12)}
+    sums |= {f"revenue_{f}_{n}m": f"{f}_{n}m" for f in REVENUE_FAMILIES for n in (3, 6, 12)}
+    return {
+        **_counts("rev_f", sums),
+        "revenue_trend_3m": (
+            "coalesce(rev_f.total_3m, 0) - coalesce(rev_f.total_prev_3m, 0)",
+            ("rev_f",),
+        ),
+        "revenue_volatility_12m": (_volatility_sql(), ("rev_f", "rev_sq_f")),
+        "interest_margin_12m": (
+            "coalesce(rev_f.interest_12m, 0) / nullif(bal_f.avg_drawn_12m, 0)",
+            ("rev_f", "bal_f"),
+        ),
+        "months_since_revenue": _since(fsql.latest("rev_b", "last_active")),
+    }
+
+
+def _interaction_sql() -> dict[str, tuple[str, tuple[str, ...]]]:
+    counts = ("contacts_3m", "contacts_12m", "service_requests_12m", "complaints_12m")
+    csat, nps = fsql.latest("itx_b", "csat_key"), fsql.latest("itx_b", "nps_key")
+    nps_last = f"(({nps[0]}) % 16)"
+    return {
+        **_counts("itx_f", {c: c for c in counts}),
+        "months_since_rm_contact": _since(fsql.latest("itx_b", "last_rm")),
+        "months_since_complaint": _since(fsql.latest("itx_b", "last_complaint")),
+        "csat_mean_12m": ("itx_f.csat_mean_12m", ("itx_f",)),
+        "csat_last": (f"({csat[0]}) % 16", csat[1]),
+        "csat_trend_12m": (
+            "itx_f.csat_mean_12m - itx_prev.csat_mean_prev_12m",
+            ("itx_f", "itx_prev"),
+        ),
+        "nps_mean_12m": ("itx_f.nps_mean_12m", ("itx_f",)),
+        "nps_last": (nps_last, nps[1]),
+        "nps_status": (
+            f"CASE WHEN {nps_last} >= 9 THEN 'promoter' WHEN {nps_last} >= 7 THEN "
+            f"'passive' WHEN {nps_last} IS NOT NULL THEN 'detractor' END",
+            nps[1],
+        ),
+        "survey_nonresponse_12m": (
+            "1 - itx_f.answers_12m / nullif(itx_f.surveys_12m, 0)",
+            ("itx_f",),
+        ),
+    }
+
+
+def _credit_event_sql(present: set[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+    flags, uses = [], []
+    if "credit_events" in present:
+        flags.append("coalesce(default_first.first_default <= s.as_of, false)")
+        uses.append("default_first")
+    if {"facilities", "facility_balances"} <= present:
+        flags.append("coalesce(dpd_first.first_midx <= s.midx, false)")
+        uses.append("dpd_first")
+    counts = {f"{f}_{n}m": f"{f}_{n}m" for f in CREDIT_EVENT_FAMILIES for n in (12, 24)}
+    return {
+        **_counts("cev_f", counts),
+        "months_since_credit_event": _since(fsql.latest("cev_b", "last_event")),
+        "ever_defaulted": (
+            f"CASE WHEN {' OR '.join(flags) or 'false'} THEN 1 ELSE 0 END",
+            tuple(uses),
+        ),
+    }
+
+
+def _windows(config: FeaturesConfig) -> fsql.Windows:
+    return fsql.Windows(
+        inactivity=config.inactivity_months,
+        dormant=config.lifecycle.dormant_months,
+        dpd_threshold=config.default.dpd_threshold,
+    )
+
+
+def _all_ctes(config: FeaturesConfig) -> list[fsql.Cte]:
+    windows = _windows(config)
+    return [
+        *fsql.BASE,
+        *fsql.facility_ctes(),
+        *fsql.balance_ctes(windows),
+        *fsql.revenue_ctes(windows),
+        *fsql.interaction_ctes(),
+        *fsql.credit_event_ctes(CREDIT_EVENT_FAMILIES),
+    ]
+
+
+def feature_query(config: FeaturesConfig, names: Sequence[str], present: set[str]) -> str:
+    """The SQL statement computing ``names`` (all must be available) for the as-of calendar."""
+    exprs = {
+        **_relationship_sql(config, present),
+        **_loan_sql(),
+        **_contribution_sql(),
+        **_interaction_sql(),
+        **_credit_event_sql(present),
+    }
+    selects = {}
+    for name in names:
+        expr = exprs[name][0]
+        selects[name] = expr if FEATURES[name].kind == "categorical" else f"({expr})::DOUBLE"
+    uses = {name: exprs[name][1] for name in names}
+    return fsql.assemble(_all_ctes(config), selects, uses)
+
+
+def build_features(
+    tables: Mapping[str, pd.DataFrame],
+    as_of_dates: Sequence[dt.date],
+    config: FeaturesConfig | None = None,
+    names: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Features per (client_id, as_of) for every client onboarded on or before each date.
+
+    Columns: ``client_id`` (str), ``as_of`` (datetime64[s]), then the available features of
+    the catalogue in catalogue order (numeric float64, categorical str). Sorted by client
+    and as-of date. Features whose inputs are absent are left out (logged once).
+    ``names`` asks for exactly these features (e.g. a model's list): an empty optional
+    column then gives an all-missing feature, and an absent table is an error.
+    """
+    config = config or FeaturesConfig()
+    if "clients" not in tables:
+        raise ValueError("table clients is required to build features")
+    dates = sorted(set(as_of_dates))
+    if not dates:
+        raise ValueError("no as-of dates given")
+    require_month_ends(dates)
+    present = {n for n in tables if n in fsql.VIEWS}
+    names = _requested(tables, names) if names is not None else _available_logged(tables)
+    query = feature_query(config, names, present)
+    con = fsql.connect(tables, dates, config.code_map(), _windows(config).starts)
+    parts = []
+    try:
+        for first, last in _client_ranges(tables, config.events_per_pass):
+            fsql.client_range(con, first, last)
+            parts.append(_typed(fsql.sort_result(con.sql(query).df()), names))
+    finally:
+        con.close()
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+
+
+def _client_ranges(
+    tables: Mapping[str, pd.DataFrame], events_per_pass: int
+) -> list[tuple[int, int]]:
+    """Ranges of client numbers (1-based, in client_id order), one DuckDB pass each."""
+    events = sum(len(tables[t]) for t in fsql.EVENT_VIEWS if t in tables)
+    n_clients = len(tables["clients"])
+    if n_clients == 0:
+        return [(1, 0)]
+    passes = max(1, min(n_clients, -(-events // events_per_pass)))
+    size = -(-n_clients // passes)
+    ranges = [(first + 1, min(first + size, n_clients)) for first in range(0, n_clients, size)]
+    if passes > 1:
+        logger.info("%d event rows: %d passes over ranges of clients", events, len(ranges))
+    return ranges
+
+
+def _available_logged(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    names, left_out = available_features(tables)
+    if left_out:
+        logger.info("%d features left out (inputs absent): %s", len(left_out), _grouped(left_out))
+    return names
+
+
+def _requested(tables: Mapping[str, pd.DataFrame], names: Sequence[str]) -> list[str]:
+    unknown = [n for n in names if n not in FEATURES]
+    if unknown:
+        raise KeyError(f"unknown feature(s) {unknown}; see predict.catalogue.FEATURES")
+    columns = {n: frozenset(TABLES[n].column_names) for n in tables if n in fsql.VIEWS}
+    missing = [n for n in names if not is_available(FEATURES[n], columns)]
+    if missing:
+        needs = {n: FEATURES[n].requires for n in missing}
+        raise ValueError(f"feature(s) need tables absent from the input: {needs}")
+    return [n for n in FEATURES if n in set(names)]
+
+
+def _grouped(left_out: Mapping[str, str]) -> str:
+    by_reason: dict[str, list[str]] = {}
+    for name, why in left_out.items():
+        by_reason.setdefault(why, []).append(name)
+    return "; ".join(f"{why}: {', '.join(names)}" for why, names in by_reason.items())
+
+
+def _typed(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    columns: dict[str, pd.Series] = {
+        "client_id": frame["client_id"].astype("str"),
+        "as_of": pd.to_datetime(frame["as_of"]).astype("datetime64[s]"),
+    }
+    for name in names:
+        kind = FEATURES[name].kind
+        columns[name] = frame[name].astype("str" if kind == "categorical" else "float64")
+    return pd.DataFrame(columns)
+
+
+def build_feature_table(tables: Mapping[str, pd.DataFrame], config: FeaturesConfig) -> FeatureTable:
+    """Features and labels for the whole snapshot calendar (params), plus a summary."""
+    dates = as_of_dates(tables, config.as_of)
+    features = build_features(tables, dates, config)
+    labels = build_labels(tables, dates, config.labels)
+    frame = features.merge(labels, on=["client_id", "as_of"], how="left", validate="1:1")
+    if len(frame) != len(features) or len(labels) != len(features):
+        raise RuntimeError("features and labels disagree on the (client_id, as_of) rows")
+    return FeatureTable(frame, summarise(tables, frame, dates, config))
+
+
+def summarise(
+    tables: Mapping[str, pd.DataFrame],
+    frame: pd.DataFrame,
+    dates: Sequence[dt.date],
+    config: FeaturesConfig,
+) -> dict[str, Any]:
+    """Sizes, censoring and left-out inputs of a feature table (``snapshots.json``)."""
+    end = resolve_data_end(tables, config.data_end)
+    _, left_out = available_features(tables)
+    rows = frame.groupby("as_of").size()
+    snapshots = []
+    for day in dates:
+        part = frame[frame["as_of"] == pd.Timestamp(day)]
+        entry: dict[str, Any] = {
+            "as_of": day.isoformat(),
+            "label_end": label_end(day, config.horizon_months).isoformat(),
+            "censored": is_censored(day, config.horizon_months, end),
+            "rows": int(rows.get(pd.Timestamp(day), 0)),
+        }
+        for target in TARGETS:
+            entry[f"labelled_{target}"] = int(part[f"label_{target}"].notna().sum())
+        snapshots.append(entry)
+    return {
+        "horizon_months": config.horizon_months,
+        "data_start": data_start(tables).isoformat(),
+        "data_end": end.isoformat(),
+        "scoring_as_of": scoring_as_of(tables, config.as_of).isoformat(),
+        "rows": len(frame),
+        "clients": int(frame["client_id"].nunique()),
+        "features": [c for c in frame.columns if c in FEATURES],
+        "features_left_out": left_out,
+        "targets_skipped": {t: w for t, w in _label_availability(tables).items() if w},
+        "censored_rows": int(sum(s["rows"] for s in snapshots if s["censored"])),
+        "snapshots": snapshots,
+    }
+
+
+def load_tables(folder: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
+    """The validated tables of ``folder`` (``<table>.parquet``, written by ``validate``)."""
+    from predict.validation import load_validated  # pandera is loaded only when needed
+
+    return dict(load_validated(folder))
+
+
+def run(
+    input_dir: str | os.PathLike[str], out_path: str | os.PathLike[str], config: FeaturesConfig
+) -> FeatureTable:
+    """The ``features`` stage: validated tables -> features.parquet and snapshots.json."""
+    tables = load_tables(input_dir)
+    result = build_feature_table(tables, config)
+    out = Path(out_path)
+    write_parquet(result.frame, out)
+    write_json(result.summary, out.with_name("snapshots.json"))
+    s = result.summary
+    logger.info(
+        "wrote %s: %d rows, %d clients, %d as-of dates (%d censored rows), %d features",
+        out,
+        s["rows"],
+        s["clients"],
+        len(s["snapshots"]),
+        s["censored_rows"],
+        len(s["features"]),
+    )
+    return result
+
+
+__all__ = [
+    "LABEL_COLUMNS",
+    "FeatureTable",
+    "FeaturesConfig",
+    "available_features",
+    "build_feature_table",
+    "build_features",
+    "run",
+]

@@ -1,0 +1,656 @@
+"""The DuckDB SQL behind :mod:`predict.features`: one statement for every as-of date at once.
+
+Every as-of date t is a month end, so "dated on or before t" is "in month m(t) or earlier"
+(month index m = year * 12 + month) and a window "the last W months" is the months
+(m(t) - W, m(t)]. The statement (CTEs of one query) works in three steps:
+
+1. *Buckets.* The boundary months are every as-of month and every window start
+   m(t) - W. Each event's month goes to the first boundary on or after it (``bucket_t``,
+   built in Python from the calendar), so every window of every as-of date is a union of
+   whole buckets. Events are aggregated once per (client, bucket): one pass over each
+   table whatever the number of as-of dates (balances, and revenue for its volatility,
+   first per client-month, which those features need).
+2. *Windows.* The bucket rows are joined to the as-of calendar with the range condition
+   ``b <= m(t) AND b > m(t) - window`` and grouped by (client, as-of), with one
+   ``FILTER`` aggregate per feature window (``*_f`` CTEs).
+3. "The latest X on or before t" (months since the last complaint, the last CSAT answer)
+   is the running maximum, over the client's as-of dates, of the latest X since the
+   previous as-of date; "ever" flags come from the first date per client.
+
+The statement can be limited to a range of clients (:func:`client_range`): every feature
+is per client, so a large book runs in a few such passes with the same result and a
+bounded memory. Clients are keyed by an integer ``cid`` (grouping and joining on integers
+is much faster than on strings). Bank codes (revenue sources, interaction and credit
+event kinds) are never literals in the SQL: :func:`family_column` maps them (params, via
+``code_map_t``) to a ``family`` column once per distinct code before the query runs.
+"""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from predict.catalogue import CREDIT_EVENT_FAMILIES, REVENUE_FAMILIES
+from predict.contract import TABLES
+from predict.snapshots import add_months, month_index
+from predict.tables import KIND_DTYPES
+
+VIEWS: dict[str, str] = {
+    "clients": "clients_t",
+    "facilities": "facilities_t",
+    "facility_balances": "balances_t",
+    "revenue": "revenue_t",
+    "interactions": "interactions_t",
+    "credit_events": "events_t",
+}
+DAYS_PER_MONTH = 30.4375  # "months since": days / average month length
+EVENT_VIEWS = ("facility_balances", "revenue", "interactions")  # the big tables
+# Tables whose bank codes map to families: table -> (code column, code_map domain).
+CODED: dict[str, tuple[str, str]] = {
+    "revenue": ("source", "revenue"),
+    "interactions": ("kind", "interaction"),
+    "credit_events": ("kind", "credit_event"),
+}
+FAMILY_NAMES: dict[str, tuple[str, ...]] = {
+    "revenue": ("interest", "fee"),  # anything else: "other"
+    "interaction": ("rm_contact", "service_request", "complaint", "survey"),
+    "credit_event": (*CREDIT_EVENT_FAMILIES, "default"),
+}
+WINDOWS = (3, 6, 12, 24)  # the feature windows in months (catalogue names *_3m ... *_24m)
+Grain = Literal["snapshot", "client", "none"]
+
+
+@dataclass(frozen=True)
+class Cte:
+    """One named subquery; ``grain`` says how the final select joins it onto ``snap``."""
+
+    name: str
+    sql: str
+    deps: tuple[str, ...] = ()
+    grain: Grain = "none"
+    materialized: bool = False  # computed once (it feeds several others)
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Window lengths (months) the SQL needs, from the features config."""
+
+    inactivity: int
+    dormant: int
+    dpd_threshold: int
+
+    @property
+    def revenue(self) -> int:
+        return max(12, self.inactivity)
+
+    @property
+    def starts(self) -> tuple[int, ...]:
+        """Every window length: each m(t) - w is a bucket boundary."""
+        return tuple(sorted({*WINDOWS, self.inactivity, self.dormant}))
+
+
+def family_column(codes: pd.Series, domain: str, code_map: pd.DataFrame) -> pd.Series:
+    """The family of each of the bank's codes (case-insensitive, trimmed); NULL: unmapped.
+
+    Mapped once per distinct code (a categorical), not once per row.
+    """
+    rows = code_map[code_map["domain"] == domain]
+    lookup = dict(zip(rows["code"], rows["family"], strict=True))
+    names = list(FAMILY_NAMES[domain])
+    distinct = codes.astype("category")
+    per_code = [lookup.get(str(c).strip().lower()) for c in distinct.cat.categories]
+    index = np.array([names.index(f) if f else -1 for f in per_code] + [-1], dtype=np.int64)
+    family = pd.Categorical.from_codes(
+        index[distinct.cat.codes.to_numpy()], dtype=pd.CategoricalDtype(names)
+    )
+    return pd.Series(family, index=codes.index)
+
+
+def contract_frame(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """The table's contract columns; an absent optional column becomes typed nulls."""
+    table = TABLES[name]
+    columns = {}
+    for col in table.columns:
+        if col.name in frame.columns:
+            columns[col.name] = frame[col.name]
+        else:
+            columns[col.name] = pd.Series(
+                pd.array([None] * len(frame), dtype=KIND_DTYPES[col.kind]), index=frame.index
+            )
+    return pd.DataFrame(columns)
+
+
+def present_columns(tables: Mapping[str, pd.DataFrame]) -> dict[str, frozenset[str]]:
+    """Each contract table present, with its columns that hold at least one value."""
+    return {
+        name: frozenset(c for c in frame.columns if frame[c].notna().any())
+        for name, frame in tables.items()
+        if name in VIEWS
+    }
+
+
+def calendar_frame(as_of_dates: Sequence[dt.date]) -> pd.DataFrame:
+    """The as-of calendar: date, month index, the previous as-of's month index, and the
+    month ends 3, 6 and 12 months before."""
+    days = sorted(set(as_of_dates))
+    return pd.DataFrame(
+        {
+            "as_of": pd.to_datetime(days).astype("datetime64[s]"),
+            "midx": [month_index(d) for d in days],
+            "prev_midx": [0] + [month_index(d) for d in days[:-1]],  # 0: before all data
+            **{
+                f"as_of_m{k}": pd.to_datetime([add_months(d, -k) for d in days]).astype(
+                    "datetime64[s]"
+                )
+                for k in (3, 6, 12)
+            },
+        }
+    )
+
+
+def bucket_frame(
+    as_of_dates: Sequence[dt.date], starts: Iterable[int], first_month: int | None = None
+) -> pd.DataFrame:
+    """Month index -> bucket (the first boundary on or after it), from ``first_month``.
+
+    Boundaries: every as-of month and every window start m(t) - w. Months before the first
+    boundary (down to ``first_month``, the data's first month) go to the first boundary;
+    months after the last as-of date have no bucket (they are in every snapshot's future).
+    """
+    months = sorted({month_index(d) for d in as_of_dates})
+    bounds = sorted({m - w for m in months for w in (0, *starts)})
+    span = range(min(bounds[0], first_month or bounds[0]), bounds[-1] + 1)
+    return pd.DataFrame(
+        {
+            "m": pd.array(list(span), dtype="int32"),
+            "b": pd.array([bounds[bisect.bisect_left(bounds, m)] for m in span], dtype="int32"),
+        }
+    )
+
+
+def first_month(tables: Mapping[str, pd.DataFrame]) -> int | None:
+    """The month index of the earliest event date in the tables (None without events)."""
+    columns = {"revenue": "date", "interactions": "date", "credit_events": "date"}
+    columns |= {"facility_balances": "month_end"}
+    firsts = [
+        tables[name][column].min()
+        for name, column in columns.items()
+        if name in tables and tables[name][column].notna().any()
+    ]
+    return min(month_index(pd.Timestamp(f).date()) for f in firsts) if firsts else None
+
+
+def connect(
+    tables: Mapping[str, pd.DataFrame],
+    as_of_dates: Sequence[dt.date],
+    code_map: pd.DataFrame,
+    starts: Iterable[int] = WINDOWS,
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with the present tables, the calendar, buckets and code map."""
+    con = duckdb.connect(config={"preserve_insertion_order": False})
+    for name, frame in tables.items():
+        if name in VIEWS:
+            typed = contract_frame(name, frame)
+            if name in CODED:
+                typed["family"] = family_column(typed[CODED[name][0]], CODED[name][1], code_map)
+            con.register(VIEWS[name], typed)
+    con.register("asof_t", calendar_frame(as_of_dates))
+    con.register("bucket_t", bucket_frame(as_of_dates, starts, first_month(tables)))
+    con.register("code_map_t", code_map)
+    client_range(con, 1, len(tables["clients"]))
+    return con
+
+
+def client_range(con: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
+    """Limit the next statements to the clients numbered ``first``..``last`` (1-based).
+
+    Every feature is per client, so a book too large for one pass in memory is done in
+    ranges of clients, each one pass over every as-of date.
+    """
+    con.execute(f"SET VARIABLE first_cid = {int(first)}")
+    con.execute(f"SET VARIABLE last_cid = {int(last)}")
+
+
+def midx(column: str) -> str:
+    """SQL month index of a date expression (year * 12 + month)."""
+    return f"(year({column}) * 12 + month({column}))"
+
+
+def months_since(column: str) -> str:
+    return f"date_diff('day', {column}, s.as_of) / {DAYS_PER_MONTH}"
+
+
+def with_cid(view: str, alias: str) -> str:
+    """``view`` joined to the client keys: ``ids.cid`` (integer) for its client_id."""
+    return f"{view} {alias} JOIN ids ON ids.client_id = {alias}.client_id"
+
+
+def bucketed(month: str) -> str:
+    """Join clause giving ``bk.b``, the bucket of the month index expression ``month``."""
+    return f"JOIN bucket_t bk ON bk.m = {month}"
+
+
+def windowed(aggregates: str, source: str, window: int, latest: Sequence[str] = ()) -> str:
+    """The bucket rows of ``source`` in the ``window`` months up to each as-of date.
+
+    Each column of ``latest`` (a date or a sortable key) also gets ``<column>_since``, its
+    maximum since the previous as-of date (all history before the first one): the rows
+    read then reach back to the previous as-of date, and every aggregate in
+    ``aggregates`` must filter its own window (``in_last``). :func:`latest_cte` turns
+    these into "the latest on or before t".
+    """
+    since = "".join(
+        f",\n  max(r.{c}) FILTER (WHERE r.b > a.prev_midx) AS {c}_since" for c in latest
+    )
+    start = f"least(a.midx - {window}, a.prev_midx)" if latest else f"a.midx - {window}"
+    return f"""SELECT r.cid, a.midx,
+  {aggregates}{since}
+FROM {source} r JOIN cal a ON r.b <= a.midx AND r.b > {start}
+GROUP BY r.cid, a.midx"""
+
+
+def latest(source: str, column: str) -> tuple[str, tuple[str, ...]]:
+    """SQL for "the latest ``column`` of ``source`` on or before t", and the CTE it reads."""
+    return f"{source}_latest.{column}", (f"{source}_latest",)
+
+
+def latest_cte(windowed_cte: str, source: str, columns: Sequence[str]) -> Cte:
+    """The latest value of each of ``columns`` on or before each client's as-of dates.
+
+    The running maximum over the client's as-of dates of ``<column>_since`` (see
+    :func:`windowed`), with :func:`history` for what came before its first as-of date
+    (e.g. contacts before onboarding). A narrow CTE: windows over wide rows are costly.
+    """
+    values = ",\n  ".join(f"greatest(max(f.{c}_since) OVER w, h.{c}) AS {c}" for c in columns)
+    return Cte(
+        f"{source}_latest",
+        f"""SELECT s.cid, s.midx,
+  {values}
+FROM snap s LEFT JOIN {windowed_cte} f ON f.cid = s.cid AND f.midx = s.midx
+LEFT JOIN {source}_hist h ON h.cid = s.cid
+WINDOW w AS (PARTITION BY s.cid ORDER BY s.midx)""",
+        ("snap", windowed_cte, f"{source}_hist"),
+        "snapshot",
+    )
+
+
+def history(source: str, columns: Sequence[str]) -> Cte:
+    """Per client, the maximum of ``columns`` up to its first as-of date (client grain)."""
+    aggregates = ", ".join(f"max(r.{c}) AS {c}" for c in columns)
+    return Cte(
+        f"{source}_hist",
+        f"SELECT r.cid, {aggregates} FROM {source} r JOIN (SELECT cid, min(midx) AS first_midx "
+        "FROM snap GROUP BY cid) f ON f.cid = r.cid AND r.b <= f.first_midx GROUP BY r.cid",
+        ("snap", source),
+        "client",
+    )
+
+
+def answer_key(score: str) -> str:
+    """A sortable key of a survey answer: latest day first, then the highest score.
+
+    key = days since 1900-01-01 * 16 + score (scores are 0..10); ``key % 16`` gives the
+    score back. Its maximum is "the latest answer (the highest if several that day)".
+    """
+    return f"(date_diff('day', DATE '1900-01-01', i.date::DATE) * 16 + i.{score})"
+
+
+def in_last(months: int, skip: int = 0) -> str:
+    """Bucket row inside the last ``months`` months (after the first ``skip`` of them)."""
+    return f"r.b > a.midx - {months}" + (f" AND r.b <= a.midx - {skip}" if skip else "")
+
+
+BASE: tuple[Cte, ...] = (
+    Cte(
+        "cal",
+        "SELECT as_of::DATE AS as_of, midx::INTEGER AS midx, prev_midx::INTEGER AS prev_midx, "
+        "as_of_m3::DATE AS as_of_m3, as_of_m6::DATE AS as_of_m6, as_of_m12::DATE AS as_of_m12 "
+        "FROM asof_t",
+    ),
+    # Integer client keys, numbered in client_id order (so sorting on them sorts the ids);
+    # ``clients_part`` limits a statement to one range of them (see ``client_range``).
+    Cte(
+        "ids",
+        "SELECT * FROM (SELECT client_id, (row_number() OVER (ORDER BY client_id))::INTEGER "
+        "AS cid, onboarding_date::DATE AS onboarded, segment, industry, region, "
+        "annual_turnover FROM clients_t) WHERE cid BETWEEN getvariable('first_cid') "
+        "AND getvariable('last_cid')",
+        materialized=True,
+    ),
+    Cte(
+        "snap",
+        f"SELECT c.*, {midx('c.onboarded')} AS onboarded_midx, a.* "
+        "FROM ids c JOIN cal a ON c.onboarded <= a.as_of",
+        ("ids", "cal"),
+        materialized=True,
+    ),
+)
+
+
+def facility_ctes() -> list[Cte]:
+    open_t = "(f.closed IS NULL OR f.closed > s.as_of)"
+
+    def open_at(day: str) -> str:
+        return f"(f.opened <= {day} AND (f.closed IS NULL OR f.closed > {day}))"
+
+    rated = f"{open_t} AND f.interest_rate IS NOT NULL"
+    return [
+        Cte(
+            "fac",
+            "SELECT f.facility_id, ids.cid, f.product, f.limit_amount, f.interest_rate, "
+            "f.origination_date::DATE AS opened, f.maturity_date::DATE AS maturity, "
+            f"f.closed_date::DATE AS closed FROM {with_cid('facilities_t', 'f')}",
+            ("ids",),
+            materialized=True,
+        ),
+        Cte(
+            "fac_f",
+            f"""SELECT s.cid, s.midx,
+  count(*) FILTER (WHERE {open_t}) AS n_open,
+  count(DISTINCT f.product) FILTER (WHERE {open_t}) AS n_products,
+  sum(f.limit_amount) FILTER (WHERE {open_t}) AS total_limit,
+  sum(f.limit_amount) FILTER (WHERE {open_at("s.as_of_m3")}) AS limit_m3,
+  sum(f.limit_amount) FILTER (WHERE {open_at("s.as_of_m6")}) AS limit_m6,
+  sum(f.limit_amount * f.interest_rate) FILTER (WHERE {rated})
+    / nullif(sum(f.limit_amount) FILTER (WHERE {rated}), 0) AS avg_rate,
+  min(date_diff('day', s.as_of, f.maturity)) FILTER (WHERE {open_t} AND f.maturity IS NOT NULL)
+    / {DAYS_PER_MONTH} AS months_to_maturity,
+  count(*) FILTER (WHERE f.opened > s.as_of_m12) AS opened_12m,
+  count(*) FILTER (WHERE f.closed > s.as_of_m12 AND f.closed <= s.as_of) AS closed_12m,
+  min(f.opened) AS first_facility
+FROM snap s JOIN fac f ON f.cid = s.cid AND f.opened <= s.as_of
+GROUP BY s.cid, s.midx""",
+            ("snap", "fac"),
+            "snapshot",
+        ),
+    ]
+
+
+def balance_ctes(w: Windows) -> list[Cte]:
+    arrears = ",\n  ".join(
+        f"sum(r.arrears) FILTER (WHERE {in_last(n)}) AS arrears_{n}m" for n in WINDOWS if n <= 12
+    )
+    aggregates = f"""sum(r.drawn_end) FILTER (WHERE r.b = a.midx) AS drawn,
+  sum(r.drawn_end) FILTER (WHERE r.b = a.midx - 3) AS drawn_m3,
+  sum(r.drawn_end) FILTER (WHERE r.b = a.midx - 6) AS drawn_m6,
+  sum(r.drawn) FILTER (WHERE {in_last(12)}) / sum(r.months) FILTER (WHERE {in_last(12)})
+    AS avg_drawn_12m,
+  max(r.dpd_end) FILTER (WHERE r.b = a.midx) AS current_dpd,
+  max(r.dpd) FILTER (WHERE {in_last(12)}) AS max_dpd_12m,
+  {arrears},
+  sum(r.cures) FILTER (WHERE {in_last(12)}) AS cures_12m"""
+    month = midx("b.month_end::DATE")
+    return [
+        # Client-month balances; a balance of a month before the facility's origination
+        # month is not counted. ``cured``: arrears at the month end before, none now.
+        Cte(
+            "bal_cm",
+            f"""SELECT f.cid, {month} AS midx, sum(b.outstanding) AS drawn,
+  max(b.days_past_due) AS dpd
+FROM balances_t b JOIN fac f ON f.facility_id = b.facility_id
+WHERE {month} >= {midx("f.opened")}
+GROUP BY ALL""",
+            ("fac",),
+            materialized=True,
+        ),
+        Cte(
+            "bal_b",
+            f"""SELECT c.cid, bk.b, sum(c.drawn) AS drawn, count(*) AS months,
+  count(*) FILTER (WHERE c.dpd > 0) AS arrears, max(c.dpd) AS dpd,
+  count(*) FILTER (WHERE c.cured) AS cures,
+  sum(c.drawn) FILTER (WHERE c.midx = bk.b) AS drawn_end,
+  max(c.dpd) FILTER (WHERE c.midx = bk.b) AS dpd_end
+FROM (SELECT *, coalesce(dpd = 0 AND lag(dpd) OVER w > 0 AND lag(midx) OVER w = midx - 1,
+  false) AS cured FROM bal_cm WINDOW w AS (PARTITION BY cid ORDER BY midx)) c
+{bucketed("c.midx")}
+GROUP BY c.cid, bk.b""",
+            ("bal_cm",),
+            materialized=True,
+        ),
+        Cte("bal_f", windowed(aggregates, "bal_b", 12), ("cal", "bal_b"), "snapshot"),
+        # The one 24-month balance feature reads only the (few) months in arrears.
+        Cte(
+            "bal_f24",
+            windowed(
+                f"sum(r.arrears) FILTER (WHERE {in_last(24)}) AS arrears_24m",
+                "(SELECT * FROM bal_b WHERE arrears > 0)",
+                24,
+            ),
+            ("cal", "bal_b"),
+            "snapshot",
+        ),
+        Cte(
+            "dpd_first",
+            f"SELECT cid, min(midx) AS first_midx FROM bal_cm "
+            f"WHERE dpd >= {int(w.dpd_threshold)} GROUP BY cid",
+            ("bal_cm",),
+            "client",
+        ),
+    ]
+
+
+def revenue_ctes(w: Windows) -> list[Cte]:
+    def family(name: str) -> str:
+        return "r.family IS NULL" if name == "other" else f"r.family = '{name}'"
+
+    fams = ", ".join(
+        f"coalesce(sum(r.amount) FILTER (WHERE {family(f)}), 0) AS {f}" for f in REVENUE_FAMILIES
+    )
+    sums = ",\n  ".join(
+        f"sum(r.{col}) FILTER (WHERE {in_last(n)}) AS {col}_{n}m"
+        for col in ("total", *REVENUE_FAMILIES)
+        for n in (3, 6, 12)
+    )
+    aggregates = f"""{sums},
+  sum(r.total) FILTER (WHERE {in_last(6, 3)}) AS total_prev_3m,
+  bool_or(r.active) FILTER (WHERE {in_last(w.inactivity)}) AS active_inact,
+  bool_or(r.active) FILTER (WHERE {in_last(w.dormant)}) AS active_dormant"""
+    month = midx("r.date::DATE")
+    squares = f"""sum(r.total_sq) FILTER (WHERE {in_last(12)}) AS total_sq_12m,
+  sum(r.months) FILTER (WHERE {in_last(12)}) AS months_12m"""
+    return [
+        Cte(
+            "rev_b",
+            f"""SELECT ids.cid, bk.b, sum(r.amount) AS total, {fams},
+  max(r.date::DATE) FILTER (WHERE r.amount <> 0) AS last_active,
+  bool_or(r.amount <> 0) AS active
+FROM {with_cid("revenue_t", "r")} {bucketed(month)}
+GROUP BY ids.cid, bk.b""",
+            ("ids",),
+            materialized=True,
+        ),
+        Cte(
+            "rev_f",
+            windowed(aggregates, "rev_b", w.revenue, ["last_active"]),
+            ("cal", "rev_b"),
+            "snapshot",
+        ),
+        history("rev_b", ["last_active"]),
+        latest_cte("rev_f", "rev_b", ["last_active"]),
+        # Monthly totals, for the volatility only (sum of squares and months per bucket).
+        Cte(
+            "rev_sq",
+            f"""SELECT c.cid, bk.b, sum(c.total * c.total) AS total_sq, count(*) AS months
+FROM (SELECT ids.cid, {month} AS midx, sum(r.amount) AS total
+  FROM {with_cid("revenue_t", "r")} GROUP BY ALL) c {bucketed("c.midx")}
+GROUP BY c.cid, bk.b""",
+            ("ids",),
+        ),
+        Cte("rev_sq_f", windowed(squares, "rev_sq", 12), ("cal", "rev_sq"), "snapshot"),
+        Cte(
+            "rev_first",
+            f"SELECT ids.cid, min(r.date::DATE) AS first_revenue FROM {with_cid('revenue_t', 'r')} "
+            "WHERE r.amount <> 0 GROUP BY ids.cid",
+            ("ids",),
+            "client",
+        ),
+    ]
+
+
+LATEST_ITX = ("last_rm", "last_complaint", "csat_key", "nps_key")
+
+
+def interaction_ctes() -> list[Cte]:
+    def fam(name: str) -> str:
+        return f"i.family = '{name}'"
+
+    def total(col: str, months: int, skip: int = 0) -> str:
+        return f"sum(r.{col}) FILTER (WHERE {in_last(months, skip)})"
+
+    month = midx("i.date::DATE")
+    answered = "(i.csat IS NOT NULL OR i.nps IS NOT NULL)"
+    aggregates = f"""{total("contacts", 3)} AS contacts_3m,
+  {total("contacts", 12)} AS contacts_12m,
+  {total("service_requests", 12)} AS service_requests_12m,
+  {total("complaints", 12)} AS complaints_12m,
+  {total("csat_sum", 12)} / nullif({total("csat_n", 12)}, 0) AS csat_mean_12m,
+  {total("nps_sum", 12)} / nullif({total("nps_n", 12)}, 0) AS nps_mean_12m,
+  {total("surveys", 12)} AS surveys_12m, {total("answers", 12)} AS answers_12m"""
+
+    return [
+        Cte(
+            "itx_b",
+            f"""SELECT ids.cid, bk.b, count(*) AS contacts,
+  count(*) FILTER (WHERE {fam("service_request")}) AS service_requests,
+  count(*) FILTER (WHERE {fam("complaint")}) AS complaints,
+  max(i.date::DATE) FILTER (WHERE {fam("rm_contact")}) AS last_rm,
+  max(i.date::DATE) FILTER (WHERE {fam("complaint")}) AS last_complaint,
+  max({answer_key("csat")}) AS csat_key, max({answer_key("nps")}) AS nps_key,
+  sum(i.csat) AS csat_sum, count(i.csat) AS csat_n, sum(i.nps) AS nps_sum, count(i.nps) AS nps_n,
+  count(*) FILTER (WHERE {fam("survey")}) AS surveys,
+  count(*) FILTER (WHERE {fam("survey")} AND {answered}) AS answers
+FROM {with_cid("interactions_t", "i")} {bucketed(month)}
+GROUP BY ids.cid, bk.b""",
+            ("ids",),
+            materialized=True,
+        ),
+        Cte(
+            "itx_f",
+            windowed(aggregates, "itx_b", 12, LATEST_ITX),
+            ("cal", "itx_b"),
+            "snapshot",
+        ),
+        history("itx_b", LATEST_ITX),
+        latest_cte("itx_f", "itx_b", LATEST_ITX),
+        # The year before the last 12 months: only the (few) buckets with a CSAT answer.
+        Cte(
+            "itx_prev",
+            windowed(
+                f"{total('csat_sum', 24, 12)} / nullif({total('csat_n', 24, 12)}, 0) "
+                "AS csat_mean_prev_12m",
+                "(SELECT * FROM itx_b WHERE csat_n > 0)",
+                24,
+            ),
+            ("cal", "itx_b"),
+            "snapshot",
+        ),
+    ]
+
+
+def credit_event_ctes(event_families: tuple[str, ...]) -> list[Cte]:
+    counts = ", ".join(f"count(*) FILTER (WHERE e.family = '{f}') AS {f}" for f in event_families)
+    sums = ",\n  ".join(
+        f"sum(r.{f}) FILTER (WHERE {in_last(n)}) AS {f}_{n}m"
+        for f in event_families
+        for n in (12, 24)
+    )
+    return [
+        Cte(
+            "cev_b",
+            f"""SELECT ids.cid, bk.b, {counts},
+  max(e.date::DATE) FILTER (WHERE e.family IS NOT NULL) AS last_event
+FROM {with_cid("events_t", "e")} {bucketed(midx("e.date::DATE"))}
+GROUP BY ids.cid, bk.b""",
+            ("ids",),
+            materialized=True,
+        ),
+        Cte(
+            "cev_f",
+            windowed(sums, "cev_b", 24, ["last_event"]),
+            ("cal", "cev_b"),
+            "snapshot",
+        ),
+        history("cev_b", ["last_event"]),
+        latest_cte("cev_f", "cev_b", ["last_event"]),
+        Cte(
+            "default_first",
+            f"SELECT ids.cid, min(e.date::DATE) AS first_default FROM "
+            f"{with_cid('events_t', 'e')} WHERE e.family = 'default' GROUP BY ids.cid",
+            ("ids",),
+            "client",
+        ),
+    ]
+
+
+def assemble(
+    ctes: list[Cte], selects: Mapping[str, str], uses: Mapping[str, tuple[str, ...]]
+) -> str:
+    """The one SQL statement: the CTEs the selected features need, joined onto ``snap``.
+
+    ``selects`` maps output column -> SQL expression; ``uses`` maps output column -> the
+    CTE names its expression reads. Per-snapshot CTEs are keyed by (cid, midx), per-client
+    ones by cid. The rows are in no order: see :func:`sort_result`.
+    """
+    by_name = {c.name: c for c in ctes}
+    needed: set[str] = set()
+    stack = ["snap", *(name for names in uses.values() for name in names)]
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            stack.extend(by_name[name].deps)
+    chosen = [c for c in ctes if c.name in needed]
+    joins = []
+    for cte in chosen:
+        on = f"{cte.name}.cid = s.cid"
+        if cte.grain == "snapshot":
+            joins.append(f"LEFT JOIN {cte.name} ON {on} AND {cte.name}.midx = s.midx")
+        elif cte.grain == "client":
+            joins.append(f"LEFT JOIN {cte.name} ON {on}")
+    with_sql = ",\n".join(
+        f"{c.name} AS {'MATERIALIZED ' if c.materialized else ''}(\n{c.sql}\n)" for c in chosen
+    )
+    keys = ["s.cid AS _cid", "s.midx AS _midx", "s.client_id", "s.as_of"]
+    columns = ",\n  ".join([*keys, *(f"{e} AS {n}" for n, e in selects.items())])
+    return f"WITH {with_sql}\nSELECT {columns}\nFROM snap s\n" + "\n".join(joins)
+
+
+def sort_result(frame: pd.DataFrame) -> pd.DataFrame:
+    """The result of :func:`assemble` sorted by client and as-of date, keys dropped.
+
+    Sorting here, on the integer keys, is much cheaper than an ORDER BY of the wide rows.
+    """
+    order = np.lexsort((frame["_midx"].to_numpy(), frame["_cid"].to_numpy()))
+    return frame.iloc[order].drop(columns=["_cid", "_midx"]).reset_index(drop=True)
+
+
+def code_map_frame(domains: Mapping[str, Mapping[str, Sequence[str]]]) -> pd.DataFrame:
+    """The ``code_map_t`` table: (domain, code, family), codes lower-cased and trimmed.
+
+    Raises ValueError when one code is mapped to two families of the same domain.
+    """
+    rows: dict[tuple[str, str], str] = {}
+    for domain, fams in domains.items():
+        for family, codes in fams.items():
+            for raw in codes:
+                code = str(raw).strip().lower()
+                seen = rows.get((domain, code))
+                if seen is not None and seen != family:
+                    raise ValueError(
+                        f"code {raw!r} of {domain} is mapped to both {seen!r} and {family!r}"
+                    )
+                rows[(domain, code)] = family
+    return pd.DataFrame(
+        {
+            "domain": pd.Series([k[0] for k in rows], dtype="str"),
+            "code": pd.Series([k[1] for k in rows], dtype="str"),
+            "family": pd.Series(list(rows.values()), dtype="str"),
+        }
+    )

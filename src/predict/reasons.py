@@ -1,0 +1,183 @@
+"""Reason codes: the top drivers of each score, in plain words.
+
+For one client and one score, the features whose SHAP contributions push the score up most
+(and those pulling it down most) become sentences from the feature catalogue's templates,
+e.g. ``Days past due reached 45 in the last 3 months``. Sentences of the same reason family
+and direction are joined into one reason, followed by their approximate impact on the score
+in its own units: probability points for churn and default (``+2.1 pts``), money for the
+expected contribution. Reasons are separated by `` | ``; those pushing the score up come first.
+
+The impact is an approximation: SHAP values are additive in the model's raw units (log-odds),
+not in probability. A driver's impact is the change of the calibrated output if its
+contribution were removed, all others kept (:func:`predict.explain.output_impact`); the impacts
+of several drivers do not add up exactly to the probability.
+
+A feature whose value the client does not have (missing, NaN) is never cited, whatever its
+SHAP value (LightGBM sends missing values down a branch, so it does get one).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from predict.explain import Explained, output_impact
+
+SEPARATOR = " | "
+
+# How each target's impact is written: (direction words up, down, unit).
+_TARGET_WORDS: dict[str, tuple[str, str]] = {
+    "default": ("raises default risk", "lowers default risk"),
+    "churn": ("raises churn risk", "lowers churn risk"),
+    "contribution": ("raises expected contribution", "lowers expected contribution"),
+}
+
+
+@dataclass(frozen=True)
+class ReasonTemplate:
+    """How one feature is put into words: a ``str.format`` template of ``{value}``."""
+
+    template: str
+    family: str = "other"
+
+
+@dataclass(frozen=True)
+class ReasonsConfig:
+    """``score.reasons`` in params.yaml."""
+
+    top_up: int = 3  # drivers pushing the score up, per client and score
+    top_down: int = 2  # drivers pulling it down
+    min_abs_shap: float = 1e-6  # drivers with a smaller |SHAP| (raw units) are not cited
+
+
+def plain_number(value: float) -> str:
+    """A number for a sentence: integers without decimals, others to 3 significant digits."""
+    if value.is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.3g}" if abs(value) < 1000 else f"{value:,.0f}"
+
+
+def fallback_template(feature: str) -> ReasonTemplate:
+    return ReasonTemplate(template=feature.replace("_", " ").capitalize() + " is {value}")
+
+
+def sentence(template: ReasonTemplate, value: Any) -> str:
+    """The template filled with the client's value (``{value}`` without a format spec: a
+    number is written by :func:`plain_number`)."""
+    if isinstance(value, (int, np.integer, np.floating)) and not isinstance(value, bool):
+        value = float(value)
+    text = template.template
+    if isinstance(value, float) and "{value}" in text:
+        value = plain_number(value)
+    try:
+        return text.format(value=value)
+    except (ValueError, TypeError, KeyError, IndexError):  # a spec that does not fit the value
+        return re.sub(r"\{value[^}]*\}", str(value), text)
+
+
+def catalogue_templates() -> dict[str, ReasonTemplate]:
+    """The feature catalogue's reason templates and families, by feature name."""
+    from predict.catalogue import FEATURES
+
+    return {name: ReasonTemplate(spec.reason, spec.family) for name, spec in FEATURES.items()}
+
+
+def format_impact(impact: float, target: str, up: bool | None = None) -> str:
+    """``+2.1 pts`` for probabilities (percentage points), ``+1,234`` for amounts.
+
+    ``up`` fixes the sign (the driver's direction) when the impact itself rounds to zero.
+    """
+    sign = "+" if (impact >= 0 if up is None else up) else "−"
+    if target == "contribution":
+        return f"{sign}{abs(impact):,.0f}"
+    pts = abs(impact) * 100.0
+    return f"{sign}{pts:.1f} pts" if pts >= 0.05 else f"{sign}<0.1 pts"
+
+
+def _family_label(family: str) -> str:
+    return family.replace("_", " ").capitalize()
+
+
+def select_drivers(
+    shap_values: np.ndarray, present: np.ndarray, config: ReasonsConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices of the top drivers up and down per row (-1 where none).
+
+    ``present`` marks cells whose value the client has; missing cells are never drivers.
+    Returns two int arrays of shape (n, top_up) and (n, top_down), strongest first.
+    """
+    eligible = np.where(present, shap_values, 0.0)
+    up = _top(eligible, config.top_up, config.min_abs_shap)
+    down = _top(-eligible, config.top_down, config.min_abs_shap)
+    return up, down
+
+
+def _top(values: np.ndarray, k: int, floor: float) -> np.ndarray:
+    n, f = values.shape
+    k = min(k, f)
+    if k <= 0:
+        return np.empty((n, 0), dtype=np.int64)
+    part = np.argpartition(-values, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(values, part, axis=1), axis=1, kind="stable")
+    idx = np.take_along_axis(part, order, axis=1)
+    strong = np.take_along_axis(values, idx, axis=1) > floor
+    return np.where(strong, idx, -1)
+
+
+def client_reasons(
+    target: str,
+    features: Sequence[str],
+    values: Sequence[Any],
+    drivers: Sequence[int],
+    impacts: Sequence[float],
+    templates: Mapping[str, ReasonTemplate],
+    ups: Sequence[bool] | None = None,
+) -> list[str]:
+    """Reasons of one client for one score: drivers (strongest first) grouped by family.
+
+    ``drivers`` are feature indices (``-1`` = none), ``impacts`` their impacts on the output
+    and ``ups`` whether each pushes the score up (its SHAP sign; default: the impact's sign,
+    which a flat stretch of the calibrator can make zero).
+    """
+    words_up, words_down = _TARGET_WORDS.get(target, ("raises the score", "lowers the score"))
+    groups: dict[tuple[bool, str], list[tuple[str, float]]] = {}
+    signs = ups if ups is not None else [i >= 0 for i in impacts]
+    for j, impact, up in zip(drivers, impacts, signs, strict=True):
+        if j < 0:
+            continue
+        name = features[j]
+        tmpl = templates.get(name) or fallback_template(name)
+        groups.setdefault((up, tmpl.family), []).append((sentence(tmpl, values[j]), impact))
+    out = []
+    for (up, family), items in sorted(groups.items(), key=lambda kv: not kv[0][0]):
+        total = math.fsum(i for _, i in items)
+        text = "; ".join(s for s, _ in items)
+        words = words_up if up else words_down
+        out.append(f"{_family_label(family)}: {text} ({format_impact(total, target, up)}, {words})")
+    return out
+
+
+def reasons_text(
+    explained: Explained, templates: Mapping[str, ReasonTemplate], config: ReasonsConfig
+) -> list[str]:
+    """One reasons string per client of an explained chunk (reasons joined by `` | ``)."""
+    up, down = select_drivers(explained.shap, explained.present, config)
+    drivers = np.concatenate([up, down], axis=1)
+    chosen = np.take_along_axis(explained.shap, np.maximum(drivers, 0), axis=1)
+    impacts = output_impact(explained.raw, chosen, explained.to_output)
+    ups = chosen > 0
+    features = list(explained.features)
+    cells = explained.values.to_numpy(dtype=object)
+    return [
+        SEPARATOR.join(
+            client_reasons(
+                explained.target, features, cells[i], drivers[i], impacts[i], templates, ups[i]
+            )
+        )
+        for i in range(len(cells))
+    ]

@@ -1,0 +1,428 @@
+"""The relationship evaluation: exposure, expected loss, value, action and early warning.
+
+All figures are over the model horizon H (params ``labels``/``features``): the default
+probability is the probability of default within H and the expected contribution is the
+revenue expected within H, so ``relationship_value = expected_contribution - expected_loss``
+is the risk-adjusted value of the relationship over the same H months.
+
+- ``EAD = drawn + CCF(product) x undrawn`` summed over the client's facilities open at the
+  as-of date (``origination_date <= as_of`` and no ``closed_date`` on or before it). Drawn is
+  the latest ``facility_balances.outstanding`` at a month end on or before the as-of date; an
+  open facility with no balance yet counts as fully drawn (conservative).
+- ``LGD`` by product; a client's LGD is the EAD-weighted mean over its open facilities. The
+  contract has no collateral field, so secured vs unsecured is expressed through the product.
+- ``expected_loss = PD x LGD x EAD``.
+- ``action``: the first rule in the ordered params list whose conditions all hold, else the
+  default action. Rules are data (column, operator, value or portfolio quantile).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import operator
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+EXPOSURE_COLUMNS = (
+    "client_id",
+    "open_facilities",
+    "limit_total",
+    "drawn",
+    "undrawn",
+    "ead",
+    "lgd",
+    "utilisation",
+)
+# Columns a rule may test; those of the previous scoring exist only when there is one.
+RULE_COLUMNS = frozenset(
+    {
+        "churn_probability",
+        "default_probability",
+        "expected_contribution",
+        "ead",
+        "lgd",
+        "expected_loss",
+        "relationship_value",
+        "utilisation",
+        "limit_total",
+        "drawn",
+        "undrawn",
+        "open_facilities",
+        "segment",
+        "lifecycle_stage",
+        "branch_id",
+        "churn_probability_change",
+        "default_probability_change",
+        "previous_churn_probability",
+        "previous_default_probability",
+    }
+)
+_OPS: dict[str, Callable[[Any, Any], Any]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``column op threshold``; threshold is ``value`` or the portfolio ``quantile`` of column."""
+
+    column: str
+    op: str
+    value: float | str | None = None
+    quantile: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise ValueError(
+                f"rule condition on {self.column!r}: unknown operator {self.op!r}; "
+                f"use one of {sorted(_OPS)}"
+            )
+        if (self.value is None) == (self.quantile is None):
+            raise ValueError(
+                f"rule condition on {self.column!r}: give exactly one of value, quantile"
+            )
+        if self.column not in RULE_COLUMNS:
+            raise ValueError(
+                f"rule condition: unknown column {self.column!r}; "
+                f"rules may test {sorted(RULE_COLUMNS)}"
+            )
+
+    def describe(self) -> str:
+        rhs = f"q{self.quantile:g}" if self.quantile is not None else f"{self.value}"
+        return f"{self.column} {self.op} {rhs}"
+
+
+@dataclass(frozen=True)
+class ActionRule:
+    action: str
+    when: tuple[Condition, ...] = ()
+
+    def describe(self) -> str:
+        return " and ".join(c.describe() for c in self.when) or "always"
+
+
+def _default_rules() -> tuple[ActionRule, ...]:
+    return (
+        ActionRule("watch", (Condition("default_probability", ">=", 0.05),)),
+        ActionRule("watch", (Condition("default_probability_change", ">=", 0.02),)),
+        ActionRule(
+            "retain",
+            (
+                Condition("relationship_value", ">=", quantile=0.75),
+                Condition("churn_probability", ">=", 0.2),
+            ),
+        ),
+        ActionRule(
+            "grow",
+            (
+                Condition("default_probability", "<", 0.01),
+                Condition("churn_probability", "<", 0.1),
+                Condition("utilisation", "<", 0.7),
+            ),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class EarlyWarningConfig:
+    """A client is on the list when a probability rose by at least ``*_rise`` (absolute)
+    since the previous scoring, or crossed ``*_threshold`` from below (or is new above it)."""
+
+    default_rise: float = 0.02
+    default_threshold: float = 0.05
+    churn_rise: float = 0.10
+    churn_threshold: float = 0.30
+
+
+@dataclass(frozen=True)
+class RelationshipConfig:
+    """``score.relationship`` in params.yaml."""
+
+    ccf: dict[str, float] = field(default_factory=dict)  # by product
+    lgd: dict[str, float] = field(default_factory=dict)  # by product
+    default_ccf: float = 0.5
+    default_lgd: float = 0.45
+    rules: tuple[ActionRule, ...] = field(default_factory=_default_rules)
+    default_action: str = "maintain"
+    early_warning: EarlyWarningConfig = field(default_factory=EarlyWarningConfig)
+
+
+def _timestamp(as_of: dt.date | pd.Timestamp) -> pd.Timestamp:
+    return pd.Timestamp(as_of).normalize()
+
+
+def facility_exposure(
+    facilities: pd.DataFrame,
+    balances: pd.DataFrame | None,
+    as_of: dt.date | pd.Timestamp,
+    config: RelationshipConfig,
+) -> pd.DataFrame:
+    """Point-in-time exposure of each facility open at ``as_of`` (one row per facility)."""
+    t = _timestamp(as_of)
+    open_ = facilities[
+        (facilities["origination_date"] <= t) & ~(facilities["closed_date"] <= t).fillna(False)
+    ]
+    cols = ["facility_id", "client_id", "product", "limit_amount"]
+    out = open_[cols].copy()
+    latest = _latest_balances(balances, t)
+    out = out.merge(latest, on="facility_id", how="left")
+    unknown = out["drawn"].isna()
+    if unknown.any():
+        log.info(
+            "%d open facilities have no balance on or before %s: counted as fully drawn",
+            int(unknown.sum()),
+            t.date(),
+        )
+    limit = out["limit_amount"].astype("float64")
+    out["drawn"] = out["drawn"].astype("float64").fillna(limit)
+    out["undrawn"] = (limit - out["drawn"]).clip(lower=0.0)
+    product = out["product"].astype("str")
+    out["ccf"] = product.map(config.ccf).astype("float64").fillna(config.default_ccf)
+    out["lgd"] = product.map(config.lgd).astype("float64").fillna(config.default_lgd)
+    out["ead"] = out["drawn"] + out["ccf"] * out["undrawn"]
+    return out
+
+
+def _latest_balances(balances: pd.DataFrame | None, t: pd.Timestamp) -> pd.DataFrame:
+    if balances is None or balances.empty:
+        return pd.DataFrame(
+            {"facility_id": pd.Series(dtype="str"), "drawn": pd.Series(dtype="float64")}
+        )
+    con = duckdb.connect()
+    try:
+        con.register("b", balances[["facility_id", "month_end", "outstanding"]])
+        return (
+            con.sql(
+                "SELECT facility_id, arg_max(outstanding, month_end) AS drawn FROM b "
+                f"WHERE month_end <= TIMESTAMP '{t:%Y-%m-%d}' GROUP BY facility_id"
+            )
+            .df()
+            .astype({"facility_id": "str", "drawn": "float64"})
+        )
+    finally:
+        con.close()
+
+
+def client_exposure(
+    tables: Mapping[str, pd.DataFrame], as_of: dt.date | pd.Timestamp, config: RelationshipConfig
+) -> pd.DataFrame | None:
+    """EAD, EAD-weighted LGD and utilisation per client at ``as_of``; None without facilities."""
+    facilities = tables.get("facilities")
+    if facilities is None:
+        log.warning("no facilities table: EAD and expected loss are unknown (NaN)")
+        return None
+    fac = facility_exposure(facilities, tables.get("facility_balances"), as_of, config)
+    fac["lgd_x_ead"] = fac["lgd"] * fac["ead"]
+    g = (
+        fac.groupby("client_id", sort=False)
+        .agg(
+            open_facilities=("facility_id", "size"),
+            limit_total=("limit_amount", "sum"),
+            drawn=("drawn", "sum"),
+            undrawn=("undrawn", "sum"),
+            ead=("ead", "sum"),
+            lgd_x_ead=("lgd_x_ead", "sum"),
+        )
+        .reset_index()
+    )
+    g["lgd"] = np.where(
+        g["ead"] > 0, g["lgd_x_ead"] / g["ead"].where(g["ead"] > 0), config.default_lgd
+    )
+    g["utilisation"] = g["drawn"] / g["limit_total"].where(g["limit_total"] > 0)
+    return g[list(EXPOSURE_COLUMNS)].astype({"client_id": "str"})
+
+
+def add_exposure(
+    scores: pd.DataFrame, exposure: pd.DataFrame | None, config: RelationshipConfig
+) -> pd.DataFrame:
+    """Join exposure onto the scores; clients with no open facility get zero exposure."""
+    out = scores.drop(columns=[c for c in EXPOSURE_COLUMNS[1:] if c in scores.columns])
+    if exposure is None:
+        for c in EXPOSURE_COLUMNS[1:]:
+            out[c] = np.nan
+        return out
+    out = out.merge(exposure, on="client_id", how="left", validate="one_to_one")
+    zero = ["open_facilities", "limit_total", "drawn", "undrawn", "ead"]
+    out[zero] = out[zero].fillna(0.0)
+    out["lgd"] = out["lgd"].fillna(config.default_lgd)
+    return out
+
+
+def expected_loss(pd_: pd.Series, lgd: pd.Series, ead: pd.Series) -> pd.Series:
+    """``EL = PD x LGD x EAD`` (NaN where any factor is unknown)."""
+    return pd_.astype("float64") * lgd.astype("float64") * ead.astype("float64")
+
+
+def add_value(scores: pd.DataFrame) -> pd.DataFrame:
+    """Add ``expected_loss`` and ``relationship_value = expected_contribution - EL``."""
+    out = scores.copy()
+    out["expected_loss"] = expected_loss(out["default_probability"], out["lgd"], out["ead"])
+    out["relationship_value"] = out["expected_contribution"] - out["expected_loss"]
+    return out
+
+
+def _condition_mask(frame: pd.DataFrame, cond: Condition) -> np.ndarray:
+    col = frame[cond.column]
+    if cond.quantile is not None:
+        threshold: object = pd.to_numeric(col, errors="coerce").quantile(cond.quantile)
+    else:
+        threshold = cond.value
+    if isinstance(threshold, str):
+        values: pd.Series = col.astype("str")
+    else:
+        values = pd.to_numeric(col, errors="coerce")
+    result = _OPS[cond.op](values, threshold)
+    return (
+        np.asarray(pd.Series(result, index=frame.index).fillna(False), dtype=bool)
+        & col.notna().to_numpy()
+    )
+
+
+def assign_actions(scores: pd.DataFrame, config: RelationshipConfig) -> pd.DataFrame:
+    """``action`` and the ``action_rule`` that set it: the first rule whose conditions all hold.
+
+    A condition on a column that this scoring does not have (e.g. the change since the previous
+    scoring when there is none) is false, and the run says so once; a missing value is false.
+    """
+    n = len(scores)
+    action = np.full(n, config.default_action, dtype=object)
+    rule_text = np.full(n, "default", dtype=object)
+    decided = np.zeros(n, dtype=bool)
+    absent: set[str] = set()
+    for rule in config.rules:
+        mask = ~decided
+        for cond in rule.when:
+            if cond.column not in scores.columns:
+                absent.add(cond.column)
+                mask = np.zeros(n, dtype=bool)
+                break
+            mask &= _condition_mask(scores, cond)
+        action[mask] = rule.action
+        rule_text[mask] = f"{rule.action}: {rule.describe()}"
+        decided |= mask
+    for column in sorted(absent):
+        log.warning(
+            "action rules: column %r not available in this scoring; its rules never fire", column
+        )
+    out = scores.copy()
+    out["action"] = pd.Series(action, index=scores.index, dtype="str")
+    out["action_rule"] = pd.Series(rule_text, index=scores.index, dtype="str")
+    return out
+
+
+PREVIOUS_COLUMNS = ("churn_probability", "default_probability", "expected_contribution")
+
+
+def add_previous(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """Join the previous scoring (``previous_*`` columns and ``*_change`` = now - then)."""
+    if previous is None:
+        return scores
+    keep = ["client_id", "as_of", *[c for c in PREVIOUS_COLUMNS if c in previous.columns]]
+    prev = previous[keep].rename(columns={c: f"previous_{c}" for c in keep if c != "client_id"})
+    prev = prev.astype({"client_id": "str"}).drop_duplicates("client_id", keep="last")
+    out = scores.drop(columns=[c for c in prev.columns if c != "client_id" and c in scores.columns])
+    out = out.merge(prev, on="client_id", how="left", validate="one_to_one")
+    for c in PREVIOUS_COLUMNS:
+        if c in out.columns and f"previous_{c}" in out.columns:
+            name = "contribution_change" if c == "expected_contribution" else f"{c}_change"
+            out[name] = out[c] - out[f"previous_{c}"]
+    return out
+
+
+EARLY_WARNING_COLUMNS = (
+    "client_id",
+    "as_of",
+    "previous_as_of",
+    "segment",
+    "branch_id",
+    "target",
+    "probability",
+    "previous_probability",
+    "change",
+    "threshold",
+    "trigger",
+    "action",
+    "reasons",
+)
+
+
+def early_warning(scores: pd.DataFrame, config: EarlyWarningConfig) -> pd.DataFrame:
+    """Clients whose default or churn probability rose or crossed a threshold since last time.
+
+    One row per client and target that triggered; ``trigger`` is ``rise``, ``crossed``,
+    ``rise+crossed`` or ``new_above`` (no previous score and above the threshold).
+    Empty (with the columns) when there is no previous scoring to compare with.
+    """
+    parts = []
+    for target, rise, threshold in (
+        ("default", config.default_rise, config.default_threshold),
+        ("churn", config.churn_rise, config.churn_threshold),
+    ):
+        now_col, prev_col = f"{target}_probability", f"previous_{target}_probability"
+        if now_col not in scores.columns or prev_col not in scores.columns:
+            continue
+        now, prev = scores[now_col], scores[prev_col]
+        rose = (now - prev >= rise).fillna(False).to_numpy(dtype=bool)
+        crossed = ((prev < threshold) & (now >= threshold)).fillna(False).to_numpy(dtype=bool)
+        new_above = (prev.isna() & (now >= threshold)).fillna(False).to_numpy(dtype=bool)
+        trigger = np.select(
+            [rose & crossed, rose, crossed, new_above],
+            ["rise+crossed", "rise", "crossed", "new_above"],
+            default="",
+        )
+        hit = trigger != ""
+        sub = scores.loc[hit]
+        parts.append(
+            pd.DataFrame(
+                {
+                    "client_id": sub["client_id"],
+                    "as_of": sub["as_of"],
+                    "previous_as_of": sub.get("previous_as_of", pd.Series(pd.NaT, index=sub.index)),
+                    "segment": sub.get("segment"),
+                    "branch_id": sub.get("branch_id"),
+                    "target": target,
+                    "probability": now[hit],
+                    "previous_probability": prev[hit],
+                    "change": (now - prev)[hit],
+                    "threshold": threshold,
+                    "trigger": trigger[hit],
+                    "action": sub.get("action"),
+                    "reasons": sub.get(f"{target}_reasons"),
+                },
+                columns=list(EARLY_WARNING_COLUMNS),
+            )
+        )
+    if not parts:
+        return _empty_early_warning()
+    out = pd.concat(parts, ignore_index=True)
+    return out.sort_values(
+        ["target", "change", "probability"],
+        ascending=[True, False, False],
+        na_position="last",
+        ignore_index=True,
+    )
+
+
+def _empty_early_warning() -> pd.DataFrame:
+    dtypes = {
+        "as_of": "datetime64[s]",
+        "previous_as_of": "datetime64[s]",
+        "probability": "float64",
+        "previous_probability": "float64",
+        "change": "float64",
+        "threshold": "float64",
+    }
+    return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, "str")) for c in EARLY_WARNING_COLUMNS})

@@ -1,0 +1,30 @@
+"""The review report for risk teams: a static, self-contained HTML site.
+
+Public API::
+
+    from predict.report import ReportConfig, build_report, load_inputs, site_dir
+
+    inputs = load_inputs("data/scores", "models", "metrics", "data/validated")
+    result = build_report(inputs, site_dir("reports"), ReportConfig(), clients=["C000042"])
+    result.index  # reports/review/index.html
+
+KPI functions live in :mod:`predict.report.kpis` and the SVG charts in
+:mod:`predict.report.charts`; notebooks use both directly.
+"""
+
+from predict.report.inputs import ModelInfo, ReportInputError, ReportInputs, load_inputs
+from predict.report.kpis import KpiConfig
+from predict.report.site import REVIEW_DIR, ReportConfig, ReportResult, build_report, site_dir
+
+__all__ = [
+    "REVIEW_DIR",
+    "KpiConfig",
+    "ModelInfo",
+    "ReportConfig",
+    "ReportInputError",
+    "ReportInputs",
+    "ReportResult",
+    "build_report",
+    "load_inputs",
+    "site_dir",
+]

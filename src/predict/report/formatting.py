@@ -1,0 +1,101 @@
+"""Turning frames into sortable HTML table specs: display text, sort key and optional link per cell.
+
+The template only loops over the spec (and Jinja escapes every text), so number formats
+and links are decided here, in one tested place.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+MISSING = "–"
+FORMATS: dict[str, Callable[[float], str]] = {
+    "int": lambda v: f"{v:,.0f}",
+    "money": lambda v: f"{v:,.0f}",
+    "pct": lambda v: f"{v:.1%}",
+    "prob": lambda v: f"{v:.1%}",
+    "change": lambda v: f"{100 * v:+.1f} pp",
+    "money_change": lambda v: f"{v:+,.0f}",
+    "float": lambda v: f"{v:.3g}",
+    "psi": lambda v: f"{v:.3f}",
+    "nps": lambda v: f"{v:+.0f}",
+    "csat": lambda v: f"{v:.2f}",
+}
+
+
+@dataclass(frozen=True)
+class Col:
+    """A table column: frame column ``key``, header ``label``, format name (or ``text``)."""
+
+    key: str
+    label: str
+    fmt: str = "text"
+
+    @property
+    def numeric(self) -> bool:
+        return self.fmt in FORMATS
+
+
+def is_missing(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    return isinstance(value, float) and math.isnan(value)
+
+
+def cell(value: Any, fmt: str = "text", href: str | None = None) -> dict[str, Any]:
+    """``{"text", "sort", "href"}`` for one value; missing values sort last."""
+    if is_missing(value):
+        return {"text": MISSING, "sort": "", "href": href}
+    if fmt in FORMATS:
+        number = float(value)
+        return {"text": FORMATS[fmt](number), "sort": repr(number), "href": href}
+    if isinstance(value, pd.Timestamp):
+        value = value.date().isoformat()
+    return {"text": str(value), "sort": str(value).lower(), "href": href}
+
+
+def table_spec(
+    frame: pd.DataFrame,
+    columns: Sequence[Col],
+    *,
+    table_id: str,
+    links: dict[str, Callable[[pd.Series], str | None]] | None = None,
+    footer: pd.DataFrame | None = None,
+    caption: str = "",
+) -> dict[str, Any]:
+    """A sortable table for the template (columns absent from ``frame`` are skipped)."""
+    cols = [c for c in columns if c.key in frame.columns]
+    links = links or {}
+
+    def rows_of(part: pd.DataFrame) -> list[list[dict[str, Any]]]:
+        return [
+            [cell(row[c.key], c.fmt, links[c.key](row) if c.key in links else None) for c in cols]
+            for _, row in part.iterrows()
+        ]
+
+    return {
+        "id": table_id,
+        "caption": caption,
+        "columns": [{"label": c.label, "numeric": c.numeric} for c in cols],
+        "rows": rows_of(frame),
+        "footer": rows_of(footer) if footer is not None else [],
+    }
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def client_page_name(client_id: str) -> str:
+    """A file name for a client's page, safe on any file system, unique per client id."""
+    text = str(client_id)
+    slug = _UNSAFE.sub("_", text)[:60].strip(".") or "client"
+    if slug != text:
+        slug += "-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+    return f"{slug}.html"

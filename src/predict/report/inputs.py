@@ -1,0 +1,184 @@
+"""Everything the report reads, loaded once: scores, explanations, drift, tables, models, metrics.
+
+Only JSON and Parquet are read; model boosters are not loaded (the model card needs the
+metadata and the feature list, not the trees).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from predict.contract import TABLES, TARGETS
+from predict.io import read_json
+
+logger = logging.getLogger(__name__)
+
+SCORE_COLUMNS = (
+    "client_id",
+    "as_of",
+    "churn_probability",
+    "default_probability",
+    "expected_contribution",
+    "expected_loss",
+    "lifecycle_stage",
+    "action",
+)
+EXPLANATION_COLUMNS = ("client_id", "target", "feature", "value", "shap")
+
+
+class ReportInputError(ValueError):
+    """An input of the report is missing or does not have the documented shape."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What the model card shows of one trained model: its metadata and feature list."""
+
+    target: str
+    metadata: dict[str, Any]
+    features: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    scores: pd.DataFrame
+    explanations: pd.DataFrame
+    drift: pd.DataFrame | None = None
+    early_warning: pd.DataFrame | None = None
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    models: dict[str, ModelInfo] = field(default_factory=dict)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    plots: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        return pd.Timestamp(self.scores["as_of"].max())
+
+
+def require_columns(frame: pd.DataFrame, columns: tuple[str, ...], where: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ReportInputError(
+            f"{where}: missing column(s) {missing}; found {sorted(map(str, frame.columns))}"
+        )
+
+
+def _read_optional(path: Path) -> pd.DataFrame | None:
+    if not path.exists():
+        logger.warning("report: %s not found; its section is left out", path)
+        return None
+    return pd.read_parquet(path)
+
+
+Frames = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]
+
+
+def load_scores(scores_dir: str | os.PathLike[str]) -> Frames:
+    """scores, explanations, drift (or None), early_warning (or None) from ``scores_dir``."""
+    root = Path(scores_dir)
+    path = root / "scores.parquet"
+    if not path.exists():
+        raise ReportInputError(f"scores file {path} not found (run `predict score` first)")
+    scores = pd.read_parquet(path)
+    require_columns(scores, SCORE_COLUMNS, str(path))
+    scores["client_id"] = scores["client_id"].astype("str")
+    dup = scores["client_id"].duplicated()
+    if dup.any():
+        raise ReportInputError(
+            f"{path}: client_id {scores.loc[dup, 'client_id'].iloc[0]!r} "
+            "appears twice (rule: one row per client)"
+        )
+    expl_path = root / "explanations.parquet"
+    expl = _read_optional(expl_path)
+    if expl is None:
+        expl = pd.DataFrame({c: pd.Series(dtype="str") for c in EXPLANATION_COLUMNS})
+        expl["shap"] = expl["shap"].astype("float64")
+    require_columns(expl, EXPLANATION_COLUMNS, str(expl_path))
+    expl = expl.astype({"client_id": "str", "target": "str", "feature": "str", "shap": "float64"})
+    return (
+        scores,
+        expl,
+        _read_optional(root / "drift.parquet"),
+        _read_optional(root / "early_warning.parquet"),
+    )
+
+
+def load_tables(tables_dir: str | os.PathLike[str] | None) -> dict[str, pd.DataFrame]:
+    """The validated contract tables present in ``tables_dir`` (none when it is None)."""
+    if tables_dir is None:
+        return {}
+    root = Path(tables_dir)
+    if not root.is_dir():
+        raise ReportInputError(f"tables folder {root} does not exist")
+    try:
+        from predict.validation import load_validated  # the validation stage's own reader
+    except ImportError:  # pragma: no cover - only while the validation module is absent
+        return {
+            n: pd.read_parquet(root / f"{n}.parquet")
+            for n in TABLES
+            if (root / f"{n}.parquet").exists()
+        }
+    return dict(load_validated(root))
+
+
+def load_models(models_dir: str | os.PathLike[str] | None) -> dict[str, ModelInfo]:
+    """Metadata and feature list of each ``models/<target>/`` that has them."""
+    out: dict[str, ModelInfo] = {}
+    if models_dir is None or not Path(models_dir).is_dir():
+        return out
+    for target in TARGETS:
+        folder = Path(models_dir) / target
+        if (folder / "metadata.json").exists():
+            features = folder / "features.json"
+            out[target] = ModelInfo(
+                target=target,
+                metadata=read_json(folder / "metadata.json"),
+                features=read_json(features) if features.exists() else {},
+            )
+    return out
+
+
+def load_metrics(metrics_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """Every ``<name>.json`` in the metrics folder, by name."""
+    if metrics_dir is None or not Path(metrics_dir).is_dir():
+        return {}
+    return {p.stem: read_json(p) for p in sorted(Path(metrics_dir).glob("*.json"))}
+
+
+def load_plots(plots_dir: str | os.PathLike[str] | None) -> dict[str, dict[str, pd.DataFrame]]:
+    """``plots/<target>/<name>.csv`` tables (roc, calibration, lift) by target and name."""
+    out: dict[str, dict[str, pd.DataFrame]] = {}
+    if plots_dir is None or not Path(plots_dir).is_dir():
+        return out
+    for target in TARGETS:
+        folder = Path(plots_dir) / target
+        if folder.is_dir():
+            out[target] = {p.stem: pd.read_csv(p) for p in sorted(folder.glob("*.csv"))}
+    return out
+
+
+def load_inputs(
+    scores_dir: str | os.PathLike[str],
+    models_dir: str | os.PathLike[str] | None = None,
+    metrics_dir: str | os.PathLike[str] | None = None,
+    tables_dir: str | os.PathLike[str] | None = None,
+    plots_dir: str | os.PathLike[str] | None = None,
+) -> ReportInputs:
+    """Load everything the report shows; optional inputs that are absent are left out."""
+    scores, expl, drift, early = load_scores(scores_dir)
+    return ReportInputs(
+        scores=scores,
+        explanations=expl,
+        drift=drift,
+        early_warning=early,
+        tables=load_tables(tables_dir),
+        models=load_models(models_dir),
+        metrics=load_metrics(metrics_dir),
+        plots=load_plots(plots_dir),
+    )

@@ -1,0 +1,271 @@
+"""The model card (in the spirit of SR 11-7 model documentation), built from the run's own files.
+
+Everything shown comes from ``models/<target>/metadata.json`` and ``features.json``,
+``metrics/<target>.json``, the feature catalogue and the drift table of the same scoring,
+so the card cannot disagree with the models it describes. The metadata layout is read
+tolerantly: known keys are looked up anywhere in the nested JSON.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import pandas as pd
+
+from predict.report import charts
+from predict.report.inputs import ModelInfo
+
+logger = logging.getLogger(__name__)
+
+PURPOSE = {
+    "churn": "Probability that a client active at the as-of date is no longer active at the end "
+    "of the horizon (no open facility and no revenue in the inactivity window). Used to "
+    "prioritise retention work, not to make credit decisions.",
+    "default": "Probability that a client not in default at the as-of date defaults within the "
+    "horizon (a default or write-off event, or 90+ days past due). Used for early warning and "
+    "portfolio expected loss; it is not a regulatory (IRB) PD.",
+    "contribution": "Expected revenue from the client over the horizon. Used with the churn "
+    "probability to size the contribution at risk and with expected loss for relationship "
+    "value.",
+}
+LIMITATIONS = (
+    "Trained on the bank's history as given in the contract tables; clients or products unlike "
+    "those seen in training (new segments, new products) are outside its experience.",
+    "Probabilities are calibrated on the validation window; calibration can drift when the "
+    "portfolio or the economy changes: watch the stability (PSI) table and the early-warning "
+    "list.",
+    "Explanations (SHAP) describe the model, not causes in the world: a feature that lowers a "
+    "score is not a lever that will lower the client's risk.",
+    "No collateral data in the contract: loss given default is set by product in params.",
+    "Intended use: ranking and reviewing client relationships by risk teams and relationship "
+    "managers, with a human decision on every action. Not for automated credit decisions, "
+    "pricing or capital.",
+)
+HASH_KEYS = ("data_hash", "dataset_hash", "training_data_hash", "data_version", "hash")
+VERSION_KEYS = ("model_version", "version", "run_id", "mlflow_run_id")
+WINDOW_WORDS = (
+    "window",
+    "train_start",
+    "train_end",
+    "test_start",
+    "test_end",
+    "valid_start",
+    "valid_end",
+    "period",
+    "as_of",
+)
+
+
+def walk(data: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    """Every leaf of nested dicts/lists as (key path, value)."""
+    if isinstance(data, Mapping):
+        for k, v in data.items():
+            yield from walk(v, (*path, str(k)))
+    elif isinstance(data, list) and data and all(isinstance(v, Mapping) for v in data):
+        for i, v in enumerate(data):
+            yield from walk(v, (*path, str(i)))
+    else:
+        yield path, data
+
+
+def find_value(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    """First value whose own key is one of ``keys`` (in the order of ``keys``), else None."""
+    leaves = list(walk(data))
+    for key in keys:
+        for path, value in leaves:
+            if path and path[-1] == key and value not in (None, ""):
+                return value
+    return None
+
+
+def window_facts(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(name, value) of every metadata entry that describes a date window."""
+    out = []
+    for path, value in walk(metadata):
+        name = ".".join(path)
+        if any(w in name for w in WINDOW_WORDS) and not isinstance(value, (dict, list)):
+            out.append((name, str(value)))
+        elif any(w in name for w in WINDOW_WORDS) and isinstance(value, list) and len(value) <= 4:
+            out.append((name, " to ".join(map(str, value))))
+    return out
+
+
+ROW_LABELS = {
+    "test": "model (test period)",
+    "baseline": "baseline",
+    "uplift": "model − baseline",
+    "truth": "truth (generator)",
+}
+METRIC_ORDER = (
+    "auc",
+    "gini",
+    "ks",
+    "pr_auc",
+    "brier",
+    "ece",
+    "top_decile_lift",
+    "top_decile_capture",
+    "rmse",
+    "mae",
+    "spearman",
+    "bias",
+    "mean_actual",
+    "mean_predicted",
+    "base_rate",
+    "n",
+    "positives",
+)
+NOT_METRICS = frozenset({"rows", "target"})  # shown with the data, not as metrics
+
+
+def metrics_table(metrics: Mapping[str, Any]) -> tuple[list[str], list[list[Any]], list[str]]:
+    """Numeric leaves of a metrics JSON pivoted: one row per block, one column per metric.
+
+    ``{"test": {"auc": .8}, "baseline": {"auc": .6, "name": "lr"}}`` becomes columns
+    ``["", "auc"]``, rows ``[["model (test period)", .8], ["baseline", .6]]`` and notes
+    ``["baseline.name: lr"]`` (the text and true/false leaves).
+    """
+    cells: dict[str, dict[str, float]] = {}
+    notes: list[str] = []
+    for path, value in walk({k: v for k, v in metrics.items() if k not in NOT_METRICS}):
+        if not path:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            notes.append(f"{'.'.join(path)}: {value}")
+            continue
+        row = ".".join(path[:-1]) or "(top)"
+        cells.setdefault(row, {})[path[-1]] = float(value)
+    keys = {k for vals in cells.values() for k in vals}
+    columns = [c for c in METRIC_ORDER if c in keys] + sorted(keys - set(METRIC_ORDER))
+    order = [r for r in ROW_LABELS if r in cells] + [r for r in cells if r not in ROW_LABELS]
+    rows = [[ROW_LABELS.get(r, r), *[cells[r].get(c) for c in columns]] for r in order]
+    return ["", *columns], rows, notes
+
+
+def data_facts(metrics: Mapping[str, Any], target: str) -> list[tuple[str, str]]:
+    """Rows per set of this model and the split's method and as-of dates (metrics/split.json)."""
+    facts = [(f"rows.{k}", str(v)) for k, v in metrics.get(target, {}).get("rows", {}).items()]
+    split = metrics.get("split", {})
+    for key in ("method", "horizon_months", "note"):
+        if key in split:
+            facts.append((f"split.{key}", str(split[key])))
+    for name, info in split.get("sets", {}).items():
+        dates = info.get("as_of", []) if isinstance(info, Mapping) else []
+        if dates:
+            span = f"{dates[0]} to {dates[-1]} ({len(dates)} as-of dates)"
+            facts.append((f"split.{name}.as_of", span))
+    return facts
+
+
+def feature_rows(info: ModelInfo) -> list[dict[str, str]]:
+    """Name, kind, description and source of each model feature (catalogue when available)."""
+    names = _feature_names(info.features)
+    catalogue = _catalogue()
+    rows = []
+    for name in names:
+        spec = catalogue.get(name)
+        rows.append(
+            {
+                "name": name,
+                "kind": str(getattr(spec, "kind", "") or _feature_dtype(info.features, name)),
+                "family": str(getattr(spec, "family", "") or ""),
+                "source": str(getattr(spec, "requires", "") or ""),
+                "description": str(getattr(spec, "description", "") or ""),
+            }
+        )
+    return rows
+
+
+def _feature_names(features: Mapping[str, Any] | list[Any]) -> list[str]:
+    if isinstance(features, list):
+        return [str(f if not isinstance(f, Mapping) else f.get("name")) for f in features]
+    for key in ("names", "features", "feature_names", "columns"):
+        value = features.get(key)
+        if isinstance(value, list):
+            return _feature_names(value)
+        if isinstance(value, Mapping):
+            return [str(k) for k in value]
+    return []
+
+
+def _feature_dtype(features: Mapping[str, Any] | list[Any], name: str) -> str:
+    dtypes = features.get("dtypes") if isinstance(features, Mapping) else None
+    return str(dtypes.get(name, "")) if isinstance(dtypes, Mapping) else ""
+
+
+def _catalogue() -> Mapping[str, Any]:
+    try:
+        module = importlib.import_module("predict.catalogue")
+    except ImportError:
+        logger.info("feature catalogue not available; the card lists feature names only")
+        return {}
+    return dict(getattr(module, "FEATURES", {}))
+
+
+def stability_rows(drift: pd.DataFrame | None, feature_names: list[str], target: str) -> list[dict]:
+    """Drift rows about this model: its features and its own score."""
+    if drift is None or drift.empty or "psi" not in drift:
+        return []
+    var = "variable" if "variable" in drift else "feature"
+    mine = drift[
+        drift[var].astype("str").isin(feature_names)
+        | drift[var].astype("str").str.startswith(target)
+    ]
+    mine = mine.sort_values("psi", ascending=False)
+    return [
+        {"variable": str(r[var]), "psi": float(r["psi"]), "level": str(r.get("level", ""))}
+        for _, r in mine.iterrows()
+    ]
+
+
+def calibration_chart(plots: Mapping[str, pd.DataFrame], target: str) -> Any:
+    """Predicted against observed per bin (``plots/<target>/calibration.csv``), or None."""
+    table = plots.get("calibration")
+    if table is None or not {"predicted", "observed"} <= set(table.columns):
+        return None
+    return charts.scatter(
+        table["predicted"].tolist(),
+        table["observed"].tolist(),
+        title=f"{target}: calibration on the test period",
+        x_label="mean predicted",
+        y_label="mean observed",
+        diagonal=True,
+    )
+
+
+def model_card(
+    models: Mapping[str, ModelInfo],
+    metrics: Mapping[str, Any],
+    drift: pd.DataFrame | None,
+    plots: Mapping[str, Mapping[str, pd.DataFrame]] | None = None,
+) -> list[dict[str, Any]]:
+    """One dict per target, everything the model-card template shows."""
+    cards = []
+    for target, info in models.items():
+        features = feature_rows(info)
+        columns, rows, notes = metrics_table(metrics.get(target, {}))
+        cards.append(
+            {
+                "target": target,
+                "purpose": PURPOSE.get(target, ""),
+                "version": find_value(info.metadata, VERSION_KEYS),
+                "data_hash": find_value(info.metadata, HASH_KEYS),
+                "windows": window_facts(info.metadata) + data_facts(metrics, target),
+                "features": features,
+                "metric_columns": columns,
+                "metric_rows": rows,
+                "metric_notes": notes,
+                "calibration_chart": calibration_chart((plots or {}).get(target, {}), target),
+                "calibration": [
+                    (".".join(p), v)
+                    for p, v in walk(metrics.get(target, {}))
+                    if any("calib" in part for part in p)
+                ],
+                "stability": stability_rows(drift, [f["name"] for f in features], target),
+                "metadata": [(".".join(p), str(v)) for p, v in walk(info.metadata)][:80],
+            }
+        )
+    return cards

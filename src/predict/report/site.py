@@ -1,0 +1,632 @@
+"""Building the static review site: portfolio, client pages, explanations and model card.
+
+Every page is rendered in memory first and then written into a temporary folder that
+replaces the site folder in one rename (:func:`predict.io.atomic_dir`): a failure at any
+point leaves the previous report as it was. Pages reference nothing outside the site
+folder: styles and the small table-sorting script are inline, charts are inline SVG.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+
+from predict.io import atomic_dir
+from predict.report import charts
+from predict.report.explanations import (
+    client_waterfall,
+    colour_ranks,
+    feature_points,
+    numeric_values,
+    shap_importance,
+)
+from predict.report.formatting import Col, cell, client_page_name, table_spec
+from predict.report.history import (
+    client_history,
+    cut_tables,
+    monthly_history,
+    surveys_by_client,
+)
+from predict.report.inputs import ReportInputError, ReportInputs
+from predict.report.kpis import (
+    KpiConfig,
+    action_counts,
+    default_risk_histogram,
+    lifecycle_counts,
+    portfolio_kpis,
+)
+from predict.report.model_card import LIMITATIONS, model_card
+
+logger = logging.getLogger(__name__)
+
+REVIEW_DIR = "review"  # the report's folder under the reports folder
+TARGET_SCORE = {
+    "churn": "churn_probability",
+    "default": "default_probability",
+    "contribution": "expected_contribution",
+}
+RAW_UNITS = {"churn": "log-odds", "default": "log-odds", "contribution": "model scale"}
+
+
+def _default_lists() -> dict[str, str]:
+    return {
+        "retain": "churn_probability",
+        "watch": "default_probability",
+        "grow": "expected_contribution",
+    }
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """The ``report`` section of params.yaml."""
+
+    title: str = "Client relationship review"
+    kpis: KpiConfig = field(default_factory=KpiConfig)
+    group_by: tuple[str, ...] = ("segment", "branch_id")
+    action_lists: dict[str, str] = field(default_factory=_default_lists)  # action -> sort by
+    list_size: int = 50  # rows per action list and early-warning list
+    max_client_pages: int = 200  # client pages from the lists (requested ones come on top)
+    history_months: int = 24
+    waterfall_features: int = 10
+    summary_features: int = 12
+    dependence_features: int = 4
+    max_points: int = 500  # dots per global plot (sampled with ``seed``)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class ReportResult:
+    site: Path
+    index: Path
+    client_pages: dict[str, Path]
+    headline: dict[str, Any]
+
+
+def site_dir(reports_dir: str | os.PathLike[str]) -> Path:
+    """Where the review site goes under a reports folder (``reports/review``)."""
+    return Path(reports_dir) / REVIEW_DIR
+
+
+def environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("predict.report", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.globals["page_name"] = client_page_name
+    return env
+
+
+def build_report(
+    inputs: ReportInputs,
+    out_dir: str | os.PathLike[str],
+    config: ReportConfig | None = None,
+    clients: Sequence[str] = (),
+) -> ReportResult:
+    """Render the whole site and swap it into ``out_dir`` atomically.
+
+    ``clients`` are extra client ids that get a page whatever the lists say; an id that is
+    not in the scores is an error.
+    """
+    config = config or ReportConfig()
+    pages, page_of, headline = render_site(inputs, config, clients)
+    out = Path(out_dir)
+    with atomic_dir(out) as tmp:
+        tmp.chmod(0o755)  # mkdtemp makes it private; the report is for readers
+        write_pages(tmp, pages)
+    logger.info("report: %d pages (%d clients) written to %s", len(pages), len(page_of), out)
+    return ReportResult(
+        site=out,
+        index=out / "index.html",
+        client_pages={cid: out / "clients" / name for cid, name in page_of.items()},
+        headline=headline,
+    )
+
+
+def write_pages(folder: Path, pages: Mapping[str, str]) -> None:
+    for rel, text in pages.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def render_site(
+    inputs: ReportInputs, config: ReportConfig, clients: Sequence[str] = ()
+) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
+    """(pages by relative path, client page names by id, headline KPIs)."""
+    env = environment()
+    chosen = select_clients(inputs, config, clients)
+    page_of = {cid: client_page_name(cid) for cid in chosen}
+    portfolio = portfolio_context(inputs, config, page_of)
+    common = {"title": config.title, "as_of": inputs.as_of.date().isoformat()}
+    pages = {
+        "index.html": env.get_template("portfolio.html.j2").render(**common, **portfolio),
+        "explanations.html": env.get_template("explanations.html.j2").render(
+            **common, targets=global_context(inputs, config)
+        ),
+        "model_card.html": env.get_template("model_card.html.j2").render(
+            **common,
+            cards=model_card(inputs.models, inputs.metrics, inputs.drift, inputs.plots),
+            limitations=LIMITATIONS,
+        ),
+    }
+    client_tpl = env.get_template("client.html.j2")
+    cut = cut_tables(inputs.tables, chosen, inputs.as_of, config.history_months)
+    monthly = monthly_history(cut, chosen, inputs.as_of, config.history_months)
+    surveys = surveys_by_client(cut)
+    no_surveys = pd.DataFrame(columns=["date", "kind", "channel", "csat", "nps"])
+    expl = inputs.explanations
+    expl = expl[expl["client_id"].isin(chosen)]
+    expl_of = {str(k): g for k, g in expl.groupby("client_id", sort=False)}
+    empty = expl.iloc[:0]
+    for cid in chosen:
+        history = client_history(monthly, cid)
+        ctx = client_context(
+            inputs, config, cid, (history, surveys.get(cid, no_surveys)), expl_of.get(cid, empty)
+        )
+        pages[f"clients/{page_of[cid]}"] = client_tpl.render(**common, **ctx)
+    pages["kpis.json"] = _json_text(portfolio["headline"], portfolio["kpi_records"])
+    return pages, page_of, portfolio["headline"]
+
+
+def _json_text(headline: dict[str, Any], records: dict[str, Any]) -> str:
+    return json.dumps({"headline": headline, "by": records}, indent=2, default=str) + "\n"
+
+
+def select_clients(
+    inputs: ReportInputs, config: ReportConfig, requested: Sequence[str]
+) -> list[str]:
+    """Client ids that get a page: requested ones, then early-warning, then action lists."""
+    known = set(inputs.scores["client_id"])
+    unknown = [c for c in requested if str(c) not in known]
+    if unknown:
+        raise ReportInputError(
+            f"--client {unknown[0]!r}: no such client_id in scores.parquet "
+            f"({len(known)} clients scored at {inputs.as_of.date()})"
+        )
+    listed: list[str] = []
+    if inputs.early_warning is not None and "client_id" in inputs.early_warning:
+        listed += inputs.early_warning["client_id"].astype("str").head(config.list_size).tolist()
+    for action in config.action_lists:
+        listed += action_list(inputs.scores, action, config).client_id.tolist()
+    listed = [c for c in dict.fromkeys(listed) if c in known][: config.max_client_pages]
+    return list(dict.fromkeys([str(c) for c in requested] + listed))
+
+
+def action_list(scores: pd.DataFrame, action: str, config: ReportConfig) -> pd.DataFrame:
+    """The clients whose action is ``action``, by its params sort column, largest first."""
+    by = config.action_lists.get(action, "relationship_value")
+    rows = scores[scores["action"].astype("str") == action]
+    if by in rows:
+        rows = rows.sort_values(by, ascending=False, na_position="last")
+    return rows.head(config.list_size)
+
+
+PORTFOLIO_COLS = (
+    Col("clients", "Clients", "int"),
+    Col("active_before", "Active 12m ago", "int"),
+    Col("retained", "Still active", "int"),
+    Col("retention_rate", "Retention (12m)", "pct"),
+    Col("predicted_churn", "Predicted churn", "prob"),
+    Col("expected_leavers", "Expected leavers", "float"),
+    Col("nps", "NPS", "nps"),
+    Col("nps_answers", "NPS answers", "int"),
+    Col("csat", "Avg CSAT", "csat"),
+    Col("contribution", "Exp. contribution", "money"),
+    Col("contribution_at_risk", "Contribution at risk", "money"),
+    Col("contribution_at_risk_above_threshold", "… of clients ≥ threshold", "money"),
+    Col("expected_loss", "Expected loss", "money"),
+    Col("ead", "EAD", "money"),
+)
+CLIENT_COLS = (
+    Col("client_id", "Client"),
+    Col("segment", "Segment"),
+    Col("branch_id", "Branch"),
+    Col("lifecycle_stage", "Stage"),
+    Col("churn_probability", "Churn p", "prob"),
+    Col("default_probability", "Default p", "prob"),
+    Col("expected_contribution", "Exp. contribution", "money"),
+    Col("expected_loss", "Expected loss", "money"),
+    Col("relationship_value", "Relationship value", "money"),
+)
+
+
+def _link(page_of: Mapping[str, str]) -> dict[str, Any]:
+    def href(row: pd.Series) -> str | None:
+        name = page_of.get(str(row["client_id"]))
+        return f"clients/{name}" if name else None
+
+    return {"client_id": href}
+
+
+def kpi_tables(
+    inputs: ReportInputs, config: ReportConfig
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Any]]:
+    """(headline KPIs, table spec per grouping, records per grouping for kpis.json)."""
+    tables, records = {}, {}
+    headline: dict[str, Any] = {}
+    for by in config.group_by:
+        frame = portfolio_kpis(inputs.scores, inputs.tables, inputs.as_of, config.kpis, by)
+        body, total = frame.iloc[:-1], frame.iloc[-1:]
+        headline = {str(k): _plain(v) for k, v in total.iloc[0].items() if k != by}
+        cols = (Col(by, by.replace("_", " ").capitalize()), *PORTFOLIO_COLS)
+        tables[by] = table_spec(body, cols, table_id=f"kpi-{by}", footer=total)
+        records[by] = [{k: _plain(v) for k, v in r.items()} for r in frame.to_dict("records")]
+    if not config.group_by:
+        frame = portfolio_kpis(inputs.scores, inputs.tables, inputs.as_of, config.kpis, None)
+        headline = {str(k): _plain(v) for k, v in frame.iloc[-1].items()}
+    headline["as_of"] = inputs.as_of.date().isoformat()
+    headline["churn_threshold"] = config.kpis.churn_threshold
+    return headline, tables, records
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-friendly Python scalar (None for missing)."""
+    if _na(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def portfolio_context(
+    inputs: ReportInputs, config: ReportConfig, page_of: Mapping[str, str]
+) -> dict[str, Any]:
+    """Everything the portfolio page shows."""
+    headline, tables, records = kpi_tables(inputs, config)
+    scores = inputs.scores
+    hist = default_histogram(scores, config.kpis.default_bins)
+    stages, actions = lifecycle_counts(scores), action_counts(scores)
+    lists = {
+        action: table_spec(
+            _first_reason(action_list(scores, action, config)),
+            (*CLIENT_COLS, Col(_reason_col(config, action), "Top reason")),
+            table_id=f"list-{action}",
+            links=_link(page_of),
+        )
+        for action in config.action_lists
+    }
+    charts_ = {
+        "default_hist": charts.column_chart(
+            hist["band"], hist["clients"], title="Clients by default probability"
+        ),
+        "stages": charts.bar_chart(
+            stages["lifecycle_stage"], stages["clients"], title="Clients by lifecycle stage"
+        ),
+        "actions": charts.bar_chart(
+            actions["action"], actions["clients"], title="Clients by recommended action"
+        ),
+    }
+    first = config.group_by[0] if config.group_by else None
+    if first:
+        body = pd.DataFrame(records[first][:-1])
+        if len(body):
+            charts_["car"] = charts.bar_chart(
+                body[first],
+                body["contribution_at_risk"],
+                title=f"Contribution at risk by {first}",
+                color=charts.PALETTE[3],
+            )
+    return {
+        "headline": headline,
+        "cards": headline_cards(headline, config.kpis),
+        "retention_months": config.kpis.retention_months,
+        "inactivity_months": config.kpis.inactivity_months,
+        "survey_months": config.kpis.survey_months,
+        "churn_threshold": config.kpis.churn_threshold,
+        "kpi_records": records,
+        "kpi_tables": tables,
+        "charts": charts_,
+        "lists": lists,
+        "early_warning": early_warning_table(inputs, config, page_of),
+        "drift": drift_table(inputs.drift),
+        "model_versions": _model_versions(scores),
+        "n_client_pages": len(page_of),
+    }
+
+
+def default_histogram(scores: pd.DataFrame, bins: tuple[float, ...]) -> pd.DataFrame:
+    """Clients per default-probability band; clients already in default in a bar of their own."""
+    in_default = pd.Series(False, index=scores.index)
+    if "in_default" in scores:
+        in_default = scores["in_default"].astype("boolean").fillna(False).astype(bool)
+    hist = default_risk_histogram(scores.loc[~in_default, "default_probability"], bins)
+    if in_default.any():
+        extra = pd.DataFrame({"band": ["in default"], "clients": [int(in_default.sum())]})
+        hist = pd.concat([hist, extra], ignore_index=True)
+    return hist
+
+
+def headline_cards(headline: Mapping[str, Any], kpis: KpiConfig) -> list[tuple[str, str]]:
+    """(label, formatted value) of the portfolio's headline figures."""
+    items = (
+        ("Clients scored", "clients", "int"),
+        (f"Retention, last {kpis.retention_months} months", "retention_rate", "pct"),
+        ("Predicted churn (mean)", "predicted_churn", "prob"),
+        ("Expected leavers", "expected_leavers", "float"),
+        (f"NPS, last {kpis.survey_months} months", "nps", "nps"),
+        ("Average CSAT", "csat", "csat"),
+        ("Expected contribution", "contribution", "money"),
+        ("Contribution at risk (p × contribution)", "contribution_at_risk", "money"),
+        (
+            f"… of clients with churn p ≥ {kpis.churn_threshold:.0%}",
+            "contribution_at_risk_above_threshold",
+            "money",
+        ),
+        ("Expected loss", "expected_loss", "money"),
+        ("EAD", "ead", "money"),
+    )
+    return [(label, table_cell(headline.get(key), fmt)) for label, key, fmt in items]
+
+
+def _reason_col(config: ReportConfig, action: str) -> str:
+    sort = config.action_lists.get(action, "")
+    target = next((t for t, c in TARGET_SCORE.items() if c == sort), "churn")
+    return f"{target}_reasons"
+
+
+def _first_reason(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for col in [c for c in out.columns if str(c).endswith("_reasons")] + ["reasons"]:
+        if col in out:
+            out[col] = out[col].astype("str").str.split(" | ", regex=False).str[0]
+    return out
+
+
+def early_warning_table(
+    inputs: ReportInputs, config: ReportConfig, page_of: Mapping[str, str]
+) -> dict[str, Any] | None:
+    ew = inputs.early_warning
+    if ew is None:
+        return None
+    cols = (
+        Col("client_id", "Client"),
+        Col("segment", "Segment"),
+        Col("branch_id", "Branch"),
+        Col("target", "Score"),
+        Col("trigger", "Trigger"),
+        Col("probability", "Now", "prob"),
+        Col("previous_probability", "Before", "prob"),
+        Col("change", "Change", "change"),
+        Col("threshold", "Threshold", "prob"),
+        Col("action", "Action"),
+        Col("reasons", "Top reason"),
+    )
+    known = {c.key for c in cols}
+    extra = tuple(
+        Col(str(c), str(c))
+        for c in ew.columns
+        if c not in known and c != "as_of" and c != "previous_as_of"
+    )
+    return table_spec(
+        _first_reason(ew.head(config.list_size)),
+        (*cols, *extra),
+        table_id="early-warning",
+        links=_link(page_of),
+    )
+
+
+def drift_table(drift: pd.DataFrame | None) -> dict[str, Any] | None:
+    """Drift rows at warning or alert level (all rows if there is no ``level`` column)."""
+    if drift is None:
+        return None
+    flagged = drift
+    if "level" in drift:
+        flagged = drift[drift["level"].astype("str").isin(["warning", "alert"])]
+    if "psi" in flagged:
+        flagged = flagged.sort_values("psi", ascending=False)
+    cols = (
+        Col("variable", "Variable"),
+        Col("feature", "Feature"),
+        Col("kind", "Kind"),
+        Col("psi", "PSI", "psi"),
+        Col("level", "Level"),
+        Col("reference_missing_share", "Missing (train)", "pct"),
+        Col("current_missing_share", "Missing (now)", "pct"),
+    )
+    spec = table_spec(flagged, cols, table_id="drift")
+    spec["checked"] = len(drift)
+    return spec
+
+
+def _model_versions(scores: pd.DataFrame) -> dict[str, str]:
+    out = {}
+    for target in TARGET_SCORE:
+        col = f"{target}_model_version"
+        if col in scores and scores[col].notna().any():
+            out[target] = ", ".join(sorted(scores[col].dropna().astype("str").unique()))
+    return out
+
+
+def movement_rows(row: pd.Series) -> list[dict[str, Any]]:
+    """Each score now, at the previous scoring (when known) and the change."""
+    out = []
+    for target, col in TARGET_SCORE.items():
+        fmt = "money" if target == "contribution" else "prob"
+        prev = row.get(f"previous_{col}")
+        change = row.get(f"{col}_change" if target != "contribution" else "contribution_change")
+        if change is None and prev is not None and pd.notna(prev):
+            change = row[col] - prev
+        out.append(
+            {
+                "target": target,
+                "now": table_cell(row.get(col), fmt),
+                "previous": table_cell(prev, fmt),
+                "change": table_cell(change, "change" if fmt == "prob" else "money_change"),
+                # worse: more risk, or less contribution (drawn red on the page)
+                "worse": _moved(change, up_is_worse=target != "contribution"),
+            }
+        )
+    return out
+
+
+def _moved(change: Any, up_is_worse: bool) -> bool | None:
+    """Whether a change is for the worse (None when there is no change to judge)."""
+    if change is None or _na(change) or change == 0:
+        return None
+    return bool(change > 0) == up_is_worse
+
+
+def table_cell(value: Any, fmt: str) -> str:
+    return str(cell(value, fmt)["text"])
+
+
+def client_context(
+    inputs: ReportInputs,
+    config: ReportConfig,
+    client_id: str,
+    history: tuple[pd.DataFrame, pd.DataFrame],
+    explanations: pd.DataFrame,
+) -> dict[str, Any]:
+    """Everything one client page shows.
+
+    ``history``: the client's months (:func:`~predict.report.history.client_history`) and
+    survey answers; ``explanations``: at least this client's rows.
+    """
+    months, surveys = history
+    row = inputs.scores.loc[inputs.scores["client_id"] == client_id].iloc[0]
+    explained = []
+    for target, col in TARGET_SCORE.items():
+        steps, base = client_waterfall(explanations, client_id, target, config.waterfall_features)
+        reasons = str(row.get(f"{target}_reasons") or "")
+        explained.append(
+            {
+                "target": target,
+                "score": table_cell(row.get(col), "money" if target == "contribution" else "prob"),
+                "reasons": [r for r in reasons.split(" | ") if r and r != "nan"],
+                "chart": charts.waterfall(
+                    steps, base=base, title=f"{target}: SHAP contributions ({RAW_UNITS[target]})"
+                )
+                if steps
+                else None,
+            }
+        )
+    ew = None
+    if inputs.early_warning is not None and "client_id" in inputs.early_warning:
+        mine = inputs.early_warning[inputs.early_warning["client_id"].astype("str") == client_id]
+        ew = (
+            early_warning_table(
+                ReportInputs(
+                    scores=inputs.scores, explanations=inputs.explanations, early_warning=mine
+                ),
+                config,
+                {},
+            )
+            if len(mine)
+            else None
+        )
+    return {
+        "client": {
+            k: (None if _na(v) else v)
+            for k, v in row.items()
+            if k
+            in (
+                "client_id",
+                "segment",
+                "branch_id",
+                "lifecycle_stage",
+                "action",
+                "action_rule",
+                "relationship_value",
+            )
+        },
+        "movement": movement_rows(row),
+        "has_previous": any(c.startswith("previous_") for c in row.index),
+        "explained": explained,
+        "history_charts": history_charts(months),
+        "surveys": table_spec(
+            surveys,
+            (
+                Col("date", "Date"),
+                Col("kind", "Kind"),
+                Col("channel", "Channel"),
+                Col("csat", "CSAT", "int"),
+                Col("nps", "NPS", "int"),
+            ),
+            table_id="surveys",
+        ),
+        "early_warning": ew,
+    }
+
+
+def _na(value: Any) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def history_charts(history: pd.DataFrame) -> list[Any]:
+    """Small line charts of a client's months (only those with data)."""
+    months = [str(p) for p in history.index]
+    specs = (
+        ("Drawn balance", {"outstanding": "outstanding"}, "{:,.0f}"),
+        ("Arrears (worst days past due)", {"max_days_past_due": "days past due"}, "{:,.0f}"),
+        ("Revenue per month", {"revenue": "revenue"}, "{:,.0f}"),
+        ("Interactions per month", {"interactions": "all", "complaints": "complaints"}, "{:,.0f}"),
+        ("Survey answers (monthly mean)", {"csat": "CSAT (1-5)", "nps": "NPS (0-10)"}, "{:,.1f}"),
+    )
+    columns = {c: history[c].to_numpy(dtype="float64") for c in history.columns}
+    out = []
+    for title, series, fmt in specs:
+        data = {label: columns[col] for col, label in series.items() if col in columns}
+        if any(np.isfinite(v).any() for v in data.values()):
+            out.append(charts.line_chart(months, data, title=title, fmt=fmt))
+    return out
+
+
+def global_context(inputs: ReportInputs, config: ReportConfig) -> list[dict[str, Any]]:
+    """Per target: mean |SHAP| bars, a beeswarm-like dot plot, dependence plots."""
+    out = []
+    expl = inputs.explanations
+    for target in TARGET_SCORE:
+        imp = shap_importance(expl, target).head(config.summary_features)
+        if imp.empty:
+            continue
+        feats = imp["feature"].tolist()
+        points = [feature_points(expl, target, f, config.max_points, config.seed) for f in feats]
+        dependence = [
+            _dependence(p, f, target)
+            for p, f in zip(points[: config.dependence_features], feats, strict=False)
+        ]
+        out.append(
+            {
+                "target": target,
+                "units": RAW_UNITS[target],
+                "clients": int(expl.loc[expl["target"] == target, "client_id"].nunique()),
+                "importance": charts.bar_chart(
+                    imp["feature"],
+                    imp["mean_abs_shap"],
+                    title=f"{target}: mean |SHAP|",
+                    fmt="{:.3f}",
+                ),
+                "dots": charts.dot_plot(
+                    feats,
+                    [p["shap"].tolist() for p in points],
+                    [colour_ranks(p["value"]).tolist() for p in points],
+                    title=f"{target}: SHAP value per client",
+                    seed=config.seed,
+                ),
+                "dependence": dependence,
+            }
+        )
+    return out
+
+
+def _dependence(points: pd.DataFrame, feature: str, target: str) -> Any:
+    num = numeric_values(points["value"])
+    title = f"{target}: {feature}"
+    if num is not None:
+        return charts.scatter(num.tolist(), points["shap"].tolist(), title=title, x_label=feature)
+    return charts.strip_chart(
+        points["value"].astype("str").tolist(), points["shap"].tolist(), title=title
+    )

@@ -1,0 +1,324 @@
+"""The review report in a real headless Chromium, driven over the DevTools protocol.
+
+Chromium listens on 127.0.0.1 only (``--remote-debugging-port=0``: a free port, read from
+``DevToolsActivePort``); a tiny WebSocket client from the standard library speaks the
+protocol, so the test needs no extra package. Checks: no console errors or exceptions, no
+network request (everything is inline), table headers sort on a real mouse click, a
+client page links back to the portfolio. Screenshots go to the test's tmp_path, and to
+``reports/screenshots/`` as well when ``PREDICT_REPORT_SCREENSHOTS=1``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+
+from predict.report import ReportConfig, build_report, load_inputs, site_dir
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))  # repo root: tests.* helpers
+from tests import report_fixtures as rf  # noqa: E402
+
+pytestmark = pytest.mark.browser
+CHROMIUM = next(
+    (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
+)
+
+
+class DevTools:
+    """A minimal Chrome DevTools Protocol client over one WebSocket (RFC 6455, client side)."""
+
+    def __init__(self, ws_url: str, timeout: float = 30.0) -> None:
+        url = urlparse(ws_url)
+        assert url.hostname == "127.0.0.1", ws_url
+        self.sock = socket.create_connection((url.hostname, url.port), timeout=timeout)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(
+            (
+                f"GET {url.path} HTTP/1.1\r\nHost: {url.netloc}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += self.sock.recv(1)
+        assert b" 101 " in head.split(b"\r\n")[0], head
+        self.next_id = 0
+        self.events: list[dict[str, Any]] = []
+
+    def _send(self, payload: bytes, opcode: int = 0x1) -> None:
+        header = bytearray([0x80 | opcode])
+        n = len(payload)
+        if n < 126:
+            header.append(0x80 | n)
+        elif n < 1 << 16:
+            header += bytes([0x80 | 126]) + struct.pack(">H", n)
+        else:
+            header += bytes([0x80 | 127]) + struct.pack(">Q", n)
+        mask = os.urandom(4)
+        body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.sock.sendall(bytes(header) + mask + body)
+
+    def _exact(self, n: int) -> bytes:
+        data = bytearray()
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("DevTools closed the connection")
+            data += chunk
+        return bytes(data)
+
+    def _message(self) -> dict[str, Any]:
+        parts: list[bytes] = []
+        while True:
+            b0, b1 = self._exact(2)
+            n = b1 & 0x7F
+            if n == 126:
+                n = struct.unpack(">H", self._exact(2))[0]
+            elif n == 127:
+                n = struct.unpack(">Q", self._exact(8))[0]
+            payload = self._exact(n)
+            opcode = b0 & 0x0F
+            if opcode == 0x9:  # ping
+                self._send(payload, 0xA)
+                continue
+            if opcode == 0x8:
+                raise ConnectionError("DevTools closed the connection")
+            parts.append(payload)
+            if b0 & 0x80:
+                return json.loads(b"".join(parts))
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self.next_id += 1
+        self._send(json.dumps({"id": self.next_id, "method": method, "params": params}).encode())
+        while True:
+            msg = self._message()
+            if msg.get("id") == self.next_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return dict(msg.get("result", {}))
+            self.events.append(msg)
+
+    def wait_for(self, event: str, since: int, timeout: float = 20.0) -> dict[str, Any]:
+        """The first ``event`` at or after position ``since`` of the event log."""
+        deadline = time.monotonic() + timeout
+        seen = since
+        while time.monotonic() < deadline:
+            for msg in self.events[seen:]:
+                if msg.get("method") == event:
+                    return msg
+            seen = len(self.events)
+            self.events.append(self._message())
+        raise TimeoutError(event)
+
+    def js(self, expression: str) -> Any:
+        result = self.call(
+            "Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True
+        )
+        if "exceptionDetails" in result:
+            raise AssertionError(f"{expression}: {result['exceptionDetails']}")
+        return result["result"].get("value")
+
+    def open(self, path: Path) -> None:
+        mark = len(self.events)
+        self.call("Page.navigate", url=path.as_uri())
+        self.wait_for("Page.loadEventFired", mark)
+
+    def click(self, selector: str) -> None:
+        """A real mouse click (press and release) at the middle of the element."""
+        box = self.js(
+            f"(() => {{ const e = document.querySelector({json.dumps(selector)});"
+            " e.scrollIntoView({block: 'center'}); const r = e.getClientRects()[0];"
+            " return [r.x + r.width / 2, r.y + r.height / 2]; })()"
+        )
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call(
+                "Input.dispatchMouseEvent",
+                type=kind,
+                x=box[0],
+                y=box[1],
+                button="left",
+                clickCount=1,
+            )
+
+    def screenshot(self, path: Path) -> Path:
+        data = self.call("Page.captureScreenshot", format="png", captureBeyondViewport=True)
+        path.write_bytes(base64.b64decode(data["data"]))
+        return path
+
+    def problems(self) -> list[str]:
+        """Console errors, uncaught exceptions and non-file network requests seen so far."""
+        out = []
+        for msg in self.events:
+            method, params = msg.get("method"), msg.get("params", {})
+            if method == "Runtime.exceptionThrown":
+                out.append(f"exception: {params['exceptionDetails']}")
+            elif method == "Runtime.consoleAPICalled" and params.get("type") in ("error", "assert"):
+                out.append(f"console.{params['type']}: {params.get('args')}")
+            elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
+                out.append(f"log: {params['entry'].get('text')} {params['entry'].get('url')}")
+            elif method == "Network.requestWillBeSent":
+                url = params["request"]["url"]
+                if not url.startswith(("file:", "data:")):
+                    out.append(f"network request: {url}")
+        return out
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = rf.write_portfolio(tmp_path_factory.mktemp("run"), n_clients=40, evil=True)
+    inputs = load_inputs(run.scores, run.models, run.metrics, run.tables, run.plots)
+    return build_report(inputs, site_dir(run.root / "reports"), ReportConfig()).site
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevTools]:
+    if CHROMIUM is None:
+        pytest.skip("no chromium binary on PATH (apt-get install chromium; ./dev test does it)")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    proc = subprocess.Popen(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-extensions",
+            "--disable-sync",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--disable-component-update",
+            "--mute-audio",
+            "--hide-scrollbars",
+            "--remote-debugging-address=127.0.0.1",
+            "--remote-debugging-port=0",
+            f"--user-data-dir={profile}",
+            "--window-size=1366,900",
+            "about:blank",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        port_file = profile / "DevToolsActivePort"
+        deadline = time.monotonic() + 60
+        while not (port_file.exists() and port_file.read_text().strip()):
+            assert proc.poll() is None, "chromium exited at start"
+            assert time.monotonic() < deadline, "chromium did not open its DevTools port"
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
+            targets = json.load(resp)
+        page = next(t for t in targets if t["type"] == "page")
+        tools = DevTools(page["webSocketDebuggerUrl"])
+        for domain in ("Page", "Runtime", "Log", "Network"):
+            tools.call(f"{domain}.enable")
+        yield tools
+        tools.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _keep(shot: Path) -> None:
+    if os.environ.get("PREDICT_REPORT_SCREENSHOTS"):
+        dest = REPO / "reports" / "screenshots"
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(shot, dest / shot.name)
+
+
+def _column(tools: DevTools, table: str, header: str) -> tuple[int, list[str]]:
+    index = tools.js(
+        f"[...document.querySelectorAll('#{table} thead th')]"
+        f".findIndex(th => th.textContent.trim() === {json.dumps(header)})"
+    )
+    assert index >= 0, f"no column {header!r} in #{table}"
+    values = tools.js(
+        f"[...document.querySelectorAll('#{table} tbody tr')]"
+        f".map(tr => tr.cells[{index}].getAttribute('data-sort'))"
+    )
+    return index, values
+
+
+def test_portfolio_page_loads_without_errors_or_requests(
+    browser: DevTools, site: Path, tmp_path: Path
+) -> None:
+    browser.events.clear()
+    browser.open(site / "index.html")
+    assert browser.js("document.title") == "Client relationship review"
+    assert browser.js("document.querySelectorAll('svg.chart').length") >= 4
+    assert browser.js("document.querySelectorAll('table.sortable').length") >= 5
+    # the escaped client id is shown as text, not run
+    assert browser.js("document.body.innerText").count(rf.EVIL_ID) >= 1
+    assert browser.js("typeof window.owned") == "undefined"
+    _keep(browser.screenshot(tmp_path / "report_portfolio.png"))
+    assert browser.problems() == []
+    assert (tmp_path / "report_portfolio.png").stat().st_size > 10_000
+
+
+def test_clicking_headers_sorts_tables(browser: DevTools, site: Path) -> None:
+    browser.open(site / "index.html")
+    index, before = _column(browser, "list-watch", "Default p")
+    assert len(before) >= 3
+    browser.click(f"#list-watch thead th:nth-child({index + 1})")
+    _, ascending = _column(browser, "list-watch", "Default p")
+    assert [float(v) for v in ascending] == sorted(float(v) for v in before)
+    browser.click(f"#list-watch thead th:nth-child({index + 1})")
+    _, descending = _column(browser, "list-watch", "Default p")
+    assert [float(v) for v in descending] == sorted((float(v) for v in before), reverse=True)
+    text_index, _ = _column(browser, "kpi-segment", "Segment")
+    browser.click(f"#kpi-segment thead th:nth-child({text_index + 1})")
+    _, names = _column(browser, "kpi-segment", "Segment")
+    assert names == sorted(names)
+    assert browser.problems() == []
+
+
+def test_client_page_links_back_to_the_portfolio(
+    browser: DevTools, site: Path, tmp_path: Path
+) -> None:
+    browser.open(site / "index.html")
+    href = browser.js("document.querySelector('#list-retain tbody a').getAttribute('href')")
+    assert href.startswith("clients/")
+    mark = len(browser.events)
+    browser.click("#list-retain tbody a")
+    browser.wait_for("Page.loadEventFired", mark)
+    assert browser.js("location.pathname").endswith(href)
+    assert browser.js("document.querySelectorAll('svg.chart').length") >= 3
+    _keep(browser.screenshot(tmp_path / "report_client.png"))
+    mark = len(browser.events)
+    browser.click("#back")
+    browser.wait_for("Page.loadEventFired", mark)
+    assert browser.js("location.pathname").endswith("/review/index.html")
+    assert browser.problems() == []
+
+
+@pytest.mark.parametrize("page", ["explanations.html", "model_card.html"])
+def test_other_pages_render_cleanly(
+    browser: DevTools, site: Path, tmp_path: Path, page: str
+) -> None:
+    browser.events.clear()
+    browser.open(site / page)
+    assert browser.js("document.querySelectorAll('svg.chart').length") >= 3
+    _keep(browser.screenshot(tmp_path / f"report_{page.replace('.html', '')}.png"))
+    assert browser.problems() == []

@@ -1,0 +1,128 @@
+"""Smoke tests of the `score` stage script, the `predict score` command and `dvc repro score`."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from predict.cli import app
+from predict.validation import ValidationConfig, validate_folder, write_validated
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
+from tests.scoring_fixtures import Book, build_book
+
+ROOT = Path(__file__).resolve().parents[2]
+_spec = importlib.util.spec_from_file_location("pipelines_score", ROOT / "pipelines" / "score.py")
+assert _spec is not None and _spec.loader is not None
+score_stage = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(score_stage)
+
+OUTPUTS = ("scores.parquet", "scores.csv", "explanations.parquet", "drift.parquet",
+           "early_warning.parquet", "score_summary.json")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Book, Path]:
+    root = tmp_path_factory.mktemp("stage")
+    book = build_book(root, n_clients=150)
+    validated = root / "validated"
+    result = validate_folder(book.raw, ValidationConfig(mode="strict"))
+    write_validated(result, validated, root / "quarantine", root / "reports")
+    return book, validated
+
+
+def test_stage_script_scores_validated_tables(book: tuple[Book, Path], tmp_path: Path) -> None:
+    b, validated = book
+    out = tmp_path / "scores"
+    args = ["--params", str(ROOT / "params.yaml"), "--input", str(validated), "--validated",
+            "--models", str(b.models), "--out", str(out), "--reference", str(b.reference),
+            "--quiet"]  # fmt: skip
+    assert score_stage.main(args) == 0
+    assert all((out / name).is_file() for name in OUTPUTS)
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert scores["client_id"].is_unique and len(scores) > 100
+    assert not (out / "validation").exists()  # --validated: no second validation
+
+
+def test_stage_script_reports_a_missing_models_folder(
+    book: tuple[Book, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, validated = book
+    args = ["--input", str(validated), "--validated", "--models", str(tmp_path / "none"),
+            "--out", str(tmp_path / "out"), "--params", str(tmp_path / "absent.yaml")]  # fmt: skip
+    assert score_stage.main(args) == 1
+    assert "models folder" in capsys.readouterr().err
+
+
+def test_predict_score_command_validates_and_scores_a_raw_folder(
+    book: tuple[Book, Path], tmp_path: Path
+) -> None:
+    b, _ = book
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(app, [
+        "score", "--input", str(b.raw), "--models", str(b.models), "--out", str(out),
+        "--reference", str(b.reference), "--params", str(ROOT / "params.yaml"), "--quiet",
+        "--as-of", "2025-11-30",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "scored" in result.output and "as of 2025-11-30" in result.output
+    assert (out / "validation" / "report.json").is_file()
+    assert (pd.read_parquet(out / "scores.parquet")["as_of"] == pd.Timestamp("2025-11-30")).all()
+    bad = CliRunner().invoke(
+        app,
+        [
+            "score",
+            "--input",
+            str(b.raw),
+            "--models",
+            str(b.models),
+            "--out",
+            str(out),
+            "--as-of",
+            "2025-11-15",
+            "--quiet",
+        ],
+    )
+    assert bad.exit_code == 1 and "not a month end" in bad.output
+
+
+@pytest.mark.slow  # a DVC project in tmp_path and a subprocess: ~20-50 s
+def test_dvc_repro_runs_the_score_stage(book: tuple[Book, Path], tmp_path: Path) -> None:
+    b, validated = book
+    work = tmp_path / "project"
+    (work / "data").mkdir(parents=True)
+    shutil.copytree(validated, work / "data" / "validated")
+    (work / "data" / "split").mkdir()
+    shutil.copy(b.reference, work / "data" / "split" / "train.parquet")
+    shutil.copytree(b.models, work / "models")
+    shutil.copytree(ROOT / "pipelines", work / "pipelines")
+    shutil.copytree(
+        ROOT / "src" / "predict",
+        work / "src" / "predict",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    shutil.copy(ROOT / "params.yaml", work / "params.yaml")
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    (work / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"score": stages["score"]}}))
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_SITE_CACHE_DIR": str(tmp_path / "site"),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    dvc = [sys.executable, "-m", "dvc"]
+    subprocess.run([*dvc, "init", "--no-scm", "-q"], cwd=work, env=env, check=True)
+    run = subprocess.run([*dvc, "repro", "score"], cwd=work, env=env, capture_output=True,
+                         text=True)  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert all((work / "data" / "scores" / name).is_file() for name in OUTPUTS)
+    assert (work / "dvc.lock").is_file()

@@ -1,0 +1,156 @@
+"""Labels per the contract: worked by hand on the tiny book, censoring, absent tables, and
+checked against the synthetic generator's independent reference implementation."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predict.labels import (
+    LABEL_COLUMNS,
+    DefaultDefinition,
+    LabelConfig,
+    build_labels,
+    label_availability,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
+from tests.features_fixtures import tiny_tables
+
+D = dt.date
+H6 = LabelConfig(horizon_months=6, data_end=D(2023, 6, 30))  # nothing censored
+
+
+def at(frame: pd.DataFrame, client: str, day: dt.date) -> pd.Series:
+    rows = frame[(frame["client_id"] == client) & (frame["as_of"] == pd.Timestamp(day))]
+    assert len(rows) == 1
+    return rows.iloc[0]
+
+
+@pytest.fixture(scope="module")
+def labels() -> pd.DataFrame:
+    dates = [D(2021, 6, 30), D(2022, 3, 31), D(2022, 6, 30), D(2022, 8, 31), D(2022, 12, 31)]
+    return build_labels(tiny_tables(), dates, H6)
+
+
+def test_frame_shape_and_dtypes(labels: pd.DataFrame) -> None:
+    assert list(labels.columns) == ["client_id", "as_of", *LABEL_COLUMNS]
+    assert all(labels[c].dtype == "float64" for c in LABEL_COLUMNS)
+    assert labels["as_of"].dtype == "datetime64[s]" and labels["client_id"].dtype == "str"
+    assert not labels.duplicated(["client_id", "as_of"]).any()
+
+
+def test_default_label_by_hand(labels: pd.DataFrame) -> None:
+    # c2: 60 dpd at most until 2022-09, then 90 dpd and a default event at 2022-10-31.
+    assert at(labels, "c2", D(2022, 3, 31))["label_default"] == 0  # window to 2022-09-30
+    assert at(labels, "c2", D(2022, 6, 30))["label_default"] == 1
+    assert np.isnan(at(labels, "c2", D(2022, 12, 31))["label_default"])  # already in default
+    assert at(labels, "c1", D(2022, 6, 30))["label_default"] == 0
+
+
+def test_default_by_arrears_alone_and_by_event_alone() -> None:
+    tables = tiny_tables()
+    no_events = {k: v for k, v in tables.items() if k != "credit_events"}
+    by_dpd = build_labels(no_events, [D(2022, 6, 30)], H6)
+    assert at(by_dpd, "c2", D(2022, 6, 30))["label_default"] == 1  # 90 dpd at 2022-10-31
+    bal = tables["facility_balances"]
+    tables["facility_balances"] = bal.assign(days_past_due=bal["days_past_due"].clip(upper=60))
+    by_event = build_labels(tables, [D(2022, 6, 30)], H6)
+    assert at(by_event, "c2", D(2022, 6, 30))["label_default"] == 1  # the default event
+
+
+def test_prior_default_lookback_param() -> None:
+    # c2: default event 2022-10-31, 90+ dpd Oct-Dec 2022, no balance rows after December.
+    def label(lookback: int | None) -> float:
+        config = LabelConfig(
+            horizon_months=6,
+            data_end=D(2023, 12, 31),
+            default=DefaultDefinition(prior_lookback_months=lookback),
+        )
+        frame = build_labels(tiny_tables(), [D(2023, 1, 31)], config)
+        return float(at(frame, "c2", D(2023, 1, 31))["label_default"])
+
+    assert np.isnan(label(None))  # all history: already in default
+    assert np.isnan(label(3))  # 150 dpd in December is within 3 months
+    assert label(1) == 0  # only January counts: not in default, and no default after
+
+
+def test_churn_label_by_hand(labels: pd.DataFrame) -> None:
+    assert np.isnan(at(labels, "c2", D(2021, 6, 30))["label_churn"])  # not active yet
+    assert at(labels, "c2", D(2022, 6, 30))["label_churn"] == 0  # loan still open at t+H
+    tables = tiny_tables()
+    fac = tables["facilities"]
+    fac.loc[fac["facility_id"] == "f3", "closed_date"] = pd.Timestamp("2022-10-31")
+    closed = build_labels(tables, [D(2022, 8, 31), D(2022, 9, 30)], H6)
+    assert at(closed, "c2", D(2022, 8, 31))["label_churn"] == 0  # revenue 2022-09-20 in window
+    assert at(closed, "c2", D(2022, 9, 30))["label_churn"] == 1  # nothing Oct 22-Mar 23
+
+
+def test_churn_by_revenue_alone_without_facilities() -> None:
+    tiny = tiny_tables()
+    tables = {"clients": tiny["clients"], "revenue": tiny["revenue"]}
+    frame = build_labels(tables, [D(2022, 3, 31), D(2022, 9, 30), D(2023, 3, 31)], H6)
+    assert at(frame, "c2", D(2022, 3, 31))["label_churn"] == 0  # revenue 2022-09-20
+    assert at(frame, "c2", D(2022, 9, 30))["label_churn"] == 1  # none Oct 22-Mar 23
+    assert np.isnan(at(frame, "c2", D(2023, 3, 31))["label_churn"])  # not active at t
+    assert frame["label_default"].isna().all()
+
+
+def test_contribution_label_by_hand(labels: pd.DataFrame) -> None:
+    # c1: (2021-06-30, 2021-12-31]: 6 x 500 interest + fees in September and December.
+    assert at(labels, "c1", D(2021, 6, 30))["label_contribution"] == 3200
+    assert at(labels, "c2", D(2022, 6, 30))["label_contribution"] == 2400  # Jul-Sep
+    assert at(labels, "c2", D(2022, 8, 31))["label_contribution"] == 800  # September
+    assert at(labels, "c2", D(2022, 12, 31))["label_contribution"] == 0
+
+
+def test_censored_snapshots_have_no_labels(caplog: pytest.LogCaptureFixture) -> None:
+    config = LabelConfig(horizon_months=6, data_end=D(2022, 12, 31))
+    with caplog.at_level(logging.INFO, logger="predict.labels"):
+        frame = build_labels(tiny_tables(), [D(2022, 6, 30), D(2022, 7, 31)], config)
+    assert frame.loc[frame["as_of"] == "2022-07-31", list(LABEL_COLUMNS)].isna().all().all()
+    assert frame.loc[frame["as_of"] == "2022-06-30", "label_contribution"].notna().all()
+    assert any("1 of 2 as-of dates censored" in r.getMessage() for r in caplog.records)
+    assert any("2 rows have no labels" in r.getMessage() for r in caplog.records)
+
+
+def test_targets_without_their_tables_are_skipped_not_faked(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tables = {"clients": tiny_tables()["clients"]}
+    assert label_availability(tables) == {
+        "churn": "needs facilities or revenue, absent from the input",
+        "default": (
+            "needs credit_events, or facilities with facility_balances, absent from the input"
+        ),
+        "contribution": "needs revenue, absent from the input",
+    }
+    with caplog.at_level(logging.WARNING, logger="predict.labels"):
+        frame = build_labels(tables, [D(2022, 6, 30)], H6)
+    assert len(frame) == 2 and frame[list(LABEL_COLUMNS)].isna().all().all()
+    assert sum("skipped" in r.getMessage() for r in caplog.records) == 3
+
+
+def test_labels_equal_the_generators_reference_implementation() -> None:
+    synthetic = pytest.importorskip("predict.synthetic")
+    from predict.snapshots import add_months, data_end
+
+    book = synthetic.generate_portfolio(synthetic.GenerateConfig(n_clients=150, truth_paths=0))
+    tables = book.tables
+    dates = [add_months(D(2020, 12, 31), k) for k in range(0, 61, 5)]
+    ours = build_labels(tables, dates, LabelConfig())
+    window = synthetic.OutcomeWindow(horizon_months=12, inactivity_months=6)
+    ref = synthetic.realised_outcomes(tables, dates, window, data_end=data_end(tables))
+    merged = ours.merge(ref, on=["client_id", "as_of"], how="outer", validate="1:1")
+    assert len(merged) == len(ours) == len(ref)
+    for target in ("churn", "default", "contribution"):
+        a, b = merged[f"label_{target}"].to_numpy(), merged[target].to_numpy()
+        same = (np.isnan(a) & np.isnan(b)) | np.isclose(a, b, rtol=1e-9, atol=1e-6)
+        assert same.all(), f"{target}: {(~same).sum()} rows differ"
+        assert (~np.isnan(a)).sum() > 100

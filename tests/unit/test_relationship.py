@@ -1,0 +1,215 @@
+"""Exposure, expected loss, value, actions and the early-warning list."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predict.config import from_dict
+from predict.relationship import (
+    EARLY_WARNING_COLUMNS,
+    ActionRule,
+    Condition,
+    EarlyWarningConfig,
+    RelationshipConfig,
+    add_exposure,
+    add_previous,
+    add_value,
+    assign_actions,
+    client_exposure,
+    early_warning,
+    facility_exposure,
+)
+
+AS_OF = pd.Timestamp("2024-06-30")
+CFG = RelationshipConfig(
+    ccf={"revolving_credit": 0.75, "guarantee": 0.5},
+    lgd={"revolving_credit": 0.4, "term_loan": 0.2},
+    default_ccf=1.0,
+    default_lgd=0.45,
+)
+
+
+def _d(s: str) -> pd.Timestamp:
+    return pd.Timestamp(s)
+
+
+def _tables() -> dict[str, pd.DataFrame]:
+    facilities = pd.DataFrame(
+        {
+            "facility_id": ["f1", "f2", "f3", "f4", "f5", "f6"],
+            "client_id": ["a", "a", "b", "b", "c", "d"],
+            "product": [
+                "revolving_credit",
+                "term_loan",
+                "guarantee",
+                "revolving_credit",
+                "term_loan",
+                "term_loan",
+            ],
+            "limit_amount": [100.0, 50.0, 40.0, 10.0, 80.0, 30.0],
+            "origination_date": [
+                _d("2020-01-01"),
+                _d("2021-01-01"),
+                _d("2022-01-01"),
+                _d("2024-08-01"),
+                _d("2019-01-01"),
+                _d("2024-06-15"),
+            ],
+            "closed_date": [pd.NaT, pd.NaT, pd.NaT, pd.NaT, _d("2024-05-15"), pd.NaT],
+        }
+    ).astype({"facility_id": "str", "client_id": "str", "product": "str"})
+    balances = pd.DataFrame(
+        {
+            "facility_id": ["f1", "f1", "f1", "f2", "f5", "f3"],
+            "month_end": [
+                _d("2024-04-30"),
+                _d("2024-05-31"),
+                _d("2024-07-31"),
+                _d("2024-06-30"),
+                _d("2024-04-30"),
+                _d("2024-06-30"),
+            ],
+            "outstanding": [10.0, 60.0, 99.0, 50.0, 80.0, 0.0],
+            "days_past_due": [0, 0, 0, 0, 0, 0],
+        }
+    ).astype({"facility_id": "str"})
+    return {"facilities": facilities, "facility_balances": balances}
+
+
+def test_facility_exposure_is_point_in_time() -> None:
+    t = _tables()
+    fac = facility_exposure(t["facilities"], t["facility_balances"], AS_OF, CFG).set_index(
+        "facility_id"
+    )
+    assert sorted(fac.index) == ["f1", "f2", "f3", "f6"]  # f4 not yet originated, f5 closed
+    assert fac.loc["f1", "drawn"] == 60.0  # the July balance is after the as-of date
+    assert fac.loc["f1", "ead"] == pytest.approx(60.0 + 0.75 * 40.0)
+    assert fac.loc["f2", "ead"] == pytest.approx(50.0)
+    assert fac.loc["f3", "ead"] == pytest.approx(0.5 * 40.0)  # undrawn guarantee, CCF 50%
+    # f6 has no balance yet: counted as fully drawn (conservative)
+    assert fac.loc["f6", "drawn"] == 30.0 and fac.loc["f6", "ead"] == 30.0
+
+
+def test_client_exposure_weights_lgd_by_ead() -> None:
+    exp = client_exposure(_tables(), AS_OF, CFG)
+    assert exp is not None
+    a = exp.set_index("client_id").loc["a"]
+    assert a["ead"] == pytest.approx(90.0 + 50.0)
+    assert a["lgd"] == pytest.approx((0.4 * 90.0 + 0.2 * 50.0) / 140.0)
+    assert a["utilisation"] == pytest.approx(110.0 / 150.0)
+    assert "c" not in set(exp["client_id"])  # no open facility
+
+
+def _scores() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "client_id": pd.Series(["a", "b", "c", "d"], dtype="str"),
+            "as_of": AS_OF,
+            "segment": pd.Series(["sme"] * 4, dtype="str"),
+            "branch_id": pd.Series(["x"] * 4, dtype="str"),
+            "default_probability": [0.10, 0.005, 0.02, np.nan],
+            "churn_probability": [0.5, 0.05, 0.3, 0.2],
+            "expected_contribution": [20.0, 5.0, 1.0, 3.0],
+        }
+    )
+
+
+def test_expected_loss_and_value() -> None:
+    scores = add_value(add_exposure(_scores(), client_exposure(_tables(), AS_OF, CFG), CFG))
+    by = scores.set_index("client_id")
+    lgd_a = (0.4 * 90.0 + 0.2 * 50.0) / 140.0
+    assert by.loc["a", "expected_loss"] == pytest.approx(0.10 * lgd_a * 140.0)
+    assert by.loc["a", "relationship_value"] == pytest.approx(20.0 - 0.10 * lgd_a * 140.0)
+    # no open facility: zero exposure, zero loss, value = contribution
+    assert by.loc["c", "ead"] == 0.0 and by.loc["c", "expected_loss"] == 0.0
+    assert by.loc["c", "relationship_value"] == 1.0
+    assert by.loc["d", "ead"] == 30.0
+    assert np.isnan(by.loc["d", "expected_loss"])  # unknown PD stays unknown
+
+
+def test_no_facilities_table_means_unknown_exposure() -> None:
+    scores = add_value(add_exposure(_scores(), client_exposure({}, AS_OF, CFG), CFG))
+    assert scores["ead"].isna().all() and scores["expected_loss"].isna().all()
+
+
+def test_actions_follow_ordered_rules_from_data() -> None:
+    scores = add_value(add_exposure(_scores(), client_exposure(_tables(), AS_OF, CFG), CFG))
+    out = assign_actions(scores, CFG).set_index("client_id")
+    assert out.loc["a", "action"] == "watch"  # PD 10% (also churn-prone: first rule wins)
+    assert out.loc["b", "action"] == "grow"  # low PD, low churn, utilisation 0 (< 0.7)
+    assert out.loc["c", "action"] == "maintain"
+    assert out.loc["d", "action"] == "maintain"  # NaN PD fires no rule
+    assert out.loc["a", "action_rule"] == "watch: default_probability >= 0.05"
+
+
+def test_rules_come_from_params_and_quantiles_are_portfolio_wide() -> None:
+    cfg = from_dict(
+        RelationshipConfig,
+        {
+            "rules": [
+                {
+                    "action": "retain",
+                    "when": [
+                        {"column": "expected_contribution", "op": ">=", "quantile": 0.75},
+                        {"column": "churn_probability", "op": ">", "value": 0.1},
+                    ],
+                },
+                {"action": "focus", "when": [{"column": "segment", "op": "==", "value": "sme"}]},
+            ],
+            "default_action": "none",
+        },
+    )
+    out = assign_actions(_scores(), cfg).set_index("client_id")
+    assert out["action"].to_dict() == {"a": "retain", "b": "focus", "c": "focus", "d": "focus"}
+
+
+def test_rule_on_absent_column_never_fires_and_bad_rules_are_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cfg = RelationshipConfig(
+        rules=(ActionRule("watch", (Condition("default_probability_change", ">", 0.0),)),)
+    )
+    out = assign_actions(_scores(), cfg)
+    assert (out["action"] == "maintain").all()
+    assert "default_probability_change" in caplog.text
+    with pytest.raises(ValueError, match="unknown column 'pd'"):
+        Condition("pd", ">", 0.1)
+    with pytest.raises(ValueError, match="unknown operator"):
+        Condition("default_probability", "=>", 0.1)
+    with pytest.raises(ValueError, match="exactly one"):
+        Condition("default_probability", ">", 0.1, quantile=0.5)
+
+
+def test_previous_scoring_and_early_warning() -> None:
+    previous = pd.DataFrame(
+        {
+            "client_id": ["a", "b", "c"],
+            "as_of": pd.Timestamp("2024-05-31"),
+            "default_probability": [0.07, 0.004, 0.01],
+            "churn_probability": [0.1, 0.05, 0.35],
+            "expected_contribution": [18.0, 5.0, 1.0],
+        }
+    )
+    scores = add_previous(_scores(), previous)
+    by = scores.set_index("client_id")
+    assert by.loc["a", "default_probability_change"] == pytest.approx(0.03)
+    assert by.loc["a", "contribution_change"] == pytest.approx(2.0)
+    assert np.isnan(by.loc["d", "previous_churn_probability"])
+    ew = early_warning(
+        scores,
+        EarlyWarningConfig(
+            default_rise=0.02, default_threshold=0.05, churn_rise=0.1, churn_threshold=0.3
+        ),
+    )
+    assert tuple(ew.columns) == EARLY_WARNING_COLUMNS
+    got = {(r.target, r.client_id): r.trigger for r in ew.itertuples()}
+    # a: default 7% -> 10% (rise 3 pts); churn 10% -> 50% (rise and crossed 30%)
+    # c: churn 35% -> 30% falls; default 1% -> 2% below both
+    assert got == {("default", "a"): "rise", ("churn", "a"): "rise+crossed"}
+
+
+def test_early_warning_is_empty_without_previous() -> None:
+    ew = early_warning(_scores(), EarlyWarningConfig())
+    assert ew.empty and tuple(ew.columns) == EARLY_WARNING_COLUMNS

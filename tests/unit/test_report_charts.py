@@ -1,0 +1,129 @@
+"""Inline SVG charts: valid XML, escaped labels, waterfall arithmetic."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pandas as pd
+import pytest
+
+from predict.explain import BASE_FEATURE
+from predict.report import charts
+from predict.report.explanations import (
+    BASE_FEATURES,
+    client_waterfall,
+    numeric_values,
+    shap_importance,
+)
+from predict.report.formatting import cell, client_page_name
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def _parse(svg: str) -> ET.Element:
+    return ET.fromstring(str(svg))
+
+
+def test_bar_chart_escapes_labels_and_is_valid_svg() -> None:
+    svg = charts.bar_chart(["<script>alert(1)</script>", "b & c"], [3, -1], title="t <x>")
+    assert "<script>" not in svg
+    root = _parse(svg)  # would raise on unescaped markup
+    texts = [t.text for t in root.iter(f"{SVG}text")]
+    assert "<script>alert(1)</script>" in texts and "b & c" in texts
+    assert len(list(root.iter(f"{SVG}rect"))) == 2
+
+
+def test_every_chart_renders_valid_svg_even_when_empty() -> None:
+    made = [
+        charts.column_chart(["a", "b"], [1, 2], title="c"),
+        charts.line_chart(["2024-01", "2024-02"], {"s": [1.0, float("nan")]}, title="l"),
+        charts.line_chart([], {}, title="empty"),
+        charts.waterfall([("f = 1", 0.5), ("g = x", -0.2)], base=-1.0, title="w"),
+        charts.dot_plot(["f"], [[0.1, -0.2]], [[0.0, 1.0]], title="d"),
+        charts.scatter([1, 2, 3], [0.1, 0.2, 0.3], title="s", x_label="f"),
+        charts.scatter([0.1, 0.5], [0.2, 0.4], title="cal", x_label="p", diagonal=True),
+        charts.strip_chart(["a", "b", "a"], [0.1, 0.2, 0.3], title="st"),
+        charts.bar_chart([], [], title="nothing"),
+    ]
+    for svg in made:
+        assert _parse(svg).tag == f"{SVG}svg"
+
+
+def test_waterfall_steps_add_up_from_base_to_output() -> None:
+    svg = charts.waterfall([("a", 0.5), ("b", -0.25)], base=-1.0, title="w")
+    assert "model output -0.750" in svg
+    assert "average (base) -1.000" in svg
+
+
+def test_nice_ticks_cover_the_range() -> None:
+    ticks = charts.nice_ticks(0.03, 0.97, 5)
+    assert ticks[0] <= 0.03 and ticks[-1] >= 0.97
+    assert ticks == sorted(ticks)
+    assert charts.tick_label(0.5, [0.0, 0.5, 1.0]) == "0.5"
+
+
+def test_client_waterfall_keeps_the_largest_and_sums_the_rest() -> None:
+    expl = pd.DataFrame(
+        {
+            "client_id": ["c1"] * 4 + ["c2"],
+            "target": ["churn"] * 5,
+            "feature": ["a", "b", "c", "d", "a"],
+            "value": ["1", "x", "3.14159", "4", "9"],
+            "shap": [0.1, -0.5, 0.3, 0.05, 9.0],
+        }
+    )
+    steps, base = client_waterfall(expl, "c1", "churn", max_steps=2)
+    assert steps == [("b = x", -0.5), ("c = 3.142", 0.3), ("other 2 features", pytest.approx(0.15))]
+    assert base == 0.0
+
+
+def test_waterfall_starts_at_the_base_row_scoring_writes() -> None:
+    expl = pd.DataFrame(
+        {
+            "client_id": ["c1"] * 3,
+            "target": ["default"] * 3,
+            "feature": [BASE_FEATURE, "a", "b"],
+            "value": [None, "1", "2"],
+            "shap": [-2.0, 0.5, 0.25],
+        }
+    )
+    steps, base = client_waterfall(expl, "c1", "default")
+    assert base == -2.0 and [s[0] for s in steps] == ["a = 1", "b = 2"]
+    assert BASE_FEATURE in BASE_FEATURES
+    assert "(base)" not in set(shap_importance(expl, "default")["feature"])
+
+
+def test_shap_importance_counts_absent_features_as_zero() -> None:
+    expl = pd.DataFrame(
+        {
+            "client_id": ["c1", "c1", "c2"],
+            "target": ["default"] * 3,
+            "feature": ["a", "b", "a"],
+            "value": ["1", "2", "3"],
+            "shap": [1.0, -4.0, -1.0],
+        }
+    )
+    out = shap_importance(expl, "default")
+    assert out.set_index("feature")["mean_abs_shap"].to_dict() == {"b": 2.0, "a": 1.0}
+
+
+def test_numeric_values_tell_numbers_from_categories() -> None:
+    num = numeric_values(pd.Series(["1.5", "nan", "2"]))
+    assert num is not None and num.tolist()[0] == 1.5
+    with_nulls = numeric_values(pd.Series(["0", None, None, "7"], dtype="str"))  # as scoring writes
+    assert with_nulls is not None and with_nulls.tolist()[-1] == 7.0
+    assert numeric_values(pd.Series(["sme", "large"])) is None
+
+
+def test_cell_formats_and_sorts_missing_last() -> None:
+    assert cell(0.1234, "prob") == {"text": "12.3%", "sort": "0.1234", "href": None}
+    assert cell(float("nan"), "money")["sort"] == ""
+    assert cell(0.021, "change")["text"] == "+2.1 pp"
+
+
+def test_client_page_names_are_safe_and_distinct() -> None:
+    assert client_page_name("C0001") == "C0001.html"
+    evil = client_page_name('<script>alert("x")</script>')
+    assert "<" not in evil and "/" not in evil and evil.endswith(".html")
+    assert client_page_name("a/b") != client_page_name("a_b")
+    assert client_page_name("..") != ".html"

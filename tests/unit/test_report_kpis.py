@@ -1,0 +1,205 @@
+"""Portfolio KPIs on tiny frames whose answers can be checked by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predict.report.kpis import (
+    ALL,
+    KpiConfig,
+    active_clients,
+    client_groups,
+    default_risk_histogram,
+    lifecycle_counts,
+    months_before,
+    net_promoter_score,
+    portfolio_kpis,
+    retention,
+    score_kpis,
+    survey_kpis,
+    window_start,
+)
+
+AS_OF = pd.Timestamp("2024-12-31")
+
+
+def _dates(values: list[str | None]) -> pd.Series:
+    return pd.Series(values, dtype="object").pipe(pd.to_datetime).astype("datetime64[s]")
+
+
+@pytest.fixture
+def tables() -> dict[str, pd.DataFrame]:
+    """A: open facility throughout. B: facility closed 2024-05-15, last revenue 2024-03.
+    C: no facility, revenue 2023-10 and 2024-11. D: facility opened 2024-06-30 only.
+    E: only a zero-amount revenue row in 2023-11 (a zero does not make a client active)."""
+    clients = pd.DataFrame(
+        {
+            "client_id": pd.Series(list("ABCDE"), dtype="str"),
+            "segment": pd.Series(["x", "x", "y", "y", "y"], dtype="str"),
+            "branch_id": pd.Series(["b1", "b2", "b1", "b2", "b2"], dtype="str"),
+        }
+    )
+    facilities = pd.DataFrame(
+        {
+            "facility_id": pd.Series(["fa", "fb", "fd"], dtype="str"),
+            "client_id": pd.Series(["A", "B", "D"], dtype="str"),
+            "origination_date": _dates(["2020-01-31", "2020-01-31", "2024-06-30"]),
+            "closed_date": _dates([None, "2024-05-15", None]),
+        }
+    )
+    revenue = pd.DataFrame(
+        {
+            "client_id": pd.Series(["B", "C", "C", "E"], dtype="str"),
+            "date": _dates(["2024-03-10", "2023-10-05", "2024-11-20", "2023-11-01"]),
+            "amount": [100.0, 50.0, 60.0, 0.0],
+        }
+    )
+    interactions = pd.DataFrame(
+        {
+            "client_id": pd.Series(["A", "A", "B", "B", "C", "D", "C", "A", "B"], dtype="str"),
+            "date": _dates(
+                [
+                    "2024-01-01",
+                    "2024-06-01",
+                    "2024-07-01",
+                    "2024-12-31",
+                    "2024-02-02",
+                    "2024-08-08",
+                    "2023-12-31",
+                    "2025-01-05",
+                    "2024-03-03",
+                ]
+            ),
+            "kind": pd.Series(["survey"] * 9, dtype="str"),
+            "nps": pd.array([10, 9, 7, 3, 6, 0, 10, 10, None], dtype="Int64"),
+            "csat": pd.array([5, None, 4, None, 2, None, 1, 1, None], dtype="Int64"),
+        }
+    )
+    return {
+        "clients": clients,
+        "facilities": facilities,
+        "revenue": revenue,
+        "interactions": interactions,
+    }
+
+
+@pytest.fixture
+def scores() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "client_id": pd.Series(list("ABCD"), dtype="str"),
+            "segment": pd.Series(["x", "x", "y", "y"], dtype="str"),
+            "churn_probability": [0.1, 0.6, 0.5, np.nan],
+            "default_probability": [0.01, 0.02, 0.03, 0.5],
+            "expected_contribution": [1000.0, 500.0, -200.0, 800.0],
+            "expected_loss": [1.0, 2.0, 3.0, 4.0],
+            "ead": [10.0, 20.0, 30.0, 40.0],
+            "lifecycle_stage": pd.Series(
+                ["mature", "decline", "mature", "onboarding"], dtype="str"
+            ),
+        }
+    )
+
+
+def test_windows_are_calendar_months_ending_with_the_as_of_month() -> None:
+    assert months_before(AS_OF, 12) == pd.Timestamp("2023-12-31")
+    assert months_before(pd.Timestamp("2024-03-31"), 1) == pd.Timestamp("2024-02-29")
+    assert window_start(AS_OF, 6) == pd.Timestamp("2024-07-01")
+    assert window_start(pd.Timestamp("2024-11-30"), 6) == pd.Timestamp("2024-06-01")
+
+
+def test_active_clients_uses_open_facilities_and_recent_nonzero_revenue(
+    tables: dict[str, pd.DataFrame],
+) -> None:
+    assert list(active_clients(tables, pd.Timestamp("2023-12-31"), 6)) == ["A", "B", "C"]
+    assert list(active_clients(tables, AS_OF, 6)) == ["A", "C", "D"]
+
+
+def test_active_clients_ignores_rows_after_the_date(tables: dict[str, pd.DataFrame]) -> None:
+    # at 2024-06-30 C's revenue of 2024-11 is in the future and its 2023-10 one is too old
+    assert "C" not in set(active_clients(tables, pd.Timestamp("2024-06-30"), 6))
+
+
+def test_retention_counts_clients_active_a_year_ago_still_active_now(
+    tables: dict[str, pd.DataFrame], scores: pd.DataFrame
+) -> None:
+    groups = client_groups(scores, tables["clients"], "segment")
+    out = retention(tables, AS_OF, groups, months=12, inactivity_months=6)
+    assert list(out.loc["x", ["active_before", "retained"]]) == [2, 1]  # A stays, B left
+    assert out.loc["x", "retention_rate"] == pytest.approx(0.5)
+    assert list(out.loc["y", ["active_before", "retained"]]) == [1, 1]  # C; D new, E never
+    total = retention(tables, AS_OF, client_groups(scores, tables["clients"], None))
+    assert total.loc[ALL, "retention_rate"] == pytest.approx(2 / 3)
+
+
+def test_net_promoter_score_is_promoters_minus_detractors_in_points() -> None:
+    assert net_promoter_score(pd.Series([10, 9, 7, 3])) == pytest.approx(25.0)
+    assert net_promoter_score(pd.Series([6, 0])) == pytest.approx(-100.0)
+    assert math.isnan(net_promoter_score(pd.Series([], dtype="float64")))
+
+
+def test_survey_kpis_use_only_answers_in_the_last_12_months(
+    tables: dict[str, pd.DataFrame], scores: pd.DataFrame
+) -> None:
+    groups = client_groups(scores, tables["clients"], "segment")
+    out = survey_kpis(tables["interactions"], AS_OF, groups, months=12)
+    # x: 10, 9, 7, 3 (the 2025 answer is after the as-of date) -> 50% - 25%
+    assert out.loc["x", "nps"] == pytest.approx(25.0)
+    assert out.loc["x", "nps_answers"] == 4
+    # y: 6, 0 (C's 2023-12-31 answer is outside the window)
+    assert out.loc["y", "nps"] == pytest.approx(-100.0)
+    assert out.loc["x", "csat"] == pytest.approx(4.5)
+    assert out.loc["y", "csat"] == pytest.approx(2.0)
+
+
+def test_contribution_at_risk_both_definitions(scores: pd.DataFrame) -> None:
+    groups = client_groups(scores, None, None)
+    out = score_kpis(scores, groups, churn_threshold=0.5).loc[ALL]
+    # 0.1*1000 + 0.6*500 + 0.5*max(-200, 0) + (unknown churn p: 0)
+    assert out["contribution_at_risk"] == pytest.approx(400.0)
+    # clients with p >= 0.5: B (500) and C (negative contribution counts 0)
+    assert out["contribution_at_risk_above_threshold"] == pytest.approx(500.0)
+    assert out["expected_leavers"] == pytest.approx(1.2)
+    assert out["predicted_churn"] == pytest.approx(0.4)
+    assert out["expected_loss"] == pytest.approx(10.0)
+    assert out["clients"] == 4
+
+
+def test_portfolio_kpis_has_a_row_per_group_and_a_total(
+    tables: dict[str, pd.DataFrame], scores: pd.DataFrame
+) -> None:
+    out = portfolio_kpis(scores, tables, AS_OF, KpiConfig(), "branch_id")
+    assert out["branch_id"].tolist() == ["b1", "b2", ALL]
+    total = out.iloc[-1]
+    assert total["retention_rate"] == pytest.approx(2 / 3)
+    assert total["nps"] == pytest.approx(net_promoter_score(pd.Series([10, 9, 7, 3, 6, 0])))
+    assert total["csat"] == pytest.approx(11 / 3)
+    assert out.loc[out["branch_id"] == "b1", "clients"].item() == 2
+
+
+def test_client_groups_fall_back_to_scores_and_mark_unknown() -> None:
+    scores = pd.DataFrame(
+        {
+            "client_id": pd.Series(["A", "Z"], dtype="str"),
+            "segment": pd.Series(["s1", None], dtype="str"),
+        }
+    )
+    groups = client_groups(scores, None, "segment")
+    assert groups.to_dict() == {"A": "s1", "Z": "(none)"}
+
+
+def test_default_risk_histogram_counts_each_band_once() -> None:
+    p = pd.Series([0.0, 0.004, 0.005, 0.3, 1.0, np.nan])
+    out = default_risk_histogram(p, (0.0, 0.005, 0.1, 1.0))
+    assert out["clients"].tolist() == [2, 1, 2]
+    assert out["band"].tolist() == ["0–0.5%", "0.5–10%", "10–100%"]
+
+
+def test_lifecycle_counts_largest_first(scores: pd.DataFrame) -> None:
+    out = lifecycle_counts(scores)
+    assert out.iloc[0].tolist() == ["mature", 2]
+    assert out["clients"].sum() == 4

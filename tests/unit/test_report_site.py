@@ -1,0 +1,254 @@
+"""The review site built from fabricated scoring outputs: pages, escaping, links, atomicity."""
+
+from __future__ import annotations
+
+import json
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from predict.report import ReportConfig, ReportInputError, build_report, load_inputs, site_dir
+from predict.report import site as site_module
+from predict.report.formatting import client_page_name
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
+from tests import report_fixtures as rf
+
+SMALL = ReportConfig(max_client_pages=2)  # fewer client pages where they are not the point
+
+
+class _Refs(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.refs: list[str] = []
+        self.scripts = 0
+        self.ids: set[str] = set()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.scripts += tag == "script"
+        for name, value in attrs:
+            if name in ("href", "src") and value is not None:
+                self.refs.append(value)
+            if name == "id" and value:
+                self.ids.add(value)
+
+
+def _refs(path: Path) -> _Refs:
+    parser = _Refs()
+    parser.feed(path.read_text(encoding="utf-8"))
+    return parser
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> rf.PortfolioPaths:
+    return rf.write_portfolio(tmp_path_factory.mktemp("run"), evil=True)
+
+
+@pytest.fixture(scope="module")
+def built(run: rf.PortfolioPaths) -> Path:
+    inputs = load_inputs(run.scores, run.models, run.metrics, run.tables, run.plots)
+    result = build_report(inputs, site_dir(run.root / "reports"), ReportConfig(), clients=["C0011"])
+    assert result.index == run.root / "reports" / "review" / "index.html"
+    return result.site
+
+
+def test_site_has_portfolio_explanations_model_card_and_client_pages(built: Path) -> None:
+    for name in ("index.html", "explanations.html", "model_card.html", "kpis.json"):
+        assert (built / name).is_file()
+    pages = {p.name for p in (built / "clients").glob("*.html")}
+    assert "C0011.html" in pages  # requested with --client although on no list
+    assert client_page_name(rf.EVIL_ID) in pages  # on the retain list
+
+
+def test_client_names_with_markup_are_escaped_everywhere(built: Path) -> None:
+    for page in [built / "index.html", *(built / "clients").glob("*.html")]:
+        text = page.read_text(encoding="utf-8")
+        assert rf.EVIL_ID not in text
+        assert "<img src=x" not in text and "<b>bold</b>" not in text
+        assert _refs(page).scripts == 1  # only the report's own sorting script
+    index = (built / "index.html").read_text(encoding="utf-8")
+    assert "&lt;script&gt;alert(&#34;owned&#34;)&lt;/script&gt;" in index
+
+
+def test_pages_are_self_contained_and_every_link_resolves(built: Path) -> None:
+    pages = [
+        built / "index.html",
+        built / "explanations.html",
+        built / "model_card.html",
+        *(built / "clients").glob("*.html"),
+    ]
+    for page in pages:
+        for ref in _refs(page).refs:
+            assert not ref.startswith(("http:", "https:", "//")), f"{page.name}: {ref}"
+            target = (page.parent / ref.split("#")[0]).resolve()
+            assert target.is_file(), f"{page.name} links to missing {ref}"
+
+
+def test_client_page_links_back_and_shows_scores_history_and_waterfalls(built: Path) -> None:
+    page = built / "clients" / "C0011.html"
+    refs = _refs(page)
+    assert "../index.html" in refs.refs
+    text = page.read_text(encoding="utf-8")
+    for expected in (
+        "SHAP contributions",
+        "Drawn balance",
+        "Revenue per month",
+        "Previous scoring",
+        "Survey answers",
+        "revenue fell",
+    ):
+        assert expected in text, expected
+    assert text.count("<svg") >= 3 + 4  # three waterfalls and the history charts
+
+
+def test_portfolio_page_has_kpis_lists_warnings_and_sortable_tables(built: Path) -> None:
+    refs = _refs(built / "index.html")
+    for table_id in (
+        "kpi-segment",
+        "kpi-branch_id",
+        "list-retain",
+        "list-watch",
+        "list-grow",
+        "early-warning",
+        "drift",
+    ):
+        assert table_id in refs.ids, table_id
+    text = (built / "index.html").read_text(encoding="utf-8")
+    assert 'class="sortable"' in text
+    assert "max_dpd_12m" in text  # the drift alert
+    assert any(r.startswith("clients/") for r in refs.refs)
+
+
+def test_kpis_json_matches_the_scores(built: Path, run: rf.PortfolioPaths) -> None:
+    kpis = json.loads((built / "kpis.json").read_text(encoding="utf-8"))
+    scores = pd.read_parquet(run.scores / "scores.parquet")
+    head = kpis["headline"]
+    assert head["clients"] == len(scores)
+    assert head["expected_loss"] == pytest.approx(scores["expected_loss"].sum())
+    expected_car = (scores["churn_probability"] * scores["expected_contribution"].clip(0)).sum()
+    assert head["contribution_at_risk"] == pytest.approx(expected_car)
+    assert head["retention_rate"] == pytest.approx(0.8)  # every fifth client left
+    assert [r["segment"] for r in kpis["by"]["segment"]][-1] == "All"
+
+
+def test_model_card_shows_version_hash_windows_metrics_and_stability(built: Path) -> None:
+    text = (built / "model_card.html").read_text(encoding="utf-8")
+    for expected in (
+        "chu0123456789",
+        "sha256:ab12cd34ef56",
+        "2020-06-30 to 2022-12-31",
+        "baseline_prior",
+        "truth",
+        "calibration on the test period",
+        "Stability (PSI",
+        "Intended use",
+        "Revenue booked",
+    ):
+        assert expected in text, expected
+
+
+def test_explanations_page_has_a_summary_per_model(built: Path) -> None:
+    text = (built / "explanations.html").read_text(encoding="utf-8")
+    for target in ("churn", "default", "contribution"):
+        assert f"{target}: mean |SHAP|" in text
+    assert "SHAP value per client" in text
+
+
+def test_fixture_has_the_formats_the_scoring_step_writes() -> None:
+    """The fabricated inputs keep the real outputs' columns (so the tests mean something)."""
+    from predict.drift import DRIFT_COLUMNS
+    from predict.explain import EXPLANATION_SCHEMA
+    from predict.relationship import EARLY_WARNING_COLUMNS
+    from predict.scoring import SCORE_COLUMNS
+
+    data = rf.make_portfolio(n_clients=6)
+    assert set(SCORE_COLUMNS) <= set(data["scores"].columns)
+    assert list(data["early_warning"].columns) == list(EARLY_WARNING_COLUMNS)
+    assert list(data["drift"].columns) == list(DRIFT_COLUMNS)
+    assert list(data["explanations"].columns) == EXPLANATION_SCHEMA.names
+
+
+def test_clients_in_default_get_their_own_histogram_bar(run: rf.PortfolioPaths) -> None:
+    scores = pd.read_parquet(run.scores / "scores.parquet")
+    hist = site_module.default_histogram(scores, ReportConfig().kpis.default_bins)
+    assert hist["band"].iloc[-1] == "in default"
+    assert hist["clients"].iloc[-1] == scores["in_default"].sum() == 1
+    assert hist["clients"].sum() == len(scores)
+
+
+def test_movement_since_last_scoring_marks_what_got_worse() -> None:
+    row = pd.Series(
+        {
+            "churn_probability": 0.30,
+            "previous_churn_probability": 0.10,
+            "churn_probability_change": 0.20,
+            "default_probability": 0.02,
+            "previous_default_probability": 0.02,
+            "default_probability_change": 0.0,
+            "expected_contribution": 1200.0,
+            "previous_expected_contribution": 1000.0,
+            "contribution_change": 200.0,
+        }
+    )
+    moves = {m["target"]: m for m in site_module.movement_rows(row)}
+    assert moves["churn"]["change"] == "+20.0 pp" and moves["churn"]["worse"] is True
+    assert moves["default"]["worse"] is None  # no change
+    assert moves["contribution"]["change"] == "+200" and moves["contribution"]["worse"] is False
+
+
+def test_unknown_client_is_refused_and_previous_report_kept(
+    run: rf.PortfolioPaths, tmp_path: Path
+) -> None:
+    inputs = load_inputs(run.scores, run.models, run.metrics, run.tables)
+    out = tmp_path / "review"
+    build_report(inputs, out, SMALL)
+    before = (out / "index.html").read_text(encoding="utf-8")
+    with pytest.raises(ReportInputError, match="NOPE"):
+        build_report(inputs, out, SMALL, clients=["NOPE"])
+    assert (out / "index.html").read_text(encoding="utf-8") == before
+
+
+def test_a_failure_while_writing_leaves_the_previous_report(
+    run: rf.PortfolioPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inputs = load_inputs(run.scores, run.models, run.metrics, run.tables)
+    out = tmp_path / "review"
+    build_report(inputs, out, ReportConfig(title="First", max_client_pages=2))
+    real = site_module.write_pages
+
+    def half_then_fail(folder: Path, pages: dict[str, str]) -> None:
+        real(folder, dict(list(pages.items())[:2]))
+        raise OSError("disk full")
+
+    monkeypatch.setattr(site_module, "write_pages", half_then_fail)
+    with pytest.raises(OSError, match="disk full"):
+        build_report(inputs, out, ReportConfig(title="Second", max_client_pages=2))
+    assert "First" in (out / "index.html").read_text(encoding="utf-8")
+    assert (out / "model_card.html").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["review"]  # no temp folder left
+
+
+def test_missing_score_column_is_named(run: rf.PortfolioPaths, tmp_path: Path) -> None:
+    scores = pd.read_parquet(run.scores / "scores.parquet").drop(columns="expected_loss")
+    (tmp_path / "scores").mkdir()
+    scores.to_parquet(tmp_path / "scores" / "scores.parquet")
+    with pytest.raises(ReportInputError, match=r"scores.parquet.*expected_loss"):
+        load_inputs(tmp_path / "scores")
+
+
+def test_report_without_optional_inputs_still_builds(
+    run: rf.PortfolioPaths, tmp_path: Path
+) -> None:
+    (tmp_path / "scores").mkdir()
+    scores = pd.read_parquet(run.scores / "scores.parquet")
+    scores.to_parquet(tmp_path / "scores" / "scores.parquet")
+    inputs = load_inputs(tmp_path / "scores")
+    result = build_report(inputs, tmp_path / "review", SMALL)
+    text = result.index.read_text(encoding="utf-8")
+    assert "No early-warning file" in text and "No drift file" in text
+    assert "No model metadata found" in (tmp_path / "review" / "model_card.html").read_text(
+        encoding="utf-8"
+    )

@@ -1,0 +1,253 @@
+"""Scoring end to end on a tiny generated book with tiny real models, and bad inputs."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predict.contract import TARGETS
+from predict.explain import BASE_FEATURE
+from predict.features import FeaturesConfig, build_features
+from predict.model_store import FeatureMismatchError, load_bundle
+from predict.progress import RichProgress, SilentProgress, progress_display
+from predict.reasons import catalogue_templates
+from predict.relationship import EARLY_WARNING_COLUMNS
+from predict.scoring import (
+    SCORE_COLUMNS,
+    ScoreConfig,
+    ScoringResult,
+    known_categories,
+    load_models,
+    score_folder,
+    score_snapshot,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
+from tests.scoring_fixtures import Book, build_book
+
+AS_OF = dt.date(2025, 12, 31)
+FAST = ScoreConfig(chunk_size=128, previous="none")
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory: pytest.TempPathFactory) -> Book:
+    return build_book(tmp_path_factory.mktemp("book"))
+
+
+def _score(book: Book, out: Path, config: ScoreConfig = FAST, **kwargs: object) -> ScoringResult:
+    args: dict = {"reference_path": book.reference, "validated": True, "quiet": True} | kwargs
+    raw = args.pop("raw", book.raw)
+    models = args.pop("models", book.models)
+    return score_folder(raw, models, out, config, FeaturesConfig(), **args)
+
+
+@pytest.fixture(scope="module")
+def scored(book: Book, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ScoringResult]:
+    out = tmp_path_factory.mktemp("scores")
+    config = dataclasses.replace(FAST, previous="month_end")
+    return out, _score(book, out, config, validated=False)
+
+
+def test_every_output_is_written_with_one_row_per_client(
+    book: Book, scored: tuple[Path, ScoringResult]
+) -> None:
+    out, _result = scored
+    for name in (
+        "scores.parquet",
+        "scores.csv",
+        "explanations.parquet",
+        "drift.parquet",
+        "early_warning.parquet",
+        "score_summary.json",
+    ):
+        assert (out / name).is_file(), name
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert list(scores.columns[: len(SCORE_COLUMNS)]) == list(SCORE_COLUMNS)
+    assert scores["client_id"].is_unique
+    onboarded = book.tables["clients"]["onboarding_date"] <= pd.Timestamp(AS_OF)
+    assert set(scores["client_id"]) == set(book.tables["clients"].loc[onboarded, "client_id"])
+    assert (scores["as_of"] == pd.Timestamp(AS_OF)).all()
+    assert scores["default_probability"].between(0, 1).all()
+    assert scores["churn_probability"].dropna().between(0, 1).all()
+    assert scores["action"].isin(["watch", "retain", "grow", "maintain"]).all()
+    assert len(pd.read_csv(out / "scores.csv")) == len(scores)
+    assert (scores["default_model_version"] == load_bundle(book.models / "default").version).all()
+
+
+def test_explanations_add_up_to_each_models_raw_output(
+    book: Book, scored: tuple[Path, ScoringResult]
+) -> None:
+    out, _ = scored
+    expl = pd.read_parquet(out / "explanations.parquet")
+    assert list(expl.columns) == ["client_id", "as_of", "target", "feature", "value", "shap"]
+    features = build_features(book.tables, [AS_OF], FeaturesConfig()).set_index("client_id")
+    for target in TARGETS:
+        bundle = load_bundle(book.models / target)
+        rows = expl[expl["target"] == target]
+        total = rows.groupby("client_id", observed=True)["shap"].sum()
+        frame = known_categories(features.loc[total.index].reset_index(), bundle)
+        np.testing.assert_allclose(total.to_numpy(), bundle.predict_raw(frame), atol=1e-6)
+        assert (rows["feature"] == BASE_FEATURE).sum() == len(total)
+        assert (rows.loc[rows["feature"] != BASE_FEATURE, "shap"] != 0).all()
+
+
+def test_reasons_are_plain_words_and_in_default_clients_are_flagged(
+    scored: tuple[Path, ScoringResult],
+) -> None:
+    scores = scored[1].scores
+    normal = scores[~scores["in_default"]]
+    assert normal["default_reasons"].str.contains(r"pts, (?:raises|lowers) default risk\)").all()
+    in_default = scores[scores["in_default"]]
+    assert len(in_default) > 0
+    assert (in_default["default_probability"] == 1.0).all()
+    assert in_default["default_reasons"].str.startswith("Already in default").all()
+    idle = scores["lifecycle_stage"].isin(["potential", "churned"])
+    assert scores.loc[idle, "churn_probability"].isna().all()
+    assert scores.loc[~idle, "churn_probability"].notna().all()
+
+
+def test_previous_month_is_rescored_and_drift_is_written(
+    scored: tuple[Path, ScoringResult],
+) -> None:
+    result = scored[1]
+    assert result.report.previous == "rescored previous month end"
+    assert (result.scores["previous_as_of"].dropna() == pd.Timestamp("2025-11-30")).all()
+    early = pd.read_parquet(scored[0] / "early_warning.parquet")
+    assert tuple(early.columns) == EARLY_WARNING_COLUMNS
+    drift = result.drift
+    assert set(drift.loc[drift["kind"] == "score", "variable"]) == {
+        "churn_probability",
+        "default_probability",
+        "expected_contribution",
+    }
+    assert (drift["kind"] == "feature").sum() > 20 and drift["psi"].notna().all()
+
+
+def test_chunk_size_does_not_change_any_result(book: Book, tmp_path: Path) -> None:
+    features = build_features(book.tables, [AS_OF], FeaturesConfig())
+    bundles, _ = load_models(book.models)
+
+    def run(chunk_size: int, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+        result = score_snapshot(
+            book.tables,
+            AS_OF,
+            bundles,
+            lambda tables, dates: features.copy(),
+            out,
+            dataclasses.replace(FAST, chunk_size=chunk_size),
+            templates=catalogue_templates(),
+        )
+        expl = pd.read_parquet(out / "explanations.parquet").astype({"target": "str"})
+        # chunks write blocks of clients per target: same rows, another order
+        return result.scores, expl.sort_values(
+            ["target", "client_id"], kind="stable", ignore_index=True
+        )
+
+    small, large = run(40, tmp_path / "small"), run(1000, tmp_path / "large")
+    pd.testing.assert_frame_equal(small[0], large[0])
+    pd.testing.assert_frame_equal(small[1], large[1])
+
+
+def test_given_previous_scores_are_compared_with_and_top_k_is_kept(
+    book: Book, scored: tuple[Path, ScoringResult], tmp_path: Path
+) -> None:
+    config = dataclasses.replace(FAST, explanations_top_k=3)
+    second = _score(book, tmp_path, config, previous_path=scored[0] / "scores.parquet")
+    assert second.scores["default_probability_change"].abs().max() == 0.0
+    assert (second.scores["previous_as_of"] == pd.Timestamp(AS_OF)).all()
+    assert second.early_warning.empty  # nothing moved
+    expl = pd.read_parquet(tmp_path / "explanations.parquet")
+    per_client = (
+        expl[expl["feature"] != BASE_FEATURE].groupby(["client_id", "target"], observed=True).size()
+    )
+    assert per_client.max() == 3
+
+
+def test_a_missing_model_folder_skips_that_target(book: Book, tmp_path: Path) -> None:
+    models = tmp_path / "models"
+    shutil.copytree(book.models / "churn", models / "churn")
+    shutil.copytree(book.models / "default", models / "default")
+    result = _score(book, tmp_path / "out", models=models)
+    assert "contribution" in result.report.skipped_targets
+    scores = result.scores
+    assert scores["expected_contribution"].isna().all()
+    assert scores["contribution_reasons"].str.startswith("Not scored: no model folder").all()
+    assert scores["relationship_value"].isna().all()
+    assert scores["default_probability"].notna().all()
+    with pytest.raises(FileNotFoundError, match="no model in"):
+        load_models(tmp_path / "out")
+
+
+@pytest.fixture(scope="module")
+def odd(book: Book, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ScoringResult]:
+    """A bank's folder that fits the contract loosely: no interactions table, a segment the
+    models never saw, and a facility with a negative limit."""
+    root = tmp_path_factory.mktemp("odd")
+    raw = root / "raw"
+    shutil.copytree(book.raw, raw)
+    (raw / "interactions.parquet").unlink()
+    clients = pd.read_parquet(raw / "clients.parquet")
+    clients.loc[clients.index[:10], "segment"] = "brand_new_segment"
+    clients.to_parquet(raw / "clients.parquet", index=False)
+    facilities = pd.read_parquet(raw / "facilities.parquet")
+    facilities.loc[facilities.index[0], "limit_amount"] = -5.0
+    facilities.to_parquet(raw / "facilities.parquet", index=False)
+    return root, _score(book, root / "out", raw=raw, validated=False)
+
+
+def test_a_missing_table_scores_its_features_as_missing(odd: tuple[Path, ScoringResult]) -> None:
+    root, result = odd
+    missing = result.report.missing_features["churn"]
+    assert any("complaint" in m for m in missing)
+    expl = pd.read_parquet(root / "out" / "explanations.parquet")
+    cited = expl[expl["feature"].isin(missing)]
+    assert cited["value"].isna().all()  # in the explanations with no value...
+    reasons = " ".join(result.scores["churn_reasons"])
+    assert "complaint" not in reasons.lower()  # ...and never cited as a reason
+
+
+def test_a_missing_feature_is_an_error_when_params_say_so(
+    book: Book, odd: tuple[Path, ScoringResult], tmp_path: Path
+) -> None:
+    with pytest.raises(FeatureMismatchError, match="needs feature"):
+        _score(
+            book,
+            tmp_path,
+            dataclasses.replace(FAST, missing_features="error"),
+            raw=odd[0] / "raw",
+            validated=False,
+        )
+
+
+def test_unseen_categories_are_reported_not_crashed_on(odd: tuple[Path, ScoringResult]) -> None:
+    result = odd[1]
+    assert result.report.unseen_categories["default"]["segment"] == {"brand_new_segment": 10}
+    assert result.scores["default_probability"].notna().all()
+
+
+def test_rows_that_break_the_contract_are_quarantined_and_reported(
+    odd: tuple[Path, ScoringResult],
+) -> None:
+    root, result = odd
+    assert result.report.quarantined["facilities"] >= 1
+    assert (root / "out" / "quarantine" / "facilities.parquet").is_file()
+    assert (root / "out" / "validation" / "report.md").is_file()
+
+
+def test_progress_is_silent_when_quiet_and_counts_otherwise() -> None:
+    with progress_display(quiet=True) as quiet:
+        assert isinstance(quiet, SilentProgress)
+    with progress_display(quiet=False) as shown:
+        task = shown.task("scoring", total=10)
+        shown.advance(task, 4)
+        assert isinstance(shown, RichProgress)
+        assert shown._progress.tasks[0].completed == 4
+        shown.done(task)
+        assert shown._progress.tasks[0].completed == 10

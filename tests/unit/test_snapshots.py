@@ -1,0 +1,128 @@
+"""As-of dates: month arithmetic, where the data starts and ends, the snapshot calendar."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import sys
+from pathlib import Path
+
+import pytest
+
+from predict.snapshots import (
+    SnapshotConfig,
+    add_months,
+    as_of_dates,
+    data_end,
+    data_start,
+    is_censored,
+    is_month_end,
+    label_end,
+    latest_month_end,
+    month_index,
+    parse_date_setting,
+    require_month_ends,
+    resolve_data_end,
+    scoring_as_of,
+    uncensored,
+)
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
+from tests.features_fixtures import tiny_tables
+
+D = dt.date
+
+
+def test_add_months_lands_on_month_ends_across_leap_years() -> None:
+    assert add_months(D(2024, 1, 31), 1) == D(2024, 2, 29)
+    assert add_months(D(2023, 3, 31), -1) == D(2023, 2, 28)
+    assert add_months(D(2024, 2, 29), 12) == D(2025, 2, 28)
+    assert add_months(D(2024, 12, 31), -12) == D(2023, 12, 31)
+    assert add_months(D(2024, 6, 15), 0) == D(2024, 6, 30)
+    assert month_index(D(2024, 1, 31)) - month_index(D(2023, 12, 1)) == 1
+
+
+def test_month_end_checks_name_the_bad_date() -> None:
+    assert is_month_end(D(2024, 2, 29)) and not is_month_end(D(2023, 2, 27))
+    with pytest.raises(ValueError, match="2024-06-15 is not a month end"):
+        require_month_ends([D(2024, 5, 31), D(2024, 6, 15)])
+
+
+def test_data_span_of_the_tiny_book() -> None:
+    tables = tiny_tables()
+    assert data_end(tables) == D(2023, 3, 1)  # c4's onboarding is the latest dated row
+    assert latest_month_end(tables) == D(2023, 2, 28)
+    assert data_start(tables) == D(2020, 2, 29)  # first balance month end
+    del tables["facility_balances"], tables["revenue"], tables["interactions"]
+    del tables["credit_events"]
+    assert data_start(tables) == D(2020, 2, 1)  # falls back to facilities
+
+
+def test_data_end_ignores_maturity_dates_in_the_future() -> None:
+    tables = {"clients": tiny_tables()["clients"], "facilities": tiny_tables()["facilities"]}
+    assert data_end(tables) == D(2023, 3, 1)  # f3 matures 2026-07-01: not data
+
+
+def test_latest_month_end_when_the_data_ends_on_a_month_end() -> None:
+    tables = tiny_tables()
+    tables["clients"] = tables["clients"][tables["clients"]["client_id"] != "c4"]
+    assert data_end(tables) == D(2023, 1, 10)
+    tables["clients"] = tables["clients"][tables["clients"]["client_id"] != "c3"]
+    assert latest_month_end(tables) == D(2022, 12, 31)
+
+
+def test_auto_calendar_counts_back_from_the_latest_month_end() -> None:
+    dates = as_of_dates(tiny_tables(), SnapshotConfig(step_months=3, min_history_months=12))
+    assert dates[-1] == D(2023, 2, 28)
+    assert dates[0] == D(2021, 2, 28)  # first >= 2021-01-31 (12 months of data)
+    assert all(month_index(b) - month_index(a) == 3 for a, b in itertools.pairwise(dates))
+
+
+def test_explicit_dates_and_scoring_as_of_are_used_and_checked() -> None:
+    config = SnapshotConfig(dates=(D(2021, 12, 31), D(2022, 6, 30)), scoring="2022-12-31")
+    assert as_of_dates(tiny_tables(), config) == [D(2021, 12, 31), D(2022, 6, 30), D(2022, 12, 31)]
+    assert scoring_as_of(tiny_tables(), config) == D(2022, 12, 31)
+    with pytest.raises(ValueError, match="2022-06-15"):
+        as_of_dates(tiny_tables(), SnapshotConfig(dates=(D(2022, 6, 15),)))
+
+
+def test_start_and_end_dates_from_params() -> None:
+    config = SnapshotConfig(start=D(2021, 6, 30), end="2022-06-30", step_months=6)
+    assert as_of_dates(tiny_tables(), config) == [
+        D(2021, 6, 30),
+        D(2021, 12, 31),
+        D(2022, 6, 30),
+        D(2023, 2, 28),  # the scoring as-of is always in
+    ]
+
+
+def test_calendar_refuses_an_empty_range() -> None:
+    with pytest.raises(ValueError, match="no month end between"):
+        as_of_dates(tiny_tables(), SnapshotConfig(start=D(2022, 1, 31), end=D(2021, 1, 31)))
+
+
+def test_censoring_uses_the_end_of_the_label_window() -> None:
+    end = D(2023, 3, 1)
+    assert label_end(D(2022, 2, 28), 12) == D(2023, 2, 28)
+    assert not is_censored(D(2022, 2, 28), 12, end)
+    assert is_censored(D(2022, 3, 31), 12, end)
+    assert uncensored([D(2021, 12, 31), D(2022, 2, 28), D(2022, 3, 31)], 12, end) == [
+        D(2021, 12, 31),
+        D(2022, 2, 28),
+    ]
+
+
+def test_date_settings_accept_auto_dates_and_iso_text() -> None:
+    assert parse_date_setting("auto", "x") is None
+    assert parse_date_setting(None, "x") is None
+    assert parse_date_setting("2024-01-31", "x") == D(2024, 1, 31)
+    assert parse_date_setting(dt.datetime(2024, 1, 31, 10), "x") == D(2024, 1, 31)
+    with pytest.raises(ValueError, match=r"features\.data_end"):
+        parse_date_setting("soon", "features.data_end")
+    assert resolve_data_end(tiny_tables(), "2022-12-31") == D(2022, 12, 31)
+    assert resolve_data_end(tiny_tables(), "auto") == D(2023, 3, 1)
+
+
+def test_bad_snapshot_params_are_refused() -> None:
+    with pytest.raises(ValueError, match="step_months"):
+        SnapshotConfig(step_months=0)
