@@ -130,7 +130,9 @@ INTERACTIONS = Table(
     columns=(
         Column("client_id", "string", True, "Client; must exist in clients."),
         Column("date", "date", True, "Date of the interaction."),
-        Column("kind", "string", True, "e.g. rm_meeting, call, service_request, complaint, survey."),
+        Column(
+            "kind", "string", True, "e.g. rm_meeting, call, service_request, complaint, survey."
+        ),
         Column("channel", "string", False, "e.g. branch, phone, portal."),
         Column("csat", "int", False, "Satisfaction survey answer (CSAT), 1..5.", min=1, max=5),
         Column("nps", "int", False, "Likelihood to recommend (NPS), 0..10.", min=0, max=10),
