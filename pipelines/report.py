@@ -10,8 +10,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from predict.config import load_section
-from predict.report import ReportConfig, build_report, load_inputs, site_dir
+from predict.report import build_report, load_inputs, load_report_config, site_dir
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -26,7 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--params", default="params.yaml")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config = load_section(args.params, "report", ReportConfig)
+    config = load_report_config(args.params)
     inputs = load_inputs(args.scores, args.models, args.metrics, args.tables, args.plots)
     result = build_report(inputs, site_dir(args.out), config, clients=args.client)
     logging.getLogger("report").info("report written: %s", result.index)

@@ -46,11 +46,17 @@ def report(
     quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
 ) -> None:
     """Build the static review report for risk teams (OUT/review/index.html)."""
-    from predict.config import load_section
-    from predict.report import ReportConfig, ReportInputError, build_report, load_inputs, site_dir
+    from predict.report import (
+        ReportConfig,
+        ReportInputError,
+        build_report,
+        load_inputs,
+        load_report_config,
+        site_dir,
+    )
 
     _configure_logging(quiet)
-    config = load_section(params, "report", ReportConfig) if params.exists() else ReportConfig()
+    config = load_report_config(params) if params.exists() else ReportConfig()
     try:
         inputs = load_inputs(scores, models, metrics, tables, plots)
         result = build_report(inputs, site_dir(out), config, clients=client or [])

@@ -14,7 +14,14 @@ KPI functions live in :mod:`predict.report.kpis` and the SVG charts in
 
 from predict.report.inputs import ModelInfo, ReportInputError, ReportInputs, load_inputs
 from predict.report.kpis import KpiConfig
-from predict.report.site import REVIEW_DIR, ReportConfig, ReportResult, build_report, site_dir
+from predict.report.site import (
+    REVIEW_DIR,
+    ReportConfig,
+    ReportResult,
+    build_report,
+    load_report_config,
+    site_dir,
+)
 
 __all__ = [
     "REVIEW_DIR",
@@ -26,5 +33,6 @@ __all__ = [
     "ReportResult",
     "build_report",
     "load_inputs",
+    "load_report_config",
     "site_dir",
 ]

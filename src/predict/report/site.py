@@ -8,6 +8,7 @@ folder: styles and the small table-sorting script are inline, charts are inline 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -20,6 +21,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
+from predict.config import load_params, load_section
 from predict.io import atomic_dir
 from predict.report import charts
 from predict.report.explanations import (
@@ -89,6 +91,21 @@ class ReportResult:
     index: Path
     client_pages: dict[str, Path]
     headline: dict[str, Any]
+
+
+def load_report_config(params_path: str | Path) -> ReportConfig:
+    """The ``report`` section, with "active" defined as the labels define it.
+
+    ``kpis.inactivity_months`` comes from ``features.inactivity_months`` so the realised
+    retention on the portfolio page and the churn target can never disagree.
+    """
+    config = load_section(params_path, "report", ReportConfig)
+    features = load_params(params_path).get("features") or {}
+    months = features.get("inactivity_months")
+    if months is None:
+        return config
+    kpis = dataclasses.replace(config.kpis, inactivity_months=int(months))
+    return dataclasses.replace(config, kpis=kpis)
 
 
 def site_dir(reports_dir: str | os.PathLike[str]) -> Path:
