@@ -19,3 +19,19 @@ def test_report_keeps_its_default_without_a_features_section(tmp_path: Path) -> 
     params = tmp_path / "params.yaml"
     params.write_text("report:\n  list_size: 7\n")
     assert load_report_config(params).kpis.inactivity_months == 6
+
+
+def test_model_card_stability_lists_the_models_own_score_and_features_only() -> None:
+    import pandas as pd
+
+    from predict.report.model_card import stability_rows
+
+    drift = pd.DataFrame(
+        {
+            "variable": ["expected_contribution", "churn_probability", "revenue_12m", "tenure"],
+            "psi": [0.3, 0.2, 0.1, 0.05],
+            "level": ["alert", "warning", "warning", "ok"],
+        }
+    )
+    rows = stability_rows(drift, ["revenue_12m"], "contribution")
+    assert [r["variable"] for r in rows] == ["expected_contribution", "revenue_12m"]

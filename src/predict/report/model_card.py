@@ -205,15 +205,21 @@ def _catalogue() -> Mapping[str, Any]:
     return dict(getattr(module, "FEATURES", {}))
 
 
+SCORE_COLUMNS = {
+    "churn": "churn_probability",
+    "default": "default_probability",
+    "contribution": "expected_contribution",
+}
+
+
 def stability_rows(drift: pd.DataFrame | None, feature_names: list[str], target: str) -> list[dict]:
     """Drift rows about this model: its features and its own score."""
     if drift is None or drift.empty or "psi" not in drift:
         return []
     var = "variable" if "variable" in drift else "feature"
-    mine = drift[
-        drift[var].astype("str").isin(feature_names)
-        | drift[var].astype("str").str.startswith(target)
-    ]
+    own_score = SCORE_COLUMNS.get(target, target)
+    names = drift[var].astype("str")
+    mine = drift[names.isin(feature_names) | (names == own_score)]
     mine = mine.sort_values("psi", ascending=False)
     return [
         {"variable": str(r[var]), "psi": float(r["psi"]), "level": str(r.get("level", ""))}
