@@ -12,13 +12,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from tests.scoring_fixtures import Book, build_book
 from typer.testing import CliRunner
 
 from predict.cli import app
 from predict.validation import ValidationConfig, validate_folder, write_validated
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.scoring_fixtures import Book, build_book
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("pipelines_score", ROOT / "pipelines" / "score.py")

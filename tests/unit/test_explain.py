@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from tests.scoring_fixtures import FEATURES, feature_frame, train_bundle
 
 from predict.explain import (
     EXPLANATION_SCHEMA,
@@ -23,9 +23,6 @@ from predict.explain import (
     shap_explanation,
 )
 from predict.model_store import load_bundle, save_bundle
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.scoring_fixtures import FEATURES, feature_frame, train_bundle
 
 TARGETS = ("churn", "default", "contribution")
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
+from tests.scoring_fixtures import FEATURES, feature_frame, train_bundle
 
 from predict.explain import Explained, explain_matrix, raw_to_output
 from predict.reasons import (
@@ -19,9 +17,6 @@ from predict.reasons import (
     select_drivers,
     sentence,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.scoring_fixtures import FEATURES, feature_frame, train_bundle
 
 TEMPLATES = {
     "dpd": ReasonTemplate("Days past due reached {value} in the last 3 months", "arrears"),

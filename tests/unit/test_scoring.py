@@ -5,12 +5,12 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from tests.scoring_fixtures import Book, build_book
 
 from predict.contract import TARGETS
 from predict.explain import BASE_FEATURE
@@ -28,9 +28,6 @@ from predict.scoring import (
     score_folder,
     score_snapshot,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.scoring_fixtures import Book, build_book
 
 AS_OF = dt.date(2025, 12, 31)
 FAST = ScoreConfig(chunk_size=128, previous="none")
