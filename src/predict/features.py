@@ -357,11 +357,11 @@ def build_features(
     present = {n for n in tables if n in fsql.VIEWS}
     names = _requested(tables, names) if names is not None else _available_logged(tables)
     query = feature_query(config, names, present)
-    con, frames = fsql.open_book(tables, dates, config.code_map(), _windows(config).starts)
+    con = fsql.connect(tables, dates, config.code_map(), _windows(config).starts)
     parts = []
     try:
         for first, last in _client_ranges(tables, config.events_per_pass):
-            fsql.register(con, frames, first, last)
+            fsql.client_range(con, first, last)
             parts.append(_typed(fsql.sort_result(con.sql(query).df()), names))
     finally:
         con.close()

@@ -36,8 +36,6 @@ from typing import Literal
 import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from predict.catalogue import CREDIT_EVENT_FAMILIES, REVENUE_FAMILIES
 from predict.contract import TABLES
@@ -54,13 +52,6 @@ VIEWS: dict[str, str] = {
 }
 DAYS_PER_MONTH = 30.4375  # "months since": days / average month length
 EVENT_VIEWS = ("facility_balances", "revenue", "interactions")  # the big tables
-# Dated tables -> their date column: each row gets its month index ``m`` and bucket ``b``.
-DATED: dict[str, str] = {
-    "facility_balances": "month_end",
-    "revenue": "date",
-    "interactions": "date",
-    "credit_events": "date",
-}
 # Tables whose bank codes map to families: table -> (code column, code_map domain).
 CODED: dict[str, tuple[str, str]] = {
     "revenue": ("source", "revenue"),
@@ -203,111 +194,18 @@ def connect(
     starts: Iterable[int] = WINDOWS,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the present tables, the calendar, buckets and code map."""
-    return open_book(tables, as_of_dates, code_map, starts)[0]
-
-
-def open_book(
-    tables: Mapping[str, pd.DataFrame],
-    as_of_dates: Sequence[dt.date],
-    code_map: pd.DataFrame,
-    starts: Iterable[int] = WINDOWS,
-) -> tuple[duckdb.DuckDBPyConnection, dict[str, pd.DataFrame]]:
-    """:func:`connect`, and the registered frames (for :func:`register` of client ranges)."""
-    frames = prepare(tables, as_of_dates, code_map, starts)
     con = duckdb.connect(config={"preserve_insertion_order": False})
-    con.execute("SET enable_progress_bar = false")
+    for name, frame in tables.items():
+        if name in VIEWS:
+            typed = contract_frame(name, frame)
+            if name in CODED:
+                typed["family"] = family_column(typed[CODED[name][0]], CODED[name][1], code_map)
+            con.register(VIEWS[name], typed)
     con.register("asof_t", calendar_frame(as_of_dates))
     con.register("bucket_t", bucket_frame(as_of_dates, starts, first_month(tables)))
     con.register("code_map_t", code_map)
-    register(con, frames, 1, len(tables["clients"]))
-    return con, frames
-
-
-def prepare(
-    tables: Mapping[str, pd.DataFrame],
-    as_of_dates: Sequence[dt.date],
-    code_map: pd.DataFrame,
-    starts: Iterable[int] = WINDOWS,
-) -> dict[str, pd.DataFrame]:
-    """The present tables as registered (view name -> frame), with integer keys added.
-
-    ``cid``: the client number (1-based, in client_id order; 0: no such client), ``fid``:
-    the facility number, ``m`` and ``b``: the month index and bucket of a dated row (NULL:
-    no date, or after the last as-of date). Encoded once here, in Python, so that the SQL
-    groups and joins on integers only.
-    """
-    clients = tables["clients"]["client_id"]
-    order = clients.argsort(kind="stable").to_numpy()
-    ids = pa.array(clients.to_numpy()[order], type=pa.string())
-    cid = np.empty(len(order), dtype=np.int32)
-    cid[order] = np.arange(1, len(order) + 1, dtype=np.int32)
-    facility_ids = None
-    if "facilities" in tables:
-        facility_ids = pa.array(tables["facilities"]["facility_id"].to_numpy(), type=pa.string())
-    buckets = bucket_frame(as_of_dates, starts, first_month(tables))
-    frames = {}
-    for name, frame in tables.items():
-        if name not in VIEWS:
-            continue
-        typed = contract_frame(name, frame)
-        if name in CODED:
-            typed["family"] = family_column(typed[CODED[name][0]], CODED[name][1], code_map)
-        if name == "clients":
-            typed["cid"] = cid
-        elif "client_id" in typed.columns:
-            typed["cid"] = _positions(typed["client_id"], ids)
-        if facility_ids is not None and name in ("facilities", "facility_balances"):
-            typed["fid"] = _positions(typed["facility_id"], facility_ids)
-        if name in DATED:
-            typed["m"], typed["b"] = _months(typed[DATED[name]], buckets)
-        frames[VIEWS[name]] = typed
-    return frames
-
-
-def _positions(values: pd.Series, keys: pa.Array) -> np.ndarray:
-    """1-based position of each value in ``keys`` (first match); 0 where absent or null."""
-    found = pc.index_in(pa.array(values.to_numpy(), type=pa.string()), value_set=keys)
-    return np.asarray(pc.fill_null(pc.add(found, 1), 0).to_numpy(), dtype=np.int32)
-
-
-def _months(dates: pd.Series, buckets: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
-    """Month index (year * 12 + month) and bucket of each date; NULL where none."""
-    days = pd.to_datetime(dates).to_numpy().astype("datetime64[D]")
-    valid = ~np.isnat(days)
-    m = np.zeros(len(days), dtype=np.int64)
-    if valid.any():
-        day = days[valid].astype(np.int64)
-        first = int(day.min())
-        span = np.arange(first, int(day.max()) + 1).astype("datetime64[D]")
-        per_day = span.astype("datetime64[M]").astype(np.int64) + 1970 * 12 + 1
-        m[valid] = per_day[day - first]
-    lo = int(buckets["m"].iloc[0]) if len(buckets) else 0
-    per_month = buckets["b"].to_numpy(dtype=np.int64)
-    inside = valid & (m >= lo) & (m < lo + len(per_month))
-    b = np.zeros(len(days), dtype=np.int64)
-    b[inside] = per_month[m[inside] - lo]
-    index = dates.index
-    return (
-        pd.Series(pd.array(np.where(valid, m, 0), dtype="Int32"), index=index).where(valid),
-        pd.Series(pd.array(b, dtype="Int32"), index=index).where(inside),
-    )
-
-
-def register(
-    con: duckdb.DuckDBPyConnection, frames: Mapping[str, pd.DataFrame], first: int, last: int
-) -> None:
-    """Register ``frames`` (see :func:`prepare`), only the rows of clients ``first``..``last``.
-
-    The next statements then read only the rows of that range of clients (see
-    :func:`client_range`, which this calls): a pass scans its own part of the book only.
-    """
-    n_clients = len(frames["clients_t"])
-    for view, frame in frames.items():
-        if "cid" in frame.columns and (first > 1 or last < n_clients):
-            cid = frame["cid"].to_numpy()
-            frame = frame[(cid >= first) & (cid <= last)]
-        con.register(view, frame)
-    client_range(con, first, last)
+    client_range(con, 1, len(tables["clients"]))
+    return con
 
 
 def client_range(con: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
@@ -330,8 +228,8 @@ def months_since(column: str) -> str:
 
 
 def with_cid(view: str, alias: str) -> str:
-    """``view`` joined to the client keys of the range (``ids.cid``, an integer)."""
-    return f"{view} {alias} JOIN ids ON ids.cid = {alias}.cid"
+    """``view`` joined to the client keys: ``ids.cid`` (integer) for its client_id."""
+    return f"{view} {alias} JOIN ids ON ids.client_id = {alias}.client_id"
 
 
 def bucketed(month: str) -> str:
@@ -420,8 +318,9 @@ BASE: tuple[Cte, ...] = (
     # ``clients_part`` limits a statement to one range of them (see ``client_range``).
     Cte(
         "ids",
-        "SELECT client_id, cid, onboarding_date::DATE AS onboarded, segment, industry, region, "
-        "annual_turnover FROM clients_t WHERE cid BETWEEN getvariable('first_cid') "
+        "SELECT * FROM (SELECT client_id, (row_number() OVER (ORDER BY client_id))::INTEGER "
+        "AS cid, onboarding_date::DATE AS onboarded, segment, industry, region, "
+        "annual_turnover FROM clients_t) WHERE cid BETWEEN getvariable('first_cid') "
         "AND getvariable('last_cid')",
         materialized=True,
     ),
@@ -445,7 +344,7 @@ def facility_ctes() -> list[Cte]:
     return [
         Cte(
             "fac",
-            "SELECT f.fid, ids.cid, f.product, f.limit_amount, f.interest_rate, "
+            "SELECT f.facility_id, ids.cid, f.product, f.limit_amount, f.interest_rate, "
             "f.origination_date::DATE AS opened, f.maturity_date::DATE AS maturity, "
             f"f.closed_date::DATE AS closed FROM {with_cid('facilities_t', 'f')}",
             ("ids",),
@@ -487,15 +386,16 @@ def balance_ctes(w: Windows) -> list[Cte]:
   max(r.dpd) FILTER (WHERE {in_last(12)}) AS max_dpd_12m,
   {arrears},
   sum(r.cures) FILTER (WHERE {in_last(12)}) AS cures_12m"""
+    month = midx("b.month_end::DATE")
     return [
         # Client-month balances; a balance of a month before the facility's origination
         # month is not counted. ``cured``: arrears at the month end before, none now.
         Cte(
             "bal_cm",
-            f"""SELECT f.cid, b.m AS midx, sum(b.outstanding) AS drawn,
+            f"""SELECT f.cid, {month} AS midx, sum(b.outstanding) AS drawn,
   max(b.days_past_due) AS dpd
-FROM balances_t b JOIN fac f ON f.fid = b.fid
-WHERE b.m >= {midx("f.opened")}
+FROM balances_t b JOIN fac f ON f.facility_id = b.facility_id
+WHERE {month} >= {midx("f.opened")}
 GROUP BY ALL""",
             ("fac",),
             materialized=True,
@@ -552,16 +452,17 @@ def revenue_ctes(w: Windows) -> list[Cte]:
   sum(r.total) FILTER (WHERE {in_last(6, 3)}) AS total_prev_3m,
   bool_or(r.active) FILTER (WHERE {in_last(w.inactivity)}) AS active_inact,
   bool_or(r.active) FILTER (WHERE {in_last(w.dormant)}) AS active_dormant"""
+    month = midx("r.date::DATE")
     squares = f"""sum(r.total_sq) FILTER (WHERE {in_last(12)}) AS total_sq_12m,
   sum(r.months) FILTER (WHERE {in_last(12)}) AS months_12m"""
     return [
         Cte(
             "rev_b",
-            f"""SELECT ids.cid, r.b, sum(r.amount) AS total, {fams},
+            f"""SELECT ids.cid, bk.b, sum(r.amount) AS total, {fams},
   max(r.date::DATE) FILTER (WHERE r.amount <> 0) AS last_active,
   bool_or(r.amount <> 0) AS active
-FROM {with_cid("revenue_t", "r")} WHERE r.b IS NOT NULL
-GROUP BY ids.cid, r.b""",
+FROM {with_cid("revenue_t", "r")} {bucketed(month)}
+GROUP BY ids.cid, bk.b""",
             ("ids",),
             materialized=True,
         ),
@@ -577,7 +478,7 @@ GROUP BY ids.cid, r.b""",
         Cte(
             "rev_sq",
             f"""SELECT c.cid, bk.b, sum(c.total * c.total) AS total_sq, count(*) AS months
-FROM (SELECT ids.cid, r.m AS midx, sum(r.amount) AS total
+FROM (SELECT ids.cid, {month} AS midx, sum(r.amount) AS total
   FROM {with_cid("revenue_t", "r")} GROUP BY ALL) c {bucketed("c.midx")}
 GROUP BY c.cid, bk.b""",
             ("ids",),
@@ -603,6 +504,7 @@ def interaction_ctes() -> list[Cte]:
     def total(col: str, months: int, skip: int = 0) -> str:
         return f"sum(r.{col}) FILTER (WHERE {in_last(months, skip)})"
 
+    month = midx("i.date::DATE")
     answered = "(i.csat IS NOT NULL OR i.nps IS NOT NULL)"
     aggregates = f"""{total("contacts", 3)} AS contacts_3m,
   {total("contacts", 12)} AS contacts_12m,
@@ -615,7 +517,7 @@ def interaction_ctes() -> list[Cte]:
     return [
         Cte(
             "itx_b",
-            f"""SELECT ids.cid, i.b, count(*) AS contacts,
+            f"""SELECT ids.cid, bk.b, count(*) AS contacts,
   count(*) FILTER (WHERE {fam("service_request")}) AS service_requests,
   count(*) FILTER (WHERE {fam("complaint")}) AS complaints,
   max(i.date::DATE) FILTER (WHERE {fam("rm_contact")}) AS last_rm,
@@ -624,8 +526,8 @@ def interaction_ctes() -> list[Cte]:
   sum(i.csat) AS csat_sum, count(i.csat) AS csat_n, sum(i.nps) AS nps_sum, count(i.nps) AS nps_n,
   count(*) FILTER (WHERE {fam("survey")}) AS surveys,
   count(*) FILTER (WHERE {fam("survey")} AND {answered}) AS answers
-FROM {with_cid("interactions_t", "i")} WHERE i.b IS NOT NULL
-GROUP BY ids.cid, i.b""",
+FROM {with_cid("interactions_t", "i")} {bucketed(month)}
+GROUP BY ids.cid, bk.b""",
             ("ids",),
             materialized=True,
         ),
@@ -662,10 +564,10 @@ def credit_event_ctes(event_families: tuple[str, ...]) -> list[Cte]:
     return [
         Cte(
             "cev_b",
-            f"""SELECT ids.cid, e.b, {counts},
+            f"""SELECT ids.cid, bk.b, {counts},
   max(e.date::DATE) FILTER (WHERE e.family IS NOT NULL) AS last_event
-FROM {with_cid("events_t", "e")} WHERE e.b IS NOT NULL
-GROUP BY ids.cid, e.b""",
+FROM {with_cid("events_t", "e")} {bucketed(midx("e.date::DATE"))}
+GROUP BY ids.cid, bk.b""",
             ("ids",),
             materialized=True,
         ),
