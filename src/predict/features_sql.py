@@ -194,7 +194,10 @@ def connect(
     starts: Iterable[int] = WINDOWS,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the present tables, the calendar, buckets and code map."""
-    con = duckdb.connect(config={"preserve_insertion_order": False})
+    # One thread: DuckDB's parallel float SUM/AVG/STDDEV combine partial states in a
+    # run-dependent order, which changed the last bits of money features between runs
+    # (and then the models). Reproducibility first; scale out by client with predict.distributed.
+    con = duckdb.connect(config={"preserve_insertion_order": False, "threads": 1})
     for name, frame in tables.items():
         if name in VIEWS:
             typed = contract_frame(name, frame)
