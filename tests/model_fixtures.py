@@ -14,9 +14,12 @@ Planted signal: default rises with ``dpd_max_12m`` and ``utilisation`` (and indu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from predict.modeling import BoosterConfig, TrainConfig
 
 INDUSTRIES = ("agriculture", "construction", "manufacturing", "retail", "services")
 SEGMENTS = ("sme", "mid_corporate", "large_corporate")
@@ -133,4 +136,14 @@ def make_split(n_clients: int = 600, seed: int = 0) -> Book:
         valid=data[data["as_of"] == dates[2]].reset_index(drop=True),
         test=data[data["as_of"] == dates[3]].reset_index(drop=True),
         truth=truth.reset_index(drop=True),
+    )
+
+
+def fast_config(rounds: int, stop: int, **booster: Any) -> TrainConfig:
+    """A small, single-threaded training config for tests (few trees, small leaves)."""
+    return TrainConfig(
+        num_threads=1,
+        booster=BoosterConfig(
+            num_boost_round=rounds, early_stopping_rounds=stop, min_data_in_leaf=20, **booster
+        ),
     )

@@ -108,7 +108,27 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-z))
 
 
-class PlattCalibrator:
+class _TwoParameter:
+    """A calibrator with two learned numbers ``a_`` and ``b_`` (its whole JSON form)."""
+
+    kind: ClassVar[str]
+    a_: float
+    b_: float
+
+    def to_dict(self) -> dict[str, Any]:
+        _not_fitted(self, "a_")
+        return {"kind": self.kind, "a": self.a_, "b": self.b_}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Self:
+        cal = cls()
+        cal.a_, cal.b_ = float(data["a"]), float(data["b"])
+        if not (np.isfinite(cal.a_) and np.isfinite(cal.b_)):
+            raise CalibrationError(f"{cls.kind} calibrator: a and b must be finite numbers")
+        return cal
+
+
+class PlattCalibrator(_TwoParameter):
     """Logistic regression of the label on ``logit(score)`` (Newton's method, no penalty)."""
 
     kind: ClassVar[str] = "platt"
@@ -136,18 +156,8 @@ class PlattCalibrator:
         _not_fitted(self, "a_")
         return _sigmoid(self.a_ * _logit(scores) + self.b_)
 
-    def to_dict(self) -> dict[str, Any]:
-        _not_fitted(self, "a_")
-        return {"kind": self.kind, "a": self.a_, "b": self.b_}
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> PlattCalibrator:
-        cal = cls()
-        cal.a_, cal.b_ = float(data["a"]), float(data["b"])
-        return cal
-
-
-class LinearCalibrator:
+class LinearCalibrator(_TwoParameter):
     """Least-squares ``y = a + b * score`` (for amounts: corrects level and scale)."""
 
     kind: ClassVar[str] = "linear"
@@ -162,16 +172,6 @@ class LinearCalibrator:
     def transform(self, scores: np.ndarray) -> np.ndarray:
         _not_fitted(self, "a_")
         return self.a_ + self.b_ * np.asarray(scores, dtype="float64")
-
-    def to_dict(self) -> dict[str, Any]:
-        _not_fitted(self, "a_")
-        return {"kind": self.kind, "a": self.a_, "b": self.b_}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> LinearCalibrator:
-        cal = cls()
-        cal.a_, cal.b_ = float(data["a"]), float(data["b"])
-        return cal
 
 
 class IdentityCalibrator:

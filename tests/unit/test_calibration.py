@@ -82,6 +82,14 @@ def test_malformed_json_is_refused() -> None:
         calibrator_from_dict({"kind": "isotonic", "floor": 0.0, "x": [2.0, 1.0], "y": [0.1, 0.2]})
 
 
+@pytest.mark.parametrize("kind", ["platt", "linear"])
+def test_two_parameter_json_is_checked(kind: str) -> None:
+    with pytest.raises(CalibrationError, match=f"malformed {kind}"):
+        calibrator_from_dict({"kind": kind, "a": 1.0})
+    with pytest.raises(CalibrationError, match="finite"):
+        calibrator_from_dict({"kind": kind, "a": float("nan"), "b": 0.0})
+
+
 def test_unfitted_calibrator_says_so() -> None:
     with pytest.raises(CalibrationError, match="not fitted"):
         IsotonicCalibrator().transform(np.array([0.5]))

@@ -23,12 +23,9 @@ from predict.model_store import (
 from predict.modeling import BoosterConfig, ContributionConfig, TrainConfig, train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.model_fixtures import Book, make_split
+from tests.model_fixtures import Book, fast_config, make_split
 
-FAST = TrainConfig(
-    num_threads=1,
-    booster=BoosterConfig(num_boost_round=30, early_stopping_rounds=10, min_data_in_leaf=20),
-)
+FAST = fast_config(30, 10)
 
 
 @pytest.fixture(scope="module")

@@ -15,9 +15,7 @@ import pytest
 from predict.baselines import CarryForwardBaseline, ScorecardBaseline
 from predict.model_store import FeatureSpec, load_bundle
 from predict.modeling import (
-    BoosterConfig,
     ContributionConfig,
-    TrainConfig,
     evaluate_model,
     feature_columns,
     lgb_params,
@@ -27,14 +25,9 @@ from predict.modeling import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.model_fixtures import Book, make_split
+from tests.model_fixtures import Book, fast_config, make_split
 
-FAST = TrainConfig(
-    num_threads=1,
-    booster=BoosterConfig(
-        num_boost_round=60, early_stopping_rounds=15, min_data_in_leaf=20, learning_rate=0.1
-    ),
-)
+FAST = fast_config(60, 15, learning_rate=0.1)
 
 
 @pytest.fixture(scope="module")

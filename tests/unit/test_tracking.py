@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from predict.model_store import ModelBundle, save_bundle
-from predict.modeling import BoosterConfig, TrainConfig, train_model
+from predict.modeling import train_model
 from predict.tracking import (
     TrackingConfig,
     flatten,
@@ -21,12 +21,9 @@ from predict.tracking import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.model_fixtures import Book, make_split
+from tests.model_fixtures import Book, fast_config, make_split
 
-FAST = TrainConfig(
-    num_threads=1,
-    booster=BoosterConfig(num_boost_round=20, early_stopping_rounds=5, min_data_in_leaf=20),
-)
+FAST = fast_config(20, 5)
 
 
 @pytest.fixture(scope="module")
