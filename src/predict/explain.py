@@ -32,7 +32,6 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from predict.io import atomic_path
-from predict.model_store import ModelBundle
 
 log = logging.getLogger(__name__)
 
@@ -216,65 +215,6 @@ class ExplanationWriter:
         if self._writer is not None:
             self._writer.close()
         self._ctx.__exit__(exc_type, exc, tb)
-
-
-_EXP_LINK = ("poisson", "gamma", "tweedie")
-_SIGMOID_LINK = ("binary", "cross_entropy", "xentropy")
-
-
-def _link(booster: lgb.Booster) -> Callable[[np.ndarray], np.ndarray]:
-    """The booster's own map from raw margin to prediction (its objective's link)."""
-    params = booster.params or {}
-    objective = str(params.get("objective", "regression")).split()[0]
-    if objective in _SIGMOID_LINK:
-        coef = float(params.get("sigmoid", 1.0)) if objective == "binary" else 1.0
-        return lambda raw: 1.0 / (1.0 + np.exp(-coef * raw))
-    if objective in _EXP_LINK:
-        return np.exp
-    if params.get("reg_sqrt"):
-        return lambda raw: np.sign(raw) * raw**2
-    return lambda raw: raw
-
-
-def _inverse_target_transform(kind: str) -> Callable[[np.ndarray], np.ndarray]:
-    if kind == "slog":
-        return lambda v: np.sign(v) * np.expm1(np.abs(v))
-    return lambda v: v
-
-
-def raw_to_output(bundle: ModelBundle) -> Callable[[np.ndarray], np.ndarray]:
-    """The bundle's map raw margin -> final output (link, target transform, calibrator).
-
-    Mirrors ``ModelBundle.predict`` so that ``raw_to_output(b)(b.predict_raw(f)) ==
-    b.predict(f)``; :func:`check_output_function` verifies it on real rows before use.
-    """
-    link = _link(bundle.booster)
-    kind = (
-        str(bundle.metadata.get("target_transform", "none"))
-        if bundle.task == "regression"
-        else "none"
-    )
-    inverse = _inverse_target_transform(kind)
-
-    def to_output(raw: np.ndarray) -> np.ndarray:
-        return np.asarray(bundle.calibrator.transform(inverse(link(np.asarray(raw, "float64")))))
-
-    return to_output
-
-
-def check_output_function(
-    bundle: ModelBundle, frame: pd.DataFrame, to_output: Callable[[np.ndarray], np.ndarray]
-) -> None:
-    """Raise if ``to_output(raw)`` disagrees with ``bundle.predict`` on ``frame``."""
-    expected = bundle.predict(frame)
-    got = to_output(bundle.predict_raw(frame))
-    if not np.allclose(got, expected, rtol=1e-6, atol=1e-9, equal_nan=True):
-        worst = float(np.nanmax(np.abs(got - expected)))
-        raise RuntimeError(
-            f"{bundle.target} model: cannot map raw scores to predictions (objective "
-            f"{bundle.booster.params.get('objective')!r}; max difference {worst:.3g}); "
-            "reason impacts would be wrong"
-        )
 
 
 def output_impact(

@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -156,6 +156,24 @@ class FeatureSpec:
         return cls(names=tuple(str(n) for n in data["names"]), categories=cats)
 
 
+_EXP_LINK = ("poisson", "gamma", "tweedie")
+_SIGMOID_LINK = ("binary", "cross_entropy", "xentropy")
+
+
+def objective_link(booster: lgb.Booster) -> Callable[[np.ndarray], np.ndarray]:
+    """The booster's own map from raw margin to prediction (its objective's link)."""
+    params = booster.params or {}
+    objective = str(params.get("objective", "regression")).split()[0]
+    if objective in _SIGMOID_LINK:
+        coef = float(params.get("sigmoid", 1.0)) if objective == "binary" else 1.0
+        return lambda raw: 1.0 / (1.0 + np.exp(-coef * raw))
+    if objective in _EXP_LINK:
+        return np.exp
+    if params.get("reg_sqrt"):
+        return lambda raw: np.sign(raw) * raw**2
+    return lambda raw: raw
+
+
 def _inverse_transform(kind: str, values: np.ndarray) -> np.ndarray:
     if kind in ("none", "clip0"):
         return values
@@ -192,16 +210,32 @@ class ModelBundle:
         """Raw margin (log-odds, or the log-link / transformed scale): what SHAP sums to."""
         return np.asarray(self.booster.predict(self.matrix(frame), raw_score=True), "float64")
 
-    def predict_uncalibrated(self, frame: pd.DataFrame) -> np.ndarray:
-        """The booster's own prediction (probability or amount), before calibration."""
-        pred = np.asarray(self.booster.predict(self.matrix(frame)), dtype="float64")
+    @cached_property
+    def _link(self) -> Callable[[np.ndarray], np.ndarray]:
+        return objective_link(self.booster)
+
+    def uncalibrated_from_raw(self, raw: np.ndarray) -> np.ndarray:
+        """Raw margin -> the booster's prediction (link, then the target's inverse transform)."""
+        pred = np.asarray(self._link(np.asarray(raw, dtype="float64")), dtype="float64")
         if self.task == "regression":
             pred = _inverse_transform(str(self.metadata.get("target_transform", "none")), pred)
         return pred
 
+    def from_raw(self, raw: np.ndarray) -> np.ndarray:
+        """Raw margin -> final output: ``predict(f) == from_raw(predict_raw(f))``.
+
+        SHAP values add up to the raw margin, so this is how an explanation's parts are
+        turned into probability points (or amounts) for the reasons.
+        """
+        return np.asarray(self.calibrator.transform(self.uncalibrated_from_raw(raw)), "float64")
+
+    def predict_uncalibrated(self, frame: pd.DataFrame) -> np.ndarray:
+        """The booster's own prediction (probability or amount), before calibration."""
+        return self.uncalibrated_from_raw(self.predict_raw(frame))
+
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
         """Calibrated probability (churn, default) or expected amount (contribution)."""
-        return self.calibrator.transform(self.predict_uncalibrated(frame))
+        return self.from_raw(self.predict_raw(frame))
 
 
 def save_bundle(bundle: ModelBundle, directory: str | os.PathLike[str]) -> Path:

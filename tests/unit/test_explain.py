@@ -13,16 +13,14 @@ from tests.scoring_fixtures import FEATURES, feature_frame, train_bundle
 from predict.explain import (
     EXPLANATION_SCHEMA,
     ExplanationWriter,
-    check_output_function,
     contributions,
     explain_matrix,
     keep_mask,
     long_table,
     output_impact,
-    raw_to_output,
     shap_explanation,
 )
-from predict.model_store import load_bundle, save_bundle
+from predict.model_store import ModelBundle, load_bundle, save_bundle
 
 TARGETS = ("churn", "default", "contribution")
 
@@ -48,16 +46,28 @@ def test_shap_library_gives_the_same_values_as_lightgbm() -> None:
 
 
 @pytest.mark.parametrize("target", TARGETS)
-def test_raw_to_output_reproduces_the_bundles_predictions(target: str) -> None:
+def test_from_raw_agrees_with_lightgbms_own_link(target: str) -> None:
+    """The link written in Python (for SHAP -> probability points) is LightGBM's own."""
     bundle = train_bundle(target)
     frame = feature_frame(n=100, seed=3)
-    to_output = raw_to_output(bundle)
+    own = np.asarray(bundle.booster.predict(bundle.matrix(frame)), dtype="float64")
     np.testing.assert_allclose(
-        to_output(bundle.predict_raw(frame)), bundle.predict(frame), atol=1e-9
+        bundle.uncalibrated_from_raw(bundle.predict_raw(frame)),
+        _inverse(bundle, own),
+        rtol=1e-9,
+        atol=1e-12,
     )
-    check_output_function(bundle, frame, to_output)  # no error
-    with pytest.raises(RuntimeError, match="cannot map raw scores"):
-        check_output_function(bundle, frame, lambda raw: raw + 1.0)
+    np.testing.assert_allclose(
+        bundle.from_raw(bundle.predict_raw(frame)),
+        bundle.calibrator.transform(_inverse(bundle, own)),
+        rtol=1e-9,
+        atol=1e-12,
+    )
+
+
+def _inverse(bundle: ModelBundle, pred: np.ndarray) -> np.ndarray:
+    kind = bundle.metadata.get("target_transform", "none") if bundle.task == "regression" else ""
+    return np.sign(pred) * np.expm1(np.abs(pred)) if kind == "slog" else pred
 
 
 def test_explain_matrix_marks_missing_values_as_absent() -> None:
@@ -70,7 +80,7 @@ def test_explain_matrix_marks_missing_values_as_absent() -> None:
         bundle.booster,
         bundle.matrix(frame),
         frame[list(FEATURES)],
-        raw_to_output(bundle),
+        bundle.from_raw,
     )
     seg, util = FEATURES.index("segment"), FEATURES.index("utilisation")
     assert not ex.present[1, util] and not ex.present[2, seg]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from tests.scoring_fixtures import FEATURES, feature_frame, train_bundle
 
-from predict.explain import Explained, explain_matrix, raw_to_output
+from predict.explain import Explained, explain_matrix
 from predict.reasons import (
     SEPARATOR,
     ReasonsConfig,
@@ -114,7 +114,7 @@ def test_reasons_on_a_real_model_never_cite_missing_features() -> None:
         bundle.booster,
         bundle.matrix(frame),
         frame[list(FEATURES)],
-        raw_to_output(bundle),
+        bundle.from_raw,
     )
     texts = reasons_text(ex, templates, ReasonsConfig(top_up=4, top_down=4))
     assert len(texts) == 300 and all(texts)
