@@ -1,7 +1,10 @@
 """Benchmark of the feature build: DuckDB (one statement, all snapshots) vs plain pandas.
 
 Builds ``predict.features.build_features`` for 12 quarterly as-of dates on a generated book
-with >= ``--rows`` event rows (interactions + revenue + facility balances) and prints:
+with >= ``--rows`` event rows (interactions + revenue + facility balances). A book of more
+than ``features.events_per_pass`` event rows is done in ranges of clients, each pass one
+single-threaded DuckDB statement over its own clients' rows, up to one pass per CPU at once
+(bit-identical whatever the number at once). It prints:
 
 - seconds (median of ``--repeats``) and event rows per second, for 12 snapshots and for 1;
 - the 12-vs-1 snapshot cost ratio (target <= 3x);
@@ -11,7 +14,10 @@ with >= ``--rows`` event rows (interactions + revenue + facility balances) and p
   window and source family, contacts, complaints, mean CSAT, drawn balance, max dpd, months
   in arrears, limit and open facilities), measured in the same run against DuckDB on the
   same subset (``names=``) and against DuckDB on all features. Target >= 4x. The pandas
-  result is checked equal to DuckDB's on the last as-of date.
+  result is checked equal to DuckDB's on the last as-of date. The subset is also timed with
+  one pass at a time (``workers=1``): the ratio when DuckDB, like pandas, has one core;
+- the CPUs and the load average before and after (the machine may be shared: Linux shares
+  the CPU between sessions, so a busy neighbour leaves this run one core whatever it asks).
 
 The book comes from ``predict.synthetic`` (``--generator synthetic``) or from a fast numpy
 generator of contract shape (``--generator numpy``, the default: the synthetic simulator
@@ -27,6 +33,7 @@ import argparse
 import datetime as dt
 import gc
 import json
+import os
 import statistics
 import sys
 import threading
@@ -379,9 +386,13 @@ def main(argv: list[str] | None = None) -> int:
     def duck_one() -> None:
         build_features(tables, dates[-1:], config)
 
+    def duck_subset_one_worker() -> None:
+        build_features(tables, dates, config, names=SUBSET, workers=1)
+
     def pandas_subset() -> None:
         result["pandas"] = pandas_features(tables, dates)
 
+    load_start = os.getloadavg()[0]
     s12, peak12 = timed(duck_all, args.repeats, rss)
     print(
         f"duckdb, all {result['all'].shape[1] - 2} features, 12 snapshots: {s12:.2f} s", flush=True
@@ -390,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"duckdb, all features, 1 snapshot: {s1:.2f} s", flush=True)
     sub, peak_sub = timed(duck_subset, args.repeats, rss)
     print(f"duckdb, {len(SUBSET)}-feature subset, 12 snapshots: {sub:.2f} s", flush=True)
+    sub_w1, peak_sub_w1 = timed(duck_subset_one_worker, args.repeats, rss)
+    print(f"duckdb, subset, 12 snapshots, one pass at a time: {sub_w1:.2f} s", flush=True)
     pds, peak_pd = timed(pandas_subset, args.pandas_repeats, rss)
     print(f"pandas, {len(SUBSET)}-feature subset, 12 snapshots: {pds:.2f} s", flush=True)
     check_equal(result["pandas"], result["subset"], dates[-1])
@@ -404,12 +417,18 @@ def main(argv: list[str] | None = None) -> int:
         "events_per_s": round(events / s12),
         "ratio_12_vs_1": round(s12 / s1, 2),
         "speedup_vs_pandas_same_subset": round(pds / sub, 2),
+        "duckdb_subset_12_s_1_worker": round(sub_w1, 2),
+        "speedup_vs_pandas_same_subset_1_worker": round(pds / sub_w1, 2),
         "speedup_vs_pandas_duckdb_all_features": round(pds / s12, 2),
-        "peak_rss_gib_duckdb": round(max(peak12, peak1, peak_sub) / GIB, 2),
+        "peak_rss_gib_duckdb": round(max(peak12, peak1, peak_sub, peak_sub_w1) / GIB, 2),
         "peak_rss_gib_pandas": round(peak_pd / GIB, 2),
         "rss_after_load_gib": round(loaded_rss / GIB, 2),
         "repeats": args.repeats,
         "generator": args.generator,
+        "events_per_pass": config.events_per_pass,
+        "cpus": len(os.sched_getaffinity(0)),
+        "load_avg_1m_start": round(load_start, 2),
+        "load_avg_1m_end": round(os.getloadavg()[0], 2),
     }
     print(json.dumps(figures, indent=2))
     targets = {

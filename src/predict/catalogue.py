@@ -134,6 +134,14 @@ def _relationship() -> list[FeatureSpec]:
             "Revenue over 12 months is {value:.2%} of annual turnover",
         ),
         _spec(
+            "services_held_3m",
+            "relationship",
+            "revenue.source",
+            "Cross-sold services in use: distinct revenue source codes other than interest and "
+            "fees (e.g. fx, cash management; mapped in params) with income in the last 3 months.",
+            "Uses {value:.0f} cross-sold services",
+        ),
+        _spec(
             "annual_turnover",
             "relationship",
             turnover,
@@ -227,6 +235,39 @@ def _loans() -> list[FeatureSpec]:
             "Nearest facility matures in {value:.0f} months",
         ),
         _spec(
+            "months_to_last_maturity",
+            "loans",
+            "facilities.maturity_date",
+            "Months to the latest maturity among open facilities: when the last one runs off "
+            "unless renewed (negative: past maturity).",
+            "Last open facility matures in {value:.0f} months",
+        ),
+        _spec(
+            "maturing_limit_share_12m",
+            "loans",
+            "facilities.maturity_date",
+            "Share of the open limit on facilities maturing in the next 12 months (up to the "
+            "month end 12 months after the as-of date).",
+            "{value:.0%} of the credit limit matures within 12 months",
+        ),
+        _spec(
+            "rate_spread_open",
+            "loans",
+            "facilities.interest_rate",
+            "Limit-weighted spread of the open facilities' rates over the median rate of the "
+            "book's facilities of the same product originated in the same month (at least 3): "
+            "the risk premium priced at origination.",
+            "Priced {value:+.2%} against comparable facilities of the same month",
+        ),
+        _spec(
+            "rate_spread_all",
+            "loans",
+            "facilities.interest_rate",
+            "Mean spread (as in rate_spread_open) of every facility originated on or before the "
+            "as-of date, open or closed: the pricing history of the client's risk.",
+            "Priced {value:+.2%} on average against comparable facilities, all facilities so far",
+        ),
+        _spec(
             "facilities_opened_12m",
             "loans",
             fac,
@@ -312,6 +353,15 @@ def _contribution() -> list[FeatureSpec]:
             "revenue+facilities+facility_balances",
             "Interest revenue of the last 12 months divided by the average drawn balance.",
             "Interest margin of {value:.2%} on the drawn balance",
+        ),
+        _spec(
+            "effective_rate_3m",
+            "contribution",
+            "revenue+facilities+facility_balances",
+            "Interest revenue of the last 3 months, annualised (x 4), divided by the average "
+            "month-end drawn balance of those months: the rate paid now, floating repricing "
+            "included.",
+            "Pays an effective {value:.2%} a year on its drawn balance",
         ),
         _spec(
             "months_since_revenue",
@@ -412,6 +462,22 @@ def _interactions() -> list[FeatureSpec]:
             "Share of surveys in the last 12 months with no CSAT or NPS answer.",
             "{value:.0%} of surveys left unanswered in the last 12 months",
         ),
+        _spec(
+            "survey_score_all",
+            "interactions",
+            f"{csat}|{nps}",
+            "Mean of every CSAT and NPS answer on or before the as-of date, pooled on a 0-1 "
+            "scale ((CSAT - 1) / 4, NPS / 10): long-run satisfaction.",
+            "Long-run survey score of {value:.0%} (all answers so far)",
+        ),
+        _spec(
+            "survey_response_all",
+            "interactions",
+            f"{csat}|{nps}",
+            "Share of all surveys on or before the as-of date with a CSAT or NPS answer "
+            "(engagement).",
+            "Answered {value:.0%} of all surveys so far",
+        ),
     ]
 
 
@@ -483,6 +549,14 @@ _GUIDE = (
     "taken as recorded (the contract keeps no history of their changes). "
     "`tests/unit/test_point_in_time.py` proves that features from the full history equal "
     "features from the history cut at t, and that rows after t change nothing at t.",
+    "- **Compared with the book** (`rate_spread_open`, `rate_spread_all`): the only features "
+    "that read other clients' rows. A facility's rate is compared with the median rate of "
+    "the book's facilities of the same product originated in the same month (at least 3 "
+    "rated): rates carry that month's base rate, so the spread keeps the premium priced for "
+    "the client's risk then. A month's median reads only facilities of that month, so it is "
+    "point in time; it is the whole input's in every pass of clients and on every Dask "
+    "partition (`predict.distributed.BOOK_TABLES`), so it does not depend on how the run is "
+    "split. Scored alone, a small book gets a noisier reference than the training book.",
     "- **One statement for all dates** (`predict.features_sql`): events are aggregated once "
     "per client and *bucket* (the months between consecutive window boundaries), the buckets "
     "joined to the as-of calendar with `b <= t AND b > t - window` and grouped by (client, "

@@ -4,12 +4,15 @@ Where the portfolio outgrows one machine, the contract tables are split by clien
 ``partitions`` parts (:func:`partition_tables`: a stable hash of ``client_id``; a facility
 balance goes with its facility's client), and the single-machine functions run unchanged
 on each part: :func:`predict.features.build_features`, :func:`predict.labels.build_labels`,
-:func:`predict.scoring.score_chunks`. Every feature and label of a client reads only that
-client's rows, so the parts are independent. What depends on the whole data is decided
-once, before the split, and handed to every part: the as-of dates, the data end, the
-scoring as-of and the list of features (a part whose optional column happens to be empty
-still gets that feature, all missing, as the whole book would). The parts' results are
-concatenated and sorted as the single-machine result: the two are equal.
+:func:`predict.scoring.score_chunks`. Every label and almost every feature of a client reads
+only that client's rows, so the parts are independent. What depends on the whole data is
+decided once, before the split, and handed to every part: the as-of dates, the data end,
+the scoring as-of, the list of features (a part whose optional column happens to be empty
+still gets that feature, all missing, as the whole book would) and the tables of
+:data:`BOOK_TABLES`, whole (``rate_spread_*`` compare a facility's rate with the book's
+facilities of the same product and month; the statement still reads only its own clients'
+facilities for everything else). The parts' results are concatenated and sorted as the
+single-machine result: the two are equal.
 
 With a ``distributed.Client`` (a ``LocalCluster`` or a scheduler address) the parts are
 scattered to the workers and computed there; without one, Dask's local threaded scheduler
@@ -57,6 +60,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Tables = Mapping[str, pd.DataFrame]
+# Tables every features part reads whole (small: one row per facility), for the features
+# that compare a client with the book (the rate reference of rate_spread_open/_all).
+BOOK_TABLES = ("facilities",)
 HASH_KEY = "0123456789123456"  # pandas' SipHash key: the same partition in every process
 KEYS = ["client_id", "as_of"]
 
@@ -260,8 +266,13 @@ def build_features_dask(
     feature_names = global_feature_names(tables, names)
     start = time.perf_counter()
     parts = with_clients(partition_tables(tables, partitions), tables)
-    shared = {"as_of_dates": sorted(set(as_of_dates)), "config": config, "names": feature_names}
-    frame = _concat(run_partitions(build_features, parts, client, shared=shared))
+    shared = {
+        "as_of_dates": sorted(set(as_of_dates)),
+        "config": config,
+        "names": feature_names,
+        "book": book_tables(tables),
+    }
+    frame = _concat(run_partitions(_features, parts, client, shared=shared))
     logger.info(
         "features on dask: %d rows from %d partitions in %.1f s",
         len(frame),
@@ -271,15 +282,33 @@ def build_features_dask(
     return frame
 
 
+def book_tables(tables: Tables) -> dict[str, pd.DataFrame]:
+    """The tables of :data:`BOOK_TABLES` present in ``tables`` (sent once to every worker)."""
+    return {name: tables[name] for name in BOOK_TABLES if name in tables}
+
+
+def _features(
+    tables: Tables,
+    as_of_dates: Sequence[dt.date],
+    config: FeaturesConfig,
+    names: Sequence[str],
+    book: Tables,
+) -> pd.DataFrame:
+    """One partition's features: its own tables, with the whole book's :data:`BOOK_TABLES`
+    (their other clients' rows are read only by the book-wide references)."""
+    return build_features({**tables, **book}, as_of_dates, config, names)
+
+
 def _features_and_labels(
     tables: Tables,
     as_of_dates: Sequence[dt.date],
     config: FeaturesConfig,
     names: Sequence[str],
     labels: LabelConfig,
+    book: Tables,
 ) -> pd.DataFrame:
     """One partition: features and labels, joined as in ``build_feature_table``."""
-    features = build_features(tables, as_of_dates, config, names)
+    features = _features(tables, as_of_dates, config, names, book)
     found = build_labels(tables, as_of_dates, labels)
     frame = features.merge(found, on=KEYS, how="left", validate="1:1")
     if len(found) != len(features):
@@ -302,6 +331,7 @@ def build_feature_table_dask(
         "config": config,
         "names": global_feature_names(tables),
         "labels": dataclasses.replace(config.labels, data_end=end),
+        "book": book_tables(tables),
     }
     parts = with_clients(partition_tables(tables, partitions), tables)
     frame = _concat(run_partitions(_features_and_labels, parts, client, shared=shared))
@@ -409,7 +439,9 @@ def score_features_dask(
 
 
 __all__ = [
+    "BOOK_TABLES",
     "DistributedConfig",
+    "book_tables",
     "build_feature_table_dask",
     "build_features_dask",
     "client_partition",

@@ -36,6 +36,8 @@ from typing import Literal
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from predict.catalogue import CREDIT_EVENT_FAMILIES, REVENUE_FAMILIES
 from predict.contract import TABLES
@@ -99,17 +101,15 @@ class Windows:
 def family_column(codes: pd.Series, domain: str, code_map: pd.DataFrame) -> pd.Series:
     """The family of each of the bank's codes (case-insensitive, trimmed); NULL: unmapped.
 
-    Mapped once per distinct code (a categorical), not once per row.
+    Mapped once per distinct code (factorized; missing codes are -1), not once per row.
     """
     rows = code_map[code_map["domain"] == domain]
     lookup = dict(zip(rows["code"], rows["family"], strict=True))
     names = list(FAMILY_NAMES[domain])
-    distinct = codes.astype("category")
-    per_code = [lookup.get(str(c).strip().lower()) for c in distinct.cat.categories]
+    row_codes, distinct = pd.factorize(codes)
+    per_code = [lookup.get(str(c).strip().lower()) for c in distinct]
     index = np.array([names.index(f) if f else -1 for f in per_code] + [-1], dtype=np.int64)
-    family = pd.Categorical.from_codes(
-        index[distinct.cat.codes.to_numpy()], dtype=pd.CategoricalDtype(names)
-    )
+    family = pd.Categorical.from_codes(index[row_codes], dtype=pd.CategoricalDtype(names))
     return pd.Series(family, index=codes.index)
 
 
@@ -124,7 +124,7 @@ def contract_frame(name: str, frame: pd.DataFrame) -> pd.DataFrame:
             columns[col.name] = pd.Series(
                 pd.array([None] * len(frame), dtype=KIND_DTYPES[col.kind]), index=frame.index
             )
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns, copy=False)  # DuckDB only reads it: no copy of the rows
 
 
 def present_columns(tables: Mapping[str, pd.DataFrame]) -> dict[str, frozenset[str]]:
@@ -193,22 +193,59 @@ def connect(
     code_map: pd.DataFrame,
     starts: Iterable[int] = WINDOWS,
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the present tables, the calendar, buckets and code map."""
-    # One thread: DuckDB's parallel float SUM/AVG/STDDEV combine partial states in a
-    # run-dependent order, which changed the last bits of money features between runs
-    # (and then the models). Reproducibility first; scale out by client with predict.distributed.
-    con = duckdb.connect(config={"preserve_insertion_order": False, "threads": 1})
-    for name, frame in tables.items():
-        if name in VIEWS:
-            typed = contract_frame(name, frame)
-            if name in CODED:
-                typed["family"] = family_column(typed[CODED[name][0]], CODED[name][1], code_map)
-            con.register(VIEWS[name], typed)
-    con.register("asof_t", calendar_frame(as_of_dates))
-    con.register("bucket_t", bucket_frame(as_of_dates, starts, first_month(tables)))
-    con.register("code_map_t", code_map)
+    """An in-memory DuckDB with the present tables, the calendar, buckets and code map.
+
+    The tables keep their string ``client_id``; :func:`load_pass` is the faster variant:
+    one range of clients, integer client keys.
+    """
+    calendar = Calendar(tuple(as_of_dates), code_map, tuple(starts), first_month(tables))
+    frames = {n: typed_frame(n, f, code_map) for n, f in tables.items() if n in VIEWS}
+    con = open_connection(frames, calendar)
     client_range(con, 1, len(tables["clients"]))
     return con
+
+
+@dataclass(frozen=True)
+class Calendar:
+    """What a connection holds besides the tables: as-of dates, window lengths, the data's
+    first month (the buckets, :func:`bucket_frame`) and the code map."""
+
+    as_of_dates: tuple[dt.date, ...]
+    code_map: pd.DataFrame
+    starts: tuple[int, ...] = WINDOWS
+    first_month: int | None = None
+
+
+def open_connection(
+    frames: Mapping[str, pd.DataFrame], calendar: Calendar
+) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with ``frames`` (:func:`typed_frame`, by table) and ``calendar``."""
+    # One thread: DuckDB's parallel float SUM/AVG/STDDEV combine partial states in a
+    # run-dependent order, which changed the last bits of money features between runs
+    # (and then the models). Reproducibility first: parallelism comes from running ranges
+    # of clients at once, each on its own connection (predict.features.build_features).
+    con = duckdb.connect(config={"preserve_insertion_order": False, "threads": 1})
+    con.execute("SET enable_progress_bar = false")  # a pass over 2 s would draw one on stdout
+    for name, frame in frames.items():
+        con.register(VIEWS[name], frame)
+    dates, starts = calendar.as_of_dates, calendar.starts
+    con.register("asof_t", calendar_frame(dates))
+    con.register("bucket_t", bucket_frame(dates, starts, calendar.first_month))
+    con.register("code_map_t", calendar.code_map)
+    return con
+
+
+def typed_frame(
+    name: str, frame: pd.DataFrame, code_map: pd.DataFrame, keys: np.ndarray | None = None
+) -> pd.DataFrame:
+    """What DuckDB reads of a table: its :func:`contract_frame`, the ``family`` of its bank
+    codes and, given ``keys`` (:func:`client_keys`), integer client keys as ``client_id``."""
+    typed = contract_frame(name, frame)
+    if name in CODED:
+        typed["family"] = family_column(typed[CODED[name][0]], CODED[name][1], code_map)
+    if keys is not None and "client_id" in typed.columns:
+        typed["client_id"] = keys
+    return typed
 
 
 def client_range(con: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
@@ -219,6 +256,142 @@ def client_range(con: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
     """
     con.execute(f"SET VARIABLE first_cid = {int(first)}")
     con.execute(f"SET VARIABLE last_cid = {int(last)}")
+
+
+def id_strings(values: pd.Series) -> pa.ChunkedArray:
+    """An id column as Arrow large strings (hashed and sorted in Arrow, without the GIL)."""
+    array = pa.array(values, from_pandas=True)
+    chunked = array if isinstance(array, pa.ChunkedArray) else pa.chunked_array([array])
+    return chunked.cast(pa.large_string())
+
+
+def positions(values: pd.Series, ordered: pa.Array) -> np.ndarray:
+    """1 + the position in ``ordered`` of each of ``values`` (int32); 0: absent or missing."""
+    found = pc.index_in(id_strings(values), value_set=ordered)
+    return np.asarray(pc.fill_null(pc.add(found, 1), 0).to_numpy(), dtype=np.int32)
+
+
+def primary_key(table: str, column: str, values: pd.Series) -> pa.Array:
+    """The values sorted (as DuckDB sorts strings: by bytes); ValueError when one is missing
+    or repeated (rule: primary key)."""
+    ids = id_strings(values)
+    if ids.null_count:
+        raise ValueError(
+            f"table {table}, column {column}: {ids.null_count} missing value(s) (rule: required)"
+        )
+    ordered = ids.take(pc.sort_indices(ids)).combine_chunks()
+    repeated = pc.equal(ordered[1:], ordered[:-1]) if len(ordered) > 1 else pa.array([False])
+    if pc.any(repeated).as_py():
+        first = ordered[int(np.flatnonzero(repeated.to_numpy(zero_copy_only=False))[0])]
+        raise ValueError(
+            f"table {table}, column {column}: {column}={first.as_py()!r} repeated "
+            "(rule: primary key, unique)"
+        )
+    return ordered
+
+
+@dataclass(frozen=True)
+class ClientKeys:
+    """Integer client keys: key k is the k-th client in client_id order (k = 1, 2, ...),
+    which is also its ``cid`` in the statement (``ids``); joins on them are faster."""
+
+    ordered: pa.Array  # the client ids in key order (key k at position k - 1)
+    rows: dict[str, np.ndarray]  # per table: the key of each row's client (0: none)
+
+    def client_ids(self, keys: np.ndarray) -> pd.Series:
+        """The client ids of ``keys`` (str)."""
+        index = pa.array(np.asarray(keys, dtype=np.int64) - 1, type=pa.int64())
+        return pd.Series(self.ordered.take(index).to_pandas(), dtype="str")
+
+
+def client_keys(tables: Mapping[str, pd.DataFrame]) -> ClientKeys:
+    """The key of every row's client: tables with ``client_id``, and ``facility_balances``
+    through its facility; 0 where that client or facility is absent (the statement joins
+    every row to its client, so no feature reads such a row)."""
+    ordered = primary_key("clients", "client_id", tables["clients"]["client_id"])
+    rows = {
+        name: positions(frame["client_id"], ordered)
+        for name, frame in tables.items()
+        if name in VIEWS and "client_id" in frame.columns
+    }
+    if "facility_balances" in tables and "facilities" in rows:
+        facilities = tables["facilities"]["facility_id"]
+        primary_key("facilities", "facility_id", facilities)
+        facility = positions(
+            tables["facility_balances"]["facility_id"], id_strings(facilities).combine_chunks()
+        )
+        owner = np.concatenate([np.zeros(1, np.int32), rows["facilities"]])
+        rows["facility_balances"] = owner[facility]
+    return ClientKeys(ordered, rows)
+
+
+def split_rows(keys: np.ndarray, starts: Sequence[int]) -> tuple[np.ndarray | None, np.ndarray]:
+    """How to cut rows with client ``keys`` into the ranges of clients beginning at the keys
+    ``starts`` (ascending): the order to read the rows in (None: as they are, already grouped
+    by range, e.g. sorted by client) and the bounds: range k is rows bounds[k]:bounds[k+1]
+    of that order. A row of key 0 (no client) is in no range."""
+    edges = np.asarray([*starts, np.iinfo(np.int64).max], dtype=np.int64)
+    if len(keys) < 2 or bool((keys[1:] >= keys[:-1]).all()):  # sorted by client: no work
+        return None, np.searchsorted(keys, edges)
+    part = np.searchsorted(edges, keys, side="right") - 1
+    order = None
+    if bool((part[1:] < part[:-1]).any()):
+        order = np.argsort(part, kind="stable")  # row order kept within a range
+        part = part[order]
+    return order, np.searchsorted(part, np.arange(len(starts) + 1))
+
+
+@dataclass(frozen=True)
+class ClientPasses:
+    """The tables cut into ranges of clients (``ranges``: first and last key), one
+    statement (pass) each: every feature is per client, so the passes are independent."""
+
+    tables: Mapping[str, pd.DataFrame]
+    keys: ClientKeys
+    ranges: tuple[tuple[int, int], ...]
+    cuts: dict[str, tuple[np.ndarray | None, np.ndarray]]  # table -> split_rows(...)
+
+    def part(self, k: int) -> dict[str, tuple[pd.DataFrame, np.ndarray | None]]:
+        """Pass k's rows of each table, with their client keys: the big event tables'
+        rows of its clients only (a copy only if they were not grouped by client), the
+        small tables whole (the statement keeps its clients' rows)."""
+        out: dict[str, tuple[pd.DataFrame, np.ndarray | None]] = {}
+        for name, frame in self.tables.items():
+            if name not in VIEWS:
+                continue
+            keys = self.keys.rows.get(name)
+            if name in self.cuts and keys is not None:
+                order, bounds = self.cuts[name]
+                rows = np.s_[bounds[k] : bounds[k + 1]]
+                taken = rows if order is None else order[rows]
+                frame, keys = frame.iloc[taken], keys[taken]
+            out[name] = (frame, keys)
+        return out
+
+
+def client_passes(
+    tables: Mapping[str, pd.DataFrame], keys: ClientKeys, ranges: Sequence[tuple[int, int]]
+) -> ClientPasses:
+    """The tables with their client ``keys`` (:func:`client_keys`), cut into ``ranges``.
+
+    With one range nothing is cut. Otherwise each event table (:data:`EVENT_VIEWS`) is cut
+    once, so a pass scans its own clients' rows, not the whole book again.
+    """
+    starts = [first for first, _ in ranges]
+    cuts = {}
+    if len(ranges) > 1:
+        cuts = {n: split_rows(keys.rows[n], starts) for n in EVENT_VIEWS if n in keys.rows}
+    return ClientPasses(tables, keys, tuple(ranges), cuts)
+
+
+def load_pass(
+    con: duckdb.DuckDBPyConnection, passes: ClientPasses, k: int, code_map: pd.DataFrame
+) -> None:
+    """Register pass k's rows in ``con`` (typed, integer client keys; replacing the previous
+    pass's) and limit its statements to the clients of the pass."""
+    for name, (frame, keys) in passes.part(k).items():
+        con.register(VIEWS[name], typed_frame(name, frame, code_map, keys))
+    client_range(con, *passes.ranges[k])
 
 
 def midx(column: str) -> str:
@@ -365,12 +538,55 @@ def facility_ctes() -> list[Cte]:
     / nullif(sum(f.limit_amount) FILTER (WHERE {rated}), 0) AS avg_rate,
   min(date_diff('day', s.as_of, f.maturity)) FILTER (WHERE {open_t} AND f.maturity IS NOT NULL)
     / {DAYS_PER_MONTH} AS months_to_maturity,
+  max(date_diff('day', s.as_of, f.maturity)) FILTER (WHERE {open_t} AND f.maturity IS NOT NULL)
+    / {DAYS_PER_MONTH} AS months_to_last_maturity,
+  sum(f.limit_amount) FILTER (WHERE {open_t}
+    AND f.maturity <= last_day(s.as_of + INTERVAL 12 MONTH)) AS limit_maturing_12m,
   count(*) FILTER (WHERE f.opened > s.as_of_m12) AS opened_12m,
   count(*) FILTER (WHERE f.closed > s.as_of_m12 AND f.closed <= s.as_of) AS closed_12m,
   min(f.opened) AS first_facility
 FROM snap s JOIN fac f ON f.cid = s.cid AND f.opened <= s.as_of
 GROUP BY s.cid, s.midx""",
             ("snap", "fac"),
+            "snapshot",
+        ),
+        *rate_spread_ctes(open_t),
+    ]
+
+
+MIN_RATE_PEERS = 3  # facilities of a product and origination month for a rate reference
+
+
+def rate_spread_ctes(open_t: str) -> list[Cte]:
+    """The spread of each facility's rate over the book's median rate of the same product
+    originated in the same month (at least :data:`MIN_RATE_PEERS` rated facilities).
+
+    The reference (``rate_ref``) reads the whole ``facilities_t``, not only the statement's
+    range of clients: it is a property of the book, the same in every pass. A month's
+    median reads only facilities originated in that month, so at a month end t it uses
+    nothing dated after t. Rates set at origination carry the base rate of that month
+    and a premium for the borrower's risk then: the spread keeps the premium.
+    """
+    month = midx("origination_date::DATE")
+    return [
+        Cte(
+            "rate_ref",
+            f"""SELECT product, {month} AS omidx, median(interest_rate) AS ref_rate
+FROM facilities_t WHERE interest_rate IS NOT NULL
+GROUP BY ALL HAVING count(*) >= {MIN_RATE_PEERS}""",
+            materialized=True,
+        ),
+        Cte(
+            "spread_f",
+            f"""SELECT s.cid, s.midx,
+  sum(f.limit_amount * (f.interest_rate - r.ref_rate)) FILTER (WHERE {open_t})
+    / nullif(sum(f.limit_amount) FILTER (WHERE {open_t}), 0) AS spread_open,
+  avg(f.interest_rate - r.ref_rate) AS spread_all
+FROM snap s JOIN fac f ON f.cid = s.cid AND f.opened <= s.as_of
+JOIN rate_ref r ON r.product = f.product AND r.omidx = {midx("f.opened")}
+WHERE f.interest_rate IS NOT NULL
+GROUP BY s.cid, s.midx""",
+            ("snap", "fac", "rate_ref"),
             "snapshot",
         ),
     ]
@@ -385,6 +601,8 @@ def balance_ctes(w: Windows) -> list[Cte]:
   sum(r.drawn_end) FILTER (WHERE r.b = a.midx - 6) AS drawn_m6,
   sum(r.drawn) FILTER (WHERE {in_last(12)}) / sum(r.months) FILTER (WHERE {in_last(12)})
     AS avg_drawn_12m,
+  sum(r.drawn) FILTER (WHERE {in_last(3)}) / sum(r.months) FILTER (WHERE {in_last(3)})
+    AS avg_drawn_3m,
   max(r.dpd_end) FILTER (WHERE r.b = a.midx) AS current_dpd,
   max(r.dpd) FILTER (WHERE {in_last(12)}) AS max_dpd_12m,
   {arrears},
@@ -487,6 +705,23 @@ GROUP BY c.cid, bk.b""",
             ("ids",),
         ),
         Cte("rev_sq_f", windowed(squares, "rev_sq", 12), ("cal", "rev_sq"), "snapshot"),
+        # Cross-sold services held: distinct source codes outside interest and fees with
+        # income, per bucket (a window's count is of distinct codes over its buckets).
+        Cte(
+            "svc_b",
+            f"""SELECT DISTINCT ids.cid, bk.b, lower(trim(r.source)) AS source
+FROM {with_cid("revenue_t", "r")} {bucketed(month)}
+WHERE r.family IS NULL AND r.amount > 0 AND r.source IS NOT NULL""",
+            ("ids",),
+        ),
+        Cte(
+            "svc_f",
+            windowed(
+                f"count(DISTINCT r.source) FILTER (WHERE {in_last(3)}) AS services_3m", "svc_b", 3
+            ),
+            ("cal", "svc_b"),
+            "snapshot",
+        ),
         Cte(
             "rev_first",
             f"SELECT ids.cid, min(r.date::DATE) AS first_revenue FROM {with_cid('revenue_t', 'r')} "
@@ -554,7 +789,39 @@ GROUP BY ids.cid, bk.b""",
             ("cal", "itx_b"),
             "snapshot",
         ),
+        # Every survey answer so far: only the buckets with a survey or an answer.
+        cumulative(
+            "itx_all",
+            "(SELECT * FROM itx_b WHERE surveys > 0 OR csat_n > 0 OR nps_n > 0)",
+            ("csat_sum", "csat_n", "nps_sum", "nps_n", "surveys", "answers"),
+            ("itx_b",),
+        ),
     ]
+
+
+def cumulative(name: str, source: str, columns: Sequence[str], deps: tuple[str, ...]) -> Cte:
+    """Per snapshot, the sum of each of ``columns`` over every bucket row of ``source`` on
+    or before t (the whole history so far).
+
+    One ordered pass per client: its bucket rows and its as-of dates in month order (a
+    bucket before the as-of date of the same month), running sums kept at the as-of dates.
+    No window of buckets is joined to every later as-of date. A sum is NULL before the
+    first row with a value.
+    """
+    values = ", ".join(f"r.{c}" for c in columns)
+    nulls = ", ".join(f"NULL AS {c}" for c in columns)
+    sums = ", ".join(f"sum(u.{c}) OVER w AS {c}" for c in columns)
+    return Cte(
+        name,
+        f"""SELECT cid, midx, {", ".join(columns)} FROM (
+  SELECT u.cid, u.midx, u.at_t, {sums}
+  FROM (SELECT r.cid, r.b AS midx, false AS at_t, {values} FROM {source} r
+    UNION ALL SELECT s.cid, s.midx, true AS at_t, {nulls} FROM snap s) u
+  WINDOW w AS (PARTITION BY u.cid ORDER BY u.midx, u.at_t ROWS UNBOUNDED PRECEDING))
+WHERE at_t""",
+        ("snap", *deps),
+        "snapshot",
+    )
 
 
 def credit_event_ctes(event_families: tuple[str, ...]) -> list[Cte]:

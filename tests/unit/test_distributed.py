@@ -51,7 +51,7 @@ def single(tables: dict[str, pd.DataFrame], dates: list[dt.date]) -> pd.DataFram
 def cluster() -> Iterator[Client]:
     with (
         LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         ) as local,
         Client(local) as client,
     ):

@@ -1,0 +1,208 @@
+"""The features that read the long history and the book around the client (issue #4): rate
+spreads over the same month's pricing, maturities, services held, survey history and the
+effective rate, worked out by hand; the rate reference is the whole book's, in one pass, in
+ranges of clients, on Dask partitions and at every point in time."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from tests.features_fixtures import frame, history_at, random_tables, tiny_tables
+
+from predict import distributed as dd
+from predict.catalogue import FEATURES
+from predict.features import FeaturesConfig, available_features, build_features
+
+D = dt.date
+DAYS = 30.4375
+SPREADS = ["rate_spread_open", "rate_spread_all"]
+
+
+def _at(feats: pd.DataFrame, client: str, as_of: dt.date, column: str) -> float:
+    row = feats[(feats["client_id"] == client) & (feats["as_of"] == pd.Timestamp(as_of))]
+    assert len(row) == 1, f"{client} at {as_of}: {len(row)} rows"
+    return float(row[column].iloc[0])
+
+
+def _pricing_book() -> dict[str, pd.DataFrame]:
+    """Three term loans in March 2020 (median 5%), one unrated; a lone revolver in March and
+    a lone term loan in April (no reference: fewer than 3 rated peers)."""
+    clients = frame(
+        "clients",
+        [(f"a{i}", "2020-01-01", "sme", "A", "n", "b1", "rm1", 1e6) for i in range(1, 6)],
+    )
+    facilities = frame(
+        "facilities",
+        [
+            ("fa", "a1", "term_loan", 100_000.0, 0.040, "2020-03-05", "2025-03-05", None),
+            ("fb", "a2", "term_loan", 300_000.0, 0.050, "2020-03-20", "2021-03-20", None),
+            ("fc", "a3", "term_loan", 100_000.0, 0.060, "2020-03-25", "2025-03-25", "2020-09-10"),
+            ("fu", "a5", "term_loan", 100_000.0, None, "2020-03-26", "2025-03-26", None),
+            ("fd", "a1", "revolving_credit", 50_000.0, 0.030, "2020-03-10", "2021-03-10", None),
+            ("fe", "a4", "term_loan", 100_000.0, 0.045, "2020-04-02", "2025-04-02", None),
+        ],
+    )
+    return {"clients": clients, "facilities": facilities}
+
+
+def test_rate_spreads_by_hand() -> None:
+    feats = build_features(_pricing_book(), [D(2020, 2, 29), D(2020, 3, 31), D(2020, 12, 31)])
+    assert feats.loc[feats["as_of"] == pd.Timestamp(D(2020, 2, 29)), SPREADS].isna().all().all()
+    at = D(2020, 12, 31)
+    # a1: its March term loan 1 point under the median; its lone revolver has no reference
+    assert _at(feats, "a1", at, "rate_spread_open") == pytest.approx(-0.01)
+    assert _at(feats, "a1", at, "rate_spread_all") == pytest.approx(-0.01)
+    assert _at(feats, "a2", at, "rate_spread_open") == pytest.approx(0.0, abs=1e-12)
+    # a3: its loan closed in September: nothing open, but the history keeps it
+    assert math.isnan(_at(feats, "a3", at, "rate_spread_open"))
+    assert _at(feats, "a3", at, "rate_spread_all") == pytest.approx(0.01)
+    for client in ("a4", "a5"):  # no reference (April alone) / no rate
+        assert math.isnan(_at(feats, client, at, "rate_spread_all"))
+    # the month of origination itself already has its reference
+    assert _at(feats, "a3", D(2020, 3, 31), "rate_spread_open") == pytest.approx(0.01)
+
+
+def _clustered_book(seed: int, n_clients: int = 60) -> dict[str, pd.DataFrame]:
+    """A random book whose facilities open in a few months, so most have a reference."""
+    tables = random_tables(seed=seed, n_clients=n_clients)
+    fac = tables["facilities"].copy()
+    rng = np.random.default_rng(seed)
+    months = pd.to_datetime(["2019-03-10", "2019-09-12", "2020-02-03", "2020-11-20"])
+    fac["origination_date"] = months[rng.integers(0, len(months), len(fac))].astype(
+        fac["origination_date"].dtype
+    )
+    fac["interest_rate"] = np.round(rng.uniform(0.02, 0.08, len(fac)), 4)
+    later = fac["closed_date"].notna() & (fac["closed_date"] <= fac["origination_date"])
+    fac.loc[later, "closed_date"] = pd.NaT
+    fac["maturity_date"] = fac[["maturity_date", "origination_date"]].max(axis=1)
+    return {**tables, "facilities": fac}
+
+
+DATES = [D(2019, 3, 31), D(2019, 12, 31), D(2020, 6, 30), D(2020, 11, 30), D(2022, 6, 30)]
+
+
+def test_the_reference_is_the_whole_books_in_every_pass_of_clients() -> None:
+    tables = _clustered_book(seed=7)
+    one = build_features(tables, DATES)
+    assert one["rate_spread_all"].notna().sum() > 50 and one["rate_spread_all"].abs().gt(0).any()
+    chunked = build_features(tables, DATES, FeaturesConfig(events_per_pass=300))
+    pd.testing.assert_frame_equal(chunked, one, check_exact=False, rtol=1e-12, atol=1e-12)
+
+
+def test_the_reference_is_the_whole_books_on_dask_partitions() -> None:
+    tables = _clustered_book(seed=8)
+    one = build_features(tables, DATES)
+    got = dd.build_features_dask(tables, DATES, FeaturesConfig(), partitions=4)
+    assert got[SPREADS].notna().sum().min() > 30
+    pd.testing.assert_frame_equal(got, one, check_exact=False, rtol=1e-12, atol=1e-12)
+
+
+def test_rate_spreads_are_point_in_time() -> None:
+    """From the full book and from the book as known at t: the same spreads, although
+    facilities of later months (and of other clients) are absent from the cut."""
+    tables = _clustered_book(seed=9)
+    full = build_features(tables, DATES)
+    names = [c for c in full.columns if c not in ("client_id", "as_of")]
+    assert {*SPREADS, "survey_score_all", "months_to_last_maturity"} <= set(names)
+    checked = 0
+    for as_of in DATES:
+        cut = build_features(history_at(tables, as_of), [as_of], names=names)
+        at_t = full[full["as_of"] == pd.Timestamp(as_of)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(at_t, cut, check_exact=False, rtol=1e-9, atol=1e-9)
+        checked += int(at_t["rate_spread_all"].notna().sum())
+    assert checked > 50
+
+
+def test_maturity_features_by_hand() -> None:
+    feats = build_features(tiny_tables(), [D(2020, 12, 31), D(2021, 12, 31), D(2022, 6, 30)])
+    # c1 at 2021-12-31: f1 (100k) matures 2025-02-01, f2 (50k) 2022-03-15 (inside 12 months)
+    last = (pd.Timestamp("2025-02-01") - pd.Timestamp("2021-12-31")).days / DAYS
+    assert _at(feats, "c1", D(2021, 12, 31), "months_to_last_maturity") == pytest.approx(last)
+    assert _at(feats, "c1", D(2021, 12, 31), "maturing_limit_share_12m") == pytest.approx(1 / 3)
+    assert _at(feats, "c1", D(2020, 12, 31), "maturing_limit_share_12m") == 0.0
+    assert _at(feats, "c1", D(2022, 6, 30), "maturing_limit_share_12m") == 0.0  # f2 closed
+
+
+def test_effective_rate_by_hand() -> None:
+    feats = build_features(tiny_tables(), [D(2020, 12, 31), D(2021, 12, 31)])
+    # interest 500 a month on 80k (f1), then on 80k + 25k (f2 from March 2021)
+    assert _at(feats, "c1", D(2020, 12, 31), "effective_rate_3m") == pytest.approx(0.075)
+    assert _at(feats, "c1", D(2021, 12, 31), "effective_rate_3m") == pytest.approx(6000 / 105000)
+
+
+def _with_services(tables: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    rows = [
+        ("c1", "2020-10-05", 40.0, "fx"),
+        ("c1", "2020-11-05", 40.0, " FX"),  # the same code, spelt differently
+        ("c1", "2020-12-03", 60.0, "cash_management"),
+        ("c1", "2020-12-20", 60.0, "cash_management"),
+        ("c1", "2020-12-21", -30.0, "trade"),  # a refund is no service in use
+    ]
+    revenue = pd.concat([tables["revenue"], frame("revenue", rows)], ignore_index=True)
+    return {**tables, "revenue": revenue}
+
+
+@pytest.mark.parametrize("monthly", [False, True])
+def test_services_held_by_hand_whatever_the_calendar(monthly: bool) -> None:
+    tables = _with_services(tiny_tables())
+    dates = [D(2020, 12, 31), D(2021, 1, 31), D(2021, 3, 31)]
+    if monthly:
+        dates += [D(2020, 10, 31), D(2020, 11, 30), D(2021, 2, 28)]
+    feats = build_features(tables, dates)
+    assert _at(feats, "c1", D(2020, 12, 31), "services_held_3m") == 2  # fx, cash_management
+    assert _at(feats, "c1", D(2021, 1, 31), "services_held_3m") == 2  # Nov fx, Dec cash
+    assert _at(feats, "c1", D(2021, 3, 31), "services_held_3m") == 0  # interest and fees only
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [[D(2021, 12, 31), D(2022, 6, 30)], [D(2022, 6, 30)], [D(2021, 3, 31), D(2022, 6, 30)]],
+)
+def test_survey_history_by_hand_whatever_the_calendar(dates: list[dt.date]) -> None:
+    """c1's surveys: CSAT 4 (2021-06), CSAT 2 and NPS 5 (2022-01), one unanswered (2022-02)."""
+    feats = build_features(tiny_tables(), dates)
+    at = D(2022, 6, 30)
+    assert _at(feats, "c1", at, "survey_score_all") == pytest.approx((0.75 + 0.25 + 0.5) / 3)
+    assert _at(feats, "c1", at, "survey_response_all") == pytest.approx(2 / 3)
+    assert math.isnan(_at(feats, "c2", at, "survey_score_all"))  # never surveyed
+    if D(2021, 12, 31) in dates:
+        assert _at(feats, "c1", D(2021, 12, 31), "survey_score_all") == pytest.approx(0.75)
+        assert _at(feats, "c1", D(2021, 12, 31), "survey_response_all") == 1.0
+
+
+def test_answers_before_onboarding_and_the_first_as_of_count() -> None:
+    tables = tiny_tables()
+    early = frame("interactions", [("c2", "2019-05-01", "survey", "portal", 5, 10)])
+    tables["interactions"] = pd.concat([tables["interactions"], early], ignore_index=True)
+    feats = build_features(tables, [D(2021, 6, 30), D(2022, 6, 30)])
+    assert _at(feats, "c2", D(2021, 6, 30), "survey_score_all") == 1.0
+    assert _at(feats, "c2", D(2022, 6, 30), "survey_response_all") == 1.0
+
+
+def test_absent_inputs_leave_the_new_features_out() -> None:
+    tables = tiny_tables()
+    no_rates = {**tables, "facilities": tables["facilities"].assign(interest_rate=np.nan)}
+    kept, left_out = available_features(no_rates)
+    assert set(SPREADS) <= set(left_out) and "avg_interest_rate" in left_out
+    assert "months_to_last_maturity" in kept
+    no_source = {**tables, "revenue": tables["revenue"].assign(source=None)}
+    assert "services_held_3m" in available_features(no_source)[1]
+    only_clients = {"clients": tables["clients"]}
+    kept, _ = available_features(only_clients)
+    new = ["services_held_3m", "months_to_last_maturity", "maturing_limit_share_12m"]
+    new += [*SPREADS, "effective_rate_3m", "survey_score_all", "survey_response_all"]
+    assert not set(new) & set(kept)
+    assert all(name in FEATURES for name in new)
+
+
+def test_a_pricing_only_book_without_events_builds() -> None:
+    """Facilities alone (no balances or revenue): spreads and maturities still come."""
+    book = dataclasses.replace(FeaturesConfig())
+    feats = build_features(_pricing_book(), [D(2020, 12, 31)], book)
+    assert feats["rate_spread_all"].notna().sum() == 3
+    assert feats["months_to_last_maturity"].notna().sum() == 4
