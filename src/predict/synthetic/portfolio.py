@@ -96,11 +96,15 @@ def write_portfolio(
         write_table(traits_table(history), tdir / "traits.parquet")
         write_table(macro_table(history), tdir / "macro.parquet")
         info = summary(history, rows)
-        info["seconds_total"] = round(time.perf_counter() - t0, 2)
-        write_json(info, tdir / "summary.json")
+        write_json(info, tdir / "summary.json")  # no timings: same params, same bytes
         write_text(TRUTH_README.format(**info), tdir / "README.txt")
-    logger.info("wrote %s and %s: %s", out_dir, truth_dir, rows)
-    return info
+    timings = {
+        "seconds_history": round(history.timings["history_s"], 2),
+        "seconds_truth": round(history.timings["truth_s"], 2),
+        "seconds_total": round(time.perf_counter() - t0, 2),
+    }
+    logger.info("wrote %s and %s: %s (%s)", out_dir, truth_dir, rows, timings)
+    return {**info, **timings}
 
 
 def clients_table(history: History) -> pa.Table:
@@ -227,8 +231,6 @@ def summary(history: History, rows: dict[str, int]) -> dict[str, Any]:
         ],
         "defaults": int(b.defaulted.sum()),
         "attritions": int(b.churned.sum()),
-        "seconds_history": round(history.timings["history_s"], 2),
-        "seconds_truth": round(history.timings["truth_s"], 2),
     }
 
 
