@@ -9,7 +9,15 @@ validation AUC at the best iteration, the test AUC, the truth's AUC on the same 
 the gap with a paired bootstrap interval over the test rows.
 
     .venv/bin/python scripts/experiments/truth_gap.py --targets default churn \
-        --variants base all -all:pricing
+        --seeds 1,2,3 --variants base all all-price +price,mat base-rate_spread_open
+
+Variants: ``base`` (the split's features), ``all`` (plus every candidate), ``all-FAM``
+(all but a candidate family), ``+FAM,name`` (base plus families or candidates),
+``base-a,b`` (base without some features). ``--fractions 0.25,0.5,1`` gives a learning
+curve (train and valid on nested shares of the clients, every test row); ``--traits``
+adds the generator's latent traits (an upper bound only); ``--no-candidates`` skips the
+panels (e.g. for a bigger generated book: ``--split``, ``--truth`` point at it).
+Results of the runs: docs/models.md, "Against the truth".
 
 Not part of the pipeline; nothing here is imported by ``predict``.
 """

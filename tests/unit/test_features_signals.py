@@ -5,7 +5,6 @@ ranges of clients, on Dask partitions and at every point in time."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import math
 
@@ -202,7 +201,6 @@ def test_absent_inputs_leave_the_new_features_out() -> None:
 
 def test_a_pricing_only_book_without_events_builds() -> None:
     """Facilities alone (no balances or revenue): spreads and maturities still come."""
-    book = dataclasses.replace(FeaturesConfig())
-    feats = build_features(_pricing_book(), [D(2020, 12, 31)], book)
+    feats = build_features(_pricing_book(), [D(2020, 12, 31)])
     assert feats["rate_spread_all"].notna().sum() == 3
     assert feats["months_to_last_maturity"].notna().sum() == 4
