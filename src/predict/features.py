@@ -30,6 +30,7 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from predict import features_sql as fsql
 from predict.catalogue import (
@@ -162,11 +163,7 @@ def _relationship_sql(
     fac, rev = "facilities" in present, "revenue" in present
     first = (
         "least("
-        + ", ".join(
-            ["fac_f.first_facility"] * fac
-            + ["CASE WHEN rev_first.first_revenue <= s.as_of THEN rev_first.first_revenue END"]
-            * rev
-        )
+        + ", ".join(["fac_f.first_facility"] * fac + ["rev_first.first_revenue"] * rev)
         + ")"
     )
     open_now = "coalesce(fac_f.n_open, 0) > 0" if fac else "false"
@@ -223,8 +220,7 @@ def _loan_sql() -> dict[str, tuple[str, tuple[str, ...]]]:
         ),
         "current_dpd": ("bal_f.current_dpd", ("bal_f",)),
         "max_dpd_12m": ("bal_f.max_dpd_12m", ("bal_f",)),
-        **_counts("bal_f", {f"months_in_arrears_{n}m": f"arrears_{n}m" for n in (3, 6, 12)}),
-        **_counts("bal_f24", {"months_in_arrears_24m": "arrears_24m"}),
+        **_counts("bal_f", {f"months_in_arrears_{n}m": f"arrears_{n}m" for n in (3, 6, 12, 24)}),
         **_counts("bal_f", {"cures_12m": "cures_12m"}),
     }
 
@@ -306,14 +302,16 @@ def _survey_score_sql(cte: str) -> str:
     return f"(({csat_sum} - {csat_n}) / 4.0 + {nps_sum} / 10.0) / nullif({csat_n} + {nps_n}, 0)"
 
 
-def _credit_event_sql(present: set[str]) -> dict[str, tuple[str, tuple[str, ...]]]:
+def _credit_event_sql(
+    present: set[str], dpd_threshold: int
+) -> dict[str, tuple[str, tuple[str, ...]]]:
     flags, uses = [], []
     if "credit_events" in present:
         flags.append("coalesce(default_first.first_default <= s.as_of, false)")
         uses.append("default_first")
     if {"facilities", "facility_balances"} <= present:
-        flags.append("coalesce(dpd_first.first_midx <= s.midx, false)")
-        uses.append("dpd_first")
+        flags.append(f"coalesce(bal_f.max_dpd_ever >= {int(dpd_threshold)}, false)")
+        uses.append("bal_f")
     counts = {f"{f}_{n}m": f"{f}_{n}m" for f in CREDIT_EVENT_FAMILIES for n in (12, 24)}
     return {
         **_counts("cev_f", counts),
@@ -329,7 +327,6 @@ def _windows(config: FeaturesConfig) -> fsql.Windows:
     return fsql.Windows(
         inactivity=config.inactivity_months,
         dormant=config.lifecycle.dormant_months,
-        dpd_threshold=config.default.dpd_threshold,
     )
 
 
@@ -338,28 +335,30 @@ def _all_ctes(config: FeaturesConfig) -> list[fsql.Cte]:
     return [
         *fsql.BASE,
         *fsql.facility_ctes(),
-        *fsql.balance_ctes(windows),
+        *fsql.balance_ctes(),
         *fsql.revenue_ctes(windows),
         *fsql.interaction_ctes(),
         *fsql.credit_event_ctes(CREDIT_EVENT_FAMILIES),
     ]
 
 
-def feature_query(config: FeaturesConfig, names: Sequence[str], present: set[str]) -> str:
-    """The SQL statement computing ``names`` (all must be available) for the as-of calendar."""
+def feature_query(
+    config: FeaturesConfig, names: Sequence[str], present: set[str]
+) -> fsql.Statement:
+    """The statement computing ``names`` (all must be available) for the as-of calendar."""
     exprs = {
         **_relationship_sql(config, present),
         **_loan_sql(),
         **_contribution_sql(),
         **_interaction_sql(),
-        **_credit_event_sql(present),
+        **_credit_event_sql(present, config.default.dpd_threshold),
     }
     selects = {}
     for name in names:
         expr = exprs[name][0]
         selects[name] = expr if FEATURES[name].kind == "categorical" else f"({expr})::DOUBLE"
     uses = {name: exprs[name][1] for name in names}
-    return fsql.assemble(_all_ctes(config), selects, uses)
+    return fsql.Statement(tuple(_all_ctes(config)), selects, uses)
 
 
 def build_features(
@@ -408,20 +407,25 @@ def _features_pass(
     passes: fsql.ClientPasses,
     k: int,
     calendar: fsql.Calendar,
-    query: str,
+    query: fsql.Statement,
     names: Sequence[str],
 ) -> pd.DataFrame:
     """The features of the clients of pass k, computed on ``con`` (its worker's)."""
     fsql.load_pass(con, passes, k, calendar.code_map)
-    frame = fsql.sort_result(con.sql(query).df())
-    frame["client_id"] = passes.keys.client_ids(frame["client_id"].to_numpy())
-    return _typed(frame, names)
+    table = fsql.sort_table(query.run(con))
+    columns = {"as_of": table["as_of"].cast(pa.timestamp("s"))}
+    for name in names:
+        kind = FEATURES[name].kind
+        columns[name] = table[name].cast(pa.string() if kind == "categorical" else pa.float64())
+    frame = pa.table(columns).to_pandas()  # float64, str and datetime64[s]
+    frame.insert(0, "client_id", passes.keys.client_ids(table["client_id"].to_numpy()))
+    return frame
 
 
 def _run_passes(
     passes: fsql.ClientPasses,
     calendar: fsql.Calendar,
-    query: str,
+    query: fsql.Statement,
     names: Sequence[str],
     workers: int | None,
 ) -> list[pd.DataFrame]:
@@ -535,17 +539,6 @@ def _grouped(left_out: Mapping[str, str]) -> str:
     for name, why in left_out.items():
         by_reason.setdefault(why, []).append(name)
     return "; ".join(f"{why}: {', '.join(names)}" for why, names in by_reason.items())
-
-
-def _typed(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
-    columns: dict[str, pd.Series] = {
-        "client_id": frame["client_id"].astype("str"),
-        "as_of": pd.to_datetime(frame["as_of"]).astype("datetime64[s]"),
-    }
-    for name in names:
-        kind = FEATURES[name].kind
-        columns[name] = frame[name].astype("str" if kind == "categorical" else "float64")
-    return pd.DataFrame(columns)
 
 
 def build_feature_table(tables: Mapping[str, pd.DataFrame], config: FeaturesConfig) -> FeatureTable:

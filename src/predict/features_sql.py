@@ -39,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from predict import feature_windows as fw
 from predict.catalogue import CREDIT_EVENT_FAMILIES, REVENUE_FAMILIES
 from predict.contract import TABLES
 from predict.snapshots import add_months, month_index
@@ -78,6 +79,7 @@ class Cte:
     deps: tuple[str, ...] = ()
     grain: Grain = "none"
     materialized: bool = False  # computed once (it feeds several others)
+    windowed: fw.Windowed | None = None  # computed in numpy from its source's rows (no SQL)
 
 
 @dataclass(frozen=True)
@@ -86,11 +88,6 @@ class Windows:
 
     inactivity: int
     dormant: int
-    dpd_threshold: int
-
-    @property
-    def revenue(self) -> int:
-        return max(12, self.inactivity)
 
     @property
     def starts(self) -> tuple[int, ...]:
@@ -413,60 +410,20 @@ def bucketed(month: str) -> str:
     return f"JOIN bucket_t bk ON bk.m = {month}"
 
 
-def windowed(aggregates: str, source: str, window: int, latest: Sequence[str] = ()) -> str:
-    """The bucket rows of ``source`` in the ``window`` months up to each as-of date.
-
-    Each column of ``latest`` (a date or a sortable key) also gets ``<column>_since``, its
-    maximum since the previous as-of date (all history before the first one): the rows
-    read then reach back to the previous as-of date, and every aggregate in
-    ``aggregates`` must filter its own window (``in_last``). :func:`latest_cte` turns
-    these into "the latest on or before t".
-    """
-    since = "".join(
-        f",\n  max(r.{c}) FILTER (WHERE r.b > a.prev_midx) AS {c}_since" for c in latest
-    )
-    start = f"least(a.midx - {window}, a.prev_midx)" if latest else f"a.midx - {window}"
-    return f"""SELECT r.cid, a.midx,
-  {aggregates}{since}
-FROM {source} r JOIN cal a ON r.b <= a.midx AND r.b > {start}
-GROUP BY r.cid, a.midx"""
-
-
 def latest(source: str, column: str) -> tuple[str, tuple[str, ...]]:
     """SQL for "the latest ``column`` of ``source`` on or before t", and the CTE it reads."""
     return f"{source}_latest.{column}", (f"{source}_latest",)
 
 
-def latest_cte(windowed_cte: str, source: str, columns: Sequence[str]) -> Cte:
-    """The latest value of each of ``columns`` on or before each client's as-of dates.
-
-    The running maximum over the client's as-of dates of ``<column>_since`` (see
-    :func:`windowed`), with :func:`history` for what came before its first as-of date
-    (e.g. contacts before onboarding). A narrow CTE: windows over wide rows are costly.
-    """
-    values = ",\n  ".join(f"greatest(max(f.{c}_since) OVER w, h.{c}) AS {c}" for c in columns)
-    return Cte(
-        f"{source}_latest",
-        f"""SELECT s.cid, s.midx,
-  {values}
-FROM snap s LEFT JOIN {windowed_cte} f ON f.cid = s.cid AND f.midx = s.midx
-LEFT JOIN {source}_hist h ON h.cid = s.cid
-WINDOW w AS (PARTITION BY s.cid ORDER BY s.midx)""",
-        ("snap", windowed_cte, f"{source}_hist"),
-        "snapshot",
-    )
+def latest_cte(source: str, columns: Sequence[str]) -> Cte:
+    """The latest (largest) value of each of ``columns`` of ``source`` on or before t."""
+    return windowed(f"{source}_latest", source, {c: fw.latest(c) for c in columns})
 
 
-def history(source: str, columns: Sequence[str]) -> Cte:
-    """Per client, the maximum of ``columns`` up to its first as-of date (client grain)."""
-    aggregates = ", ".join(f"max(r.{c}) AS {c}" for c in columns)
-    return Cte(
-        f"{source}_hist",
-        f"SELECT r.cid, {aggregates} FROM {source} r JOIN (SELECT cid, min(midx) AS first_midx "
-        "FROM snap GROUP BY cid) f ON f.cid = r.cid AND r.b <= f.first_midx GROUP BY r.cid",
-        ("snap", source),
-        "client",
-    )
+def windowed(name: str, source: str, columns: Mapping[str, fw.Column]) -> Cte:
+    """A snapshot-grain table computed in numpy from the bucket rows of ``source``
+    (:mod:`predict.feature_windows`), not in SQL; the statement joins it like a CTE."""
+    return Cte(name, "", (source,), "snapshot", windowed=fw.Windowed(source, columns))
 
 
 def answer_key(score: str) -> str:
@@ -476,11 +433,6 @@ def answer_key(score: str) -> str:
     score back. Its maximum is "the latest answer (the highest if several that day)".
     """
     return f"(date_diff('day', DATE '1900-01-01', i.date::DATE) * 16 + i.{score})"
-
-
-def in_last(months: int, skip: int = 0) -> str:
-    """Bucket row inside the last ``months`` months (after the first ``skip`` of them)."""
-    return f"r.b > a.midx - {months}" + (f" AND r.b <= a.midx - {skip}" if skip else "")
 
 
 BASE: tuple[Cte, ...] = (
@@ -592,22 +544,9 @@ GROUP BY s.cid, s.midx""",
     ]
 
 
-def balance_ctes(w: Windows) -> list[Cte]:
-    arrears = ",\n  ".join(
-        f"sum(r.arrears) FILTER (WHERE {in_last(n)}) AS arrears_{n}m" for n in WINDOWS if n <= 12
-    )
-    aggregates = f"""sum(r.drawn_end) FILTER (WHERE r.b = a.midx) AS drawn,
-  sum(r.drawn_end) FILTER (WHERE r.b = a.midx - 3) AS drawn_m3,
-  sum(r.drawn_end) FILTER (WHERE r.b = a.midx - 6) AS drawn_m6,
-  sum(r.drawn) FILTER (WHERE {in_last(12)}) / sum(r.months) FILTER (WHERE {in_last(12)})
-    AS avg_drawn_12m,
-  sum(r.drawn) FILTER (WHERE {in_last(3)}) / sum(r.months) FILTER (WHERE {in_last(3)})
-    AS avg_drawn_3m,
-  max(r.dpd_end) FILTER (WHERE r.b = a.midx) AS current_dpd,
-  max(r.dpd) FILTER (WHERE {in_last(12)}) AS max_dpd_12m,
-  {arrears},
-  sum(r.cures) FILTER (WHERE {in_last(12)}) AS cures_12m"""
+def balance_ctes() -> list[Cte]:
     month = midx("b.month_end::DATE")
+    average = {n: fw.Ratio(fw.total("drawn", n), fw.total("months", n)) for n in (3, 12)}
     return [
         # Client-month balances; a balance of a month before the facility's origination
         # month is not counted. ``cured``: arrears at the month end before, none now.
@@ -633,26 +572,24 @@ FROM (SELECT *, coalesce(dpd = 0 AND lag(dpd) OVER w > 0 AND lag(midx) OVER w = 
 {bucketed("c.midx")}
 GROUP BY c.cid, bk.b""",
             ("bal_cm",),
-            materialized=True,
         ),
-        Cte("bal_f", windowed(aggregates, "bal_b", 12), ("cal", "bal_b"), "snapshot"),
-        # The one 24-month balance feature reads only the (few) months in arrears.
-        Cte(
-            "bal_f24",
-            windowed(
-                f"sum(r.arrears) FILTER (WHERE {in_last(24)}) AS arrears_24m",
-                "(SELECT * FROM bal_b WHERE arrears > 0)",
-                24,
-            ),
-            ("cal", "bal_b"),
-            "snapshot",
-        ),
-        Cte(
-            "dpd_first",
-            f"SELECT cid, min(midx) AS first_midx FROM bal_cm "
-            f"WHERE dpd >= {int(w.dpd_threshold)} GROUP BY cid",
-            ("bal_cm",),
-            "client",
+        # The balance at a month end t - k is that of the bucket ending at t - k: the
+        # window of the one month (t - k - 1, t - k].
+        windowed(
+            "bal_f",
+            "bal_b",
+            {
+                "drawn": fw.total("drawn_end", 1),
+                "drawn_m3": fw.total("drawn_end", 4, 3),
+                "drawn_m6": fw.total("drawn_end", 7, 6),
+                "avg_drawn_12m": average[12],
+                "avg_drawn_3m": average[3],
+                "current_dpd": fw.Agg("max", "dpd_end", 1),
+                "max_dpd_12m": fw.Agg("max", "dpd", 12),
+                **{f"arrears_{n}m": fw.total("arrears", n) for n in WINDOWS},
+                "cures_12m": fw.total("cures", 12),
+                "max_dpd_ever": fw.Agg("max", "dpd"),
+            },
         ),
     ]
 
@@ -664,37 +601,33 @@ def revenue_ctes(w: Windows) -> list[Cte]:
     fams = ", ".join(
         f"coalesce(sum(r.amount) FILTER (WHERE {family(f)}), 0) AS {f}" for f in REVENUE_FAMILIES
     )
-    sums = ",\n  ".join(
-        f"sum(r.{col}) FILTER (WHERE {in_last(n)}) AS {col}_{n}m"
-        for col in ("total", *REVENUE_FAMILIES)
-        for n in (3, 6, 12)
-    )
-    aggregates = f"""{sums},
-  sum(r.total) FILTER (WHERE {in_last(6, 3)}) AS total_prev_3m,
-  bool_or(r.active) FILTER (WHERE {in_last(w.inactivity)}) AS active_inact,
-  bool_or(r.active) FILTER (WHERE {in_last(w.dormant)}) AS active_dormant"""
     month = midx("r.date::DATE")
-    squares = f"""sum(r.total_sq) FILTER (WHERE {in_last(12)}) AS total_sq_12m,
-  sum(r.months) FILTER (WHERE {in_last(12)}) AS months_12m"""
+    sums = {
+        f"{col}_{n}m": fw.total(col, n) for col in ("total", *REVENUE_FAMILIES) for n in (3, 6, 12)
+    }
     return [
         Cte(
             "rev_b",
             f"""SELECT ids.cid, bk.b, sum(r.amount) AS total, {fams},
   max(r.date::DATE) FILTER (WHERE r.amount <> 0) AS last_active,
+  min(r.date::DATE) FILTER (WHERE r.amount <> 0) AS first_active,
   bool_or(r.amount <> 0) AS active
 FROM {with_cid("revenue_t", "r")} {bucketed(month)}
 GROUP BY ids.cid, bk.b""",
             ("ids",),
-            materialized=True,
         ),
-        Cte(
+        windowed(
             "rev_f",
-            windowed(aggregates, "rev_b", w.revenue, ["last_active"]),
-            ("cal", "rev_b"),
-            "snapshot",
+            "rev_b",
+            {
+                **sums,
+                "total_prev_3m": fw.total("total", 6, 3),
+                "active_inact": fw.Agg("max", "active", w.inactivity),
+                "active_dormant": fw.Agg("max", "active", w.dormant),
+            },
         ),
-        history("rev_b", ["last_active"]),
-        latest_cte("rev_f", "rev_b", ["last_active"]),
+        latest_cte("rev_b", ["last_active"]),
+        windowed("rev_first", "rev_b", {"first_revenue": fw.Agg("min", "first_active")}),
         # Monthly totals, for the volatility only (sum of squares and months per bucket).
         Cte(
             "rev_sq",
@@ -704,7 +637,11 @@ FROM (SELECT ids.cid, {month} AS midx, sum(r.amount) AS total
 GROUP BY c.cid, bk.b""",
             ("ids",),
         ),
-        Cte("rev_sq_f", windowed(squares, "rev_sq", 12), ("cal", "rev_sq"), "snapshot"),
+        windowed(
+            "rev_sq_f",
+            "rev_sq",
+            {"total_sq_12m": fw.total("total_sq", 12), "months_12m": fw.total("months", 12)},
+        ),
         # Cross-sold services held: distinct source codes outside interest and fees with
         # income, per bucket (a window's count is of distinct codes over its buckets).
         Cte(
@@ -714,44 +651,28 @@ FROM {with_cid("revenue_t", "r")} {bucketed(month)}
 WHERE r.family IS NULL AND r.amount > 0 AND r.source IS NOT NULL""",
             ("ids",),
         ),
-        Cte(
-            "svc_f",
-            windowed(
-                f"count(DISTINCT r.source) FILTER (WHERE {in_last(3)}) AS services_3m", "svc_b", 3
-            ),
-            ("cal", "svc_b"),
-            "snapshot",
-        ),
-        Cte(
-            "rev_first",
-            f"SELECT ids.cid, min(r.date::DATE) AS first_revenue FROM {with_cid('revenue_t', 'r')} "
-            "WHERE r.amount <> 0 GROUP BY ids.cid",
-            ("ids",),
-            "client",
-        ),
+        windowed("svc_f", "svc_b", {"services_3m": fw.Agg("distinct", "source", 3)}),
     ]
 
 
 LATEST_ITX = ("last_rm", "last_complaint", "csat_key", "nps_key")
+SURVEYS = ("csat_sum", "csat_n", "nps_sum", "nps_n", "surveys", "answers")
 
 
 def interaction_ctes() -> list[Cte]:
     def fam(name: str) -> str:
         return f"i.family = '{name}'"
 
-    def total(col: str, months: int, skip: int = 0) -> str:
-        return f"sum(r.{col}) FILTER (WHERE {in_last(months, skip)})"
+    def mean(score: str, months: int, skip: int = 0) -> fw.Ratio:
+        return fw.Ratio(
+            fw.total(f"{score}_sum", months, skip), fw.total(f"{score}_n", months, skip)
+        )
 
     month = midx("i.date::DATE")
     answered = "(i.csat IS NOT NULL OR i.nps IS NOT NULL)"
-    aggregates = f"""{total("contacts", 3)} AS contacts_3m,
-  {total("contacts", 12)} AS contacts_12m,
-  {total("service_requests", 12)} AS service_requests_12m,
-  {total("complaints", 12)} AS complaints_12m,
-  {total("csat_sum", 12)} / nullif({total("csat_n", 12)}, 0) AS csat_mean_12m,
-  {total("nps_sum", 12)} / nullif({total("nps_n", 12)}, 0) AS nps_mean_12m,
-  {total("surveys", 12)} AS surveys_12m, {total("answers", 12)} AS answers_12m"""
-
+    counts = {"contacts_3m": fw.total("contacts", 3), "contacts_12m": fw.total("contacts", 12)}
+    counts |= {f"{c}_12m": fw.total(c, 12) for c in ("service_requests", "complaints")}
+    counts |= {f"{c}_12m": fw.total(c, 12) for c in ("surveys", "answers")}
     return [
         Cte(
             "itx_b",
@@ -767,70 +688,22 @@ def interaction_ctes() -> list[Cte]:
 FROM {with_cid("interactions_t", "i")} {bucketed(month)}
 GROUP BY ids.cid, bk.b""",
             ("ids",),
-            materialized=True,
         ),
-        Cte(
+        windowed(
             "itx_f",
-            windowed(aggregates, "itx_b", 12, LATEST_ITX),
-            ("cal", "itx_b"),
-            "snapshot",
+            "itx_b",
+            {**counts, "csat_mean_12m": mean("csat", 12), "nps_mean_12m": mean("nps", 12)},
         ),
-        history("itx_b", LATEST_ITX),
-        latest_cte("itx_f", "itx_b", LATEST_ITX),
-        # The year before the last 12 months: only the (few) buckets with a CSAT answer.
-        Cte(
-            "itx_prev",
-            windowed(
-                f"{total('csat_sum', 24, 12)} / nullif({total('csat_n', 24, 12)}, 0) "
-                "AS csat_mean_prev_12m",
-                "(SELECT * FROM itx_b WHERE csat_n > 0)",
-                24,
-            ),
-            ("cal", "itx_b"),
-            "snapshot",
-        ),
-        # Every survey answer so far: only the buckets with a survey or an answer.
-        cumulative(
-            "itx_all",
-            "(SELECT * FROM itx_b WHERE surveys > 0 OR csat_n > 0 OR nps_n > 0)",
-            ("csat_sum", "csat_n", "nps_sum", "nps_n", "surveys", "answers"),
-            ("itx_b",),
-        ),
+        latest_cte("itx_b", LATEST_ITX),
+        # The year before the last 12 months.
+        windowed("itx_prev", "itx_b", {"csat_mean_prev_12m": mean("csat", 24, 12)}),
+        # Every survey answer so far.
+        windowed("itx_all", "itx_b", {c: fw.total(c) for c in SURVEYS}),
     ]
-
-
-def cumulative(name: str, source: str, columns: Sequence[str], deps: tuple[str, ...]) -> Cte:
-    """Per snapshot, the sum of each of ``columns`` over every bucket row of ``source`` on
-    or before t (the whole history so far).
-
-    One ordered pass per client: its bucket rows and its as-of dates in month order (a
-    bucket before the as-of date of the same month), running sums kept at the as-of dates.
-    No window of buckets is joined to every later as-of date. A sum is NULL before the
-    first row with a value.
-    """
-    values = ", ".join(f"r.{c}" for c in columns)
-    nulls = ", ".join(f"NULL AS {c}" for c in columns)
-    sums = ", ".join(f"sum(u.{c}) OVER w AS {c}" for c in columns)
-    return Cte(
-        name,
-        f"""SELECT cid, midx, {", ".join(columns)} FROM (
-  SELECT u.cid, u.midx, u.at_t, {sums}
-  FROM (SELECT r.cid, r.b AS midx, false AS at_t, {values} FROM {source} r
-    UNION ALL SELECT s.cid, s.midx, true AS at_t, {nulls} FROM snap s) u
-  WINDOW w AS (PARTITION BY u.cid ORDER BY u.midx, u.at_t ROWS UNBOUNDED PRECEDING))
-WHERE at_t""",
-        ("snap", *deps),
-        "snapshot",
-    )
 
 
 def credit_event_ctes(event_families: tuple[str, ...]) -> list[Cte]:
     counts = ", ".join(f"count(*) FILTER (WHERE e.family = '{f}') AS {f}" for f in event_families)
-    sums = ",\n  ".join(
-        f"sum(r.{f}) FILTER (WHERE {in_last(n)}) AS {f}_{n}m"
-        for f in event_families
-        for n in (12, 24)
-    )
     return [
         Cte(
             "cev_b",
@@ -839,16 +712,13 @@ def credit_event_ctes(event_families: tuple[str, ...]) -> list[Cte]:
 FROM {with_cid("events_t", "e")} {bucketed(midx("e.date::DATE"))}
 GROUP BY ids.cid, bk.b""",
             ("ids",),
-            materialized=True,
         ),
-        Cte(
+        windowed(
             "cev_f",
-            windowed(sums, "cev_b", 24, ["last_event"]),
-            ("cal", "cev_b"),
-            "snapshot",
+            "cev_b",
+            {f"{f}_{n}m": fw.total(f, n) for f in event_families for n in (12, 24)},
         ),
-        history("cev_b", ["last_event"]),
-        latest_cte("cev_f", "cev_b", ["last_event"]),
+        latest_cte("cev_b", ["last_event"]),
         Cte(
             "default_first",
             f"SELECT ids.cid, min(e.date::DATE) AS first_default FROM "
@@ -859,6 +729,28 @@ GROUP BY ids.cid, bk.b""",
     ]
 
 
+def _closure(by_name: Mapping[str, Cte], roots: Iterable[str]) -> set[str]:
+    """The CTEs ``roots`` need, with their dependencies (not those of a windowed CTE: it is
+    computed before the statement, from its own statement's rows)."""
+    needed: set[str] = set()
+    stack = list(roots)
+    while stack:
+        name = stack.pop()
+        if name not in needed:
+            needed.add(name)
+            if by_name[name].windowed is None:
+                stack.extend(by_name[name].deps)
+    return needed
+
+
+def _with(ctes: Iterable[Cte], needed: set[str]) -> str:
+    return ",\n".join(
+        f"{c.name} AS {'MATERIALIZED ' if c.materialized else ''}(\n{c.sql}\n)"
+        for c in ctes
+        if c.name in needed and c.windowed is None
+    )
+
+
 def assemble(
     ctes: list[Cte], selects: Mapping[str, str], uses: Mapping[str, tuple[str, ...]]
 ) -> str:
@@ -866,30 +758,70 @@ def assemble(
 
     ``selects`` maps output column -> SQL expression; ``uses`` maps output column -> the
     CTE names its expression reads. Per-snapshot CTEs are keyed by (cid, midx), per-client
-    ones by cid. The rows are in no order: see :func:`sort_result`.
+    ones by cid. A windowed CTE is a table of that name registered before the statement
+    runs (:meth:`Statement.run`). The rows are in no order: see :func:`sort_result`.
     """
     by_name = {c.name: c for c in ctes}
-    needed: set[str] = set()
-    stack = ["snap", *(name for names in uses.values() for name in names)]
-    while stack:
-        name = stack.pop()
-        if name not in needed:
-            needed.add(name)
-            stack.extend(by_name[name].deps)
-    chosen = [c for c in ctes if c.name in needed]
+    needed = _closure(by_name, ["snap", *(name for names in uses.values() for name in names)])
     joins = []
-    for cte in chosen:
+    for cte in ctes:
+        if cte.name not in needed:
+            continue
         on = f"{cte.name}.cid = s.cid"
         if cte.grain == "snapshot":
             joins.append(f"LEFT JOIN {cte.name} ON {on} AND {cte.name}.midx = s.midx")
         elif cte.grain == "client":
             joins.append(f"LEFT JOIN {cte.name} ON {on}")
-    with_sql = ",\n".join(
-        f"{c.name} AS {'MATERIALIZED ' if c.materialized else ''}(\n{c.sql}\n)" for c in chosen
-    )
     keys = ["s.cid AS _cid", "s.midx AS _midx", "s.client_id", "s.as_of"]
     columns = ",\n  ".join([*keys, *(f"{e} AS {n}" for n, e in selects.items())])
-    return f"WITH {with_sql}\nSELECT {columns}\nFROM snap s\n" + "\n".join(joins)
+    return f"WITH {_with(ctes, needed)}\nSELECT {columns}\nFROM snap s\n" + "\n".join(joins)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """The CTEs, output expressions and the CTEs each reads (see :func:`assemble`)."""
+
+    ctes: tuple[Cte, ...]
+    selects: Mapping[str, str]
+    uses: Mapping[str, tuple[str, ...]]
+
+    def sql(self) -> str:
+        """The final statement (windowed CTEs are tables registered by :meth:`run`)."""
+        return assemble(list(self.ctes), self.selects, self.uses)
+
+    def run(self, con: duckdb.DuckDBPyConnection) -> pa.Table:
+        """The statement's rows on ``con`` (Arrow), its windowed CTEs computed first.
+
+        Each bucket table a windowed CTE reads is one statement of its own (its rows
+        fetched once, whatever the number of windowed CTEs reading it); the windows of every
+        snapshot (``snap``'s rows) are then computed in numpy (:mod:`predict.feature_windows`)
+        and registered under the CTE's name for the final statement.
+        """
+        by_name = {c.name: c for c in self.ctes}
+        roots = ["snap", *(name for names in self.uses.values() for name in names)]
+        windowed = [c for c in self.ctes if c.name in _closure(by_name, roots) and c.windowed]
+        if windowed:
+            keys = self._rows(con, by_name, "snap", "cid, midx")
+            snap_cid, snap_m = (np.asarray(keys[c].to_numpy()) for c in ("cid", "midx"))
+            order = np.lexsort((snap_m, snap_cid))  # in row order: see fw.reduce_runs
+            snap_cid, snap_m = snap_cid[order], snap_m[order]
+            rows: dict[str, pa.Table] = {}
+            for cte in windowed:
+                assert cte.windowed is not None
+                source = cte.windowed.source
+                if source not in rows:
+                    rows[source] = self._rows(con, by_name, source, "*")
+                table = fw.window_table(rows[source], snap_cid, snap_m, cte.windowed)
+                con.register(cte.name, table)
+        return con.sql(self.sql()).to_arrow_table()
+
+    def _rows(
+        self, con: duckdb.DuckDBPyConnection, by_name: Mapping[str, Cte], cte: str, columns: str
+    ) -> pa.Table:
+        needed = _closure(by_name, [cte])
+        return con.sql(
+            f"WITH {_with(self.ctes, needed)}\nSELECT {columns} FROM {cte}"
+        ).to_arrow_table()
 
 
 def sort_result(frame: pd.DataFrame) -> pd.DataFrame:
@@ -899,6 +831,12 @@ def sort_result(frame: pd.DataFrame) -> pd.DataFrame:
     """
     order = np.lexsort((frame["_midx"].to_numpy(), frame["_cid"].to_numpy()))
     return frame.iloc[order].drop(columns=["_cid", "_midx"]).reset_index(drop=True)
+
+
+def sort_table(table: pa.Table) -> pa.Table:
+    """:func:`sort_result` of an Arrow result."""
+    keys = (np.asarray(table[c].to_numpy()) for c in ("_midx", "_cid"))
+    return table.take(np.lexsort(tuple(keys))).drop_columns(["_cid", "_midx"])
 
 
 def code_map_frame(domains: Mapping[str, Mapping[str, Sequence[str]]]) -> pd.DataFrame:
