@@ -18,7 +18,7 @@ than one. NULL follows SQL: an aggregate over no non-null value is NULL.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -119,7 +119,8 @@ def reduce_runs(
     results are the runs. ``values`` gets one ``empty`` appended so that a bound may be
     ``len(values)``. Its odd results, the gaps (hi0, lo1) ..., are wasted work: with the
     runs in row order (snapshots sorted by client and date) they cover each row at most
-    once; in any other order they may cover the whole array each time.
+    once; in any other order they may cover the whole array each time. (Measured: one
+    column at a time is faster than one reduceat over a matrix of columns.)
     """
     if len(lo) == 0:
         return np.empty(0, dtype=values.dtype)
@@ -131,79 +132,83 @@ def reduce_runs(
     return out
 
 
-def window_table(
+def window_columns(
     source: pa.Table, snap_cid: np.ndarray, snap_m: np.ndarray, windowed: Windowed
-) -> pa.Table:
-    """The columns of ``windowed`` for every snapshot (``cid``, ``midx`` first), from the
-    ``source`` rows (``cid``, ``b`` and the columns the aggregates read)."""
+) -> pa.StructArray:
+    """The columns of ``windowed`` for every snapshot (``snap_cid``, ``snap_m``: sorted by
+    client and month), from the ``source`` rows (``cid``, ``b`` and the columns the
+    aggregates read), as one struct (a field per column).
+
+    """
     runs = Runs(_values(source["cid"]), _values(source["b"]), snap_cid, snap_m)
-    cache: dict[tuple[str, str], np.ndarray] = {}
-
-    def column(name: str, kind: str) -> np.ndarray:
-        if (name, kind) not in cache:
-            cache[(name, kind)] = runs.rows(_prepared(source[name], kind))
-        return cache[(name, kind)]
-
-    out: dict[str, pa.Array] = {
-        "cid": pa.array(snap_cid, type=pa.int32()),
-        "midx": pa.array(snap_m, type=pa.int32()),
+    aggs = {
+        agg: None
+        for spec in windowed.columns.values()
+        for agg in ((spec.num, spec.den) if isinstance(spec, Ratio) else (spec,))
     }
+    groups: dict[tuple[str, int | None, int], list[Agg]] = {}
+    for agg in aggs:
+        groups.setdefault((agg.op, agg.months, agg.skip), []).append(agg)
+    result: dict[Agg, np.ndarray] = {}
+    for group in groups.values():
+        result |= _reduced(runs, source, group)
+    out: dict[str, pa.Array] = {}
     for name, spec in windowed.columns.items():
         if isinstance(spec, Ratio):
-            num, den = _sum(runs, spec.num, column), _sum(runs, spec.den, column)
+            num, den = result[spec.num], result[spec.den]
             with np.errstate(divide="ignore", invalid="ignore"):
-                values = num / np.where(den == 0, np.nan, den)
-            out[name] = _nullable(values, pa.float64())
+                out[name] = _nullable(num / np.where(den == 0, np.nan, den), pa.float64())
         elif spec.op == "sum":
-            out[name] = _nullable(_sum(runs, spec, column), pa.float64())
-        elif spec.op in ("max", "min"):
-            lo, hi = runs.span(spec)
-            ufunc = np.fmax if spec.op == "max" else np.fmin  # NaN (NULL) only if all are
-            values = reduce_runs(ufunc, column(spec.column, "float"), lo, hi, np.nan)
-            out[name] = _typed_like(values, source.schema.field(spec.column).type)
+            out[name] = _nullable(result[spec], pa.float64())
+        elif spec.op == "distinct":
+            out[name] = pa.array(result[spec], type=pa.int64())
         else:
-            lo, hi = runs.span(spec)
-            words = column(spec.column, "bits")
-            count = np.zeros(len(lo), dtype=np.int64)
-            for k in range(words.shape[1]):
-                held = reduce_runs(np.bitwise_or, words[:, k], lo, hi, 0)
-                count += np.bitwise_count(held)
-            out[name] = pa.array(count, type=pa.int64())
-    return pa.table(out)
+            out[name] = _typed_like(result[spec], source.schema.field(spec.column).type)
+    return pa.StructArray.from_arrays(list(out.values()), list(out))
 
 
-def _sum(runs: Runs, agg: Agg, column: Callable[[str, str], np.ndarray]) -> np.ndarray:
-    """The sums of ``agg``'s runs, NaN (NULL) where the run has no non-null value."""
-    lo, hi = runs.span(agg)
-    values = column(agg.column, "float")
-    present = ~np.isnan(values)
-    if present.all():  # a run has a value if it has a row
-        sums = reduce_runs(np.add, values, lo, hi, 0.0)
-        sums[hi <= lo] = np.nan
-        return sums
-    sums = reduce_runs(np.add, np.where(present, values, 0.0), lo, hi, 0.0)
-    counts = reduce_runs(np.add, present.astype(np.int64), lo, hi, 0)
-    sums[counts == 0] = np.nan
-    return sums
+def _reduced(runs: Runs, source: pa.Table, group: list[Agg]) -> dict[Agg, np.ndarray]:
+    """The aggregates of ``group`` (one op, one span): sums NaN (NULL) over no non-null
+    value, maxima and minima NaN where all are NULL, distinct counts 0 over no row."""
+    lo, hi = runs.span(group[0])
+    op, out = group[0].op, {}
+    for agg in group:
+        if op == "distinct":
+            words = runs.rows(_bits(source[agg.column]))
+            held = (reduce_runs(np.bitwise_or, w, lo, hi, 0) for w in words.T)
+            out[agg] = sum((np.bitwise_count(h).astype(np.int64) for h in held), start=0 * lo)
+            continue
+        values = runs.rows(_floats(source[agg.column]))
+        if op in ("max", "min"):
+            ufunc = np.fmax if op == "max" else np.fmin  # NaN (NULL) only if all are
+            out[agg] = reduce_runs(ufunc, values, lo, hi, np.nan)
+            continue
+        present = ~np.isnan(values)
+        if present.all():  # a run has a value if it has a row
+            out[agg] = reduce_runs(np.add, values, lo, hi, 0.0)
+            out[agg][hi <= lo] = np.nan
+        else:
+            out[agg] = reduce_runs(np.add, np.where(present, values, 0.0), lo, hi, 0.0)
+            out[agg][reduce_runs(np.add, present * 1, lo, hi, 0) == 0] = np.nan
+    return out
 
 
 def _values(column: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(column.to_numpy())
 
 
-def _prepared(column: pa.ChunkedArray, kind: str) -> np.ndarray:
-    """A source column as float64 with NaN for NULL (dates: days since 1970; flags: 0/1),
-    or for ``bits`` one bit per distinct non-null value (uint64 words, one row each)."""
-    if kind == "bits":
-        indices = pc.dictionary_encode(column.combine_chunks()).indices
-        return _bits(np.asarray(pc.fill_null(indices, -1).to_numpy(), dtype=np.int64))
+def _floats(column: pa.ChunkedArray) -> np.ndarray:
+    """A source column as float64, NaN for NULL (dates: days since 1970; flags: 0 or 1)."""
     if pa.types.is_date(column.type):
         column = pc.cast(column, pa.date32()).cast(pa.int32())
     return np.asarray(pc.fill_null(pc.cast(column, pa.float64()), np.nan).to_numpy())
 
 
-def _bits(codes: np.ndarray) -> np.ndarray:
-    """Row i: bit ``codes[i]`` set (of words of 64 bits); no bit where the code is -1."""
+def _bits(column: pa.ChunkedArray) -> np.ndarray:
+    """One bit per distinct non-null value of ``column``: row i has the bit of its value
+    (uint64 words of 64 values each), no bit where it is NULL."""
+    indices = pc.dictionary_encode(column.combine_chunks()).indices
+    codes = np.asarray(pc.fill_null(indices, -1).to_numpy(), dtype=np.int64)
     n_words = max(1, -(-(int(codes.max(initial=-1)) + 1) // 64))
     words = np.zeros((len(codes), n_words), dtype=np.uint64)
     rows = np.flatnonzero(codes >= 0)

@@ -53,6 +53,7 @@ VIEWS: dict[str, str] = {
     "interactions": "interactions_t",
     "credit_events": "events_t",
 }
+WINDOWS_VIEW = "windows_t"  # the windowed CTEs of every snapshot (Statement.run)
 DAYS_PER_MONTH = 30.4375  # "months since": days / average month length
 EVENT_VIEWS = ("facility_balances", "revenue", "interactions")  # the big tables
 # Tables whose bank codes map to families: table -> (code column, code_map domain).
@@ -758,14 +759,18 @@ def assemble(
 
     ``selects`` maps output column -> SQL expression; ``uses`` maps output column -> the
     CTE names its expression reads. Per-snapshot CTEs are keyed by (cid, midx), per-client
-    ones by cid. A windowed CTE is a table of that name registered before the statement
-    runs (:meth:`Statement.run`). The rows are in no order: see :func:`sort_result`.
+    ones by cid. The windowed CTEs are struct columns of one table, :data:`WINDOWS_VIEW`,
+    registered before the statement runs (:meth:`Statement.run`): ``rev_f.total_3m`` reads
+    field ``total_3m`` of its column ``rev_f``. The rows are in no order: see
+    :func:`sort_result`.
     """
     by_name = {c.name: c for c in ctes}
     needed = _closure(by_name, ["snap", *(name for names in uses.values() for name in names)])
     joins = []
+    if any(c.windowed for c in ctes if c.name in needed):
+        joins.append(f"LEFT JOIN {WINDOWS_VIEW} w ON w.cid = s.cid AND w.midx = s.midx")
     for cte in ctes:
-        if cte.name not in needed:
+        if cte.name not in needed or cte.windowed:
             continue
         on = f"{cte.name}.cid = s.cid"
         if cte.grain == "snapshot":
@@ -795,25 +800,29 @@ class Statement:
         Each bucket table a windowed CTE reads is one statement of its own (its rows
         fetched once, whatever the number of windowed CTEs reading it); the windows of every
         snapshot (``snap``'s rows) are then computed in numpy (:mod:`predict.feature_windows`)
-        and registered under the CTE's name for the final statement.
+        and registered as :data:`WINDOWS_VIEW`, one struct column per windowed CTE.
         """
         by_name = {c.name: c for c in self.ctes}
-        roots = ["snap", *(name for names in self.uses.values() for name in names)]
-        windowed = [c for c in self.ctes if c.name in _closure(by_name, roots) and c.windowed]
+        windowed = [c for c in self.ctes if c.name in self._needed() and c.windowed]
         if windowed:
             keys = self._rows(con, by_name, "snap", "cid, midx")
             snap_cid, snap_m = (np.asarray(keys[c].to_numpy()) for c in ("cid", "midx"))
             order = np.lexsort((snap_m, snap_cid))  # in row order: see fw.reduce_runs
             snap_cid, snap_m = snap_cid[order], snap_m[order]
             rows: dict[str, pa.Table] = {}
+            columns = {"cid": pa.array(snap_cid), "midx": pa.array(snap_m)}
             for cte in windowed:
                 assert cte.windowed is not None
                 source = cte.windowed.source
                 if source not in rows:
                     rows[source] = self._rows(con, by_name, source, "*")
-                table = fw.window_table(rows[source], snap_cid, snap_m, cte.windowed)
-                con.register(cte.name, table)
+                columns[cte.name] = fw.window_columns(rows[source], snap_cid, snap_m, cte.windowed)
+            con.register(WINDOWS_VIEW, pa.table(columns))
         return con.sql(self.sql()).to_arrow_table()
+
+    def _needed(self) -> set[str]:
+        roots = ["snap", *(name for names in self.uses.values() for name in names)]
+        return _closure({c.name: c for c in self.ctes}, roots)
 
     def _rows(
         self, con: duckdb.DuckDBPyConnection, by_name: Mapping[str, Cte], cte: str, columns: str
