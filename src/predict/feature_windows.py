@@ -73,6 +73,16 @@ class Windowed:
     source: str
     columns: Mapping[str, Column]
 
+    @property
+    def reads(self) -> set[str]:
+        """The source columns the aggregates read."""
+        aggs = (
+            a
+            for c in self.columns.values()
+            for a in ((c.num, c.den) if isinstance(c, Ratio) else (c,))
+        )
+        return {a.column for a in aggs}
+
 
 class Runs:
     """The snapshots' runs of source rows: rows sorted by (client key, bucket), and per

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -803,33 +804,54 @@ class Statement:
         and registered as :data:`WINDOWS_VIEW`, one struct column per windowed CTE.
         """
         by_name = {c.name: c for c in self.ctes}
-        windowed = [c for c in self.ctes if c.name in self._needed() and c.windowed]
+        windowed = self._windowed()
         if windowed:
-            keys = self._rows(con, by_name, "snap", "cid, midx")
+            keys = self._rows(con, by_name, "snap", ["cid", "midx"])
             snap_cid, snap_m = (np.asarray(keys[c].to_numpy()) for c in ("cid", "midx"))
             order = np.lexsort((snap_m, snap_cid))  # in row order: see fw.reduce_runs
             snap_cid, snap_m = snap_cid[order], snap_m[order]
-            rows: dict[str, pa.Table] = {}
+            reads: dict[str, set[str]] = {}
+            for spec in windowed.values():
+                reads.setdefault(spec.source, set()).update(spec.reads)
+            rows = {
+                source: self._rows(con, by_name, source, ["cid", "b", *sorted(columns)])
+                for source, columns in reads.items()
+            }
             columns = {"cid": pa.array(snap_cid), "midx": pa.array(snap_m)}
-            for cte in windowed:
-                assert cte.windowed is not None
-                source = cte.windowed.source
-                if source not in rows:
-                    rows[source] = self._rows(con, by_name, source, "*")
-                columns[cte.name] = fw.window_columns(rows[source], snap_cid, snap_m, cte.windowed)
+            for name, spec in windowed.items():
+                columns[name] = fw.window_columns(rows[spec.source], snap_cid, snap_m, spec)
             con.register(WINDOWS_VIEW, pa.table(columns))
         return con.sql(self.sql()).to_arrow_table()
+
+    def _windowed(self) -> dict[str, fw.Windowed]:
+        """The windowed CTEs the outputs read, each cut to the columns they read (a
+        reference ``<cte>.<column>`` in an expression)."""
+        text = "\n".join(self.selects.values())
+        needed, out = self._needed(), {}
+        for cte in self.ctes:
+            if cte.windowed is None or cte.name not in needed:
+                continue
+            read = set(re.findall(rf"\b{cte.name}\.(\w+)", text))
+            columns = {k: v for k, v in cte.windowed.columns.items() if k in read}
+            if columns:
+                out[cte.name] = fw.Windowed(cte.windowed.source, columns)
+        return out
 
     def _needed(self) -> set[str]:
         roots = ["snap", *(name for names in self.uses.values() for name in names)]
         return _closure({c.name: c for c in self.ctes}, roots)
 
     def _rows(
-        self, con: duckdb.DuckDBPyConnection, by_name: Mapping[str, Cte], cte: str, columns: str
+        self,
+        con: duckdb.DuckDBPyConnection,
+        by_name: Mapping[str, Cte],
+        cte: str,
+        columns: Sequence[str],
     ) -> pa.Table:
+        """The ``columns`` of the rows of ``cte`` (unused aggregates are not computed)."""
         needed = _closure(by_name, [cte])
         return con.sql(
-            f"WITH {_with(self.ctes, needed)}\nSELECT {columns} FROM {cte}"
+            f"WITH {_with(self.ctes, needed)}\nSELECT {', '.join(columns)} FROM {cte}"
         ).to_arrow_table()
 
 
