@@ -411,7 +411,7 @@ def _features_pass(
     names: Sequence[str],
 ) -> pd.DataFrame:
     """The features of the clients of pass k, computed on ``con`` (its worker's)."""
-    fsql.load_pass(con, passes, k, calendar.code_map)
+    fsql.load_pass(con, passes, k, calendar)
     table = fsql.sort_table(query.run(con))
     columns = {"as_of": table["as_of"].cast(pa.timestamp("s"))}
     for name in names:

@@ -234,17 +234,78 @@ def open_connection(
     return con
 
 
+EVENT_DATES = {"revenue": "date", "interactions": "date", "credit_events": "date"}
+EVENT_DATES |= {"facility_balances": "month_end"}  # the date that places a row in a month
+
+
 def typed_frame(
-    name: str, frame: pd.DataFrame, code_map: pd.DataFrame, keys: np.ndarray | None = None
+    name: str,
+    frame: pd.DataFrame,
+    code_map: pd.DataFrame,
+    keys: np.ndarray | None = None,
+    buckets: Buckets | None = None,
 ) -> pd.DataFrame:
     """What DuckDB reads of a table: its :func:`contract_frame`, the ``family`` of its bank
-    codes and, given ``keys`` (:func:`client_keys`), integer client keys as ``client_id``."""
+    codes and, given ``keys`` (:func:`client_keys`), integer client keys as ``client_id``.
+    (``facility_balances`` gets the key of its facility's client.)
+
+    Given ``buckets``, an event table also gets the month index ``midx`` of its date and
+    that month's bucket ``b`` (0 for a missing date, and ``b`` 0 after the last bucket),
+    computed once here rather than per row in every statement.
+    """
     typed = contract_frame(name, frame)
     if name in CODED:
         typed["family"] = family_column(typed[CODED[name][0]], CODED[name][1], code_map)
-    if keys is not None and "client_id" in typed.columns:
+    if keys is not None:  # facility_balances too: its facility's client
         typed["client_id"] = keys
+    if buckets is not None and name in EVENT_DATES:
+        typed["midx"], typed["b"] = buckets.of_dates(typed[EVENT_DATES[name]])
     return typed
+
+
+def month_indexes(dates: pd.Series) -> np.ndarray:
+    """year * 12 + month of each date (int64), 0 where it is missing.
+
+    Through whole days and a lookup over the days spanned (numpy's conversion to months
+    is a calendar computation per row, several times slower at millions of rows).
+    """
+    values = dates.to_numpy() if pd.api.types.is_datetime64_dtype(dates) else None
+    if values is None:
+        values = pd.to_datetime(dates).to_numpy()
+    days = np.asarray(values).astype("datetime64[D]")
+    present = ~np.isnat(days)
+    months = np.zeros(len(days), dtype=np.int64)
+    if present.any():
+        day = days[present].astype(np.int64)
+        first = int(day.min())
+        span = np.arange(first, int(day.max()) + 1).astype("datetime64[D]")
+        lookup = span.astype("datetime64[M]").astype(np.int64) + (1970 * 12 + 1)  # from 1970-01
+        months[present] = lookup[day - first]
+    return months
+
+
+@dataclass(frozen=True)
+class Buckets:
+    """The bucket of every month (:func:`bucket_frame`) as a lookup array."""
+
+    first: int  # the month index of ``of_month[0]``
+    of_month: np.ndarray  # int32 bucket, one per month from ``first``
+
+    @classmethod
+    def of(cls, calendar: Calendar) -> Buckets:
+        frame = bucket_frame(calendar.as_of_dates, calendar.starts, calendar.first_month)
+        return cls(int(frame["m"].iloc[0]), frame["b"].to_numpy(dtype=np.int32))
+
+    def of_dates(self, dates: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Month index (year * 12 + month; 0 where the date is missing) and bucket of each
+        date (0: missing date or a month after the last bucket)."""
+        months = month_indexes(dates)
+        missing = months == 0
+        offset = months - self.first
+        inside = ~missing & (offset >= 0) & (offset < len(self.of_month))
+        bucket = np.zeros(len(months), dtype=np.int32)
+        bucket[inside] = self.of_month[offset[inside]]
+        return months.astype(np.int32), bucket
 
 
 def client_range(con: duckdb.DuckDBPyConnection, first: int, last: int) -> None:
@@ -384,12 +445,13 @@ def client_passes(
 
 
 def load_pass(
-    con: duckdb.DuckDBPyConnection, passes: ClientPasses, k: int, code_map: pd.DataFrame
+    con: duckdb.DuckDBPyConnection, passes: ClientPasses, k: int, calendar: Calendar
 ) -> None:
-    """Register pass k's rows in ``con`` (typed, integer client keys; replacing the previous
-    pass's) and limit its statements to the clients of the pass."""
+    """Register pass k's rows in ``con`` (typed, integer client keys, event months and
+    buckets; replacing the previous pass's) and limit its statements to its clients."""
+    buckets = Buckets.of(calendar)
     for name, (frame, keys) in passes.part(k).items():
-        con.register(VIEWS[name], typed_frame(name, frame, code_map, keys))
+        con.register(VIEWS[name], typed_frame(name, frame, calendar.code_map, keys, buckets))
     client_range(con, *passes.ranges[k])
 
 
@@ -400,6 +462,14 @@ def midx(column: str) -> str:
 
 def months_since(column: str) -> str:
     return f"date_diff('day', {column}, s.as_of) / {DAYS_PER_MONTH}"
+
+
+def pass_rows(view: str, bucketed: bool = True) -> str:
+    """The rows of event ``view`` (loaded by :func:`load_pass`) of the statement's clients
+    (``client_id`` is the integer key, ``cid``) in a bucket (all of them: ``bucketed``
+    False)."""
+    where = "client_id BETWEEN getvariable('first_cid') AND getvariable('last_cid')"
+    return f"(SELECT * FROM {view} WHERE {where}{' AND b > 0' * bucketed})"
 
 
 def with_cid(view: str, alias: str) -> str:
@@ -547,32 +617,31 @@ GROUP BY s.cid, s.midx""",
 
 
 def balance_ctes() -> list[Cte]:
-    month = midx("b.month_end::DATE")
     average = {n: fw.Ratio(fw.total("drawn", n), fw.total("months", n)) for n in (3, 12)}
     return [
         # Client-month balances; a balance of a month before the facility's origination
         # month is not counted. ``cured``: arrears at the month end before, none now.
         Cte(
             "bal_cm",
-            f"""SELECT f.cid, {month} AS midx, sum(b.outstanding) AS drawn,
+            f"""SELECT f.cid, b.midx, b.b, sum(b.outstanding) AS drawn,
   max(b.days_past_due) AS dpd
-FROM balances_t b JOIN fac f ON f.facility_id = b.facility_id
-WHERE {month} >= {midx("f.opened")}
+FROM {pass_rows("balances_t", bucketed=False)} b JOIN fac f ON f.facility_id = b.facility_id
+WHERE b.midx >= {midx("f.opened")}
 GROUP BY ALL""",
             ("fac",),
             materialized=True,
         ),
         Cte(
             "bal_b",
-            f"""SELECT c.cid, bk.b, sum(c.drawn) AS drawn, count(*) AS months,
+            """SELECT c.cid, c.b, sum(c.drawn) AS drawn, count(*) AS months,
   count(*) FILTER (WHERE c.dpd > 0) AS arrears, max(c.dpd) AS dpd,
   count(*) FILTER (WHERE c.cured) AS cures,
-  sum(c.drawn) FILTER (WHERE c.midx = bk.b) AS drawn_end,
-  max(c.dpd) FILTER (WHERE c.midx = bk.b) AS dpd_end
+  sum(c.drawn) FILTER (WHERE c.midx = c.b) AS drawn_end,
+  max(c.dpd) FILTER (WHERE c.midx = c.b) AS dpd_end
 FROM (SELECT *, coalesce(dpd = 0 AND lag(dpd) OVER w > 0 AND lag(midx) OVER w = midx - 1,
   false) AS cured FROM bal_cm WINDOW w AS (PARTITION BY cid ORDER BY midx)) c
-{bucketed("c.midx")}
-GROUP BY c.cid, bk.b""",
+WHERE c.b > 0
+GROUP BY c.cid, c.b""",
             ("bal_cm",),
         ),
         # The balance at a month end t - k is that of the bucket ending at t - k: the
@@ -603,20 +672,19 @@ def revenue_ctes(w: Windows) -> list[Cte]:
     fams = ", ".join(
         f"coalesce(sum(r.amount) FILTER (WHERE {family(f)}), 0) AS {f}" for f in REVENUE_FAMILIES
     )
-    month = midx("r.date::DATE")
     sums = {
         f"{col}_{n}m": fw.total(col, n) for col in ("total", *REVENUE_FAMILIES) for n in (3, 6, 12)
     }
     return [
         Cte(
             "rev_b",
-            f"""SELECT ids.cid, bk.b, sum(r.amount) AS total, {fams},
-  max(r.date::DATE) FILTER (WHERE r.amount <> 0) AS last_active,
-  min(r.date::DATE) FILTER (WHERE r.amount <> 0) AS first_active,
+            f"""SELECT r.client_id AS cid, r.b, sum(r.amount) AS total, {fams},
+  (max(r.date) FILTER (WHERE r.amount <> 0))::DATE AS last_active,
+  (min(r.date) FILTER (WHERE r.amount <> 0))::DATE AS first_active,
   bool_or(r.amount <> 0) AS active
-FROM {with_cid("revenue_t", "r")} {bucketed(month)}
-GROUP BY ids.cid, bk.b""",
-            ("ids",),
+FROM {pass_rows("revenue_t")} r
+GROUP BY r.client_id, r.b""",
+            (),
         ),
         windowed(
             "rev_f",
@@ -633,11 +701,11 @@ GROUP BY ids.cid, bk.b""",
         # Monthly totals, for the volatility only (sum of squares and months per bucket).
         Cte(
             "rev_sq",
-            f"""SELECT c.cid, bk.b, sum(c.total * c.total) AS total_sq, count(*) AS months
-FROM (SELECT ids.cid, {month} AS midx, sum(r.amount) AS total
-  FROM {with_cid("revenue_t", "r")} GROUP BY ALL) c {bucketed("c.midx")}
-GROUP BY c.cid, bk.b""",
-            ("ids",),
+            f"""SELECT c.cid, c.b, sum(c.total * c.total) AS total_sq, count(*) AS months
+FROM (SELECT r.client_id AS cid, r.midx, r.b, sum(r.amount) AS total
+  FROM {pass_rows("revenue_t")} r GROUP BY ALL) c
+GROUP BY c.cid, c.b""",
+            (),
         ),
         windowed(
             "rev_sq_f",
@@ -648,10 +716,10 @@ GROUP BY c.cid, bk.b""",
         # income, per bucket (a window's count is of distinct codes over its buckets).
         Cte(
             "svc_b",
-            f"""SELECT DISTINCT ids.cid, bk.b, lower(trim(r.source)) AS source
-FROM {with_cid("revenue_t", "r")} {bucketed(month)}
+            f"""SELECT DISTINCT r.client_id AS cid, r.b, lower(trim(r.source)) AS source
+FROM {pass_rows("revenue_t")} r
 WHERE r.family IS NULL AND r.amount > 0 AND r.source IS NOT NULL""",
-            ("ids",),
+            (),
         ),
         windowed("svc_f", "svc_b", {"services_3m": fw.Agg("distinct", "source", 3)}),
     ]
@@ -670,7 +738,6 @@ def interaction_ctes() -> list[Cte]:
             fw.total(f"{score}_sum", months, skip), fw.total(f"{score}_n", months, skip)
         )
 
-    month = midx("i.date::DATE")
     answered = "(i.csat IS NOT NULL OR i.nps IS NOT NULL)"
     counts = {"contacts_3m": fw.total("contacts", 3), "contacts_12m": fw.total("contacts", 12)}
     counts |= {f"{c}_12m": fw.total(c, 12) for c in ("service_requests", "complaints")}
@@ -678,18 +745,18 @@ def interaction_ctes() -> list[Cte]:
     return [
         Cte(
             "itx_b",
-            f"""SELECT ids.cid, bk.b, count(*) AS contacts,
+            f"""SELECT i.client_id AS cid, i.b, count(*) AS contacts,
   count(*) FILTER (WHERE {fam("service_request")}) AS service_requests,
   count(*) FILTER (WHERE {fam("complaint")}) AS complaints,
-  max(i.date::DATE) FILTER (WHERE {fam("rm_contact")}) AS last_rm,
-  max(i.date::DATE) FILTER (WHERE {fam("complaint")}) AS last_complaint,
+  (max(i.date) FILTER (WHERE {fam("rm_contact")}))::DATE AS last_rm,
+  (max(i.date) FILTER (WHERE {fam("complaint")}))::DATE AS last_complaint,
   max({answer_key("csat")}) AS csat_key, max({answer_key("nps")}) AS nps_key,
   sum(i.csat) AS csat_sum, count(i.csat) AS csat_n, sum(i.nps) AS nps_sum, count(i.nps) AS nps_n,
   count(*) FILTER (WHERE {fam("survey")}) AS surveys,
   count(*) FILTER (WHERE {fam("survey")} AND {answered}) AS answers
-FROM {with_cid("interactions_t", "i")} {bucketed(month)}
-GROUP BY ids.cid, bk.b""",
-            ("ids",),
+FROM {pass_rows("interactions_t")} i
+GROUP BY i.client_id, i.b""",
+            (),
         ),
         windowed(
             "itx_f",
@@ -709,11 +776,11 @@ def credit_event_ctes(event_families: tuple[str, ...]) -> list[Cte]:
     return [
         Cte(
             "cev_b",
-            f"""SELECT ids.cid, bk.b, {counts},
-  max(e.date::DATE) FILTER (WHERE e.family IS NOT NULL) AS last_event
-FROM {with_cid("events_t", "e")} {bucketed(midx("e.date::DATE"))}
-GROUP BY ids.cid, bk.b""",
-            ("ids",),
+            f"""SELECT e.client_id AS cid, e.b, {counts},
+  (max(e.date) FILTER (WHERE e.family IS NOT NULL))::DATE AS last_event
+FROM {pass_rows("events_t")} e
+GROUP BY e.client_id, e.b""",
+            (),
         ),
         windowed(
             "cev_f",
@@ -723,9 +790,10 @@ GROUP BY ids.cid, bk.b""",
         latest_cte("cev_b", ["last_event"]),
         Cte(
             "default_first",
-            f"SELECT ids.cid, min(e.date::DATE) AS first_default FROM "
-            f"{with_cid('events_t', 'e')} WHERE e.family = 'default' GROUP BY ids.cid",
-            ("ids",),
+            f"SELECT e.client_id AS cid, min(e.date)::DATE AS first_default FROM "
+            f"{pass_rows('events_t', bucketed=False)} e WHERE e.family = 'default' "
+            "GROUP BY e.client_id",
+            (),
             "client",
         ),
     ]
