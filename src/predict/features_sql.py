@@ -1,28 +1,31 @@
-"""The DuckDB SQL behind :mod:`predict.features`: one statement for every as-of date at once.
+"""The DuckDB SQL behind :mod:`predict.features`: every as-of date at once.
 
 Every as-of date t is a month end, so "dated on or before t" is "in month m(t) or earlier"
 (month index m = year * 12 + month) and a window "the last W months" is the months
-(m(t) - W, m(t)]. The statement (CTEs of one query) works in three steps:
+(m(t) - W, m(t)]. A pass over a range of clients works in three steps:
 
-1. *Buckets.* The boundary months are every as-of month and every window start
-   m(t) - W. Each event's month goes to the first boundary on or after it (``bucket_t``,
-   built in Python from the calendar), so every window of every as-of date is a union of
-   whole buckets. Events are aggregated once per (client, bucket): one pass over each
-   table whatever the number of as-of dates (balances, and revenue for its volatility,
-   first per client-month, which those features need).
-2. *Windows.* The bucket rows are joined to the as-of calendar with the range condition
-   ``b <= m(t) AND b > m(t) - window`` and grouped by (client, as-of), with one
-   ``FILTER`` aggregate per feature window (``*_f`` CTEs).
-3. "The latest X on or before t" (months since the last complaint, the last CSAT answer)
-   is the running maximum, over the client's as-of dates, of the latest X since the
-   previous as-of date; "ever" flags come from the first date per client.
+1. *Buckets* (DuckDB). The boundary months are every as-of month and every window start
+   m(t) - W. Each event row's month index and bucket (the first boundary on or after its
+   month: :class:`Buckets`) are computed once when the pass is loaded, so every window of
+   every as-of date is a run of whole buckets. Each event table is aggregated once to one
+   row per (client, bucket), whatever the number of as-of dates (balances, and revenue for
+   its volatility, first per client-month, which those features need): the ``*_b`` CTEs,
+   each one statement of its own.
+2. *Windows* (numpy, :mod:`predict.feature_windows`). The windowed CTEs (``*_f``, "the
+   latest X on or before t", sums over all history) are not SQL: for each snapshot its
+   window is a contiguous run of the client's bucket rows, and each aggregate is one
+   ``reduceat`` over those runs. Joining each bucket row to every as-of date whose window
+   covers it and grouping (the SQL way) made 12 as-of dates cost ~3x one.
+3. *Features* (DuckDB). One statement joins the windows (one registered table, a struct
+   column per windowed CTE), the per-snapshot facility CTEs and the client attributes onto
+   the snapshots and evaluates every feature expression.
 
-The statement can be limited to a range of clients (:func:`client_range`): every feature
-is per client, so a large book runs in a few such passes with the same result and a
-bounded memory. Clients are keyed by an integer ``cid`` (grouping and joining on integers
-is much faster than on strings). Bank codes (revenue sources, interaction and credit
-event kinds) are never literals in the SQL: :func:`family_column` maps them (params, via
-``code_map_t``) to a ``family`` column once per distinct code before the query runs.
+Every feature is per client, so a large book runs in passes over ranges of clients
+(:func:`client_range`) with the same result and a bounded memory. Clients are keyed by an
+integer ``cid`` (grouping and joining on integers is much faster than on strings). Bank
+codes (revenue sources, interaction and credit event kinds) are never literals in the
+SQL: :func:`family_column` maps them (params, via ``code_map_t``) to a ``family`` column
+once per distinct code before the statements run.
 """
 
 from __future__ import annotations
@@ -227,9 +230,7 @@ def open_connection(
     con.execute("SET enable_progress_bar = false")  # a pass over 2 s would draw one on stdout
     for name, frame in frames.items():
         con.register(VIEWS[name], frame)
-    dates, starts = calendar.as_of_dates, calendar.starts
-    con.register("asof_t", calendar_frame(dates))
-    con.register("bucket_t", bucket_frame(dates, starts, calendar.first_month))
+    con.register("asof_t", calendar_frame(calendar.as_of_dates))
     con.register("code_map_t", calendar.code_map)
     return con
 
@@ -475,11 +476,6 @@ def pass_rows(view: str, bucketed: bool = True) -> str:
 def with_cid(view: str, alias: str) -> str:
     """``view`` joined to the client keys: ``ids.cid`` (integer) for its client_id."""
     return f"{view} {alias} JOIN ids ON ids.client_id = {alias}.client_id"
-
-
-def bucketed(month: str) -> str:
-    """Join clause giving ``bk.b``, the bucket of the month index expression ``month``."""
-    return f"JOIN bucket_t bk ON bk.m = {month}"
 
 
 def latest(source: str, column: str) -> tuple[str, tuple[str, ...]]:
