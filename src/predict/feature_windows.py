@@ -7,8 +7,9 @@ month t) needs of those rows is then a *contiguous run* of the client's rows sor
 bucket: the buckets b with ``t - months < b <= t - skip`` (or every bucket up to t). With
 the rows sorted by (client, bucket), the run's ends are two binary searches, and every
 aggregate of every snapshot is one ``ufunc.reduceat`` over the runs: a sum adds the run's
-values in bucket order (exactly, no running-total differences that would leave 1e-9 where
-the sum is 0), a maximum takes the largest, a distinct count ORs one bit per code.
+own values (not a difference of running totals, which would leave ~1e-9 where the sum is
+0), a maximum takes the largest, a distinct count ORs one bit per code. The rows are
+sorted by (client, bucket), unique, so the result does not depend on their fetch order.
 
 Joining every bucket row to every as-of date whose window covers it and grouping the
 joined rows (the SQL way) costs a hash aggregate over rows x dates x aggregates; here it is
