@@ -1,9 +1,9 @@
-"""Benchmark of the feature build: DuckDB (one statement, all snapshots) vs plain pandas.
+"""Benchmark of the feature build (DuckDB buckets, numpy windows, all dates at once) vs pandas.
 
 Builds ``predict.features.build_features`` for 12 quarterly as-of dates on a generated book
 with >= ``--rows`` event rows (interactions + revenue + facility balances). A book of more
-than ``features.events_per_pass`` event rows is done in ranges of clients, each pass one
-single-threaded DuckDB statement over its own clients' rows, up to one pass per CPU at once
+than ``features.events_per_pass`` event rows is done in ranges of clients, each pass on one
+single-threaded DuckDB connection over its own clients' rows, up to one pass per CPU at once
 (bit-identical whatever the number at once). It prints:
 
 - seconds (median of ``--repeats``) and event rows per second, for 12 snapshots and for 1;

@@ -557,10 +557,12 @@ _GUIDE = (
     "point in time; it is the whole input's in every pass of clients and on every Dask "
     "partition (`predict.distributed.BOOK_TABLES`), so it does not depend on how the run is "
     "split. Scored alone, a small book gets a noisier reference than the training book.",
-    "- **One statement for all dates** (`predict.features_sql`): events are aggregated once "
-    "per client and *bucket* (the months between consecutive window boundaries), the buckets "
-    "joined to the as-of calendar with `b <= t AND b > t - window` and grouped by (client, "
-    "as-of). Bank codes (revenue sources, interaction and credit event kinds) are mapped to "
+    "- **Every as-of date at once** (`predict.features_sql`, `predict.feature_windows`): "
+    "DuckDB aggregates each event table once per client and *bucket* (the months between "
+    "consecutive window boundaries: every as-of month and every window start); a window of "
+    "any as-of date is then a run of whole buckets, and numpy reduces every snapshot's run "
+    "at once (one `reduceat` per aggregate); a last DuckDB statement evaluates the features. "
+    "Bank codes (revenue sources, interaction and credit event kinds) are mapped to "
     "the families above by params (`revenue_sources`, `interaction_kinds`, "
     "`credit_event_kinds`), never by a list in the code.",
     "- **Labels** (`predict.labels`, beside the features as `label_churn`, `label_default`, "

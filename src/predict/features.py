@@ -1,9 +1,11 @@
 """Point-in-time features (and the labels beside them) from the contract tables.
 
 :func:`build_features` computes every feature of :data:`predict.catalogue.FEATURES` whose
-inputs are present, for any list of month-end as-of dates, in one DuckDB statement over all
-the dates (see :mod:`predict.features_sql`); a book of more than ``events_per_pass`` event
-rows is done in ranges of clients, one such statement each, to bound the memory. A
+inputs are present, for any list of month-end as-of dates, all dates at once: DuckDB
+aggregates each event table once per client and bucket of months, numpy takes every date's
+windows over those rows, a last DuckDB statement evaluates the features (see
+:mod:`predict.features_sql`); a book of more than ``events_per_pass`` event rows is done
+in passes over ranges of clients, to bound the memory. A
 feature at t reads only rows dated on or before t (``facility_balances``: month ends on or
 before t; a facility closed after t is open at t; a client onboarded after t has no row).
 :func:`build_feature_table` adds the labels (:mod:`predict.labels`) for the snapshot
@@ -432,8 +434,9 @@ def _run_passes(
     """Every pass (results in pass order), up to ``workers`` at once, each worker thread with
     its own single-threaded DuckDB connection, reused by its passes.
 
-    A pass is one single-threaded statement over its own rows, so running several at once
-    (threads: DuckDB and Arrow release the GIL) changes no bit of the result.
+    A pass runs on one single-threaded connection over its own rows, so running several
+    at once (threads: DuckDB, Arrow and numpy's reductions release the GIL) changes no bit
+    of the result.
     """
     count = len(passes.ranges)
     at_once = min(count, workers or (_idle_cpus() if count > 1 else 1))
