@@ -36,6 +36,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from predict.config import load_section
+from predict.contract import TABLES
 from predict.modeling import LABEL_PREFIX, TrainConfig, labelled_rows, train_model
 
 log = logging.getLogger("truth_gap")
@@ -69,17 +70,7 @@ def _dense(
 
 
 def build_panels(folder: Path) -> Panels:
-    t = {
-        n: pd.read_parquet(folder / f"{n}.parquet")
-        for n in (
-            "clients",
-            "facilities",
-            "facility_balances",
-            "revenue",
-            "interactions",
-            "credit_events",
-        )
-    }
+    t = {n: pd.read_parquet(folder / f"{n}.parquet") for n in TABLES}  # every contract table
     clients = t["clients"].sort_values("client_id").reset_index(drop=True)
     cid_of = pd.Series(np.arange(len(clients)), index=clients["client_id"])
     m0 = int(midx(t["facility_balances"]["month_end"]).min())
