@@ -195,10 +195,11 @@ def connect(
     code_map: pd.DataFrame,
     starts: Iterable[int] = WINDOWS,
 ) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB with the present tables, the calendar, buckets and code map.
+    """An in-memory DuckDB with the present tables, the calendar and the code map, for
+    statements over string ``client_id`` joined to ``ids`` (:mod:`predict.labels`).
 
-    The tables keep their string ``client_id``; :func:`load_pass` is the faster variant:
-    one range of clients, integer client keys.
+    The feature CTEs need :func:`load_pass` instead: integer client keys, event months and
+    buckets, one range of clients.
     """
     calendar = Calendar(tuple(as_of_dates), code_map, tuple(starts), first_month(tables))
     frames = {n: typed_frame(n, f, code_map) for n, f in tables.items() if n in VIEWS}
