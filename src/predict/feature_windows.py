@@ -92,6 +92,10 @@ class Runs:
     def __init__(
         self, row_cid: np.ndarray, row_b: np.ndarray, snap_cid: np.ndarray, snap_m: np.ndarray
     ) -> None:
+        if len(row_b) and int(row_b.min()) <= 0:
+            # b 0 marks a row in no bucket (a missing date, a month after the last as-of
+            # date): it would sort first and fall into every all-history window.
+            raise ValueError("bucket rows must all have a bucket (b > 0); filter the others")
         keys = (row_cid.astype(np.int64) << SHIFT) + row_b.astype(np.int64)
         self.order = None if _sorted(keys) else np.argsort(keys, kind="stable")
         self.keys = keys if self.order is None else keys[self.order]
@@ -185,7 +189,7 @@ def _reduced(runs: Runs, source: pa.Table, group: list[Agg]) -> dict[Agg, np.nda
     op, out = group[0].op, {}
     for agg in group:
         if op == "distinct":
-            words = runs.rows(_bits(source[agg.column]))
+            words = runs.rows(_bits(source[agg.column], _values(source["cid"])))
             held = (reduce_runs(np.bitwise_or, w, lo, hi, 0) for w in words.T)
             out[agg] = sum((np.bitwise_count(h).astype(np.int64) for h in held), start=0 * lo)
             continue
@@ -215,16 +219,29 @@ def _floats(column: pa.ChunkedArray) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.cast(column, pa.float64()), np.nan).to_numpy())
 
 
-def _bits(column: pa.ChunkedArray) -> np.ndarray:
-    """One bit per distinct non-null value of ``column``: row i has the bit of its value
-    (uint64 words of 64 values each), no bit where it is NULL."""
+def _bits(column: pa.ChunkedArray, cid: np.ndarray) -> np.ndarray:
+    """One bit per distinct non-null value of ``column`` within each client (``cid``): row i
+    has the bit of its value (uint64 words of 64 values each), no bit where it is NULL.
+
+    Values are numbered per client, so the width is the most distinct values one client
+    has, not the book's (a bank may have thousands of codes).
+    """
     indices = pc.dictionary_encode(column.combine_chunks()).indices
     codes = np.asarray(pc.fill_null(indices, -1).to_numpy(), dtype=np.int64)
-    n_words = max(1, -(-(int(codes.max(initial=-1)) + 1) // 64))
+    valid = codes >= 0
+    rank = np.full(len(codes), -1, dtype=np.int64)
+    if valid.any():
+        n_codes = int(codes.max()) + 1
+        pairs, inverse = np.unique(
+            cid[valid].astype(np.int64) * n_codes + codes[valid], return_inverse=True
+        )
+        owner = pairs // n_codes  # sorted: each client's pairs are one run
+        rank[valid] = (np.arange(len(pairs)) - np.searchsorted(owner, owner))[inverse]
+    n_words = max(1, -(-(int(rank.max(initial=-1)) + 1) // 64))
     words = np.zeros((len(codes), n_words), dtype=np.uint64)
-    rows = np.flatnonzero(codes >= 0)
-    bit = (codes[rows] % 64).astype(np.uint64)
-    words[rows, codes[rows] // 64] = np.left_shift(np.uint64(1), bit)
+    rows = np.flatnonzero(rank >= 0)
+    bit = (rank[rows] % 64).astype(np.uint64)
+    words[rows, rank[rows] // 64] = np.left_shift(np.uint64(1), bit)
     return words
 
 

@@ -148,3 +148,62 @@ def test_a_window_of_zeros_sums_to_exactly_zero() -> None:
     spec = fw.Windowed("src", {"last_6m": fw.total("amount", 6)})
     got = fw.window_columns(table, np.array([1]), np.array([24_112]), spec)
     assert got.field("last_6m").to_pylist() == [0.0]
+
+
+def test_distinct_counts_past_64_codes_in_one_client_and_width_per_client() -> None:
+    """One client with 100 codes needs two words of bits; the width follows the client
+    with the most codes, not the book's 5,000."""
+    months = np.arange(24_001, 24_101)
+    table = pa.table(
+        {
+            "cid": pa.array([1] * 100 + [2] * 3, pa.int32()),
+            "b": pa.array([*months, 24_001, 24_002, 24_003], pa.int32()),
+            "source": pa.array([f"code{k}" for k in range(100)] + ["x", "y", "x"]),
+        }
+    )
+    spec = fw.Windowed(
+        "src", {"all": fw.Agg("distinct", "source"), "last_12": fw.Agg("distinct", "source", 12)}
+    )
+    got = fw.window_columns(table, np.array([1, 1, 2]), np.array([24_050, 24_100, 24_003]), spec)
+    assert got.field("all").to_pylist() == [50, 100, 2]
+    assert got.field("last_12").to_pylist() == [12, 12, 2]
+    book = pa.chunked_array([[f"c{k}" for k in range(5000)]])  # 2,500 clients x 2 codes
+    words = fw._bits(book, np.repeat(np.arange(2500), 2))
+    assert words.shape == (5000, 1)
+    assert (np.bitwise_count(words[:, 0]) == 1).all()
+
+
+def test_rows_without_a_bucket_are_refused() -> None:
+    """b 0 (no bucket: a month after the last as-of date) would sort first and be read by
+    every all-history window: the rows must be filtered before."""
+    table = pa.table({"cid": pa.array([1, 1], pa.int32()), "b": pa.array([0, 24_100], pa.int32())})
+    table = table.append_column("x", pa.array([100.0, 1.0]))
+    spec = fw.Windowed("src", {"ever": fw.total("x")})
+    with pytest.raises(ValueError, match="b > 0"):
+        fw.window_columns(table, np.array([1]), np.array([24_100]), spec)
+
+
+@pytest.mark.parametrize(("inactivity", "dormant"), [(6, 3), (2, 1), (9, 5), (18, 13)])
+def test_every_window_is_a_run_of_whole_buckets(inactivity: int, dormant: int) -> None:
+    """A window (t - months, t - skip] must start and end on bucket boundaries (every
+    as-of month and every window start t - w), or it would take in part of a bucket's
+    months. Exception: a one-month window over a month-end value (``*_end``: the value
+    at the bucket's last month)."""
+    from predict.features import FeaturesConfig, _all_ctes, _windows
+    from predict.lifecycle import LifecycleConfig
+
+    config = FeaturesConfig(
+        inactivity_months=inactivity, lifecycle=LifecycleConfig(dormant_months=dormant)
+    )
+    bounds = {0, *_windows(config).starts}
+    checked = 0
+    for cte in _all_ctes(config):
+        if cte.windowed is None:
+            continue
+        for spec in cte.windowed.columns.values():
+            for agg in (spec.num, spec.den) if isinstance(spec, fw.Ratio) else (spec,):
+                assert agg.skip in bounds, (cte.name, agg)
+                point = agg.column.endswith("_end") and agg.months == agg.skip + 1
+                assert agg.months is None or agg.months in bounds or point, (cte.name, agg)
+                checked += 1
+    assert checked > 50
