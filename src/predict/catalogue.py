@@ -562,6 +562,9 @@ _GUIDE = (
     "consecutive window boundaries: every as-of month and every window start); a window of "
     "any as-of date is then a run of whole buckets, and numpy reduces every snapshot's run "
     "at once (one `reduceat` per aggregate); a last DuckDB statement evaluates the features. "
+    "The same input rows, in the same order, and params give bit-identical features whatever "
+    "the number of passes or workers; another row order or another list of as-of dates can "
+    "change a money sum in its last bit (the order of float additions). "
     "Bank codes (revenue sources, interaction and credit event kinds) are mapped to "
     "the families above by params (`revenue_sources`, `interaction_kinds`, "
     "`credit_event_kinds`), never by a list in the code.",
