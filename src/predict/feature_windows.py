@@ -97,7 +97,7 @@ class Runs:
             # date): it would sort first and fall into every all-history window.
             raise ValueError("bucket rows must all have a bucket (b > 0); filter the others")
         keys = (row_cid.astype(np.int64) << SHIFT) + row_b.astype(np.int64)
-        self.order = None if _sorted(keys) else np.argsort(keys, kind="stable")
+        self.order = None if ascending(keys) else np.argsort(keys, kind="stable")
         self.keys = keys if self.order is None else keys[self.order]
         self.base = snap_cid.astype(np.int64) << SHIFT
         self.month = snap_m.astype(np.int64)
@@ -121,8 +121,9 @@ class Runs:
         return values if self.order is None else values[self.order]
 
 
-def _sorted(keys: np.ndarray) -> bool:
-    return len(keys) < 2 or bool((keys[1:] >= keys[:-1]).all())
+def ascending(values: np.ndarray) -> bool:
+    """Whether ``values`` never decrease (then sorting or binary search needs no copy)."""
+    return len(values) < 2 or bool((values[1:] >= values[:-1]).all())
 
 
 def reduce_runs(

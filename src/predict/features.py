@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from predict import feature_windows as fw
 from predict import features_sql as fsql
 from predict.catalogue import (
     CREDIT_EVENT_FAMILIES,
@@ -513,7 +514,7 @@ def _client_ranges(keys: fsql.ClientKeys, events_per_pass: int) -> list[tuple[in
 
 def _rows_per_key(keys: np.ndarray, n_clients: int) -> np.ndarray:
     """How many of ``keys`` are 0, 1, ..., n_clients (a binary search when they are sorted)."""
-    if len(keys) > 1 and bool((keys[1:] >= keys[:-1]).all()):
+    if len(keys) > 1 and fw.ascending(keys):
         return np.diff(np.searchsorted(keys, np.arange(n_clients + 2)))
     return np.bincount(keys, minlength=n_clients + 1)
 

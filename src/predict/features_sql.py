@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -193,7 +194,6 @@ def connect(
     tables: Mapping[str, pd.DataFrame],
     as_of_dates: Sequence[dt.date],
     code_map: pd.DataFrame,
-    starts: Iterable[int] = WINDOWS,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the present tables, the calendar and the code map, for
     statements over string ``client_id`` joined to ``ids`` (:mod:`predict.labels`).
@@ -201,7 +201,7 @@ def connect(
     The feature CTEs need :func:`load_pass` instead: integer client keys, event months and
     buckets, one range of clients.
     """
-    calendar = Calendar(tuple(as_of_dates), code_map, tuple(starts), first_month(tables))
+    calendar = Calendar(tuple(as_of_dates), code_map)
     frames = {n: typed_frame(n, f, code_map) for n, f in tables.items() if n in VIEWS}
     con = open_connection(frames, calendar)
     client_range(con, 1, len(tables["clients"]))
@@ -217,6 +217,11 @@ class Calendar:
     code_map: pd.DataFrame
     starts: tuple[int, ...] = WINDOWS
     first_month: int | None = None
+
+    @functools.cached_property
+    def buckets(self) -> Buckets:
+        """The bucket of every month (built once, read by every pass)."""
+        return Buckets.of(self)
 
 
 def open_connection(
@@ -368,8 +373,8 @@ class ClientKeys:
 
 def client_keys(tables: Mapping[str, pd.DataFrame]) -> ClientKeys:
     """The key of every row's client: tables with ``client_id``, and ``facility_balances``
-    through its facility; 0 where that client or facility is absent (the statement joins
-    every row to its client, so no feature reads such a row)."""
+    through its facility; 0 where that client or facility is absent (statements read only
+    their range of keys, from 1, so no feature reads such a row)."""
     ordered = primary_key("clients", "client_id", tables["clients"]["client_id"])
     rows = {
         name: positions(frame["client_id"], ordered)
@@ -393,7 +398,7 @@ def split_rows(keys: np.ndarray, starts: Sequence[int]) -> tuple[np.ndarray | No
     by range, e.g. sorted by client) and the bounds: range k is rows bounds[k]:bounds[k+1]
     of that order. A row of key 0 (no client) is in no range."""
     edges = np.asarray([*starts, np.iinfo(np.int64).max], dtype=np.int64)
-    if len(keys) < 2 or bool((keys[1:] >= keys[:-1]).all()):  # sorted by client: no work
+    if fw.ascending(keys):  # sorted by client: no work
         return None, np.searchsorted(keys, edges)
     part = np.searchsorted(edges, keys, side="right") - 1
     order = None
@@ -405,8 +410,8 @@ def split_rows(keys: np.ndarray, starts: Sequence[int]) -> tuple[np.ndarray | No
 
 @dataclass(frozen=True)
 class ClientPasses:
-    """The tables cut into ranges of clients (``ranges``: first and last key), one
-    statement (pass) each: every feature is per client, so the passes are independent."""
+    """The tables cut into ranges of clients (``ranges``: first and last key), one pass
+    each: every feature is per client, so the passes are independent."""
 
     tables: Mapping[str, pd.DataFrame]
     keys: ClientKeys
@@ -451,9 +456,9 @@ def load_pass(
 ) -> None:
     """Register pass k's rows in ``con`` (typed, integer client keys, event months and
     buckets; replacing the previous pass's) and limit its statements to its clients."""
-    buckets = Buckets.of(calendar)
     for name, (frame, keys) in passes.part(k).items():
-        con.register(VIEWS[name], typed_frame(name, frame, calendar.code_map, keys, buckets))
+        typed = typed_frame(name, frame, calendar.code_map, keys, calendar.buckets)
+        con.register(VIEWS[name], typed)
     client_range(con, *passes.ranges[k])
 
 
@@ -512,7 +517,7 @@ BASE: tuple[Cte, ...] = (
         "FROM asof_t",
     ),
     # Integer client keys, numbered in client_id order (so sorting on them sorts the ids);
-    # ``clients_part`` limits a statement to one range of them (see ``client_range``).
+    # the WHERE limits a statement to one range of them (see ``client_range``).
     Cte(
         "ids",
         "SELECT * FROM (SELECT client_id, (row_number() OVER (ORDER BY client_id))::INTEGER "
@@ -595,7 +600,6 @@ def rate_spread_ctes(open_t: str) -> list[Cte]:
             f"""SELECT product, {month} AS omidx, median(interest_rate) AS ref_rate
 FROM facilities_t WHERE interest_rate IS NOT NULL
 GROUP BY ALL HAVING count(*) >= {MIN_RATE_PEERS}""",
-            materialized=True,
         ),
         Cte(
             "spread_f",
@@ -626,7 +630,6 @@ FROM {pass_rows("balances_t", bucketed=False)} b JOIN fac f ON f.facility_id = b
 WHERE b.midx >= {midx("f.opened")}
 GROUP BY ALL""",
             ("fac",),
-            materialized=True,
         ),
         Cte(
             "bal_b",
@@ -681,7 +684,6 @@ def revenue_ctes(w: Windows) -> list[Cte]:
   bool_or(r.amount <> 0) AS active
 FROM {pass_rows("revenue_t")} r
 GROUP BY r.client_id, r.b""",
-            (),
         ),
         windowed(
             "rev_f",
@@ -702,7 +704,6 @@ GROUP BY r.client_id, r.b""",
 FROM (SELECT r.client_id AS cid, r.midx, r.b, sum(r.amount) AS total
   FROM {pass_rows("revenue_t")} r GROUP BY ALL) c
 GROUP BY c.cid, c.b""",
-            (),
         ),
         windowed(
             "rev_sq_f",
@@ -716,7 +717,6 @@ GROUP BY c.cid, c.b""",
             f"""SELECT DISTINCT r.client_id AS cid, r.b, lower(trim(r.source)) AS source
 FROM {pass_rows("revenue_t")} r
 WHERE r.family IS NULL AND r.amount > 0 AND r.source IS NOT NULL""",
-            (),
         ),
         windowed("svc_f", "svc_b", {"services_3m": fw.Agg("distinct", "source", 3)}),
     ]
@@ -753,7 +753,6 @@ def interaction_ctes() -> list[Cte]:
   count(*) FILTER (WHERE {fam("survey")} AND {answered}) AS answers
 FROM {pass_rows("interactions_t")} i
 GROUP BY i.client_id, i.b""",
-            (),
         ),
         windowed(
             "itx_f",
@@ -777,7 +776,6 @@ def credit_event_ctes(event_families: tuple[str, ...]) -> list[Cte]:
   (max(e.date) FILTER (WHERE e.family IS NOT NULL))::DATE AS last_event
 FROM {pass_rows("events_t")} e
 GROUP BY e.client_id, e.b""",
-            (),
         ),
         windowed(
             "cev_f",
@@ -790,8 +788,7 @@ GROUP BY e.client_id, e.b""",
             f"SELECT e.client_id AS cid, min(e.date)::DATE AS first_default FROM "
             f"{pass_rows('events_t', bucketed=False)} e WHERE e.family = 'default' "
             "GROUP BY e.client_id",
-            (),
-            "client",
+            grain="client",
         ),
     ]
 

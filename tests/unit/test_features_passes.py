@@ -113,9 +113,10 @@ def test_rows_of_clients_absent_from_clients_change_nothing() -> None:
     revenue = tables["revenue"]
     stray = revenue.iloc[: len(revenue) // 3].assign(client_id="zz-unknown")
     with_stray = {**tables, "revenue": pd.concat([stray, revenue], ignore_index=True)}
-    expected = build_features(tables, DATES, FeaturesConfig(events_per_pass=600))
-    got = build_features(with_stray, DATES, FeaturesConfig(events_per_pass=600))
-    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12, atol=1e-9)
+    for config in (FeaturesConfig(), FeaturesConfig(events_per_pass=600)):  # 1 pass, several
+        expected = build_features(tables, DATES, config)
+        got = build_features(with_stray, DATES, config)
+        pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-12, atol=1e-9)
 
 
 def test_passes_run_at_once_give_the_same_bits_as_one_after_the_other() -> None:
