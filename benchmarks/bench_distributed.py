@@ -2,8 +2,8 @@
 
 Generates a synthetic book (``--clients``), then times, median of ``--repeats``:
 
-- ``single``: :func:`predict.features.build_feature_table` (one DuckDB statement);
-- ``threads``: :func:`predict.distributed.build_feature_table_dask`, Dask's threads;
+- ``single``: :func:`predict.features.build.build_feature_table` (one DuckDB statement);
+- ``threads``: :func:`predict.distributed.steps.build_feature_table_dask`, Dask's threads;
 - ``cluster``: the same on a ``LocalCluster(n_workers=--workers, threads_per_worker=1)``
   (cluster start-up not counted, printed apart);
 
@@ -29,8 +29,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from predict import distributed as dd
-from predict.features import FeaturesConfig, FeatureTable, build_feature_table
+from predict.distributed import steps as dd
+from predict.features.build import FeaturesConfig, FeatureTable, build_feature_table
 from predict.synthetic import GenerateConfig, generate_portfolio
 
 

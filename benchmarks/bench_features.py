@@ -1,6 +1,6 @@
 """Benchmark of the feature build (DuckDB buckets, numpy windows, all dates at once) vs pandas.
 
-Builds ``predict.features.build_features`` for 12 quarterly as-of dates on a generated book
+Builds ``predict.features.build.build_features`` for 12 quarterly as-of dates on a generated book
 with >= ``--rows`` event rows (interactions + revenue + facility balances). A book of more
 than ``features.events_per_pass`` event rows is done in ranges of clients, each pass on one
 single-threaded DuckDB connection over its own clients' rows, up to one pass per CPU at once
@@ -48,9 +48,9 @@ import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from predict.features import FeaturesConfig, build_features
-from predict.snapshots import add_months
-from predict.validation import load_validated
+from predict.contract.validation import load_validated
+from predict.features.build import FeaturesConfig, build_features
+from predict.features.snapshots import add_months
 
 OUT = Path(__file__).resolve().parent / "out"
 END = dt.date(2025, 12, 31)

@@ -9,7 +9,7 @@ defaults on a generated book and cached under ``benchmarks/out/score/`` (gitigno
 
 Printed, as medians of ``--repeats`` runs:
 
-- end to end: :func:`predict.scoring.score_chunks` (model input casting, TreeSHAP of the
+- end to end: :func:`predict.scoring.run.score_chunks` (model input casting, TreeSHAP of the
   three models, calibrated outputs, reasons in plain words, long explanations written chunk
   by chunk to Parquet) plus writing scores.parquet; clients per second;
 - the floor: ``Booster.predict(pred_contrib=True)`` of the three models on the same model
@@ -40,12 +40,12 @@ import numpy as np
 import pandas as pd
 import psutil
 
-from predict.contract import TARGETS
-from predict.explain import ExplanationWriter
+from predict.contract.spec import TARGETS
 from predict.io import write_parquet
-from predict.model_store import ModelBundle, load_bundle, save_bundle
-from predict.reasons import catalogue_templates
-from predict.scoring import (
+from predict.models.store import ModelBundle, load_bundle, save_bundle
+from predict.scoring.explain import ExplanationWriter
+from predict.scoring.reasons import catalogue_templates
+from predict.scoring.run import (
     ScoreConfig,
     ScoringReport,
     add_missing_features,
@@ -66,7 +66,7 @@ def _generated_book(n_clients: int, seed: int) -> pd.DataFrame:
     path = OUT / f"book_{n_clients}_{seed}.parquet"
     if path.exists():
         return pd.read_parquet(path)
-    from predict.features import FeaturesConfig, build_feature_table
+    from predict.features.build import FeaturesConfig, build_feature_table
     from predict.synthetic import GenerateConfig, OutcomeWindow, generate_portfolio
 
     print(f"generating a book of {n_clients} clients (once; cached in {path})", flush=True)
@@ -80,7 +80,7 @@ def _generated_book(n_clients: int, seed: int) -> pd.DataFrame:
 
 def _trained_models(book: pd.DataFrame) -> dict[str, ModelBundle]:
     """Models trained with the project's train defaults (time split: last labelled dates)."""
-    from predict.modeling import TrainConfig, train_model
+    from predict.models.training import TrainConfig, train_model
 
     folder = OUT / "models"
     if all((folder / t).is_dir() for t in TARGETS):

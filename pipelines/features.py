@@ -7,7 +7,7 @@ import logging
 import sys
 
 from predict.config import load_section
-from predict.features import FeaturesConfig, run
+from predict.features.build import FeaturesConfig, run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,8 +7,8 @@ import datetime as dt
 import logging
 import sys
 
-from predict.scoring import configs_from_params, score_folder, summary_lines
-from predict.validation import ValidationFailed
+from predict.contract.validation import ValidationFailed
+from predict.scoring.run import configs_from_params, score_folder, summary_lines
 
 
 def main(argv: list[str] | None = None) -> int:

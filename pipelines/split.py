@@ -8,7 +8,7 @@ import logging
 import sys
 
 from predict.config import load_section
-from predict.split import SplitConfig, run
+from predict.models.split import SplitConfig, run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from predict.config import load_section
-from predict.contract import TARGETS
-from predict.modeling import TrainConfig, run_training
-from predict.tracking import tracking_uri
+from predict.contract.spec import TARGETS
+from predict.models.tracking import tracking_uri
+from predict.models.training import TrainConfig, run_training
 
 
 def main(argv: list[str] | None = None) -> int:

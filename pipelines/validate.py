@@ -7,8 +7,8 @@ import logging
 import sys
 
 from predict.config import load_section
-from predict.tables import TableReadError
-from predict.validation import (
+from predict.contract.tables import TableReadError
+from predict.contract.validation import (
     ValidationConfig,
     ValidationFailed,
     summary_text,

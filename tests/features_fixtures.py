@@ -10,9 +10,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from predict.contract import TABLES
-from predict.snapshots import add_months, month_end
-from predict.tables import KIND_DTYPES
+from predict.contract.spec import TABLES
+from predict.contract.tables import KIND_DTYPES
+from predict.features.snapshots import add_months, month_end
 
 Row = Sequence[object]
 

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from predict.modeling import BoosterConfig, TrainConfig
+from predict.models.training import BoosterConfig, TrainConfig
 
 INDUSTRIES = ("agriculture", "construction", "manufacturing", "retail", "services")
 SEGMENTS = ("sme", "mid_corporate", "large_corporate")

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from predict import io
-from predict.explain import BASE_FEATURE
-from predict.relationship import EarlyWarningConfig, early_warning
+from predict.scoring.explain import BASE_FEATURE
+from predict.scoring.relationship import EarlyWarningConfig, early_warning
 
 AS_OF = pd.Timestamp("2024-12-31")
 EVIL_ID = '<script>alert("owned")</script>'

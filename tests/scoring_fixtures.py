@@ -10,8 +10,8 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from predict.calibration import IsotonicCalibrator, LinearCalibrator
-from predict.model_store import FeatureSpec, ModelBundle
+from predict.models.calibration import IsotonicCalibrator, LinearCalibrator
+from predict.models.store import FeatureSpec, ModelBundle
 
 FEATURES = ("dpd_max_3m", "utilisation", "tenure_years", "segment")
 
@@ -127,9 +127,9 @@ TRAIN_AS_OF = (
 
 def build_book(root: Path, n_clients: int = 300) -> Book:
     """Generate a book (30 months to 2025-12-31), train tiny models on 2024 snapshots."""
-    from predict.features import FeaturesConfig, build_features
-    from predict.labels import build_labels
-    from predict.model_store import save_bundle
+    from predict.features.build import FeaturesConfig, build_features
+    from predict.features.labels import build_labels
+    from predict.models.store import save_bundle
     from predict.synthetic import GenerateConfig, generate_portfolio
 
     config = GenerateConfig(n_clients=n_clients, months=30, truth_paths=0)

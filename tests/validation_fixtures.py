@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from predict.contract import TABLES
-from predict.tables import FORMATS
+from predict.contract.spec import TABLES
+from predict.contract.tables import FORMATS
 
 AS_OF = dt.date(2024, 6, 30)
 

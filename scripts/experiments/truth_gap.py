@@ -3,7 +3,7 @@
 Candidate features are computed here, point in time, from the validated contract tables
 (dense client x month panels in numpy: row c, column m = month index from the data start;
 a value at as-of month a reads columns <= a only), joined onto the split's rows, and the
-project's own training (``predict.modeling.train_model`` with params.yaml's ``train``
+project's own training (``predict.models.training.train_model`` with params.yaml's ``train``
 section) is run with and without each family. Reported per variant and target: the
 validation AUC at the best iteration, the test AUC, the truth's AUC on the same rows and
 the gap with a paired bootstrap interval over the test rows.
@@ -36,8 +36,8 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 
 from predict.config import load_section
-from predict.contract import TABLES
-from predict.modeling import LABEL_PREFIX, TrainConfig, labelled_rows, train_model
+from predict.contract.spec import TABLES
+from predict.models.training import LABEL_PREFIX, TrainConfig, labelled_rows, train_model
 
 log = logging.getLogger("truth_gap")
 ROOT = Path(__file__).resolve().parents[2]

@@ -89,8 +89,8 @@ def validate(
     import datetime as dt
 
     from predict.config import load_section
-    from predict.tables import TableReadError
-    from predict.validation import (
+    from predict.contract.tables import TableReadError
+    from predict.contract.validation import (
         ValidationConfig,
         ValidationFailed,
         summary_text,
@@ -137,13 +137,13 @@ def features(
 ) -> None:
     """Build point-in-time features and labels for every as-of date (section `features`)."""
     from predict.config import load_section
-    from predict.features import FeaturesConfig, run
+    from predict.features.build import FeaturesConfig, run
 
     _configure_logging(quiet)
     config = load_section(params, "features", FeaturesConfig) if params.exists() else None
     try:
         if dask or scheduler:
-            from predict import distributed
+            from predict.distributed import steps as distributed
 
             on_dask = distributed.DistributedConfig(partitions, scheduler)
             result = distributed.run(input_dir, out, config or FeaturesConfig(), on_dask)
@@ -186,8 +186,8 @@ def score(
     """Score every client of a folder: probabilities, reasons, value, action, drift."""
     import datetime as dt
 
-    from predict.scoring import configs_from_params, score_folder, summary_lines
-    from predict.validation import ValidationFailed
+    from predict.contract.validation import ValidationFailed
+    from predict.scoring.run import configs_from_params, score_folder, summary_lines
 
     _configure_logging(quiet)
     try:
@@ -219,7 +219,7 @@ def dictionary(
     out: Annotated[Path, typer.Option(help="Where to write it.")] = Path("docs/data_dictionary.md"),
 ) -> None:
     """Write the data dictionary (tables, columns, rules) generated from the contract."""
-    from predict.dictionary import render_data_dictionary
+    from predict.contract.dictionary import render_data_dictionary
     from predict.io import write_text
 
     typer.echo(str(write_text(render_data_dictionary(), out)))
@@ -233,8 +233,8 @@ def import_online_retail(
     quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
 ) -> None:
     """Map the UCI Online Retail export onto contract tables (clients, revenue)."""
-    from predict.adapters.online_retail import import_online_retail as run_import
-    from predict.tables import TableReadError
+    from predict.contract.online_retail import import_online_retail as run_import
+    from predict.contract.tables import TableReadError
 
     _configure_logging(quiet)
     try:
@@ -247,7 +247,7 @@ def import_online_retail(
 
 
 def _targets(target: str) -> tuple[str, ...]:
-    from predict.contract import TARGETS
+    from predict.contract.spec import TARGETS
 
     if target != "all" and target not in TARGETS:
         typer.echo(f"error: unknown target {target!r}; expected all or one of {TARGETS}", err=True)
@@ -278,8 +278,8 @@ def train(
     import os
 
     from predict.config import load_section
-    from predict.modeling import TrainConfig, run_training
-    from predict.tracking import tracking_uri
+    from predict.models.tracking import tracking_uri
+    from predict.models.training import TrainConfig, run_training
 
     _configure_logging(quiet)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -316,9 +316,9 @@ def promote(
     import os
 
     from predict.config import load_section
-    from predict.modeling import TrainConfig, task_of, test_scorer
-    from predict.tracking import promote as promote_challenger
-    from predict.tracking import promotion_metric, tracking_uri
+    from predict.models.tracking import promote as promote_challenger
+    from predict.models.tracking import promotion_metric, tracking_uri
+    from predict.models.training import TrainConfig, task_of, test_scorer
 
     _configure_logging(quiet=True)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")

@@ -20,9 +20,10 @@ import pandas as pd
 import pytest
 
 from predict.config import load_section
-from predict.evaluation import EvaluationConfig, target_metrics, truth_comparison
-from predict.model_store import ModelBundle, load_bundle
-from predict.modeling import (
+from predict.models.evaluation import EvaluationConfig, target_metrics, truth_comparison
+from predict.models.store import ModelBundle, load_bundle
+from predict.models.tracking import TrackingConfig
+from predict.models.training import (
     LABEL_PREFIX,
     SPLITS,
     TrainConfig,
@@ -33,7 +34,6 @@ from predict.modeling import (
     split_fingerprint,
     train_model,
 )
-from predict.tracking import TrackingConfig
 
 pytestmark = pytest.mark.model
 Metrics = dict[str, dict[str, Any]]

@@ -15,12 +15,12 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from predict.catalogue import FEATURES
 from predict.cli import app
 from predict.config import load_section
-from predict.features import FeaturesConfig
-from predict.labels import LABEL_COLUMNS
-from predict.split import SplitConfig
+from predict.features.build import FeaturesConfig
+from predict.features.catalogue import FEATURES
+from predict.features.labels import LABEL_COLUMNS
+from predict.models.split import SplitConfig
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))  # repo root: tests.* helpers

@@ -16,7 +16,7 @@ from tests.scoring_fixtures import Book, build_book
 from typer.testing import CliRunner
 
 from predict.cli import app
-from predict.validation import ValidationConfig, validate_folder, write_validated
+from predict.contract.validation import ValidationConfig, validate_folder, write_validated
 
 ROOT = Path(__file__).resolve().parents[2]
 _spec = importlib.util.spec_from_file_location("pipelines_score", ROOT / "pipelines" / "score.py")

@@ -15,7 +15,7 @@ import yaml
 from typer.testing import CliRunner
 
 from predict.cli import app
-from predict.model_store import load_bundle
+from predict.models.store import load_bundle
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # repo root: tests.* helpers

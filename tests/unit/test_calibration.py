@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from predict.calibration import (
+from predict.models.calibration import (
     CALIBRATOR_KINDS,
     CalibrationError,
     IsotonicCalibrator,
@@ -16,7 +16,7 @@ from predict.calibration import (
     calibrator_from_dict,
     make_calibrator,
 )
-from predict.evaluation import expected_calibration_error
+from predict.models.evaluation import expected_calibration_error
 
 
 def _distorted(n: int = 4000, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -12,7 +12,7 @@ import pytest
 
 from predict import io
 from predict.config import ConfigError, from_dict, load_section
-from predict.contract import TABLES
+from predict.contract.spec import TABLES
 
 
 @dataclass(frozen=True)

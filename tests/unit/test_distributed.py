@@ -1,4 +1,4 @@
-"""The Dask path (predict.distributed): partitioning by client, and results equal to one
+"""The Dask path (predict.distributed.steps): partitioning by client, and results equal to one
 machine's on a small generated book, through a real two-process LocalCluster."""
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from tests.scoring_fixtures import train_on_features
 from tests.synthetic_fixtures import SMALL, WINDOW
 from typer.testing import CliRunner
 
-from predict import distributed as dd
 from predict.cli import app
-from predict.explain import ExplanationWriter
-from predict.features import FeaturesConfig, build_feature_table, build_features
-from predict.features import run as run_features
-from predict.reasons import catalogue_templates
-from predict.scoring import ScoreConfig, score_chunks
-from predict.snapshots import as_of_dates, data_end
+from predict.distributed import steps as dd
+from predict.features.build import FeaturesConfig, build_feature_table, build_features
+from predict.features.build import run as run_features
+from predict.features.snapshots import as_of_dates, data_end
+from predict.scoring.explain import ExplanationWriter
+from predict.scoring.reasons import catalogue_templates
+from predict.scoring.run import ScoreConfig, score_chunks
 from predict.synthetic import generate_portfolio
 
 BOOK = dataclasses.replace(SMALL, seed=23, n_clients=800, months=30, truth_paths=0)

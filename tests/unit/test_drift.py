@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predict.drift import (
+from predict.scoring.drift import (
     DRIFT_COLUMNS,
     MISSING,
     OTHER,

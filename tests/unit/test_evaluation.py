@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from predict.evaluation import (
+from predict.models.evaluation import (
     EvaluationConfig,
     binary_metrics,
     calibration_table,

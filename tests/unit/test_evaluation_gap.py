@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predict.evaluation import EvaluationConfig, gap_interval, truth_comparison
+from predict.models.evaluation import EvaluationConfig, gap_interval, truth_comparison
 
 
 def _rows(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:

@@ -10,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from tests.scoring_fixtures import FEATURES, feature_frame, train_bundle
 
-from predict.explain import (
+from predict.models.store import ModelBundle, load_bundle, save_bundle
+from predict.scoring.explain import (
     EXPLANATION_SCHEMA,
     ExplanationWriter,
     contributions,
@@ -20,7 +21,6 @@ from predict.explain import (
     output_impact,
     shap_explanation,
 )
-from predict.model_store import ModelBundle, load_bundle, save_bundle
 
 TARGETS = ("churn", "default", "contribution")
 

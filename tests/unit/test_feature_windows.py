@@ -1,4 +1,4 @@
-"""The numpy window step (predict.feature_windows) against a brute force with SQL semantics."""
+"""The numpy window step (predict.features.windows) against a brute force with SQL semantics."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from predict import feature_windows as fw
+from predict.features import windows as fw
 
 
 def test_reduce_runs_equals_a_loop_over_each_run() -> None:
@@ -191,8 +191,8 @@ def test_every_window_is_a_run_of_whole_buckets(inactivity: int, dormant: int) -
     as-of month and every window start t - w), or it would take in part of a bucket's
     months. Exception: a one-month window over a month-end value (``*_end``: the value
     at the bucket's last month)."""
-    from predict.features import FeaturesConfig, _all_ctes, _windows
-    from predict.lifecycle import LifecycleConfig
+    from predict.features.build import FeaturesConfig, _all_ctes, _windows
+    from predict.features.lifecycle import LifecycleConfig
 
     config = FeaturesConfig(
         inactivity_months=inactivity, lifecycle=LifecycleConfig(dormant_months=dormant)

@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predict.catalogue import FEATURES
-from predict.features import (
+from predict.features.build import (
     FeaturesConfig,
     RevenueSources,
     available_features,
     build_features,
 )
+from predict.features.catalogue import FEATURES
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
 from tests.features_fixtures import tiny_tables
@@ -165,7 +165,7 @@ def test_absent_tables_leave_their_features_out_and_say_so_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     tables = {"clients": tiny_tables()["clients"]}
-    with caplog.at_level(logging.INFO, logger="predict.features"):
+    with caplog.at_level(logging.INFO, logger="predict.features.build"):
         frame = build_features(tables, [D(2022, 12, 31)])
     assert list(frame.columns) == [
         "client_id",
@@ -239,7 +239,7 @@ def test_ranges_of_clients_give_the_same_table_as_one_pass(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     tables = tiny_tables()
-    with caplog.at_level(logging.INFO, logger="predict.features"):
+    with caplog.at_level(logging.INFO, logger="predict.features.build"):
         chunked = build_features(tables, DATES, FeaturesConfig(events_per_pass=40))
     assert any("passes over ranges of clients" in r.getMessage() for r in caplog.records)
     pd.testing.assert_frame_equal(chunked, build_features(tables, DATES))

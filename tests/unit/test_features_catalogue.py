@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from predict.catalogue import (
+from predict.contract.spec import TABLES
+from predict.features.catalogue import (
     CATEGORICAL,
     FAMILIES,
     FEATURES,
@@ -16,14 +17,14 @@ from predict.catalogue import (
     is_available,
     render_markdown,
 )
-from predict.contract import TABLES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "features.md"
 
 
 def test_docs_features_md_is_generated_from_the_catalogue() -> None:
     assert DOCS.read_text(encoding="utf-8") == render_markdown(), (
-        "docs/features.md is out of date: run `python -m predict.catalogue > docs/features.md`"
+        "docs/features.md is out of date: "
+        "run `python -m predict.features.catalogue > docs/features.md`"
     )
 
 

@@ -7,7 +7,7 @@ import datetime as dt
 import duckdb
 import pytest
 
-from predict.lifecycle import STAGES, LifecycleConfig, classify, stage_sql
+from predict.features.lifecycle import STAGES, LifecycleConfig, classify, stage_sql
 
 D = dt.date
 CONFIG = LifecycleConfig(new_months=12, dormant_months=3)

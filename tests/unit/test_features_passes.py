@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from tests.features_fixtures import random_tables, tiny_tables
 
-from predict import features_sql as fsql
-from predict.features import (
+from predict.features import sql as fsql
+from predict.features.build import (
     FeaturesConfig,
     _client_ranges,
     _cpus,

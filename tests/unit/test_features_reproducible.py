@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from tests.features_fixtures import random_tables
 
-from predict.features import build_features
+from predict.features.build import build_features
 
 
 def test_features_are_bit_identical_run_to_run_on_a_table_large_enough_to_go_parallel() -> None:

@@ -13,9 +13,9 @@ import pandas as pd
 import pytest
 from tests.features_fixtures import frame, history_at, random_tables, tiny_tables
 
-from predict import distributed as dd
-from predict.catalogue import FEATURES
-from predict.features import FeaturesConfig, available_features, build_features
+from predict.distributed import steps as dd
+from predict.features.build import FeaturesConfig, available_features, build_features
+from predict.features.catalogue import FEATURES
 
 D = dt.date
 DAYS = 30.4375

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predict.labels import (
+from predict.features.labels import (
     LABEL_COLUMNS,
     DefaultDefinition,
     LabelConfig,
@@ -112,7 +112,7 @@ def test_contribution_label_by_hand(labels: pd.DataFrame) -> None:
 
 def test_censored_snapshots_have_no_labels(caplog: pytest.LogCaptureFixture) -> None:
     config = LabelConfig(horizon_months=6, data_end=D(2022, 12, 31))
-    with caplog.at_level(logging.INFO, logger="predict.labels"):
+    with caplog.at_level(logging.INFO, logger="predict.features.labels"):
         frame = build_labels(tiny_tables(), [D(2022, 6, 30), D(2022, 7, 31)], config)
     assert frame.loc[frame["as_of"] == "2022-07-31", list(LABEL_COLUMNS)].isna().all().all()
     assert frame.loc[frame["as_of"] == "2022-06-30", "label_contribution"].notna().all()
@@ -131,7 +131,7 @@ def test_targets_without_their_tables_are_skipped_not_faked(
         ),
         "contribution": "needs revenue, absent from the input",
     }
-    with caplog.at_level(logging.WARNING, logger="predict.labels"):
+    with caplog.at_level(logging.WARNING, logger="predict.features.labels"):
         frame = build_labels(tables, [D(2022, 6, 30)], H6)
     assert len(frame) == 2 and frame[list(LABEL_COLUMNS)].isna().all().all()
     assert sum("skipped" in r.getMessage() for r in caplog.records) == 3
@@ -139,7 +139,7 @@ def test_targets_without_their_tables_are_skipped_not_faked(
 
 def test_labels_equal_the_generators_reference_implementation() -> None:
     synthetic = pytest.importorskip("predict.synthetic")
-    from predict.snapshots import add_months, data_end
+    from predict.features.snapshots import add_months, data_end
 
     book = synthetic.generate_portfolio(synthetic.GenerateConfig(n_clients=150, truth_paths=0))
     tables = book.tables

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predict.model_store import (
+from predict.models.store import (
     BUNDLE_FILES,
     FeatureMismatchError,
     FeatureSpec,
@@ -20,7 +20,7 @@ from predict.model_store import (
     load_bundle,
     save_bundle,
 )
-from predict.modeling import BoosterConfig, ContributionConfig, TrainConfig, train_model
+from predict.models.training import BoosterConfig, ContributionConfig, TrainConfig, train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
 from tests.model_fixtures import Book, fast_config, make_split

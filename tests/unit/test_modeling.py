@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predict.baselines import CarryForwardBaseline, ScorecardBaseline
-from predict.model_store import FeatureSpec, load_bundle
-from predict.modeling import (
+from predict.models.baselines import CarryForwardBaseline, ScorecardBaseline
+from predict.models.store import FeatureSpec, load_bundle
+from predict.models.training import (
     ContributionConfig,
     evaluate_model,
     feature_columns,
@@ -62,7 +62,7 @@ def test_binary_models_learn_the_planted_signal(book: Book, target: str) -> None
 def test_rows_without_a_label_are_not_training_rows(
     book: Book, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="predict.modeling"):
+    with caplog.at_level(logging.INFO, logger="predict.models.training"):
         bundle = train_model(book.train, book.valid, "default", FAST)
     labelled = int(book.train["label_default"].notna().sum())
     assert labelled < len(book.train)
@@ -97,7 +97,7 @@ def test_monotone_constraint_on_an_unknown_feature_is_ignored_with_a_warning(
 ) -> None:
     cfg = dataclasses.replace(FAST, monotone={"default": {"no_such_feature": 1}})
     spec = FeatureSpec.from_frame(book.train, feature_columns(book.train))
-    with caplog.at_level(logging.WARNING, logger="predict.modeling"):
+    with caplog.at_level(logging.WARNING, logger="predict.models.training"):
         params = lgb_params("default", spec, np.array([0.0, 1.0]), cfg)
     assert "no_such_feature" in caplog.text
     assert set(params["monotone_constraints"]) == {0}

@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from predict.adapters.online_retail import import_online_retail, to_contract_tables
-from predict.validation import ValidationConfig, validate_folder
+from predict.contract.online_retail import import_online_retail, to_contract_tables
+from predict.contract.validation import ValidationConfig, validate_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 REAL_FILE = ROOT / "../shared/data/online_retail/online_retail.csv.gz"

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from predict.features import build_features
-from predict.labels import LabelConfig, build_labels
-from predict.snapshots import add_months, month_end
+from predict.features.build import build_features
+from predict.features.labels import LabelConfig, build_labels
+from predict.features.snapshots import add_months, month_end
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
 from tests.features_fixtures import frame, history_at, random_tables

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from tests.scoring_fixtures import FEATURES, feature_frame, train_bundle
 
-from predict.explain import Explained, explain_matrix
-from predict.reasons import (
+from predict.scoring.explain import Explained, explain_matrix
+from predict.scoring.reasons import (
     SEPARATOR,
     ReasonsConfig,
     ReasonTemplate,

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from predict.config import from_dict
-from predict.relationship import (
+from predict.scoring.relationship import (
     EARLY_WARNING_COLUMNS,
     ActionRule,
     Condition,

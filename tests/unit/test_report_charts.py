@@ -7,7 +7,6 @@ import xml.etree.ElementTree as ET
 import pandas as pd
 import pytest
 
-from predict.explain import BASE_FEATURE
 from predict.report import charts
 from predict.report.explanations import (
     BASE_FEATURES,
@@ -16,6 +15,7 @@ from predict.report.explanations import (
     shap_importance,
 )
 from predict.report.formatting import cell, client_page_name
+from predict.scoring.explain import BASE_FEATURE
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -12,14 +12,14 @@ import pandas as pd
 import pytest
 from tests.scoring_fixtures import Book, build_book
 
-from predict.contract import TARGETS
-from predict.explain import BASE_FEATURE
-from predict.features import FeaturesConfig, build_features
-from predict.model_store import FeatureMismatchError, load_bundle
+from predict.contract.spec import TARGETS
+from predict.features.build import FeaturesConfig, build_features
+from predict.models.store import FeatureMismatchError, load_bundle
 from predict.progress import RichProgress, SilentProgress, progress_display
-from predict.reasons import catalogue_templates
-from predict.relationship import EARLY_WARNING_COLUMNS
-from predict.scoring import (
+from predict.scoring.explain import BASE_FEATURE
+from predict.scoring.reasons import catalogue_templates
+from predict.scoring.relationship import EARLY_WARNING_COLUMNS
+from predict.scoring.run import (
     SCORE_COLUMNS,
     ScoreConfig,
     ScoringResult,

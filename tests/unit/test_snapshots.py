@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from predict.snapshots import (
+from predict.features.snapshots import (
     SnapshotConfig,
     add_months,
     as_of_dates,

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from predict.snapshots import add_months, label_end
-from predict.split import (
+from predict.features.snapshots import add_months, label_end
+from predict.models.split import (
     ClientHoldout,
     SplitConfig,
     SplitPlan,

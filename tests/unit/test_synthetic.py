@@ -15,7 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from predict.contract import TABLES
+from predict.contract.spec import TABLES
 from predict.synthetic import GenerateConfig, generate_portfolio, write_portfolio
 
 ROOT = Path(__file__).resolve().parents[2]

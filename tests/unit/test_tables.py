@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predict.contract import TABLES
-from predict.tables import (
+from predict.contract.spec import TABLES
+from predict.contract.tables import (
     TableReadError,
     cast_to_contract,
     locate_tables,

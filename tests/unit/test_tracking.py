@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from predict.model_store import ModelBundle, save_bundle
-from predict.modeling import train_model
-from predict.tracking import (
+from predict.models.store import ModelBundle, save_bundle
+from predict.models.tracking import (
     TrackingConfig,
     flatten,
     log_training,
@@ -19,6 +18,7 @@ from predict.tracking import (
     registered_name,
     tracking_uri,
 )
+from predict.models.training import train_model
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
 from tests.model_fixtures import Book, fast_config, make_split

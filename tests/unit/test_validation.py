@@ -12,9 +12,14 @@ import pandas as pd
 import pytest
 
 from predict.config import ConfigError, load_section
-from predict.contract import TABLES
-from predict.schemas import DATE_ORDER, MONTH_END_COLUMNS, SCHEDULED_DATE_COLUMNS, build_schema
-from predict.validation import (
+from predict.contract.schemas import (
+    DATE_ORDER,
+    MONTH_END_COLUMNS,
+    SCHEDULED_DATE_COLUMNS,
+    build_schema,
+)
+from predict.contract.spec import TABLES
+from predict.contract.validation import (
     ISSUE_COLUMNS,
     ValidationConfig,
     ValidationFailed,
@@ -240,7 +245,7 @@ def test_unknown_column_is_left_out_with_one_warning(
 ) -> None:
     frames = contract_frames()
     frames["revenue"]["internal_note"] = "x"
-    with caplog.at_level(logging.INFO, logger="predict.validation"):
+    with caplog.at_level(logging.INFO, logger="predict.contract.validation"):
         result = validate_folder(write_folder(tmp_path / "raw", frames), STRICT)
     assert result.ok
     assert "internal_note" not in result.tables["revenue"].columns
@@ -257,7 +262,7 @@ def test_absent_optional_table_is_said_once_and_absent_optional_columns_are_null
     frames = contract_frames()
     del frames["revenue"]
     frames["clients"] = frames["clients"].drop(columns=["segment", "annual_turnover"])
-    with caplog.at_level(logging.INFO, logger="predict.validation"):
+    with caplog.at_level(logging.INFO, logger="predict.contract.validation"):
         result = validate_folder(write_folder(tmp_path / "raw", frames), STRICT)
     assert result.ok and result.absent == ("revenue",)
     assert "revenue" not in result.tables

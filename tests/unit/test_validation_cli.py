@@ -9,7 +9,7 @@ import pandas as pd
 from typer.testing import CliRunner
 
 from predict.cli import app
-from predict.dictionary import render_data_dictionary
+from predict.contract.dictionary import render_data_dictionary
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
 from tests.validation_fixtures import AS_OF, contract_frames, write_folder

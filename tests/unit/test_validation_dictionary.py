@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from predict.contract import TABLES
-from predict.dictionary import DICTIONARY_PATH, render_data_dictionary
-from predict.schemas import RULES
+from predict.contract.dictionary import DICTIONARY_PATH, render_data_dictionary
+from predict.contract.schemas import RULES
+from predict.contract.spec import TABLES
 
 ROOT = Path(__file__).resolve().parents[2]
 

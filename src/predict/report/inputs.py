@@ -14,7 +14,7 @@ from typing import Any
 
 import pandas as pd
 
-from predict.contract import TABLES, TARGETS
+from predict.contract.spec import TABLES, TARGETS
 from predict.io import read_json
 
 logger = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ def load_tables(tables_dir: str | os.PathLike[str] | None) -> dict[str, pd.DataF
     if not root.is_dir():
         raise ReportInputError(f"tables folder {root} does not exist")
     try:
-        from predict.validation import load_validated  # the validation stage's own reader
+        from predict.contract.validation import load_validated  # the validation stage's own reader
     except ImportError:  # pragma: no cover - only while the validation module is absent
         return {
             n: pd.read_parquet(root / f"{n}.parquet")

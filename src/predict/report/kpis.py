@@ -1,6 +1,6 @@
 """Portfolio KPIs as pure functions of the scores and the (validated) contract tables.
 
-Definitions (also in docs/report.md), the same as the labels' (:mod:`predict.labels`):
+Definitions (also in docs/report.md), the same as the labels' (:mod:`predict.features.labels`):
 
 - windows are calendar months ending with the as-of month: "the last 12 months" at
   2024-12-31 is 2024-01-01..2024-12-31 (as in the feature catalogue);

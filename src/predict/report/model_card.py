@@ -198,7 +198,7 @@ def _feature_dtype(features: Mapping[str, Any] | list[Any], name: str) -> str:
 
 def _catalogue() -> Mapping[str, Any]:
     try:
-        module = importlib.import_module("predict.catalogue")
+        module = importlib.import_module("predict.features.catalogue")
     except ImportError:
         logger.info("feature catalogue not available; the card lists feature names only")
         return {}

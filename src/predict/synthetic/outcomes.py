@@ -22,7 +22,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from predict.contract import DEFAULT_DPD_THRESHOLD, DEFAULT_EVENT_KINDS
+from predict.contract.spec import DEFAULT_DPD_THRESHOLD, DEFAULT_EVENT_KINDS
 from predict.synthetic.config import OutcomeWindow
 
 QUERY = """

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from predict import features_sql as fsql
-from predict.contract import DEFAULT_DPD_THRESHOLD, DEFAULT_EVENT_KINDS, TARGETS
-from predict.snapshots import (
+from predict.contract.spec import DEFAULT_DPD_THRESHOLD, DEFAULT_EVENT_KINDS, TARGETS
+from predict.features import sql as fsql
+from predict.features.snapshots import (
     AUTO,
     is_censored,
     label_end,
@@ -203,7 +203,7 @@ def build_labels(
     """Labels per (client_id, as_of): ``label_churn``, ``label_default``, ``label_contribution``.
 
     One row per client onboarded on or before each as-of date (the rows of
-    :func:`predict.features.build_features`), sorted by client and date.
+    :func:`predict.features.build.build_features`), sorted by client and date.
     """
     dates = sorted(set(as_of_dates))
     require_month_ends(dates)

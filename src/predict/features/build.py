@@ -1,15 +1,15 @@
 """Point-in-time features (and the labels beside them) from the contract tables.
 
-:func:`build_features` computes every feature of :data:`predict.catalogue.FEATURES` whose
+:func:`build_features` computes every feature of :data:`predict.features.catalogue.FEATURES` whose
 inputs are present, for any list of month-end as-of dates, all dates at once: DuckDB
 aggregates each event table once per client and bucket of months, numpy takes every date's
 windows over those rows, a last DuckDB statement evaluates the features (see
-:mod:`predict.features_sql`); a book of more than ``events_per_pass`` event rows is done
+:mod:`predict.features.sql`); a book of more than ``events_per_pass`` event rows is done
 in passes over ranges of clients, to bound the memory. A
 feature at t reads only rows dated on or before t (``facility_balances``: month ends on or
 before t; a facility closed after t is open at t; a client onboarded after t has no row).
-:func:`build_feature_table` adds the labels (:mod:`predict.labels`) for the snapshot
-calendar of :mod:`predict.snapshots` and a summary; :func:`run` is the ``features`` stage.
+:func:`build_feature_table` adds the labels (:mod:`predict.features.labels`) for the snapshot
+calendar of :mod:`predict.features.snapshots` and a summary; :func:`run` is the ``features`` stage.
 
 Contractual facility terms (limit, rate, maturity) and client attributes (segment,
 industry, region, turnover) are taken as they are in the tables: the contract has no
@@ -34,20 +34,19 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from predict import feature_windows as fw
-from predict import features_sql as fsql
-from predict.catalogue import (
+from predict.contract.spec import TABLES, TARGETS
+from predict.features import sql as fsql
+from predict.features import windows as fw
+from predict.features.catalogue import (
     CREDIT_EVENT_FAMILIES,
     FEATURES,
     REVENUE_FAMILIES,
     is_available,
 )
-from predict.contract import TABLES, TARGETS
-from predict.io import write_json, write_parquet
-from predict.labels import LABEL_COLUMNS, DefaultDefinition, LabelConfig, build_labels
-from predict.labels import label_availability as _label_availability
-from predict.lifecycle import LifecycleConfig, stage_sql
-from predict.snapshots import (
+from predict.features.labels import LABEL_COLUMNS, DefaultDefinition, LabelConfig, build_labels
+from predict.features.labels import label_availability as _label_availability
+from predict.features.lifecycle import LifecycleConfig, stage_sql
+from predict.features.snapshots import (
     AUTO,
     SnapshotConfig,
     as_of_dates,
@@ -58,6 +57,7 @@ from predict.snapshots import (
     resolve_data_end,
     scoring_as_of,
 )
+from predict.io import write_json, write_parquet
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def available_features(
 
 
 def _since(latest: tuple[str, tuple[str, ...]]) -> tuple[str, tuple[str, ...]]:
-    """Months from the latest date (see :func:`predict.features_sql.latest`) to t."""
+    """Months from the latest date (see :func:`predict.features.sql.latest`) to t."""
     return fsql.months_since(latest[0]), latest[1]
 
 
@@ -529,7 +529,7 @@ def _available_logged(tables: Mapping[str, pd.DataFrame]) -> list[str]:
 def _requested(tables: Mapping[str, pd.DataFrame], names: Sequence[str]) -> list[str]:
     unknown = [n for n in names if n not in FEATURES]
     if unknown:
-        raise KeyError(f"unknown feature(s) {unknown}; see predict.catalogue.FEATURES")
+        raise KeyError(f"unknown feature(s) {unknown}; see predict.features.catalogue.FEATURES")
     columns = {n: frozenset(TABLES[n].column_names) for n in tables if n in fsql.VIEWS}
     missing = [n for n in names if not is_available(FEATURES[n], columns)]
     if missing:
@@ -595,7 +595,7 @@ def summarise(
 
 def load_tables(folder: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
     """The validated tables of ``folder`` (``<table>.parquet``, written by ``validate``)."""
-    from predict.validation import load_validated  # pandera is loaded only when needed
+    from predict.contract.validation import load_validated  # pandera is loaded only when needed
 
     return dict(load_validated(folder))
 

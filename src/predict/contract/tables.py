@@ -21,7 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from predict.contract import TABLES, ColumnKind, Table
+from predict.contract.spec import TABLES, ColumnKind, Table
 from predict.io import atomic_path
 
 logger = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 :data:`FEATURES` maps a feature name to its :class:`FeatureSpec`. The review report and the
 reason codes render :attr:`FeatureSpec.reason` with the client's value, e.g.
 ``FEATURES["max_dpd_12m"].render(95.0)`` -> "Days past due reached 95 in the last 12 months".
-``docs/features.md`` is generated from this module (``python -m predict.catalogue``).
+``docs/features.md`` is generated from this module (``python -m predict.features.catalogue``).
 
 ``requires`` says which input is needed: ``"facilities+facility_balances|credit_events"``
 means (facilities and facility_balances) or credit_events; ``table.column`` names an
@@ -539,7 +539,8 @@ def _present(part: str, present: Mapping[str, frozenset[str]]) -> bool:
 _GUIDE = (
     "## How the table is built",
     "",
-    "- **As-of dates** (`features.as_of` in params.yaml, `predict.snapshots`): month ends, "
+    "- **As-of dates** (`features.as_of` in params.yaml, `predict.features.snapshots`): "
+    "month ends, "
     "either listed or every `step_months` counted back from the latest month end in the data "
     "(`end: auto`) to the first with `min_history_months` of history (`start: auto`). The "
     "scoring as-of (`scoring: auto` = latest month end) is always included.",
@@ -555,9 +556,9 @@ _GUIDE = (
     "rated): rates carry that month's base rate, so the spread keeps the premium priced for "
     "the client's risk then. A month's median reads only facilities of that month, so it is "
     "point in time; it is the whole input's in every pass of clients and on every Dask "
-    "partition (`predict.distributed.BOOK_TABLES`), so it does not depend on how the run is "
+    "partition (`predict.distributed.steps.BOOK_TABLES`), so it does not depend on how the run is "
     "split. Scored alone, a small book gets a noisier reference than the training book.",
-    "- **Every as-of date at once** (`predict.features_sql`, `predict.feature_windows`): "
+    "- **Every as-of date at once** (`predict.features.sql`, `predict.features.windows`): "
     "DuckDB aggregates each event table once per client and *bucket* (the months between "
     "consecutive window boundaries: every as-of month and every window start); a window of "
     "any as-of date is then a run of whole buckets, and numpy reduces every snapshot's run "
@@ -568,11 +569,12 @@ _GUIDE = (
     "Bank codes (revenue sources, interaction and credit event kinds) are mapped to "
     "the families above by params (`revenue_sources`, `interaction_kinds`, "
     "`credit_event_kinds`), never by a list in the code.",
-    "- **Labels** (`predict.labels`, beside the features as `label_churn`, `label_default`, "
+    "- **Labels** (`predict.features.labels`, beside the features as `label_churn`, "
+    "`label_default`, "
     "`label_contribution`) follow the data contract over (t, t+H], H = `horizon_months`; "
     "a snapshot with t+H after the data end is censored (labels NaN); a target whose "
     "tables are absent is NaN and the run says so.",
-    "- **Split** (`predict.split`): out of time and purged: test = the last uncensored "
+    "- **Split** (`predict.models.split`): out of time and purged: test = the last uncensored "
     "as-of, validation = the latest as-ofs with t+H <= test, training = as-ofs with "
     "t+H <= the first validation as-of; a by-client holdout when the history is too short.",
     "",
@@ -584,7 +586,8 @@ def render_markdown() -> str:
     lines = [
         "# Feature catalogue",
         "",
-        "Generated from `src/predict/catalogue.py` by `python -m predict.catalogue > "
+        "Generated from `src/predict/features/catalogue.py` by "
+        "`python -m predict.features.catalogue > "
         "docs/features.md`; do not edit by hand (a test checks it is up to date).",
         "",
         f"{len(FEATURES)} features, one row per client and as-of date t. Every feature uses "

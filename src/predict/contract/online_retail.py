@@ -27,7 +27,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pcsv
 
-from predict.tables import write_tables
+from predict.contract.tables import write_tables
 
 logger = logging.getLogger(__name__)
 

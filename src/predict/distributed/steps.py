@@ -2,17 +2,17 @@
 
 Where the portfolio outgrows one machine, the contract tables are split by client into
 ``partitions`` parts (:func:`partition_tables`: a stable hash of ``client_id``; a facility
-balance goes with its facility's client), and the single-machine functions run unchanged
-on each part: :func:`predict.features.build_features`, :func:`predict.labels.build_labels`,
-:func:`predict.scoring.score_chunks`. Every label and almost every feature of a client reads
-only that client's rows, so the parts are independent. What depends on the whole data is
-decided once, before the split, and handed to every part: the as-of dates, the data end,
-the scoring as-of, the list of features (a part whose optional column happens to be empty
-still gets that feature, all missing, as the whole book would) and the tables of
-:data:`BOOK_TABLES`, whole (``rate_spread_*`` compare a facility's rate with the book's
-facilities of the same product and month; the statement still reads only its own clients'
-facilities for everything else). The parts' results are concatenated and sorted as the
-single-machine result: the two are equal.
+balance goes with its facility's client), and the single-machine functions run unchanged on
+each part: :func:`predict.features.build.build_features`,
+:func:`predict.features.labels.build_labels`, :func:`predict.scoring.run.score_chunks`.
+Every label and almost every feature of a client reads only that client's rows, so the parts
+are independent. What depends on the whole data is decided once, before the split, and
+handed to every part: the as-of dates, the data end, the scoring as-of, the list of features
+(a part whose optional column happens to be empty still gets that feature, all missing, as
+the whole book would) and the tables of :data:`BOOK_TABLES`, whole (``rate_spread_*``
+compare a facility's rate with the book's facilities of the same product and month; the
+statement still reads only its own clients' facilities for everything else). The parts'
+results are concatenated and sorted as the single-machine result: the two are equal.
 
 With a ``distributed.Client`` (a ``LocalCluster`` or a scheduler address) the parts are
 scattered to the workers and computed there; without one, Dask's local threaded scheduler
@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 import pandas as pd
 
-from predict.contract import TABLES
-from predict.features import (
+from predict.contract.spec import TABLES
+from predict.features.build import (
     FeaturesConfig,
     FeatureTable,
     available_features,
@@ -45,16 +45,16 @@ from predict.features import (
     load_tables,
     summarise,
 )
+from predict.features.labels import LabelConfig, build_labels
+from predict.features.snapshots import as_of_dates, resolve_data_end
 from predict.io import atomic_dir, write_json, write_parquet
-from predict.labels import LabelConfig, build_labels
-from predict.snapshots import as_of_dates, resolve_data_end
 
 if TYPE_CHECKING:
     from distributed import Client
 
-    from predict.model_store import ModelBundle
-    from predict.reasons import ReasonTemplate
-    from predict.scoring import ScoreConfig
+    from predict.models.store import ModelBundle
+    from predict.scoring.reasons import ReasonTemplate
+    from predict.scoring.run import ScoreConfig
 
 logger = logging.getLogger(__name__)
 
@@ -261,7 +261,7 @@ def build_features_dask(
     partitions: int = 8,
     client: Client | None = None,
 ) -> pd.DataFrame:
-    """:func:`predict.features.build_features` on Dask, partition by client; same result."""
+    """:func:`predict.features.build.build_features` on Dask, partition by client; same result."""
     config = config or FeaturesConfig()
     feature_names = global_feature_names(tables, names)
     start = time.perf_counter()
@@ -319,7 +319,7 @@ def _features_and_labels(
 def build_feature_table_dask(
     tables: Tables, config: FeaturesConfig, *, partitions: int = 8, client: Client | None = None
 ) -> FeatureTable:
-    """:func:`predict.features.build_feature_table` on Dask: equal frame and summary.
+    """:func:`predict.features.build.build_feature_table` on Dask: equal frame and summary.
 
     The as-of calendar, the data end (for the labels' censoring) and the feature list come
     from the whole data; each partition gets them fixed.
@@ -372,7 +372,7 @@ def run(
 def feature_builder(
     config: FeaturesConfig, *, partitions: int = 8, client: Client | None = None
 ) -> Callable[[Tables, list[dt.date]], pd.DataFrame]:
-    """A ``build`` for :func:`predict.scoring.score_snapshot` that builds features on Dask."""
+    """A ``build`` for :func:`predict.scoring.run.score_snapshot` that builds features on Dask."""
 
     def build(tables: Tables, dates: list[dt.date]) -> pd.DataFrame:
         return build_features_dask(tables, dates, config, partitions=partitions, client=client)
@@ -390,9 +390,9 @@ def _score_part(
     config: ScoreConfig,
     templates: Mapping[str, ReasonTemplate],
 ) -> tuple[pd.DataFrame, int]:
-    """One partition: :func:`predict.scoring.score_chunks`, explanations to their own file."""
-    from predict.explain import ExplanationWriter
-    from predict.scoring import score_chunks
+    """One partition: :func:`predict.scoring.run.score_chunks`, explanations to their own file."""
+    from predict.scoring.explain import ExplanationWriter
+    from predict.scoring.run import score_chunks
 
     if explanations is None:
         return score_chunks(features, bundles, config, templates), 0
@@ -411,10 +411,10 @@ def score_features_dask(
     partitions: int = 8,
     client: Client | None = None,
 ) -> tuple[pd.DataFrame, int]:
-    """:func:`predict.scoring.score_chunks` on Dask, partition by client.
+    """:func:`predict.scoring.run.score_chunks` on Dask, partition by client.
 
     ``features``: the scoring snapshot, already aligned with the models (see
-    ``predict.scoring.add_missing_features``). Returns the outputs and reasons, row for row
+    ``predict.scoring.run.add_missing_features``). Returns the outputs and reasons, row for row
     in the order of ``features`` (equal to ``score_chunks``), and the number of explanation
     rows written: with ``explanations_dir``, each partition writes its long explanations to
     ``part-<k>.parquet`` there (a folder all workers can reach), read back as one dataset.

@@ -9,8 +9,9 @@ expected contribution. Reasons are separated by `` | ``; those pushing the score
 
 The impact is an approximation: SHAP values are additive in the model's raw units (log-odds),
 not in probability. A driver's impact is the change of the calibrated output if its
-contribution were removed, all others kept (:func:`predict.explain.output_impact`); the impacts
-of several drivers do not add up exactly to the probability.
+contribution were removed, all others kept
+(:func:`predict.scoring.explain.output_impact`); the impacts of several drivers do not
+add up exactly to the probability.
 
 A feature whose value the client does not have (missing, NaN) is never cited, whatever its
 SHAP value (LightGBM sends missing values down a branch, so it does get one).
@@ -26,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from predict.explain import Explained, output_impact
+from predict.scoring.explain import Explained, output_impact
 
 SEPARATOR = " | "
 
@@ -82,7 +83,7 @@ def sentence(template: ReasonTemplate, value: Any) -> str:
 
 def catalogue_templates() -> dict[str, ReasonTemplate]:
     """The feature catalogue's reason templates and families, by feature name."""
-    from predict.catalogue import FEATURES
+    from predict.features.catalogue import FEATURES
 
     return {name: ReasonTemplate(spec.reason, spec.family) for name, spec in FEATURES.items()}
 

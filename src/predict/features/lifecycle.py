@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from predict.snapshots import month_index
+from predict.features.snapshots import month_index
 
 STAGES: tuple[str, ...] = ("potential", "new", "active", "dormant", "churned")
 

@@ -29,8 +29,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from predict.calibration import PlattCalibrator
-from predict.model_store import FeatureSpec
+from predict.models.calibration import PlattCalibrator
+from predict.models.store import FeatureSpec
 
 log = logging.getLogger(__name__)
 MISSING = "(missing)"

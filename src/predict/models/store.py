@@ -3,7 +3,7 @@
 A bundle folder (``models/<target>/``) holds exactly four text files:
 
 - ``model.txt``: the LightGBM booster in its own text format;
-- ``calibrator.json``: the calibrator (see :mod:`predict.calibration`);
+- ``calibrator.json``: the calibrator (see :mod:`predict.models.calibration`);
 - ``features.json``: feature names in training order, dtypes (``float64`` or
   ``category``) and, for categorical features, the categories in training order;
 - ``metadata.json``: target, task, objective, training window, data hash, params,
@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from predict import io
-from predict.calibration import Calibrator, calibrator_from_dict
+from predict.models.calibration import Calibrator, calibrator_from_dict
 
 log = logging.getLogger(__name__)
 

@@ -24,19 +24,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from predict import drift as drift_mod
-from predict import relationship as rel
-from predict.contract import TARGETS
-from predict.explain import (
+from predict.contract.spec import TARGETS
+from predict.io import write_csv, write_json, write_parquet
+from predict.models.store import FeatureMismatchError, ModelBundle, load_bundle
+from predict.progress import ProgressReporter, SilentProgress, progress_display
+from predict.scoring import drift as drift_mod
+from predict.scoring import relationship as rel
+from predict.scoring.explain import (
     Explained,
     ExplanationWriter,
     explain_matrix,
     long_table,
 )
-from predict.io import write_csv, write_json, write_parquet
-from predict.model_store import FeatureMismatchError, ModelBundle, load_bundle
-from predict.progress import ProgressReporter, SilentProgress, progress_display
-from predict.reasons import ReasonsConfig, ReasonTemplate, reasons_text
+from predict.scoring.reasons import ReasonsConfig, ReasonTemplate, reasons_text
 
 log = logging.getLogger(__name__)
 
@@ -387,7 +387,7 @@ def rescore_previous(
     config: ScoreConfig,
 ) -> pd.DataFrame | None:
     """The same models on the month end before ``as_of`` (None when the data start later)."""
-    from predict.snapshots import add_months, data_start
+    from predict.features.snapshots import add_months, data_start
 
     prev = add_months(as_of, -1)
     if prev < data_start(tables):
@@ -540,7 +540,7 @@ def load_input(
     """The contract tables of ``input_dir``: as they are if already validated, else validated
     now (``mode``; lenient by default for scoring: bad rows are quarantined under
     ``out_dir/quarantine/`` with the report in ``out_dir/validation/``)."""
-    from predict.validation import (
+    from predict.contract.validation import (
         ValidationConfig,
         ValidationFailed,
         failure_message,
@@ -609,9 +609,9 @@ def score_folder(
     quiet: bool | None = False,
 ) -> ScoringResult:
     """``predict score``: validate (unless ``validated``), build features, score, write."""
-    from predict.features import build_features
-    from predict.reasons import catalogue_templates
-    from predict.snapshots import require_month_ends, scoring_as_of
+    from predict.features.build import build_features
+    from predict.features.snapshots import require_month_ends, scoring_as_of
+    from predict.scoring.reasons import catalogue_templates
 
     report = ScoringReport()
     bundles, report.skipped_targets = load_models(models_dir)
@@ -686,7 +686,7 @@ def summary_lines(result: ScoringResult) -> list[str]:
 def configs_from_params(params_path: str | os.PathLike[str] | None) -> tuple[ScoreConfig, Any]:
     """``score`` and ``features`` sections of a params file; defaults for what is absent."""
     from predict.config import load_params, load_section
-    from predict.features import FeaturesConfig
+    from predict.features.build import FeaturesConfig
 
     path = Path(params_path) if params_path is not None else None
     if path is None or not path.is_file():

@@ -1,4 +1,4 @@
-"""pandera schemas for the contract tables, built from :data:`predict.contract.TABLES`.
+"""pandera schemas for the contract tables, built from :data:`predict.contract.spec.TABLES`.
 
 Column lists, kinds, keys, ranges and foreign keys come from the contract; this module adds
 only the rules the contract states in words (date order, month ends, no future dates) and
@@ -15,8 +15,8 @@ from typing import Any, Literal
 import pandas as pd
 import pandera.pandas as pa
 
-from predict.contract import Table
-from predict.tables import KIND_DTYPES
+from predict.contract.spec import Table
+from predict.contract.tables import KIND_DTYPES
 
 Scope = Literal["file", "table", "row"]
 
@@ -117,7 +117,7 @@ def _date_order_check(later: str, earlier: str) -> pa.Check:
 def build_schema(table: Table, as_of: dt.date) -> pa.DataFrameSchema:
     """pandera schema of one table's typed frame: dtypes, nulls, key, ranges, date rules.
 
-    Foreign keys need the parent tables and are checked by :mod:`predict.validation`.
+    Foreign keys need the parent tables and are checked by :mod:`predict.contract.validation`.
     """
     stamp = pd.Timestamp(as_of)
     columns = {

@@ -33,10 +33,11 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from predict import io, tracking
-from predict.baselines import BaselineConfig, make_baseline
-from predict.calibration import IdentityCalibrator, make_calibrator
-from predict.evaluation import (
+from predict import io
+from predict.models import tracking
+from predict.models.baselines import BaselineConfig, make_baseline
+from predict.models.calibration import IdentityCalibrator, make_calibrator
+from predict.models.evaluation import (
     EvaluationConfig,
     json_ready,
     metrics_by_segment,
@@ -45,8 +46,8 @@ from predict.evaluation import (
     truth_comparison,
     uplift,
 )
-from predict.model_store import FeatureSpec, ModelBundle, load_bundle, save_bundle
-from predict.tracking import TrackingConfig
+from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
+from predict.models.tracking import TrackingConfig
 
 log = logging.getLogger(__name__)
 

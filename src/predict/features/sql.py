@@ -1,4 +1,4 @@
-"""The DuckDB SQL behind :mod:`predict.features`: every as-of date at once.
+"""The DuckDB SQL behind :mod:`predict.features.build`: every as-of date at once.
 
 Every as-of date t is a month end, so "dated on or before t" is "in month m(t) or earlier"
 (month index m = year * 12 + month) and a window "the last W months" is the months
@@ -11,7 +11,7 @@ Every as-of date t is a month end, so "dated on or before t" is "in month m(t) o
    row per (client, bucket), whatever the number of as-of dates (balances, and revenue for
    its volatility, first per client-month, which those features need): the ``*_b`` CTEs,
    each one statement of its own.
-2. *Windows* (numpy, :mod:`predict.feature_windows`). The windowed CTEs (``*_f``, "the
+2. *Windows* (numpy, :mod:`predict.features.windows`). The windowed CTEs (``*_f``, "the
    latest X on or before t", sums over all history) are not SQL: for each snapshot its
    window is a contiguous run of the client's bucket rows, and each aggregate is one
    ``reduceat`` over those runs. Joining each bucket row to every as-of date whose window
@@ -44,11 +44,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from predict import feature_windows as fw
-from predict.catalogue import CREDIT_EVENT_FAMILIES, REVENUE_FAMILIES
-from predict.contract import TABLES
-from predict.snapshots import add_months, month_index
-from predict.tables import KIND_DTYPES
+from predict.contract.spec import TABLES
+from predict.contract.tables import KIND_DTYPES
+from predict.features import windows as fw
+from predict.features.catalogue import CREDIT_EVENT_FAMILIES, REVENUE_FAMILIES
+from predict.features.snapshots import add_months, month_index
 
 VIEWS: dict[str, str] = {
     "clients": "clients_t",
@@ -196,7 +196,7 @@ def connect(
     code_map: pd.DataFrame,
 ) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB with the present tables, the calendar and the code map, for
-    statements over string ``client_id`` joined to ``ids`` (:mod:`predict.labels`).
+    statements over string ``client_id`` joined to ``ids`` (:mod:`predict.features.labels`).
 
     The feature CTEs need :func:`load_pass` instead: integer client keys, event months and
     buckets, one range of clients.
@@ -231,7 +231,7 @@ def open_connection(
     # One thread: DuckDB's parallel float SUM/AVG/STDDEV combine partial states in a
     # run-dependent order, which changed the last bits of money features between runs
     # (and then the models). Reproducibility first: parallelism comes from running ranges
-    # of clients at once, each on its own connection (predict.features.build_features).
+    # of clients at once, each on its own connection (predict.features.build.build_features).
     con = duckdb.connect(config={"preserve_insertion_order": False, "threads": 1})
     con.execute("SET enable_progress_bar = false")  # a pass over 2 s would draw one on stdout
     for name, frame in frames.items():
@@ -496,7 +496,7 @@ def latest_cte(source: str, columns: Sequence[str]) -> Cte:
 
 def windowed(name: str, source: str, columns: Mapping[str, fw.Column]) -> Cte:
     """A snapshot-grain table computed in numpy from the bucket rows of ``source``
-    (:mod:`predict.feature_windows`), not in SQL; the statement joins it like a CTE."""
+    (:mod:`predict.features.windows`), not in SQL; the statement joins it like a CTE."""
     return Cte(name, "", (source,), "snapshot", windowed=fw.Windowed(source, columns))
 
 
@@ -862,7 +862,7 @@ class Statement:
 
         Each bucket table a windowed CTE reads is one statement of its own (its rows
         fetched once, whatever the number of windowed CTEs reading it); the windows of every
-        snapshot (``snap``'s rows) are then computed in numpy (:mod:`predict.feature_windows`)
+        snapshot (``snap``'s rows) are then computed in numpy (:mod:`predict.features.windows`)
         and registered as :data:`WINDOWS_VIEW`, one struct column per windowed CTE.
         """
         by_name = {c.name: c for c in self.ctes}

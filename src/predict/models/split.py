@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from predict.contract import TARGETS
+from predict.contract.spec import TARGETS
+from predict.features.snapshots import AUTO, label_end, parse_date_setting
 from predict.io import read_json, write_json, write_parquet
-from predict.snapshots import AUTO, label_end, parse_date_setting
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ flavour with a signature and an input example. The model is registered as
 The lightgbm-flavour model takes the frame *after* :meth:`ModelBundle.matrix` (categorical
 columns as ``category``); the input example is therefore not checked by MLflow's JSON
 serving round trip (which would turn categories into strings). To score, load the full
-bundle (``bundle/`` artifacts, :func:`predict.model_store.load_bundle`) or use
+bundle (``bundle/`` artifacts, :func:`predict.models.store.load_bundle`) or use
 ``mlflow.lightgbm.load_model`` followed by ``bundle.matrix``.
 
 Promotion: ``champion`` moves to the challenger only when the challenger is better on the
@@ -35,8 +35,8 @@ from typing import Any
 
 import pandas as pd
 
-from predict.evaluation import LOWER_IS_BETTER
-from predict.model_store import ModelBundle, load_bundle
+from predict.models.evaluation import LOWER_IS_BETTER
+from predict.models.store import ModelBundle, load_bundle
 
 log = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
 """Enforce the data contract on a folder of tables: typed clean tables, issues, quarantine.
 
 Every table is read (CSV as text, Parquet as stored), typed per the contract, then checked
-by a pandera schema built from :data:`predict.contract.TABLES` (see :mod:`predict.schemas`),
-parents before children so a foreign key points at the parent's *valid* rows.
+by a pandera schema built from :data:`predict.contract.spec.TABLES` (see
+:mod:`predict.contract.schemas`), parents before children so a foreign key points at the
+parent's *valid* rows.
 
 Problems with a file or a table (unreadable, ambiguous, a required table or column missing,
 an empty clients table) stop the run in any mode. Problems with rows follow the mode:
@@ -25,10 +26,9 @@ import numpy as np
 import pandas as pd
 import pandera.pandas as pa
 
-from predict.contract import TABLES, Table
-from predict.io import atomic_dir, write_json, write_text
-from predict.schemas import RULES, build_schema, rule_detail
-from predict.tables import (
+from predict.contract.schemas import RULES, build_schema, rule_detail
+from predict.contract.spec import TABLES, Table
+from predict.contract.tables import (
     TableReadError,
     ambiguous_message,
     cast_to_contract,
@@ -36,6 +36,7 @@ from predict.tables import (
     read_table_file,
     scan_folder,
 )
+from predict.io import atomic_dir, write_json, write_text
 
 logger = logging.getLogger(__name__)
 
