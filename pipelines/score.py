@@ -1,49 +1,16 @@
-"""DVC stage `score`: validated tables + models -> scores, explanations, drift, early warning."""
+"""DVC stage `score`: the portfolio scored at the scoring as-of, explained and checked.
 
-from __future__ import annotations
+- reads: data/validated/, data/split/train.parquet, models/
+- params: `score` and parts of `features`
+- writes: data/scores/ (scores, explanations, drift, early warning)
 
-import argparse
-import datetime as dt
-import logging
+Options: `predict score --help`. They are declared once, in :mod:`predict.cli`; this
+script only runs that command with the arguments dvc.yaml passes.
+"""
+
 import sys
 
-from predict.contract.validation import ValidationFailed
-from predict.scoring.run import configs_from_params, score_folder, summary_lines
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--input", required=True, help="folder of contract tables")
-    parser.add_argument("--validated", action="store_true", help="input is already validated")
-    parser.add_argument("--models", required=True, help="folder of models/<target>/")
-    parser.add_argument("--out", required=True, help="folder for the scoring outputs")
-    parser.add_argument("--as-of", type=dt.date.fromisoformat, help="month end (default: latest)")
-    parser.add_argument("--previous", help="an earlier scores.parquet to compare with")
-    parser.add_argument("--reference", help="training rows for drift (data/split/train.parquet)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    config, features_config = configs_from_params(args.params)
-    try:
-        result = score_folder(
-            args.input,
-            args.models,
-            args.out,
-            config,
-            features_config,
-            as_of=args.as_of,
-            previous_path=args.previous,
-            reference_path=args.reference,
-            validated=args.validated,
-            quiet=True if args.quiet else None,
-        )
-    except (FileNotFoundError, ValueError, ValidationFailed) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print("\n".join(summary_lines(result)))
-    return 0
-
+from predict.cli import run_stage
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run_stage("score"))

@@ -1,14 +1,31 @@
-"""The ``predict`` command line: one Typer app, one sub-command per job."""
+"""The ``predict`` command line: one Typer app, one sub-command per job.
+
+Every DVC stage runs one of these commands: ``pipelines/<stage>.py`` is :func:`run_stage`
+with the stage's name, so each option is declared once, here (``predict <stage> --help``).
+"""
 
 from __future__ import annotations
 
 import logging
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 app = typer.Typer(help="Evaluate lending client relationships.", no_args_is_help=True)
+
+
+def run_stage(command: str, argv: Sequence[str] | None = None) -> int:
+    """Run ``predict <command>`` with ``argv`` (default: this process's arguments) and return
+    its exit code: what a ``pipelines/`` stage script does."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=[command, *args], prog_name=f"pipelines/{command}.py")
+    except SystemExit as exc:  # click ends every standalone run with one
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    return 0
 
 
 def _configure_logging(quiet: bool = False) -> None:
@@ -157,6 +174,39 @@ def features(
         f"{out}: {s['rows']} rows, {s['clients']} clients, {len(s['snapshots'])} as-of dates "
         f"({s['censored_rows']} censored rows), {len(s['features'])} features"
     )
+
+
+@app.command()
+def split(
+    features: Annotated[Path, typer.Option(help="features.parquet of the features stage.")] = Path(
+        "data/features/features.parquet"
+    ),
+    out: Annotated[Path, typer.Option(help="Folder for train/valid/test.parquet.")] = Path(
+        "data/split"
+    ),
+    metrics: Annotated[Path, typer.Option(help="split.json with the set sizes.")] = Path(
+        "metrics/split.json"
+    ),
+    params: Annotated[Path, typer.Option(help="Params file (section `split`).")] = Path(
+        "params.yaml"
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+) -> None:
+    """Split features + labels out of time into train / valid / test (section `split`)."""
+    import json
+
+    from predict.config import load_section
+    from predict.models.split import SplitConfig, run
+
+    _configure_logging(quiet)
+    config = load_section(params, "split", SplitConfig) if params.exists() else SplitConfig()
+    try:
+        report = run(features, out, metrics, config)
+    except (FileNotFoundError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    sizes = {name: s["rows"] for name, s in report["sets"].items()}
+    typer.echo(f"split ({report['method']}): {json.dumps(sizes)}")
 
 
 @app.command()
@@ -355,6 +405,14 @@ def generate(
         Path("params.yaml")
     ),
     quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+    stand_aside: Annotated[
+        bool,
+        typer.Option(
+            "--stand-aside",
+            help="Write only a README.txt in OUT and TRUTH when params data.raw_dir is not OUT "
+            "(the DVC stage: you brought your own data).",
+        ),
+    ] = False,
 ) -> None:
     """Generate the synthetic lending portfolio with its known truth (docs/synthetic.md)."""
     import dataclasses
@@ -364,6 +422,8 @@ def generate(
 
     _configure_logging(quiet)
     loaded = load_params(params) if params.exists() else {}
+    if stand_aside and _brought_own_data(loaded, out, truth):
+        return
     try:
         base = from_dict(GenerateConfig, loaded.get("generate"), where=f"{params}:generate")
         config = dataclasses.replace(
@@ -376,3 +436,16 @@ def generate(
         raise typer.Exit(code=2) from exc
     info = write_portfolio(config, out, truth, outcome_window(loaded))
     typer.echo(f"{out}: {info['rows']} rows; truth in {truth} ({info['seconds_total']} s)")
+
+
+def _brought_own_data(params: dict[str, object], out: Path, truth: Path) -> bool:
+    """True (and a README written in both folders) when params ``data.raw_dir`` is not OUT."""
+    from predict.synthetic import write_byod_readme
+
+    data = params.get("data")
+    raw_dir = str(data.get("raw_dir", out) if isinstance(data, dict) else out)
+    if Path(raw_dir).resolve() == out.resolve():
+        return False
+    write_byod_readme(out, truth, raw_dir)
+    typer.echo(f"data.raw_dir is {raw_dir}: generator skipped (README.txt in {out})")
+    return True

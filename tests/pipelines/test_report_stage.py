@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import functools
 import json
 import sys
 from collections.abc import Callable
@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 from typer.testing import CliRunner
 
-from predict.cli import app
+from predict.cli import app, run_stage
 from predict.config import load_section
 from predict.report import ReportConfig
 
@@ -20,13 +20,9 @@ sys.path.insert(0, str(REPO))  # repo root: tests.* helpers
 from tests import report_fixtures as rf  # noqa: E402
 
 
-def _stage_main() -> Callable[[list[str]], None]:
-    spec = importlib.util.spec_from_file_location("report_stage", REPO / "pipelines" / "report.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    main: Callable[[list[str]], None] = module.main
-    return main
+def _stage_main() -> Callable[[list[str]], int]:
+    """What `pipelines/report.py` runs: the `predict report` command."""
+    return functools.partial(run_stage, "report")
 
 
 def _params(tmp_path: Path) -> Path:
@@ -134,10 +130,10 @@ def test_dvc_stage_reads_its_inputs_and_owns_only_reports_review() -> None:
         "metrics",
         "data/validated",
         "pipelines/report.py",
-        "src/predict",
+        "src/predict/report",
     ):
         assert dep in stage["deps"], dep
-        assert dep in stage["cmd"] or dep in ("pipelines/report.py", "src/predict")
+        assert dep in stage["cmd"] or dep in ("pipelines/report.py", "src/predict/report")
 
 
 def test_params_report_section_loads() -> None:

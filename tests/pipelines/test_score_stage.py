@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -15,14 +14,10 @@ import yaml
 from tests.scoring_fixtures import Book, build_book
 from typer.testing import CliRunner
 
-from predict.cli import app
+from predict.cli import app, run_stage
 from predict.contract.validation import ValidationConfig, validate_folder, write_validated
 
 ROOT = Path(__file__).resolve().parents[2]
-_spec = importlib.util.spec_from_file_location("pipelines_score", ROOT / "pipelines" / "score.py")
-assert _spec is not None and _spec.loader is not None
-score_stage = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(score_stage)
 
 OUTPUTS = ("scores.parquet", "scores.csv", "explanations.parquet", "drift.parquet",
            "early_warning.parquet", "score_summary.json")  # fmt: skip
@@ -44,7 +39,7 @@ def test_stage_script_scores_validated_tables(book: tuple[Book, Path], tmp_path:
     args = ["--params", str(ROOT / "params.yaml"), "--input", str(validated), "--validated",
             "--models", str(b.models), "--out", str(out), "--reference", str(b.reference),
             "--quiet"]  # fmt: skip
-    assert score_stage.main(args) == 0
+    assert run_stage("score", args) == 0
     assert all((out / name).is_file() for name in OUTPUTS)
     scores = pd.read_parquet(out / "scores.parquet")
     assert scores["client_id"].is_unique and len(scores) > 100
@@ -57,7 +52,7 @@ def test_stage_script_reports_a_missing_models_folder(
     _, validated = book
     args = ["--input", str(validated), "--validated", "--models", str(tmp_path / "none"),
             "--out", str(tmp_path / "out"), "--params", str(tmp_path / "absent.yaml")]  # fmt: skip
-    assert score_stage.main(args) == 1
+    assert run_stage("score", args) == 1
     assert "models folder" in capsys.readouterr().err
 
 

@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pandas as pd
 import pytest
 import yaml
 
+from predict.cli import run_stage
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # repo root: tests.* helpers
 from tests.validation_fixtures import AS_OF, contract_frames, write_folder  # noqa: E402
-
-
-def _stage_script() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("validate_stage", ROOT / "pipelines/validate.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _params(path: Path, mode: str) -> Path:
@@ -36,10 +28,10 @@ def _params(path: Path, mode: str) -> Path:
 
 
 def _run(tmp_path: Path, raw: Path, mode: str) -> int:
-    args = ["--params", str(_params(tmp_path / "params.yaml", mode)), "--input", str(raw)]
+    args = [str(raw), "--params", str(_params(tmp_path / "params.yaml", mode))]
     args += ["--out", str(tmp_path / "validated"), "--quarantine", str(tmp_path / "quarantine")]
     args += ["--report", str(tmp_path / "report")]
-    code: int = _stage_script().main(args)
+    code = run_stage("validate", args)
     return code
 
 

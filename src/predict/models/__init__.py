@@ -1,0 +1,7 @@
+"""Models (stages ``split`` and ``train``): out-of-time split, LightGBM training,
+calibration, baselines, evaluation, the model folder on disk, MLflow tracking.
+
+May import: the core, :mod:`predict.contract`, :mod:`predict.features`. Modules: split,
+training, calibration, baselines, evaluation, store (the only model-file I/O), tracking
+(the only MLflow caller).
+"""

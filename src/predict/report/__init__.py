@@ -1,4 +1,8 @@
-"""The review report for risk teams: a static, self-contained HTML site.
+"""The review report for risk teams (stage ``report``): a static, self-contained HTML site.
+
+May import: the core, :mod:`predict.contract`, :mod:`predict.features` (the catalogue),
+:mod:`predict.models` and :mod:`predict.scoring` (their constants); it reads their outputs
+as files, never runs them.
 
 Public API::
 

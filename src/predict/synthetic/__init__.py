@@ -1,4 +1,6 @@
-"""A synthetic corporate-lending portfolio with known truth.
+"""A synthetic corporate-lending portfolio with known truth (stage ``generate``).
+
+May import: the core and :mod:`predict.contract` (it writes contract tables).
 
 Public API:
 
