@@ -1,9 +1,13 @@
 """The feature catalogue: every feature's name, meaning, source and plain-words reason.
 
-:data:`FEATURES` maps a feature name to its :class:`FeatureSpec`. The review report and the
-reason codes render :attr:`FeatureSpec.reason` with the client's value, e.g.
-``FEATURES["max_dpd_12m"].render(95.0)`` -> "Days past due reached 95 in the last 12 months".
-``docs/features.md`` is generated from this module (``python -m predict.features.catalogue``).
+The catalogue itself is data, ``catalogue.yaml`` beside this module (package data), read once
+and checked strictly by :func:`parse_catalogue` (unknown or missing keys, a name given twice,
+an unknown family, table or column, a reason that does not render: a :class:`CatalogueError`
+naming the feature). :data:`FEATURES` maps a feature name to its :class:`FeatureSpec`, in the
+file's order. The review report and the reason codes render :attr:`FeatureSpec.reason` with
+the client's value, e.g. ``FEATURES["max_dpd_12m"].render(95.0)`` -> "Days past due reached
+95 in the last 12 months". ``docs/features.md`` is generated from the catalogue
+(``python -m predict.features.catalogue``).
 
 ``requires`` says which input is needed: ``"facilities+facility_balances|credit_events"``
 means (facilities and facility_balances) or credit_events; ``table.column`` names an
@@ -19,9 +23,15 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping
+import string
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
+from importlib import resources
+from typing import Any, Literal
+
+import yaml
+
+from predict.contract.spec import TABLES
 
 Family = Literal["relationship", "loans", "contribution", "interactions", "credit_events"]
 Kind = Literal["numeric", "categorical"]
@@ -65,457 +75,120 @@ class FeatureSpec:
             return re.sub(r"\{value[^}]*\}", str(value), self.reason)
 
 
-def _spec(
-    name: str, family: Family, requires: str, description: str, reason: str, kind: Kind = "numeric"
-) -> FeatureSpec:
-    return FeatureSpec(name, family, kind, requires, description, reason)
+class CatalogueError(ValueError):
+    """``catalogue.yaml`` is malformed; the message names the feature (or family) at fault."""
 
 
-def _windowed(
-    stem: str, months: Iterable[int], family: Family, requires: str, description: str, reason: str
-) -> list[FeatureSpec]:
-    """One spec per window: ``{n}`` in the texts becomes the number of months."""
-    return [
-        _spec(
-            f"{stem}_{n}m",
-            family,
-            requires,
-            description.replace("{n}", str(n)),
-            reason.replace("{n}", str(n)),
+_REQUIRED_KEYS = ("name", "requires", "description", "reason")
+_KEYS = (*_REQUIRED_KEYS, "kind")  # kind: numeric when left out
+_KINDS: tuple[Kind, ...] = ("numeric", "categorical")
+_SAMPLE_VALUES: dict[Kind, object] = {"numeric": 1234.5, "categorical": "sme"}
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (it keeps the last)."""
+
+
+def _unique_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    keys = [loader.construct_object(key) for key, _ in node.value]
+    twice = sorted({str(k) for k in keys if keys.count(k) > 1})
+    if twice:
+        names = [v.value for k, v in node.value if k.value == "name" and isinstance(v.value, str)]
+        where = f"feature {names[0]!r}" if names else f"line {node.start_mark.line + 1}"
+        raise CatalogueError(f"catalogue.yaml: {where}: key(s) given twice: {', '.join(twice)}")
+    return loader.construct_mapping(node, deep=True)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def parse_catalogue(text: str) -> dict[str, FeatureSpec]:
+    """The specs of ``catalogue.yaml``'s text by name, in file order; checked strictly."""
+    try:
+        document = yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as error:
+        raise CatalogueError(f"catalogue.yaml is not valid YAML: {error}") from error
+    if not isinstance(document, dict) or list(document) != list(FAMILIES):
+        found = ", ".join(map(str, document)) if isinstance(document, dict) else "no mapping"
+        raise CatalogueError(
+            f"catalogue.yaml: the families must be {', '.join(FAMILIES)} in this order, "
+            f"each a list of features; found {found}"
         )
-        for n in months
-    ]
+    specs: dict[str, FeatureSpec] = {}
+    for family in FAMILIES:
+        entries = document[family]
+        if not isinstance(entries, list) or not entries:
+            raise CatalogueError(f"catalogue.yaml: family {family!r}: expected a list of features")
+        for index, entry in enumerate(entries, start=1):
+            spec = _feature(family, index, entry)
+            if spec.name in specs:
+                raise CatalogueError(f"catalogue.yaml: feature {spec.name!r} is listed twice")
+            specs[spec.name] = spec
+    return specs
 
 
-def _relationship() -> list[FeatureSpec]:
-    turnover = "clients.annual_turnover"
-    return [
-        _spec(
-            "tenure_months",
-            "relationship",
-            "clients",
-            "Months since the client's onboarding date.",
-            "Client for {value:.0f} months",
-        ),
-        _spec(
-            "lifecycle_stage",
-            "relationship",
-            "facilities|revenue",
-            "Relationship stage: potential, new, active, dormant or churned (rules in params).",
-            "Relationship stage is {value}",
-            "categorical",
-        ),
-        _spec(
-            "n_open_facilities",
-            "relationship",
-            "facilities",
-            "Facilities open at the as-of date.",
-            "{value:.0f} open facilities",
-        ),
-        _spec(
-            "n_products",
-            "relationship",
-            "facilities",
-            "Distinct products among the open facilities.",
-            "Holds {value:.0f} different credit products",
-        ),
-        _spec(
-            "limit_to_turnover",
-            "relationship",
-            f"facilities+{turnover}",
-            "Total open limit divided by annual turnover (share-of-wallet proxy).",
-            "Credit limits are {value:.0%} of annual turnover",
-        ),
-        _spec(
-            "revenue_to_turnover_12m",
-            "relationship",
-            f"revenue+{turnover}",
-            "Revenue of the last 12 months divided by annual turnover (share-of-wallet proxy).",
-            "Revenue over 12 months is {value:.2%} of annual turnover",
-        ),
-        _spec(
-            "services_held_3m",
-            "relationship",
-            "revenue.source",
-            "Cross-sold services in use: distinct revenue source codes other than interest and "
-            "fees (e.g. fx, cash management; mapped in params) with income in the last 3 months.",
-            "Uses {value:.0f} cross-sold services",
-        ),
-        _spec(
-            "annual_turnover",
-            "relationship",
-            turnover,
-            "The client's annual turnover (its size).",
-            "Annual turnover of {value:,.0f}",
-        ),
-        _spec(
-            "segment",
-            "relationship",
-            "clients.segment",
-            "Client segment.",
-            "Segment is {value}",
-            "categorical",
-        ),
-        _spec(
-            "industry",
-            "relationship",
-            "clients.industry",
-            "Industry (sector code).",
-            "Industry is {value}",
-            "categorical",
-        ),
-        _spec(
-            "region",
-            "relationship",
-            "clients.region",
-            "Region.",
-            "Region is {value}",
-            "categorical",
-        ),
-    ]
+def _feature(family: Family, index: int, entry: object) -> FeatureSpec:
+    """One entry as a spec, or a :class:`CatalogueError` naming it."""
+    where = f"catalogue.yaml: {family} entry {index}"
+    if not isinstance(entry, dict):
+        raise CatalogueError(f"{where}: expected a mapping with keys {', '.join(_KEYS)}")
+    if isinstance(entry.get("name"), str):
+        where = f"catalogue.yaml: feature {entry['name']!r}"
+    unknown = sorted(str(k) for k in entry if k not in _KEYS)
+    if unknown:
+        raise CatalogueError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    missing = [k for k in _REQUIRED_KEYS if k not in entry]
+    if missing:
+        raise CatalogueError(f"{where}: missing key(s) {', '.join(missing)}")
+    fields = {"kind": "numeric", **entry}
+    not_text = [k for k, v in fields.items() if not isinstance(v, str) or not v.strip()]
+    if not_text:
+        raise CatalogueError(f"{where}: {', '.join(not_text)} must be non-empty text")
+    if not _NAME.fullmatch(fields["name"]):
+        raise CatalogueError(f"{where}: a name is lower-case letters, digits and _")
+    if fields["kind"] not in _KINDS:
+        raise CatalogueError(f"{where}: kind {fields['kind']!r} is not one of {', '.join(_KINDS)}")
+    spec = FeatureSpec(**fields, family=family)
+    _check_requires(spec)
+    _check_reason(spec)
+    return spec
 
 
-def _loans() -> list[FeatureSpec]:
-    fac, bal = "facilities", "facilities+facility_balances"
-    return [
-        _spec(
-            "total_limit",
-            "loans",
-            fac,
-            "Sum of the limits of the facilities open at the as-of date.",
-            "Total credit limit of {value:,.0f}",
-        ),
-        _spec(
-            "drawn_balance",
-            "loans",
-            bal,
-            "Outstanding balance of all facilities at the as-of month end.",
-            "Drawn balance of {value:,.0f}",
-        ),
-        _spec(
-            "avg_drawn_12m",
-            "loans",
-            bal,
-            "Average month-end drawn balance over the last 12 months (months with a balance).",
-            "Average drawn balance of {value:,.0f} over the last 12 months",
-        ),
-        _spec(
-            "utilisation",
-            "loans",
-            bal,
-            "Drawn balance divided by the total open limit at the as-of date.",
-            "Credit lines {value:.0%} used",
-        ),
-        _spec(
-            "utilisation_change_3m",
-            "loans",
-            bal,
-            "Utilisation now minus utilisation 3 months earlier.",
-            "Utilisation changed by {value:+.0%} in the last 3 months",
-        ),
-        _spec(
-            "utilisation_change_6m",
-            "loans",
-            bal,
-            "Utilisation now minus utilisation 6 months earlier.",
-            "Utilisation changed by {value:+.0%} in the last 6 months",
-        ),
-        _spec(
-            "avg_interest_rate",
-            "loans",
-            "facilities.interest_rate",
-            "Limit-weighted annual interest rate of the open facilities.",
-            "Average interest rate of {value:.2%}",
-        ),
-        _spec(
-            "months_to_maturity",
-            "loans",
-            "facilities.maturity_date",
-            "Months to the nearest maturity among open facilities (negative: past maturity).",
-            "Nearest facility matures in {value:.0f} months",
-        ),
-        _spec(
-            "months_to_last_maturity",
-            "loans",
-            "facilities.maturity_date",
-            "Months to the latest maturity among open facilities: when the last one runs off "
-            "unless renewed (negative: past maturity).",
-            "Last open facility matures in {value:.0f} months",
-        ),
-        _spec(
-            "maturing_limit_share_12m",
-            "loans",
-            "facilities.maturity_date",
-            "Share of the open limit on facilities maturing in the next 12 months (up to the "
-            "month end 12 months after the as-of date).",
-            "{value:.0%} of the credit limit matures within 12 months",
-        ),
-        _spec(
-            "rate_spread_open",
-            "loans",
-            "facilities.interest_rate",
-            "Limit-weighted spread of the open facilities' rates over the median rate of the "
-            "book's facilities of the same product originated in the same month (at least 3): "
-            "the risk premium priced at origination.",
-            "Priced {value:+.2%} against comparable facilities of the same month",
-        ),
-        _spec(
-            "rate_spread_all",
-            "loans",
-            "facilities.interest_rate",
-            "Mean spread (as in rate_spread_open) of every facility originated on or before the "
-            "as-of date, open or closed: the pricing history of the client's risk.",
-            "Priced {value:+.2%} on average against comparable facilities, all facilities so far",
-        ),
-        _spec(
-            "facilities_opened_12m",
-            "loans",
-            fac,
-            "Facilities originated in the last 12 months.",
-            "{value:.0f} facilities opened in the last 12 months",
-        ),
-        _spec(
-            "facilities_closed_12m",
-            "loans",
-            fac,
-            "Facilities closed in the last 12 months.",
-            "{value:.0f} facilities closed in the last 12 months",
-        ),
-        _spec(
-            "current_dpd",
-            "loans",
-            bal,
-            "Highest days past due across facilities at the as-of month end.",
-            "Currently {value:.0f} days past due",
-        ),
-        _spec(
-            "max_dpd_12m",
-            "loans",
-            bal,
-            "Highest days past due at any month end in the last 12 months.",
-            "Days past due reached {value:.0f} in the last 12 months",
-        ),
-        *_windowed(
-            "months_in_arrears",
-            (3, 6, 12, 24),
-            "loans",
-            bal,
-            "Month ends with any facility past due (dpd > 0) in the last {n} months.",
-            "In arrears at {value:.0f} of the last {n} month ends",
-        ),
-        _spec(
-            "cures_12m",
-            "loans",
-            bal,
-            "Times arrears went back to zero from one month end to the next, last 12 months.",
-            "Arrears cured {value:.0f} times in the last 12 months",
-        ),
-    ]
+def _check_requires(spec: FeatureSpec) -> None:
+    """Every table and column named in ``requires`` is one of the data contract's."""
+    for alternative in spec.alternatives:
+        for part in alternative:
+            table, dot, column = part.partition(".")
+            where = f"catalogue.yaml: feature {spec.name!r}: requires {part!r}"
+            if table not in TABLES:
+                raise CatalogueError(f"{where}: no table {table!r} in the data contract")
+            if dot and column not in TABLES[table].column_names:
+                raise CatalogueError(f"{where}: table {table!r} has no column {column!r}")
 
 
-def _contribution() -> list[FeatureSpec]:
-    specs = _windowed(
-        "revenue",
-        (3, 6, 12),
-        "contribution",
-        "revenue",
-        "Revenue booked in the last {n} months (all sources).",
-        "Revenue of {value:,.0f} in the last {n} months",
-    )
-    for fam in REVENUE_FAMILIES:
-        specs += _windowed(
-            f"revenue_{fam}",
-            (3, 6, 12),
-            "contribution",
-            "revenue",
-            f"Revenue from {fam} sources in the last {{n}} months (source codes mapped in params).",
-            f"{fam.capitalize()} revenue of {{value:,.0f}} in the last {{n}} months",
-        )
-    return [
-        *specs,
-        _spec(
-            "revenue_trend_3m",
-            "contribution",
-            "revenue",
-            "Revenue of the last 3 months minus revenue of the 3 months before.",
-            "Revenue changed by {value:+,.0f} against the 3 months before",
-        ),
-        _spec(
-            "revenue_volatility_12m",
-            "contribution",
-            "revenue",
-            "Standard deviation of monthly revenue over the last 12 months (since onboarding).",
-            "Monthly revenue varies by {value:,.0f} (standard deviation, 12 months)",
-        ),
-        _spec(
-            "interest_margin_12m",
-            "contribution",
-            "revenue+facilities+facility_balances",
-            "Interest revenue of the last 12 months divided by the average drawn balance.",
-            "Interest margin of {value:.2%} on the drawn balance",
-        ),
-        _spec(
-            "effective_rate_3m",
-            "contribution",
-            "revenue+facilities+facility_balances",
-            "Interest revenue of the last 3 months, annualised (x 4), divided by the average "
-            "month-end drawn balance of those months: the rate paid now, floating repricing "
-            "included.",
-            "Pays an effective {value:.2%} a year on its drawn balance",
-        ),
-        _spec(
-            "months_since_revenue",
-            "contribution",
-            "revenue",
-            "Months since the latest revenue booking (non-zero amount).",
-            "Last revenue booked {value:.0f} months ago",
-        ),
-    ]
+def _check_reason(spec: FeatureSpec) -> None:
+    """The reason's placeholders are all ``{value...}`` and render a value of the spec's kind."""
+    where = f"catalogue.yaml: feature {spec.name!r}: reason {spec.reason!r}"
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(spec.reason) if f is not None]
+    except ValueError as error:
+        raise CatalogueError(f"{where}: {error}") from error
+    if not fields or any(f != "value" for f in fields):
+        raise CatalogueError(f"{where}: its placeholders must all be {{value}} (with a format)")
+    try:
+        spec.reason.format(value=_SAMPLE_VALUES[spec.kind])
+    except (ValueError, TypeError) as error:
+        raise CatalogueError(f"{where}: cannot render a {spec.kind} value ({error})") from error
 
 
-def _interactions() -> list[FeatureSpec]:
-    csat, nps = "interactions.csat", "interactions.nps"
-    return [
-        *_windowed(
-            "contacts",
-            (3, 12),
-            "interactions",
-            "interactions",
-            "Interactions of any kind in the last {n} months.",
-            "{value:.0f} contacts in the last {n} months",
-        ),
-        _spec(
-            "months_since_rm_contact",
-            "interactions",
-            "interactions",
-            "Months since the latest relationship-manager contact (kinds mapped in params).",
-            "Last contact with the relationship manager {value:.0f} months ago",
-        ),
-        _spec(
-            "service_requests_12m",
-            "interactions",
-            "interactions",
-            "Service requests in the last 12 months.",
-            "{value:.0f} service requests in the last 12 months",
-        ),
-        _spec(
-            "complaints_12m",
-            "interactions",
-            "interactions",
-            "Complaints in the last 12 months.",
-            "{value:.0f} complaints in the last 12 months",
-        ),
-        _spec(
-            "months_since_complaint",
-            "interactions",
-            "interactions",
-            "Months since the latest complaint.",
-            "Last complaint {value:.0f} months ago",
-        ),
-        _spec(
-            "csat_mean_12m",
-            "interactions",
-            csat,
-            "Mean satisfaction score (CSAT 1-5) answered in the last 12 months.",
-            "Average satisfaction of {value:.1f} out of 5 in the last 12 months",
-        ),
-        _spec(
-            "csat_last",
-            "interactions",
-            csat,
-            "The latest CSAT answer (the highest if several on that day).",
-            "Latest satisfaction score {value:.0f} out of 5",
-        ),
-        _spec(
-            "csat_trend_12m",
-            "interactions",
-            csat,
-            "Mean CSAT of the last 12 months minus mean CSAT of the 12 months before.",
-            "Satisfaction moved by {value:+.1f} points against the year before",
-        ),
-        _spec(
-            "nps_mean_12m",
-            "interactions",
-            nps,
-            "Mean likelihood-to-recommend score (NPS 0-10) answered in the last 12 months.",
-            "Average recommendation score of {value:.1f} out of 10 in the last 12 months",
-        ),
-        _spec(
-            "nps_last",
-            "interactions",
-            nps,
-            "The latest NPS answer (the highest if several on that day).",
-            "Latest recommendation score {value:.0f} out of 10",
-        ),
-        _spec(
-            "nps_status",
-            "interactions",
-            nps,
-            "Promoter (9-10), passive (7-8) or detractor (0-6) from the latest NPS answer.",
-            "The client is a {value} (latest recommendation score)",
-            "categorical",
-        ),
-        _spec(
-            "survey_nonresponse_12m",
-            "interactions",
-            f"{csat}|{nps}",
-            "Share of surveys in the last 12 months with no CSAT or NPS answer.",
-            "{value:.0%} of surveys left unanswered in the last 12 months",
-        ),
-        _spec(
-            "survey_score_all",
-            "interactions",
-            f"{csat}|{nps}",
-            "Mean of every CSAT and NPS answer on or before the as-of date, pooled on a 0-1 "
-            "scale ((CSAT - 1) / 4, NPS / 10): long-run satisfaction.",
-            "Long-run survey score of {value:.0%} (all answers so far)",
-        ),
-        _spec(
-            "survey_response_all",
-            "interactions",
-            f"{csat}|{nps}",
-            "Share of all surveys on or before the as-of date with a CSAT or NPS answer "
-            "(engagement).",
-            "Answered {value:.0%} of all surveys so far",
-        ),
-    ]
+def load_catalogue() -> dict[str, FeatureSpec]:
+    """The specs of the package's ``catalogue.yaml`` (package data beside this module)."""
+    text = resources.files("predict.features").joinpath("catalogue.yaml").read_text("utf-8")
+    return parse_catalogue(text)
 
 
-def _credit_events() -> list[FeatureSpec]:
-    specs: list[FeatureSpec] = []
-    for fam in CREDIT_EVENT_FAMILIES:
-        words = fam.replace("_", " ")
-        specs += _windowed(
-            fam,
-            (12, 24),
-            "credit_events",
-            "credit_events",
-            f"{words.capitalize()} events in the last {{n}} months (kinds mapped in params).",
-            f"{{value:.0f}} {words} events in the last {{n}} months",
-        )
-    return [
-        *specs,
-        _spec(
-            "months_since_credit_event",
-            "credit_events",
-            "credit_events",
-            "Months since the latest watchlist, restructuring, covenant breach or default event.",
-            "Last credit event {value:.0f} months ago",
-        ),
-        _spec(
-            "ever_defaulted",
-            "credit_events",
-            "credit_events|facilities+facility_balances",
-            "1 if the client had a default event or 90+ days past due on or before the as-of date.",
-            "Defaulted before (flag {value:.0f})",
-        ),
-    ]
-
-
-FEATURES: dict[str, FeatureSpec] = {
-    s.name: s
-    for s in (*_relationship(), *_loans(), *_contribution(), *_interactions(), *_credit_events())
-}
+FEATURES: dict[str, FeatureSpec] = load_catalogue()
 CATEGORICAL: tuple[str, ...] = tuple(n for n, s in FEATURES.items() if s.kind == "categorical")
 NUMERIC: tuple[str, ...] = tuple(n for n, s in FEATURES.items() if s.kind == "numeric")
 
@@ -586,7 +259,7 @@ def render_markdown() -> str:
     lines = [
         "# Feature catalogue",
         "",
-        "Generated from `src/predict/features/catalogue.py` by "
+        "Generated from `src/predict/features/catalogue.yaml` (read by `catalogue.py`) by "
         "`python -m predict.features.catalogue > "
         "docs/features.md`; do not edit by hand (a test checks it is up to date).",
         "",
