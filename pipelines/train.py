@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--target", required=True, choices=TARGETS)
     parser.add_argument("--split", required=True, help="folder with train/valid/test.parquet")
     parser.add_argument("--models", required=True, help="bundle goes to <models>/<target>/")
-    parser.add_argument("--metrics", required=True, help="<metrics>/<target>.json")
+    parser.add_argument("--metrics", required=True, help="<metrics>/[detail/]<target>.json")
     parser.add_argument(
         "--plots", required=True, help="<plots>/<target>/{roc,calibration,lift}.csv"
     )
