@@ -2,7 +2,8 @@
 
 - reads: data/split/ (and data/synthetic_truth/ when it holds a truth)
 - params: `train`
-- writes: models/<target>/, metrics/<target>.json, plots/<target>/, an MLflow run
+- writes: models/<target>/, metrics/<target>.json (headline; the detail in
+  metrics/detail/<target>.json), plots/<target>/, an MLflow run
 
 Options: `predict train --help`. They are declared once, in :mod:`predict.cli`; this
 script only runs that command with the arguments dvc.yaml passes.

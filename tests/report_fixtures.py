@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from predict import io
+from predict.models.metrics_files import write_metrics
 from predict.scoring.explain import BASE_FEATURE
 from predict.scoring.relationship import EarlyWarningConfig, early_warning
 
@@ -269,7 +270,7 @@ def make_drift() -> pd.DataFrame:
 
 
 def model_files(target: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """(metadata.json, features.json, metrics/<target>.json) of a fabricated model."""
+    """(metadata.json, features.json, metrics/detail/<target>.json) of a fabricated model."""
     metadata = {
         "target": target,
         "task": "regression" if target == "contribution" else "binary",
@@ -341,7 +342,7 @@ def write_portfolio(root: Path, **kwargs: Any) -> PortfolioPaths:
         metadata, features, metrics = model_files(target)
         io.write_json(metadata, paths.models / target / "metadata.json")
         io.write_json(features, paths.models / target / "features.json")
-        io.write_json(metrics, paths.metrics / f"{target}.json")
+        write_metrics(metrics, metadata["task"], paths.metrics, target)  # headline + detail
         predicted = np.linspace(0.02, 0.6, 10)
         calibration = pd.DataFrame(
             {"bin": range(10), "predicted": predicted, "observed": predicted * 0.9 + 0.01}

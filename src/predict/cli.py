@@ -44,7 +44,7 @@ def report(
         "data/scores"
     ),
     models: Annotated[Path, typer.Option(help="Folder of models/<target>/.")] = Path("models"),
-    metrics: Annotated[Path, typer.Option(help="Folder of metrics/<target>.json.")] = Path(
+    metrics: Annotated[Path, typer.Option(help="Folder of metrics/detail/<target>.json.")] = Path(
         "metrics"
     ),
     tables: Annotated[Path, typer.Option(help="Folder of validated tables.")] = Path(
@@ -317,7 +317,9 @@ def train(
     models: Annotated[Path, typer.Option(help="Bundles go to <models>/<target>/.")] = Path(
         "models"
     ),
-    metrics: Annotated[Path, typer.Option(help="<metrics>/<target>.json.")] = Path("metrics"),
+    metrics: Annotated[Path, typer.Option(help="<metrics>/[detail/]<target>.json.")] = Path(
+        "metrics"
+    ),
     plots: Annotated[Path, typer.Option(help="<plots>/<target>/*.csv.")] = Path("plots"),
     truth: Annotated[Path, typer.Option(help="Generator truth, used if present.")] = Path(
         "data/synthetic_truth"

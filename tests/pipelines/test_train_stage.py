@@ -66,9 +66,12 @@ def test_train_stage_writes_model_metrics_plots_and_registers_a_challenger(proje
     assert done.returncode == 0, done.stderr[-3000:]
     bundle = load_bundle(project / "models" / "default")
     assert bundle.metadata["data_hash"] and bundle.metadata["params"]["monotone_constraints"]
-    metrics = json.loads((project / "metrics" / "default.json").read_text())
+    metrics = json.loads((project / "metrics" / "detail" / "default.json").read_text())
     assert metrics["test"]["auc"] > 0.6 and metrics["baseline"]["name"] == "logistic_regression"
-    assert metrics["truth"]["available"] is True
+    assert metrics["truth"]["available"] is True and metrics["by_segment"]["model"]
+    headline = json.loads((project / "metrics" / "default.json").read_text())
+    assert headline["auc"] == metrics["test"]["auc"] and "truth_auc" in headline
+    assert not [v for v in headline.values() if isinstance(v, (dict, list, str))]
     for name in ("roc", "calibration", "lift"):
         assert len(pd.read_csv(project / "plots" / "default" / f"{name}.csv")) > 1
     assert not (project / "mlruns").exists()
@@ -90,8 +93,10 @@ def test_cli_trains_contribution_and_promotes_the_first_champion(
     runner = CliRunner()
     trained = runner.invoke(app, ["train", "--target", "contribution", "--quiet"])
     assert trained.exit_code == 0, trained.output
-    metrics = json.loads((project / "metrics" / "contribution.json").read_text())
+    metrics = json.loads((project / "metrics" / "detail" / "contribution.json").read_text())
     assert {"rmse", "spearman", "top_decile_capture"} <= set(metrics["test"])
+    headline = json.loads((project / "metrics" / "contribution.json").read_text())
+    assert headline["rmse"] == metrics["test"]["rmse"] and headline["truth_rmse_ratio"] > 0
     assert metrics["baseline"]["name"] == "revenue_carry_forward"
     promoted = runner.invoke(app, ["promote", "--target", "contribution"])
     assert promoted.exit_code == 0, promoted.output

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from predict.models.baselines import CarryForwardBaseline, ScorecardBaseline
+from predict.models.metrics_files import BINARY_HEADLINE, REGRESSION_HEADLINE
 from predict.models.store import FeatureSpec, load_bundle
 from predict.models.training import (
     ContributionConfig,
@@ -189,7 +190,8 @@ def test_run_training_writes_bundle_metrics_and_plots(tmp_path: Path, book: Book
     loaded = load_bundle(tmp_path / "models" / "churn")
     assert loaded.version == result.bundle.version
     assert loaded.metadata["data_hash"] == result.data_hash == split_fingerprint(split.iterdir())
-    metrics = json.loads((tmp_path / "metrics" / "churn.json").read_text())
+    metrics = json.loads((tmp_path / "metrics" / "detail" / "churn.json").read_text())
+    assert metrics == result.metrics
     assert set(metrics) >= {"test", "baseline", "uplift", "truth", "by_segment"}
     assert metrics["truth"]["available"] is True
     assert metrics["truth"]["truth_auc"] > 0.5
@@ -197,6 +199,12 @@ def test_run_training_writes_bundle_metrics_and_plots(tmp_path: Path, book: Book
         metrics["test"]["auc"] - metrics["baseline"]["auc"]
     )
     assert set(metrics["by_segment"]["model"]) == set(book.test["segment"].unique())
+    assert metrics["by_segment"]["baseline"]["sme"]["auc"] > 0.5
+    headline = json.loads((tmp_path / "metrics" / "churn.json").read_text())
+    assert set(headline) == set(BINARY_HEADLINE) and len(headline) <= 15
+    assert headline["auc"] == metrics["test"]["auc"]
+    assert headline["gap_auc_low"] <= headline["gap_auc"] <= headline["gap_auc_high"]
+    assert all(isinstance(v, float) for v in headline.values())
     for name, columns in (
         ("roc", {"fpr", "tpr"}),
         ("calibration", {"predicted", "observed"}),
@@ -229,6 +237,11 @@ def test_run_training_without_truth_or_revenue_feature_says_so(tmp_path: Path, b
     assert result.metrics["truth"]["available"] is False
     assert "revenue_12m" in result.metrics["baseline"]["skipped"]
     assert result.metrics["uplift"] == {}
+    headline = json.loads((tmp_path / "x" / "contribution.json").read_text())
+    assert set(headline) == {
+        k for k in REGRESSION_HEADLINE if not k.startswith(("baseline", "truth"))
+    }
+    assert json.loads((tmp_path / "x" / "detail" / "contribution.json").read_text())["by_segment"]
 
 
 def test_split_fingerprint_changes_with_the_data(tmp_path: Path) -> None:

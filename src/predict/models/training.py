@@ -46,6 +46,7 @@ from predict.models.evaluation import (
     truth_comparison,
     uplift,
 )
+from predict.models.metrics_files import write_metrics
 from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
 from predict.models.tracking import TrackingConfig
 
@@ -423,6 +424,9 @@ def run_training(
 ) -> TrainingResult:
     """The train stage for one target: fit, evaluate, save bundle, metrics and plot CSVs.
 
+    Metrics: the headline ``<metrics_dir>/<target>.json`` and the full
+    ``<metrics_dir>/detail/<target>.json`` (:mod:`predict.models.metrics_files`).
+
     With a ``tracking_uri`` (and ``train.tracking.enabled``) the run is logged to MLflow
     and the model registered as challenger.
     """
@@ -443,7 +447,7 @@ def run_training(
     }
     bundle_dir = save_bundle(dataclasses.replace(bundle, metadata=meta), Path(models_dir) / target)
     bundle = load_bundle(bundle_dir)  # what is on disk is what is tracked and scored
-    io.write_json(metrics, Path(metrics_dir) / f"{target}.json")
+    write_metrics(metrics, bundle.task, metrics_dir, target)
     for name, table in plots.items():
         io.write_csv(table, Path(plots_dir) / target / f"{name}.csv")
     example = split["test"].head(5)[list(bundle.features.names)]

@@ -16,6 +16,7 @@ import pandas as pd
 
 from predict.contract.spec import TABLES, TARGETS
 from predict.io import read_json
+from predict.models.metrics_files import read_metrics_folder
 
 logger = logging.getLogger(__name__)
 
@@ -145,10 +146,8 @@ def load_models(models_dir: str | os.PathLike[str] | None) -> dict[str, ModelInf
 
 
 def load_metrics(metrics_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """Every ``<name>.json`` in the metrics folder, by name."""
-    if metrics_dir is None or not Path(metrics_dir).is_dir():
-        return {}
-    return {p.stem: read_json(p) for p in sorted(Path(metrics_dir).glob("*.json"))}
+    """Every ``<name>.json`` in the metrics folder by name, a target's as its full detail."""
+    return read_metrics_folder(metrics_dir)
 
 
 def load_plots(plots_dir: str | os.PathLike[str] | None) -> dict[str, dict[str, pd.DataFrame]]:

@@ -1,7 +1,7 @@
 """The model card (in the spirit of SR 11-7 model documentation), built from the run's own files.
 
 Everything shown comes from ``models/<target>/metadata.json`` and ``features.json``,
-``metrics/<target>.json``, the feature catalogue and the drift table of the same scoring,
+``metrics/detail/<target>.json``, the feature catalogue and the drift table of the same scoring,
 so the card cannot disagree with the models it describes. The metadata layout is read
 tolerantly: known keys are looked up anywhere in the nested JSON.
 """

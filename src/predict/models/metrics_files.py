@@ -1,0 +1,102 @@
+"""The train stage's two metrics files per target: a headline and the full detail.
+
+- ``metrics/<target>.json``, the DVC metric: about a dozen numbers chosen for comparing
+  runs at a glance (``dvc metrics show``, ``dvc metrics diff``), flat, with short keys
+  (documented in docs/models.md). Keys whose block is absent (no truth, baseline skipped)
+  are left out; a metric that could not be computed is ``null``.
+- ``metrics/detail/<target>.json``, a plain output (not a DVC metric): every figure of the
+  evaluation (model, baseline, uplift, truth, rows, by segment), which the review report,
+  the model card and MLflow use.
+
+The headline is a pure function of the detail, so it never says anything the detail does
+not.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from predict import io
+
+DETAIL_FOLDER = "detail"
+
+
+def _entries(block: str, *names: str, prefix: str = "") -> dict[str, tuple[str, str]]:
+    """Headline key (``prefix + name``) -> (block of the detail, key in that block)."""
+    return {prefix + name: (block, name) for name in names}
+
+
+BINARY_HEADLINE = {
+    **_entries("test", "n", "base_rate", "auc", "pr_auc", "brier", "ece", "top_decile_capture"),
+    **_entries("baseline", "auc", "pr_auc", prefix="baseline_"),
+    **_entries("uplift", "auc", prefix="uplift_"),
+    **_entries("truth", "truth_auc", "gap_auc", "gap_auc_low", "gap_auc_high"),
+}
+REGRESSION_HEADLINE = {
+    **_entries("test", "n", "mean_actual", "rmse", "mae", "spearman", "bias", "top_decile_capture"),
+    **_entries("baseline", "rmse", "mae", "spearman", prefix="baseline_"),
+    **_entries("truth", "truth_rmse", "truth_spearman"),
+}
+HEADLINE = {"binary": BINARY_HEADLINE, "regression": REGRESSION_HEADLINE}
+
+
+def _has_block(detail: Mapping[str, Any], block: str) -> bool:
+    """A block counts when it is there with figures: not skipped, not an unavailable truth."""
+    value = detail.get(block)
+    if not isinstance(value, Mapping) or not value or "skipped" in value:
+        return False
+    return value.get("available", True) is not False
+
+
+def _truth_rmse_ratio(truth: Mapping[str, Any]) -> float | None:
+    """Model RMSE / truth RMSE on the rows the truth covers (``None`` when undefined)."""
+    model, best = truth.get("model_rmse"), truth.get("truth_rmse")
+    if model is None or not best:
+        return None
+    return float(model) / float(best)
+
+
+def headline_metrics(detail: Mapping[str, Any], task: str) -> dict[str, float | None]:
+    """The headline figures of one target's detail metrics (``task``: binary | regression).
+
+    A key is there when its block and entry are; regression adds ``truth_rmse_ratio``
+    (model RMSE / truth RMSE, 1 = as good as the generator's expected value) with the truth.
+    """
+    out: dict[str, float | None] = {}
+    for key, (block, name) in HEADLINE[task].items():
+        if _has_block(detail, block) and name in detail[block]:
+            value = detail[block][name]
+            out[key] = None if value is None else float(value)
+    if "truth_rmse" in out:
+        out["truth_rmse_ratio"] = _truth_rmse_ratio(detail["truth"])
+    return out
+
+
+def detail_path(metrics_dir: str | os.PathLike[str], target: str) -> Path:
+    """``<metrics_dir>/detail/<target>.json``: where the full metrics of ``target`` go."""
+    return Path(metrics_dir) / DETAIL_FOLDER / f"{target}.json"
+
+
+def write_metrics(
+    detail: Mapping[str, Any], task: str, metrics_dir: str | os.PathLike[str], target: str
+) -> tuple[Path, Path]:
+    """Write the headline (``<target>.json``) and the detail; return both paths."""
+    head = io.write_json(headline_metrics(detail, task), Path(metrics_dir) / f"{target}.json")
+    return head, io.write_json(dict(detail), detail_path(metrics_dir, target))
+
+
+def read_metrics_folder(metrics_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """Every ``<name>.json`` of the folder by name, each replaced by its detail when it has one.
+
+    So a target reads as its full metrics, ``split`` as ``split.json``, and a folder written
+    before the headline/detail split (full metrics at the top) still reads the same.
+    """
+    if metrics_dir is None or not Path(metrics_dir).is_dir():
+        return {}
+    root = Path(metrics_dir)
+    found = {p.stem: p for p in sorted(root.glob("*.json"))}
+    found.update({p.stem: p for p in sorted((root / DETAIL_FOLDER).glob("*.json"))})
+    return {name: io.read_json(path) for name, path in sorted(found.items())}
