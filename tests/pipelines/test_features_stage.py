@@ -136,7 +136,9 @@ def test_dvc_stages_list_their_deps_and_params() -> None:
     stages = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]
     features, split = stages["features"], stages["split"]
     assert features["params"] == ["features"] and split["params"] == ["split"]
-    assert {"data/validated", "pipelines/features.py", "src/predict/features"} <= set(features["deps"])
+    assert {"data/validated", "pipelines/features.py", "src/predict/features"} <= set(
+        features["deps"]
+    )
     assert {"data/features", "pipelines/split.py", "src/predict/models"} <= set(split["deps"])
     assert features["outs"] == ["data/features"] and split["outs"] == ["data/split"]
     assert "--out data/features/features.parquet" in " ".join(features["cmd"].split())
