@@ -88,8 +88,8 @@ def test_features_then_split_stage_scripts(
         ]
     )
     assert code == 0
-    report = json.loads(metrics.read_text())
-    assert report["method"] == "time"
+    report = json.loads((metrics.parent / "detail" / "split.json").read_text())
+    assert report["method"] == "time" == json.loads(metrics.read_text())["method"]
     assert report["sets"]["test"]["as_of"] == ["2022-08-31"]
     assert report["sets"]["valid"]["as_of"] == ["2022-02-28"]  # + 6 months = the test as-of
     assert report["sets"]["train"]["as_of"][-1] == "2021-08-31"
@@ -140,7 +140,8 @@ def test_dvc_stages_list_their_deps_and_params() -> None:
         features["deps"]
     )
     assert {"data/features", "pipelines/split.py", "src/predict/models"} <= set(split["deps"])
-    assert features["outs"] == ["data/features"] and split["outs"] == ["data/split"]
+    assert features["outs"] == ["data/features"]
+    assert split["outs"] == ["data/split", {"metrics/detail/split.json": {"cache": False}}]
     assert "--out data/features/features.parquet" in " ".join(features["cmd"].split())
 
 

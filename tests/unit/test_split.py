@@ -146,8 +146,13 @@ def test_run_writes_three_sets_and_the_metrics(tmp_path: Path) -> None:
         json.dumps({"horizon_months": 12, "snapshots": snapshots})
     )
     run(features, tmp_path / "split", tmp_path / "metrics" / "split.json", SplitConfig())
-    metrics = json.loads((tmp_path / "metrics" / "split.json").read_text())
+    metrics = json.loads((tmp_path / "metrics" / "detail" / "split.json").read_text())
     assert metrics["sets"]["valid"]["as_of"] == ["2023-09-30", "2023-12-31"]
+    headline = json.loads((tmp_path / "metrics" / "split.json").read_text())
+    assert headline["method"] == "time" and headline["valid_as_ofs"] == 2
+    assert headline["test_rows"] == 10 == headline["test_clients"]
+    assert headline["train_rows"] == metrics["sets"]["train"]["rows"]
+    assert all(isinstance(v, (int, float, str)) for v in headline.values())  # flat: one row
     test = pd.read_parquet(tmp_path / "split" / "test.parquet")
     assert len(test) == 10 and list(test.columns) == list(frame.columns)
 

@@ -88,6 +88,31 @@ def write_metrics(
     return head, io.write_json(dict(detail), detail_path(metrics_dir, target))
 
 
+def split_headline(report: Mapping[str, Any]) -> dict[str, float | int | str | None]:
+    """The split stage's headline: method, horizon, and per set its rows, clients and as-of
+    dates, with the churn and default rates of the test set (the detail has the rest)."""
+    out: dict[str, float | int | str | None] = {
+        "method": str(report["method"]),
+        "horizon_months": int(report["horizon_months"]),
+    }
+    for name, entry in report["sets"].items():
+        out[f"{name}_rows"] = int(entry["rows"])
+        out[f"{name}_clients"] = int(entry["clients"])
+        out[f"{name}_as_ofs"] = len(entry["as_of"])
+    test = report["sets"].get("test", {})
+    for target in ("churn", "default"):
+        rate = test.get(target, {}).get("positive_rate")
+        out[f"test_{target}_rate"] = None if rate is None else float(rate)
+    return out
+
+
+def write_split_metrics(report: Mapping[str, Any], metrics_path: str | os.PathLike[str]) -> Path:
+    """``metrics/split.json`` (the headline, a DVC metric) and ``metrics/detail/split.json``."""
+    path = Path(metrics_path)
+    io.write_json(dict(report), path.parent / DETAIL_FOLDER / path.name)
+    return io.write_json(split_headline(report), path)
+
+
 def read_metrics_folder(metrics_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
     """Every ``<name>.json`` of the folder by name, each replaced by its detail when it has one.
 

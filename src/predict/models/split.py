@@ -36,7 +36,8 @@ import pandas as pd
 
 from predict.contract.spec import TARGETS
 from predict.features.snapshots import AUTO, label_end, parse_date_setting
-from predict.io import read_json, write_json, write_parquet
+from predict.io import read_json, write_parquet
+from predict.models.metrics_files import write_split_metrics
 
 logger = logging.getLogger(__name__)
 
@@ -248,5 +249,5 @@ def run(
     )
     for name, part in parts.items():
         write_parquet(part, Path(out_dir) / f"{name}.parquet")
-    write_json(report, metrics_path)
+    write_split_metrics(report, metrics_path)
     return report
