@@ -8,7 +8,9 @@ import logging
 import sys
 
 from predict.contract.validation import ValidationFailed
-from predict.scoring.run import configs_from_params, score_folder, summary_lines
+from predict.scoring.config import configs_from_params
+from predict.scoring.result import summary_lines
+from predict.scoring.run import score_folder
 
 
 def main(argv: list[str] | None = None) -> int:

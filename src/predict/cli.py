@@ -187,7 +187,9 @@ def score(
     import datetime as dt
 
     from predict.contract.validation import ValidationFailed
-    from predict.scoring.run import configs_from_params, score_folder, summary_lines
+    from predict.scoring.config import configs_from_params
+    from predict.scoring.result import summary_lines
+    from predict.scoring.run import score_folder
 
     _configure_logging(quiet)
     try:

@@ -23,9 +23,10 @@ from predict.distributed import steps as dd
 from predict.features.build import FeaturesConfig, build_feature_table, build_features
 from predict.features.build import run as run_features
 from predict.features.snapshots import as_of_dates, data_end
+from predict.scoring.chunks import score_chunks
+from predict.scoring.config import ScoreConfig
 from predict.scoring.explain import ExplanationWriter
 from predict.scoring.reasons import catalogue_templates
-from predict.scoring.run import ScoreConfig, score_chunks
 from predict.synthetic import generate_portfolio
 
 BOOK = dataclasses.replace(SMALL, seed=23, n_clients=800, months=30, truth_paths=0)

@@ -4,7 +4,7 @@ Where the portfolio outgrows one machine, the contract tables are split by clien
 ``partitions`` parts (:func:`partition_tables`: a stable hash of ``client_id``; a facility
 balance goes with its facility's client), and the single-machine functions run unchanged on
 each part: :func:`predict.features.build.build_features`,
-:func:`predict.features.labels.build_labels`, :func:`predict.scoring.run.score_chunks`.
+:func:`predict.features.labels.build_labels`, :func:`predict.scoring.chunks.score_chunks`.
 Every label and almost every feature of a client reads only that client's rows, so the parts
 are independent. What depends on the whole data is decided once, before the split, and
 handed to every part: the as-of dates, the data end, the scoring as-of, the list of features
@@ -53,8 +53,8 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from predict.models.store import ModelBundle
+    from predict.scoring.config import ScoreConfig
     from predict.scoring.reasons import ReasonTemplate
-    from predict.scoring.run import ScoreConfig
 
 logger = logging.getLogger(__name__)
 
@@ -390,9 +390,10 @@ def _score_part(
     config: ScoreConfig,
     templates: Mapping[str, ReasonTemplate],
 ) -> tuple[pd.DataFrame, int]:
-    """One partition: :func:`predict.scoring.run.score_chunks`, explanations to their own file."""
+    """One partition: :func:`predict.scoring.chunks.score_chunks`, its explanations written to
+    their own file."""
+    from predict.scoring.chunks import score_chunks
     from predict.scoring.explain import ExplanationWriter
-    from predict.scoring.run import score_chunks
 
     if explanations is None:
         return score_chunks(features, bundles, config, templates), 0
@@ -411,10 +412,10 @@ def score_features_dask(
     partitions: int = 8,
     client: Client | None = None,
 ) -> tuple[pd.DataFrame, int]:
-    """:func:`predict.scoring.run.score_chunks` on Dask, partition by client.
+    """:func:`predict.scoring.chunks.score_chunks` on Dask, partition by client.
 
     ``features``: the scoring snapshot, already aligned with the models (see
-    ``predict.scoring.run.add_missing_features``). Returns the outputs and reasons, row for row
+    ``predict.scoring.align.add_missing_features``). Returns the outputs and reasons, row for row
     in the order of ``features`` (equal to ``score_chunks``), and the number of explanation
     rows written: with ``explanations_dir``, each partition writes its long explanations to
     ``part-<k>.parquet`` there (a folder all workers can reach), read back as one dataset.
