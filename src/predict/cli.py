@@ -144,8 +144,9 @@ def features(
     try:
         if dask or scheduler:
             from predict.distributed import steps as distributed
+            from predict.distributed.partitions import DistributedConfig
 
-            on_dask = distributed.DistributedConfig(partitions, scheduler)
+            on_dask = DistributedConfig(partitions, scheduler)
             result = distributed.run(input_dir, out, config or FeaturesConfig(), on_dask)
         else:
             result = run(input_dir, out, config or FeaturesConfig())
