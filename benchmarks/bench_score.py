@@ -9,7 +9,7 @@ defaults on a generated book and cached under ``benchmarks/out/score/`` (gitigno
 
 Printed, as medians of ``--repeats`` runs:
 
-- end to end: :func:`predict.scoring.run.score_chunks` (model input casting, TreeSHAP of the
+- end to end: :func:`predict.scoring.chunks.score_chunks` (model input casting, TreeSHAP of the
   three models, calibrated outputs, reasons in plain words, long explanations written chunk
   by chunk to Parquet) plus writing scores.parquet; clients per second;
 - the floor: ``Booster.predict(pred_contrib=True)`` of the three models on the same model
@@ -43,16 +43,12 @@ import psutil
 from predict.contract.spec import TARGETS
 from predict.io import write_parquet
 from predict.models.store import ModelBundle, load_bundle, save_bundle
+from predict.scoring.align import add_missing_features, known_categories, load_models
+from predict.scoring.chunks import score_chunks
+from predict.scoring.config import ScoreConfig
 from predict.scoring.explain import ExplanationWriter
 from predict.scoring.reasons import catalogue_templates
-from predict.scoring.run import (
-    ScoreConfig,
-    ScoringReport,
-    add_missing_features,
-    known_categories,
-    load_models,
-    score_chunks,
-)
+from predict.scoring.result import ScoringReport
 
 OUT = Path(__file__).resolve().parent / "out" / "score"
 GIB = 1024**3

@@ -161,8 +161,9 @@ def features(
     try:
         if dask or scheduler:
             from predict.distributed import steps as distributed
+            from predict.distributed.partitions import DistributedConfig
 
-            on_dask = distributed.DistributedConfig(partitions, scheduler)
+            on_dask = DistributedConfig(partitions, scheduler)
             result = distributed.run(input_dir, out, config or FeaturesConfig(), on_dask)
         else:
             result = run(input_dir, out, config or FeaturesConfig())
@@ -237,7 +238,9 @@ def score(
     import datetime as dt
 
     from predict.contract.validation import ValidationFailed
-    from predict.scoring.run import configs_from_params, score_folder, summary_lines
+    from predict.scoring.config import configs_from_params
+    from predict.scoring.result import summary_lines
+    from predict.scoring.run import score_folder
 
     _configure_logging(quiet)
     try:

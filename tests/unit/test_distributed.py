@@ -19,13 +19,15 @@ from tests.synthetic_fixtures import SMALL, WINDOW
 from typer.testing import CliRunner
 
 from predict.cli import app
+from predict.distributed import partitions as dp
 from predict.distributed import steps as dd
 from predict.features.build import FeaturesConfig, build_feature_table, build_features
 from predict.features.build import run as run_features
 from predict.features.snapshots import as_of_dates, data_end
+from predict.scoring.chunks import score_chunks
+from predict.scoring.config import ScoreConfig
 from predict.scoring.explain import ExplanationWriter
 from predict.scoring.reasons import catalogue_templates
-from predict.scoring.run import ScoreConfig, score_chunks
 from predict.synthetic import generate_portfolio
 
 BOOK = dataclasses.replace(SMALL, seed=23, n_clients=800, months=30, truth_paths=0)
@@ -67,12 +69,12 @@ def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 def test_client_partition_is_a_fixed_hash_independent_of_order() -> None:
     ids = pd.Series([f"C{i:06d}" for i in range(1000)], dtype="str")
-    part = dd.client_partition(ids, 7)
+    part = dp.client_partition(ids, 7)
     assert part.min() >= 0 and part.max() <= 6
     assert np.bincount(part, minlength=7).min() > 100  # spread over every partition
     shuffled = ids.sample(frac=1.0, random_state=0)
-    assert (dd.client_partition(shuffled, 7) == part[shuffled.index.to_numpy()]).all()
-    same_as_object = dd.client_partition(pd.Series(ids.to_numpy(dtype=object)), 7)
+    assert (dp.client_partition(shuffled, 7) == part[shuffled.index.to_numpy()]).all()
+    same_as_object = dp.client_partition(pd.Series(ids.to_numpy(dtype=object)), 7)
     assert (same_as_object == part).all()
     # pinned: a changed hash would move clients between partitions from one version to the next
     assert part[:8].tolist() == PINNED_PARTITIONS
@@ -84,7 +86,7 @@ PINNED_PARTITIONS = [3, 0, 5, 5, 5, 6, 4, 0]
 def test_partitioning_puts_each_client_in_one_partition_and_loses_no_row(
     tables: dict[str, pd.DataFrame],
 ) -> None:
-    parts = dd.partition_tables(tables, 5)
+    parts = dp.partition_tables(tables, 5)
     owner = tables["facilities"].set_index("facility_id")["client_id"]
     seen: dict[str, int] = {}
     for k, part in enumerate(parts):
@@ -110,7 +112,7 @@ def test_balance_of_an_unknown_facility_is_an_error_naming_the_row() -> None:
         [balances, balances.head(1).assign(facility_id="f_ghost")], ignore_index=True
     )
     with pytest.raises(ValueError, match=r"facility_balances.*facility_id.*'f_ghost'"):
-        dd.partition_tables(tables, 3)
+        dp.partition_tables(tables, 3)
 
 
 def test_input_without_clients_fails_as_on_one_machine() -> None:
@@ -138,7 +140,7 @@ def test_features_on_a_local_cluster_equal_the_single_machine_build(
 
 def test_feature_table_on_threads_equals_the_single_machine_one_despite_local_data() -> None:
     tables = tiny_tables()  # 4 clients; c4 is onboarded on the data end, after every event
-    parts = dd.partition_tables(tables, 4)
+    parts = dp.partition_tables(tables, 4)
     local_ends = {data_end(p) for p in parts if len(p["clients"])}
     assert len(local_ends) > 1 and any(len(p["clients"]) == 0 for p in parts)
     assert any(p["interactions"]["csat"].isna().all() for p in parts if len(p["clients"]))

@@ -161,8 +161,8 @@ def test_fixture_has_the_formats_the_scoring_step_writes() -> None:
     """The fabricated inputs keep the real outputs' columns (so the tests mean something)."""
     from predict.scoring.drift import DRIFT_COLUMNS
     from predict.scoring.explain import EXPLANATION_SCHEMA
+    from predict.scoring.outputs import SCORE_COLUMNS
     from predict.scoring.relationship import EARLY_WARNING_COLUMNS
-    from predict.scoring.run import SCORE_COLUMNS
 
     data = rf.make_portfolio(n_clients=6)
     assert set(SCORE_COLUMNS) <= set(data["scores"].columns)

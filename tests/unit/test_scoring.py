@@ -16,18 +16,14 @@ from predict.contract.spec import TARGETS
 from predict.features.build import FeaturesConfig, build_features
 from predict.models.store import FeatureMismatchError, load_bundle
 from predict.progress import RichProgress, SilentProgress, progress_display
+from predict.scoring.align import known_categories, load_models
+from predict.scoring.config import ScoreConfig
 from predict.scoring.explain import BASE_FEATURE
+from predict.scoring.outputs import SCORE_COLUMNS
 from predict.scoring.reasons import catalogue_templates
 from predict.scoring.relationship import EARLY_WARNING_COLUMNS
-from predict.scoring.run import (
-    SCORE_COLUMNS,
-    ScoreConfig,
-    ScoringResult,
-    known_categories,
-    load_models,
-    score_folder,
-    score_snapshot,
-)
+from predict.scoring.result import ScoringResult
+from predict.scoring.run import score_folder, score_snapshot
 
 AS_OF = dt.date(2025, 12, 31)
 FAST = ScoreConfig(chunk_size=128, previous="none")

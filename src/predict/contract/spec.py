@@ -1,8 +1,10 @@
 """The data contract: the input tables the pipeline accepts, in code.
 
 This module is the single source of truth for table names, columns, their kinds,
-keys and foreign keys (see docs/data_dictionary.md, generated from it). Categorical
-values are free strings: nothing here lists a bank's codes.
+keys and foreign keys (see docs/data_dictionary.md, generated from it), and for the
+targets the models predict (:data:`TARGETS`), the scores column of each output
+(:data:`OUTPUT_COLUMN`). Categorical values are free strings: nothing here lists a bank's
+codes.
 """
 
 from __future__ import annotations
@@ -159,5 +161,13 @@ TABLES: dict[str, Table] = {
 }
 
 TARGETS: tuple[str, ...] = ("churn", "default", "contribution")
+# The scores column of each target's model output (scores.parquet, drift, the report).
+OUTPUT_COLUMN: dict[str, str] = dict(
+    zip(
+        TARGETS,
+        ("churn_probability", "default_probability", "expected_contribution"),
+        strict=True,
+    )
+)
 DEFAULT_EVENT_KINDS: tuple[str, ...] = ("default", "write_off")
 DEFAULT_DPD_THRESHOLD = 90

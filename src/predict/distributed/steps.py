@@ -1,10 +1,9 @@
 """The per-client steps on Dask: features, labels and scoring, partition by partition.
 
-Where the portfolio outgrows one machine, the contract tables are split by client into
-``partitions`` parts (:func:`partition_tables`: a stable hash of ``client_id``; a facility
-balance goes with its facility's client), and the single-machine functions run unchanged on
-each part: :func:`predict.features.build.build_features`,
-:func:`predict.features.labels.build_labels`, :func:`predict.scoring.run.score_chunks`.
+Where the portfolio outgrows one machine, the contract tables are split by client
+(:func:`predict.distributed.partitions.partition_tables`) and the single-machine functions
+run unchanged on each part: :func:`predict.features.build.build_features`,
+:func:`predict.features.labels.build_labels`, :func:`predict.scoring.chunks.score_chunks`.
 Every label and almost every feature of a client reads only that client's rows, so the parts
 are independent. What depends on the whole data is decided once, before the split, and
 handed to every part: the as-of dates, the data end, the scoring as-of, the list of features
@@ -13,30 +12,35 @@ the whole book would) and the tables of :data:`BOOK_TABLES`, whole (``rate_sprea
 compare a facility's rate with the book's facilities of the same product and month; the
 statement still reads only its own clients' facilities for everything else). The parts'
 results are concatenated and sorted as the single-machine result: the two are equal.
-
-With a ``distributed.Client`` (a ``LocalCluster`` or a scheduler address) the parts are
-scattered to the workers and computed there; without one, Dask's local threaded scheduler
-runs them (DuckDB releases the GIL). See ``docs/scaling.md``.
+See ``docs/scaling.md``.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
-from predict.contract.spec import TABLES
+from predict.distributed.partitions import (
+    KEYS,
+    DistributedConfig,
+    Tables,
+    client_partition,
+    concat_parts,
+    dask_client,
+    partition_tables,
+    run_partitions,
+    with_clients,
+)
 from predict.features.build import (
     FeaturesConfig,
     FeatureTable,
@@ -53,190 +57,14 @@ if TYPE_CHECKING:
     from distributed import Client
 
     from predict.models.store import ModelBundle
+    from predict.scoring.config import ScoreConfig
     from predict.scoring.reasons import ReasonTemplate
-    from predict.scoring.run import ScoreConfig
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
-Tables = Mapping[str, pd.DataFrame]
 # Tables every features part reads whole (small: one row per facility), for the features
 # that compare a client with the book (the rate reference of rate_spread_open/_all).
 BOOK_TABLES = ("facilities",)
-HASH_KEY = "0123456789123456"  # pandas' SipHash key: the same partition in every process
-KEYS = ["client_id", "as_of"]
-
-
-@dataclass(frozen=True)
-class DistributedConfig:
-    """How to run on Dask: the number of client partitions and where the scheduler is."""
-
-    partitions: int = 8  # client partitions (tasks); a few per worker core
-    scheduler: str | None = None  # address of a Dask scheduler; None: local threads
-
-    def __post_init__(self) -> None:
-        if self.partitions < 1:
-            raise ValueError(f"partitions must be >= 1, got {self.partitions}")
-
-
-# ---------------------------------------------------------------- partitioning by client
-
-
-def client_partition(client_ids: pd.Series, partitions: int) -> np.ndarray:
-    """Partition number (0 .. partitions-1) of each client id: a hash stable across runs,
-    processes and machines (SipHash with a fixed key), not Python's salted ``hash``."""
-    if partitions < 1:
-        raise ValueError(f"partitions must be >= 1, got {partitions}")
-    values = np.asarray(client_ids, dtype=object)
-    hashed = pd.util.hash_array(values, hash_key=HASH_KEY, categorize=True)
-    return (hashed % np.uint64(partitions)).astype(np.int64)
-
-
-def _balance_clients(balances: pd.DataFrame, facilities: pd.DataFrame | None) -> pd.Series:
-    """The client of each facility balance row, through ``facilities``; orphans are errors."""
-    if facilities is None:
-        raise ValueError(
-            "table facility_balances: cannot be partitioned by client without table "
-            "facilities (rule: facility_id must exist in facilities)"
-        )
-    owner = facilities.drop_duplicates("facility_id").set_index("facility_id")["client_id"]
-    clients = balances["facility_id"].map(owner)
-    orphan = clients.isna()
-    if orphan.any():
-        first = balances.loc[orphan, "facility_id"].iloc[0]
-        raise ValueError(
-            f"table facility_balances, column facility_id: {int(orphan.sum())} row(s) with a "
-            f"facility absent from facilities, e.g. facility_id={first!r} (rule: foreign key "
-            "to facilities.facility_id); validate the tables first"
-        )
-    return clients
-
-
-def row_clients(tables: Tables) -> dict[str, pd.Series]:
-    """The client id of every row of every table (what the partitioning hashes)."""
-    keys: dict[str, pd.Series] = {}
-    for name, frame in tables.items():
-        if name == "facility_balances":
-            keys[name] = _balance_clients(frame, tables.get("facilities"))
-        elif name in TABLES and "client_id" in TABLES[name].column_names:
-            keys[name] = frame["client_id"]
-        else:
-            raise ValueError(f"table {name}: not a contract table keyed by client")
-        missing = keys[name].isna()
-        if missing.any():
-            raise ValueError(
-                f"table {name}, column client_id: {int(missing.sum())} row(s) without a client "
-                f"(row {int(np.flatnonzero(missing.to_numpy())[0])}; rule: required)"
-            )
-    return keys
-
-
-def _split(frame: pd.DataFrame, part: np.ndarray, partitions: int) -> list[pd.DataFrame]:
-    """``frame`` cut into ``partitions`` frames by ``part`` (row order kept within each)."""
-    order = np.argsort(part, kind="stable")
-    bounds = np.concatenate([[0], np.cumsum(np.bincount(part, minlength=partitions))])
-    return [
-        frame.iloc[order[bounds[k] : bounds[k + 1]]].reset_index(drop=True)
-        for k in range(partitions)
-    ]
-
-
-def partition_tables(tables: Tables, partitions: int) -> list[dict[str, pd.DataFrame]]:
-    """The tables split by client: part k holds every row of the clients hashed to k.
-
-    Every part has every table (possibly empty, same columns and dtypes). No row is lost or
-    repeated: the rows of the parts add up to the input's, table by table (checked).
-    """
-    keys = row_clients(tables)
-    parts: list[dict[str, pd.DataFrame]] = [{} for _ in range(partitions)]
-    for name, frame in tables.items():
-        pieces = _split(frame, client_partition(keys[name], partitions), partitions)
-        if sum(len(p) for p in pieces) != len(frame):
-            raise RuntimeError(f"table {name}: partitioning lost or repeated rows")
-        for k, piece in enumerate(pieces):
-            parts[k][name] = piece
-    return parts
-
-
-# ---------------------------------------------------------------- running on Dask
-
-
-def _apply(func: Callable[..., T], part: Any, extra: tuple[Any, ...], shared: Any) -> T:
-    """One task: ``func`` on one partition (runs on a worker)."""
-    return func(part, *extra, **shared)
-
-
-def run_partitions(
-    func: Callable[..., T],
-    parts: Sequence[Any],
-    client: Client | None = None,
-    *,
-    extras: Sequence[tuple[Any, ...]] | None = None,
-    shared: Mapping[str, Any] | None = None,
-) -> list[T]:
-    """``func(part, *extra, **shared)`` for every part, on Dask; results in part order.
-
-    With ``client`` the parts are scattered to the workers (not put in the task graph) and
-    ``shared`` (settings, models) is sent once to every worker; else Dask's threads run it.
-    """
-    extras = list(extras) if extras is not None else [()] * len(parts)
-    if len(extras) != len(parts):
-        raise ValueError(f"{len(extras)} extra argument tuples for {len(parts)} partitions")
-    common = dict(shared or {})
-    if client is None:
-        import dask
-
-        def lazy(obj: Any) -> Any:  # a literal in the graph: neither traversed nor hashed
-            return dask.delayed(obj, traverse=False, pure=False)
-
-        shared_d = lazy(common)
-        tasks = [
-            dask.delayed(_apply, pure=False)(func, lazy(p), e, shared_d)
-            for p, e in zip(parts, extras, strict=True)
-        ]
-        return list(dask.compute(*tasks, scheduler="threads"))
-    data = client.scatter(list(parts), hash=False)
-    [common_f] = client.scatter([common], broadcast=True, hash=False)
-    futures = client.map(functools.partial(_apply, func), data, extras, [common_f] * len(parts))
-    try:
-        return list(client.gather(futures))
-    finally:
-        client.cancel([*futures, *data, common_f])
-
-
-@contextmanager
-def dask_client(config: DistributedConfig) -> Iterator[Client | None]:
-    """A client of the scheduler at ``config.scheduler`` (closed on exit); None for local."""
-    if config.scheduler is None:
-        yield None
-        return
-    from distributed import Client
-
-    client = Client(config.scheduler)
-    try:
-        logger.info("dask scheduler %s: %d worker(s)", config.scheduler, _workers(client))
-        yield client
-    finally:
-        client.close()
-
-
-def _workers(client: Client) -> int:
-    return len(client.scheduler_info().get("workers", {}))
-
-
-def with_clients(parts: Sequence[dict[str, pd.DataFrame]], tables: Tables) -> list[Tables]:
-    """The partitions holding clients (the others give no feature or label row); the whole
-    tables if none does, so that an empty or clientless input fails or succeeds as on one
-    machine."""
-    kept: list[Tables] = [p for p in parts if len(p.get("clients", ())) > 0]
-    return kept or [tables]
-
-
-def _concat(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
-    """Parts' results as one frame sorted by client and as-of (the single-machine order)."""
-    kept = [f for f in frames if len(f)] or list(frames[:1])
-    out = pd.concat(kept, ignore_index=True)
-    return out.sort_values(KEYS, kind="stable", ignore_index=True)
 
 
 # ---------------------------------------------------------------- features and labels
@@ -272,7 +100,7 @@ def build_features_dask(
         "names": feature_names,
         "book": book_tables(tables),
     }
-    frame = _concat(run_partitions(_features, parts, client, shared=shared))
+    frame = concat_parts(run_partitions(_features, parts, client, shared=shared))
     logger.info(
         "features on dask: %d rows from %d partitions in %.1f s",
         len(frame),
@@ -334,7 +162,7 @@ def build_feature_table_dask(
         "book": book_tables(tables),
     }
     parts = with_clients(partition_tables(tables, partitions), tables)
-    frame = _concat(run_partitions(_features_and_labels, parts, client, shared=shared))
+    frame = concat_parts(run_partitions(_features_and_labels, parts, client, shared=shared))
     return FeatureTable(frame, summarise(tables, frame, dates, config))
 
 
@@ -390,9 +218,10 @@ def _score_part(
     config: ScoreConfig,
     templates: Mapping[str, ReasonTemplate],
 ) -> tuple[pd.DataFrame, int]:
-    """One partition: :func:`predict.scoring.run.score_chunks`, explanations to their own file."""
+    """One partition: :func:`predict.scoring.chunks.score_chunks`, its explanations written to
+    their own file."""
+    from predict.scoring.chunks import score_chunks
     from predict.scoring.explain import ExplanationWriter
-    from predict.scoring.run import score_chunks
 
     if explanations is None:
         return score_chunks(features, bundles, config, templates), 0
@@ -411,10 +240,10 @@ def score_features_dask(
     partitions: int = 8,
     client: Client | None = None,
 ) -> tuple[pd.DataFrame, int]:
-    """:func:`predict.scoring.run.score_chunks` on Dask, partition by client.
+    """:func:`predict.scoring.chunks.score_chunks` on Dask, partition by client.
 
     ``features``: the scoring snapshot, already aligned with the models (see
-    ``predict.scoring.run.add_missing_features``). Returns the outputs and reasons, row for row
+    ``predict.scoring.align.add_missing_features``). Returns the outputs and reasons, row for row
     in the order of ``features`` (equal to ``score_chunks``), and the number of explanation
     rows written: with ``explanations_dir``, each partition writes its long explanations to
     ``part-<k>.parquet`` there (a folder all workers can reach), read back as one dataset.
@@ -440,16 +269,10 @@ def score_features_dask(
 
 __all__ = [
     "BOOK_TABLES",
-    "DistributedConfig",
     "book_tables",
     "build_feature_table_dask",
     "build_features_dask",
-    "client_partition",
-    "dask_client",
     "feature_builder",
-    "partition_tables",
-    "row_clients",
     "run",
-    "run_partitions",
     "score_features_dask",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from predict.contract.spec import OUTPUT_COLUMN
 from predict.report import charts
 from predict.report.inputs import ModelInfo
 
@@ -205,19 +206,12 @@ def _catalogue() -> Mapping[str, Any]:
     return dict(getattr(module, "FEATURES", {}))
 
 
-SCORE_COLUMNS = {
-    "churn": "churn_probability",
-    "default": "default_probability",
-    "contribution": "expected_contribution",
-}
-
-
 def stability_rows(drift: pd.DataFrame | None, feature_names: list[str], target: str) -> list[dict]:
     """Drift rows about this model: its features and its own score."""
     if drift is None or drift.empty or "psi" not in drift:
         return []
     var = "variable" if "variable" in drift else "feature"
-    own_score = SCORE_COLUMNS.get(target, target)
+    own_score = OUTPUT_COLUMN.get(target, target)
     names = drift[var].astype("str")
     mine = drift[names.isin(feature_names) | (names == own_score)]
     mine = mine.sort_values("psi", ascending=False)

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from predict.config import load_params, load_section
+from predict.contract.spec import OUTPUT_COLUMN
 from predict.io import atomic_dir
 from predict.report import charts
 from predict.report.explanations import (
@@ -51,11 +52,6 @@ from predict.report.model_card import LIMITATIONS, model_card
 logger = logging.getLogger(__name__)
 
 REVIEW_DIR = "review"  # the report's folder under the reports folder
-TARGET_SCORE = {
-    "churn": "churn_probability",
-    "default": "default_probability",
-    "contribution": "expected_contribution",
-}
 RAW_UNITS = {"churn": "log-odds", "default": "log-odds", "contribution": "model scale"}
 
 
@@ -387,7 +383,7 @@ def headline_cards(headline: Mapping[str, Any], kpis: KpiConfig) -> list[tuple[s
 
 def _reason_col(config: ReportConfig, action: str) -> str:
     sort = config.action_lists.get(action, "")
-    target = next((t for t, c in TARGET_SCORE.items() if c == sort), "churn")
+    target = next((t for t, c in OUTPUT_COLUMN.items() if c == sort), "churn")
     return f"{target}_reasons"
 
 
@@ -457,7 +453,7 @@ def drift_table(drift: pd.DataFrame | None) -> dict[str, Any] | None:
 
 def _model_versions(scores: pd.DataFrame) -> dict[str, str]:
     out = {}
-    for target in TARGET_SCORE:
+    for target in OUTPUT_COLUMN:
         col = f"{target}_model_version"
         if col in scores and scores[col].notna().any():
             out[target] = ", ".join(sorted(scores[col].dropna().astype("str").unique()))
@@ -467,7 +463,7 @@ def _model_versions(scores: pd.DataFrame) -> dict[str, str]:
 def movement_rows(row: pd.Series) -> list[dict[str, Any]]:
     """Each score now, at the previous scoring (when known) and the change."""
     out = []
-    for target, col in TARGET_SCORE.items():
+    for target, col in OUTPUT_COLUMN.items():
         fmt = "money" if target == "contribution" else "prob"
         prev = row.get(f"previous_{col}")
         change = row.get(f"{col}_change" if target != "contribution" else "contribution_change")
@@ -512,7 +508,7 @@ def client_context(
     months, surveys = history
     row = inputs.scores.loc[inputs.scores["client_id"] == client_id].iloc[0]
     explained = []
-    for target, col in TARGET_SCORE.items():
+    for target, col in OUTPUT_COLUMN.items():
         steps, base = client_waterfall(explanations, client_id, target, config.waterfall_features)
         reasons = str(row.get(f"{target}_reasons") or "")
         explained.append(
@@ -605,7 +601,7 @@ def global_context(inputs: ReportInputs, config: ReportConfig) -> list[dict[str,
     """Per target: mean |SHAP| bars, a beeswarm-like dot plot, dependence plots."""
     out = []
     expl = inputs.explanations
-    for target in TARGET_SCORE:
+    for target in OUTPUT_COLUMN:
         imp = shap_importance(expl, target).head(config.summary_features)
         if imp.empty:
             continue

@@ -1,28 +1,22 @@
-"""Per-client SHAP explanations of the LightGBM models (the only module that imports ``shap``).
+"""Per-client SHAP explanations of the LightGBM models, and their long Parquet form.
 
-Two routes to the same TreeSHAP values (path-dependent, exact for trees):
-
-- :func:`contributions` calls LightGBM's own ``Booster.predict(pred_contrib=True)``: fast,
-  multithreaded C++; used for scoring a whole portfolio (explanations and reasons).
-- :func:`shap_explanation` builds a ``shap.Explanation`` with ``shap.TreeExplainer`` in its
-  default tree-path-dependent mode (the interventional mode cannot handle categorical splits);
-  used for the plots of the review report (beeswarm, waterfall) on a handful of clients.
-
-Both give one value per feature plus a base value (the expected raw output); per row they sum
-to the model's raw output (log-odds for the classifiers; the regression's own scale for
-contribution): ``contributions(X).sum(axis=1) == booster.predict(X, raw_score=True)``.
+:func:`contributions` is TreeSHAP (path-dependent, exact for trees) by LightGBM itself,
+``Booster.predict(pred_contrib=True)``: fast, multithreaded C++, for a whole portfolio. It
+gives one value per feature plus a base value (the expected raw output); per row they sum to
+the model's raw output (log-odds for the classifiers; the regression's own scale for
+contribution): ``contributions(X).sum(axis=1) == booster.predict(X, raw_score=True)``. The
+values are those of ``shap.TreeExplainer`` (the ``shap`` library is the tests' oracle, not a
+dependency of this package).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
 import lightgbm as lgb
 import numpy as np
@@ -96,20 +90,6 @@ def contributions(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
     """TreeSHAP of every row: shape (n, n_features + 1), the last column the base value."""
     out = booster.predict(X, pred_contrib=True)
     return np.asarray(out, dtype="float64")
-
-
-def shap_explanation(booster: lgb.Booster, X: pd.DataFrame) -> object:
-    """A ``shap.Explanation`` of ``X`` (for plots); same values as :func:`contributions`."""
-    explainer = _shap().TreeExplainer(booster, feature_perturbation="tree_path_dependent")
-    return explainer(X)
-
-
-def _shap() -> Any:
-    """Import ``shap`` lazily (heavy); its matplotlib import warns of a pending deprecation."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", PendingDeprecationWarning)
-        import shap
-    return shap
 
 
 def keep_mask(shap_values: np.ndarray, top_k: int) -> np.ndarray:

@@ -29,6 +29,8 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from predict.contract.spec import OUTPUT_COLUMN
+
 log = logging.getLogger(__name__)
 
 EXPOSURE_COLUMNS = (
@@ -323,7 +325,7 @@ def assign_actions(scores: pd.DataFrame, config: RelationshipConfig) -> pd.DataF
     return out
 
 
-PREVIOUS_COLUMNS = ("churn_probability", "default_probability", "expected_contribution")
+PREVIOUS_COLUMNS = tuple(OUTPUT_COLUMN.values())
 
 
 def add_previous(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:

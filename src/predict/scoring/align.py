@@ -1,0 +1,117 @@
+"""Each model and the features it is fed: load the bundles, then align the data with them.
+
+A feature a model needs but the data cannot give becomes an all-missing column (or an
+error, by rule); a category unseen in training is counted and scored as missing; the
+booster's input is the aligned frame cast to the training dtypes. What was found goes into
+the run's :class:`~predict.scoring.result.ScoringReport`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from predict.contract.spec import TARGETS
+from predict.models.store import FeatureMismatchError, ModelBundle, load_bundle
+from predict.scoring.result import ScoringReport
+
+log = logging.getLogger(__name__)
+
+
+def load_models(
+    models_dir: str | os.PathLike[str],
+) -> tuple[dict[str, ModelBundle], dict[str, str]]:
+    """The bundles under ``models_dir/<target>/``; a target whose folder is absent is skipped.
+
+    Returns (bundles by target, skipped target -> why). A folder that exists but does not
+    load (unsafe or broken files) raises: it is never silently skipped.
+    """
+    root = Path(models_dir)
+    if not root.is_dir():
+        raise FileNotFoundError(f"models folder {root} does not exist (train the models first)")
+    bundles: dict[str, ModelBundle] = {}
+    skipped: dict[str, str] = {}
+    for target in TARGETS:
+        folder = root / target
+        if not folder.exists():
+            skipped[target] = f"no model folder {folder}"
+            log.warning("%s: not scored (no model folder %s)", target, folder)
+            continue
+        bundles[target] = load_bundle(folder)
+    if not bundles:
+        raise FileNotFoundError(f"no model in {root}: expected folders {list(TARGETS)}")
+    return bundles, skipped
+
+
+def add_missing_features(
+    frame: pd.DataFrame, bundles: Mapping[str, ModelBundle], rule: str, report: ScoringReport
+) -> pd.DataFrame:
+    """Add, as all-missing columns, the model features the data does not give (rule ``nan``).
+
+    With rule ``error`` raise :class:`FeatureMismatchError` naming them instead. LightGBM
+    handles a missing value as it learnt to; the reasons never cite it.
+    """
+    added: dict[str, pd.Series] = {}
+    for target, bundle in bundles.items():
+        missing = [n for n in bundle.features.names if n not in frame.columns]
+        if not missing:
+            continue
+        report.missing_features[target] = missing
+        if rule == "error":
+            raise FeatureMismatchError(
+                f"{target} model needs feature(s) {missing} that the data does not give "
+                "(a table or column absent?); set score.missing_features: nan to score anyway"
+            )
+        log.warning(
+            "%s model: %d feature(s) absent from the data, scored as missing: %s",
+            target,
+            len(missing),
+            ", ".join(missing),
+        )
+        for name in missing:
+            dtype = "str" if name in bundle.features.categories else "float64"
+            added.setdefault(name, pd.Series(np.nan, index=frame.index, dtype=dtype))
+    return frame.assign(**added) if added else frame
+
+
+def unseen_categories(
+    frame: pd.DataFrame, bundles: Mapping[str, ModelBundle], report: ScoringReport
+) -> None:
+    """Count, per model and categorical feature, values the model did not see in training.
+
+    They are scored as missing. (A model trained on part of the clients, e.g. churn on active
+    ones, has not seen the stages of the others: that shows here too.)
+    """
+    for target, bundle in bundles.items():
+        for name, cats in bundle.features.categories.items():
+            values = frame[name].astype("str")
+            unseen = values.notna() & ~values.isin(cats)
+            if unseen.any():
+                top = values[unseen].value_counts().head(20)
+                found = {str(k): int(v) for k, v in top.items()}
+                report.unseen_categories.setdefault(target, {})[name] = found
+                log.warning(
+                    "%s model, feature %r: categories unseen in training, scored as missing: %s",
+                    target,
+                    name,
+                    found,
+                )
+
+
+def known_categories(frame: pd.DataFrame, bundle: ModelBundle) -> pd.DataFrame:
+    """``frame`` with categories the model did not see in training set to missing."""
+    cleaned = {}
+    for name, cats in bundle.features.categories.items():
+        col = frame[name].astype("str")
+        cleaned[name] = col.where(col.isin(cats))
+    return frame.assign(**cleaned) if cleaned else frame
+
+
+def model_input(frame: pd.DataFrame, bundle: ModelBundle) -> pd.DataFrame:
+    """The booster's input for ``frame``: unseen categories set missing, then cast."""
+    return bundle.matrix(known_categories(frame, bundle))

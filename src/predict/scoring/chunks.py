@@ -1,0 +1,87 @@
+"""Model outputs chunk by chunk, with or without SHAP.
+
+:func:`score_chunks` scores ``chunk_size`` clients at a time: each model's TreeSHAP
+contributions (their sum is the raw score, mapped to the calibrated output), the reasons,
+and the long explanations appended to a writer; only one chunk's SHAP matrices are in
+memory at a time. :func:`predict_outputs` gives the outputs alone (the previous month end,
+the drift reference). The frames are already aligned with the models
+(:mod:`predict.scoring.align`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from predict.contract.spec import OUTPUT_COLUMN
+from predict.models.store import ModelBundle
+from predict.progress import ProgressReporter, SilentProgress
+from predict.scoring.align import known_categories, model_input
+from predict.scoring.config import ScoreConfig
+from predict.scoring.explain import Explained, ExplanationWriter, explain_matrix, long_table
+from predict.scoring.reasons import ReasonTemplate, reasons_text
+
+
+def explain_chunk(chunk: pd.DataFrame, bundle: ModelBundle) -> Explained:
+    """SHAP of one chunk for one model (values: the clients' own feature values)."""
+    names = list(bundle.features.names)
+    return explain_matrix(
+        bundle.target, bundle.booster, model_input(chunk, bundle), chunk[names], bundle.from_raw
+    )
+
+
+def score_chunks(
+    features: pd.DataFrame,
+    bundles: Mapping[str, ModelBundle],
+    config: ScoreConfig,
+    templates: Mapping[str, ReasonTemplate],
+    writer: ExplanationWriter | None = None,
+    progress: ProgressReporter | None = None,
+) -> pd.DataFrame:
+    """Model outputs and reasons per client, writing explanations chunk by chunk.
+
+    Returns one row per row of ``features``: client_id, ``<output>`` per target and
+    ``<target>_reasons``, in the order of ``features``.
+    """
+    progress = progress or SilentProgress()
+    task = progress.task("scoring + SHAP + reasons", total=len(features))
+    as_of = pd.Timestamp(features["as_of"].iloc[0]) if len(features) else pd.Timestamp("NaT")
+    parts: list[pd.DataFrame] = []
+    for start in range(0, len(features), config.chunk_size):
+        chunk = features.iloc[start : start + config.chunk_size]
+        part = pd.DataFrame({"client_id": chunk["client_id"].to_numpy()})
+        for target, bundle in bundles.items():
+            ex = explain_chunk(chunk, bundle)
+            part[OUTPUT_COLUMN[target]] = bundle.from_raw(ex.raw)
+            part[f"{target}_reasons"] = reasons_text(ex, templates, config.reasons)
+            if writer is not None:
+                writer.write(
+                    long_table(
+                        chunk["client_id"],
+                        as_of,
+                        target,
+                        ex.values,
+                        ex.shap,
+                        config.explanations_top_k,
+                        base=ex.base,
+                    )
+                )
+        parts.append(part)
+        progress.advance(task, len(chunk))
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"client_id": []})
+
+
+def predict_outputs(
+    features: pd.DataFrame, bundles: Mapping[str, ModelBundle], chunk_size: int
+) -> pd.DataFrame:
+    """Model outputs only (no SHAP), chunk by chunk: client_id and one column per target."""
+    out = pd.DataFrame({"client_id": features["client_id"].astype("str").to_numpy()})
+    for target, bundle in bundles.items():
+        parts = [
+            bundle.predict(known_categories(features.iloc[s : s + chunk_size], bundle))
+            for s in range(0, len(features), chunk_size)
+        ]
+        out[OUTPUT_COLUMN[target]] = np.concatenate(parts) if parts else np.array([])
+    return out

@@ -1,0 +1,55 @@
+"""The contract tables a scoring run reads: as they are when already validated, else
+validated now (bad rows quarantined beside the scores, the validation report written)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from predict.io import write_parquet
+from predict.scoring.result import ScoringReport
+
+log = logging.getLogger(__name__)
+
+
+def load_input(
+    input_dir: str | os.PathLike[str],
+    validated: bool,
+    mode: str,
+    out_dir: str | os.PathLike[str],
+    report: ScoringReport,
+) -> dict[str, pd.DataFrame]:
+    """The contract tables of ``input_dir``: as they are if already validated, else validated
+    now (``mode``; lenient by default for scoring: bad rows are quarantined under
+    ``out_dir/quarantine/`` with the report in ``out_dir/validation/``)."""
+    from predict.contract.validation import (
+        ValidationConfig,
+        ValidationFailed,
+        failure_message,
+        load_validated,
+        summary_text,
+        validate_folder,
+        write_report,
+    )
+
+    if validated:
+        return load_validated(input_dir)
+    result = validate_folder(input_dir, ValidationConfig(mode=mode))
+    report_path = write_report(result, Path(out_dir) / "validation")
+    if not result.ok:
+        raise ValidationFailed(failure_message(result, report_path))
+    log.info("%s", summary_text(result))
+    report.quarantined = {
+        n: c.rows_quarantined for n, c in result.counts.items() if c.rows_quarantined
+    }
+    for name, rows in result.quarantined.items():
+        if not rows.empty:
+            write_parquet(rows, Path(out_dir) / "quarantine" / f"{name}.parquet")
+    if report.quarantined:
+        log.warning(
+            "quarantined rows (not scored from): %s; see %s", report.quarantined, report_path
+        )
+    return dict(result.tables)

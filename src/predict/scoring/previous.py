@@ -1,0 +1,66 @@
+"""The scoring to compare with: a previous scores file, or the same models rerun on the
+month end before the as-of date (outputs only, the same scope rules)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import pandas as pd
+
+from predict.models.store import ModelBundle
+from predict.scoring.align import add_missing_features
+from predict.scoring.chunks import predict_outputs
+from predict.scoring.config import ScoreConfig
+from predict.scoring.relationship import PREVIOUS_COLUMNS
+from predict.scoring.result import ScoringReport
+from predict.scoring.scope import apply_scope_rules
+
+log = logging.getLogger(__name__)
+
+# Builds the features of the clients of some tables at some as-of dates.
+FeatureBuilder = Callable[[Mapping[str, pd.DataFrame], list[dt.date]], pd.DataFrame]
+
+
+def read_previous(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A previous ``scores.parquet`` (or ``.csv``) with client_id, as_of and probabilities."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"previous scores {p} not found")
+    frame = pd.read_csv(p) if p.suffix == ".csv" else pd.read_parquet(p)
+    needed = {"client_id", "as_of"}
+    if not needed <= set(frame.columns) or not set(PREVIOUS_COLUMNS) & set(frame.columns):
+        raise ValueError(
+            f"previous scores {p}: need client_id, as_of and some of "
+            f"{list(PREVIOUS_COLUMNS)}; found {sorted(frame.columns)}"
+        )
+    frame["client_id"] = frame["client_id"].astype("str")
+    frame["as_of"] = pd.to_datetime(frame["as_of"]).astype("datetime64[s]")
+    return frame
+
+
+def rescore_previous(
+    tables: Mapping[str, pd.DataFrame],
+    as_of: dt.date,
+    bundles: Mapping[str, ModelBundle],
+    build: FeatureBuilder,
+    config: ScoreConfig,
+) -> pd.DataFrame | None:
+    """The same models on the month end before ``as_of`` (None when the data start later)."""
+    from predict.features.snapshots import add_months, data_start
+
+    prev = add_months(as_of, -1)
+    if prev < data_start(tables):
+        log.warning("no previous scoring: %s is before the data start", prev)
+        return None
+    features = build(tables, [prev]).reset_index(drop=True)
+    if features.empty:
+        return None
+    features = add_missing_features(features, bundles, "nan", ScoringReport())
+    out = predict_outputs(features, bundles, config.chunk_size)
+    out = apply_scope_rules(out, features, config)
+    out["as_of"] = pd.Timestamp(prev)
+    return out

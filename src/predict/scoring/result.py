@@ -1,0 +1,79 @@
+"""What a scoring run gives back: the frames (:class:`ScoringResult`), what the run noticed
+(:class:`ScoringReport`, written to ``score_summary.json``) and the console lines summing it up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass
+class ScoringReport:
+    """What the run noticed, written to ``score_summary.json`` beside the scores."""
+
+    as_of: str = ""
+    clients: int = 0
+    models: dict[str, str] = field(default_factory=dict)  # target -> version
+    skipped_targets: dict[str, str] = field(default_factory=dict)  # target -> why
+    missing_features: dict[str, list[str]] = field(default_factory=dict)  # target -> names
+    # target -> feature -> {unseen value: clients}
+    unseen_categories: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    quarantined: dict[str, int] = field(default_factory=dict)
+    previous: str = "none"
+    explanation_rows: int = 0
+    early_warning_rows: int = 0
+    drift_warnings: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ScoringResult:
+    """One snapshot's scores, early-warning list and drift, with what the run noticed."""
+
+    scores: pd.DataFrame
+    early_warning: pd.DataFrame
+    drift: pd.DataFrame
+    report: ScoringReport
+
+
+def _by_value(per_target: Mapping[str, Any]) -> dict[str, Any]:
+    """Targets that share the same value, joined: {"churn, default": value, ...}."""
+    groups: dict[str, list[str]] = {}
+    values: dict[str, Any] = {}
+    for target, value in per_target.items():
+        key = repr(value)
+        groups.setdefault(key, []).append(target)
+        values[key] = value
+    return {", ".join(ts): values[k] for k, ts in groups.items()}
+
+
+def summary_lines(result: ScoringResult) -> list[str]:
+    """A few lines for the console (the details are in score_summary.json)."""
+    r, s = result.report, result.scores
+    lines = [f"scored {r.clients} clients as of {r.as_of} with {', '.join(r.models) or 'no model'}"]
+    lines += [f"  skipped {t}: {why}" for t, why in r.skipped_targets.items()]
+    for targets, names in _by_value(r.missing_features).items():
+        lines.append(
+            f"  {targets}: {len(names)} feature(s) absent from the data, scored as "
+            f"missing: {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}"
+        )
+    for targets, per in _by_value(r.unseen_categories).items():
+        for name, counts in per.items():
+            shown = dict(list(counts.items())[:5])
+            lines.append(
+                f"  {targets}: categories of {name} unseen in training, scored as "
+                f"missing: {shown}{' ...' if len(counts) > 5 else ''}"
+            )
+    if r.quarantined:
+        lines.append(f"  quarantined rows: {r.quarantined}")
+    counts = s["action"].value_counts()
+    lines.append("  actions: " + ", ".join(f"{a!s} {int(n)}" for a, n in counts.items()))
+    lines.append(f"  early warning: {r.early_warning_rows} row(s); previous: {r.previous}")
+    flagged = len(r.drift_warnings)
+    lines += [f"  drift {w}" for w in r.drift_warnings[:10]]
+    if flagged > 10:
+        lines.append(f"  ... {flagged - 10} more drift warnings (drift.parquet)")
+    return lines
