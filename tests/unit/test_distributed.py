@@ -20,6 +20,7 @@ from typer.testing import CliRunner
 
 from predict.cli import app
 from predict.distributed import partitions as dp
+from predict.distributed import scoring as dist_scoring
 from predict.distributed import steps as dd
 from predict.features.build import FeaturesConfig, build_feature_table, build_features
 from predict.features.build import run as run_features
@@ -205,7 +206,7 @@ def test_scoring_on_a_local_cluster_equals_score_chunks(
     config, templates = ScoreConfig(chunk_size=150), catalogue_templates()
     with ExplanationWriter(tmp_path / "explanations.parquet") as writer:
         expected = score_chunks(snapshot, bundles, config, templates, writer)
-    got, rows = dd.score_features_dask(
+    got, rows = dist_scoring.score_features_dask(
         snapshot,
         bundles,
         config,

@@ -1,4 +1,4 @@
-"""The per-client steps on Dask: features, labels and scoring, partition by partition.
+"""Features and labels on Dask, partition by partition (scoring: :mod:`.scoring`).
 
 Where the portfolio outgrows one machine, the contract tables are split by client
 (:func:`predict.distributed.partitions.partition_tables`) and the single-machine functions
@@ -22,19 +22,17 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from predict.distributed.partitions import (
     KEYS,
     DistributedConfig,
     Tables,
-    client_partition,
     concat_parts,
     dask_client,
     partition_tables,
@@ -51,14 +49,11 @@ from predict.features.build import (
 )
 from predict.features.labels import LabelConfig, build_labels
 from predict.features.snapshots import as_of_dates, resolve_data_end
-from predict.io import atomic_dir, write_json, write_parquet
+from predict.io import write_json, write_parquet
 
 if TYPE_CHECKING:
     from distributed import Client
 
-    from predict.models.store import ModelBundle
-    from predict.scoring.config import ScoreConfig
-    from predict.scoring.reasons import ReasonTemplate
 
 logger = logging.getLogger(__name__)
 
@@ -208,65 +203,6 @@ def feature_builder(
     return build
 
 
-# ---------------------------------------------------------------- scoring
-
-
-def _score_part(
-    features: pd.DataFrame,
-    explanations: str | None,
-    bundles: Mapping[str, ModelBundle],
-    config: ScoreConfig,
-    templates: Mapping[str, ReasonTemplate],
-) -> tuple[pd.DataFrame, int]:
-    """One partition: :func:`predict.scoring.chunks.score_chunks`, its explanations written to
-    their own file."""
-    from predict.scoring.chunks import score_chunks
-    from predict.scoring.explain import ExplanationWriter
-
-    if explanations is None:
-        return score_chunks(features, bundles, config, templates), 0
-    with ExplanationWriter(explanations) as writer:
-        scores = score_chunks(features, bundles, config, templates, writer)
-    return scores, writer.rows
-
-
-def score_features_dask(
-    features: pd.DataFrame,
-    bundles: Mapping[str, ModelBundle],
-    config: ScoreConfig,
-    templates: Mapping[str, ReasonTemplate],
-    *,
-    explanations_dir: str | os.PathLike[str] | None = None,
-    partitions: int = 8,
-    client: Client | None = None,
-) -> tuple[pd.DataFrame, int]:
-    """:func:`predict.scoring.chunks.score_chunks` on Dask, partition by client.
-
-    ``features``: the scoring snapshot, already aligned with the models (see
-    ``predict.scoring.align.add_missing_features``). Returns the outputs and reasons, row for row
-    in the order of ``features`` (equal to ``score_chunks``), and the number of explanation
-    rows written: with ``explanations_dir``, each partition writes its long explanations to
-    ``part-<k>.parquet`` there (a folder all workers can reach), read back as one dataset.
-    """
-    features = features.reset_index(drop=True)
-    part = client_partition(features["client_id"], partitions)
-    positions = [np.flatnonzero(part == k) for k in range(partitions)]
-    kept = [k for k in range(partitions) if len(positions[k])]
-    pieces = [features.iloc[positions[k]].reset_index(drop=True) for k in kept]
-    shared = {"bundles": dict(bundles), "config": config, "templates": dict(templates)}
-    if explanations_dir is None:
-        extras: list[tuple[str | None]] = [(None,)] * len(kept)
-        results = run_partitions(_score_part, pieces, client, extras=extras, shared=shared)
-    else:
-        with atomic_dir(explanations_dir) as tmp:  # the folder appears whole, on success
-            extras = [(str(tmp / f"part-{k:05d}.parquet"),) for k in kept]
-            results = run_partitions(_score_part, pieces, client, extras=extras, shared=shared)
-    frames = [r[0].set_axis(positions[k]) for r, k in zip(results, kept, strict=True)]
-    if not frames:
-        return pd.DataFrame({"client_id": pd.Series([], dtype="str")}), 0
-    return pd.concat(frames).sort_index(), sum(r[1] for r in results)
-
-
 __all__ = [
     "BOOK_TABLES",
     "book_tables",
@@ -274,5 +210,4 @@ __all__ = [
     "build_features_dask",
     "feature_builder",
     "run",
-    "score_features_dask",
 ]
