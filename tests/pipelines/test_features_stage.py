@@ -6,13 +6,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from tests.support.tables import tiny_tables
 from typer.testing import CliRunner
 
 from predict.cli import app
@@ -23,8 +23,6 @@ from predict.features.labels import LABEL_COLUMNS
 from predict.models.split import SplitConfig
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # repo root: tests.* helpers
-from tests.features_fixtures import tiny_tables  # noqa: E402
 
 
 def _stage_main(name: str) -> Callable[[list[str]], int]:

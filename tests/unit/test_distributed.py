@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
-from tests.features_fixtures import tiny_tables
-from tests.scoring_fixtures import train_on_features
-from tests.synthetic_fixtures import SMALL, WINDOW
+from tests.support.scoring import train_on_features
+from tests.support.synthetic import SMALL, WINDOW
+from tests.support.tables import tiny_tables
 from typer.testing import CliRunner
 
 from predict.cli import app

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from tests.scoring_fixtures import FEATURES, feature_frame, train_bundle
+from tests.support.scoring import FEATURES, feature_frame, train_bundle
 
 from predict.models.store import ModelBundle, load_bundle, save_bundle
 from predict.scoring.explain import (

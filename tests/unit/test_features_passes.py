@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from tests.features_fixtures import random_tables, tiny_tables
+from tests.support.tables import random_tables, tiny_tables
 
 from predict.features import sql as fsql
 from predict.features.build import (

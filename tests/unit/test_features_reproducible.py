@@ -6,7 +6,7 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-from tests.features_fixtures import random_tables
+from tests.support.tables import random_tables
 
 from predict.features.build import build_features
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.scoring_fixtures import FEATURES, feature_frame, train_bundle
+from tests.support.scoring import FEATURES, feature_frame, train_bundle
 
 from predict.scoring.explain import Explained, explain_matrix
 from predict.scoring.reasons import (
