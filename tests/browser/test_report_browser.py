@@ -17,7 +17,6 @@ import shutil
 import socket
 import struct
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -28,10 +27,9 @@ from urllib.parse import urlparse
 import pytest
 
 from predict.report import ReportConfig, build_report, load_inputs, site_dir
+from tests.support.report_inputs import EVIL_ID, write_portfolio
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # repo root: tests.* helpers
-from tests import report_fixtures as rf  # noqa: E402
 
 pytestmark = pytest.mark.browser
 CHROMIUM = next(
@@ -184,7 +182,7 @@ class DevTools:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run = rf.write_portfolio(tmp_path_factory.mktemp("run"), n_clients=40, evil=True)
+    run = write_portfolio(tmp_path_factory.mktemp("run"), n_clients=40, evil=True)
     inputs = load_inputs(run.scores, run.models, run.metrics, run.tables, run.plots)
     return build_report(inputs, site_dir(run.root / "reports"), ReportConfig()).site
 
@@ -270,7 +268,7 @@ def test_portfolio_page_loads_without_errors_or_requests(
     assert browser.js("document.querySelectorAll('svg.chart').length") >= 4
     assert browser.js("document.querySelectorAll('table.sortable').length") >= 5
     # the escaped client id is shown as text, not run
-    assert browser.js("document.body.innerText").count(rf.EVIL_ID) >= 1
+    assert browser.js("document.body.innerText").count(EVIL_ID) >= 1
     assert browser.js("typeof window.owned") == "undefined"
     _keep(browser.screenshot(tmp_path / "report_portfolio.png"))
     assert browser.problems() == []

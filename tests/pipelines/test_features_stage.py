@@ -6,7 +6,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,10 +20,9 @@ from predict.features.build import FeaturesConfig
 from predict.features.catalogue import FEATURES
 from predict.features.labels import LABEL_COLUMNS
 from predict.models.split import SplitConfig
+from tests.support.tables import tiny_tables
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # repo root: tests.* helpers
-from tests.features_fixtures import tiny_tables  # noqa: E402
 
 
 def _stage_main(name: str) -> Callable[[list[str]], int]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,10 +13,9 @@ from typer.testing import CliRunner
 from predict.cli import app, run_stage
 from predict.config import load_section
 from predict.report import ReportConfig
+from tests.support.report_inputs import write_portfolio
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # repo root: tests.* helpers
-from tests import report_fixtures as rf  # noqa: E402
 
 
 def _stage_main() -> Callable[[list[str]], int]:
@@ -35,7 +33,7 @@ def _params(tmp_path: Path) -> Path:
 
 
 def test_stage_script_writes_the_site_under_reports_review(tmp_path: Path) -> None:
-    run = rf.write_portfolio(tmp_path, n_clients=12)
+    run = write_portfolio(tmp_path, n_clients=12)
     out = tmp_path / "reports"
     _stage_main()(
         [
@@ -66,7 +64,7 @@ def test_stage_script_writes_the_site_under_reports_review(tmp_path: Path) -> No
 
 
 def test_cli_report_command_prints_the_entry_page(tmp_path: Path) -> None:
-    run = rf.write_portfolio(tmp_path, n_clients=12)
+    run = write_portfolio(tmp_path, n_clients=12)
     result = CliRunner().invoke(
         app,
         [
@@ -97,7 +95,7 @@ def test_cli_report_command_prints_the_entry_page(tmp_path: Path) -> None:
 
 
 def test_cli_report_names_an_unknown_client(tmp_path: Path) -> None:
-    run = rf.write_portfolio(tmp_path, n_clients=6)
+    run = write_portfolio(tmp_path, n_clients=6)
     result = CliRunner().invoke(
         app,
         [

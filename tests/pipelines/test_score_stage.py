@@ -11,11 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from tests.scoring_fixtures import Book, build_book
 from typer.testing import CliRunner
 
 from predict.cli import app, run_stage
 from predict.contract.validation import ValidationConfig, validate_folder, write_validated
+from tests.support.scoring import Book
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,21 +24,21 @@ OUTPUTS = ("scores.parquet", "scores.csv", "explanations.parquet", "drift.parque
 
 
 @pytest.fixture(scope="module")
-def book(tmp_path_factory: pytest.TempPathFactory) -> tuple[Book, Path]:
+def validated(scoring_book: Book, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The raw tables of ``scoring_book`` through strict validation."""
     root = tmp_path_factory.mktemp("stage")
-    book = build_book(root, n_clients=150)
-    validated = root / "validated"
-    result = validate_folder(book.raw, ValidationConfig(mode="strict"))
-    write_validated(result, validated, root / "quarantine", root / "reports")
-    return book, validated
+    result = validate_folder(scoring_book.raw, ValidationConfig(mode="strict"))
+    write_validated(result, root / "validated", root / "quarantine", root / "reports")
+    return root / "validated"
 
 
-def test_stage_script_scores_validated_tables(book: tuple[Book, Path], tmp_path: Path) -> None:
-    b, validated = book
+def test_stage_script_scores_validated_tables(
+    scoring_book: Book, validated: Path, tmp_path: Path
+) -> None:
     out = tmp_path / "scores"
     args = ["--params", str(ROOT / "params.yaml"), "--input", str(validated), "--validated",
-            "--models", str(b.models), "--out", str(out), "--reference", str(b.reference),
-            "--quiet"]  # fmt: skip
+            "--models", str(scoring_book.models), "--out", str(out),
+            "--reference", str(scoring_book.reference), "--quiet"]  # fmt: skip
     assert run_stage("score", args) == 0
     assert all((out / name).is_file() for name in OUTPUTS)
     scores = pd.read_parquet(out / "scores.parquet")
@@ -47,9 +47,8 @@ def test_stage_script_scores_validated_tables(book: tuple[Book, Path], tmp_path:
 
 
 def test_stage_script_reports_a_missing_models_folder(
-    book: tuple[Book, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    validated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    _, validated = book
     args = ["--input", str(validated), "--validated", "--models", str(tmp_path / "none"),
             "--out", str(tmp_path / "out"), "--params", str(tmp_path / "absent.yaml")]  # fmt: skip
     assert run_stage("score", args) == 1
@@ -57,14 +56,13 @@ def test_stage_script_reports_a_missing_models_folder(
 
 
 def test_predict_score_command_validates_and_scores_a_raw_folder(
-    book: tuple[Book, Path], tmp_path: Path
+    scoring_book: Book, tmp_path: Path
 ) -> None:
-    b, _ = book
     out = tmp_path / "scores"
     result = CliRunner().invoke(app, [
-        "score", "--input", str(b.raw), "--models", str(b.models), "--out", str(out),
-        "--reference", str(b.reference), "--params", str(ROOT / "params.yaml"), "--quiet",
-        "--as-of", "2025-11-30",
+        "score", "--input", str(scoring_book.raw), "--models", str(scoring_book.models),
+        "--out", str(out), "--reference", str(scoring_book.reference),
+        "--params", str(ROOT / "params.yaml"), "--quiet", "--as-of", "2025-11-30",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "scored" in result.output and "as of 2025-11-30" in result.output
@@ -75,9 +73,9 @@ def test_predict_score_command_validates_and_scores_a_raw_folder(
         [
             "score",
             "--input",
-            str(b.raw),
+            str(scoring_book.raw),
             "--models",
-            str(b.models),
+            str(scoring_book.models),
             "--out",
             str(out),
             "--as-of",
@@ -89,14 +87,15 @@ def test_predict_score_command_validates_and_scores_a_raw_folder(
 
 
 @pytest.mark.slow  # a DVC project in tmp_path and a subprocess: ~20-50 s
-def test_dvc_repro_runs_the_score_stage(book: tuple[Book, Path], tmp_path: Path) -> None:
-    b, validated = book
+def test_dvc_repro_runs_the_score_stage(
+    scoring_book: Book, validated: Path, tmp_path: Path
+) -> None:
     work = tmp_path / "project"
     (work / "data").mkdir(parents=True)
     shutil.copytree(validated, work / "data" / "validated")
     (work / "data" / "split").mkdir()
-    shutil.copy(b.reference, work / "data" / "split" / "train.parquet")
-    shutil.copytree(b.models, work / "models")
+    shutil.copy(scoring_book.reference, work / "data" / "split" / "train.parquet")
+    shutil.copytree(scoring_book.models, work / "models")
     shutil.copytree(ROOT / "pipelines", work / "pipelines")
     shutil.copytree(
         ROOT / "src" / "predict",

@@ -15,10 +15,9 @@ from typer.testing import CliRunner
 
 from predict.cli import app, run_stage
 from predict.models.store import load_bundle
+from tests.support.splits import Book, write_split
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # repo root: tests.* helpers
-from tests.model_fixtures import make_split  # noqa: E402
 
 TRAIN_PARAMS = {
     "seed": 1,
@@ -30,39 +29,34 @@ TRAIN_PARAMS = {
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def project(tmp_path_factory: pytest.TempPathFactory, split_book: Book) -> Path:
     root = tmp_path_factory.mktemp("project")
-    book = make_split(n_clients=250, seed=21)
-    (root / "data" / "split").mkdir(parents=True)
-    for name in ("train", "valid", "test"):
-        getattr(book, name).to_parquet(root / "data" / "split" / f"{name}.parquet", index=False)
+    write_split(split_book, root / "data" / "split")
     (root / "data" / "synthetic_truth").mkdir()
-    book.truth.to_parquet(root / "data" / "synthetic_truth" / "truth.parquet", index=False)
+    split_book.truth.to_parquet(root / "data" / "synthetic_truth" / "truth.parquet", index=False)
     (root / "params.yaml").write_text(yaml.safe_dump({"train": TRAIN_PARAMS}))
     return root
 
 
-def _env(root: Path) -> dict[str, str]:
-    return {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": f"sqlite:///{root / 'mlflow.db'}",
-        "MLFLOW_DISABLE_TELEMETRY": "true",
-    }
+def _env(mlflow_uri: str) -> dict[str, str]:
+    return {**os.environ, "MLFLOW_TRACKING_URI": mlflow_uri, "MLFLOW_DISABLE_TELEMETRY": "true"}
 
 
-def _run_stage(root: Path, target: str) -> subprocess.CompletedProcess[str]:
+def _run_stage(root: Path, target: str, uri: str) -> subprocess.CompletedProcess[str]:
     cmd = [
         sys.executable, str(ROOT / "pipelines" / "train.py"), "--params", "params.yaml",
         "--target", target, "--split", "data/split", "--models", "models",
         "--metrics", "metrics", "--plots", "plots", "--truth", "data/synthetic_truth",
     ]  # fmt: skip
     return subprocess.run(
-        cmd, cwd=root, env=_env(root), capture_output=True, text=True, timeout=600, check=False
+        cmd, cwd=root, env=_env(uri), capture_output=True, text=True, timeout=600, check=False
     )
 
 
-def test_train_stage_writes_model_metrics_plots_and_registers_a_challenger(project: Path) -> None:
-    done = _run_stage(project, "default")
+def test_train_stage_writes_model_metrics_plots_and_registers_a_challenger(
+    project: Path, mlflow_uri: str
+) -> None:
+    done = _run_stage(project, "default", mlflow_uri)
     assert done.returncode == 0, done.stderr[-3000:]
     bundle = load_bundle(project / "models" / "default")
     assert bundle.metadata["data_hash"] and bundle.metadata["params"]["monotone_constraints"]
@@ -78,17 +72,16 @@ def test_train_stage_writes_model_metrics_plots_and_registers_a_challenger(proje
 
     import mlflow
 
-    uri = _env(project)["MLFLOW_TRACKING_URI"]
-    client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
     version = client.get_model_version_by_alias("predict-default", "challenger")
     assert version.tags["model_version"] == bundle.version
 
 
 def test_cli_trains_contribution_and_promotes_the_first_champion(
-    project: Path, monkeypatch: pytest.MonkeyPatch
+    project: Path, mlflow_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(project)
-    for key, value in _env(project).items():
+    for key, value in _env(mlflow_uri).items():
         monkeypatch.setenv(key, value)
     runner = CliRunner()
     trained = runner.invoke(app, ["train", "--target", "contribution", "--quiet"])

@@ -14,10 +14,9 @@ import pytest
 import yaml
 
 from predict.cli import run_stage
+from tests.support.contract_folder import AS_OF, contract_frames, write_folder
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))  # repo root: tests.* helpers
-from tests.validation_fixtures import AS_OF, contract_frames, write_folder  # noqa: E402
 
 
 def _params(path: Path, mode: str) -> Path:

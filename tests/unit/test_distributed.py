@@ -13,9 +13,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from distributed import Client, LocalCluster
-from tests.features_fixtures import tiny_tables
-from tests.scoring_fixtures import train_on_features
-from tests.synthetic_fixtures import SMALL, WINDOW
 from typer.testing import CliRunner
 
 from predict.cli import app
@@ -30,6 +27,9 @@ from predict.scoring.config import ScoreConfig
 from predict.scoring.explain import ExplanationWriter
 from predict.scoring.reasons import catalogue_templates
 from predict.synthetic import generate_portfolio
+from tests.support.scoring import train_on_features
+from tests.support.synthetic import SMALL, WINDOW
+from tests.support.tables import tiny_tables
 
 BOOK = dataclasses.replace(SMALL, seed=23, n_clients=800, months=30, truth_paths=0)
 CONFIG = FeaturesConfig()

@@ -13,8 +13,6 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from tests.model_fixtures import fast_config, make_split
-from tests.scoring_fixtures import FEATURES, feature_frame, train_bundle
 
 from predict.models.store import ModelBundle, load_bundle, save_bundle
 from predict.models.training import train_model
@@ -28,6 +26,8 @@ from predict.scoring.explain import (
     long_table,
     output_impact,
 )
+from tests.support.scoring import FEATURES, feature_frame, train_bundle
+from tests.support.splits import fast_config, make_split
 
 with warnings.catch_warnings():  # shap's matplotlib import warns of a pending deprecation
     warnings.simplefilter("ignore", PendingDeprecationWarning)

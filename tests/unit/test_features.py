@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -18,9 +16,7 @@ from predict.features.build import (
     build_features,
 )
 from predict.features.catalogue import FEATURES
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.features_fixtures import tiny_tables
+from tests.support.tables import tiny_tables
 
 D = dt.date
 MONTH = 30.4375

@@ -9,7 +9,6 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
-from tests.features_fixtures import random_tables, tiny_tables
 
 from predict.features import sql as fsql
 from predict.features.build import (
@@ -20,6 +19,7 @@ from predict.features.build import (
     _rows_per_key,
     build_features,
 )
+from tests.support.tables import random_tables, tiny_tables
 
 DATES = [dt.date(2020, 12, 31), dt.date(2021, 9, 30), dt.date(2022, 6, 30)]
 

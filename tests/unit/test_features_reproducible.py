@@ -6,9 +6,9 @@ import datetime as dt
 
 import numpy as np
 import pandas as pd
-from tests.features_fixtures import random_tables
 
 from predict.features.build import build_features
+from tests.support.tables import random_tables
 
 
 def test_features_are_bit_identical_run_to_run_on_a_table_large_enough_to_go_parallel() -> None:

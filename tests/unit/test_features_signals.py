@@ -11,11 +11,11 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from tests.features_fixtures import frame, history_at, random_tables, tiny_tables
 
 from predict.distributed import steps as dd
 from predict.features.build import FeaturesConfig, available_features, build_features
 from predict.features.catalogue import FEATURES
+from tests.support.tables import frame, history_at, random_tables, tiny_tables
 
 D = dt.date
 DAYS = 30.4375

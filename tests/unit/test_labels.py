@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -19,9 +17,7 @@ from predict.features.labels import (
     build_labels,
     label_availability,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.features_fixtures import tiny_tables
+from tests.support.tables import tiny_tables
 
 D = dt.date
 H6 = LabelConfig(horizon_months=6, data_end=D(2023, 6, 30))  # nothing censored

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -21,21 +20,7 @@ from predict.models.store import (
     save_bundle,
 )
 from predict.models.training import BoosterConfig, ContributionConfig, TrainConfig, train_model
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.model_fixtures import Book, fast_config, make_split
-
-FAST = fast_config(30, 10)
-
-
-@pytest.fixture(scope="module")
-def book() -> Book:
-    return make_split(n_clients=300, seed=3)
-
-
-@pytest.fixture(scope="module")
-def bundle(book: Book) -> ModelBundle:
-    return train_model(book.train, book.valid, "default", FAST)
+from tests.support.splits import Book
 
 
 def _frame() -> pd.DataFrame:
@@ -87,77 +72,89 @@ def test_matrix_refuses_text_in_a_numeric_feature() -> None:
         spec.matrix(pd.DataFrame({"num": ["1.5", "high"]}))
 
 
-def test_matrix_is_idempotent(book: Book, bundle: ModelBundle) -> None:
-    once = bundle.matrix(book.test)
-    pd.testing.assert_frame_equal(bundle.matrix(once), once)
+def test_matrix_is_idempotent(split_book: Book, default_bundle: ModelBundle) -> None:
+    once = default_bundle.matrix(split_book.test)
+    pd.testing.assert_frame_equal(default_bundle.matrix(once), once)
 
 
 def test_predict_does_not_depend_on_column_order_or_category_order(
-    book: Book,
-    bundle: ModelBundle,
+    split_book: Book,
+    default_bundle: ModelBundle,
 ) -> None:
-    shuffled = book.test[list(reversed(book.test.columns))].copy()
+    shuffled = split_book.test[list(reversed(split_book.test.columns))].copy()
     shuffled["industry"] = pd.Categorical(
         shuffled["industry"], categories=sorted(shuffled["industry"].dropna().unique())[::-1]
     )
-    np.testing.assert_allclose(bundle.predict(shuffled), bundle.predict(book.test))
+    np.testing.assert_allclose(
+        default_bundle.predict(shuffled), default_bundle.predict(split_book.test)
+    )
 
 
-def test_predict_raw_is_what_shap_values_sum_to(book: Book, bundle: ModelBundle) -> None:
-    contrib = np.asarray(bundle.booster.predict(bundle.matrix(book.test), pred_contrib=True))
-    np.testing.assert_allclose(contrib.sum(axis=1), bundle.predict_raw(book.test), atol=1e-9)
+def test_predict_raw_is_what_shap_values_sum_to(
+    split_book: Book, default_bundle: ModelBundle
+) -> None:
+    contrib = np.asarray(
+        default_bundle.booster.predict(default_bundle.matrix(split_book.test), pred_contrib=True)
+    )
+    np.testing.assert_allclose(
+        contrib.sum(axis=1), default_bundle.predict_raw(split_book.test), atol=1e-9
+    )
 
 
 def test_save_load_round_trip_predicts_identically(
     tmp_path: Path,
-    book: Book,
-    bundle: ModelBundle,
+    split_book: Book,
+    default_bundle: ModelBundle,
 ) -> None:
-    folder = save_bundle(bundle, tmp_path / "default")
+    folder = save_bundle(default_bundle, tmp_path / "default")
     assert sorted(p.name for p in folder.iterdir()) == sorted(BUNDLE_FILES)
     loaded = load_bundle(folder)
-    np.testing.assert_array_equal(loaded.predict(book.test), bundle.predict(book.test))
+    np.testing.assert_array_equal(
+        loaded.predict(split_book.test), default_bundle.predict(split_book.test)
+    )
     text = (folder / "model.txt").read_bytes()
-    assert loaded.version == hashlib.sha256(text).hexdigest()[:12] == bundle.version
+    assert loaded.version == hashlib.sha256(text).hexdigest()[:12] == default_bundle.version
     features = json.loads((folder / "features.json").read_text())
     assert features["dtypes"]["industry"] == "category"
-    assert features["categories"]["industry"] == sorted(book.train["industry"].dropna().unique())
+    assert features["categories"]["industry"] == sorted(
+        split_book.train["industry"].dropna().unique()
+    )
 
 
-def test_load_refuses_a_pickle_in_the_folder(tmp_path: Path, bundle: ModelBundle) -> None:
-    folder = save_bundle(bundle, tmp_path / "m")
+def test_load_refuses_a_pickle_in_the_folder(tmp_path: Path, default_bundle: ModelBundle) -> None:
+    folder = save_bundle(default_bundle, tmp_path / "m")
     (folder / "model.pkl").write_bytes(b"\x80\x04not really")
     with pytest.raises(UnsafeModelError, match=r"model\.pkl"):
         load_bundle(folder)
 
 
-def test_load_refuses_a_missing_file(tmp_path: Path, bundle: ModelBundle) -> None:
-    folder = save_bundle(bundle, tmp_path / "m")
+def test_load_refuses_a_missing_file(tmp_path: Path, default_bundle: ModelBundle) -> None:
+    folder = save_bundle(default_bundle, tmp_path / "m")
     (folder / "calibrator.json").unlink()
     with pytest.raises(FileNotFoundError, match=r"calibrator\.json"):
         load_bundle(folder)
 
 
 def test_load_refuses_a_model_text_that_does_not_match_its_version(
-    tmp_path: Path, bundle: ModelBundle
+    tmp_path: Path, default_bundle: ModelBundle
 ) -> None:
-    folder = save_bundle(bundle, tmp_path / "m")
+    folder = save_bundle(default_bundle, tmp_path / "m")
     path = folder / "model.txt"
     path.write_text(path.read_text() + "\n")
     with pytest.raises(UnsafeModelError, match="model_version"):
         load_bundle(folder)
 
 
-def test_regression_bundle_inverts_the_signed_log(book: Book) -> None:
+def test_regression_bundle_inverts_the_signed_log(split_book: Book) -> None:
     cfg = TrainConfig(
         num_threads=1,
         booster=BoosterConfig(num_boost_round=20, early_stopping_rounds=5, min_data_in_leaf=20),
         contribution=ContributionConfig(objective="huber_slog"),
     )
-    trained = train_model(book.train, book.valid, "contribution", cfg)
+    trained = train_model(split_book.train, split_book.valid, "contribution", cfg)
     assert trained.metadata["target_transform"] == "slog"
-    raw = trained.booster.predict(trained.matrix(book.test))
+    raw = trained.booster.predict(trained.matrix(split_book.test))
     np.testing.assert_allclose(
-        trained.predict_uncalibrated(book.test), np.sign(raw) * np.expm1(np.abs(raw))
+        trained.predict_uncalibrated(split_book.test), np.sign(raw) * np.expm1(np.abs(raw))
     )
-    assert 100 < np.median(trained.predict(book.test)) < 100_000  # money, not logs
+    assert 100 < np.median(trained.predict(split_book.test)) < 100_000  # money, not logs

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -24,16 +23,9 @@ from predict.models.training import (
     split_fingerprint,
     train_model,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.model_fixtures import Book, fast_config, make_split
+from tests.support.splits import Book, fast_config, write_split
 
 FAST = fast_config(60, 15, learning_rate=0.1)
-
-
-@pytest.fixture(scope="module")
-def book() -> Book:
-    return make_split(n_clients=500, seed=5)
 
 
 def _on_grid(rows: pd.DataFrame, feature: str, grid: np.ndarray) -> pd.DataFrame:
@@ -42,18 +34,18 @@ def _on_grid(rows: pd.DataFrame, feature: str, grid: np.ndarray) -> pd.DataFrame
     return frame.assign(**{feature: np.tile(grid, len(rows))})
 
 
-def test_feature_columns_leave_out_keys_labels_and_exclusions(book: Book) -> None:
-    names = feature_columns(book.train, exclude=("nps_last",))
+def test_feature_columns_leave_out_keys_labels_and_exclusions(split_book: Book) -> None:
+    names = feature_columns(split_book.train, exclude=("nps_last",))
     assert "client_id" not in names and "as_of" not in names and "nps_last" not in names
     assert not [n for n in names if n.startswith("label_")]
     assert "segment" in names and "dpd_max_12m" in names
 
 
 @pytest.mark.parametrize("target", ["churn", "default"])
-def test_binary_models_learn_the_planted_signal(book: Book, target: str) -> None:
-    bundle = train_model(book.train, book.valid, target, FAST)
-    test = book.test[book.test[f"label_{target}"].notna()]
-    metrics, _ = evaluate_model(bundle, book.train, book.valid, test, FAST)
+def test_binary_models_learn_the_planted_signal(split_book: Book, target: str) -> None:
+    bundle = train_model(split_book.train, split_book.valid, target, FAST)
+    test = split_book.test[split_book.test[f"label_{target}"].notna()]
+    metrics, _ = evaluate_model(bundle, split_book.train, split_book.valid, test, FAST)
     assert metrics["test"]["auc"] > 0.65
     p = bundle.predict(test)
     assert np.all((p >= 0) & (p <= 1))
@@ -61,29 +53,31 @@ def test_binary_models_learn_the_planted_signal(book: Book, target: str) -> None
 
 
 def test_rows_without_a_label_are_not_training_rows(
-    book: Book, caplog: pytest.LogCaptureFixture
+    split_book: Book, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.INFO, logger="predict.models.training"):
-        bundle = train_model(book.train, book.valid, "default", FAST)
-    labelled = int(book.train["label_default"].notna().sum())
-    assert labelled < len(book.train)
+        bundle = train_model(split_book.train, split_book.valid, "default", FAST)
+    labelled = int(split_book.train["label_default"].notna().sum())
+    assert labelled < len(split_book.train)
     assert bundle.metadata["train_window"]["rows"] == labelled
-    missing = len(book.train) - labelled
-    assert f"{missing} of {len(book.train)} rows have no label_default" in caplog.text
+    missing = len(split_book.train) - labelled
+    assert f"{missing} of {len(split_book.train)} rows have no label_default" in caplog.text
 
 
-def test_training_is_deterministic(book: Book) -> None:
-    one = train_model(book.train, book.valid, "churn", FAST)
-    two = train_model(book.train.sample(frac=1.0, random_state=1), book.valid, "churn", FAST)
+def test_training_is_deterministic(split_book: Book) -> None:
+    one = train_model(split_book.train, split_book.valid, "churn", FAST)
+    two = train_model(
+        split_book.train.sample(frac=1.0, random_state=1), split_book.valid, "churn", FAST
+    )
     assert one.booster.model_to_string() == two.booster.model_to_string()
     assert one.version == two.version
 
 
-def test_monotone_constraint_holds_on_a_grid(book: Book) -> None:
+def test_monotone_constraint_holds_on_a_grid(split_book: Book) -> None:
     cfg = dataclasses.replace(FAST, monotone={"default": {"dpd_max_12m": 1, "utilisation": 1}})
-    bundle = train_model(book.train, book.valid, "default", cfg)
+    bundle = train_model(split_book.train, split_book.valid, "default", cfg)
     assert bundle.metadata["params"]["monotone_constraints"][:4] == [0, 0, 1, 1]
-    rows = book.test.head(200)
+    rows = split_book.test.head(200)
     grids = {"dpd_max_12m": np.arange(0.0, 181.0, 5.0), "utilisation": np.linspace(0, 1.2, 25)}
     for feature, grid in grids.items():
         frame = _on_grid(rows, feature, grid)
@@ -94,90 +88,85 @@ def test_monotone_constraint_holds_on_a_grid(book: Book) -> None:
 
 
 def test_monotone_constraint_on_an_unknown_feature_is_ignored_with_a_warning(
-    book: Book, caplog: pytest.LogCaptureFixture
+    split_book: Book, caplog: pytest.LogCaptureFixture
 ) -> None:
     cfg = dataclasses.replace(FAST, monotone={"default": {"no_such_feature": 1}})
-    spec = FeatureSpec.from_frame(book.train, feature_columns(book.train))
+    spec = FeatureSpec.from_frame(split_book.train, feature_columns(split_book.train))
     with caplog.at_level(logging.WARNING, logger="predict.models.training"):
         params = lgb_params("default", spec, np.array([0.0, 1.0]), cfg)
     assert "no_such_feature" in caplog.text
     assert set(params["monotone_constraints"]) == {0}
 
 
-def test_monotone_constraint_on_a_categorical_is_refused(book: Book) -> None:
+def test_monotone_constraint_on_a_categorical_is_refused(split_book: Book) -> None:
     cfg = dataclasses.replace(FAST, monotone={"default": {"industry": 1}})
-    spec = FeatureSpec.from_frame(book.train, feature_columns(book.train))
+    spec = FeatureSpec.from_frame(split_book.train, feature_columns(split_book.train))
     with pytest.raises(ValueError, match=r"industry.*categorical"):
         lgb_params("default", spec, np.array([0.0, 1.0]), cfg)
 
 
-def test_balanced_imbalance_sets_scale_pos_weight_and_calibration_repairs_it(book: Book) -> None:
+def test_balanced_imbalance_sets_scale_pos_weight_and_calibration_repairs_it(
+    split_book: Book,
+) -> None:
     cfg = dataclasses.replace(FAST, imbalance="balanced")
-    bundle = train_model(book.train, book.valid, "default", cfg)
+    bundle = train_model(split_book.train, split_book.valid, "default", cfg)
     assert bundle.metadata["params"]["scale_pos_weight"] > 3
-    test = book.test[book.test["label_default"].notna()]
+    test = split_book.test[split_book.test["label_default"].notna()]
     raw, calibrated = bundle.predict_uncalibrated(test), bundle.predict(test)
     base_rate = test["label_default"].mean()
     assert raw.mean() > 1.3 * base_rate  # reweighting inflates the scores...
     assert abs(calibrated.mean() - base_rate) < 0.05  # ...and the calibrator maps them back
 
 
-def test_platt_calibration_is_available(book: Book) -> None:
+def test_platt_calibration_is_available(split_book: Book) -> None:
     bundle = train_model(
-        book.train, book.valid, "churn", dataclasses.replace(FAST, calibration="platt")
+        split_book.train, split_book.valid, "churn", dataclasses.replace(FAST, calibration="platt")
     )
     assert bundle.calibrator.kind == "platt"
 
 
 @pytest.mark.parametrize("objective", ["tweedie", "l2", "huber_slog"])
-def test_contribution_objectives_rank_revenue(book: Book, objective: str) -> None:
+def test_contribution_objectives_rank_revenue(split_book: Book, objective: str) -> None:
     cfg = dataclasses.replace(FAST, contribution=ContributionConfig(objective=objective))
-    bundle = train_model(book.train, book.valid, "contribution", cfg)
+    bundle = train_model(split_book.train, split_book.valid, "contribution", cfg)
     assert bundle.task == "regression"
-    test = book.test[book.test["label_contribution"].notna()]
-    metrics, _ = evaluate_model(bundle, book.train, book.valid, test, cfg)
+    test = split_book.test[split_book.test["label_contribution"].notna()]
+    metrics, _ = evaluate_model(bundle, split_book.train, split_book.valid, test, cfg)
     assert metrics["test"]["spearman"] > 0.5
     if objective == "tweedie":
         assert bundle.predict(test).min() >= 0
 
 
-def test_unknown_contribution_objective_is_refused(book: Book) -> None:
+def test_unknown_contribution_objective_is_refused(split_book: Book) -> None:
     cfg = dataclasses.replace(FAST, contribution=ContributionConfig(objective="poisson_magic"))
     with pytest.raises(ValueError, match="poisson_magic"):
-        train_model(book.train, book.valid, "contribution", cfg)
+        train_model(split_book.train, split_book.valid, "contribution", cfg)
 
 
-def test_unknown_target_is_refused(book: Book) -> None:
+def test_unknown_target_is_refused(split_book: Book) -> None:
     with pytest.raises(ValueError, match="unknown target 'ltv'"):
-        train_model(book.train, book.valid, "ltv", FAST)
+        train_model(split_book.train, split_book.valid, "ltv", FAST)
 
 
-def test_baselines_predict_sensibly(book: Book) -> None:
-    spec = FeatureSpec.from_frame(book.train, feature_columns(book.train))
-    tr, va = (f[f["label_default"].notna()] for f in (book.train, book.valid))
+def test_baselines_predict_sensibly(split_book: Book) -> None:
+    spec = FeatureSpec.from_frame(split_book.train, feature_columns(split_book.train))
+    tr, va = (f[f["label_default"].notna()] for f in (split_book.train, split_book.valid))
     scorecard = ScorecardBaseline(spec).fit(
         tr, tr["label_default"].to_numpy(), va, va["label_default"].to_numpy()
     )
-    p = scorecard.predict(book.test.assign(industry="never_seen"))
+    p = scorecard.predict(split_book.test.assign(industry="never_seen"))
     assert np.all((p > 0) & (p < 1))
     assert abs(scorecard.predict(va).mean() - va["label_default"].mean()) < 0.02  # recalibrated
     carry = CarryForwardBaseline("revenue_12m", scale=0.5).fit(
-        book.test, np.zeros(1), va, np.zeros(1)
+        split_book.test, np.zeros(1), va, np.zeros(1)
     )
-    expected = book.test["revenue_12m"].fillna(0).to_numpy() * 0.5
-    np.testing.assert_allclose(carry.predict(book.test), expected)
+    expected = split_book.test["revenue_12m"].fillna(0).to_numpy() * 0.5
+    np.testing.assert_allclose(carry.predict(split_book.test), expected)
 
 
-def _write_split(book: Book, folder: Path) -> Path:
-    folder.mkdir(parents=True)
-    for name in ("train", "valid", "test"):
-        getattr(book, name).to_parquet(folder / f"{name}.parquet", index=False)
-    return folder
-
-
-def test_run_training_writes_bundle_metrics_and_plots(tmp_path: Path, book: Book) -> None:
-    split = _write_split(book, tmp_path / "split")
-    book.truth.to_parquet(_write_split_dir(tmp_path / "truth") / "truth.parquet")
+def test_run_training_writes_bundle_metrics_and_plots(tmp_path: Path, split_book: Book) -> None:
+    split = write_split(split_book, tmp_path / "split")
+    split_book.truth.to_parquet(_write_split_dir(tmp_path / "truth") / "truth.parquet")
     result = run_training(
         split,
         "churn",
@@ -198,7 +187,7 @@ def test_run_training_writes_bundle_metrics_and_plots(tmp_path: Path, book: Book
     assert metrics["uplift"]["auc"] == pytest.approx(
         metrics["test"]["auc"] - metrics["baseline"]["auc"]
     )
-    assert set(metrics["by_segment"]["model"]) == set(book.test["segment"].unique())
+    assert set(metrics["by_segment"]["model"]) == set(split_book.test["segment"].unique())
     assert metrics["by_segment"]["baseline"]["sme"]["auc"] > 0.5
     headline = json.loads((tmp_path / "metrics" / "churn.json").read_text())
     assert set(headline) == set(BINARY_HEADLINE) and len(headline) <= 15
@@ -219,12 +208,15 @@ def _write_split_dir(folder: Path) -> Path:
     return folder
 
 
-def test_run_training_without_truth_or_revenue_feature_says_so(tmp_path: Path, book: Book) -> None:
+def test_run_training_without_truth_or_revenue_feature_says_so(
+    tmp_path: Path, split_book: Book
+) -> None:
     train, valid, test = (
-        f.drop(columns=["revenue_12m"]) for f in (book.train, book.valid, book.test)
+        f.drop(columns=["revenue_12m"])
+        for f in (split_book.train, split_book.valid, split_book.test)
     )
-    reduced = Book(train=train, valid=valid, test=test, truth=book.truth)
-    split = _write_split(reduced, tmp_path / "split")
+    reduced = Book(train=train, valid=valid, test=test, truth=split_book.truth)
+    split = write_split(reduced, tmp_path / "split")
     result = run_training(
         split,
         "contribution",

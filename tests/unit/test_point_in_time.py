@@ -1,7 +1,7 @@
 """The point-in-time rule, proved: features at t from the full history equal features at t
 from the history as known at t, and nothing dated after t moves a feature at t.
 
-"History as known at t" (``history_at`` in tests/features_fixtures.py): every row dated on
+"History as known at t" (``history_at`` in tests/support/tables.py): every row dated on
 or before t, facilities originated on or before t with a closure after t not yet known
 (closed_date set to null), balances at month ends on or before t.
 """
@@ -9,8 +9,6 @@ or before t, facilities originated on or before t with a closure after t not yet
 from __future__ import annotations
 
 import datetime as dt
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -21,9 +19,7 @@ from hypothesis import strategies as st
 from predict.features.build import build_features
 from predict.features.labels import LabelConfig, build_labels
 from predict.features.snapshots import add_months, month_end
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.features_fixtures import frame, history_at, random_tables
+from tests.support.tables import contract_tables, history_at, random_tables
 
 D = dt.date
 Tables = dict[str, pd.DataFrame]
@@ -137,14 +133,7 @@ def small_histories(draw: st.DrawFn) -> tuple[Tables, list[dt.date]]:
     events = draw(
         st.lists(st.tuples(st.sampled_from(ids), st.none(), DAYS.map(str), event_kinds), max_size=4)
     )
-    tables = {
-        "clients": frame("clients", clients),
-        "facilities": frame("facilities", facilities),
-        "facility_balances": frame("facility_balances", balances),
-        "revenue": frame("revenue", revenue),
-        "interactions": frame("interactions", interactions),
-        "credit_events": frame("credit_events", events),
-    }
+    tables = contract_tables(clients, facilities, balances, revenue, interactions, events)
     month_ends = st.integers(0, 35).map(lambda k: add_months(D(2019, 1, 31), k))
     dates = sorted(set(draw(st.lists(month_ends, min_size=1, max_size=2))))
     return tables, dates

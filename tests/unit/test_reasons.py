@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from tests.scoring_fixtures import FEATURES, feature_frame, train_bundle
 
 from predict.scoring.explain import Explained, explain_matrix
 from predict.scoring.reasons import (
@@ -17,6 +16,7 @@ from predict.scoring.reasons import (
     select_drivers,
     sentence,
 )
+from tests.support.scoring import FEATURES, feature_frame, train_bundle
 
 TEMPLATES = {
     "dpd": ReasonTemplate("Days past due reached {value} in the last 3 months", "arrears"),

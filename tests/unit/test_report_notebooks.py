@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.support.report_inputs import PortfolioPaths, write_portfolio
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))  # repo root: tests.* helpers
-from tests import report_fixtures as rf  # noqa: E402
 
 
 @pytest.fixture
-def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> rf.PortfolioPaths:
-    paths = rf.write_portfolio(tmp_path, n_clients=12)
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> PortfolioPaths:
+    paths = write_portfolio(tmp_path, n_clients=12)
     for name, value in {
         "PREDICT_ROOT": tmp_path,
         "PREDICT_SCORES_DIR": paths.scores,
@@ -54,7 +53,7 @@ def test_notebook_imports_predict_and_copies_no_logic(name: str) -> None:
     assert "def " not in code  # logic lives in the library
 
 
-def test_explore_portfolio_runs(run: rf.PortfolioPaths, tmp_path: Path) -> None:
+def test_explore_portfolio_runs(run: PortfolioPaths, tmp_path: Path) -> None:
     text = _text(_execute("explore_portfolio.ipynb", tmp_path))
     assert "12 clients scored at 2024-12-31" in text
     assert "retention_rate" in text and "contribution_at_risk" in text
@@ -62,7 +61,7 @@ def test_explore_portfolio_runs(run: rf.PortfolioPaths, tmp_path: Path) -> None:
 
 
 def test_review_client_runs_for_a_requested_client(
-    run: rf.PortfolioPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run: PortfolioPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("PREDICT_CLIENT_ID", "C0007")
     text = _text(_execute("review_client.ipynb", tmp_path))

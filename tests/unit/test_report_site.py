@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -13,9 +12,7 @@ import pytest
 from predict.report import ReportConfig, ReportInputError, build_report, load_inputs, site_dir
 from predict.report import site as site_module
 from predict.report.formatting import client_page_name
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests import report_fixtures as rf
+from tests.support.report_inputs import EVIL_ID, PortfolioPaths, make_portfolio, write_portfolio
 
 SMALL = ReportConfig(max_client_pages=2)  # fewer client pages where they are not the point
 
@@ -43,12 +40,12 @@ def _refs(path: Path) -> _Refs:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> rf.PortfolioPaths:
-    return rf.write_portfolio(tmp_path_factory.mktemp("run"), evil=True)
+def run(tmp_path_factory: pytest.TempPathFactory) -> PortfolioPaths:
+    return write_portfolio(tmp_path_factory.mktemp("run"), evil=True)
 
 
 @pytest.fixture(scope="module")
-def built(run: rf.PortfolioPaths) -> Path:
+def built(run: PortfolioPaths) -> Path:
     inputs = load_inputs(run.scores, run.models, run.metrics, run.tables, run.plots)
     result = build_report(inputs, site_dir(run.root / "reports"), ReportConfig(), clients=["C0011"])
     assert result.index == run.root / "reports" / "review" / "index.html"
@@ -60,13 +57,13 @@ def test_site_has_portfolio_explanations_model_card_and_client_pages(built: Path
         assert (built / name).is_file()
     pages = {p.name for p in (built / "clients").glob("*.html")}
     assert "C0011.html" in pages  # requested with --client although on no list
-    assert client_page_name(rf.EVIL_ID) in pages  # on the retain list
+    assert client_page_name(EVIL_ID) in pages  # on the retain list
 
 
 def test_client_names_with_markup_are_escaped_everywhere(built: Path) -> None:
     for page in [built / "index.html", *(built / "clients").glob("*.html")]:
         text = page.read_text(encoding="utf-8")
-        assert rf.EVIL_ID not in text
+        assert EVIL_ID not in text
         assert "<img src=x" not in text and "<b>bold</b>" not in text
         assert _refs(page).scripts == 1  # only the report's own sorting script
     index = (built / "index.html").read_text(encoding="utf-8")
@@ -122,7 +119,7 @@ def test_portfolio_page_has_kpis_lists_warnings_and_sortable_tables(built: Path)
     assert any(r.startswith("clients/") for r in refs.refs)
 
 
-def test_kpis_json_matches_the_scores(built: Path, run: rf.PortfolioPaths) -> None:
+def test_kpis_json_matches_the_scores(built: Path, run: PortfolioPaths) -> None:
     kpis = json.loads((built / "kpis.json").read_text(encoding="utf-8"))
     scores = pd.read_parquet(run.scores / "scores.parquet")
     head = kpis["headline"]
@@ -164,14 +161,14 @@ def test_fixture_has_the_formats_the_scoring_step_writes() -> None:
     from predict.scoring.outputs import SCORE_COLUMNS
     from predict.scoring.relationship import EARLY_WARNING_COLUMNS
 
-    data = rf.make_portfolio(n_clients=6)
+    data = make_portfolio(n_clients=6)
     assert set(SCORE_COLUMNS) <= set(data["scores"].columns)
     assert list(data["early_warning"].columns) == list(EARLY_WARNING_COLUMNS)
     assert list(data["drift"].columns) == list(DRIFT_COLUMNS)
     assert list(data["explanations"].columns) == EXPLANATION_SCHEMA.names
 
 
-def test_clients_in_default_get_their_own_histogram_bar(run: rf.PortfolioPaths) -> None:
+def test_clients_in_default_get_their_own_histogram_bar(run: PortfolioPaths) -> None:
     scores = pd.read_parquet(run.scores / "scores.parquet")
     hist = site_module.default_histogram(scores, ReportConfig().kpis.default_bins)
     assert hist["band"].iloc[-1] == "in default"
@@ -200,7 +197,7 @@ def test_movement_since_last_scoring_marks_what_got_worse() -> None:
 
 
 def test_unknown_client_is_refused_and_previous_report_kept(
-    run: rf.PortfolioPaths, tmp_path: Path
+    run: PortfolioPaths, tmp_path: Path
 ) -> None:
     inputs = load_inputs(run.scores, run.models, run.metrics, run.tables)
     out = tmp_path / "review"
@@ -212,7 +209,7 @@ def test_unknown_client_is_refused_and_previous_report_kept(
 
 
 def test_a_failure_while_writing_leaves_the_previous_report(
-    run: rf.PortfolioPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run: PortfolioPaths, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     inputs = load_inputs(run.scores, run.models, run.metrics, run.tables)
     out = tmp_path / "review"
@@ -231,7 +228,7 @@ def test_a_failure_while_writing_leaves_the_previous_report(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["review"]  # no temp folder left
 
 
-def test_missing_score_column_is_named(run: rf.PortfolioPaths, tmp_path: Path) -> None:
+def test_missing_score_column_is_named(run: PortfolioPaths, tmp_path: Path) -> None:
     scores = pd.read_parquet(run.scores / "scores.parquet").drop(columns="expected_loss")
     (tmp_path / "scores").mkdir()
     scores.to_parquet(tmp_path / "scores" / "scores.parquet")
@@ -239,9 +236,7 @@ def test_missing_score_column_is_named(run: rf.PortfolioPaths, tmp_path: Path) -
         load_inputs(tmp_path / "scores")
 
 
-def test_report_without_optional_inputs_still_builds(
-    run: rf.PortfolioPaths, tmp_path: Path
-) -> None:
+def test_report_without_optional_inputs_still_builds(run: PortfolioPaths, tmp_path: Path) -> None:
     (tmp_path / "scores").mkdir()
     scores = pd.read_parquet(run.scores / "scores.parquet")
     scores.to_parquet(tmp_path / "scores" / "scores.parquet")

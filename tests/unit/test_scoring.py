@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from tests.scoring_fixtures import Book, build_book
 
 from predict.contract.spec import TARGETS
 from predict.features.build import FeaturesConfig, build_features
@@ -24,14 +23,10 @@ from predict.scoring.reasons import catalogue_templates
 from predict.scoring.relationship import EARLY_WARNING_COLUMNS
 from predict.scoring.result import ScoringResult
 from predict.scoring.run import score_folder, score_snapshot
+from tests.support.scoring import Book
 
 AS_OF = dt.date(2025, 12, 31)
 FAST = ScoreConfig(chunk_size=128, previous="none")
-
-
-@pytest.fixture(scope="module")
-def book(tmp_path_factory: pytest.TempPathFactory) -> Book:
-    return build_book(tmp_path_factory.mktemp("book"))
 
 
 def _score(book: Book, out: Path, config: ScoreConfig = FAST, **kwargs: object) -> ScoringResult:
@@ -42,14 +37,16 @@ def _score(book: Book, out: Path, config: ScoreConfig = FAST, **kwargs: object) 
 
 
 @pytest.fixture(scope="module")
-def scored(book: Book, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ScoringResult]:
+def scored(
+    scoring_book: Book, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, ScoringResult]:
     out = tmp_path_factory.mktemp("scores")
     config = dataclasses.replace(FAST, previous="month_end")
-    return out, _score(book, out, config, validated=False)
+    return out, _score(scoring_book, out, config, validated=False)
 
 
 def test_every_output_is_written_with_one_row_per_client(
-    book: Book, scored: tuple[Path, ScoringResult]
+    scoring_book: Book, scored: tuple[Path, ScoringResult]
 ) -> None:
     out, _result = scored
     for name in (
@@ -64,25 +61,29 @@ def test_every_output_is_written_with_one_row_per_client(
     scores = pd.read_parquet(out / "scores.parquet")
     assert list(scores.columns[: len(SCORE_COLUMNS)]) == list(SCORE_COLUMNS)
     assert scores["client_id"].is_unique
-    onboarded = book.tables["clients"]["onboarding_date"] <= pd.Timestamp(AS_OF)
-    assert set(scores["client_id"]) == set(book.tables["clients"].loc[onboarded, "client_id"])
+    onboarded = scoring_book.tables["clients"]["onboarding_date"] <= pd.Timestamp(AS_OF)
+    assert set(scores["client_id"]) == set(
+        scoring_book.tables["clients"].loc[onboarded, "client_id"]
+    )
     assert (scores["as_of"] == pd.Timestamp(AS_OF)).all()
     assert scores["default_probability"].between(0, 1).all()
     assert scores["churn_probability"].dropna().between(0, 1).all()
     assert scores["action"].isin(["watch", "retain", "grow", "maintain"]).all()
     assert len(pd.read_csv(out / "scores.csv")) == len(scores)
-    assert (scores["default_model_version"] == load_bundle(book.models / "default").version).all()
+    assert (
+        scores["default_model_version"] == load_bundle(scoring_book.models / "default").version
+    ).all()
 
 
 def test_explanations_add_up_to_each_models_raw_output(
-    book: Book, scored: tuple[Path, ScoringResult]
+    scoring_book: Book, scored: tuple[Path, ScoringResult]
 ) -> None:
     out, _ = scored
     expl = pd.read_parquet(out / "explanations.parquet")
     assert list(expl.columns) == ["client_id", "as_of", "target", "feature", "value", "shap"]
-    features = build_features(book.tables, [AS_OF], FeaturesConfig()).set_index("client_id")
+    features = build_features(scoring_book.tables, [AS_OF], FeaturesConfig()).set_index("client_id")
     for target in TARGETS:
-        bundle = load_bundle(book.models / target)
+        bundle = load_bundle(scoring_book.models / target)
         rows = expl[expl["target"] == target]
         total = rows.groupby("client_id", observed=True)["shap"].sum()
         frame = known_categories(features.loc[total.index].reset_index(), bundle)
@@ -123,13 +124,13 @@ def test_previous_month_is_rescored_and_drift_is_written(
     assert (drift["kind"] == "feature").sum() > 20 and drift["psi"].notna().all()
 
 
-def test_chunk_size_does_not_change_any_result(book: Book, tmp_path: Path) -> None:
-    features = build_features(book.tables, [AS_OF], FeaturesConfig())
-    bundles, _ = load_models(book.models)
+def test_chunk_size_does_not_change_any_result(scoring_book: Book, tmp_path: Path) -> None:
+    features = build_features(scoring_book.tables, [AS_OF], FeaturesConfig())
+    bundles, _ = load_models(scoring_book.models)
 
     def run(chunk_size: int, out: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
         result = score_snapshot(
-            book.tables,
+            scoring_book.tables,
             AS_OF,
             bundles,
             lambda tables, dates: features.copy(),
@@ -149,10 +150,10 @@ def test_chunk_size_does_not_change_any_result(book: Book, tmp_path: Path) -> No
 
 
 def test_given_previous_scores_are_compared_with_and_top_k_is_kept(
-    book: Book, scored: tuple[Path, ScoringResult], tmp_path: Path
+    scoring_book: Book, scored: tuple[Path, ScoringResult], tmp_path: Path
 ) -> None:
     config = dataclasses.replace(FAST, explanations_top_k=3)
-    second = _score(book, tmp_path, config, previous_path=scored[0] / "scores.parquet")
+    second = _score(scoring_book, tmp_path, config, previous_path=scored[0] / "scores.parquet")
     assert second.scores["default_probability_change"].abs().max() == 0.0
     assert (second.scores["previous_as_of"] == pd.Timestamp(AS_OF)).all()
     assert second.early_warning.empty  # nothing moved
@@ -163,11 +164,11 @@ def test_given_previous_scores_are_compared_with_and_top_k_is_kept(
     assert per_client.max() == 3
 
 
-def test_a_missing_model_folder_skips_that_target(book: Book, tmp_path: Path) -> None:
+def test_a_missing_model_folder_skips_that_target(scoring_book: Book, tmp_path: Path) -> None:
     models = tmp_path / "models"
-    shutil.copytree(book.models / "churn", models / "churn")
-    shutil.copytree(book.models / "default", models / "default")
-    result = _score(book, tmp_path / "out", models=models)
+    shutil.copytree(scoring_book.models / "churn", models / "churn")
+    shutil.copytree(scoring_book.models / "default", models / "default")
+    result = _score(scoring_book, tmp_path / "out", models=models)
     assert "contribution" in result.report.skipped_targets
     scores = result.scores
     assert scores["expected_contribution"].isna().all()
@@ -179,12 +180,12 @@ def test_a_missing_model_folder_skips_that_target(book: Book, tmp_path: Path) ->
 
 
 @pytest.fixture(scope="module")
-def odd(book: Book, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ScoringResult]:
+def odd(scoring_book: Book, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ScoringResult]:
     """A bank's folder that fits the contract loosely: no interactions table, a segment the
     models never saw, and a facility with a negative limit."""
     root = tmp_path_factory.mktemp("odd")
     raw = root / "raw"
-    shutil.copytree(book.raw, raw)
+    shutil.copytree(scoring_book.raw, raw)
     (raw / "interactions.parquet").unlink()
     clients = pd.read_parquet(raw / "clients.parquet")
     clients.loc[clients.index[:10], "segment"] = "brand_new_segment"
@@ -192,7 +193,7 @@ def odd(book: Book, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Sco
     facilities = pd.read_parquet(raw / "facilities.parquet")
     facilities.loc[facilities.index[0], "limit_amount"] = -5.0
     facilities.to_parquet(raw / "facilities.parquet", index=False)
-    return root, _score(book, root / "out", raw=raw, validated=False)
+    return root, _score(scoring_book, root / "out", raw=raw, validated=False)
 
 
 def test_a_missing_table_scores_its_features_as_missing(odd: tuple[Path, ScoringResult]) -> None:
@@ -207,11 +208,11 @@ def test_a_missing_table_scores_its_features_as_missing(odd: tuple[Path, Scoring
 
 
 def test_a_missing_feature_is_an_error_when_params_say_so(
-    book: Book, odd: tuple[Path, ScoringResult], tmp_path: Path
+    scoring_book: Book, odd: tuple[Path, ScoringResult], tmp_path: Path
 ) -> None:
     with pytest.raises(FeatureMismatchError, match="needs feature"):
         _score(
-            book,
+            scoring_book,
             tmp_path,
             dataclasses.replace(FAST, missing_features="error"),
             raw=odd[0] / "raw",

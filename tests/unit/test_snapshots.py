@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -26,9 +24,7 @@ from predict.features.snapshots import (
     scoring_as_of,
     uncensored,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.features_fixtures import tiny_tables
+from tests.support.tables import tiny_tables
 
 D = dt.date
 

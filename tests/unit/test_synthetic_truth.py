@@ -8,36 +8,36 @@ contract's definitions (:func:`predict.synthetic.realised_outcomes`).
 from __future__ import annotations
 
 import itertools
-import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from predict.synthetic import realised_outcomes
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.synthetic_fixtures import TRUTH, WINDOW, book
+from predict.synthetic import SyntheticPortfolio, generate_portfolio, realised_outcomes
+from tests.support.synthetic import TRUTH, WINDOW
 
 
 @pytest.fixture(scope="module")
-def joined() -> pd.DataFrame:
+def truth_book() -> SyntheticPortfolio:
+    return generate_portfolio(TRUTH, WINDOW)
+
+
+@pytest.fixture(scope="module")
+def joined(truth_book: SyntheticPortfolio) -> pd.DataFrame:
     """Truth beside the realised outcomes, for the as-of dates whose horizon is in the data."""
-    portfolio = book("TRUTH")
-    as_of = sorted(portfolio.truth["as_of"].unique())
-    real = realised_outcomes(portfolio.tables, as_of, WINDOW, data_end=TRUTH.end_date)
-    both = real.merge(portfolio.truth, on=["client_id", "as_of"], how="outer", indicator=True)
+    as_of = sorted(truth_book.truth["as_of"].unique())
+    real = realised_outcomes(truth_book.tables, as_of, WINDOW, data_end=TRUTH.end_date)
+    both = real.merge(truth_book.truth, on=["client_id", "as_of"], how="outer", indicator=True)
     assert (both["_merge"] == "both").all(), "truth rows != clients onboarded by each as-of"
-    segments = portfolio.traits[["client_id", "segment"]]
+    segments = truth_book.traits[["client_id", "segment"]]
     return both.merge(segments, on="client_id").assign(
         uncensored=lambda d: d["default"].notna() | d["churn"].notna() | d["contribution"].notna()
     )
 
 
-def test_truth_is_given_every_step_back_from_the_end_with_valid_values():
-    truth = book("TRUTH").truth
+def test_truth_is_given_every_step_back_from_the_end_with_valid_values(truth_book):
+    truth = truth_book.truth
     dates = sorted(pd.to_datetime(truth["as_of"].unique()))
     assert dates[-1] == pd.Timestamp(TRUTH.end_date)
     assert all(d.is_month_end for d in dates)
@@ -79,12 +79,11 @@ def test_expected_contribution_matches_the_revenue_that_came(joined):
     assert d["contribution"].corr(d["expected_contribution"]) > 0.9
 
 
-def test_traits_stay_out_of_the_contract_tables():
-    portfolio = book("TRUTH")
-    traits = portfolio.traits
+def test_traits_stay_out_of_the_contract_tables(truth_book):
+    traits = truth_book.traits
     assert traits["client_id"].is_unique and len(traits) == TRUTH.n_clients
     hidden = set(traits.columns) - {"client_id", "segment", "industry", "annual_turnover"}
-    for frame in portfolio.tables.values():
+    for frame in truth_book.tables.values():
         assert not hidden & set(frame.columns)
     defaults = traits["default_month"].notna().mean()
     assert 0.02 < defaults < 0.3

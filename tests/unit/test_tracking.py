@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,32 +17,12 @@ from predict.models.tracking import (
     registered_name,
     tracking_uri,
 )
-from predict.models.training import train_model
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.model_fixtures import Book, fast_config, make_split
-
-FAST = fast_config(20, 5)
+from tests.support.splits import Book
 
 
 @pytest.fixture(scope="module")
-def book() -> Book:
-    return make_split(n_clients=200, seed=11)
-
-
-@pytest.fixture(scope="module")
-def bundle(book: Book) -> ModelBundle:
-    return train_model(book.train, book.valid, "churn", FAST)
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-
-
-@pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory: pytest.TempPathFactory, bundle: ModelBundle) -> Path:
-    return save_bundle(bundle, tmp_path_factory.mktemp("models") / "churn")
+def bundle_dir(tmp_path_factory: pytest.TempPathFactory, churn_bundle: ModelBundle) -> Path:
+    return save_bundle(churn_bundle, tmp_path_factory.mktemp("models") / "churn")
 
 
 def _log(
@@ -81,76 +60,76 @@ def test_flatten_makes_mlflow_safe_names() -> None:
 
 
 def test_a_training_run_is_logged_and_registered_as_challenger(
-    store: str, bundle: ModelBundle, bundle_dir: Path, book: Book
+    mlflow_uri: str, churn_bundle: ModelBundle, bundle_dir: Path, split_book: Book
 ) -> None:
     import mlflow
 
     config = TrackingConfig(experiment="unit", model_prefix="log-")
-    info = _log(store, config, bundle, bundle_dir, book, auc=0.7)
-    client = mlflow.MlflowClient(tracking_uri=store, registry_uri=store)
+    info = _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.7)
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
     version = client.get_model_version_by_alias(registered_name("churn", config), "challenger")
     assert str(version.version) == info.registered_version and version.run_id == info.run_id
     run = client.get_run(info.run_id)
     assert run.data.params["data_hash"] == "h1"
-    assert run.data.tags["model_version"] == bundle.version
+    assert run.data.tags["model_version"] == churn_bundle.version
     assert run.data.metrics["test.auc"] == 0.7
     assert run.data.metrics["by_segment.model.a b_c.auc"] == 0.7
     artifacts = {a.path for a in client.list_artifacts(info.run_id, "bundle")}
     assert {"bundle/model.txt", "bundle/calibrator.json"} <= artifacts
-    root = Path(store.removeprefix("sqlite:///")).parent
+    root = Path(mlflow_uri.removeprefix("sqlite:///")).parent
     assert (root / "mlartifacts").is_dir()  # artifacts beside the store, not in the cwd
     model = mlflow.lightgbm.load_model(f"models:/{registered_name('churn', config)}@challenger")
-    x = bundle.matrix(book.test)
-    np.testing.assert_allclose(model.predict(x), bundle.booster.predict(x))
+    x = churn_bundle.matrix(split_book.test)
+    np.testing.assert_allclose(model.predict(x), churn_bundle.booster.predict(x))
     signature = mlflow.models.get_model_info(f"runs:/{info.run_id}/model").signature
-    assert signature.inputs.input_names() == list(bundle.features.names)
+    assert signature.inputs.input_names() == list(churn_bundle.features.names)
 
 
 def test_promotion_first_time_then_only_when_better(
-    store: str, bundle: ModelBundle, bundle_dir: Path, book: Book
+    mlflow_uri: str, churn_bundle: ModelBundle, bundle_dir: Path, split_book: Book
 ) -> None:
     config = TrackingConfig(experiment="unit", model_prefix="promo-")
-    _log(store, config, bundle, bundle_dir, book, auc=0.70)
-    first = promote(store, "churn", "binary", config)
+    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.70)
+    first = promote(mlflow_uri, "churn", "binary", config)
     assert first.promoted and first.reason == "first champion"
-    _log(store, config, bundle, bundle_dir, book, auc=0.65)
-    worse = promote(store, "churn", "binary", config)
+    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.65)
+    worse = promote(mlflow_uri, "churn", "binary", config)
     assert not worse.promoted and worse.champion_version == first.challenger_version
     assert "0.65000 vs champion" in worse.describe()
-    better_run = _log(store, config, bundle, bundle_dir, book, auc=0.75)
-    better = promote(store, "churn", "binary", config)
+    better_run = _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.75)
+    better = promote(mlflow_uri, "churn", "binary", config)
     assert better.promoted and better.challenger_version == better_run.registered_version
 
 
 def test_promotion_refuses_to_compare_metrics_from_different_data(
-    store: str, bundle: ModelBundle, bundle_dir: Path, book: Book
+    mlflow_uri: str, churn_bundle: ModelBundle, bundle_dir: Path, split_book: Book
 ) -> None:
     config = TrackingConfig(experiment="unit", model_prefix="hash-")
-    _log(store, config, bundle, bundle_dir, book, auc=0.70, data_hash="old")
-    promote(store, "churn", "binary", config)
-    _log(store, config, bundle, bundle_dir, book, auc=0.90, data_hash="new")
+    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.70, data_hash="old")
+    promote(mlflow_uri, "churn", "binary", config)
+    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.90, data_hash="new")
     with pytest.raises(ValueError, match="different data"):
-        promote(store, "churn", "binary", config)
+        promote(mlflow_uri, "churn", "binary", config)
 
 
 def test_promotion_can_rescore_both_bundles_on_one_test_split(
-    store: str, bundle: ModelBundle, bundle_dir: Path, book: Book
+    mlflow_uri: str, churn_bundle: ModelBundle, bundle_dir: Path, split_book: Book
 ) -> None:
     config = TrackingConfig(experiment="unit", model_prefix="rescore-")
-    _log(store, config, bundle, bundle_dir, book, auc=0.70, data_hash="old")
-    promote(store, "churn", "binary", config)
-    _log(store, config, bundle, bundle_dir, book, auc=0.90, data_hash="new")
+    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.70, data_hash="old")
+    promote(mlflow_uri, "churn", "binary", config)
+    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.90, data_hash="new")
     seen: list[str] = []
 
     def evaluate(candidate: ModelBundle) -> float:
         seen.append(candidate.version)
         return 0.8  # the same model: equal scores, so no promotion
 
-    decision = promote(store, "churn", "binary", config, evaluate=evaluate)
-    assert seen == [bundle.version, bundle.version]
+    decision = promote(mlflow_uri, "churn", "binary", config, evaluate=evaluate)
+    assert seen == [churn_bundle.version, churn_bundle.version]
     assert not decision.promoted and decision.challenger_score == decision.champion_score == 0.8
 
 
-def test_promotion_without_a_challenger_says_train_first(store: str) -> None:
+def test_promotion_without_a_challenger_says_train_first(mlflow_uri: str) -> None:
     with pytest.raises(LookupError, match="train first"):
-        promote(store, "default", "binary", TrackingConfig(model_prefix="none-"))
+        promote(mlflow_uri, "default", "binary", TrackingConfig(model_prefix="none-"))

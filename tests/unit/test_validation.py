@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -29,9 +28,7 @@ from predict.contract.validation import (
     validate_folder,
     write_validated,
 )
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.validation_fixtures import AS_OF, contract_frames, with_parents, write_folder
+from tests.support.contract_folder import AS_OF, contract_frames, with_parents, write_folder
 
 STRICT = ValidationConfig(mode="strict", as_of=AS_OF)
 LENIENT = ValidationConfig(mode="lenient", as_of=AS_OF)

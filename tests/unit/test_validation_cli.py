@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -10,9 +9,7 @@ from typer.testing import CliRunner
 
 from predict.cli import app
 from predict.contract.dictionary import render_data_dictionary
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # repo root: tests.* helpers
-from tests.validation_fixtures import AS_OF, contract_frames, write_folder
+from tests.support.contract_folder import AS_OF, contract_frames, write_folder
 
 runner = CliRunner()
 

@@ -32,6 +32,11 @@ def frame(table: str, rows: Sequence[Row]) -> pd.DataFrame:
     )
 
 
+def contract_tables(*rows: Sequence[Row]) -> dict[str, pd.DataFrame]:
+    """Every contract table from its rows, the tables given in contract order (``TABLES``)."""
+    return {name: frame(name, table_rows) for name, table_rows in zip(TABLES, rows, strict=True)}
+
+
 def _months(first: str, last: str) -> list[str]:
     day, end, out = dt.date.fromisoformat(first), dt.date.fromisoformat(last), []
     while day <= end:
@@ -186,14 +191,7 @@ def random_tables(
         for _ in range(int(rng.integers(0, 3))):
             kind = rng.choice(["watchlist", "restructuring", "covenant_breach", "default", "other"])
             events.append((cid, None, day().isoformat(), kind))
-    return {
-        "clients": frame("clients", clients),
-        "facilities": frame("facilities", facilities),
-        "facility_balances": frame("facility_balances", balances),
-        "revenue": frame("revenue", revenue),
-        "interactions": frame("interactions", interactions),
-        "credit_events": frame("credit_events", events),
-    }
+    return contract_tables(clients, facilities, balances, revenue, interactions, events)
 
 
 def history_at(tables: dict[str, pd.DataFrame], as_of: dt.date) -> dict[str, pd.DataFrame]:

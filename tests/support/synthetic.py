@@ -1,12 +1,11 @@
-"""Small synthetic books shared by the generator's tests (built once per session)."""
+"""Synthetic-book configs shared by the generator's tests (the books are their fixtures)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import functools
 
-from predict.synthetic import GenerateConfig, OutcomeWindow, SyntheticPortfolio, generate_portfolio
+from predict.synthetic import GenerateConfig, OutcomeWindow
 
 SMALL = GenerateConfig(
     seed=11,
@@ -23,10 +22,3 @@ TRUTH = dataclasses.replace(
 )
 TINY = dataclasses.replace(SMALL, n_clients=250, months=15, truth_paths=2, truth_step_months=6)
 WINDOW = OutcomeWindow(horizon_months=12, inactivity_months=6)
-
-
-@functools.cache
-def book(name: str) -> SyntheticPortfolio:
-    """The portfolio of config ``name`` (SMALL, TRUTH or TINY), generated once."""
-    config = {"SMALL": SMALL, "TRUTH": TRUTH, "TINY": TINY}[name]
-    return generate_portfolio(config, WINDOW)

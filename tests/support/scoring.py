@@ -10,7 +10,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from predict.models.calibration import IsotonicCalibrator, LinearCalibrator
+from predict.models.calibration import Calibrator, IsotonicCalibrator, LinearCalibrator
 from predict.models.store import FeatureSpec, ModelBundle
 
 FEATURES = ("dpd_max_3m", "utilisation", "tenure_years", "segment")
@@ -50,17 +50,18 @@ def _labels(frame: pd.DataFrame, target: str, seed: int) -> np.ndarray:
     return (rng.random(len(frame)) < p).astype("float64")
 
 
-def train_bundle(
-    target: str, frame: pd.DataFrame | None = None, seed: int = 0, trees: int = 15
-) -> ModelBundle:
-    """A small real LightGBM model of ``target`` wrapped in a ModelBundle."""
-    frame = feature_frame(seed=seed) if frame is None else frame
-    spec = FeatureSpec.from_frame(frame, FEATURES)
-    X = spec.matrix(frame)
-    y = _labels(frame, target, seed)
-    regression = target == "contribution"
+def _task(target: str) -> str:
+    """``regression`` for the contribution amount, ``binary`` for churn and default."""
+    return "regression" if target == "contribution" else "binary"
+
+
+def _fit(
+    X: pd.DataFrame, y: np.ndarray, target: str, seed: int, trees: int
+) -> tuple[lgb.Booster, Calibrator]:
+    """A small deterministic LightGBM model of ``y`` and its calibrator on the same rows
+    (isotonic for a probability, linear for an amount)."""
     params = {
-        "objective": "regression" if regression else "binary",
+        "objective": _task(target),
         "num_leaves": 7,
         "verbose": -1,
         "min_data_in_leaf": 5,
@@ -69,10 +70,19 @@ def train_bundle(
         "deterministic": True,
     }
     booster = lgb.train(params, lgb.Dataset(X, y), num_boost_round=trees)
-    raw = booster.predict(X)
-    cal = LinearCalibrator() if regression else IsotonicCalibrator()
-    cal.fit(np.asarray(raw), y)
-    meta = {"task": "regression" if regression else "binary", "target": target}
+    cal: Calibrator = LinearCalibrator() if target == "contribution" else IsotonicCalibrator()
+    cal.fit(np.asarray(booster.predict(X)), y)
+    return booster, cal
+
+
+def train_bundle(
+    target: str, frame: pd.DataFrame | None = None, seed: int = 0, trees: int = 15
+) -> ModelBundle:
+    """A small real LightGBM model of ``target`` wrapped in a ModelBundle."""
+    frame = feature_frame(seed=seed) if frame is None else frame
+    spec = FeatureSpec.from_frame(frame, FEATURES)
+    booster, cal = _fit(spec.matrix(frame), _labels(frame, target, seed), target, seed, trees)
+    meta = {"task": _task(target), "target": target}
     return ModelBundle(target, booster, cal, spec, meta)
 
 
@@ -84,26 +94,9 @@ def train_on_features(frame: pd.DataFrame, target: str, trees: int = 12) -> Mode
         c for c in frame.columns if c not in ("client_id", "as_of") and not c.startswith("label_")
     )
     spec = FeatureSpec.from_frame(rows, names)
-    y = rows[label].to_numpy("float64")
-    regression = target == "contribution"
-    params = {
-        "objective": "regression" if regression else "binary",
-        "num_leaves": 7,
-        "verbose": -1,
-        "min_data_in_leaf": 5,
-        "seed": 1,
-        "num_threads": 1,
-        "deterministic": True,
-    }
-    booster = lgb.train(params, lgb.Dataset(spec.matrix(rows), y), num_boost_round=trees)
-    cal = LinearCalibrator() if regression else IsotonicCalibrator()
-    cal.fit(np.asarray(booster.predict(spec.matrix(rows))), y)
-    meta = {
-        "task": "regression" if regression else "binary",
-        "target": target,
-        "objective": params["objective"],
-        "target_transform": "none",
-    }
+    booster, cal = _fit(spec.matrix(rows), rows[label].to_numpy("float64"), target, 1, trees)
+    task = _task(target)
+    meta = {"task": task, "target": target, "objective": task, "target_transform": "none"}
     return ModelBundle(target, booster, cal, spec, meta)
 
 

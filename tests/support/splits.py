@@ -14,6 +14,7 @@ Planted signal: default rises with ``dpd_max_12m`` and ``utilisation`` (and indu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -137,6 +138,14 @@ def make_split(n_clients: int = 600, seed: int = 0) -> Book:
         test=data[data["as_of"] == dates[3]].reset_index(drop=True),
         truth=truth.reset_index(drop=True),
     )
+
+
+def write_split(book: Book, folder: Path) -> Path:
+    """Write the train, valid and test frames of ``book`` as ``folder/<name>.parquet``."""
+    folder.mkdir(parents=True)
+    for name in ("train", "valid", "test"):
+        getattr(book, name).to_parquet(folder / f"{name}.parquet", index=False)
+    return folder
 
 
 def fast_config(rounds: int, stop: int, **booster: Any) -> TrainConfig:
