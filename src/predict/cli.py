@@ -16,6 +16,16 @@ import typer
 
 app = typer.Typer(help="Evaluate lending client relationships.", no_args_is_help=True)
 
+# Options every command shares, declared once.
+Quiet = Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")]
+Params = Annotated[
+    Path, typer.Option(help="Params file; each command reads only its own sections.")
+]
+PARAMS = Path("params.yaml")
+FEATURES_FILE = Path("data/features/features.parquet")
+SPLIT_DIR = Path("data/split")
+SPLIT_METRICS = Path("metrics/split.json")
+
 
 def run_stage(command: str, argv: Sequence[str] | None = None) -> int:
     """Run ``predict <command>`` with ``argv`` (default: this process's arguments) and return
@@ -57,10 +67,8 @@ def report(
     client: Annotated[
         list[str] | None, typer.Option("--client", help="Also write this client's page.")
     ] = None,
-    params: Annotated[Path, typer.Option(help="Params file (section `report`).")] = Path(
-        "params.yaml"
-    ),
-    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+    params: Params = PARAMS,
+    quiet: Quiet = False,
 ) -> None:
     """Build the static review report for risk teams (OUT/review/index.html)."""
     from predict.report import (
@@ -97,10 +105,8 @@ def validate(
     report: Annotated[Path, typer.Option(help="Folder for the report.")] = Path(
         "reports/validation"
     ),
-    params: Annotated[Path, typer.Option(help="Params file (section `validate`).")] = Path(
-        "params.yaml"
-    ),
-    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+    params: Params = PARAMS,
+    quiet: Quiet = False,
 ) -> None:
     """Check a folder against the data contract; write typed tables, quarantine and a report."""
     import datetime as dt
@@ -140,10 +146,8 @@ def features(
     out: Annotated[Path, typer.Option(help="features.parquet (snapshots.json beside it).")] = Path(
         "data/features/features.parquet"
     ),
-    params: Annotated[Path, typer.Option(help="Params file (section `features`).")] = Path(
-        "params.yaml"
-    ),
-    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+    params: Params = PARAMS,
+    quiet: Quiet = False,
     dask: Annotated[
         bool, typer.Option("--dask", help="Run on Dask, partitioned by client (docs/scaling.md).")
     ] = False,
@@ -179,19 +183,11 @@ def features(
 
 @app.command()
 def split(
-    features: Annotated[Path, typer.Option(help="features.parquet of the features stage.")] = Path(
-        "data/features/features.parquet"
-    ),
-    out: Annotated[Path, typer.Option(help="Folder for train/valid/test.parquet.")] = Path(
-        "data/split"
-    ),
-    metrics: Annotated[Path, typer.Option(help="split.json with the set sizes.")] = Path(
-        "metrics/split.json"
-    ),
-    params: Annotated[Path, typer.Option(help="Params file (section `split`).")] = Path(
-        "params.yaml"
-    ),
-    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+    features: Annotated[Path, typer.Option(help="Features of every as-of.")] = FEATURES_FILE,
+    out: Annotated[Path, typer.Option(help="Folder of train/valid/test.parquet.")] = SPLIT_DIR,
+    metrics: Annotated[Path, typer.Option(help="Set sizes (detail/ beside).")] = SPLIT_METRICS,
+    params: Params = PARAMS,
+    quiet: Quiet = False,
 ) -> None:
     """Split features + labels out of time into train / valid / test (section `split`)."""
     import json
@@ -220,9 +216,7 @@ def score(
     as_of: Annotated[str | None, typer.Option(help="Month end YYYY-MM-DD (default: latest).")] = (
         None
     ),
-    params: Annotated[Path, typer.Option(help="Params file (sections score, features).")] = Path(
-        "params.yaml"
-    ),
+    params: Params = PARAMS,
     previous: Annotated[Path | None, typer.Option(help="Earlier scores.parquet to compare.")] = (
         None
     ),
@@ -283,7 +277,7 @@ def import_online_retail(
     src: Annotated[Path, typer.Option(help="UCI Online Retail CSV (optionally .gz).")],
     out: Annotated[Path, typer.Option(help="Folder for the contract tables.")],
     fmt: Annotated[str, typer.Option("--format", help="parquet | csv | csv.gz")] = "parquet",
-    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Map the UCI Online Retail export onto contract tables (clients, revenue)."""
     from predict.contract.online_retail import import_online_retail as run_import
@@ -311,9 +305,7 @@ def _targets(target: str) -> tuple[str, ...]:
 @app.command()
 def train(
     target: Annotated[str, typer.Option(help="churn | default | contribution | all")] = "all",
-    params: Annotated[Path, typer.Option(help="Params file (section `train`).")] = Path(
-        "params.yaml"
-    ),
+    params: Params = PARAMS,
     split: Annotated[Path, typer.Option(help="Folder of train/valid/test.parquet.")] = Path(
         "data/split"
     ),
@@ -327,7 +319,7 @@ def train(
     truth: Annotated[Path, typer.Option(help="Generator truth, used if present.")] = Path(
         "data/synthetic_truth"
     ),
-    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+    quiet: Quiet = False,
 ) -> None:
     """Train, calibrate, evaluate and register models (what `dvc repro train` runs)."""
     import os
@@ -360,9 +352,7 @@ def train(
 @app.command()
 def promote(
     target: Annotated[str, typer.Option(help="churn | default | contribution | all")] = "all",
-    params: Annotated[Path, typer.Option(help="Params file (section `train`).")] = Path(
-        "params.yaml"
-    ),
+    params: Params = PARAMS,
     split: Annotated[Path, typer.Option(help="Both models are re-scored on its test.parquet.")] = (
         Path("data/split")
     ),
@@ -406,10 +396,8 @@ def generate(
         None
     ),
     seed: Annotated[int | None, typer.Option(help="Random seed (default: params).")] = None,
-    params: Annotated[Path, typer.Option(help="Params file (sections generate, features).")] = (
-        Path("params.yaml")
-    ),
-    quiet: Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")] = False,
+    params: Params = PARAMS,
+    quiet: Quiet = False,
     stand_aside: Annotated[
         bool,
         typer.Option(
