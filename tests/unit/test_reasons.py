@@ -12,6 +12,7 @@ from predict.scoring.reasons import (
     ReasonsConfig,
     ReasonTemplate,
     format_impact,
+    reason_impacts,
     reasons_text,
     select_drivers,
     sentence,
@@ -152,3 +153,58 @@ def test_direction_follows_shap_even_where_the_calibrator_is_flat() -> None:
     up, down = text.split(SEPARATOR)
     assert up.endswith("(+<0.1 pts, raises default risk)")
     assert down.endswith("(−<0.1 pts, lowers default risk)")
+
+
+def test_a_reason_removes_its_drivers_jointly_and_never_claims_more_than_the_score() -> None:
+    # Three arrears drivers of +1.5 log-odds each on a raw score of 2.5 (PD 92.4%). One at a
+    # time, each would claim sigmoid(2.5) - sigmoid(1.0) = 19.3 pts, "+57.8 pts" summed; taken
+    # away together they move the score to sigmoid(-2.0): +80.4 pts, less than the PD itself.
+    values = pd.DataFrame({"dpd": [95.0], "missed": [3.0], "util": [0.2]})
+    shap = np.array([[1.5, 1.5, 1.5]])
+    explained = Explained(
+        "default",
+        ("dpd", "missed", "util"),
+        values,
+        np.ones((1, 3), bool),
+        shap,
+        np.array([-2.0]),
+        _sigmoid,
+    )  # fmt: skip  (base -2.0: raw score 2.5)
+    templates = {**TEMPLATES, "util": ReasonTemplate("Limits are {value:.0%} drawn", "arrears")}
+    (text,) = reasons_text(explained, templates, ReasonsConfig(top_up=3, top_down=0))
+    joint = _sigmoid(np.array(2.5)) - _sigmoid(np.array(-2.0))
+    assert text.count(SEPARATOR) == 0 and text.startswith("Arrears: ")
+    assert f"(+{joint * 100:.1f} pts, raises default risk)" in text
+    assert joint < _sigmoid(np.array(2.5))  # bounded by the score
+
+
+def test_reasons_of_different_families_are_each_removed_on_their_own() -> None:
+    values = pd.DataFrame({"dpd": [95.0], "util": [0.9], "tenure": [2.0]})
+    shap = np.array([[1.0, 0.5, -0.7]])
+    explained = _explained(values, shap)  # base -2.0: raw score -1.2
+    (text,) = reasons_text(explained, TEMPLATES, ReasonsConfig(top_up=2, top_down=1))
+    arrears, usage, tenure = text.split(SEPARATOR)
+    p = _sigmoid(np.array(-1.2))
+    for part, contribution in ((arrears, 1.0), (usage, 0.5), (tenure, -0.7)):
+        impact = p - _sigmoid(np.array(-1.2 - contribution))
+        sign = "+" if impact > 0 else "−"
+        assert f"({sign}{abs(impact) * 100:.1f} pts," in part
+
+
+def test_reason_impacts_on_a_real_model_stay_within_the_probability() -> None:
+    bundle = train_bundle("default")
+    frame = feature_frame(n=300, seed=4)
+    ex = explain_matrix(
+        "default", bundle.booster, bundle.matrix(frame), frame[list(FEATURES)], bundle.from_raw
+    )
+    up, down = select_drivers(ex.shap, ex.present, ReasonsConfig(top_up=5, top_down=5))
+    drivers = np.concatenate([up, down], axis=1)
+    chosen = np.take_along_axis(ex.shap, np.maximum(drivers, 0), axis=1)
+    one_family = ["risk"] * len(FEATURES)  # every driver in one family: the hardest case
+    impacts = reason_impacts(ex, drivers, chosen, one_family)
+    p = ex.to_output(ex.raw)[:, None]
+    cited = drivers >= 0
+    assert cited.any()
+    ups, downs = cited & (chosen > 0), cited & (chosen < 0)
+    assert (impacts[ups] >= 0).all() and (impacts <= p + 1e-12)[ups].all()
+    assert (impacts[downs] <= 0).all() and (-impacts <= 1 - p + 1e-12)[downs].all()
