@@ -53,6 +53,8 @@ def test_waterfall_steps_add_up_from_base_to_output() -> None:
     svg = charts.waterfall([("a", 0.5), ("b", -0.25)], base=-1.0, title="w")
     assert "model output -0.750" in svg
     assert "average (base) -1.000" in svg
+    shown = charts.waterfall([("a", 0.5)], base=-1.0, title="w", shown_as="42.1% (calibrated)")
+    assert "raw -0.500 → 42.1% (calibrated)" in shown  # both scales on the client page
 
 
 def test_nice_ticks_cover_the_range() -> None:

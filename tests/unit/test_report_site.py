@@ -99,6 +99,7 @@ def test_client_page_links_back_and_shows_scores_history_and_waterfalls(built: P
     ):
         assert expected in text, expected
     assert text.count("<svg") >= 3 + 4  # three waterfalls and the history charts
+    assert text.count("(calibrated)") >= 2  # churn and default waterfalls end on the score shown
 
 
 def test_portfolio_page_has_kpis_lists_warnings_and_sortable_tables(built: Path) -> None:

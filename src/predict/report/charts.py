@@ -206,8 +206,14 @@ def waterfall(
     base_label: str = "average (base)",
     fmt: str = "{:+.3f}",
     width: int = 520,
+    shown_as: str | None = None,
 ) -> Markup:
-    """SHAP waterfall: start at ``base``, add each step, end at the model's raw output."""
+    """SHAP waterfall: start at ``base``, add each step, end at the model's raw output.
+
+    ``shown_as``: the score as the page shows it (e.g. the calibrated probability); the end
+    line then reads ``raw -1.234 -> shown 22.6%`` so both scales and the map between them
+    are on the chart.
+    """
     if not steps:
         return _empty(title, width)
     row, left, right = 20, 220, 70
@@ -229,7 +235,9 @@ def waterfall(
         body.append(_text(width - right + 6, y + 12, _fmt(v, fmt)))
     y_end = 24 + (len(steps) + 1) * row
     body.append(
-        _text(left - 6, y_end + 12, f"model output {ends[-1]:.3f}", "end", 'font-weight="bold"')
+        _text(
+            left - 6, y_end + 12, _end_label(float(ends[-1]), shown_as), "end", 'font-weight="bold"'
+        )
     )
     for at, colour in ((base, "#999"), (float(ends[-1]), "#333")):
         body.append(
@@ -237,6 +245,10 @@ def waterfall(
             f'stroke="{colour}" stroke-dasharray="3,2"/>'
         )
     return _svg(width, height, title, body)
+
+
+def _end_label(raw: float, shown_as: str | None) -> str:
+    return f"model output {raw:.3f}" if shown_as is None else f"raw {raw:.3f} → {shown_as}"
 
 
 def dot_plot(

@@ -511,13 +511,17 @@ def client_context(
     for target, col in OUTPUT_COLUMN.items():
         steps, base = client_waterfall(explanations, client_id, target, config.waterfall_features)
         reasons = str(row.get(f"{target}_reasons") or "")
+        score = table_cell(row.get(col), "money" if target == "contribution" else "prob")
         explained.append(
             {
                 "target": target,
-                "score": table_cell(row.get(col), "money" if target == "contribution" else "prob"),
+                "score": score,
                 "reasons": [r for r in reasons.split(" | ") if r and r != "nan"],
                 "chart": charts.waterfall(
-                    steps, base=base, title=f"{target}: SHAP contributions ({RAW_UNITS[target]})"
+                    steps,
+                    base=base,
+                    title=f"{target}: SHAP contributions ({RAW_UNITS[target]})",
+                    shown_as=f"{score} ({'calibrated' if target != 'contribution' else 'output'})",
                 )
                 if steps
                 else None,
