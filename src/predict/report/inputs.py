@@ -15,7 +15,6 @@ from typing import Any
 import pandas as pd
 
 from predict.contract.spec import TABLES, TARGETS
-from predict.io import read_json
 from predict.models.metrics_files import read_metrics_folder
 
 logger = logging.getLogger(__name__)
@@ -129,19 +128,21 @@ def load_tables(tables_dir: str | os.PathLike[str] | None) -> dict[str, pd.DataF
 
 
 def load_models(models_dir: str | os.PathLike[str] | None) -> dict[str, ModelInfo]:
-    """Metadata and feature list of each ``models/<target>/`` that has them."""
+    """Metadata and feature list of each ``models/<target>/`` folder, checked against its
+    manifest (``model_version`` is the folder digest the scores carry)."""
+    from predict.models.store import UnsafeModelError, read_model_info
+
     out: dict[str, ModelInfo] = {}
     if models_dir is None or not Path(models_dir).is_dir():
         return out
     for target in TARGETS:
         folder = Path(models_dir) / target
-        if (folder / "metadata.json").exists():
-            features = folder / "features.json"
-            out[target] = ModelInfo(
-                target=target,
-                metadata=read_json(folder / "metadata.json"),
-                features=read_json(features) if features.exists() else {},
-            )
+        if folder.is_dir():
+            try:
+                metadata, features = read_model_info(folder)
+            except (OSError, UnsafeModelError) as exc:
+                raise ReportInputError(str(exc)) from exc
+            out[target] = ModelInfo(target=target, metadata=metadata, features=features)
     return out
 
 
