@@ -337,8 +337,13 @@ def write_portfolio(root: Path, **kwargs: Any) -> PortfolioPaths:
     )
     for name, frame in data["tables"].items():
         io.write_parquet(frame, paths.tables / f"{name}.parquet")
+    as_of = pd.Timestamp(data["scores"]["as_of"].iloc[0]).date().isoformat()
+    stamp = {"predict.run_id": "fixture0run0id00", "predict.as_of": as_of}
     for name in ("scores", "explanations", "drift", "early_warning"):
-        io.write_parquet(data[name], paths.scores / f"{name}.parquet")
+        io.write_parquet(data[name], paths.scores / f"{name}.parquet", stamp)
+    io.write_json(
+        {"run_id": "fixture0run0id00", "as_of": as_of}, paths.scores / "score_summary.json"
+    )
     for target in ("churn", "default", "contribution"):
         metadata, features, metrics = model_files(target)
         contents = {  # a fabricated folder with its manifest (the booster is never loaded)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from predict import io
 from predict.models.store import read_model_info
 from predict.report import ReportConfig, ReportInputError, build_report, load_inputs, site_dir
 from predict.report import site as site_module
@@ -232,18 +234,40 @@ def test_a_failure_while_writing_leaves_the_previous_report(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["review"]  # no temp folder left
 
 
+def _same_run(run: PortfolioPaths, folder: Path, scores: pd.DataFrame) -> None:
+    """``scores`` alone in ``folder``, stamped as the fixture's run."""
+    stamp = io.parquet_metadata(run.scores / "scores.parquet")
+    io.write_parquet(scores, folder / "scores.parquet", stamp)
+    shutil.copy(run.scores / "score_summary.json", folder / "score_summary.json")
+
+
+def test_mixed_runs_in_one_folder_are_refused(run: PortfolioPaths, tmp_path: Path) -> None:
+    """Explanations of another run (or another as-of date) beside the scores: refused."""
+    folder = tmp_path / "scores"
+    shutil.copytree(run.scores, folder)
+    expl = pd.read_parquet(folder / "explanations.parquet")
+    stamp = io.parquet_metadata(folder / "explanations.parquet")
+    io.write_parquet(expl, folder / "explanations.parquet", stamp | {"predict.run_id": "other"})
+    with pytest.raises(ReportInputError, match="mixes the files of several scoring runs"):
+        load_inputs(folder)
+    later = stamp | {"predict.as_of": "2031-01-31"}
+    io.write_parquet(expl, folder / "explanations.parquet", later)
+    with pytest.raises(ReportInputError, match=r"explanations.parquet: run .* as of 2031-01-31"):
+        load_inputs(folder)
+    io.write_parquet(expl, folder / "explanations.parquet")  # no stamp at all
+    with pytest.raises(ReportInputError, match="carry no run id"):
+        load_inputs(folder)
+
+
 def test_missing_score_column_is_named(run: PortfolioPaths, tmp_path: Path) -> None:
     scores = pd.read_parquet(run.scores / "scores.parquet").drop(columns="expected_loss")
-    (tmp_path / "scores").mkdir()
-    scores.to_parquet(tmp_path / "scores" / "scores.parquet")
+    _same_run(run, tmp_path / "scores", scores)
     with pytest.raises(ReportInputError, match=r"scores.parquet.*expected_loss"):
         load_inputs(tmp_path / "scores")
 
 
 def test_report_without_optional_inputs_still_builds(run: PortfolioPaths, tmp_path: Path) -> None:
-    (tmp_path / "scores").mkdir()
-    scores = pd.read_parquet(run.scores / "scores.parquet")
-    scores.to_parquet(tmp_path / "scores" / "scores.parquet")
+    _same_run(run, tmp_path / "scores", pd.read_parquet(run.scores / "scores.parquet"))
     inputs = load_inputs(tmp_path / "scores")
     result = build_report(inputs, tmp_path / "review", SMALL)
     text = result.index.read_text(encoding="utf-8")
