@@ -1,17 +1,35 @@
-"""File I/O with no half-written outputs: every write goes to a temporary file, then a rename."""
+"""File I/O with no half-written outputs: every write goes to a temporary file, then a rename.
+
+Temporary files and folders sit beside their target, named ``.<name>.p<pid>-<random>``
+(``.tmp`` for files), so a run killed mid-write leaves only such hidden names. Each
+:func:`atomic_path` / :func:`atomic_dir` first removes the leftovers of earlier runs for
+the same target whose process is gone (and ``.<name>.old`` of an interrupted swap); a
+leftover of a process still running on this machine is left alone.
+
+:func:`write_csv` is for people and spreadsheets: text cells that a spreadsheet would run as
+a formula are escaped (see :func:`escape_formulas`).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
+import re
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+log = logging.getLogger(__name__)
+
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+_PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
 
 
 def _umask() -> int:
@@ -20,12 +38,60 @@ def _umask() -> int:
     return mask
 
 
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive
+        return True
+    return True
+
+
+def _leftover_pid(name: str, entry: str) -> int | None:
+    """The pid in a temporary name of ``name`` (0: an older name without one), else None."""
+    esc = re.escape(name)
+    found = re.fullmatch(rf"\.{esc}\.p(\d+)-[A-Za-z0-9_]+(\.tmp)?", entry)
+    if found:
+        return int(found.group(1))
+    if re.fullmatch(rf"\.{esc}\.([A-Za-z0-9_]{{8}}(\.tmp)?|old)", entry):
+        return 0
+    return None
+
+
+def remove_leftovers(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove temporary files/folders of ``target`` left by killed runs; returns them."""
+    path = Path(target)
+    if not path.parent.is_dir():
+        return []
+    removed = []
+    for entry in path.parent.iterdir():
+        pid = _leftover_pid(path.name, entry.name)
+        if pid is None or (pid and _alive(pid)):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    if removed:
+        log.info("removed leftovers of interrupted runs: %s", [str(p) for p in removed])
+    return removed
+
+
+def _prefix(target: Path) -> str:
+    return f".{target.name}.p{os.getpid()}-"
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_leftovers(target)
+    fd, tmp_name = tempfile.mkstemp(prefix=_prefix(target), suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp = Path(tmp_name)
     try:
@@ -42,7 +108,8 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary directory beside ``path``; swap it into place only on success."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    remove_leftovers(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_prefix(target), dir=target.parent))
     try:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
@@ -59,15 +126,63 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def write_parquet(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+def write_parquet(
+    df: pd.DataFrame, path: str | os.PathLike[str], metadata: Mapping[str, str] | None = None
+) -> Path:
+    """``df`` as Parquet; ``metadata``: key-value pairs added to the file's schema metadata."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     with atomic_path(path) as tmp:
-        df.to_parquet(tmp, index=False)
+        if metadata:
+            table = pa.Table.from_pandas(df, preserve_index=False)
+            extra = {k.encode(): v.encode() for k, v in metadata.items()}
+            table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
+            pq.write_table(table, tmp)
+        else:
+            df.to_parquet(tmp, index=False)
     return Path(path)
 
 
+def parquet_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
+    """The key-value schema metadata of a Parquet file (footer only; pandas' own key left out)."""
+    import pyarrow.parquet as pq
+
+    raw = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in raw.items() if k != b"pandas"}
+
+
+def _escape_cell(value: Any) -> Any:
+    triggered = isinstance(value, str) and value.startswith(FORMULA_TRIGGERS)
+    if triggered and not _PLAIN_NUMBER.match(value):
+        return "'" + value
+    return value
+
+
+def escape_formulas(df: pd.DataFrame) -> pd.DataFrame:
+    """Text cells a spreadsheet would run as a formula, prefixed with ``'`` (OWASP CSV injection).
+
+    A cell is escaped when it is text (a ``str``, ``object`` or ``category`` column) and starts
+    with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return, unless it is a plain decimal
+    number (``-12.5``). Numeric, boolean and date columns are never touched.
+    """
+    out = {}
+    for name in df.columns:
+        col = df[name]
+        textual = (
+            pd.api.types.is_string_dtype(col)
+            or pd.api.types.is_object_dtype(col)
+            or isinstance(col.dtype, pd.CategoricalDtype)
+        )
+        if textual:
+            out[name] = col.astype("object").map(_escape_cell, na_action="ignore")
+    return df.assign(**out) if out else df
+
+
 def write_csv(df: pd.DataFrame, path: str | os.PathLike[str]) -> Path:
+    """``df`` as CSV for people: text formula triggers escaped (:func:`escape_formulas`)."""
     with atomic_path(path) as tmp:
-        df.to_csv(tmp, index=False)
+        escape_formulas(df).to_csv(tmp, index=False)
     return Path(path)
 
 
@@ -77,9 +192,23 @@ def write_text(text: str, path: str | os.PathLike[str]) -> Path:
     return Path(path)
 
 
+def json_text(obj: Any) -> str:
+    """The project's JSON layout: indented, keys sorted, a final newline."""
+    return json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
+
+
 def write_json(obj: Any, path: str | os.PathLike[str]) -> Path:
-    return write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n", path)
+    return write_text(json_text(obj), path)
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -17,6 +17,7 @@ import pandas as pd
 
 from predict import io
 from predict.models.metrics_files import write_metrics
+from predict.models.store import manifest
 from predict.scoring.explain import BASE_FEATURE
 from predict.scoring.relationship import EarlyWarningConfig, early_warning
 
@@ -336,12 +337,25 @@ def write_portfolio(root: Path, **kwargs: Any) -> PortfolioPaths:
     )
     for name, frame in data["tables"].items():
         io.write_parquet(frame, paths.tables / f"{name}.parquet")
+    as_of = pd.Timestamp(data["scores"]["as_of"].iloc[0]).date().isoformat()
+    stamp = {"predict.run_id": "fixture0run0id00", "predict.as_of": as_of}
     for name in ("scores", "explanations", "drift", "early_warning"):
-        io.write_parquet(data[name], paths.scores / f"{name}.parquet")
+        io.write_parquet(data[name], paths.scores / f"{name}.parquet", stamp)
+    io.write_json(
+        {"run_id": "fixture0run0id00", "as_of": as_of}, paths.scores / "score_summary.json"
+    )
     for target in ("churn", "default", "contribution"):
         metadata, features, metrics = model_files(target)
-        io.write_json(metadata, paths.models / target / "metadata.json")
-        io.write_json(features, paths.models / target / "features.json")
+        contents = {  # a fabricated folder with its manifest (the booster is never loaded)
+            "metadata.json": io.json_text(metadata),
+            "features.json": io.json_text(features),
+            "model.txt": "not read by the report\n",
+            "calibrator.json": io.json_text({"kind": "identity"}),
+        }
+        for name, text in contents.items():
+            io.write_text(text, paths.models / target / name)
+        sealed = manifest({n: t.encode("utf-8") for n, t in contents.items()})
+        io.write_json(sealed, paths.models / target / "manifest.json")
         write_metrics(metrics, metadata["task"], paths.metrics, target)  # headline + detail
         predicted = np.linspace(0.02, 0.6, 10)
         calibration = pd.DataFrame(

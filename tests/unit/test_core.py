@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import subprocess
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -95,3 +97,59 @@ def test_atomic_outputs_get_normal_permissions(tmp_path: Path) -> None:
     os.umask(mask)
     assert f.stat().st_mode & 0o777 == 0o666 & ~mask
     assert (tmp_path / "d").stat().st_mode & 0o777 == 0o777 & ~mask
+
+
+def _dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_leftovers_of_killed_runs_are_removed_on_the_next_write(tmp_path: Path) -> None:
+    """A killed run leaves hidden temporary names beside its target; the next atomic write of
+    that target removes those of dead processes and keeps a live one's and other names."""
+    dead, live = _dead_pid(), os.getpid()
+    (tmp_path / f".scores.p{dead}-ab12cd").mkdir()  # a folder being filled (atomic_dir)
+    (tmp_path / f".scores.p{dead}-ab12cd" / "scores.parquet").write_text("half")
+    (tmp_path / ".scores.old").mkdir()  # an interrupted swap
+    (tmp_path / f".scores.p{live}-zz99").mkdir()  # this process: still writing
+    (tmp_path / f".scores.csv.p{dead}-x1.tmp").write_text("half")  # another target's
+    (tmp_path / ".keep").write_text("not ours")
+    with io.atomic_dir(tmp_path / "scores") as tmp:
+        (tmp / "scores.parquet").write_text("new")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == [".keep", f".scores.csv.p{dead}-x1.tmp", f".scores.p{live}-zz99", "scores"]
+    io.write_text("x", tmp_path / "scores.csv")
+    assert not (tmp_path / f".scores.csv.p{dead}-x1.tmp").exists()
+
+
+def test_csv_escapes_formula_triggers_in_text_only(tmp_path: Path) -> None:
+    frame = pd.DataFrame(
+        {
+            "client_id": pd.Series(
+                [
+                    '=HYPERLINK("http://x")',
+                    "+1+1",
+                    "-2+3",
+                    "@SUM(A1)",
+                    "\tTAB",
+                    "\rCR",
+                    "C1",
+                    "-12.5",
+                    None,
+                ],
+                dtype="str",
+            ),
+            "amount": [-1.5, -2.0, 3.0, -4.0, 5.0, 6.0, 7.0, -8.0, -9.0],
+            "reasons": pd.Categorical(["-fell 20%"] * 9),
+        }
+    )
+    path = io.write_csv(frame, tmp_path / "s.csv")
+    assert "\n'\rCR," in path.read_bytes().decode()  # a lone CR splits pandas' rows
+    back = pd.read_csv(path, dtype="str", keep_default_na=False).drop(index=[5, 6])
+    assert back["client_id"].tolist() == [
+        "'=HYPERLINK(\"http://x\")", "'+1+1", "'-2+3", "'@SUM(A1)", "'\tTAB", "C1", "-12.5", "",
+    ]  # fmt: skip
+    assert back["amount"].tolist() == ["-1.5", "-2.0", "3.0", "-4.0", "5.0", "7.0", "-8.0", "-9.0"]
+    assert set(back["reasons"]) == {"'-fell 20%"}
+    assert frame["client_id"].iloc[0].startswith("=")  # the frame itself is not changed

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from predict import io
+from predict.models.store import read_model_info
 from predict.report import ReportConfig, ReportInputError, build_report, load_inputs, site_dir
 from predict.report import site as site_module
 from predict.report.formatting import client_page_name
@@ -132,10 +135,13 @@ def test_kpis_json_matches_the_scores(built: Path, run: PortfolioPaths) -> None:
     assert [r["segment"] for r in kpis["by"]["segment"]][-1] == "All"
 
 
-def test_model_card_shows_version_hash_windows_metrics_and_stability(built: Path) -> None:
+def test_model_card_shows_version_hash_windows_metrics_and_stability(
+    built: Path, run: PortfolioPaths
+) -> None:
     text = (built / "model_card.html").read_text(encoding="utf-8")
+    version = read_model_info(run.models / "churn")[0]["model_version"]  # the folder digest
     for expected in (
-        "chu0123456789",
+        version,
         "sha256:ab12cd34ef56",
         "2020-06-30 to 2022-12-31",
         "baseline_prior",
@@ -229,18 +235,40 @@ def test_a_failure_while_writing_leaves_the_previous_report(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["review"]  # no temp folder left
 
 
+def _same_run(run: PortfolioPaths, folder: Path, scores: pd.DataFrame) -> None:
+    """``scores`` alone in ``folder``, stamped as the fixture's run."""
+    stamp = io.parquet_metadata(run.scores / "scores.parquet")
+    io.write_parquet(scores, folder / "scores.parquet", stamp)
+    shutil.copy(run.scores / "score_summary.json", folder / "score_summary.json")
+
+
+def test_mixed_runs_in_one_folder_are_refused(run: PortfolioPaths, tmp_path: Path) -> None:
+    """Explanations of another run (or another as-of date) beside the scores: refused."""
+    folder = tmp_path / "scores"
+    shutil.copytree(run.scores, folder)
+    expl = pd.read_parquet(folder / "explanations.parquet")
+    stamp = io.parquet_metadata(folder / "explanations.parquet")
+    io.write_parquet(expl, folder / "explanations.parquet", stamp | {"predict.run_id": "other"})
+    with pytest.raises(ReportInputError, match="mixes the files of several scoring runs"):
+        load_inputs(folder)
+    later = stamp | {"predict.as_of": "2031-01-31"}
+    io.write_parquet(expl, folder / "explanations.parquet", later)
+    with pytest.raises(ReportInputError, match=r"explanations.parquet: run .* as of 2031-01-31"):
+        load_inputs(folder)
+    io.write_parquet(expl, folder / "explanations.parquet")  # no stamp at all
+    with pytest.raises(ReportInputError, match="carry no run id"):
+        load_inputs(folder)
+
+
 def test_missing_score_column_is_named(run: PortfolioPaths, tmp_path: Path) -> None:
     scores = pd.read_parquet(run.scores / "scores.parquet").drop(columns="expected_loss")
-    (tmp_path / "scores").mkdir()
-    scores.to_parquet(tmp_path / "scores" / "scores.parquet")
+    _same_run(run, tmp_path / "scores", scores)
     with pytest.raises(ReportInputError, match=r"scores.parquet.*expected_loss"):
         load_inputs(tmp_path / "scores")
 
 
 def test_report_without_optional_inputs_still_builds(run: PortfolioPaths, tmp_path: Path) -> None:
-    (tmp_path / "scores").mkdir()
-    scores = pd.read_parquet(run.scores / "scores.parquet")
-    scores.to_parquet(tmp_path / "scores" / "scores.parquet")
+    _same_run(run, tmp_path / "scores", pd.read_parquet(run.scores / "scores.parquet"))
     inputs = load_inputs(tmp_path / "scores")
     result = build_report(inputs, tmp_path / "review", SMALL)
     text = result.index.read_text(encoding="utf-8")

@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from predict import io
 from predict.contract.spec import TARGETS
 from predict.features.build import FeaturesConfig, build_features
 from predict.models.store import FeatureMismatchError, load_bundle
 from predict.progress import RichProgress, SilentProgress, progress_display
+from predict.report.inputs import check_one_run
 from predict.scoring.align import known_categories, load_models
 from predict.scoring.config import ScoreConfig
 from predict.scoring.explain import BASE_FEATURE
@@ -245,3 +250,38 @@ def test_progress_is_silent_when_quiet_and_counts_otherwise() -> None:
         assert shown._progress.tasks[0].completed == 4
         shown.done(task)
         assert shown._progress.tasks[0].completed == 10
+
+
+def test_every_output_file_carries_the_run_id_and_as_of(
+    scored: tuple[Path, ScoringResult],
+) -> None:
+    out, result = scored
+    run_id, as_of = result.report.run_id, result.report.as_of
+    assert len(run_id) == 16 and len(as_of) == 10
+    summary = json.loads((out / "score_summary.json").read_text())
+    assert (summary["run_id"], summary["as_of"]) == (run_id, as_of)
+    for name in ("scores", "explanations", "drift", "early_warning"):
+        meta = io.parquet_metadata(out / f"{name}.parquet")
+        assert (meta["predict.run_id"], meta["predict.as_of"]) == (run_id, as_of), name
+    csv = pd.read_csv(out / "scores.csv", dtype="str")
+    assert set(csv["run_id"]) == {run_id}
+    assert check_one_run(out) == (run_id, as_of)
+
+
+def test_a_failed_run_leaves_the_previous_outputs_whole(scoring_book: Book, tmp_path: Path) -> None:
+    """The run writes beside the output folder and swaps it in at the end: a run that fails
+    midway (here: previous scores that are not there, after the data was read) changes
+    nothing in ``out``; a leftover of a killed run is removed by the next run; the same
+    inputs give the same run id."""
+    out = tmp_path / "out"
+    first = _score(scoring_book, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(FileNotFoundError, match="previous scores"):
+        _score(scoring_book, out, previous_path=tmp_path / "absent.parquet")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (tmp_path / f".out.p{dead.pid}-killed").mkdir()  # what a killed run leaves
+    again = _score(scoring_book, out)
+    assert again.report.run_id == first.report.run_id  # same inputs, same run id
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]

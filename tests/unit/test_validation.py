@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -452,3 +453,37 @@ def test_config_loads_from_params_and_refuses_unknown_mode(tmp_path: Path) -> No
     params.write_text("validate:\n  mode: relaxed\n")
     with pytest.raises((ConfigError, ValueError), match="strict"):
         load_section(params, "validate", ValidationConfig)
+
+
+def test_a_write_that_fails_midway_never_leaves_a_passed_report(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk while the quarantine is written (an OSError from a write): the report
+    says incomplete, never passed; a quarantine folder that cannot be made does the same."""
+    frames = contract_frames()
+    frames["facilities"].loc[1, "limit_amount"] = "-10"
+    result = validate_folder(write_folder(tmp_path / "raw", frames), LENIENT)
+    reports = tmp_path / "rep"
+    calls: list[str] = []
+    real = pd.DataFrame.to_parquet
+
+    def disk_full(self: pd.DataFrame, path: Any, *args: Any, **kwargs: Any) -> Any:
+        calls.append(str(path))
+        if "quarantine" in str(path):
+            raise OSError(28, "No space left on device")
+        return real(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        write_validated(result, tmp_path / "v", tmp_path / "quarantine", reports)
+    monkeypatch.undo()
+    assert any("quarantine" in c for c in calls)
+    report = json.loads((reports / "report.json").read_text())
+    assert report["status"] == "incomplete"
+    assert "incomplete" in (reports / "report.md").read_text().splitlines()[0]
+    (tmp_path / "blocker").write_text("a file where the quarantine folder should be")
+    with pytest.raises(OSError):
+        write_validated(result, tmp_path / "v2", tmp_path / "blocker" / "q", reports)
+    assert json.loads((reports / "report.json").read_text())["status"] == "incomplete"
+    write_validated(result, tmp_path / "v", tmp_path / "quarantine", reports)
+    assert json.loads((reports / "report.json").read_text())["status"] == "passed"

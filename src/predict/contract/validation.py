@@ -529,12 +529,33 @@ def report_markdown(result: ValidationResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_report(result: ValidationResult, report_dir: str | os.PathLike[str]) -> Path:
-    """Write report.json and report.md into ``report_dir`` (replaced as a whole)."""
+INCOMPLETE = "incomplete"
+
+
+def write_report(
+    result: ValidationResult, report_dir: str | os.PathLike[str], status: str | None = None
+) -> Path:
+    """Write report.json and report.md into ``report_dir`` (replaced as a whole).
+
+    ``status`` overrides the result's (``incomplete``: the tables are still being written).
+    """
+    data = report_data(result)
+    text = report_markdown(result)
+    if status is not None:
+        text = text.replace(f"# Data validation: {data['status']}", f"# Data validation: {status}")
+        text += f"\n{INCOMPLETE_NOTE}\n" if status == INCOMPLETE else ""
+        data["status"] = status
     with atomic_dir(report_dir) as tmp:
-        write_json(report_data(result), tmp / "report.json")
-        write_text(report_markdown(result), tmp / "report.md")
+        write_json(data, tmp / "report.json")
+        write_text(text, tmp / "report.md")
     return Path(report_dir) / "report.md"
+
+
+INCOMPLETE_NOTE = (
+    "The validated tables and the quarantine were being written when this report was saved. "
+    "If it still says incomplete, that run was killed or failed while writing (a full disk?): "
+    "its tables cannot be trusted; run `predict validate` again."
+)
 
 
 def write_validated(
@@ -546,11 +567,14 @@ def write_validated(
     """Write the report; then, unless the run must stop, the valid tables and the quarantine.
 
     Raises :class:`ValidationFailed` (after writing the report, and before touching
-    ``out_dir`` or ``quarantine_dir``) when ``result.ok`` is False. Returns the report path.
+    ``out_dir`` or ``quarantine_dir``) when ``result.ok`` is False. Otherwise the report says
+    ``incomplete`` while the tables and the quarantine are written, and ``passed`` only once
+    both are in place: a run killed or failing (a full disk) on the way never leaves a
+    "passed" report. Returns the report path.
     """
-    report_path = write_report(result, report_dir)
     if not result.ok:
-        raise ValidationFailed(failure_message(result, report_path))
+        raise ValidationFailed(failure_message(result, write_report(result, report_dir)))
+    write_report(result, report_dir, status=INCOMPLETE)
     with atomic_dir(out_dir) as tmp:
         for name, frame in result.tables.items():
             frame.to_parquet(tmp / f"{name}.parquet", index=False)
@@ -558,7 +582,7 @@ def write_validated(
         for name, frame in result.quarantined.items():
             if not frame.empty:
                 frame.to_parquet(tmp / f"{name}.parquet", index=False)
-    return report_path
+    return write_report(result, report_dir)
 
 
 def load_validated(folder: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:

@@ -6,12 +6,21 @@ A bundle folder (``models/<target>/``) holds exactly four text files:
 - ``calibrator.json``: the calibrator (see :mod:`predict.models.calibration`);
 - ``features.json``: feature names in training order, dtypes (``float64`` or
   ``category``) and, for categorical features, the categories in training order;
-- ``metadata.json``: target, task, objective, training window, data hash, params,
-  metrics and ``model_version`` (the first 12 hex digits of the SHA-256 of ``model.txt``).
+- ``metadata.json``: target, task, objective, training window, data hash, params, metrics;
+- ``manifest.json``: the SHA-256 of each of the four files and the folder's ``digest``: the
+  SHA-256 of their ``sha256sum`` listing (``<sha256>  <name>``, one line each, sorted by
+  name). ``model_version`` is its first 12 hex digits: any change to any file is a new
+  version, and that version is what scores, summaries, the report and MLflow show.
 
-:func:`load_bundle` refuses a folder holding anything else (a ``.pkl`` or any unknown file
-raises :class:`UnsafeModelError` before anything is read), a missing file, or a
-``model.txt`` whose hash differs from ``model_version``. Nothing is ever unpickled.
+:func:`load_bundle` refuses (:class:`UnsafeModelError`, naming the folder and the file) a
+folder holding anything else (a ``.pkl`` or any unknown file, before anything is read), a
+missing file or manifest, a file whose hash differs from the manifest, a ``metadata.json``
+whose target is not the folder's name (swapped folders), a ``model.txt`` LightGBM could not
+parse safely (:mod:`predict.models.booster_text`, checked before LightGBM sees it: a corrupt
+text is an error, never a crash), and a calibrator whose values are not finite or, for a
+probability, map outside [0, 1]. Nothing is ever unpickled. At scoring,
+:meth:`ModelBundle.require_valid` refuses outputs that are not finite or, for probabilities,
+outside [0, 1].
 
 :meth:`ModelBundle.matrix` is the one place where a frame becomes the booster's input:
 numeric features to ``float64``, categorical features to ``category`` with the training
@@ -36,7 +45,8 @@ import numpy as np
 import pandas as pd
 
 from predict import io
-from predict.models.calibration import Calibrator, calibrator_from_dict
+from predict.models.booster_text import ModelTextError, check_model_text
+from predict.models.calibration import CalibrationError, Calibrator, calibrator_from_dict
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +54,9 @@ MODEL_FILE = "model.txt"
 CALIBRATOR_FILE = "calibrator.json"
 FEATURES_FILE = "features.json"
 METADATA_FILE = "metadata.json"
+MANIFEST_FILE = "manifest.json"
 BUNDLE_FILES = (MODEL_FILE, CALIBRATOR_FILE, FEATURES_FILE, METADATA_FILE)
+FOLDER_FILES = (*BUNDLE_FILES, MANIFEST_FILE)
 TARGET_TRANSFORMS = ("none", "clip0", "slog")
 
 Dtype = Literal["float64", "category"]
@@ -58,9 +70,21 @@ class UnsafeModelError(ValueError):
     """A model folder holds something other than the bundle's text and JSON files."""
 
 
-def model_version(model_text: str) -> str:
-    """The version id of a model: the first 12 hex digits of the SHA-256 of its text."""
-    return hashlib.sha256(model_text.encode("utf-8")).hexdigest()[:12]
+class ModelOutputError(ValueError):
+    """A model gave outputs outside their range (a probability above 1, a NaN)."""
+
+
+def folder_digest(hashes: Mapping[str, str]) -> str:
+    """SHA-256 of the ``sha256sum`` listing of the files (``<sha256>  <name>``, sorted)."""
+    listing = "".join(f"{hashes[name]}  {name}\n" for name in sorted(hashes))
+    return hashlib.sha256(listing.encode("utf-8")).hexdigest()
+
+
+def manifest(contents: Mapping[str, bytes]) -> dict[str, Any]:
+    """The manifest of a folder's files: each file's SHA-256, the digest, the version."""
+    hashes = {name: hashlib.sha256(data).hexdigest() for name, data in contents.items()}
+    digest = folder_digest(hashes)
+    return {"algorithm": "sha256", "files": hashes, "digest": digest, "model_version": digest[:12]}
 
 
 def _is_categorical(series: pd.Series) -> bool:
@@ -191,6 +215,7 @@ class ModelBundle:
     calibrator: Calibrator
     features: FeatureSpec
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    loaded_version: str | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
     def task(self) -> str:
@@ -199,9 +224,25 @@ class ModelBundle:
 
     @cached_property
     def version(self) -> str:
-        """``model_version`` of the metadata, else the hash of the booster's text."""
-        known = self.metadata.get("model_version")
-        return str(known) if known else model_version(self.booster.model_to_string())
+        """The folder digest's first 12 hex digits (of the files :func:`save_bundle` writes)."""
+        known = self.loaded_version  # set by load_bundle; dataclasses.replace() drops it
+        return known or str(manifest(bundle_files(self))["model_version"])
+
+    def require_valid(self, values: np.ndarray, what: str = "outputs") -> np.ndarray:
+        """``values`` if finite (in [0, 1] for a probability), else :class:`ModelOutputError`."""
+        arr = np.asarray(values, dtype="float64")
+        bad = ~np.isfinite(arr)
+        if what == "outputs" and self.task == "binary":
+            bad |= (arr < 0.0) | (arr > 1.0)
+        if bad.any():
+            first = int(np.flatnonzero(bad.ravel())[0])
+            rule = "finite probabilities in [0, 1]" if self.task == "binary" else "finite"
+            raise ModelOutputError(
+                f"{self.target} model {self.version}: {int(bad.sum())} {what} are not {rule} "
+                f"(first: {arr.ravel()[first]!r} at row {first // max(arr.shape[1:] or (1,))}); "
+                "refusing to score with it: check the model folder (retrain)"
+            )
+        return arr
 
     def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.features.matrix(frame)
@@ -227,7 +268,8 @@ class ModelBundle:
         SHAP values add up to the raw margin, so this is how an explanation's parts are
         turned into probability points (or amounts) for the reasons.
         """
-        return np.asarray(self.calibrator.transform(self.uncalibrated_from_raw(raw)), "float64")
+        out = np.asarray(self.calibrator.transform(self.uncalibrated_from_raw(raw)), "float64")
+        return self.require_valid(out)
 
     def predict_uncalibrated(self, frame: pd.DataFrame) -> np.ndarray:
         """The booster's own prediction (probability or amount), before calibration."""
@@ -238,58 +280,167 @@ class ModelBundle:
         return self.from_raw(self.predict_raw(frame))
 
 
+def bundle_files(bundle: ModelBundle) -> dict[str, bytes]:
+    """The bytes of the four files :func:`save_bundle` writes for ``bundle``."""
+    meta = {k: v for k, v in bundle.metadata.items() if k != "model_version"}
+    texts = {
+        MODEL_FILE: bundle.booster.model_to_string(),
+        CALIBRATOR_FILE: io.json_text(bundle.calibrator.to_dict()),
+        FEATURES_FILE: io.json_text(bundle.features.to_dict()),
+        METADATA_FILE: io.json_text({**meta, "target": bundle.target}),
+    }
+    return {name: text.encode("utf-8") for name, text in texts.items()}
+
+
 def save_bundle(bundle: ModelBundle, directory: str | os.PathLike[str]) -> Path:
-    """Write the bundle's four files into ``directory`` (replaced atomically)."""
-    text = bundle.booster.model_to_string()
-    metadata = {**bundle.metadata, "target": bundle.target, "model_version": model_version(text)}
+    """Write the bundle's four files and their manifest into ``directory`` (replaced atomically)."""
+    contents = bundle_files(bundle)
+    sealed = manifest(contents)
     with io.atomic_dir(directory) as tmp:
-        io.write_text(text, tmp / MODEL_FILE)
-        io.write_json(bundle.calibrator.to_dict(), tmp / CALIBRATOR_FILE)
-        io.write_json(bundle.features.to_dict(), tmp / FEATURES_FILE)
-        io.write_json(metadata, tmp / METADATA_FILE)
-    log.info("saved %s model %s to %s", bundle.target, metadata["model_version"], directory)
+        for name, data in contents.items():
+            io.write_text(data.decode("utf-8"), tmp / name)
+        io.write_json(sealed, tmp / MANIFEST_FILE)
+    log.info("saved %s model %s to %s", bundle.target, sealed["model_version"], directory)
     return Path(directory)
+
+
+def _refuse(folder: Path, name: str, why: str) -> UnsafeModelError:
+    return UnsafeModelError(f"refusing to load model folder {folder}: {name}: {why}")
 
 
 def _check_folder(folder: Path) -> None:
     if not folder.is_dir():
         raise FileNotFoundError(f"model folder {folder} does not exist")
     present = sorted(p.name for p in folder.iterdir())
-    unexpected = [n for n in present if n not in BUNDLE_FILES]
+    unexpected = [n for n in present if n not in FOLDER_FILES]
     if unexpected:
         raise UnsafeModelError(
             f"refusing to load {folder}: unexpected file(s) {unexpected}. A model folder "
-            f"holds only {list(BUNDLE_FILES)} (text and JSON); pickles and other formats "
+            f"holds only {list(FOLDER_FILES)} (text and JSON); pickles and other formats "
             "that can run code are never loaded. Remove the extra files."
         )
     missing = [n for n in BUNDLE_FILES if n not in present]
     if missing:
         raise FileNotFoundError(f"model folder {folder} lacks {missing}")
+    if MANIFEST_FILE not in present:
+        raise _refuse(folder, MANIFEST_FILE, "missing (written by an older version?): retrain")
+
+
+def _verified_contents(folder: Path) -> tuple[dict[str, bytes], str]:
+    """The four files' bytes, each checked against the manifest; and the folder's version."""
+    contents = {name: (folder / name).read_bytes() for name in BUNDLE_FILES}
+    sealed = _read_json(folder / MANIFEST_FILE)
+    listed = sealed.get("files") if isinstance(sealed, dict) else None
+    if not isinstance(listed, dict) or sorted(listed) != sorted(BUNDLE_FILES):
+        raise _refuse(folder, MANIFEST_FILE, f"must list the sha256 of {list(BUNDLE_FILES)}")
+    actual = manifest(contents)
+    for name in BUNDLE_FILES:
+        if listed[name] != actual["files"][name]:
+            raise _refuse(
+                folder,
+                name,
+                f"changed since the model was saved (sha256 {actual['files'][name][:12]}..., "
+                f"manifest says {str(listed[name])[:12]}...): restore the folder or retrain",
+            )
+    if (
+        sealed.get("digest") != actual["digest"]
+        or sealed.get("model_version") != (actual["model_version"])
+    ):
+        raise _refuse(folder, MANIFEST_FILE, "digest or model_version do not match the files")
+    return contents, str(actual["model_version"])
+
+
+def _check_calibrator(calibrator: Calibrator, task: str, where: str) -> None:
+    """Finite outputs; for a probability, outputs in [0, 1] over [0, 1] and at every knot."""
+    probe = np.linspace(0.0, 1.0, 1001)
+    knots = np.asarray(getattr(calibrator, "x_", []), dtype="float64")
+    if task == "regression":
+        probe = np.concatenate([probe * 2e6 - 1e6, knots])
+    else:
+        probe = np.concatenate([probe, np.clip(knots, 0.0, 1.0)])
+    with np.errstate(all="ignore"):
+        out = np.asarray(calibrator.transform(probe), dtype="float64")
+    bad = ~np.isfinite(out) | ~np.isfinite(knots).all()
+    if task == "binary":
+        bad |= (out < 0.0) | (out > 1.0)
+    if bad.any():
+        raise UnsafeModelError(
+            f"refusing to load {where}: the {calibrator.kind} calibrator gives "
+            f"{'probabilities outside [0, 1] or ' if task == 'binary' else ''}non-finite "
+            f"values (e.g. {out[bad][0]!r}): edited or corrupt; retrain"
+        )
 
 
 def _read_json(path: Path) -> Any:
     try:
         return io.read_json(path)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise UnsafeModelError(f"{path} is not valid JSON: {exc}") from exc
 
 
+def _json(folder: Path, name: str, contents: Mapping[str, bytes]) -> Any:
+    try:
+        return json.loads(contents[name].decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _refuse(folder, name, f"not valid JSON ({exc})") from exc
+
+
+def _metadata(folder: Path, contents: Mapping[str, bytes], version: str) -> dict[str, Any]:
+    metadata = _json(folder, METADATA_FILE, contents)
+    if not isinstance(metadata, dict) or "target" not in metadata:
+        raise _refuse(folder, METADATA_FILE, "expected a mapping with 'target'")
+    if metadata["target"] != folder.name:
+        raise _refuse(
+            folder,
+            METADATA_FILE,
+            f"the model's target is {metadata['target']!r} but the folder is "
+            f"{folder.name!r}: model folders swapped or renamed? A model is loaded only from "
+            "the folder named after its target",
+        )
+    if metadata.get("task", "binary") not in ("binary", "regression"):
+        raise _refuse(folder, METADATA_FILE, f"unknown task {metadata.get('task')!r}")
+    return {**metadata, "model_version": version}
+
+
+def _booster(folder: Path, text: str) -> lgb.Booster:
+    """The booster of a text checked first (LightGBM aborts the process on some bad texts)."""
+    try:
+        check_model_text(text)
+        return lgb.Booster(model_str=text)
+    except (ModelTextError, lgb.basic.LightGBMError, ValueError) as exc:
+        raise _refuse(folder, MODEL_FILE, f"not a valid LightGBM model text: {exc}") from exc
+
+
 def load_bundle(directory: str | os.PathLike[str]) -> ModelBundle:
-    """Load a bundle written by :func:`save_bundle`; refuses anything but its text and JSON."""
+    """Load a bundle written by :func:`save_bundle`; refuses anything else (see the module)."""
     folder = Path(directory)
     _check_folder(folder)
-    text = (folder / MODEL_FILE).read_text(encoding="utf-8")
-    metadata = _read_json(folder / METADATA_FILE)
-    if not isinstance(metadata, dict) or "target" not in metadata:
-        raise UnsafeModelError(f"{folder / METADATA_FILE}: expected a mapping with 'target'")
-    if metadata.get("model_version") != model_version(text):
-        raise UnsafeModelError(
-            f"{folder / MODEL_FILE} does not match metadata model_version "
-            f"{metadata.get('model_version')!r} (hash {model_version(text)}): files mixed up?"
-        )
-    features = FeatureSpec.from_dict(_read_json(folder / FEATURES_FILE))
-    booster = lgb.Booster(model_str=text)
+    contents, version = _verified_contents(folder)
+    metadata = _metadata(folder, contents, version)
+    try:
+        features = FeatureSpec.from_dict(_json(folder, FEATURES_FILE, contents))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _refuse(folder, FEATURES_FILE, f"malformed ({exc})") from exc
+    booster = _booster(folder, contents[MODEL_FILE].decode("utf-8", errors="replace"))
     if tuple(booster.feature_name()) != features.names:
-        raise UnsafeModelError(f"{folder}: features.json does not list the booster's features")
-    calibrator = calibrator_from_dict(_read_json(folder / CALIBRATOR_FILE))
-    return ModelBundle(str(metadata["target"]), booster, calibrator, features, metadata)
+        raise _refuse(folder, FEATURES_FILE, "does not list the booster's features")
+    try:
+        calibrator = calibrator_from_dict(_json(folder, CALIBRATOR_FILE, contents))
+    except CalibrationError as exc:
+        raise _refuse(folder, CALIBRATOR_FILE, str(exc)) from exc
+    _check_calibrator(
+        calibrator, str(metadata.get("task", "binary")), str(folder / CALIBRATOR_FILE)
+    )
+    bundle = ModelBundle(str(metadata["target"]), booster, calibrator, features, metadata)
+    object.__setattr__(bundle, "loaded_version", version)
+    return bundle
+
+
+def read_model_info(directory: str | os.PathLike[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """metadata (``model_version`` from the manifest) and features.json of a model folder,
+    checked against its manifest; the booster is not loaded (for the report's model card)."""
+    folder = Path(directory)
+    _check_folder(folder)
+    contents, version = _verified_contents(folder)
+    metadata = _metadata(folder, contents, version)
+    return metadata, _json(folder, FEATURES_FILE, contents)

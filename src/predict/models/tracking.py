@@ -243,12 +243,16 @@ def _alias_version(client: Any, name: str, alias: str) -> Any | None:
         return None
 
 
-def _download_bundle(mlflow: Any, run_id: str) -> ModelBundle:
+def _download_bundle(mlflow: Any, run_id: str, target: str) -> ModelBundle:
+    """The run's model folder, downloaded into a folder named after its target (the store
+    loads a model only from the folder named after its target)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path=BUNDLE_ARTIFACTS, dst_path=tmp
         )
-        return load_bundle(path)
+        folder = Path(tmp) / target
+        Path(path).rename(folder)
+        return load_bundle(folder)
 
 
 def _score(
@@ -260,9 +264,8 @@ def _score(
 ) -> tuple[float, str]:
     run = client.get_run(version.run_id)
     if evaluate is not None:
-        return float(evaluate(_download_bundle(mlflow, version.run_id))), run.data.tags.get(
-            "data_hash", ""
-        )
+        bundle = _download_bundle(mlflow, version.run_id, run.data.tags["target"])
+        return float(evaluate(bundle)), run.data.tags.get("data_hash", "")
     return float(run.data.metrics[f"test.{metric}"]), run.data.tags.get("data_hash", "")
 
 

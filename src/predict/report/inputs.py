@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from predict.contract.spec import TABLES, TARGETS
-from predict.io import read_json
+from predict.io import parquet_metadata, read_json
 from predict.models.metrics_files import read_metrics_folder
 
 logger = logging.getLogger(__name__)
@@ -80,14 +80,52 @@ def _read_optional(path: Path) -> pd.DataFrame | None:
 Frames = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]
 
 
+RUN_KEYS = ("predict.run_id", "predict.as_of")
+SCORE_FILES = ("scores.parquet", "explanations.parquet", "drift.parquet", "early_warning.parquet")
+
+
+def check_one_run(root: Path) -> tuple[str, str]:
+    """(run id, as-of) shared by every output file of ``root``; refuses a mixed folder.
+
+    Each Parquet file carries ``predict.run_id`` / ``predict.as_of`` in its metadata and
+    ``score_summary.json`` carries ``run_id`` / ``as_of`` (written by ``predict score``).
+    """
+    found: dict[str, tuple[str, str]] = {}
+    summary = root / "score_summary.json"
+    if summary.is_file():
+        data = read_json(summary)
+        found[summary.name] = (str(data.get("run_id", "")), str(data.get("as_of", "")))
+    for name in SCORE_FILES:
+        if (root / name).is_file():
+            meta = parquet_metadata(root / name)
+            found[name] = (meta.get(RUN_KEYS[0], ""), meta.get(RUN_KEYS[1], ""))
+    unstamped = [n for n, (run, day) in found.items() if not run or not day]
+    if unstamped or "score_summary.json" not in found:
+        raise ReportInputError(
+            f"{root}: {unstamped or ['score_summary.json']} carry no run id and as-of date "
+            "(written by another tool or an older predict score): run `predict score` again"
+        )
+    if len(set(found.values())) > 1:
+        listing = "; ".join(f"{n}: run {r} as of {d}" for n, (r, d) in found.items())
+        raise ReportInputError(
+            f"{root} mixes the files of several scoring runs ({listing}): the folder was "
+            "copied together or a run was interrupted; run `predict score` again"
+        )
+    return found["score_summary.json"]
+
+
 def load_scores(scores_dir: str | os.PathLike[str]) -> Frames:
     """scores, explanations, drift (or None), early_warning (or None) from ``scores_dir``."""
     root = Path(scores_dir)
     path = root / "scores.parquet"
     if not path.exists():
         raise ReportInputError(f"scores file {path} not found (run `predict score` first)")
+    _, as_of = check_one_run(root)
     scores = pd.read_parquet(path)
     require_columns(scores, SCORE_COLUMNS, str(path))
+    days = {pd.Timestamp(d).date().isoformat() for d in scores["as_of"].dropna().unique()}
+    if days - {as_of}:
+        raise ReportInputError(f"{path}: as_of {sorted(days)} differs from the run's {as_of}")
     scores["client_id"] = scores["client_id"].astype("str")
     dup = scores["client_id"].duplicated()
     if dup.any():
@@ -129,19 +167,21 @@ def load_tables(tables_dir: str | os.PathLike[str] | None) -> dict[str, pd.DataF
 
 
 def load_models(models_dir: str | os.PathLike[str] | None) -> dict[str, ModelInfo]:
-    """Metadata and feature list of each ``models/<target>/`` that has them."""
+    """Metadata and feature list of each ``models/<target>/`` folder, checked against its
+    manifest (``model_version`` is the folder digest the scores carry)."""
+    from predict.models.store import UnsafeModelError, read_model_info
+
     out: dict[str, ModelInfo] = {}
     if models_dir is None or not Path(models_dir).is_dir():
         return out
     for target in TARGETS:
         folder = Path(models_dir) / target
-        if (folder / "metadata.json").exists():
-            features = folder / "features.json"
-            out[target] = ModelInfo(
-                target=target,
-                metadata=read_json(folder / "metadata.json"),
-                features=read_json(features) if features.exists() else {},
-            )
+        if folder.is_dir():
+            try:
+                metadata, features = read_model_info(folder)
+            except (OSError, UnsafeModelError) as exc:
+                raise ReportInputError(str(exc)) from exc
+            out[target] = ModelInfo(target=target, metadata=metadata, features=features)
     return out
 
 

@@ -54,6 +54,7 @@ def score_chunks(
         part = pd.DataFrame({"client_id": chunk["client_id"].to_numpy()})
         for target, bundle in bundles.items():
             ex = explain_chunk(chunk, bundle)
+            bundle.require_valid(ex.shap, "SHAP contributions")
             part[OUTPUT_COLUMN[target]] = bundle.from_raw(ex.raw)
             part[f"{target}_reasons"] = reasons_text(ex, templates, config.reasons)
             if writer is not None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -170,20 +170,24 @@ def long_table(
 class ExplanationWriter:
     """Append long explanation chunks to one Parquet file; the file appears only on success."""
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], metadata: Mapping[str, str] | None = None
+    ) -> None:
         self.path = Path(path)
         self.rows = 0
+        extra = {k.encode(): v.encode() for k, v in (metadata or {}).items()}
+        self.schema = EXPLANATION_SCHEMA.with_metadata(extra) if extra else EXPLANATION_SCHEMA
         self._ctx = atomic_path(self.path)
         self._writer: pq.ParquetWriter | None = None
 
     def __enter__(self) -> ExplanationWriter:
         tmp = self._ctx.__enter__()
-        self._writer = pq.ParquetWriter(tmp, EXPLANATION_SCHEMA, compression="zstd")
+        self._writer = pq.ParquetWriter(tmp, self.schema, compression="zstd")
         return self
 
     def write(self, table: pa.Table) -> None:
         assert self._writer is not None, "use ExplanationWriter as a context manager"
-        self._writer.write_table(table.cast(EXPLANATION_SCHEMA))
+        self._writer.write_table(table.cast(self.schema))
         self.rows += table.num_rows
 
     def __exit__(

@@ -21,10 +21,12 @@ def load_input(
     mode: str,
     out_dir: str | os.PathLike[str],
     report: ScoringReport,
+    failed_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The contract tables of ``input_dir``: as they are if already validated, else validated
     now (``mode``; lenient by default for scoring: bad rows are quarantined under
-    ``out_dir/quarantine/`` with the report in ``out_dir/validation/``)."""
+    ``out_dir/quarantine/`` with the report in ``out_dir/validation/``). When validation
+    fails, its report goes to ``failed_dir/validation/`` (default ``out_dir``)."""
     from predict.contract.validation import (
         ValidationConfig,
         ValidationFailed,
@@ -38,9 +40,10 @@ def load_input(
     if validated:
         return load_validated(input_dir)
     result = validate_folder(input_dir, ValidationConfig(mode=mode))
-    report_path = write_report(result, Path(out_dir) / "validation")
     if not result.ok:
-        raise ValidationFailed(failure_message(result, report_path))
+        failed = write_report(result, Path(failed_dir or out_dir) / "validation")
+        raise ValidationFailed(failure_message(result, failed))
+    report_path = write_report(result, Path(out_dir) / "validation")
     log.info("%s", summary_text(result))
     report.quarantined = {
         n: c.rows_quarantined for n, c in result.counts.items() if c.rows_quarantined

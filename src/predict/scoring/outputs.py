@@ -4,20 +4,28 @@
 order), :data:`EXTRA_COLUMNS` follow; each client's segment, branch and relationship
 manager come from the clients table. :func:`write_outputs` writes the scores, the
 early-warning list, the drift and ``score_summary.json``.
+
+A run's files are one set: ``predict score`` writes them into a folder beside the output
+folder and swaps it in whole (:func:`predict.io.atomic_dir`). Each file carries the run id
+(:func:`run_identity`) and the as-of date: ``score_summary.json`` (``run_id``, ``as_of``),
+the ``run_id`` and ``as_of`` columns of the scores, and the Parquet key-value metadata
+``predict.run_id`` / ``predict.as_of`` of every Parquet file (:func:`stamp`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Mapping
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from predict.io import write_csv, write_json, write_parquet
-from predict.scoring.result import ScoringResult
+from predict.io import json_text, sha256_file, write_csv, write_json, write_parquet
+from predict.scoring.result import ScoringReport, ScoringResult
 
 SCORE_COLUMNS = (
     "client_id",
@@ -49,7 +57,34 @@ EXTRA_COLUMNS = (
     "utilisation",
     "lgd",
     "action_rule",
+    "run_id",
 )
+RUN_ID_KEY = "predict.run_id"
+AS_OF_KEY = "predict.as_of"
+
+
+def _file_hashes(path: Path) -> dict[str, str]:
+    if path.is_file():
+        return {path.name: sha256_file(path)}
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else []
+    return {str(p.relative_to(path)): sha256_file(p) for p in files}
+
+
+def run_identity(
+    inputs: Mapping[str, str | os.PathLike[str] | None], as_of: str, settings: Mapping[str, Any]
+) -> str:
+    """The run id: the first 16 hex digits of the SHA-256 of the inputs' file hashes (input
+    folder, previous scores, drift reference), the as-of date and the settings (model
+    versions, score and features params). The same inputs give the same id, and the same
+    (byte-identical) outputs; any other input gives another id."""
+    hashes = {k: _file_hashes(Path(v)) if v else None for k, v in inputs.items()}
+    body = json_text({"inputs": hashes, "as_of": as_of, "settings": settings})
+    return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+
+
+def stamp(report: ScoringReport) -> dict[str, str]:
+    """The Parquet metadata every output file of the run carries."""
+    return {RUN_ID_KEY: report.run_id, AS_OF_KEY: report.as_of}
 
 
 def client_attributes(tables: Mapping[str, pd.DataFrame], client_ids: pd.Series) -> pd.DataFrame:
@@ -73,9 +108,10 @@ def order_columns(scores: pd.DataFrame) -> pd.DataFrame:
 
 def write_outputs(result: ScoringResult, out_dir: str | os.PathLike[str]) -> None:
     """scores (.parquet, .csv), early_warning, drift and score_summary.json into ``out_dir``."""
-    out = Path(out_dir)
-    write_parquet(result.scores, out / "scores.parquet")
-    write_csv(result.scores, out / "scores.csv")
-    write_parquet(result.early_warning, out / "early_warning.parquet")
-    write_parquet(result.drift, out / "drift.parquet")
+    out, meta = Path(out_dir), stamp(result.report)
+    scores = result.scores.assign(run_id=result.report.run_id)
+    write_parquet(scores, out / "scores.parquet", meta)
+    write_csv(scores, out / "scores.csv")
+    write_parquet(result.early_warning, out / "early_warning.parquet", meta)
+    write_parquet(result.drift, out / "drift.parquet", meta)
     write_json(asdict(result.report), out / "score_summary.json")

@@ -15,6 +15,7 @@ import pandas as pd
 class ScoringReport:
     """What the run noticed, written to ``score_summary.json`` beside the scores."""
 
+    run_id: str = ""  # see predict.scoring.outputs.run_identity
     as_of: str = ""
     clients: int = 0
     models: dict[str, str] = field(default_factory=dict)  # target -> version

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from predict.io import atomic_dir
 from predict.models.store import ModelBundle
 from predict.progress import ProgressReporter, SilentProgress, progress_display
 from predict.scoring import relationship as rel
@@ -31,7 +33,13 @@ from predict.scoring.config import ScoreConfig
 from predict.scoring.drift_check import drift_report, drift_warnings, read_reference
 from predict.scoring.explain import ExplanationWriter
 from predict.scoring.inputs import load_input
-from predict.scoring.outputs import client_attributes, order_columns, write_outputs
+from predict.scoring.outputs import (
+    client_attributes,
+    order_columns,
+    run_identity,
+    stamp,
+    write_outputs,
+)
 from predict.scoring.previous import FeatureBuilder, read_previous, rescore_previous
 from predict.scoring.reasons import ReasonTemplate
 from predict.scoring.result import ScoringReport, ScoringResult
@@ -100,7 +108,8 @@ def score_snapshot(
     report.models = {t: b.version for t, b in bundles.items()}
     features = add_missing_features(features, bundles, config.missing_features, report)
     unseen_categories(features, bundles, report)
-    with ExplanationWriter(Path(out_dir) / "explanations.parquet") as writer:
+    meta = stamp(report) if report.run_id else None
+    with ExplanationWriter(Path(out_dir) / "explanations.parquet", meta) as writer:
         outputs = score_chunks(features, bundles, config, templates, writer, progress)
     report.explanation_rows = writer.rows
     scores = score_table(tables, as_of, features, outputs, bundles, config, report.skipped_targets)
@@ -133,16 +142,48 @@ def score_folder(
     validation_mode: str = "lenient",
     quiet: bool | None = False,
 ) -> ScoringResult:
-    """``predict score``: validate (unless ``validated``), build features, score, write."""
-    from predict.features.build import build_features
+    """``predict score``: validate (unless ``validated``), build features, score, write.
+
+    Everything is written into a folder beside ``out_dir`` that replaces it only once the
+    run has finished (:func:`predict.io.atomic_dir`): a failed or killed run leaves the
+    previous outputs as they were. A failed validation's report goes to ``<out_dir>.failed/``.
+    """
     from predict.features.snapshots import require_month_ends, scoring_as_of
-    from predict.scoring.reasons import catalogue_templates
 
     report = ScoringReport()
     bundles, report.skipped_targets = load_models(models_dir)
-    tables = load_input(input_dir, validated, validation_mode, out_dir, report)
-    as_of = as_of or scoring_as_of(tables, features_config.as_of)
-    require_month_ends([as_of], "scoring as-of (--as-of)")
+    with atomic_dir(out_dir) as stage:
+        failed = Path(out_dir).with_name(f"{Path(out_dir).name}.failed")
+        tables = load_input(input_dir, validated, validation_mode, stage, report, failed)
+        as_of = as_of or scoring_as_of(tables, features_config.as_of)
+        require_month_ends([as_of], "scoring as-of (--as-of)")
+        inputs = {"input": input_dir, "previous": previous_path, "reference": reference_path}
+        settings = {"models": {t: b.version for t, b in bundles.items()}, "validated": validated}
+        settings |= {"score": repr(config), "features": repr(features_config)}
+        report.run_id = run_identity(inputs, as_of.isoformat(), settings)
+        report.as_of = as_of.isoformat()
+        result = _score_into(stage, tables, as_of, bundles, config, features_config, report,
+                             previous_path, reference_path, quiet)  # fmt: skip
+    shutil.rmtree(failed, ignore_errors=True)
+    return result
+
+
+def _score_into(
+    stage: Path,
+    tables: Mapping[str, pd.DataFrame],
+    as_of: dt.date,
+    bundles: Mapping[str, ModelBundle],
+    config: ScoreConfig,
+    features_config: Any,
+    report: ScoringReport,
+    previous_path: str | os.PathLike[str] | None,
+    reference_path: str | os.PathLike[str] | None,
+    quiet: bool | None,
+) -> ScoringResult:
+    """Score and write every output of the run into ``stage``."""
+    from predict.features.build import build_features
+    from predict.scoring.reasons import catalogue_templates
+
     previous = read_previous(previous_path) if previous_path else None
     if previous is not None:
         report.previous = str(previous_path)
@@ -156,7 +197,7 @@ def score_folder(
             as_of,
             bundles,
             build,
-            out_dir,
+            stage,
             config,
             templates=catalogue_templates(),
             previous=previous,
@@ -164,5 +205,5 @@ def score_folder(
             report=report,
             progress=progress,
         )
-    write_outputs(result, out_dir)
+    write_outputs(result, stage)
     return result
