@@ -28,6 +28,7 @@ from predict.scoring import relationship as rel
 from predict.scoring.align import add_missing_features, load_models, unseen_categories
 from predict.scoring.chunks import score_chunks
 from predict.scoring.config import ScoreConfig
+from predict.scoring.dates import check_scoring_date
 from predict.scoring.drift_check import drift_report, drift_warnings, read_reference
 from predict.scoring.explain import ExplanationWriter
 from predict.scoring.inputs import load_input
@@ -132,8 +133,12 @@ def score_folder(
     validated: bool = False,
     validation_mode: str = "lenient",
     quiet: bool | None = False,
+    after_data: bool = False,
 ) -> ScoringResult:
-    """``predict score``: validate (unless ``validated``), build features, score, write."""
+    """``predict score``: validate (unless ``validated``), build features, score, write.
+
+    ``as_of`` (``--as-of``; default ``features.as_of.scoring``) must lie within the data;
+    ``after_data`` allows one after its end (:mod:`~predict.scoring.dates`)."""
     from predict.features.build import build_features
     from predict.features.snapshots import require_month_ends, scoring_as_of
     from predict.scoring.reasons import catalogue_templates
@@ -141,8 +146,10 @@ def score_folder(
     report = ScoringReport()
     bundles, report.skipped_targets = load_models(models_dir)
     tables = load_input(input_dir, validated, validation_mode, out_dir, report)
+    where = "--as-of" if as_of else "features.as_of.scoring"
     as_of = as_of or scoring_as_of(tables, features_config.as_of)
     require_month_ends([as_of], "scoring as-of (--as-of)")
+    check_scoring_date(tables, as_of, where, after_data)
     previous = read_previous(previous_path) if previous_path else None
     if previous is not None:
         report.previous = str(previous_path)
