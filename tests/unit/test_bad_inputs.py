@@ -497,3 +497,14 @@ def test_a_date_after_the_data_is_scored_only_when_asked(caplog: pytest.LogCaptu
     check_scoring_date(_tiny(), dt.date(2030, 12, 31), "--as-of", after_data=True)
     assert "after the end of the data" in caplog.text
     check_scoring_date(_tiny(), dt.date(2022, 12, 31), "--as-of")  # inside: nothing said
+
+
+def test_without_params_yaml_the_defaults_run_with_a_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    raw = write_folder(tmp_path / "raw")
+    monkeypatch.chdir(tmp_path)  # no params.yaml here
+    result = runner.invoke(app, ["validate", str(raw), "--as-of", AS_OF.isoformat()])
+    assert result.exit_code == 0, result.output
+    assert "(strict mode): passed" in result.output
+    assert "no params.yaml in" in caplog.text and "built-in default" in caplog.text
