@@ -6,11 +6,12 @@ with the stage's name, so each option is declared once, here (``predict <stage> 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn, TypeVar
 
 import typer
 
@@ -19,9 +20,15 @@ app = typer.Typer(help="Evaluate lending client relationships.", no_args_is_help
 # Options every command shares, declared once.
 Quiet = Annotated[bool, typer.Option("--quiet", help="Only warnings and errors.")]
 Params = Annotated[
-    Path, typer.Option(help="Params file; each command reads only its own sections.")
+    Path | None,
+    typer.Option(
+        help="Params file; each command reads only its own sections. Default: params.yaml "
+        "in the working folder when there is one, else built-in defaults (with a warning).",
+        show_default=False,
+    ),
 ]
-PARAMS = Path("params.yaml")
+PARAMS: Path | None = None
+T = TypeVar("T")
 FEATURES_FILE = Path("data/features/features.parquet")
 SPLIT_DIR = Path("data/split")
 SPLIT_METRICS = Path("metrics/split.json")
@@ -43,6 +50,33 @@ def _configure_logging(quiet: bool = False) -> None:
         level=logging.WARNING if quiet else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+
+
+def _fail(message: object, code: int = 1) -> NoReturn:
+    """One line on stderr (``error: ...``) and exit ``code``: no traceback for a mistake."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code=code)
+
+
+def _settings(params: Path | None, section: str, cls: type[T]) -> T:
+    """Section ``section`` of the params file (``--params``, else ./params.yaml when present)
+    or built-in defaults; a missing ``--params`` file or section is a one-line error."""
+    from predict.config import ConfigError, load_settings
+
+    try:
+        return load_settings(params, section, cls)
+    except ConfigError as exc:
+        _fail(exc, code=2)
+
+
+def _params_path(params: Path | None) -> Path | None:
+    """The params file in use (see :func:`predict.config.params_file`), or a one-line error."""
+    from predict.config import ConfigError, params_file
+
+    try:
+        return params_file(params)
+    except ConfigError as exc:
+        _fail(exc, code=2)
 
 
 # Sub-commands are added below, one function each; keep their logic in the library.
@@ -71,6 +105,7 @@ def report(
     quiet: Quiet = False,
 ) -> None:
     """Build the static review report for risk teams (OUT/review/index.html)."""
+    from predict.config import ConfigError
     from predict.report import (
         ReportConfig,
         ReportInputError,
@@ -81,13 +116,16 @@ def report(
     )
 
     _configure_logging(quiet)
-    config = load_report_config(params) if params.exists() else ReportConfig()
+    path = _params_path(params)
+    try:
+        config = load_report_config(path) if path else ReportConfig()
+    except ConfigError as exc:
+        _fail(exc, code=2)
     try:
         inputs = load_inputs(scores, models, metrics, tables, plots)
         result = build_report(inputs, site_dir(out), config, clients=client or [])
-    except ReportInputError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+    except (ReportInputError, OSError) as exc:
+        _fail(exc, code=2)
     typer.echo(str(result.index))
 
 
@@ -109,9 +147,6 @@ def validate(
     quiet: Quiet = False,
 ) -> None:
     """Check a folder against the data contract; write typed tables, quarantine and a report."""
-    import datetime as dt
-
-    from predict.config import load_section
     from predict.contract.tables import TableReadError
     from predict.contract.validation import (
         ValidationConfig,
@@ -122,20 +157,26 @@ def validate(
     )
 
     _configure_logging(quiet)
-    base = load_section(params, "validate", ValidationConfig) if params.exists() else None
-    base = base or ValidationConfig()
+    base = _settings(params, "validate", ValidationConfig)
+    day = _iso_date(as_of, "--as-of") if as_of else base.as_of
     try:
-        day = dt.date.fromisoformat(as_of) if as_of else base.as_of
         config = ValidationConfig(mode=mode or base.mode, as_of=day)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
+        raise typer.BadParameter(str(exc), param_hint="--mode") from exc
     try:
         result = validate_folder(folder, config)
         typer.echo(summary_text(result))
         typer.echo(f"report: {write_validated(result, out, quarantine, report)}")
-    except (TableReadError, ValidationFailed) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
+    except (TableReadError, ValidationFailed, OSError) as exc:
+        _fail(exc)
+
+
+def _iso_date(text: str, option: str) -> dt.date:
+    """``text`` as a date, or a usage error naming ``option``."""
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{text!r} is not a date YYYY-MM-DD", param_hint=option) from exc
 
 
 @app.command()
@@ -157,23 +198,21 @@ def features(
     partitions: Annotated[int, typer.Option(min=1, help="Client partitions with --dask.")] = 8,
 ) -> None:
     """Build point-in-time features and labels for every as-of date (section `features`)."""
-    from predict.config import load_section
     from predict.features.build import FeaturesConfig, run
 
     _configure_logging(quiet)
-    config = load_section(params, "features", FeaturesConfig) if params.exists() else None
+    config = _settings(params, "features", FeaturesConfig)
     try:
         if dask or scheduler:
             from predict.distributed import steps as distributed
             from predict.distributed.partitions import DistributedConfig
 
             on_dask = DistributedConfig(partitions, scheduler)
-            result = distributed.run(input_dir, out, config or FeaturesConfig(), on_dask)
+            result = distributed.run(input_dir, out, config, on_dask)
         else:
-            result = run(input_dir, out, config or FeaturesConfig())
+            result = run(input_dir, out, config)
     except (OSError, ValueError) as exc:  # FileNotFoundError, scheduler unreachable
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
+        _fail(exc)
     s = result.summary
     typer.echo(
         f"{out}: {s['rows']} rows, {s['clients']} clients, {len(s['snapshots'])} as-of dates "
@@ -192,16 +231,14 @@ def split(
     """Split features + labels out of time into train / valid / test (section `split`)."""
     import json
 
-    from predict.config import load_section
     from predict.models.split import SplitConfig, run
 
     _configure_logging(quiet)
-    config = load_section(params, "split", SplitConfig) if params.exists() else SplitConfig()
+    config = _settings(params, "split", SplitConfig)
     try:
         report = run(features, out, metrics, config)
-    except (FileNotFoundError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
+    except (OSError, ValueError) as exc:
+        _fail(exc)
     sizes = {name: s["rows"] for name, s in report["sets"].items()}
     typer.echo(f"split ({report['method']}): {json.dumps(sizes)}")
 
@@ -227,21 +264,29 @@ def score(
         False
     ),
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress, only warnings.")] = False,
+    after_data: Annotated[
+        bool,
+        typer.Option(
+            "--after-data",
+            help="Score an as-of after the end of the data (the months without rows then "
+            "read as no activity); refused without it.",
+        ),
+    ] = False,
 ) -> None:
     """Score every client of a folder: probabilities, reasons, value, action, drift."""
-    import datetime as dt
-
+    from predict.config import ConfigError
+    from predict.contract.tables import TableReadError
     from predict.contract.validation import ValidationFailed
     from predict.scoring.config import configs_from_params
     from predict.scoring.result import summary_lines
     from predict.scoring.run import score_folder
 
     _configure_logging(quiet)
+    day = _iso_date(as_of, "--as-of") if as_of else None
     try:
-        day = dt.date.fromisoformat(as_of) if as_of else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from exc
-    config, features_config = configs_from_params(params)
+        config, features_config = configs_from_params(_params_path(params))
+    except ConfigError as exc:
+        _fail(exc, code=2)
     try:
         result = score_folder(
             input_dir,
@@ -254,10 +299,10 @@ def score(
             reference_path=reference,
             validated=validated,
             quiet=True if quiet else None,
+            after_data=after_data,
         )
-    except (FileNotFoundError, ValueError, ValidationFailed) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
+    except (OSError, ValueError, ValidationFailed, TableReadError) as exc:
+        _fail(exc)
     typer.echo("\n".join(summary_lines(result)))
 
 
@@ -324,13 +369,12 @@ def train(
     """Train, calibrate, evaluate and register models (what `dvc repro train` runs)."""
     import os
 
-    from predict.config import load_section
     from predict.models.tracking import tracking_uri
     from predict.models.training import TrainConfig, run_training
 
     _configure_logging(quiet)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    config = load_section(params, "train", TrainConfig)
+    config = _settings(params, "train", TrainConfig)
     for name in _targets(target):
         try:
             result = run_training(
@@ -360,7 +404,6 @@ def promote(
     """Move the registry alias `champion` to the challenger when it scores better on test."""
     import os
 
-    from predict.config import load_section
     from predict.models.tracking import promote as promote_challenger
     from predict.models.tracking import promotion_metric, tracking_uri
     from predict.models.training import TrainConfig, task_of, test_scorer
@@ -368,7 +411,7 @@ def promote(
     _configure_logging(quiet=True)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    config = load_section(params, "train", TrainConfig)
+    config = _settings(params, "train", TrainConfig)
     uri = tracking_uri(os.environ, Path.cwd())
     for name in _targets(target):
         task = task_of(name)
@@ -414,19 +457,24 @@ def generate(
     from predict.synthetic import GenerateConfig, outcome_window, write_portfolio
 
     _configure_logging(quiet)
-    loaded = load_params(params) if params.exists() else {}
+    path = _params_path(params)
+    try:
+        loaded = load_params(path) if path else {}
+    except ConfigError as exc:
+        _fail(exc, code=2)
     if stand_aside and _brought_own_data(loaded, out, truth):
         return
     try:
-        base = from_dict(GenerateConfig, loaded.get("generate"), where=f"{params}:generate")
+        if path and "generate" not in loaded:
+            raise ConfigError(f"params file {path} has no section 'generate'")
+        base = from_dict(GenerateConfig, loaded.get("generate"), where=f"{path}:generate")
         config = dataclasses.replace(
             base,
             n_clients=base.n_clients if clients is None else clients,
             seed=base.seed if seed is None else seed,
         )
     except (ConfigError, ValueError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=2) from exc
+        _fail(exc, code=2)
     info = write_portfolio(config, out, truth, outcome_window(loaded))
     typer.echo(f"{out}: {info['rows']} rows; truth in {truth} ({info['seconds_total']} s)")
 

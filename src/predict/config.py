@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 import types
 import typing
 from pathlib import Path
@@ -17,15 +18,53 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+DEFAULT_PARAMS = Path("params.yaml")
 
 
 class ConfigError(ValueError):
     """A params section does not fit its dataclass."""
 
 
+def params_file(given: str | Path | None) -> Path | None:
+    """The params file a command reads.
+
+    ``given`` (``--params``) must be a file: a missing one is an error, never a silent run on
+    defaults. Without it, ``params.yaml`` in the working folder when present; else None: every
+    setting at its built-in default (said in a warning).
+    """
+    if given is not None:
+        path = Path(given)
+        if not path.is_file():
+            what = "is a folder, not a file" if path.is_dir() else "does not exist"
+            raise ConfigError(f"params file {path} (--params) {what}")
+        return path
+    if DEFAULT_PARAMS.is_file():
+        return DEFAULT_PARAMS
+    logger.warning(
+        "no %s in %s: every setting at its built-in default (--params FILE to use one)",
+        DEFAULT_PARAMS,
+        Path.cwd(),
+    )
+    return None
+
+
+def load_settings(given: str | Path | None, section: str, cls: type[T]) -> T:
+    """Section ``section`` of the params file :func:`params_file` picks, or ``cls()`` when
+    there is none. A params file without the section is an error (:class:`ConfigError`)."""
+    path = params_file(given)
+    return cls() if path is None else load_section(path, section, cls)
+
+
 def load_params(path: str | Path = "params.yaml") -> dict[str, Any]:
-    with open(path, encoding="utf-8") as fh:
-        data = yaml.safe_load(fh) or {}
+    """The whole params file as plain data; a file that cannot be read or parsed as YAML is
+    a :class:`ConfigError` naming it."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = yaml.safe_load(fh) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__  # one line
+        raise ConfigError(f"params file {path} cannot be read: {reason}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
     return data
@@ -35,7 +74,10 @@ def load_section(path: str | Path, section: str, cls: type[T]) -> T:
     """Build ``cls`` from section ``section`` of the params file at ``path``."""
     params = load_params(path)
     if section not in params:
-        raise ConfigError(f"{path}: no section {section!r}")
+        raise ConfigError(
+            f"params file {path} has no section {section!r} (write `{section}: {{}}` for "
+            "the built-in defaults)"
+        )
     return from_dict(cls, params[section], where=f"{path}:{section}")
 
 
@@ -55,7 +97,7 @@ def from_dict(cls: type[T], data: Any, where: str = "params") -> T:
     kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}
     try:
         return cls(**kwargs)
-    except TypeError as exc:
+    except (TypeError, ValueError) as exc:  # ValueError: the dataclass's own checks
         raise ConfigError(f"{where}: {exc}") from exc
 
 

@@ -50,7 +50,7 @@ def test_stage_script_reports_a_missing_models_folder(
     validated: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     args = ["--input", str(validated), "--validated", "--models", str(tmp_path / "none"),
-            "--out", str(tmp_path / "out"), "--params", str(tmp_path / "absent.yaml")]  # fmt: skip
+            "--out", str(tmp_path / "out"), "--params", str(ROOT / "params.yaml")]  # fmt: skip
     assert run_stage("score", args) == 1
     assert "models folder" in capsys.readouterr().err
 

@@ -163,7 +163,8 @@ def test_cli_features_with_a_scheduler_address_writes_the_same_files(
     expected = run_features(validated, tmp_path / "one" / "features.parquet", CONFIG)
     out = tmp_path / "dask" / "features.parquet"
     args = ["features", "--input", str(validated), "--out", str(out), "--quiet"]
-    args += ["--params", str(tmp_path / "absent.yaml"), "--partitions", "3"]
+    (tmp_path / "params.yaml").write_text("features: {}\n")  # the built-in defaults
+    args += ["--params", str(tmp_path / "params.yaml"), "--partitions", "3"]
     result = CliRunner().invoke(app, [*args, "--scheduler", cluster.scheduler.address])
     assert result.exit_code == 0, result.output
     assert len(expected.frame) > 0
@@ -180,7 +181,8 @@ def test_cli_features_with_an_unreachable_scheduler_fails_cleanly(tmp_path: Path
     validated.mkdir()
     tiny_tables()["clients"].to_parquet(validated / "clients.parquet", index=False)
     args = ["features", "--input", str(validated), "--out", str(tmp_path / "f.parquet")]
-    args += ["--params", str(tmp_path / "absent.yaml"), "--quiet"]
+    (tmp_path / "params.yaml").write_text("features: {}\n")
+    args += ["--params", str(tmp_path / "params.yaml"), "--quiet"]
     with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
         result = CliRunner().invoke(app, [*args, "--scheduler", "tcp://127.0.0.1:9"])
     assert result.exit_code == 1

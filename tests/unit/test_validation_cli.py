@@ -15,8 +15,10 @@ runner = CliRunner()
 
 
 def _args(tmp_path: Path, raw: Path, *extra: str) -> list[str]:
+    params = tmp_path / "params.yaml"
+    params.write_text("validate: {}\n")  # the built-in defaults
     return [
-        "validate", str(raw), "--as-of", AS_OF.isoformat(), "--params", str(tmp_path / "none.yaml"),
+        "validate", str(raw), "--as-of", AS_OF.isoformat(), "--params", str(params),
         "--out", str(tmp_path / "v"), "--quarantine", str(tmp_path / "q"),
         "--report", str(tmp_path / "r"), "--quiet", *extra,
     ]  # fmt: skip

@@ -14,9 +14,11 @@ from predict.contract.validation import REPORT_ISSUES
 DICTIONARY_PATH = "docs/data_dictionary.md"
 
 _KIND_TEXT = {
-    "string": "text; blanks around it are removed; an empty field is null",
-    "date": "calendar date `YYYY-MM-DD` (ISO 8601; a time of day, if any, is dropped)",
-    "float": "number; must be finite",
+    "string": "text; blanks around it are removed; an empty field is null; a NUL byte is an "
+    "error (`nul_byte`)",
+    "date": "calendar date `YYYY-MM-DD` (ISO 8601; a time of day, if any, is dropped); a "
+    "number or a boolean is a type error",
+    "float": "number; must be finite; a boolean (`true`, Parquet bool) is a type error",
     "int": "whole number (`3` or `3.0`; `3.5` is a type error)",
 }
 
@@ -127,7 +129,12 @@ def _kinds() -> str:
         "CSV files are read as text and each value is parsed per its column's kind, so a value "
         "of the wrong type is reported on its row. In date and number columns "
         f"{tokens} mean no value; in text columns only an empty field does. Parquet files keep "
-        "their own types and are brought to the same dtypes.",
+        "their own types and are brought to the same dtypes. Ids are text end to end: Parquet "
+        'integers become their decimal text (`1` -> `"1"`), floats only when whole (`1.0` '
+        '-> `"1"`); a fractional number or a boolean in an id column (a key, a foreign key '
+        "or `*_id`) is a type error; each such conversion is noted (`value_converted`). A file "
+        "or link named like a table that is a folder, a dangling link or a loop is an error "
+        "(`file_unreadable`), never an absent table.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -52,7 +52,29 @@ RULES: dict[str, Rule] = {
         Rule("column_missing", "table", "error", "A required column is absent from the file."),
         Rule("column_absent", "table", "info", "An optional column is absent: filled with nulls."),
         Rule("column_unknown", "table", "warning", "A column not in the contract: left out."),
-        Rule("type", "row", "error", "The value cannot be read as the column's kind."),
+        Rule(
+            "no_valid_rows",
+            "table",
+            "error",
+            "Every row of the table broke a rule (lenient mode): an error for clients (nothing "
+            "left to score); for an optional table a warning.",
+        ),
+        Rule(
+            "value_converted",
+            "table",
+            "info",
+            "A Parquet column of another type read as the contract's: integer ids as their "
+            "decimal text (1 -> '1'), whole floats without '.0' (1.0 -> '1').",
+        ),
+        Rule(
+            "type",
+            "row",
+            "error",
+            "The value cannot be read as the column's kind: not a number or an ISO date; a "
+            "boolean where a number or a date belongs; a number where a date belongs; a "
+            "fractional number or a boolean where an id belongs.",
+        ),
+        Rule("nul_byte", "row", "error", "A text value holds a NUL byte (\\x00)."),
         Rule("required", "row", "error", "A required column has no value."),
         Rule("unique", "row", "error", "The table's key is duplicated (every copy is flagged)."),
         Rule("foreign_key", "row", "error", "The referenced row does not exist in its table."),
@@ -142,7 +164,11 @@ def rule_detail(table: Table, column: str, rule: str, as_of: dt.date) -> str:
     """Plain words for one rule on one column, as it appears in reasons and reports."""
     if rule == "type":
         kind = table.column(column).kind
+        if kind == "string":
+            return "not an id: a boolean or a fractional number"
         return "not an ISO date (YYYY-MM-DD)" if kind == "date" else f"not a valid {kind}"
+    if rule == "nul_byte":
+        return "holds a NUL byte (\\x00)"
     if rule == "required":
         return "required value missing"
     if rule == "unique":

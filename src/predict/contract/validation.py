@@ -5,8 +5,9 @@ by a pandera schema built from :data:`predict.contract.spec.TABLES` (see
 :mod:`predict.contract.schemas`), parents before children so a foreign key points at the
 parent's *valid* rows.
 
-Problems with a file or a table (unreadable, ambiguous, a required table or column missing,
-an empty clients table) stop the run in any mode. Problems with rows follow the mode:
+Problems with a file or a table (unreadable, ambiguous, a folder or a broken link named like
+a table, a required table or column missing, an empty clients table, no valid client left)
+stop the run in any mode. Problems with rows follow the mode:
 ``strict`` (default) stops the run; ``lenient`` moves the bad rows, with their reasons, to
 the quarantine and goes on. Rows whose parent row was quarantined are quarantined too.
 Rows are never dropped silently: per table, rows_in == rows_valid + rows_quarantined.
@@ -32,6 +33,8 @@ from predict.contract.tables import (
     TableReadError,
     ambiguous_message,
     cast_to_contract,
+    conversion_note,
+    nul_bytes,
     parse_column,
     read_table_file,
     scan_folder,
@@ -115,7 +118,7 @@ class _Collector:
 
     def add(self, table: str, rule: str, detail: str, column: str | None = None) -> None:
         severity = RULES[rule].severity
-        if rule == "table_empty" and not TABLES[table].required:
+        if rule in ("table_empty", "no_valid_rows") and not TABLES[table].required:
             severity = "warning"
         record = {"severity": severity, "table": table, "column": column, "rule": rule}
         self.rows.append(pd.DataFrame([{**record, "detail": detail}]))
@@ -175,6 +178,10 @@ def validate_folder(
         result.tables[name], result.quarantined[name] = valid, quarantined
         result.counts[name] = TableCounts(len(raw), len(valid), len(quarantined))
         parents[name] = _parent_keys(TABLES[name], raw, valid)
+        if valid.empty:
+            what = "the run stops" if TABLES[name].required else "it is as good as absent"
+            detail = f"table {name}: none of its {len(raw)} row(s) is valid ({what})"
+            issues.add(name, "no_valid_rows", detail)
     result.issues = issues.frame()
     return result
 
@@ -187,7 +194,7 @@ def _parent_keys(table: Table, raw: pd.DataFrame, valid: pd.DataFrame) -> _Paren
     if len(table.key) != 1:
         return _no_keys()  # composite keys are never referenced in the contract
     key = table.key[0]
-    every = parse_column(raw[key], "string")[0].dropna()
+    every = parse_column(raw[key], "string", identifier=True)[0].dropna()
     return _ParentKeys(pd.Index(valid[key]), pd.Index(every))
 
 
@@ -213,6 +220,10 @@ def _read_present(
         return None, False
     if not _columns_usable(table, raw, paths[0], issues):
         return None, False
+    for col in table.columns:
+        said = conversion_note(raw[col.name], col.kind) if col.name in raw else None
+        if said:
+            issues.add(name, "value_converted", f"{paths[0]}: {col.name}: {said}", col.name)
     if raw.empty:
         what = "stops the run" if table.required else "treated as absent"
         issues.add(name, "table_empty", f"{paths[0]}: table {name} has no rows ({what})")
@@ -227,9 +238,11 @@ def _columns_usable(table: Table, raw: pd.DataFrame, path: Path, issues: _Collec
         issues.add(
             name, "column_unknown", f"{path}: column(s) {unknown} not in the contract, left out"
         )
+    hint = _separator_hint(raw)
     for col in table.required_columns:
         if col not in present:
-            issues.add(name, "column_missing", f"{path}: required column {col} is missing", col)
+            detail = f"{path}: required column {col} is missing{hint}"
+            issues.add(name, "column_missing", detail, col)
     optional = [
         c for c in table.column_names if c not in present and c not in table.required_columns
     ]
@@ -238,6 +251,24 @@ def _columns_usable(table: Table, raw: pd.DataFrame, path: Path, issues: _Collec
             name, "column_absent", f"{path}: optional column(s) {optional} absent, left empty"
         )
     return all(c in present for c in table.required_columns)
+
+
+def _separator_hint(raw: pd.DataFrame) -> str:
+    """A hint when the one column read looks like a header split by another separator."""
+    if len(raw.columns) != 1:
+        return ""
+    header = str(raw.columns[0])
+    for sep, name in ((";", "semicolon"), ("\t", "tab"), ("|", "pipe")):
+        if sep in header:
+            return f" (the header {header!r} looks {name}-separated: write the file with commas)"
+    return ""
+
+
+def is_identifier(table: Table, column: str) -> bool:
+    """Whether ``column`` holds ids (a key, a foreign key, or ``*_id``): text that must be
+    exact, so a fractional number or a boolean there is refused."""
+    foreign = any(fk.column == column for fk in table.foreign_keys)
+    return column in table.key or foreign or column.endswith("_id")
 
 
 def _validate_rows(
@@ -267,8 +298,11 @@ def _typed_frame(table: Table, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
     bad: list[tuple[int, str, str]] = []
     for col in table.columns:
         values = raw[col.name] if col.name in raw else pd.Series(None, index=raw.index, dtype="str")
-        columns[col.name], mask = parse_column(values, col.kind)
+        columns[col.name], mask = parse_column(values, col.kind, is_identifier(table, col.name))
         bad += [(int(row), col.name, "type") for row in np.flatnonzero(mask.to_numpy())]
+        if col.kind == "string":
+            nul = nul_bytes(values).to_numpy()
+            bad += [(int(row), col.name, "nul_byte") for row in np.flatnonzero(nul)]
     typed = cast_to_contract(pd.DataFrame(columns, index=raw.index), table)
     return typed, pd.DataFrame(bad, columns=["row", "column", "rule"]).astype({"row": "int64"})
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,10 +93,24 @@ def table_spec(
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-def client_page_name(client_id: str) -> str:
-    """A file name for a client's page, safe on any file system, unique per client id."""
+def client_page_name(client_id: str, hashed: bool = False) -> str:
+    """A file name for a client's page, safe on any file system, unique per client id.
+
+    An id of safe characters (letters, digits, ``_ . -``, at most 60) is its own name; any
+    other id (or any id when ``hashed``) gets a safe slug, ``~`` and 16 hex digits of its
+    SHA-256. ``~`` never stands in a plain name, so the two forms cannot collide
+    (``a/b`` -> ``a_b~<hash>.html``, while an id ``a_b-<hash>`` keeps its name).
+    """
     text = str(client_id)
     slug = _UNSAFE.sub("_", text)[:60].strip(".") or "client"
-    if slug != text:
-        slug += "-" + hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+    if slug != text or hashed:
+        slug += "~" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     return f"{slug}.html"
+
+
+def client_page_names(client_ids: Iterable[str]) -> dict[str, str]:
+    """Page name of each client id, unique also on case-insensitive file systems: ids whose
+    plain names differ only by case (``C1``, ``c1``) get the hashed form."""
+    ids = [str(c) for c in dict.fromkeys(client_ids)]
+    folded = Counter(client_page_name(c).casefold() for c in ids)
+    return {c: client_page_name(c, hashed=folded[client_page_name(c).casefold()] > 1) for c in ids}

@@ -32,7 +32,7 @@ from predict.report.explanations import (
     numeric_values,
     shap_importance,
 )
-from predict.report.formatting import Col, cell, client_page_name, table_spec
+from predict.report.formatting import Col, cell, client_page_name, client_page_names, table_spec
 from predict.report.history import (
     client_history,
     cut_tables,
@@ -160,7 +160,7 @@ def render_site(
     """(pages by relative path, client page names by id, headline KPIs)."""
     env = environment()
     chosen = select_clients(inputs, config, clients)
-    page_of = {cid: client_page_name(cid) for cid in chosen}
+    page_of = client_page_names(chosen)
     portfolio = portfolio_context(inputs, config, page_of)
     common = {"title": config.title, "as_of": inputs.as_of.date().isoformat()}
     pages = {

@@ -42,15 +42,16 @@ class ScoreConfig:
 
 
 def configs_from_params(params_path: str | os.PathLike[str] | None) -> tuple[ScoreConfig, Any]:
-    """``score`` and ``features`` sections of a params file; defaults for what is absent."""
-    from predict.config import load_params, load_section
+    """``score`` and ``features`` sections of a params file (both must be there: the
+    features are built as in training); None: the built-in defaults of both.
+
+    Raises :class:`predict.config.ConfigError` for a missing file or section.
+    """
+    from predict.config import load_section
     from predict.features.build import FeaturesConfig
 
-    path = Path(params_path) if params_path is not None else None
-    if path is None or not path.is_file():
-        log.info("no params file %s: default settings", params_path)
+    if params_path is None:
+        log.info("no params file: default settings")
         return ScoreConfig(), FeaturesConfig()
-    present = load_params(path)
-    score = load_section(path, "score", ScoreConfig) if "score" in present else None
-    features = load_section(path, "features", FeaturesConfig) if "features" in present else None
-    return score or ScoreConfig(), features or FeaturesConfig()
+    path = Path(params_path)
+    return load_section(path, "score", ScoreConfig), load_section(path, "features", FeaturesConfig)

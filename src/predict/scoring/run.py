@@ -30,6 +30,7 @@ from predict.scoring import relationship as rel
 from predict.scoring.align import add_missing_features, load_models, unseen_categories
 from predict.scoring.chunks import score_chunks
 from predict.scoring.config import ScoreConfig
+from predict.scoring.dates import check_scoring_date
 from predict.scoring.drift_check import drift_report, drift_warnings, read_reference
 from predict.scoring.explain import ExplanationWriter
 from predict.scoring.inputs import load_input
@@ -141,12 +142,15 @@ def score_folder(
     validated: bool = False,
     validation_mode: str = "lenient",
     quiet: bool | None = False,
+    after_data: bool = False,
 ) -> ScoringResult:
     """``predict score``: validate (unless ``validated``), build features, score, write.
 
     Everything is written into a folder beside ``out_dir`` that replaces it only once the
     run has finished (:func:`predict.io.atomic_dir`): a failed or killed run leaves the
     previous outputs as they were. A failed validation's report goes to ``<out_dir>.failed/``.
+    ``as_of`` (``--as-of``; default ``features.as_of.scoring``) must lie within the data;
+    ``after_data`` allows one after its end (:mod:`~predict.scoring.dates`).
     """
     from predict.features.snapshots import require_month_ends, scoring_as_of
 
@@ -155,8 +159,10 @@ def score_folder(
     with atomic_dir(out_dir) as stage:
         failed = Path(out_dir).with_name(f"{Path(out_dir).name}.failed")
         tables = load_input(input_dir, validated, validation_mode, stage, report, failed)
+        where = "--as-of" if as_of else "features.as_of.scoring"
         as_of = as_of or scoring_as_of(tables, features_config.as_of)
         require_month_ends([as_of], "scoring as-of (--as-of)")
+        check_scoring_date(tables, as_of, where, after_data)
         inputs = {"input": input_dir, "previous": previous_path, "reference": reference_path}
         settings = {"models": {t: b.version for t, b in bundles.items()}, "validated": validated}
         settings |= {"score": repr(config), "features": repr(features_config)}

@@ -1,0 +1,46 @@
+"""The scoring as-of against the data: a date the tables cannot support is refused.
+
+Features at ``t`` count what happened up to ``t``. Before the event history starts, or
+before any client was onboarded, there is nothing to score from; after the data end, every
+month without rows would read as inactivity (churn, dormancy) that nobody observed. The
+second may be forced (``predict score --after-data``); the first may not.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+
+import pandas as pd
+
+from predict.features.snapshots import data_end, data_start
+
+logger = logging.getLogger(__name__)
+
+
+def check_scoring_date(
+    tables: Mapping[str, pd.DataFrame], as_of: dt.date, where: str, after_data: bool = False
+) -> None:
+    """Raise ValueError naming ``where`` (the option or param that gave ``as_of``) when the
+    data cannot support scoring at ``as_of``; warn when ``after_data`` lets a date after the
+    data end through."""
+    start, end = data_start(tables), data_end(tables)
+    onboarded = tables["clients"]["onboarding_date"]
+    first_client = pd.Timestamp(onboarded.min()).date() if onboarded.notna().any() else None
+    said = f"scoring as-of {as_of.isoformat()} ({where})"
+    if as_of < start or first_client is None or as_of < first_client:
+        first = max(start, first_client or start)
+        raise ValueError(
+            f"{said} is before the data: the history starts {start.isoformat()}, the first "
+            f"client is onboarded {first_client}; nothing to score from. Choose a month end "
+            f"from {first.isoformat()} to {end.isoformat()}"
+        )
+    if as_of > end:
+        if not after_data:
+            raise ValueError(
+                f"{said} is after the end of the data ({end.isoformat()}): the months without "
+                "rows would read as no activity. Choose an earlier month end, or pass "
+                "--after-data to score it anyway"
+            )
+        logger.warning("%s is after the end of the data (%s) (--after-data)", said, end)
