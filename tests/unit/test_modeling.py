@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from predict.models.baselines import CarryForwardBaseline, ScorecardBaseline
+from predict.models.flags import FLAG_CODES
 from predict.models.metrics_files import BINARY_HEADLINE, REGRESSION_HEADLINE
 from predict.models.store import FeatureSpec, load_bundle
 from predict.models.training import (
@@ -26,6 +27,7 @@ from predict.models.training import (
 )
 from tests.support.splits import Book, fast_config, write_split
 
+FLAG_KEYS = {f"flag_{code}" for code in FLAG_CODES}
 FAST = fast_config(60, 15, learning_rate=0.1)
 
 
@@ -191,7 +193,8 @@ def test_run_training_writes_bundle_metrics_and_plots(tmp_path: Path, split_book
     assert set(metrics["by_segment"]["model"]) == set(split_book.test["segment"].unique())
     assert metrics["by_segment"]["baseline"]["sme"]["auc"] > 0.5
     headline = json.loads((tmp_path / "metrics" / "churn.json").read_text())
-    assert set(headline) == set(BINARY_HEADLINE) and len(headline) <= 15
+    assert set(headline) == set(BINARY_HEADLINE) | FLAG_KEYS and len(headline) <= 17
+    assert headline["flag_below_baseline"] == float(metrics["flag_codes"]["below_baseline"])
     assert headline["auc"] == metrics["test"]["auc"]
     assert headline["gap_auc_low"] <= headline["gap_auc"] <= headline["gap_auc_high"]
     assert all(isinstance(v, float) for v in headline.values())
@@ -231,9 +234,10 @@ def test_run_training_without_truth_or_revenue_feature_says_so(
     assert "revenue_12m" in result.metrics["baseline"]["skipped"]
     assert result.metrics["uplift"] == {}
     headline = json.loads((tmp_path / "x" / "contribution.json").read_text())
-    assert set(headline) == {
-        k for k in REGRESSION_HEADLINE if not k.startswith(("baseline", "truth"))
-    }
+    assert (
+        set(headline)
+        == {k for k in REGRESSION_HEADLINE if not k.startswith(("baseline", "truth"))} | FLAG_KEYS
+    )
     assert json.loads((tmp_path / "x" / "detail" / "contribution.json").read_text())["by_segment"]
 
 

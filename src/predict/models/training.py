@@ -46,6 +46,7 @@ from predict.models.evaluation import (
     truth_comparison,
     uplift,
 )
+from predict.models.flags import model_flags
 from predict.models.metrics_files import write_metrics
 from predict.models.skipped import empty_plots, untrainable, write_skipped
 from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
@@ -382,6 +383,9 @@ def evaluate_model(
             rows, y, {"model": pred, "baseline": base_pred}, bundle.task, cfg
         ),
     }
+    train_y = labelled_rows(train, target, "train")[LABEL_PREFIX + target]
+    rates = (float(train_y.mean()), float(y.mean())) if bundle.task == "binary" else None
+    metrics.update(model_flags(bundle.task, metrics, rates, cfg.max_event_rate_ratio, target))
     return json_ready(metrics), plot_tables(bundle.task, y, pred, cfg)
 
 
