@@ -42,7 +42,7 @@ def _repro(work: Path, target: str, why: str) -> pd.DataFrame:
     return pd.read_parquet(work / "data" / "scores" / "scores.parquet")
 
 
-@pytest.mark.slow  # import, then seven stages on 240 clients: ~30-80 s
+@pytest.mark.slow  # import, then seven stages on 240 clients: 1-4 min
 def test_a_clients_and_revenue_book_skips_default_and_reaches_the_report(tmp_path: Path) -> None:
     raw = tmp_path / "raw"
     src = retail_csv(tmp_path / "retail.csv")
@@ -59,7 +59,7 @@ def test_a_clients_and_revenue_book_skips_default_and_reaches_the_report(tmp_pat
     assert (work / "models" / "churn" / "model.txt").is_file()
 
 
-@pytest.mark.slow  # seven stages on 300 generated clients: ~35-80 s
+@pytest.mark.slow  # seven stages on 300 generated clients: 1-4 min
 def test_a_book_where_nobody_churns_skips_churn_and_reaches_the_report(tmp_path: Path) -> None:
     raw = no_churn_book(tmp_path / "raw")
     work = dvc_project(tmp_path / "project", raw, {"features": SHORT})
