@@ -370,7 +370,7 @@ def train(
     import os
 
     from predict.models.tracking import tracking_uri
-    from predict.models.training import TrainConfig, run_training
+    from predict.models.training import SkippedTraining, TrainConfig, run_training
 
     _configure_logging(quiet)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -390,7 +390,10 @@ def train(
         except (FileNotFoundError, KeyError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=1) from exc
-        typer.echo(f"{name}: model {result.bundle.version} -> {result.bundle_dir}")
+        if isinstance(result, SkippedTraining):
+            typer.echo(f"{name}: skipped ({result.reason}) -> {result.bundle_dir}")
+        else:
+            typer.echo(f"{name}: model {result.bundle.version} -> {result.bundle_dir}")
 
 
 @app.command()

@@ -12,10 +12,12 @@ import pandas as pd
 import pytest
 
 from predict.models.baselines import CarryForwardBaseline, ScorecardBaseline
+from predict.models.flags import FLAG_CODES
 from predict.models.metrics_files import BINARY_HEADLINE, REGRESSION_HEADLINE
 from predict.models.store import FeatureSpec, load_bundle
 from predict.models.training import (
     ContributionConfig,
+    SkippedTraining,
     evaluate_model,
     feature_columns,
     lgb_params,
@@ -25,6 +27,7 @@ from predict.models.training import (
 )
 from tests.support.splits import Book, fast_config, write_split
 
+FLAG_KEYS = {f"flag_{code}" for code in FLAG_CODES}
 FAST = fast_config(60, 15, learning_rate=0.1)
 
 
@@ -190,7 +193,8 @@ def test_run_training_writes_bundle_metrics_and_plots(tmp_path: Path, split_book
     assert set(metrics["by_segment"]["model"]) == set(split_book.test["segment"].unique())
     assert metrics["by_segment"]["baseline"]["sme"]["auc"] > 0.5
     headline = json.loads((tmp_path / "metrics" / "churn.json").read_text())
-    assert set(headline) == set(BINARY_HEADLINE) and len(headline) <= 15
+    assert set(headline) == set(BINARY_HEADLINE) | FLAG_KEYS and len(headline) <= 17
+    assert headline["flag_below_baseline"] == float(metrics["flag_codes"]["below_baseline"])
     assert headline["auc"] == metrics["test"]["auc"]
     assert headline["gap_auc_low"] <= headline["gap_auc"] <= headline["gap_auc_high"]
     assert all(isinstance(v, float) for v in headline.values())
@@ -230,9 +234,10 @@ def test_run_training_without_truth_or_revenue_feature_says_so(
     assert "revenue_12m" in result.metrics["baseline"]["skipped"]
     assert result.metrics["uplift"] == {}
     headline = json.loads((tmp_path / "x" / "contribution.json").read_text())
-    assert set(headline) == {
-        k for k in REGRESSION_HEADLINE if not k.startswith(("baseline", "truth"))
-    }
+    assert (
+        set(headline)
+        == {k for k in REGRESSION_HEADLINE if not k.startswith(("baseline", "truth"))} | FLAG_KEYS
+    )
     assert json.loads((tmp_path / "x" / "detail" / "contribution.json").read_text())["by_segment"]
 
 
@@ -242,3 +247,37 @@ def test_split_fingerprint_changes_with_the_data(tmp_path: Path) -> None:
     before = split_fingerprint([a])
     a.write_bytes(b"two")
     assert split_fingerprint([a]) != before
+
+
+def test_untrainable_says_why_a_target_cannot_make_a_model() -> None:
+    from predict.models.skipped import untrainable
+
+    ok = {"train": np.array([0.0] * 10 + [1.0] * 10), "valid": np.array([0.0, 1.0]),
+          "test": np.array([1.0, 0.0])}  # fmt: skip
+    assert untrainable(ok, "binary", 10) is None
+    assert "only 10 training rows" in str(untrainable(ok, "binary", 11))
+    none = {**ok, "valid": np.array([])}
+    assert "no labelled rows in valid" in str(untrainable(none, "regression", 10))
+    one = {**ok, "test": np.array([0.0, 0.0])}
+    assert untrainable(one, "binary", 1) == "one class only in test (all 0): nothing to tell apart"
+    assert untrainable(one, "regression", 1) is None
+
+
+def test_run_training_skips_a_target_with_no_label(tmp_path: Path, split_book: Book) -> None:
+    from predict.models.skipped import read_skipped
+
+    folder = tmp_path / "split"
+    write_split(split_book, folder)
+    for name in ("train", "valid", "test"):
+        part = pd.read_parquet(folder / f"{name}.parquet").assign(label_default=np.nan)
+        part.to_parquet(folder / f"{name}.parquet", index=False)
+    dirs = {
+        "models_dir": tmp_path / "m",
+        "metrics_dir": tmp_path / "x",
+        "plots_dir": tmp_path / "p",
+    }
+    result = run_training(folder, "default", FAST, **dirs)
+    assert isinstance(result, SkippedTraining) and "no labelled rows" in result.reason
+    assert read_skipped(tmp_path / "m" / "default")["rows"] == {"train": 0, "valid": 0, "test": 0}
+    assert json.loads((tmp_path / "x" / "default.json").read_text()) == {"skipped": True}
+    assert list(pd.read_csv(tmp_path / "p" / "default" / "roc.csv").columns)[:2] == ["fpr", "tpr"]

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from predict.features.snapshots import add_months, label_end
+from predict.models.metrics_files import split_headline
 from predict.models.split import (
     ClientHoldout,
     SplitConfig,
@@ -20,6 +21,7 @@ from predict.models.split import (
     apply_plan,
     check_purged,
     choose_plan,
+    describe,
     plan_time_split,
     run,
     split_table,
@@ -82,6 +84,9 @@ def test_short_history_falls_back_to_a_client_holdout(caplog: pytest.LogCaptureF
     short = [D(2024, 12, 31)]
     plan = choose_plan(short, 12, SplitConfig())
     assert plan.method == "client" and "leaves 0 training and 0 validation" in plan.note
+    assert plan.fallback and not choose_plan(LABELLED, 12, SplitConfig()).fallback
+    assert describe({}, plan)["fallback"] is True
+    assert split_headline(describe({}, plan))["fallback"] is True
     assert any("by-client holdout" in r.getMessage() for r in caplog.records)
     with pytest.raises(ValueError, match="method time"):
         choose_plan(short, 12, SplitConfig(method="time"))
@@ -150,6 +155,7 @@ def test_run_writes_three_sets_and_the_metrics(tmp_path: Path) -> None:
     assert metrics["sets"]["valid"]["as_of"] == ["2023-09-30", "2023-12-31"]
     headline = json.loads((tmp_path / "metrics" / "split.json").read_text())
     assert headline["method"] == "time" and headline["valid_as_ofs"] == 2
+    assert headline["fallback"] is False and metrics["fallback"] is False
     assert headline["test_rows"] == 10 == headline["test_clients"]
     assert headline["train_rows"] == metrics["sets"]["train"]["rows"]
     assert all(isinstance(v, (int, float, str)) for v in headline.values())  # flat: one row

@@ -53,6 +53,7 @@ class EvaluationConfig:
     # negatives apart): how much of the gap is sampling noise. 0 = no interval.
     gap_bootstrap: int = 500
     gap_bootstrap_seed: int = 0
+    max_event_rate_ratio: float = 3.0  # test vs training event rate apart more: flagged
 
 
 def _arrays(y: Any, score: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -62,7 +62,8 @@ def _truth_rmse_ratio(truth: Mapping[str, Any]) -> float | None:
 def headline_metrics(detail: Mapping[str, Any], task: str) -> dict[str, float | None]:
     """The headline figures of one target's detail metrics (``task``: binary | regression).
 
-    A key is there when its block and entry are; regression adds ``truth_rmse_ratio``
+    A key is there when its block and entry are; ``flag_<code>`` is 1 or 0 per model flag
+    (:mod:`predict.models.flags`); regression adds ``truth_rmse_ratio``
     (model RMSE / truth RMSE, 1 = as good as the generator's expected value) with the truth.
     """
     out: dict[str, float | None] = {}
@@ -72,6 +73,8 @@ def headline_metrics(detail: Mapping[str, Any], task: str) -> dict[str, float | 
             out[key] = None if value is None else float(value)
     if "truth_rmse" in out:
         out["truth_rmse_ratio"] = _truth_rmse_ratio(detail["truth"])
+    for code, raised in (detail.get("flag_codes") or {}).items():
+        out[f"flag_{code}"] = 1.0 if raised else 0.0
     return out
 
 
@@ -88,11 +91,13 @@ def write_metrics(
     return head, io.write_json(dict(detail), detail_path(metrics_dir, target))
 
 
-def split_headline(report: Mapping[str, Any]) -> dict[str, float | int | str | None]:
-    """The split stage's headline: method, horizon, and per set its rows, clients and as-of
+def split_headline(report: Mapping[str, Any]) -> dict[str, float | int | str | bool | None]:
+    """The split stage's headline: method, fallback (true when auto fell back to the by-client
+    holdout), horizon, and per set its rows, clients and as-of
     dates, with the churn and default rates of the test set (the detail has the rest)."""
-    out: dict[str, float | int | str | None] = {
+    out: dict[str, float | int | str | bool | None] = {
         "method": str(report["method"]),
+        "fallback": bool(report.get("fallback", False)),
         "horizon_months": int(report["horizon_months"]),
     }
     for name, entry in report["sets"].items():

@@ -16,7 +16,9 @@ The as-of dates in between are purged: their label windows overlap the next set'
 By-client holdout (``method: client``, or ``auto`` when the time split would leave fewer
 than ``min_train_as_ofs`` training as-of dates, e.g. a short history with one uncensored
 snapshot): every uncensored row, clients drawn at random (seeded) into the three sets, all
-rows of a client in one set. It is not out of time: the report says so.
+rows of a client in one set. It is not out of time: a fallback of ``auto`` is stated in
+``split.json`` (``fallback: true`` and the note, detail and headline), on the model card and
+in the report's "Read with care" notes.
 
 Only rows with at least one defined label are kept (censored snapshots have none).
 """
@@ -90,6 +92,7 @@ class SplitPlan:
     valid: tuple[dt.date, ...] = ()
     test: tuple[dt.date, ...] = ()
     note: str = ""
+    fallback: bool = False  # method auto fell back to the by-client holdout
 
 
 def plan_time_split(
@@ -138,7 +141,7 @@ def choose_plan(labelled: Sequence[dt.date], horizon_months: int, config: SplitC
     if config.method == "time":
         raise ValueError(f"split.method time: {why}; use more history or method auto/client")
     logger.warning("%s: falling back to a by-client holdout (NOT out of time)", why)
-    return SplitPlan("client", horizon_months, note=f"by-client holdout: {why}")
+    return SplitPlan("client", horizon_months, note=f"by-client holdout: {why}", fallback=True)
 
 
 def labelled_rows(frame: pd.DataFrame) -> pd.DataFrame:
@@ -190,6 +193,7 @@ def describe(parts: Mapping[str, pd.DataFrame], plan: SplitPlan) -> dict[str, An
         sets[name] = entry
     return {
         "method": plan.method,
+        "fallback": plan.fallback,
         "horizon_months": plan.horizon_months,
         "note": plan.note or "out of time, purged: t + H <= next set's first as-of",
         "sets": sets,

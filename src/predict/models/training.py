@@ -46,7 +46,9 @@ from predict.models.evaluation import (
     truth_comparison,
     uplift,
 )
+from predict.models.flags import model_flags
 from predict.models.metrics_files import write_metrics
+from predict.models.skipped import empty_plots, untrainable, write_skipped
 from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
 from predict.models.tracking import TrackingConfig
 
@@ -102,6 +104,7 @@ class TrainConfig:
     calibration: str = "isotonic"  # churn/default: isotonic | platt
     imbalance: str = "none"  # none | balanced
     exclude_features: tuple[str, ...] = ()
+    min_class_rows: int = 10  # churn/default: fewer training rows of a class -> skipped
     monotone: dict[str, dict[str, int]] = field(default_factory=dict)  # target -> {feature: ±1}
     booster: BoosterConfig = field(default_factory=BoosterConfig)
     contribution: ContributionConfig = field(default_factory=ContributionConfig)
@@ -380,6 +383,9 @@ def evaluate_model(
             rows, y, {"model": pred, "baseline": base_pred}, bundle.task, cfg
         ),
     }
+    train_y = labelled_rows(train, target, "train")[LABEL_PREFIX + target]
+    rates = (float(train_y.mean()), float(y.mean())) if bundle.task == "binary" else None
+    metrics.update(model_flags(bundle.task, metrics, rates, cfg.max_event_rate_ratio, target))
     return json_ready(metrics), plot_tables(bundle.task, y, pred, cfg)
 
 
@@ -411,6 +417,46 @@ def read_truth(truth_dir: str | os.PathLike[str] | None) -> pd.DataFrame | None:
     return pd.read_parquet(path)
 
 
+@dataclass(frozen=True)
+class SkippedTraining:
+    """A target the training data cannot support: the record written instead of a model."""
+
+    target: str
+    reason: str
+    bundle_dir: Path
+
+
+def _set_labels(split: dict[str, pd.DataFrame], target: str) -> dict[str, np.ndarray]:
+    """Each set's defined labels for ``target`` (empty when the column is absent)."""
+    column = LABEL_PREFIX + target
+    return {
+        name: frame[column].dropna().to_numpy("float64")
+        if column in frame.columns
+        else np.array([], dtype="float64")
+        for name, frame in split.items()
+    }
+
+
+def skip_target(
+    target: str,
+    reason: str,
+    labels: dict[str, np.ndarray],
+    *,
+    models_dir: str | os.PathLike[str],
+    metrics_dir: str | os.PathLike[str],
+    plots_dir: str | os.PathLike[str],
+) -> SkippedTraining:
+    """Write the skipped record, metrics saying skipped and empty plot tables."""
+    rows = {name: len(y) for name, y in labels.items()}
+    record = write_skipped(Path(models_dir) / target, target, reason, rows)
+    io.write_json({"skipped": True}, Path(metrics_dir) / f"{target}.json")
+    io.write_json(record, Path(metrics_dir) / "detail" / f"{target}.json")
+    headers = plot_tables(task_of(target), [0.0, 1.0], [0.2, 0.8], EvaluationConfig())
+    for name, table in empty_plots(headers).items():
+        io.write_csv(table, Path(plots_dir) / target / f"{name}.csv")
+    return SkippedTraining(target, reason, Path(models_dir) / target)
+
+
 def run_training(
     split_dir: str | os.PathLike[str],
     target: str,
@@ -421,8 +467,11 @@ def run_training(
     plots_dir: str | os.PathLike[str],
     truth_dir: str | os.PathLike[str] | None = None,
     tracking_uri: str | None = None,
-) -> TrainingResult:
+) -> TrainingResult | SkippedTraining:
     """The train stage for one target: fit, evaluate, save bundle, metrics and plot CSVs.
+
+    A target the split cannot support (:func:`predict.models.skipped.untrainable`) is
+    skipped: its record, metrics and empty plots are written and nothing is tracked.
 
     Metrics: the headline ``<metrics_dir>/<target>.json`` and the full
     ``<metrics_dir>/detail/<target>.json`` (:mod:`predict.models.metrics_files`).
@@ -431,6 +480,11 @@ def run_training(
     and the model registered as challenger.
     """
     split = read_split(split_dir)
+    labels = _set_labels(split, target)
+    reason = untrainable(labels, task_of(target), config.min_class_rows)
+    if reason is not None:
+        dirs = {"models_dir": models_dir, "metrics_dir": metrics_dir, "plots_dir": plots_dir}
+        return skip_target(target, reason, labels, **dirs)
     data_hash = split_fingerprint(Path(split_dir) / f"{s}.parquet" for s in SPLITS)
     bundle = train_model(split["train"], split["valid"], target, config)
     metrics, plots = evaluate_model(

@@ -56,6 +56,8 @@ class ReportInputs:
     models: dict[str, ModelInfo] = field(default_factory=dict)
     metrics: dict[str, Any] = field(default_factory=dict)
     plots: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)  # score_summary.json of the scoring
+    skipped_models: dict[str, str] = field(default_factory=dict)  # target -> why not trained
 
     @property
     def as_of(self) -> pd.Timestamp:
@@ -185,6 +187,27 @@ def load_models(models_dir: str | os.PathLike[str] | None) -> dict[str, ModelInf
     return out
 
 
+def load_skipped_models(models_dir: str | os.PathLike[str] | None) -> dict[str, str]:
+    """Target -> reason of each ``models/<target>/skipped.json`` (targets not trained)."""
+    from predict.models.skipped import read_skipped
+
+    if models_dir is None or not Path(models_dir).is_dir():
+        return {}
+    out = {}
+    for target in TARGETS:
+        record = read_skipped(Path(models_dir) / target)
+        if record is not None:
+            out[target] = str(record.get("reason", "no reason given"))
+    return out
+
+
+def load_summary(scores_dir: str | os.PathLike[str]) -> dict[str, Any]:
+    """``score_summary.json`` of the scoring (empty when absent)."""
+    path = Path(scores_dir) / "score_summary.json"
+    summary = read_json(path) if path.is_file() else {}
+    return summary if isinstance(summary, dict) else {}
+
+
 def load_metrics(metrics_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
     """Every ``<name>.json`` in the metrics folder by name, a target's as its full detail."""
     return read_metrics_folder(metrics_dir)
@@ -220,4 +243,6 @@ def load_inputs(
         models=load_models(models_dir),
         metrics=load_metrics(metrics_dir),
         plots=load_plots(plots_dir),
+        summary=load_summary(scores_dir),
+        skipped_models=load_skipped_models(models_dir),
     )

@@ -236,6 +236,15 @@ def calibration_chart(plots: Mapping[str, pd.DataFrame], target: str) -> Any:
     )
 
 
+def card_flags(metrics: Mapping[str, Any], target: str) -> list[str]:
+    """Warnings for the top of a card: the model's own flags and the split's fallback."""
+    flags = [str(f) for f in metrics.get(target, {}).get("flags", []) or []]
+    split = metrics.get("split", {})
+    if split.get("fallback"):
+        flags.append(f"split fell back to a by-client holdout, NOT out of time: {split['note']}")
+    return flags
+
+
 def model_card(
     models: Mapping[str, ModelInfo],
     metrics: Mapping[str, Any],
@@ -266,6 +275,7 @@ def model_card(
                 ],
                 "stability": stability_rows(drift, [f["name"] for f in features], target),
                 "metadata": [(".".join(p), str(v)) for p, v in walk(info.metadata)][:80],
+                "flags": card_flags(metrics, target),
             }
         )
     return cards

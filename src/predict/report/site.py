@@ -48,6 +48,7 @@ from predict.report.kpis import (
     portfolio_kpis,
 )
 from predict.report.model_card import LIMITATIONS, model_card
+from predict.report.notes import run_notes
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +173,7 @@ def render_site(
             **common,
             cards=model_card(inputs.models, inputs.metrics, inputs.drift, inputs.plots),
             limitations=LIMITATIONS,
+            skipped=inputs.skipped_models,
         ),
     }
     client_tpl = env.get_template("client.html.j2")
@@ -344,6 +346,7 @@ def portfolio_context(
         "drift": drift_table(inputs.drift),
         "model_versions": _model_versions(scores),
         "n_client_pages": len(page_of),
+        "notes": run_notes(inputs),
     }
 
 

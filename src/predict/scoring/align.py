@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from predict.contract.spec import TARGETS
+from predict.models.skipped import read_skipped
 from predict.models.store import FeatureMismatchError, ModelBundle, load_bundle
 from predict.scoring.result import ScoringReport
 
@@ -26,7 +27,8 @@ log = logging.getLogger(__name__)
 def load_models(
     models_dir: str | os.PathLike[str],
 ) -> tuple[dict[str, ModelBundle], dict[str, str]]:
-    """The bundles under ``models_dir/<target>/``; a target whose folder is absent is skipped.
+    """The bundles under ``models_dir/<target>/``; a target whose folder is absent, or holds
+    the train stage's skipped record (:mod:`predict.models.skipped`), is skipped.
 
     Returns (bundles by target, skipped target -> why). A folder that exists but does not
     load (unsafe or broken files) raises: it is never silently skipped.
@@ -42,9 +44,17 @@ def load_models(
             skipped[target] = f"no model folder {folder}"
             log.warning("%s: not scored (no model folder %s)", target, folder)
             continue
+        record = read_skipped(folder)
+        if record is not None:
+            skipped[target] = f"not trained: {record.get('reason', 'no reason given')}"
+            log.warning("%s: not scored (%s)", target, skipped[target])
+            continue
         bundles[target] = load_bundle(folder)
     if not bundles:
-        raise FileNotFoundError(f"no model in {root}: expected folders {list(TARGETS)}")
+        raise FileNotFoundError(
+            f"no model in {root}: expected folders {list(TARGETS)}"
+            + "".join(f"; {t}: {why}" for t, why in skipped.items())
+        )
     return bundles, skipped
 
 

@@ -15,6 +15,7 @@ from predict.scoring.relationship import RelationshipConfig
 log = logging.getLogger(__name__)
 
 MISSING_FEATURE_RULES = ("nan", "error")
+UNSUPPORTED_RULES = ("stop", "missing")
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,10 @@ class ScoreConfig:
     chunk_size: int = 50_000  # clients scored, explained and written at a time
     explanations_top_k: int = 0  # 0: every feature with |shap| > 0; k: the k largest per client
     missing_features: str = "nan"  # a model feature absent from the data: nan (warn) or error
+    # A model with more than this share of its gain from features the data cannot give
+    # (source tables absent, empty or fully quarantined) is not applied (scoring/support.py)...
+    max_unavailable_gain: float = 0.05
+    unsupported: str = "stop"  # ...and the run stops (stop) or leaves its target missing
     previous: str = "month_end"  # without --previous: month_end (rescore t-1 month) or none
     in_default_feature: str = "ever_defaulted"  # 1 = already in default at the as-of date
     defaulted_probability: float | None = 1.0  # their default probability; null: keep model's
@@ -37,6 +42,10 @@ class ScoreConfig:
             raise ValueError(f"score.chunk_size must be >= 1, got {self.chunk_size}")
         if self.missing_features not in MISSING_FEATURE_RULES:
             raise ValueError(f"score.missing_features must be one of {MISSING_FEATURE_RULES}")
+        if self.unsupported not in UNSUPPORTED_RULES:
+            raise ValueError(f"score.unsupported must be one of {UNSUPPORTED_RULES}")
+        if not 0.0 <= self.max_unavailable_gain < 1.0:
+            raise ValueError("score.max_unavailable_gain must be in [0, 1)")
         if self.previous not in ("month_end", "none"):
             raise ValueError("score.previous must be 'month_end' or 'none'")
 

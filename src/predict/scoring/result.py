@@ -20,6 +20,8 @@ class ScoringReport:
     clients: int = 0
     models: dict[str, str] = field(default_factory=dict)  # target -> version
     skipped_targets: dict[str, str] = field(default_factory=dict)  # target -> why
+    # target -> {reason, gain_share, tables, features}: models the data cannot support
+    unsupported: dict[str, dict[str, Any]] = field(default_factory=dict)
     missing_features: dict[str, list[str]] = field(default_factory=dict)  # target -> names
     # target -> feature -> {unseen value: clients}
     unseen_categories: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)

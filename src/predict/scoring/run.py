@@ -45,6 +45,7 @@ from predict.scoring.previous import FeatureBuilder, read_previous, rescore_prev
 from predict.scoring.reasons import ReasonTemplate
 from predict.scoring.result import ScoringReport, ScoringResult
 from predict.scoring.scope import apply_scope_rules, ensure_targets
+from predict.scoring.support import apply_support
 
 
 def score_table(
@@ -102,9 +103,11 @@ def score_snapshot(
     """
     report = report or ScoringReport()
     progress = progress or SilentProgress()
+    bundles = apply_support(bundles, tables, config, report)
     task = progress.task("features", total=None)
     features = build(tables, [as_of]).reset_index(drop=True)
     progress.done(task)
+    bundles = apply_support(bundles, tables, config, report, frozenset(features.columns))
     report.as_of, report.clients = as_of.isoformat(), len(features)
     report.models = {t: b.version for t, b in bundles.items()}
     features = add_missing_features(features, bundles, config.missing_features, report)

@@ -1,0 +1,90 @@
+"""Scoring fails closed: a model whose source tables are absent or empty is not applied."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import yaml
+from typer.testing import CliRunner
+
+from predict.cli import app
+from tests.support.scoring import Book
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _only(book: Book, tmp_path: Path, *names: str) -> Path:
+    folder = tmp_path / "input"
+    folder.mkdir()
+    for name in names:
+        shutil.copy(book.raw / f"{name}.parquet", folder / f"{name}.parquet")
+    return folder
+
+
+def _score(folder: Path, book: Book, out: Path, *extra: str) -> object:
+    return CliRunner().invoke(app, [
+        "score", "--input", str(folder), "--models", str(book.models), "--out", str(out),
+        "--reference", str(book.reference), "--quiet", "--as-of", "2025-11-30", *extra,
+    ])  # fmt: skip
+
+
+def test_only_clients_stops_naming_the_tables_and_models(
+    scoring_book: Book, tmp_path: Path
+) -> None:
+    folder = _only(scoring_book, tmp_path, "clients")
+    result = _score(folder, scoring_book, tmp_path / "out")
+    assert result.exit_code == 1, result.output
+    assert "churn" in result.output and "facility_balances" in result.output
+    assert not (tmp_path / "out" / "scores.parquet").exists()
+
+
+def _params(tmp_path: Path, **score: object) -> Path:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["score"].update(score)
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    return path
+
+
+def test_partial_scoring_leaves_unsupported_targets_missing_with_the_reason(
+    scoring_book: Book, tmp_path: Path
+) -> None:
+    names = ("clients", "facilities", "facility_balances", "credit_events", "revenue")
+    folder = _only(scoring_book, tmp_path, *names)  # no interactions
+    params = _params(tmp_path, unsupported="missing")
+    out = tmp_path / "out"
+    result = _score(folder, scoring_book, out, "--params", str(params))
+    assert result.exit_code == 0, result.output
+    scores = pd.read_parquet(out / "scores.parquet")
+    summary = json.loads((out / "score_summary.json").read_text())
+    assert set(summary["unsupported"]) == {"churn", "default"}  # contribution: 0.1% of its gain
+    for target, column in (("churn", "churn_probability"), ("default", "default_probability")):
+        assert scores[column].isna().all()
+        assert summary["unsupported"][target]["tables"] == ["interactions"]
+        assert summary["unsupported"][target]["gain_share"] > 0.05
+        assert "interactions" in summary["skipped_targets"][target]
+        assert scores[f"{target}_reasons"].str.startswith("Not scored: ").all()
+        assert scores[f"{target}_model_version"].isna().all()
+    assert scores["expected_contribution"].notna().all()
+    assert scores["expected_contribution"].nunique() > 10
+    assert "skipped churn" in result.output
+
+
+def test_an_empty_table_and_a_fully_quarantined_one_count_as_absent(
+    scoring_book: Book, tmp_path: Path
+) -> None:
+    folder = _only(scoring_book, tmp_path, *scoring_book.tables)
+    balances = pd.read_parquet(folder / "facility_balances.parquet")
+    balances.head(0).to_parquet(folder / "facility_balances.parquet", index=False)
+    result = _score(folder, scoring_book, tmp_path / "out")
+    assert result.exit_code == 1 and "facility_balances absent, empty" in result.output
+    orphans = balances.assign(facility_id="no-such-facility")
+    orphans.to_parquet(folder / "facility_balances.parquet", index=False)
+    result = _score(folder, scoring_book, tmp_path / "out2")
+    assert result.exit_code == 1, result.output
+    assert "facility_balances" in result.output and "default" in result.output
+    quarantine = pd.read_parquet(tmp_path / "out2" / "quarantine" / "facility_balances.parquet")
+    assert len(quarantine) == len(balances)  # every row kept, with its reason
