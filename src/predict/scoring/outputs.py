@@ -42,6 +42,8 @@ SCORE_COLUMNS = (
 EXTRA_COLUMNS = (
     "rm_id",
     "in_default",
+    "default_not_scored_reason",
+    "churn_not_scored_reason",
     "open_facilities",
     "limit_total",
     "drawn",
