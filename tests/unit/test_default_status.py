@@ -21,6 +21,8 @@ from predict.features.labels import (
     build_labels,
 )
 from predict.features.snapshots import add_months
+from predict.scoring.config import ScoreConfig
+from predict.scoring.scope import apply_scope_rules
 from tests.support.tables import contract_tables
 
 D = dt.date
@@ -154,9 +156,6 @@ def test_no_exposure_no_default_label_and_an_exit_through_default_is_not_churn()
 
 
 def test_scope_rules_cured_scored_in_default_set_no_exposure_missing() -> None:
-    from predict.scoring.config import ScoreConfig
-    from predict.scoring.scope import apply_scope_rules
-
     features = pd.DataFrame(
         {
             "client_id": ["cured", "defaulted", "no_exposure", "prospect"],

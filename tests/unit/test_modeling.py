@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from predict.contract.spec import POPULATIONS
 from predict.models.baselines import CarryForwardBaseline, ScorecardBaseline
 from predict.models.metrics_files import BINARY_HEADLINE, REGRESSION_HEADLINE
 from predict.models.store import FeatureSpec, load_bundle
@@ -19,6 +20,7 @@ from predict.models.training import (
     evaluate_model,
     feature_columns,
     lgb_params,
+    population_block,
     run_training,
     split_fingerprint,
     train_model,
@@ -242,3 +244,23 @@ def test_split_fingerprint_changes_with_the_data(tmp_path: Path) -> None:
     before = split_fingerprint([a])
     a.write_bytes(b"two")
     assert split_fingerprint([a]) != before
+
+
+def test_population_block_states_the_definition_and_counts_by_hand() -> None:
+    frame = pd.DataFrame(
+        {
+            "client_id": ["a", "a", "b", "c", "d"],
+            "label_default": [0.0, 1.0, np.nan, np.nan, 0.0],
+            "in_default": [0.0, 0.0, 1.0, 0.0, 0.0],
+            "has_exposure": [1.0, 1.0, 1.0, 0.0, 1.0],
+        }
+    )
+    block = population_block("default", {"test": frame})
+    assert block["definition"] == POPULATIONS["default"]
+    assert block["test"] == {
+        "rows": 3,
+        "clients": 2,
+        "rows_unlabelled": 2,
+        "rows_in_default": 1,
+        "rows_without_exposure": 1,
+    }

@@ -106,21 +106,6 @@ def label_availability(tables: Mapping[str, pd.DataFrame]) -> dict[str, str | No
     return {t: None if ok[t] else f"needs {_NEEDS[t]}, absent from the input" for t in TARGETS}
 
 
-# What each model's population is, in words (metrics, model card, report).
-POPULATIONS: dict[str, str] = {
-    "default": (
-        "clients with exposure at t (an open facility or a drawn balance) who are not in "
-        "default at t (a default trigger in force or in probation, or a write-off)"
-    ),
-    "churn": (
-        "clients active at t (an open facility or revenue in the inactivity window), not in "
-        "default at t, with no default in (t, t+H] (an exit through default is not churn)"
-    ),
-    "contribution": "every client onboarded on or before t",
-}
-STATUS_FEATURES = ("in_default", "has_exposure")  # the population flags (features)
-
-
 def apply_populations(frame: pd.DataFrame) -> dict[str, int]:
     """Set the labels outside each model's population to NaN, in place; the rows left out.
 

@@ -45,6 +45,7 @@ from predict.report.kpis import (
     action_counts,
     default_risk_histogram,
     lifecycle_counts,
+    model_populations,
     portfolio_kpis,
 )
 from predict.report.model_card import LIMITATIONS, model_card
@@ -343,6 +344,7 @@ def portfolio_context(
         "early_warning": early_warning_table(inputs, config, page_of),
         "drift": drift_table(inputs.drift),
         "model_versions": _model_versions(scores),
+        "populations": model_populations(scores),
         "n_client_pages": len(page_of),
     }
 

@@ -1,7 +1,7 @@
 """Which clients each model applies to, and a column for every target, model or not.
 
 The training labels leave some clients out of a model (each model's population,
-:data:`predict.features.labels.POPULATIONS`): those in default at the as-of date (both),
+:data:`predict.contract.spec.POPULATIONS`): those in default at the as-of date (both),
 those without exposure (default) and those not active then (churn). They get no model
 score, by rule, and a column and their reasons say why (:func:`apply_scope_rules`). A
 target without a model still gets its output, reasons and version columns
