@@ -218,17 +218,18 @@ def test_early_warning_is_empty_without_previous() -> None:
 def test_stage_rules_workout_win_back_convert_and_no_watch_for_the_gone() -> None:
     scores = pd.DataFrame(
         {
-            "client_id": pd.Series(list("pqrstu"), dtype="str"),
+            "client_id": pd.Series(list("pqrstuv"), dtype="str"),
             "lifecycle_stage": pd.Series(
-                ["in_default", "churned", "churned", "potential", "potential", "active"],
+                ["in_default", "churned", "churned", "potential", "potential", "active", "churned"],
                 dtype="str",
             ),
             # PD 50%, churn 90% everywhere: the watch / retain rules would fire on all
-            "default_probability": [1.0, 0.5, 0.5, 0.5, 0.5, 0.5],
-            "churn_probability": [np.nan, np.nan, np.nan, np.nan, np.nan, 0.9],
-            "expected_contribution": [0.0, 10.0, 0.0, 5.0, 0.0, 10.0],
-            "relationship_value": [0.0, 10.0, 0.0, 5.0, 0.0, 10.0],
-            "utilisation": [0.1] * 6,
+            "default_probability": [1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+            "churn_probability": [np.nan, np.nan, np.nan, np.nan, np.nan, 0.9, np.nan],
+            "expected_contribution": [0.0, 10.0, 0.0, 5.0, 0.0, 10.0, 10.0],
+            "relationship_value": [0.0, 10.0, 0.0, 5.0, 0.0, 10.0, 10.0],
+            "utilisation": [0.1] * 7,
+            "ever_defaulted": [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
         }
     )
     out = assign_actions(scores, RelationshipConfig()).set_index("client_id")["action"]
@@ -239,6 +240,7 @@ def test_stage_rules_workout_win_back_convert_and_no_watch_for_the_gone() -> Non
         "s": "convert",  # prospect, revenue expected
         "t": "none",
         "u": "watch",  # an active client: the usual rules
+        "v": "none",  # left through a default (and a recovery): no win-back
     }
 
 

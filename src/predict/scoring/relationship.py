@@ -60,6 +60,7 @@ RULE_COLUMNS = frozenset(
         "open_facilities",
         "segment",
         "lifecycle_stage",
+        "ever_defaulted",
         "branch_id",
         "churn_probability_change",
         "default_probability_change",
@@ -124,9 +125,10 @@ def _default_rules() -> tuple[ActionRule, ...]:
     """The params' rules: workout for clients in default; churned clients and prospects
     their own (win back, convert, or none), never watch / retain / grow; then the rest."""
     expects_revenue = Condition("expected_contribution", ">", 0)
+    never_defaulted = Condition("ever_defaulted", "==", 0)
     return (
         ActionRule("workout", (_stage_is("in_default"),)),
-        ActionRule("win_back", (_stage_is("churned"), expects_revenue)),
+        ActionRule("win_back", (_stage_is("churned"), never_defaulted, expects_revenue)),
         ActionRule("none", (_stage_is("churned"),)),
         ActionRule("convert", (_stage_is("potential"), expects_revenue)),
         ActionRule("none", (_stage_is("potential"),)),

@@ -44,6 +44,8 @@ def apply_scope_rules(
     in_default = _flag(features, config.in_default_feature, 1)
     no_exposure = _flag(features, config.exposure_feature, 0) & ~in_default
     out["in_default"] = in_default
+    if "ever_defaulted" in features:  # for the action rules (no win-back after a default)
+        out["ever_defaulted"] = features["ever_defaulted"].to_numpy(dtype="float64")
     stage = features.get("lifecycle_stage", pd.Series(np.nan, index=features.index))
     idle = stage.astype("str").isin(config.churn_not_scored_stages).to_numpy(dtype=bool)
     idle = idle & ~in_default
