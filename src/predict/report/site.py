@@ -61,6 +61,9 @@ def _default_lists() -> dict[str, str]:
         "retain": "churn_probability",
         "watch": "default_probability",
         "grow": "expected_contribution",
+        "workout": "expected_loss",
+        "win_back": "expected_contribution",
+        "convert": "expected_contribution",
     }
 
 
