@@ -136,5 +136,5 @@ def test_dvc_stage_reads_its_inputs_and_owns_only_reports_review() -> None:
 
 def test_params_report_section_loads() -> None:
     config = load_section(REPO / "params.yaml", "report", ReportConfig)
-    assert set(config.action_lists) == {"retain", "watch", "grow"}
+    assert set(config.action_lists) == {"retain", "watch", "grow", "workout", "win_back", "convert"}
     assert 0 < config.kpis.churn_threshold < 1

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from predict import io
+from predict.contract.spec import POPULATIONS
 from predict.models.metrics_files import write_metrics
 from predict.models.store import manifest
 from predict.scoring.explain import BASE_FEATURE
@@ -170,6 +171,9 @@ def make_scores(
     scores["in_default"] = np.arange(n) == n - 1  # the last client: already in default
     scores.loc[scores["in_default"], "default_probability"] = 1.0
     scores["expected_loss"] = scores["default_probability"] * 0.45 * scores["ead"]
+    why = pd.Series(np.where(scores["in_default"], "in default at the as-of date", None))
+    scores["default_not_scored_reason"] = scores["churn_not_scored_reason"] = why.astype("str")
+    scores.loc[scores["in_default"], "churn_probability"] = np.nan
     scores["relationship_value"] = scores["expected_contribution"] - scores["expected_loss"]
     scores["action"] = pd.Series(
         np.select(
@@ -296,6 +300,11 @@ def model_files(target: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
         },
         "truth": {"auc": 0.84, "brier": 0.065},
         "calibration": {"ece": 0.012},
+        "population": {
+            "definition": POPULATIONS[target],
+            "train": {"rows": 900, "clients": 300, "rows_unlabelled": 41, "rows_in_default": 12},
+            "test": {"rows": 200, "clients": 200, "rows_unlabelled": 9, "rows_in_default": 3},
+        },
     }
     return metadata, features, metrics
 

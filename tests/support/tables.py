@@ -189,7 +189,9 @@ def random_tables(
             nps = int(rng.integers(0, 11)) if kind == "survey" and rng.random() < 0.5 else None
             interactions.append((cid, day().isoformat(), kind, "portal", csat, nps))
         for _ in range(int(rng.integers(0, 3))):
-            kind = rng.choice(["watchlist", "restructuring", "covenant_breach", "default", "other"])
+            kind = rng.choice(
+                ["watchlist", "restructuring", "covenant_breach", "default", "write_off", "other"]
+            )
             events.append((cid, None, day().isoformat(), kind))
     return contract_tables(clients, facilities, balances, revenue, interactions, events)
 

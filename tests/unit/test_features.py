@@ -145,15 +145,22 @@ def test_relationship_features_by_hand(feats: pd.DataFrame) -> None:
     assert (c1["segment"], c1["industry"], c1["region"]) == ("sme", "A", "north")
     assert c1["lifecycle_stage"] == "active"
     assert at(feats, "c2", D(2022, 6, 30))["lifecycle_stage"] == "new"  # first loan 2021-07
-    assert at(feats, "c2", D(2022, 12, 31))["lifecycle_stage"] == "active"
+    assert at(feats, "c2", D(2022, 12, 31))["lifecycle_stage"] == "in_default"  # 90+ dpd
 
 
 def test_dormant_then_churned_when_the_loan_closes_and_revenue_stops() -> None:
     tables = tiny_tables()
     fac = tables["facilities"]
     fac.loc[fac["facility_id"] == "f3", "closed_date"] = pd.Timestamp("2022-10-31")
-    frame = build_features(tables, [D(2022, 9, 30), D(2022, 12, 31), D(2023, 4, 30)])
-    stages = [at(frame, "c2", d)["lifecycle_stage"] for d in frame["as_of"].dt.date.unique()]
+    dates = [D(2022, 9, 30), D(2022, 12, 31), D(2023, 4, 30)]
+    frame = build_features(tables, dates)
+    stages = [at(frame, "c2", d)["lifecycle_stage"] for d in dates]
+    assert stages == ["active", "in_default", "churned"]  # default 2022-10; cured 2023-04
+    bal = tables["facility_balances"]
+    tables["facility_balances"] = bal.assign(days_past_due=bal["days_past_due"].clip(upper=60))
+    tables["credit_events"] = tables["credit_events"].iloc[:2]  # no default
+    frame = build_features(tables, dates)
+    stages = [at(frame, "c2", d)["lifecycle_stage"] for d in dates]
     assert stages == ["active", "dormant", "churned"]  # last revenue 2022-09-20
 
 

@@ -12,7 +12,6 @@ import pytest
 
 from predict.features.labels import (
     LABEL_COLUMNS,
-    DefaultDefinition,
     LabelConfig,
     build_labels,
     label_availability,
@@ -46,7 +45,9 @@ def test_default_label_by_hand(labels: pd.DataFrame) -> None:
     # c2: 60 dpd at most until 2022-09, then 90 dpd and a default event at 2022-10-31.
     assert at(labels, "c2", D(2022, 3, 31))["label_default"] == 0  # window to 2022-09-30
     assert at(labels, "c2", D(2022, 6, 30))["label_default"] == 1
-    assert np.isnan(at(labels, "c2", D(2022, 12, 31))["label_default"])  # already in default
+    # Already in default at t: build_labels gives the label, apply_populations takes it out
+    # (tests/unit/test_default_status.py).
+    assert at(labels, "c2", D(2022, 12, 31))["label_default"] == 0
     assert at(labels, "c1", D(2022, 6, 30))["label_default"] == 0
 
 
@@ -61,28 +62,18 @@ def test_default_by_arrears_alone_and_by_event_alone() -> None:
     assert at(by_event, "c2", D(2022, 6, 30))["label_default"] == 1  # the default event
 
 
-def test_prior_default_lookback_param() -> None:
-    # c2: default event 2022-10-31, 90+ dpd Oct-Dec 2022, no balance rows after December.
-    def label(lookback: int | None) -> float:
-        config = LabelConfig(
-            horizon_months=6,
-            data_end=D(2023, 12, 31),
-            default=DefaultDefinition(prior_lookback_months=lookback),
-        )
-        frame = build_labels(tiny_tables(), [D(2023, 1, 31)], config)
-        return float(at(frame, "c2", D(2023, 1, 31))["label_default"])
-
-    assert np.isnan(label(None))  # all history: already in default
-    assert np.isnan(label(3))  # 150 dpd in December is within 3 months
-    assert label(1) == 0  # only January counts: not in default, and no default after
-
-
 def test_churn_label_by_hand(labels: pd.DataFrame) -> None:
     assert np.isnan(at(labels, "c2", D(2021, 6, 30))["label_churn"])  # not active yet
-    assert at(labels, "c2", D(2022, 6, 30))["label_churn"] == 0  # loan still open at t+H
+    assert at(labels, "c1", D(2022, 6, 30))["label_churn"] == 0  # loan still open at t+H
+    assert np.isnan(at(labels, "c2", D(2022, 6, 30))["label_churn"])  # defaults in October
     tables = tiny_tables()
     fac = tables["facilities"]
     fac.loc[fac["facility_id"] == "f3", "closed_date"] = pd.Timestamp("2022-10-31")
+    closed = build_labels(tables, [D(2022, 8, 31), D(2022, 9, 30)], H6)
+    assert np.isnan(at(closed, "c2", D(2022, 8, 31))["label_churn"])  # default in October
+    tables["credit_events"] = tables["credit_events"].iloc[:2]  # no default event
+    bal = tables["facility_balances"]
+    tables["facility_balances"] = bal.assign(days_past_due=bal["days_past_due"].clip(upper=60))
     closed = build_labels(tables, [D(2022, 8, 31), D(2022, 9, 30)], H6)
     assert at(closed, "c2", D(2022, 8, 31))["label_churn"] == 0  # revenue 2022-09-20 in window
     assert at(closed, "c2", D(2022, 9, 30))["label_churn"] == 1  # nothing Oct 22-Mar 23
@@ -123,7 +114,7 @@ def test_targets_without_their_tables_are_skipped_not_faked(
     assert label_availability(tables) == {
         "churn": "needs facilities or revenue, absent from the input",
         "default": (
-            "needs credit_events, or facilities with facility_balances, absent from the input"
+            "needs facilities, with credit_events or facility_balances, absent from the input"
         ),
         "contribution": "needs revenue, absent from the input",
     }
@@ -145,6 +136,11 @@ def test_labels_equal_the_generators_reference_implementation() -> None:
     ref = synthetic.realised_outcomes(tables, dates, window, data_end=data_end(tables))
     merged = ours.merge(ref, on=["client_id", "as_of"], how="outer", validate="1:1")
     assert len(merged) == len(ours) == len(ref)
+    # The reference predates the populations: its default is NaN for "ever defaulted" (our
+    # labels before apply_populations have one there), and its churn counts exits through
+    # default (ours: NaN when a default falls in the horizon, i.e. label_default == 1).
+    merged.loc[merged["label_default"].eq(1), "churn"] = np.nan
+    merged.loc[merged["default"].isna(), "label_default"] = np.nan
     for target in ("churn", "default", "contribution"):
         a, b = merged[f"label_{target}"].to_numpy(), merged[target].to_numpy()
         same = (np.isnan(a) & np.isnan(b)) | np.isclose(a, b, rtol=1e-9, atol=1e-6)

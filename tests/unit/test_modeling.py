@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from predict.contract.spec import POPULATIONS
 from predict.models.baselines import CarryForwardBaseline, ScorecardBaseline
 from predict.models.flags import FLAG_CODES
 from predict.models.metrics_files import BINARY_HEADLINE, REGRESSION_HEADLINE
@@ -21,6 +22,7 @@ from predict.models.training import (
     evaluate_model,
     feature_columns,
     lgb_params,
+    population_block,
     run_training,
     split_fingerprint,
     train_model,
@@ -281,3 +283,23 @@ def test_run_training_skips_a_target_with_no_label(tmp_path: Path, split_book: B
     assert read_skipped(tmp_path / "m" / "default")["rows"] == {"train": 0, "valid": 0, "test": 0}
     assert json.loads((tmp_path / "x" / "default.json").read_text()) == {"skipped": True}
     assert list(pd.read_csv(tmp_path / "p" / "default" / "roc.csv").columns)[:2] == ["fpr", "tpr"]
+
+
+def test_population_block_states_the_definition_and_counts_by_hand() -> None:
+    frame = pd.DataFrame(
+        {
+            "client_id": ["a", "a", "b", "c", "d"],
+            "label_default": [0.0, 1.0, np.nan, np.nan, 0.0],
+            "in_default": [0.0, 0.0, 1.0, 0.0, 0.0],
+            "has_exposure": [1.0, 1.0, 1.0, 0.0, 1.0],
+        }
+    )
+    block = population_block("default", {"test": frame})
+    assert block["definition"] == POPULATIONS["default"]
+    assert block["test"] == {
+        "rows": 3,
+        "clients": 2,
+        "rows_unlabelled": 2,
+        "rows_in_default": 1,
+        "rows_without_exposure": 1,
+    }

@@ -69,6 +69,11 @@ def test_point_in_time_on_a_random_book_at_every_month_end() -> None:
     full = check_point_in_time(tables, dates)
     closed_later = tables["facilities"]["closed_date"].notna()
     assert closed_later.any() and full["facilities_closed_12m"].gt(0).any()
+    # The default status is among the features proved: clients in default, cured ones (a
+    # default before, none in force) and a stage of its own.
+    assert full["in_default"].eq(1).any() and full["has_exposure"].eq(0).any()
+    assert (full["ever_defaulted"].eq(1) & full["in_default"].eq(0)).any()
+    assert full["lifecycle_stage"].eq("in_default").any()
 
 
 DAYS = st.dates(D(2019, 1, 1), D(2021, 12, 31))
@@ -129,7 +134,9 @@ def small_histories(draw: st.DrawFn) -> tuple[Tables, list[dt.date]]:
             max_size=12,
         )
     )
-    event_kinds = st.sampled_from(["watchlist", "restructuring", "covenant_breach", "default"])
+    event_kinds = st.sampled_from(
+        ["watchlist", "restructuring", "covenant_breach", "default", "write_off"]
+    )
     events = draw(
         st.lists(st.tuples(st.sampled_from(ids), st.none(), DAYS.map(str), event_kinds), max_size=4)
     )

@@ -213,3 +213,40 @@ def test_previous_scoring_and_early_warning() -> None:
 def test_early_warning_is_empty_without_previous() -> None:
     ew = early_warning(_scores(), EarlyWarningConfig())
     assert ew.empty and tuple(ew.columns) == EARLY_WARNING_COLUMNS
+
+
+def test_stage_rules_workout_win_back_convert_and_no_watch_for_the_gone() -> None:
+    scores = pd.DataFrame(
+        {
+            "client_id": pd.Series(list("pqrstuv"), dtype="str"),
+            "lifecycle_stage": pd.Series(
+                ["in_default", "churned", "churned", "potential", "potential", "active", "churned"],
+                dtype="str",
+            ),
+            # PD 50%, churn 90% everywhere: the watch / retain rules would fire on all
+            "default_probability": [1.0, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5],
+            "churn_probability": [np.nan, np.nan, np.nan, np.nan, np.nan, 0.9, np.nan],
+            "expected_contribution": [0.0, 10.0, 0.0, 5.0, 0.0, 10.0, 10.0],
+            "relationship_value": [0.0, 10.0, 0.0, 5.0, 0.0, 10.0, 10.0],
+            "utilisation": [0.1] * 7,
+            "ever_defaulted": [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
+        }
+    )
+    out = assign_actions(scores, RelationshipConfig()).set_index("client_id")["action"]
+    assert out.to_dict() == {
+        "p": "workout",
+        "q": "win_back",  # churned, revenue expected
+        "r": "none",
+        "s": "convert",  # prospect, revenue expected
+        "t": "none",
+        "u": "watch",  # an active client: the usual rules
+        "v": "none",  # left through a default (and a recovery): no win-back
+    }
+
+
+def test_no_exposure_means_zero_expected_loss_whatever_the_pd() -> None:
+    scores = _scores().assign(default_probability=[0.10, 0.005, np.nan, np.nan])
+    out = add_value(add_exposure(scores, client_exposure(_tables(), AS_OF, CFG), CFG))
+    by = out.set_index("client_id")
+    assert by.loc["c", "ead"] == 0 and by.loc["c", "expected_loss"] == 0  # no PD, no exposure
+    assert np.isnan(by.loc["d", "expected_loss"])  # exposure 30, PD unknown: EL unknown

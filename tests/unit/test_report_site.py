@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from predict import io
+from predict.contract.spec import POPULATIONS
 from predict.models.store import read_model_info
 from predict.report import ReportConfig, ReportInputError, build_report, load_inputs, site_dir
 from predict.report import site as site_module
@@ -152,6 +153,20 @@ def test_model_card_shows_version_hash_windows_metrics_and_stability(
         "Revenue booked",
     ):
         assert expected in text, expected
+
+
+def test_model_card_and_portfolio_state_each_models_population_and_size(
+    built: Path, run: PortfolioPaths
+) -> None:
+    card = (built / "model_card.html").read_text(encoding="utf-8")
+    for target in ("churn", "default", "contribution"):
+        assert f'id="population-{target}">{POPULATIONS[target]}' in card.replace("&#39;", "'")
+    assert "<td>train</td><td>900</td><td>300</td><td>41</td><td>12</td>" in card
+    page = (built / "index.html").read_text(encoding="utf-8")
+    assert 'id="populations"' in page
+    scores = pd.read_parquet(run.scores / "scores.parquet")
+    assert f"<td>default</td><td>{POPULATIONS['default']}</td><td>{len(scores) - 1}</td>" in page
+    assert "1 in default at the as-of date" in page
 
 
 def test_explanations_page_has_a_summary_per_model(built: Path) -> None:

@@ -71,9 +71,10 @@ def test_every_output_is_written_with_one_row_per_client(
         scoring_book.tables["clients"].loc[onboarded, "client_id"]
     )
     assert (scores["as_of"] == pd.Timestamp(AS_OF)).all()
-    assert scores["default_probability"].between(0, 1).all()
+    assert scores["default_probability"].dropna().between(0, 1).all()
     assert scores["churn_probability"].dropna().between(0, 1).all()
-    assert scores["action"].isin(["watch", "retain", "grow", "maintain"]).all()
+    actions = ["watch", "retain", "grow", "maintain", "workout", "win_back", "convert", "none"]
+    assert scores["action"].isin(actions).all()
     assert len(pd.read_csv(out / "scores.csv")) == len(scores)
     assert (
         scores["default_model_version"] == load_bundle(scoring_book.models / "default").version
@@ -101,15 +102,35 @@ def test_reasons_are_plain_words_and_in_default_clients_are_flagged(
     scored: tuple[Path, ScoringResult],
 ) -> None:
     scores = scored[1].scores
-    normal = scores[~scores["in_default"]]
+    modelled = scores["default_not_scored_reason"].isna()
+    normal = scores[modelled]
     assert normal["default_reasons"].str.contains(r"pts, (?:raises|lowers) default risk\)").all()
+    assert normal["default_probability"].between(0, 1).all()
     in_default = scores[scores["in_default"]]
     assert len(in_default) > 0
     assert (in_default["default_probability"] == 1.0).all()
-    assert in_default["default_reasons"].str.startswith("Already in default").all()
-    idle = scores["lifecycle_stage"].isin(["potential", "churned"])
+    assert in_default["default_reasons"].str.startswith("In default").all()
+    assert (in_default["lifecycle_stage"] == "in_default").all()
+    assert (in_default["action"] == "workout").all()
+    assert in_default["churn_probability"].isna().all()
+    idle = scores["lifecycle_stage"].isin(["potential", "churned", "in_default"])
     assert scores.loc[idle, "churn_probability"].isna().all()
     assert scores.loc[~idle, "churn_probability"].notna().all()
+    assert scores.loc[idle, "churn_not_scored_reason"].notna().all()
+
+
+def test_no_exposure_no_pd_and_no_loss_and_no_watch_for_churned_or_prospects(
+    scored: tuple[Path, ScoringResult],
+) -> None:
+    scores = scored[1].scores
+    no_exposure = scores["default_not_scored_reason"].str.startswith("no exposure").fillna(False)
+    assert no_exposure.sum() > 0
+    assert scores.loc[no_exposure, "default_probability"].isna().all()
+    assert (scores.loc[no_exposure, "expected_loss"] == 0).all()
+    assert (scores.loc[no_exposure, "open_facilities"] == 0).all()
+    gone = scores["lifecycle_stage"].isin(["churned", "potential"])
+    assert gone.sum() > 0
+    assert scores.loc[gone, "action"].isin(["win_back", "convert", "none"]).all()
 
 
 def test_previous_month_is_rescored_and_drift_is_written(
@@ -179,7 +200,8 @@ def test_a_missing_model_folder_skips_that_target(scoring_book: Book, tmp_path: 
     assert scores["expected_contribution"].isna().all()
     assert scores["contribution_reasons"].str.startswith("Not scored: no model folder").all()
     assert scores["relationship_value"].isna().all()
-    assert scores["default_probability"].notna().all()
+    modelled = scores["default_not_scored_reason"].isna()  # not in default, with exposure
+    assert scores.loc[modelled, "default_probability"].notna().all()
     with pytest.raises(FileNotFoundError, match="no model in"):
         load_models(tmp_path / "out")
 
@@ -230,7 +252,10 @@ def test_a_missing_feature_is_an_error_when_params_say_so(
 def test_unseen_categories_are_reported_not_crashed_on(odd: tuple[Path, ScoringResult]) -> None:
     result = odd[1]
     assert result.report.unseen_categories["default"]["segment"] == {"brand_new_segment": 10}
-    assert result.scores["default_probability"].notna().all()
+    scores = result.scores
+    assert (
+        scores.loc[scores["default_not_scored_reason"].isna(), "default_probability"].notna().all()
+    )
 
 
 def test_rows_that_break_the_contract_are_quarantined_and_reported(

@@ -171,3 +171,16 @@ OUTPUT_COLUMN: dict[str, str] = dict(
 )
 DEFAULT_EVENT_KINDS: tuple[str, ...] = ("default", "write_off")
 DEFAULT_DPD_THRESHOLD = 90
+# Who each model is trained, evaluated and applied on, in words (labels, metrics, model card,
+# report); the rules: predict.features.labels.apply_populations and predict.scoring.scope.
+POPULATIONS: dict[str, str] = {
+    "churn": (
+        "clients active at t (an open facility, or revenue in the inactivity window), not in "
+        "default at t, with no default in (t, t+H] (an exit through default is not churn)"
+    ),
+    "default": (
+        "clients with exposure at t (an open facility or a drawn balance) who are not in "
+        "default at t (a default trigger in force or in probation, or a write-off)"
+    ),
+    "contribution": "every client onboarded on or before t",
+}

@@ -47,7 +47,7 @@ from predict.features.build import (
     load_tables,
     summarise,
 )
-from predict.features.labels import LabelConfig, build_labels
+from predict.features.labels import LabelConfig, apply_populations, build_labels
 from predict.features.snapshots import as_of_dates, resolve_data_end
 from predict.io import write_json, write_parquet
 
@@ -136,6 +136,7 @@ def _features_and_labels(
     frame = features.merge(found, on=KEYS, how="left", validate="1:1")
     if len(found) != len(features):
         raise RuntimeError("features and labels disagree on the (client_id, as_of) rows")
+    apply_populations(frame)
     return frame
 
 

@@ -43,7 +43,13 @@ from predict.features.catalogue import (
     REVENUE_FAMILIES,
     is_available,
 )
-from predict.features.labels import LABEL_COLUMNS, DefaultDefinition, LabelConfig, build_labels
+from predict.features.labels import (
+    LABEL_COLUMNS,
+    DefaultDefinition,
+    LabelConfig,
+    apply_populations,
+    build_labels,
+)
 from predict.features.labels import label_availability as _label_availability
 from predict.features.lifecycle import LifecycleConfig, stage_sql
 from predict.features.snapshots import (
@@ -124,7 +130,7 @@ class FeaturesConfig:
             {
                 "revenue": {f: getattr(self.revenue_sources, f) for f in ("interest", "fee")},
                 "interaction": vars(self.interaction_kinds),
-                "credit_event": {**events, "default": self.default.event_kinds},
+                "credit_event": {**events, **self.default.families()},
             }
         )
 
@@ -170,17 +176,21 @@ def _relationship_sql(
         + ")"
     )
     open_now = "coalesce(fac_f.n_open, 0) > 0" if fac else "false"
+    status = _in_default_sql(config, present)
     rev_i = "coalesce(rev_f.active_inact, false)" if rev else "false"
     rev_d = "coalesce(rev_f.active_dormant, false)" if rev else "false"
-    uses = ("fac_f",) * fac + ("rev_f", "rev_first") * rev
+    uses = ("fac_f",) * fac + ("rev_f", "rev_first") * rev + status[1]
     revenue_12m = "coalesce(rev_f.total_12m, 0)"
     return {
         "tenure_months": (fsql.months_since("s.onboarded"), ()),
         "lifecycle_stage": (
-            stage_sql(first, "s.midx", open_now, rev_i, rev_d, config.lifecycle),
+            stage_sql(
+                f"({status[0]}) = 1", first, "s.midx", open_now, rev_i, rev_d, config.lifecycle
+            ),
             uses,
         ),
         **_counts("fac_f", {"n_open_facilities": "n_open", "n_products": "n_products"}),
+        "has_exposure": _exposure_sql(present),
         "limit_to_turnover": (
             "coalesce(fac_f.total_limit, 0) / nullif(s.annual_turnover, 0)",
             ("fac_f",),
@@ -192,6 +202,25 @@ def _relationship_sql(
         "industry": ("s.industry", ()),
         "region": ("s.region", ()),
     }
+
+
+def _in_default_sql(config: FeaturesConfig, present: set[str]) -> tuple[str, tuple[str, ...]]:
+    """The default status at t (1/0; :func:`predict.features.sql.in_default_sql`), 0 when no
+    input could show a default."""
+    if not ("credit_events" in present or {"facilities", "facility_balances"} <= present):
+        return "0", ()
+    d = config.default
+    return fsql.in_default_sql(d.probation_months, d.restructuring_probation_months), ("status_f",)
+
+
+def _exposure_sql(present: set[str]) -> tuple[str, tuple[str, ...]]:
+    """1 with an open facility or a drawn balance at t (the default model's population)."""
+    if "facility_balances" not in present:
+        return "CASE WHEN coalesce(fac_f.n_open, 0) > 0 THEN 1 ELSE 0 END", ("fac_f",)
+    return (
+        "CASE WHEN coalesce(fac_f.n_open, 0) > 0 OR coalesce(bal_f.drawn, 0) > 0 THEN 1 ELSE 0 END",
+        ("fac_f", "bal_f"),
+    )
 
 
 def _loan_sql() -> dict[str, tuple[str, tuple[str, ...]]]:
@@ -306,8 +335,9 @@ def _survey_score_sql(cte: str) -> str:
 
 
 def _credit_event_sql(
-    present: set[str], dpd_threshold: int
+    config: FeaturesConfig, present: set[str]
 ) -> dict[str, tuple[str, tuple[str, ...]]]:
+    dpd_threshold = config.default.dpd_threshold
     flags, uses = [], []
     if "credit_events" in present:
         flags.append("coalesce(default_first.first_default <= s.as_of, false)")
@@ -323,6 +353,7 @@ def _credit_event_sql(
             f"CASE WHEN {' OR '.join(flags) or 'false'} THEN 1 ELSE 0 END",
             tuple(uses),
         ),
+        "in_default": _in_default_sql(config, present),
     }
 
 
@@ -333,8 +364,9 @@ def _windows(config: FeaturesConfig) -> fsql.Windows:
     )
 
 
-def _all_ctes(config: FeaturesConfig) -> list[fsql.Cte]:
+def _all_ctes(config: FeaturesConfig, present: set[str]) -> list[fsql.Cte]:
     windows = _windows(config)
+    d = config.default
     return [
         *fsql.BASE,
         *fsql.facility_ctes(),
@@ -342,6 +374,7 @@ def _all_ctes(config: FeaturesConfig) -> list[fsql.Cte]:
         *fsql.revenue_ctes(windows),
         *fsql.interaction_ctes(),
         *fsql.credit_event_ctes(CREDIT_EVENT_FAMILIES),
+        *fsql.status_ctes(d.dpd_threshold, d.probation_months, present),
     ]
 
 
@@ -354,14 +387,14 @@ def feature_query(
         **_loan_sql(),
         **_contribution_sql(),
         **_interaction_sql(),
-        **_credit_event_sql(present, config.default.dpd_threshold),
+        **_credit_event_sql(config, present),
     }
     selects = {}
     for name in names:
         expr = exprs[name][0]
         selects[name] = expr if FEATURES[name].kind == "categorical" else f"({expr})::DOUBLE"
     uses = {name: exprs[name][1] for name in names}
-    return fsql.Statement(tuple(_all_ctes(config)), selects, uses)
+    return fsql.Statement(tuple(_all_ctes(config, present)), selects, uses)
 
 
 def build_features(
@@ -546,13 +579,15 @@ def _grouped(left_out: Mapping[str, str]) -> str:
 
 
 def build_feature_table(tables: Mapping[str, pd.DataFrame], config: FeaturesConfig) -> FeatureTable:
-    """Features and labels for the whole snapshot calendar (params), plus a summary."""
+    """Features and labels (each model's population: :func:`apply_populations`) for the
+    whole snapshot calendar (params), plus a summary."""
     dates = as_of_dates(tables, config.as_of)
     features = build_features(tables, dates, config)
     labels = build_labels(tables, dates, config.labels)
     frame = features.merge(labels, on=["client_id", "as_of"], how="left", validate="1:1")
     if len(frame) != len(features) or len(labels) != len(features):
         raise RuntimeError("features and labels disagree on the (client_id, as_of) rows")
+    apply_populations(frame)
     return FeatureTable(frame, summarise(tables, frame, dates, config))
 
 
@@ -577,6 +612,9 @@ def summarise(
         }
         for target in TARGETS:
             entry[f"labelled_{target}"] = int(part[f"label_{target}"].notna().sum())
+        for flag in ("in_default", "has_exposure"):
+            if flag in part:
+                entry[flag] = int((part[flag] == 1).sum())
         snapshots.append(entry)
     return {
         "horizon_months": config.horizon_months,

@@ -1,13 +1,18 @@
-"""Labels at each as-of date t over the horizon (t, t+H], exactly as the data contract says.
+"""Labels at each as-of date t over the horizon (t, t+H], exactly as the data contract says,
+and the population each model is trained, evaluated and applied on.
 
 - ``label_default``: 1 if the client has a ``credit_events`` default (kinds in params) or any
-  facility at >= ``dpd_threshold`` days past due at a month end in (t, t+H], else 0. A client
-  already in default at t (such an event or such arrears on or before t; all history, or
-  the last ``prior_lookback_months``) gets NaN: it is not scored for default.
-- ``label_churn``: 1 if the client is active at t and inactive at t+H, 0 if active at both,
-  NaN if not active at t. Active at d = an open facility at d (originated on or before d,
-  not closed on or before d) or revenue (a non-zero amount) in the ``inactivity_months``
-  months up to d. Without facilities, revenue alone decides (and the other way round).
+  facility at >= ``dpd_threshold`` days past due at a month end in (t, t+H], else 0.
+  Population (:func:`apply_populations`): clients with exposure at t (feature
+  ``has_exposure``: an open facility or a drawn balance) who are not in default at t
+  (feature ``in_default``: a trigger still in force or in its probation, or a write-off;
+  see :class:`DefaultDefinition`); NaN for the others. A cured client is in it.
+- ``label_churn``: 1 if the client is active at t and inactive at t+H, 0 if active at both.
+  Active at d = an open facility at d (originated on or before d, not closed on or before
+  d) or revenue (a non-zero amount) in the ``inactivity_months`` months up to d. Without
+  facilities, revenue alone decides (and the other way round). Churn is a voluntary exit:
+  NaN if not active at t, if in default at t, or if a default (as above) falls in (t, t+H]
+  (an exit through default or write-off is not churn, and staying in workout is no choice).
 - ``label_contribution``: the sum of ``revenue.amount`` in (t, t+H]; 0 without revenue.
 
 A snapshot with t+H after the data end is censored: all its labels are NaN. A target whose
@@ -21,6 +26,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from predict.contract.spec import DEFAULT_DPD_THRESHOLD, DEFAULT_EVENT_KINDS, TARGETS
@@ -38,7 +44,7 @@ logger = logging.getLogger(__name__)
 
 LABEL_COLUMNS: tuple[str, ...] = tuple(f"label_{t}" for t in TARGETS)
 _NEEDS: dict[str, str] = {
-    "default": "credit_events, or facilities with facility_balances",
+    "default": "facilities, with credit_events or facility_balances",
     "churn": "facilities or revenue",
     "contribution": "revenue",
 }
@@ -46,17 +52,39 @@ _NEEDS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class DefaultDefinition:
-    """The ``features.default`` params: what counts as a default."""
+    """The ``features.default`` params: what counts as a default, and when it ends.
+
+    A *trigger* at a month end is a credit event of ``event_kinds`` dated in that month or a
+    facility at >= ``dpd_threshold`` days past due at that month end. A client is in default
+    at t while a trigger holds and for ``probation_months`` after the last one
+    (``restructuring_probation_months`` after a distressed restructuring); a write-off
+    (``write_off_kinds``) never cures. See :func:`predict.features.sql.in_default_sql`.
+    """
 
     event_kinds: tuple[str, ...] = DEFAULT_EVENT_KINDS  # credit_events kinds (case-insensitive)
     dpd_threshold: int = DEFAULT_DPD_THRESHOLD  # days past due at a month end
-    prior_lookback_months: int | None = None  # "already in default at t": None = all history
+    write_off_kinds: tuple[str, ...] = ("write_off",)  # of event_kinds: never cures
+    probation_months: int = 3  # still in default this many months after the last trigger
+    restructuring_probation_months: int = 12  # ... after a distressed restructuring
 
     def __post_init__(self) -> None:
         if self.dpd_threshold < 1:
             raise ValueError(f"features.default.dpd_threshold must be >= 1: {self.dpd_threshold}")
-        if self.prior_lookback_months is not None and self.prior_lookback_months < 1:
-            raise ValueError("features.default.prior_lookback_months must be >= 1 or null")
+        if not 0 <= self.probation_months <= self.restructuring_probation_months:
+            raise ValueError(
+                "features.default: need 0 <= probation_months <= restructuring_probation_months,"
+                f" got {self.probation_months} and {self.restructuring_probation_months}"
+            )
+        kinds = {k.strip().lower() for k in self.event_kinds}
+        extra = [k for k in self.write_off_kinds if k.strip().lower() not in kinds]
+        if extra:
+            raise ValueError(f"features.default.write_off_kinds {extra} not in event_kinds")
+
+    def families(self) -> dict[str, tuple[str, ...]]:
+        """The credit event kinds per family: ``default`` (cures) and ``write_off``."""
+        write_off = {k.strip().lower() for k in self.write_off_kinds}
+        cures = tuple(k for k in self.event_kinds if k.strip().lower() not in write_off)
+        return {"default": cures, "write_off": tuple(self.write_off_kinds)}
 
 
 @dataclass(frozen=True)
@@ -71,11 +99,38 @@ def label_availability(tables: Mapping[str, pd.DataFrame]) -> dict[str, str | No
     """For each target: None when it can be defined, else why not."""
     have = set(tables)
     ok = {
-        "default": "credit_events" in have or {"facilities", "facility_balances"} <= have,
+        "default": "facilities" in have and bool({"credit_events", "facility_balances"} & have),
         "churn": bool({"facilities", "revenue"} & have),
         "contribution": "revenue" in have,
     }
     return {t: None if ok[t] else f"needs {_NEEDS[t]}, absent from the input" for t in TARGETS}
+
+
+def apply_populations(frame: pd.DataFrame) -> dict[str, int]:
+    """Set the labels outside each model's population to NaN, in place; the rows left out.
+
+    ``frame`` holds the features of the same rows (``in_default``, ``has_exposure``; when
+    absent, no input could show a default, resp. the default target is already skipped).
+    Returns the labelled rows each rule took out (censored rows excluded).
+    """
+    labelled = {t: frame[t].notna() for t in ("label_default", "label_churn")}
+    in_default = _flag(frame, "in_default", absent=False)
+    no_exposure = ~_flag(frame, "has_exposure", absent=True)
+    frame.loc[in_default | no_exposure, "label_default"] = np.nan
+    frame.loc[in_default, "label_churn"] = np.nan
+    out = {
+        "default_in_default": int((labelled["label_default"] & in_default).sum()),
+        "default_no_exposure": int((labelled["label_default"] & no_exposure & ~in_default).sum()),
+        "churn_in_default": int((labelled["label_churn"] & in_default).sum()),
+    }
+    logger.info("labelled rows taken out of the model populations: %s", out)
+    return out
+
+
+def _flag(frame: pd.DataFrame, column: str, absent: bool) -> pd.Series:
+    if column not in frame:
+        return pd.Series(absent, index=frame.index, dtype=bool)
+    return frame[column].eq(1).fillna(False).astype(bool)
 
 
 def _calendar(dates: Sequence[dt.date], config: LabelConfig, end: dt.date) -> pd.DataFrame:
@@ -85,26 +140,20 @@ def _calendar(dates: Sequence[dt.date], config: LabelConfig, end: dt.date) -> pd
         "datetime64[s]"
     )
     frame["end_midx"] = frame["midx"] + config.horizon_months
-    lookback = config.default.prior_lookback_months
-    frame["prior_midx"] = pd.array(
-        [None if lookback is None else m - lookback for m in frame["midx"]], dtype="Int64"
-    )
     frame["censored"] = [is_censored(d, config.horizon_months, end) for d in dates]
     return frame
 
 
 def _default_ctes(present: set[str], threshold: int) -> list[fsql.Cte]:
     ctes = []
-    prior_m = "(s.prior_midx IS NULL OR {m} > s.prior_midx)"
     if "credit_events" in present:
         ctes.append(
             fsql.Cte(
                 "def_ev",
                 f"""SELECT s.cid, s.midx,
-  bool_or(e.d > s.as_of AND e.d <= s.end_date) AS future,
-  bool_or(e.d <= s.as_of AND {prior_m.format(m=fsql.midx("e.d"))}) AS prior
+  bool_or(e.d > s.as_of AND e.d <= s.end_date) AS future
 FROM snap s JOIN (SELECT ids.cid, e.date::DATE AS d FROM {fsql.with_cid("events_t", "e")}
-  JOIN code_map_t m ON m.domain = 'credit_event' AND m.family = 'default'
+  JOIN code_map_t m ON m.domain = 'credit_event' AND m.family IN {fsql.DEFAULT_FAMILIES}
   AND m.code = lower(trim(e.kind))) e ON e.cid = s.cid
 GROUP BY s.cid, s.midx""",
                 grain="snapshot",
@@ -115,8 +164,7 @@ GROUP BY s.cid, s.midx""",
             fsql.Cte(
                 "def_dpd",
                 f"""SELECT s.cid, s.midx,
-  bool_or(b.midx > s.midx AND b.midx <= s.end_midx) AS future,
-  bool_or(b.midx <= s.midx AND {prior_m.format(m="b.midx")}) AS prior
+  bool_or(b.midx > s.midx AND b.midx <= s.end_midx) AS future
 FROM snap s JOIN (SELECT DISTINCT ids.cid, {fsql.midx("b.month_end::DATE")} AS midx
   FROM balances_t b JOIN {fsql.with_cid("facilities_t", "f")} ON f.facility_id = b.facility_id
   WHERE b.days_past_due >= {int(threshold)}
@@ -170,13 +218,10 @@ def _label_selects(present: set[str], skipped: Mapping[str, str | None]) -> dict
         return "(" + " OR ".join(flag(c, col) for c, col in cte_columns) + ")"
 
     selects = {c: "NULL" for c in LABEL_COLUMNS}
+    parts = [p for p in ("def_ev", "def_dpd") if p in _default_names(present)]
+    future = either([(p, "future") for p in parts]) if parts else "false"
     if skipped["default"] is None:
-        parts = [p for p in ("def_ev", "def_dpd") if p in _default_names(present)]
-        prior, future = (
-            either([(p, "prior") for p in parts]),
-            either([(p, "future") for p in parts]),
-        )
-        selects["label_default"] = f"CASE WHEN {prior} THEN NULL WHEN {future} THEN 1 ELSE 0 END"
+        selects["label_default"] = f"CASE WHEN {future} THEN 1 ELSE 0 END"
     if skipped["churn"] is None:
         now = [("fac_open", "open_t")] * ("facilities" in present) + [("rev_h", "rev_t")] * (
             "revenue" in present
@@ -185,7 +230,8 @@ def _label_selects(present: set[str], skipped: Mapping[str, str | None]) -> dict
             "revenue" in present
         )
         selects["label_churn"] = (
-            f"CASE WHEN NOT {either(now)} THEN NULL WHEN {either(later)} THEN 0 ELSE 1 END"
+            f"CASE WHEN NOT {either(now)} OR {future} THEN NULL "
+            f"WHEN {either(later)} THEN 0 ELSE 1 END"
         )
     if skipped["contribution"] is None:
         selects["label_contribution"] = "coalesce(rev_h.future_revenue, 0)"
@@ -200,7 +246,8 @@ def _default_names(present: set[str]) -> set[str]:
 def build_labels(
     tables: Mapping[str, pd.DataFrame], as_of_dates: Sequence[dt.date], config: LabelConfig
 ) -> pd.DataFrame:
-    """Labels per (client_id, as_of): ``label_churn``, ``label_default``, ``label_contribution``.
+    """Labels per (client_id, as_of): ``label_churn``, ``label_default``, ``label_contribution``,
+    before the status populations (:func:`apply_populations`, which needs the features).
 
     One row per client onboarded on or before each as-of date (the rows of
     :func:`predict.features.build.build_features`), sorted by client and date.
@@ -217,7 +264,7 @@ def build_labels(
     con = fsql.connect(
         tables,
         dates,
-        fsql.code_map_frame({"credit_event": {"default": config.default.event_kinds}}),
+        fsql.code_map_frame({"credit_event": config.default.families()}),
     )
     con.register("label_cal_t", cal)
     ctes = [
@@ -225,7 +272,7 @@ def build_labels(
         fsql.Cte(
             "snap",
             "SELECT c.client_id, c.cid, a.as_of::DATE AS as_of, a.midx, "
-            "a.end_date::DATE AS end_date, a.end_midx, a.prior_midx, a.censored "
+            "a.end_date::DATE AS end_date, a.end_midx, a.censored "
             "FROM ids c JOIN label_cal_t a ON c.onboarded <= a.as_of::DATE",
             ("ids",),
             materialized=True,

@@ -4,9 +4,12 @@
 ``inactivity_months`` (I, params ``features``) and this module's ``new_months`` (N) and
 ``dormant_months`` (D < I), the first rule that holds gives the stage:
 
+0. in_default: in default at t (feature ``in_default``: a default trigger in force or in
+   its probation, or a write-off; :class:`predict.features.labels.DefaultDefinition`);
 1. potential: no facility originated and no revenue booked on or before t;
 2. churned: was active before, but not active now (no open facility at t and no revenue
-   in the I months up to t) - the same "active" as the churn target;
+   in the I months up to t) - the same "active" as the churn target (an exit through
+   default is ``in_default``, not churned, until it cures);
 3. dormant: still active by that definition, but no open facility and no revenue in the
    last D months;
 4. new: the first facility or revenue falls in the last N months;
@@ -23,7 +26,7 @@ from dataclasses import dataclass
 
 from predict.features.snapshots import month_index
 
-STAGES: tuple[str, ...] = ("potential", "new", "active", "dormant", "churned")
+STAGES: tuple[str, ...] = ("potential", "new", "active", "dormant", "churned", "in_default")
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class LifecycleConfig:
 
 
 def stage_sql(
+    in_default: str,
     first_activity: str,
     as_of_month: str,
     open_now: str,
@@ -59,12 +63,14 @@ def stage_sql(
 ) -> str:
     """A SQL CASE giving the stage from SQL expressions for the inputs.
 
-    ``first_activity``: date of the first facility or revenue on or before t (NULL if none);
+    ``in_default``: a SQL boolean (in default at t); ``first_activity``: date of the first
+    facility or revenue on or before t (NULL if none);
     ``as_of_month``: month index of t (year * 12 + month); the other three are booleans.
     """
     first_month = f"(year({first_activity}) * 12 + month({first_activity}))"
     return (
-        f"CASE WHEN {first_activity} IS NULL THEN 'potential' "
+        f"CASE WHEN {in_default} THEN 'in_default' "
+        f"WHEN {first_activity} IS NULL THEN 'potential' "
         f"WHEN NOT ({open_now} OR {revenue_in_inactivity}) THEN 'churned' "
         f"WHEN NOT ({open_now} OR {revenue_in_dormant}) THEN 'dormant' "
         f"WHEN {first_month} > {as_of_month} - {int(config.new_months)} THEN 'new' "
@@ -73,6 +79,7 @@ def stage_sql(
 
 
 def classify(
+    in_default: bool,
     first_activity: dt.date | None,
     as_of: dt.date,
     open_now: bool,
@@ -81,6 +88,8 @@ def classify(
     config: LifecycleConfig,
 ) -> str:
     """The same rules in Python, for one client (tests and notebooks)."""
+    if in_default:
+        return "in_default"
     if first_activity is None:
         return "potential"
     if not (open_now or revenue_in_inactivity):

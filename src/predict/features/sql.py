@@ -70,8 +70,9 @@ CODED: dict[str, tuple[str, str]] = {
 FAMILY_NAMES: dict[str, tuple[str, ...]] = {
     "revenue": ("interest", "fee"),  # anything else: "other"
     "interaction": ("rm_contact", "service_request", "complaint", "survey"),
-    "credit_event": (*CREDIT_EVENT_FAMILIES, "default"),
+    "credit_event": (*CREDIT_EVENT_FAMILIES, "default", "write_off"),
 }
+DEFAULT_FAMILIES = "('default', 'write_off')"  # credit event families that are a default
 WINDOWS = (3, 6, 12, 24)  # the feature windows in months (catalogue names *_3m ... *_24m)
 Grain = Literal["snapshot", "client", "none"]
 
@@ -786,11 +787,92 @@ GROUP BY e.client_id, e.b""",
         Cte(
             "default_first",
             f"SELECT e.client_id AS cid, min(e.date)::DATE AS first_default FROM "
-            f"{pass_rows('events_t', bucketed=False)} e WHERE e.family = 'default' "
+            f"{pass_rows('events_t', bucketed=False)} e WHERE e.family IN {DEFAULT_FAMILIES} "
             "GROUP BY e.client_id",
             grain="client",
         ),
     ]
+
+
+def status_ctes(dpd_threshold: int, probation_months: int, present: set[str]) -> list[Cte]:
+    """The inputs of the default status at t (:func:`in_default_sql`), as of each bucket.
+
+    ``status_ev``: client-months with a default trigger (a default or write-off event, or a
+    facility at >= ``dpd_threshold`` days past due at the month end), a write-off, a
+    restructuring event or arrears (a facility past due at the month end). ``status_f``, on
+    or before t: the last trigger month, whether a write-off happened, and the last
+    *distressed* restructuring month: a restructuring in a month with arrears at its month
+    end or the one before, or while in default by the trigger and probation rule.
+    """
+    parts = []
+    if {"facilities", "facility_balances"} <= present:
+        parts.append(
+            f"SELECT c.cid, c.midx, c.b, c.dpd >= {int(dpd_threshold)} AS trig, false AS wo, "
+            "false AS restr, c.dpd > 0 AS arrears FROM bal_cm c"
+        )
+    if "credit_events" in present:
+        parts.append(
+            f"SELECT e.client_id AS cid, e.midx, e.b, e.family IN {DEFAULT_FAMILIES} AS trig, "
+            "e.family = 'write_off' AS wo, e.family = 'restructuring' AS restr, false AS arrears "
+            f"FROM {pass_rows('events_t', bucketed=False)} e "
+            "WHERE e.family IN ('default', 'write_off', 'restructuring')"
+        )
+    so_far = (
+        "OVER (PARTITION BY cid ORDER BY midx ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
+    )
+    distressed = (
+        f"s.restr AND (s.arrears OR (s.prev_arrears AND s.prev_midx = s.midx - 1) "
+        f"OR s.midx - s.trig_so_far <= {int(probation_months)})"
+    )
+    return [
+        Cte(
+            "status_ev",
+            "SELECT cid, midx, b, bool_or(trig) AS trig, bool_or(wo) AS wo, "
+            "bool_or(restr) AS restr, bool_or(arrears) AS arrears FROM ("
+            + " UNION ALL ".join(parts)
+            + ") GROUP BY ALL",
+            ("bal_cm",) if {"facilities", "facility_balances"} <= present else (),
+        ),
+        Cte(
+            "status_b",
+            f"""SELECT s.cid, s.b, max(s.midx) FILTER (WHERE s.trig) AS last_trigger,
+  bool_or(s.wo) AS write_off, max(s.midx) FILTER (WHERE {distressed}) AS last_distressed
+FROM (SELECT *, lag(arrears) OVER w AS prev_arrears, lag(midx) OVER w AS prev_midx,
+  max(CASE WHEN trig THEN midx END) {so_far} AS trig_so_far
+  FROM status_ev WINDOW w AS (PARTITION BY cid ORDER BY midx)) s
+WHERE s.b > 0
+GROUP BY s.cid, s.b""",
+            ("status_ev",),
+        ),
+        windowed(
+            "status_f",
+            "status_b",
+            {
+                "last_trigger": fw.latest("last_trigger"),
+                "write_off": fw.Agg("max", "write_off"),
+                "last_distressed": fw.latest("last_distressed"),
+            },
+        ),
+    ]
+
+
+def in_default_sql(probation_months: int, restructuring_probation_months: int) -> str:
+    """In default at t (1/0) from ``status_f`` (:func:`status_ctes`), with m = month of t:
+
+    1 after a write-off (it never cures); else 0 without a trigger on or before t; else 1
+    when the last trigger month L is at most ``probation_months`` before m (the triggers
+    ceased less than the probation ago); else 1 when a distressed restructuring R, no more
+    than ``restructuring_probation_months`` before L or after it, is at most that many
+    months before m (counted from the later of L and R); else 0 (cured).
+    """
+    p, long = int(probation_months), int(restructuring_probation_months)
+    last, restr = "status_f.last_trigger", "status_f.last_distressed"
+    return (
+        f"CASE WHEN coalesce(status_f.write_off, false) THEN 1 WHEN {last} IS NULL THEN 0 "
+        f"WHEN s.midx - {last} <= {p} THEN 1 "
+        f"WHEN {restr} >= {last} - {long} AND s.midx - greatest({last}, {restr}) <= {long} "
+        "THEN 1 ELSE 0 END"
+    )
 
 
 def _closure(by_name: Mapping[str, Cte], roots: Iterable[str]) -> set[str]:

@@ -24,7 +24,7 @@ import dataclasses
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from predict import io
+from predict.contract.spec import POPULATIONS
 from predict.models import tracking
 from predict.models.baselines import BaselineConfig, make_baseline
 from predict.models.calibration import IdentityCalibrator, make_calibrator
@@ -346,6 +347,26 @@ def _segment_block(
     }
 
 
+def population_block(target: str, sets: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+    """The model's population (:data:`predict.contract.spec.POPULATIONS`) and its size per
+    set: labelled rows and clients, and the rows outside it (unlabelled: out of the
+    population or censored), of which in default at t and, for default, without exposure."""
+    out: dict[str, Any] = {"definition": POPULATIONS[target]}
+    for name, frame in sets.items():
+        labelled = frame[LABEL_PREFIX + target].notna()
+        entry = {
+            "rows": int(labelled.sum()),
+            "clients": int(frame.loc[labelled, "client_id"].nunique()),
+            "rows_unlabelled": int((~labelled).sum()),
+        }
+        if target != "contribution" and "in_default" in frame:
+            entry["rows_in_default"] = int(frame["in_default"].eq(1).sum())
+        if target == "default" and "has_exposure" in frame:
+            entry["rows_without_exposure"] = int(frame["has_exposure"].eq(0).sum())
+        out[name] = entry
+    return out
+
+
 def evaluate_model(
     bundle: ModelBundle,
     train: pd.DataFrame,
@@ -373,6 +394,7 @@ def evaluate_model(
     metrics: dict[str, Any] = {
         "target": target,
         "rows": {"test": len(rows), "test_unlabelled": len(test) - len(rows)},
+        "population": population_block(target, {"train": train, "valid": valid, "test": test}),
         "test": model,
         "baseline": base,
         "uplift": uplift(model, base) if base_pred is not None else {},

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from predict.contract.spec import OUTPUT_COLUMN, POPULATIONS
+
 logger = logging.getLogger(__name__)
 
 ALL = "All"
@@ -219,6 +221,27 @@ def lifecycle_counts(scores: pd.DataFrame) -> pd.DataFrame:
     stage = scores["lifecycle_stage"].astype("str").fillna(NO_GROUP)
     counts = stage.value_counts().rename_axis("lifecycle_stage").rename("clients")
     return counts.reset_index()
+
+
+def model_populations(scores: pd.DataFrame) -> list[dict[str, object]]:
+    """Per model: its population (:data:`predict.contract.spec.POPULATIONS`), the clients it
+    scored, and those it did not, by reason (``<target>_not_scored_reason``)."""
+    rows: list[dict[str, object]] = []
+    for target, output in OUTPUT_COLUMN.items():
+        if output not in scores:
+            continue
+        reason = scores.get(f"{target}_not_scored_reason")
+        outside = reason.notna() if reason is not None else pd.Series(False, index=scores.index)
+        counts = reason[outside].value_counts() if reason is not None else pd.Series()
+        rows.append(
+            {
+                "model": target,
+                "population": POPULATIONS[target],
+                "scored": int((scores[output].notna() & ~outside).sum()),
+                "not_scored": "; ".join(f"{int(n)} {why}" for why, n in counts.items()) or "none",
+            }
+        )
+    return rows
 
 
 def action_counts(scores: pd.DataFrame) -> pd.DataFrame:

@@ -22,11 +22,14 @@ from predict.report.inputs import ModelInfo
 logger = logging.getLogger(__name__)
 
 PURPOSE = {
-    "churn": "Probability that a client active at the as-of date is no longer active at the end "
-    "of the horizon (no open facility and no revenue in the inactivity window). Used to "
+    "churn": "Probability that a client active and not in default at the as-of date is no longer "
+    "active at the end of the horizon (no open facility and no revenue in the inactivity "
+    "window), having left voluntarily: an exit through default is not churn. Used to "
     "prioritise retention work, not to make credit decisions.",
-    "default": "Probability that a client not in default at the as-of date defaults within the "
-    "horizon (a default or write-off event, or 90+ days past due). Used for early warning and "
+    "default": "Probability that a client with exposure and not in default at the as-of date "
+    "defaults within the horizon (a default or write-off event, or 90+ days past due). Clients "
+    "in default (or in probation after a cure) and clients without exposure get no model "
+    "score. Used for early warning and "
     "portfolio expected loss; it is not a regulatory (IRB) PD.",
     "contribution": "Expected revenue from the client over the horizon. Used with the churn "
     "probability to size the contribution at risk and with expected loss for relationship "
@@ -119,7 +122,7 @@ METRIC_ORDER = (
     "n",
     "positives",
 )
-NOT_METRICS = frozenset({"rows", "target"})  # shown with the data, not as metrics
+NOT_METRICS = frozenset({"rows", "target", "population"})  # shown with the data, not as metrics
 
 
 def metrics_table(metrics: Mapping[str, Any]) -> tuple[list[str], list[list[Any]], list[str]]:
@@ -159,6 +162,29 @@ def data_facts(metrics: Mapping[str, Any], target: str) -> list[tuple[str, str]]
             span = f"{dates[0]} to {dates[-1]} ({len(dates)} as-of dates)"
             facts.append((f"split.{name}.as_of", span))
     return facts
+
+
+POPULATION_COLUMNS = (
+    "rows",
+    "clients",
+    "rows_unlabelled",
+    "rows_in_default",
+    "rows_without_exposure",
+)
+
+
+def population_facts(metrics: Mapping[str, Any], target: str) -> tuple[str, list[list[Any]]]:
+    """The model's population in words and its size per set (train, valid, test): rows and
+    clients in it, rows outside it (or censored), in default, without exposure."""
+    block = metrics.get(target, {}).get("population", {})
+    if not isinstance(block, Mapping):
+        return "", []
+    rows = [
+        [name, *(entry.get(k) for k in POPULATION_COLUMNS)]
+        for name, entry in block.items()
+        if isinstance(entry, Mapping)
+    ]
+    return str(block.get("definition", "")), rows
 
 
 def feature_rows(info: ModelInfo) -> list[dict[str, str]]:
@@ -256,6 +282,7 @@ def model_card(
     for target, info in models.items():
         features = feature_rows(info)
         columns, rows, notes = metrics_table(metrics.get(target, {}))
+        population, population_rows = population_facts(metrics, target)
         cards.append(
             {
                 "target": target,
@@ -263,6 +290,9 @@ def model_card(
                 "version": find_value(info.metadata, VERSION_KEYS),
                 "data_hash": find_value(info.metadata, HASH_KEYS),
                 "windows": window_facts(info.metadata) + data_facts(metrics, target),
+                "population": population,
+                "population_columns": POPULATION_COLUMNS,
+                "population_rows": population_rows,
                 "features": features,
                 "metric_columns": columns,
                 "metric_rows": rows,

@@ -45,6 +45,7 @@ from predict.report.kpis import (
     action_counts,
     default_risk_histogram,
     lifecycle_counts,
+    model_populations,
     portfolio_kpis,
 )
 from predict.report.model_card import LIMITATIONS, model_card
@@ -61,6 +62,9 @@ def _default_lists() -> dict[str, str]:
         "retain": "churn_probability",
         "watch": "default_probability",
         "grow": "expected_contribution",
+        "workout": "expected_loss",
+        "win_back": "expected_contribution",
+        "convert": "expected_contribution",
     }
 
 
@@ -345,6 +349,7 @@ def portfolio_context(
         "early_warning": early_warning_table(inputs, config, page_of),
         "drift": drift_table(inputs.drift),
         "model_versions": _model_versions(scores),
+        "populations": model_populations(scores),
         "n_client_pages": len(page_of),
         "notes": run_notes(inputs),
     }

@@ -30,8 +30,9 @@ class ScoreConfig:
     max_unavailable_gain: float = 0.05
     unsupported: str = "stop"  # ...and the run stops (stop) or leaves its target missing
     previous: str = "month_end"  # without --previous: month_end (rescore t-1 month) or none
-    in_default_feature: str = "ever_defaulted"  # 1 = already in default at the as-of date
-    defaulted_probability: float | None = 1.0  # their default probability; null: keep model's
+    in_default_feature: str = "in_default"  # 1 = in default at the as-of date
+    defaulted_probability: float | None = 1.0  # their default probability; null: missing
+    exposure_feature: str = "has_exposure"  # 0 = no exposure at t: no default probability
     churn_not_scored_stages: tuple[str, ...] = ("potential", "churned")  # not active at t
     reasons: ReasonsConfig = field(default_factory=ReasonsConfig)
     relationship: RelationshipConfig = field(default_factory=RelationshipConfig)

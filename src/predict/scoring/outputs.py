@@ -50,6 +50,9 @@ SCORE_COLUMNS = (
 EXTRA_COLUMNS = (
     "rm_id",
     "in_default",
+    "ever_defaulted",
+    "default_not_scored_reason",
+    "churn_not_scored_reason",
     "open_facilities",
     "limit_total",
     "drawn",

@@ -11,7 +11,7 @@ is the risk-adjusted value of the relationship over the same H months.
   open facility with no balance yet counts as fully drawn (conservative).
 - ``LGD`` by product; a client's LGD is the EAD-weighted mean over its open facilities. The
   contract has no collateral field, so secured vs unsecured is expressed through the product.
-- ``expected_loss = PD x LGD x EAD``.
+- ``expected_loss = PD x LGD x EAD``; 0 for a client without exposure (no PD either).
 - ``action``: the first rule in the ordered params list whose conditions all hold, else the
   default action. Rules are data (column, operator, value or portfolio quantile).
 """
@@ -60,6 +60,7 @@ RULE_COLUMNS = frozenset(
         "open_facilities",
         "segment",
         "lifecycle_stage",
+        "ever_defaulted",
         "branch_id",
         "churn_probability_change",
         "default_probability_change",
@@ -116,8 +117,21 @@ class ActionRule:
         return " and ".join(c.describe() for c in self.when) or "always"
 
 
+def _stage_is(stage: str) -> Condition:
+    return Condition("lifecycle_stage", "==", stage)
+
+
 def _default_rules() -> tuple[ActionRule, ...]:
+    """The params' rules: workout for clients in default; churned clients and prospects
+    their own (win back, convert, or none), never watch / retain / grow; then the rest."""
+    expects_revenue = Condition("expected_contribution", ">", 0)
+    never_defaulted = Condition("ever_defaulted", "==", 0)
     return (
+        ActionRule("workout", (_stage_is("in_default"),)),
+        ActionRule("win_back", (_stage_is("churned"), never_defaulted, expects_revenue)),
+        ActionRule("none", (_stage_is("churned"),)),
+        ActionRule("convert", (_stage_is("potential"), expects_revenue)),
+        ActionRule("none", (_stage_is("potential"),)),
         ActionRule("watch", (Condition("default_probability", ">=", 0.05),)),
         ActionRule("watch", (Condition("default_probability_change", ">=", 0.02),)),
         ActionRule(
@@ -269,9 +283,14 @@ def expected_loss(pd_: pd.Series, lgd: pd.Series, ead: pd.Series) -> pd.Series:
 
 
 def add_value(scores: pd.DataFrame) -> pd.DataFrame:
-    """Add ``expected_loss`` and ``relationship_value = expected_contribution - EL``."""
+    """Add ``expected_loss`` and ``relationship_value = expected_contribution - EL``.
+
+    A client with no exposure (EAD 0) has EL 0, whatever its default probability (it has
+    none: :func:`predict.scoring.scope.apply_scope_rules`).
+    """
     out = scores.copy()
     out["expected_loss"] = expected_loss(out["default_probability"], out["lgd"], out["ead"])
+    out.loc[out["ead"].eq(0).fillna(False).to_numpy(dtype=bool), "expected_loss"] = 0.0
     out["relationship_value"] = out["expected_contribution"] - out["expected_loss"]
     return out
 

@@ -1,9 +1,11 @@
 """Which clients each model applies to, and a column for every target, model or not.
 
-The training labels leave some clients out of a model: those already in default at the
-as-of date (default model) and those not active then (churn model). Their output is set by
-rule and their reasons say so (:func:`apply_scope_rules`). A target without a model still
-gets its output, reasons and version columns (:func:`ensure_targets`).
+The training labels leave some clients out of a model (each model's population,
+:data:`predict.contract.spec.POPULATIONS`): those in default at the as-of date (both),
+those without exposure (default) and those not active then (churn). They get no model
+score, by rule, and a column and their reasons say why (:func:`apply_scope_rules`). A
+target without a model still gets its output, reasons and version columns
+(:func:`ensure_targets`).
 """
 
 from __future__ import annotations
@@ -17,41 +19,79 @@ from predict.contract.spec import OUTPUT_COLUMN, TARGETS
 from predict.models.store import ModelBundle
 from predict.scoring.config import ScoreConfig
 
+NOT_SCORED = {
+    "in_default": "in default at the as-of date",
+    "no_exposure": "no exposure at the as-of date (no open facility, no drawn balance)",
+    "inactive": "not active at the as-of date",
+}
+
 
 def apply_scope_rules(
     scores: pd.DataFrame, features: pd.DataFrame, config: ScoreConfig
 ) -> pd.DataFrame:
-    """Clients a model does not apply to (the training labels leave them out).
+    """Clients a model does not apply to (outside its training population) get no model score.
 
-    - already in default at the as-of date (feature ``in_default_feature`` = 1): the default
-      model is not for them; their default probability is ``defaulted_probability``;
-    - not active at the as-of date (lifecycle stage in ``churn_not_scored_stages``): they
-      cannot churn; churn probability missing.
-    The reasons say so. ``features`` is aligned row for row with ``scores``.
+    - in default at the as-of date (feature ``in_default_feature`` = 1): default probability
+      ``defaulted_probability`` (missing when null), churn probability missing;
+    - no exposure at the as-of date (feature ``exposure_feature`` = 0): default probability
+      missing (their expected loss is 0: :func:`predict.scoring.relationship.add_value`);
+    - not active at the as-of date (lifecycle stage in ``churn_not_scored_stages``): churn
+      probability missing.
+    ``default_not_scored_reason`` and ``churn_not_scored_reason`` say why (missing when the
+    model scored the client), and the reasons say so. ``features`` is aligned row for row.
     """
     out = scores.copy()
-    flag = config.in_default_feature
-    in_default = (
-        (features[flag] == 1).fillna(False).to_numpy(dtype=bool)
-        if flag in features
-        else np.zeros(len(out), dtype=bool)
-    )
+    in_default = _flag(features, config.in_default_feature, 1)
+    no_exposure = _flag(features, config.exposure_feature, 0) & ~in_default
     out["in_default"] = in_default
-    if config.defaulted_probability is not None and "default_probability" in out:
-        pct = f"{config.defaulted_probability:.0%}"
-        out.loc[in_default, "default_probability"] = config.defaulted_probability
-        out.loc[in_default, "default_reasons"] = (
-            f"Already in default at the as-of date (default event or arrears): probability "
-            f"set to {pct}, not a model score"
+    if "ever_defaulted" in features:  # for the action rules (no win-back after a default)
+        out["ever_defaulted"] = features["ever_defaulted"].to_numpy(dtype="float64")
+    stage = features.get("lifecycle_stage", pd.Series(np.nan, index=features.index))
+    idle = stage.astype("str").isin(config.churn_not_scored_stages).to_numpy(dtype=bool)
+    idle = idle & ~in_default
+    out["default_not_scored_reason"] = _why(
+        out.index, (in_default, "in_default"), (no_exposure, "no_exposure")
+    )
+    out["churn_not_scored_reason"] = _why(out.index, (in_default, "in_default"), (idle, "inactive"))
+    if "default_probability" in out:
+        pd_in_default = config.defaulted_probability
+        out.loc[in_default, "default_probability"] = (
+            np.nan if pd_in_default is None else pd_in_default
         )
-    if "lifecycle_stage" in features and "churn_probability" in out:
-        stage = features["lifecycle_stage"].astype("str")
-        idle = stage.isin(config.churn_not_scored_stages).to_numpy(dtype=bool)
-        out.loc[idle, "churn_probability"] = np.nan
+        set_to = "missing" if pd_in_default is None else f"set to {pd_in_default:.0%}"
+        out.loc[in_default, "default_reasons"] = (
+            f"In default at the as-of date (default trigger in force or in probation, or "
+            f"written off): probability {set_to}, not a model score"
+        )
+        out.loc[no_exposure, "default_probability"] = np.nan
+        out.loc[no_exposure, "default_reasons"] = (
+            "No exposure at the as-of date (no open facility, no drawn balance): default is "
+            "not scored"
+        )
+    if "churn_probability" in out:
+        out.loc[in_default | idle, "churn_probability"] = np.nan
+        out.loc[in_default, "churn_reasons"] = "In default at the as-of date: churn is not scored"
         out.loc[idle, "churn_reasons"] = (
-            "Not active at the as-of date (stage " + stage[idle] + "): churn is not scored"
+            "Not active at the as-of date (stage "
+            + stage.astype("str")[idle]
+            + "): churn is not scored"
         ).to_numpy()
     return out
+
+
+def _why(index: pd.Index, *rules: tuple[np.ndarray, str]) -> pd.Series:
+    """The :data:`NOT_SCORED` text of the first rule whose mask holds; missing if none."""
+    text = np.full(len(index), None, dtype=object)
+    for mask, key in reversed(rules):
+        text[mask] = NOT_SCORED[key]
+    return pd.Series(text, index=index, dtype="str")
+
+
+def _flag(features: pd.DataFrame, column: str, value: int) -> np.ndarray:
+    """Rows where the feature ``column`` equals ``value`` (none when it is absent)."""
+    if column not in features:
+        return np.zeros(len(features), dtype=bool)
+    return features[column].eq(value).fillna(False).to_numpy(dtype=bool)
 
 
 def ensure_targets(
