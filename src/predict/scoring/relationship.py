@@ -8,7 +8,11 @@ is the risk-adjusted value of the relationship over the same H months.
 - ``EAD = drawn + CCF(product) x undrawn`` summed over the client's facilities open at the
   as-of date (``origination_date <= as_of`` and no ``closed_date`` on or before it). Drawn is
   the latest ``facility_balances.outstanding`` at a month end on or before the as-of date; an
-  open facility with no balance yet counts as fully drawn (conservative).
+  open facility with no balance yet counts as fully drawn (conservative). Undrawn is the
+  committed amount the client can still draw: ``facility_balances.available`` of that month
+  end where given, else the product's rule (``undrawn``: ``headroom`` = limit - drawn for
+  revolving-type products, ``none`` = 0 for amortising loans, whose repaid principal cannot
+  be redrawn, so their EAD is the outstanding). ``utilisation = drawn / (drawn + undrawn)``.
 - ``LGD`` by product; a client's LGD is the EAD-weighted mean over its open facilities. The
   contract has no collateral field, so secured vs unsecured is expressed through the product.
 - ``expected_loss = PD x LGD x EAD``.
@@ -149,6 +153,9 @@ class EarlyWarningConfig:
     churn_threshold: float = 0.30
 
 
+UNDRAWN_RULES = ("headroom", "none")
+
+
 @dataclass(frozen=True)
 class RelationshipConfig:
     """``score.relationship`` in params.yaml."""
@@ -157,9 +164,21 @@ class RelationshipConfig:
     lgd: dict[str, float] = field(default_factory=dict)  # by product
     default_ccf: float = 0.5
     default_lgd: float = 0.45
+    # Undrawn commitment when facility_balances.available is absent, by product:
+    # headroom (limit - drawn, revolving-type) or none (0, amortising).
+    undrawn: dict[str, str] = field(default_factory=dict)
+    default_undrawn: str = "headroom"  # products not listed (conservative: full headroom)
     rules: tuple[ActionRule, ...] = field(default_factory=_default_rules)
     default_action: str = "maintain"
     early_warning: EarlyWarningConfig = field(default_factory=EarlyWarningConfig)
+
+    def __post_init__(self) -> None:
+        for product, rule in {**self.undrawn, "(default_undrawn)": self.default_undrawn}.items():
+            if rule not in UNDRAWN_RULES:
+                raise ValueError(
+                    f"score.relationship.undrawn: product {product!r} has rule {rule!r}; "
+                    f"use one of {list(UNDRAWN_RULES)}"
+                )
 
 
 def _timestamp(as_of: dt.date | pd.Timestamp) -> pd.Timestamp:
@@ -190,8 +209,12 @@ def facility_exposure(
         )
     limit = out["limit_amount"].astype("float64")
     out["drawn"] = out["drawn"].astype("float64").fillna(limit)
-    out["undrawn"] = (limit - out["drawn"]).clip(lower=0.0)
     product = out["product"].astype("str")
+    rule = product.map(config.undrawn).fillna(config.default_undrawn)
+    by_rule = np.where(rule == "headroom", (limit - out["drawn"]).clip(lower=0.0), 0.0)
+    given = out["available"].astype("float64")
+    out["undrawn"] = given.where(given.notna(), by_rule).clip(lower=0.0)
+    out["undrawn_source"] = np.where(given.notna(), "available", "rule:" + rule)
     out["ccf"] = product.map(config.ccf).astype("float64").fillna(config.default_ccf)
     out["lgd"] = product.map(config.lgd).astype("float64").fillna(config.default_lgd)
     out["ead"] = out["drawn"] + out["ccf"] * out["undrawn"]
@@ -201,18 +224,26 @@ def facility_exposure(
 def _latest_balances(balances: pd.DataFrame | None, t: pd.Timestamp) -> pd.DataFrame:
     if balances is None or balances.empty:
         return pd.DataFrame(
-            {"facility_id": pd.Series(dtype="str"), "drawn": pd.Series(dtype="float64")}
+            {
+                "facility_id": pd.Series(dtype="str"),
+                "drawn": pd.Series(dtype="float64"),
+                "available": pd.Series(dtype="float64"),
+            }
         )
+    cols = ["facility_id", "month_end", "outstanding"]
+    frame = balances[[*cols, "available"] if "available" in balances.columns else cols]
+    avail = "available" if "available" in frame.columns else "CAST(NULL AS DOUBLE)"
     con = duckdb.connect()
     try:
-        con.register("b", balances[["facility_id", "month_end", "outstanding"]])
+        con.register("b", frame)
         return (
             con.sql(
-                "SELECT facility_id, arg_max(outstanding, month_end) AS drawn FROM b "
-                f"WHERE month_end <= TIMESTAMP '{t:%Y-%m-%d}' GROUP BY facility_id"
+                f"SELECT facility_id, outstanding AS drawn, {avail} AS available FROM b "
+                f"WHERE month_end <= TIMESTAMP '{t:%Y-%m-%d}' "
+                "QUALIFY row_number() OVER (PARTITION BY facility_id ORDER BY month_end DESC) = 1"
             )
             .df()
-            .astype({"facility_id": "str", "drawn": "float64"})
+            .astype({"facility_id": "str", "drawn": "float64", "available": "float64"})
         )
     finally:
         con.close()
@@ -243,7 +274,8 @@ def client_exposure(
     g["lgd"] = np.where(
         g["ead"] > 0, g["lgd_x_ead"] / g["ead"].where(g["ead"] > 0), config.default_lgd
     )
-    g["utilisation"] = g["drawn"] / g["limit_total"].where(g["limit_total"] > 0)
+    committed = g["drawn"] + g["undrawn"]
+    g["utilisation"] = g["drawn"] / committed.where(committed > 0)
     return g[list(EXPOSURE_COLUMNS)].astype({"client_id": "str"})
 
 
