@@ -140,6 +140,25 @@ def make_interactions(ids: list[str], rng: np.random.Generator, as_of: pd.Timest
     )
 
 
+def add_value_columns(scores: pd.DataFrame, rng: np.random.Generator) -> None:
+    """Risk-adjusted value as the scoring step writes it (capital ~ 8% of EAD, 12 months)."""
+    n = len(scores)
+    scores["run_rate_revenue"] = scores["expected_contribution"] * rng.uniform(0.8, 1.3, n)
+    scores["contribution_at_risk"] = scores["churn_probability"] * scores["run_rate_revenue"]
+    scores["funding_cost"] = 0.03 * 0.6 * scores["ead"]
+    scores["cost_to_serve"] = 2000.0
+    scores["capital"] = np.where(scores["in_default"], 0.0, 0.08 * scores["ead"])
+    scores["capital_charge"] = 0.1 * scores["capital"]
+    net = (
+        scores["expected_contribution"]
+        - scores["expected_loss"]
+        - scores["funding_cost"]
+        - scores["cost_to_serve"]
+    )
+    scores["economic_profit"] = net - scores["capital_charge"]
+    scores["raroc"] = net / scores["capital"].where(scores["capital"] > 0)
+
+
 def make_scores(
     ids: list[str], tables: dict[str, Any], rng: np.random.Generator, as_of: pd.Timestamp
 ) -> pd.DataFrame:
@@ -170,6 +189,7 @@ def make_scores(
     scores.loc[scores["in_default"], "default_probability"] = 1.0
     scores["expected_loss"] = scores["default_probability"] * 0.45 * scores["ead"]
     scores["relationship_value"] = scores["expected_contribution"] - scores["expected_loss"]
+    add_value_columns(scores, rng)
     scores["action"] = pd.Series(
         np.select(
             [default >= 0.05, churn >= 0.3, (default < 0.01) & (churn < 0.1)],

@@ -31,6 +31,10 @@ SCORE_COLUMNS = (
     "ead",
     "expected_loss",
     "relationship_value",
+    "capital",
+    "economic_profit",
+    "raroc",
+    "contribution_at_risk",
     "action",
     "churn_model_version",
     "default_model_version",
@@ -48,6 +52,11 @@ EXTRA_COLUMNS = (
     "undrawn",
     "utilisation",
     "lgd",
+    "maturity_years",
+    "run_rate_revenue",
+    "funding_cost",
+    "cost_to_serve",
+    "capital_charge",
     "action_rule",
 )
 

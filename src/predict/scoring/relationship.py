@@ -46,6 +46,7 @@ EXPOSURE_COLUMNS = (
     "ead",
     "lgd",
     "utilisation",
+    "maturity_years",
 )
 # Columns a rule may test; those of the previous scoring exist only when there is one.
 RULE_COLUMNS = frozenset(
@@ -57,6 +58,10 @@ RULE_COLUMNS = frozenset(
         "lgd",
         "expected_loss",
         "relationship_value",
+        "capital",
+        "economic_profit",
+        "raroc",
+        "contribution_at_risk",
         "utilisation",
         "limit_total",
         "drawn",
@@ -198,6 +203,8 @@ def facility_exposure(
     ]
     cols = ["facility_id", "client_id", "product", "limit_amount"]
     out = open_[cols].copy()
+    maturity = open_.get("maturity_date", pd.Series(pd.NaT, index=open_.index))
+    out["maturity_years"] = ((pd.to_datetime(maturity) - t).dt.days / 365.25).clip(lower=0.0)
     latest = _latest_balances(balances, t)
     out = out.merge(latest, on="facility_id", how="left")
     unknown = out["drawn"].isna()
@@ -211,7 +218,8 @@ def facility_exposure(
     out["drawn"] = out["drawn"].astype("float64").fillna(limit)
     product = out["product"].astype("str")
     rule = product.map(config.undrawn).fillna(config.default_undrawn)
-    by_rule = np.where(rule == "headroom", (limit - out["drawn"]).clip(lower=0.0), 0.0)
+    headroom = (limit - out["drawn"]).clip(lower=0.0)
+    by_rule = pd.Series(np.where(rule == "headroom", headroom, 0.0), index=out.index)
     given = out["available"].astype("float64")
     out["undrawn"] = given.where(given.notna(), by_rule).clip(lower=0.0)
     out["undrawn_source"] = np.where(given.notna(), "available", "rule:" + rule)
@@ -259,6 +267,9 @@ def client_exposure(
         return None
     fac = facility_exposure(facilities, tables.get("facility_balances"), as_of, config)
     fac["lgd_x_ead"] = fac["lgd"] * fac["ead"]
+    dated = fac["maturity_years"].notna()
+    fac["m_x_ead"] = (fac["maturity_years"] * fac["ead"]).where(dated, 0.0)
+    fac["dated_ead"] = fac["ead"].where(dated, 0.0)
     g = (
         fac.groupby("client_id", sort=False)
         .agg(
@@ -268,12 +279,15 @@ def client_exposure(
             undrawn=("undrawn", "sum"),
             ead=("ead", "sum"),
             lgd_x_ead=("lgd_x_ead", "sum"),
+            m_x_ead=("m_x_ead", "sum"),
+            dated_ead=("dated_ead", "sum"),
         )
         .reset_index()
     )
     g["lgd"] = np.where(
         g["ead"] > 0, g["lgd_x_ead"] / g["ead"].where(g["ead"] > 0), config.default_lgd
     )
+    g["maturity_years"] = g["m_x_ead"] / g["dated_ead"].where(g["dated_ead"] > 0)
     committed = g["drawn"] + g["undrawn"]
     g["utilisation"] = g["drawn"] / committed.where(committed > 0)
     return g[list(EXPOSURE_COLUMNS)].astype({"client_id": "str"})

@@ -36,6 +36,7 @@ from predict.scoring.previous import FeatureBuilder, read_previous, rescore_prev
 from predict.scoring.reasons import ReasonTemplate
 from predict.scoring.result import ScoringReport, ScoringResult
 from predict.scoring.scope import apply_scope_rules, ensure_targets
+from predict.scoring.value import add_risk_adjusted_value
 
 
 def score_table(
@@ -64,10 +65,13 @@ def evaluate_relationships(
     as_of: dt.date,
     previous: pd.DataFrame | None,
     config: ScoreConfig,
+    horizon_months: int = 12,
 ) -> pd.DataFrame:
-    """Exposure, expected loss, value, change since the previous scoring and action."""
+    """Exposure, expected loss, value (risk-adjusted over the horizon), change since the
+    previous scoring and action."""
     exposure = rel.client_exposure(tables, as_of, config.relationship)
     out = rel.add_value(rel.add_exposure(scores, exposure, config.relationship))
+    out = add_risk_adjusted_value(out, tables, as_of, horizon_months, config.value)
     out = rel.add_previous(out, previous)
     return rel.assign_actions(out, config.relationship)
 
@@ -85,6 +89,7 @@ def score_snapshot(
     reference: pd.DataFrame | None = None,
     report: ScoringReport | None = None,
     progress: ProgressReporter | None = None,
+    horizon_months: int = 12,
 ) -> ScoringResult:
     """Score every client at ``as_of``; explanations are written to ``out_dir`` on the way.
 
@@ -109,7 +114,8 @@ def score_snapshot(
         previous = rescore_previous(tables, as_of, bundles, build, config)
         progress.done(task)
         report.previous = "rescored previous month end" if previous is not None else "none"
-    scores = order_columns(evaluate_relationships(scores, tables, as_of, previous, config))
+    scores = evaluate_relationships(scores, tables, as_of, previous, config, horizon_months)
+    scores = order_columns(scores)
     early = rel.early_warning(scores, config.relationship.early_warning)
     report.early_warning_rows = len(early)
     task = progress.task("drift", total=None)
@@ -163,6 +169,7 @@ def score_folder(
             reference=read_reference(reference_path, bundles),
             report=report,
             progress=progress,
+            horizon_months=features_config.horizon_months,
         )
     write_outputs(result, out_dir)
     return result
