@@ -149,12 +149,8 @@ def add_value_columns(scores: pd.DataFrame, rng: np.random.Generator) -> None:
     scores["cost_to_serve"] = 2000.0
     scores["capital"] = np.where(scores["in_default"], 0.0, 0.08 * scores["ead"])
     scores["capital_charge"] = 0.1 * scores["capital"]
-    net = (
-        scores["expected_contribution"]
-        - scores["expected_loss"]
-        - scores["funding_cost"]
-        - scores["cost_to_serve"]
-    )
+    costs = scores[["expected_loss", "funding_cost", "cost_to_serve"]].sum(axis=1)
+    net = scores["expected_contribution"] - costs
     scores["economic_profit"] = net - scores["capital_charge"]
     scores["raroc"] = net / scores["capital"].where(scores["capital"] > 0)
 
