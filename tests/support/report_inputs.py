@@ -17,8 +17,10 @@ import pandas as pd
 
 from predict import io
 from predict.models.metrics_files import write_metrics
+from predict.scoring.early_warning import early_warning
 from predict.scoring.explain import BASE_FEATURE
-from predict.scoring.relationship import EarlyWarningConfig, early_warning
+from predict.scoring.grades import GradesConfig, add_grades
+from predict.scoring.relationship import EarlyWarningConfig
 
 AS_OF = pd.Timestamp("2024-12-31")
 EVIL_ID = '<script>alert("owned")</script>'
@@ -219,7 +221,10 @@ def make_scores(
     scores["contribution_change"] = (
         scores["expected_contribution"] - scores["previous_expected_contribution"]
     )
-    return scores
+    previous = scores[["client_id", "previous_default_probability"]].rename(
+        columns={"previous_default_probability": "default_probability"}
+    )
+    return add_grades(scores, previous, GradesConfig())
 
 
 def make_explanations(scores: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -335,7 +340,9 @@ def make_portfolio(
         "scores": scores,
         "explanations": make_explanations(scores, rng),
         "drift": make_drift(),
-        "early_warning": early_warning(scores, EarlyWarningConfig()),
+        "early_warning": early_warning(
+            scores, tables, EarlyWarningConfig(), "rescored previous month end"
+        ),
     }
 
 

@@ -8,17 +8,14 @@ import pytest
 
 from predict.config import from_dict
 from predict.scoring.relationship import (
-    EARLY_WARNING_COLUMNS,
     ActionRule,
     Condition,
-    EarlyWarningConfig,
     RelationshipConfig,
     add_exposure,
     add_previous,
     add_value,
     assign_actions,
     client_exposure,
-    early_warning,
     facility_exposure,
 )
 
@@ -182,7 +179,7 @@ def test_rule_on_absent_column_never_fires_and_bad_rules_are_refused(
         Condition("default_probability", ">", 0.1, quantile=0.5)
 
 
-def test_previous_scoring_and_early_warning() -> None:
+def test_previous_scoring_and_changes() -> None:
     previous = pd.DataFrame(
         {
             "client_id": ["a", "b", "c"],
@@ -197,22 +194,6 @@ def test_previous_scoring_and_early_warning() -> None:
     assert by.loc["a", "default_probability_change"] == pytest.approx(0.03)
     assert by.loc["a", "contribution_change"] == pytest.approx(2.0)
     assert np.isnan(by.loc["d", "previous_churn_probability"])
-    ew = early_warning(
-        scores,
-        EarlyWarningConfig(
-            default_rise=0.02, default_threshold=0.05, churn_rise=0.1, churn_threshold=0.3
-        ),
-    )
-    assert tuple(ew.columns) == EARLY_WARNING_COLUMNS
-    got = {(r.target, r.client_id): r.trigger for r in ew.itertuples()}
-    # a: default 7% -> 10% (rise 3 pts); churn 10% -> 50% (rise and crossed 30%)
-    # c: churn 35% -> 30% falls; default 1% -> 2% below both
-    assert got == {("default", "a"): "rise", ("churn", "a"): "rise+crossed"}
-
-
-def test_early_warning_is_empty_without_previous() -> None:
-    ew = early_warning(_scores(), EarlyWarningConfig())
-    assert ew.empty and tuple(ew.columns) == EARLY_WARNING_COLUMNS
 
 
 def _one_facility(product: str, available: float | None) -> dict[str, pd.DataFrame]:

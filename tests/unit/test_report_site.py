@@ -157,9 +157,9 @@ def test_explanations_page_has_a_summary_per_model(built: Path) -> None:
 def test_fixture_has_the_formats_the_scoring_step_writes() -> None:
     """The fabricated inputs keep the real outputs' columns (so the tests mean something)."""
     from predict.scoring.drift import DRIFT_COLUMNS
+    from predict.scoring.early_warning import EARLY_WARNING_COLUMNS
     from predict.scoring.explain import EXPLANATION_SCHEMA
     from predict.scoring.outputs import SCORE_COLUMNS
-    from predict.scoring.relationship import EARLY_WARNING_COLUMNS
 
     data = make_portfolio(n_clients=6)
     assert set(SCORE_COLUMNS) <= set(data["scores"].columns)

@@ -17,10 +17,10 @@ from predict.models.store import FeatureMismatchError, load_bundle
 from predict.progress import RichProgress, SilentProgress, progress_display
 from predict.scoring.align import known_categories, load_models
 from predict.scoring.config import ScoreConfig
+from predict.scoring.early_warning import EARLY_WARNING_COLUMNS
 from predict.scoring.explain import BASE_FEATURE
 from predict.scoring.outputs import SCORE_COLUMNS
 from predict.scoring.reasons import catalogue_templates
-from predict.scoring.relationship import EARLY_WARNING_COLUMNS
 from predict.scoring.result import ScoringResult
 from predict.scoring.run import score_folder, score_snapshot
 from tests.support.scoring import Book

@@ -31,6 +31,7 @@ SCORE_COLUMNS = (
     "ead",
     "expected_loss",
     "relationship_value",
+    "rating_grade",
     "capital",
     "economic_profit",
     "raroc",
@@ -53,6 +54,8 @@ EXTRA_COLUMNS = (
     "utilisation",
     "lgd",
     "maturity_years",
+    "previous_rating_grade",
+    "grade_change",
     "run_rate_revenue",
     "funding_cost",
     "cost_to_serve",
@@ -87,4 +90,5 @@ def write_outputs(result: ScoringResult, out_dir: str | os.PathLike[str]) -> Non
     write_csv(result.scores, out / "scores.csv")
     write_parquet(result.early_warning, out / "early_warning.parquet")
     write_parquet(result.drift, out / "drift.parquet")
+    write_parquet(result.migration, out / "migration.parquet")
     write_json(asdict(result.report), out / "score_summary.json")

@@ -1,4 +1,4 @@
-"""The relationship evaluation: exposure, expected loss, value, action and early warning.
+"""The relationship evaluation: exposure, expected loss, value and action.
 
 All figures are over the model horizon H (params ``labels``/``features``): the default
 probability is the probability of default within H and the expected contribution is the
@@ -58,6 +58,8 @@ RULE_COLUMNS = frozenset(
         "lgd",
         "expected_loss",
         "relationship_value",
+        "rating_grade",
+        "grade_change",
         "capital",
         "economic_profit",
         "raroc",
@@ -149,13 +151,30 @@ def _default_rules() -> tuple[ActionRule, ...]:
 
 @dataclass(frozen=True)
 class EarlyWarningConfig:
-    """A client is on the list when a probability rose by at least ``*_rise`` (absolute)
-    since the previous scoring, or crossed ``*_threshold`` from below (or is new above it)."""
+    """``score.relationship.early_warning``: triggers (:mod:`predict.scoring.early_warning`)."""
 
-    default_rise: float = 0.02
-    default_threshold: float = 0.05
+    default_rise: float = 0.02  # absolute rise of the default probability
+    default_threshold: float = 0.05  # crossed from below, or new above
     churn_rise: float = 0.10
     churn_threshold: float = 0.30
+    downgrade_notches: int = 2  # rating grade down by at least this many notches
+    pd_ratio: float = 2.0  # PD now >= pd_ratio x PD before ...
+    pd_ratio_min_pd: float = 0.005  # ... and PD now at least this (no alarms on tiny PDs)
+    dpd_days: int = 30  # new arrears of at least this many days
+    event_kinds: tuple[str, ...] = ("watchlist", "covenant_breach")  # credit_events.kind
+    complaint_kinds: tuple[str, ...] = ("complaint",)  # interactions.kind
+    detractor_nps: int = 6  # an NPS answer at or below this is a detractor
+    revenue_drop: float = 0.5  # relative fall of revenue, last months vs the months before
+    revenue_months: int = 3
+    window_months: int = 1  # event window when there is no previous scoring
+
+    def __post_init__(self) -> None:
+        if self.downgrade_notches < 1 or self.pd_ratio <= 1.0 or self.window_months < 1:
+            raise ValueError(
+                "early_warning: downgrade_notches >= 1, pd_ratio > 1, window_months >= 1"
+            )
+        if not 0.0 < self.revenue_drop <= 1.0 or self.revenue_months < 1:
+            raise ValueError("early_warning: revenue_drop in (0, 1], revenue_months >= 1")
 
 
 UNDRAWN_RULES = ("headroom", "none")
@@ -388,89 +407,3 @@ def add_previous(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.Data
             name = "contribution_change" if c == "expected_contribution" else f"{c}_change"
             out[name] = out[c] - out[f"previous_{c}"]
     return out
-
-
-EARLY_WARNING_COLUMNS = (
-    "client_id",
-    "as_of",
-    "previous_as_of",
-    "segment",
-    "branch_id",
-    "target",
-    "probability",
-    "previous_probability",
-    "change",
-    "threshold",
-    "trigger",
-    "action",
-    "reasons",
-)
-
-
-def early_warning(scores: pd.DataFrame, config: EarlyWarningConfig) -> pd.DataFrame:
-    """Clients whose default or churn probability rose or crossed a threshold since last time.
-
-    One row per client and target that triggered; ``trigger`` is ``rise``, ``crossed``,
-    ``rise+crossed`` or ``new_above`` (no previous score and above the threshold).
-    Empty (with the columns) when there is no previous scoring to compare with.
-    """
-    parts = []
-    for target, rise, threshold in (
-        ("default", config.default_rise, config.default_threshold),
-        ("churn", config.churn_rise, config.churn_threshold),
-    ):
-        now_col, prev_col = f"{target}_probability", f"previous_{target}_probability"
-        if now_col not in scores.columns or prev_col not in scores.columns:
-            continue
-        now, prev = scores[now_col], scores[prev_col]
-        rose = (now - prev >= rise).fillna(False).to_numpy(dtype=bool)
-        crossed = ((prev < threshold) & (now >= threshold)).fillna(False).to_numpy(dtype=bool)
-        new_above = (prev.isna() & (now >= threshold)).fillna(False).to_numpy(dtype=bool)
-        trigger = np.select(
-            [rose & crossed, rose, crossed, new_above],
-            ["rise+crossed", "rise", "crossed", "new_above"],
-            default="",
-        )
-        hit = trigger != ""
-        sub = scores.loc[hit]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "client_id": sub["client_id"],
-                    "as_of": sub["as_of"],
-                    "previous_as_of": sub.get("previous_as_of", pd.Series(pd.NaT, index=sub.index)),
-                    "segment": sub.get("segment"),
-                    "branch_id": sub.get("branch_id"),
-                    "target": target,
-                    "probability": now[hit],
-                    "previous_probability": prev[hit],
-                    "change": (now - prev)[hit],
-                    "threshold": threshold,
-                    "trigger": trigger[hit],
-                    "action": sub.get("action"),
-                    "reasons": sub.get(f"{target}_reasons"),
-                },
-                columns=list(EARLY_WARNING_COLUMNS),
-            )
-        )
-    if not parts:
-        return _empty_early_warning()
-    out = pd.concat(parts, ignore_index=True)
-    return out.sort_values(
-        ["target", "change", "probability"],
-        ascending=[True, False, False],
-        na_position="last",
-        ignore_index=True,
-    )
-
-
-def _empty_early_warning() -> pd.DataFrame:
-    dtypes = {
-        "as_of": "datetime64[s]",
-        "previous_as_of": "datetime64[s]",
-        "probability": "float64",
-        "previous_probability": "float64",
-        "change": "float64",
-        "threshold": "float64",
-    }
-    return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, "str")) for c in EARLY_WARNING_COLUMNS})

@@ -29,7 +29,9 @@ from predict.scoring.align import add_missing_features, load_models, unseen_cate
 from predict.scoring.chunks import score_chunks
 from predict.scoring.config import ScoreConfig
 from predict.scoring.drift_check import drift_report, drift_warnings, read_reference
+from predict.scoring.early_warning import early_warning
 from predict.scoring.explain import ExplanationWriter
+from predict.scoring.grades import add_grades, migration_matrix
 from predict.scoring.inputs import load_input
 from predict.scoring.outputs import client_attributes, order_columns, write_outputs
 from predict.scoring.previous import FeatureBuilder, read_previous, rescore_previous
@@ -72,7 +74,7 @@ def evaluate_relationships(
     exposure = rel.client_exposure(tables, as_of, config.relationship)
     out = rel.add_value(rel.add_exposure(scores, exposure, config.relationship))
     out = add_risk_adjusted_value(out, tables, as_of, horizon_months, config.value)
-    out = rel.add_previous(out, previous)
+    out = add_grades(rel.add_previous(out, previous), previous, config.grades)
     return rel.assign_actions(out, config.relationship)
 
 
@@ -114,15 +116,18 @@ def score_snapshot(
         previous = rescore_previous(tables, as_of, bundles, build, config)
         progress.done(task)
         report.previous = "rescored previous month end" if previous is not None else "none"
+    elif previous is not None and report.previous == "none":
+        report.previous = "given"
     scores = evaluate_relationships(scores, tables, as_of, previous, config, horizon_months)
     scores = order_columns(scores)
-    early = rel.early_warning(scores, config.relationship.early_warning)
+    early = early_warning(scores, tables, config.relationship.early_warning, report.previous)
     report.early_warning_rows = len(early)
     task = progress.task("drift", total=None)
     drift = drift_report(reference, features, outputs, bundles, config.drift)
     progress.done(task)
     report.drift_warnings = drift_warnings(drift)
-    return ScoringResult(scores, early, drift, report)
+    migration = migration_matrix(scores, config.grades)
+    return ScoringResult(scores, early, drift, report, migration)
 
 
 def score_folder(

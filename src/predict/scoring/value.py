@@ -76,7 +76,7 @@ def run_rate_revenue(
         log.warning("no revenue table: run-rate revenue and contribution at risk are unknown")
         return pd.Series(np.nan, index=client_ids.index, dtype="float64")
     t = pd.Timestamp(as_of)
-    start = t - pd.DateOffset(months=months)
+    start = t - pd.offsets.MonthEnd(months)  # t is a month end
     window = revenue[(revenue["date"] > start) & (revenue["date"] <= t)]
     total = window.groupby(window["client_id"].astype("str"))["amount"].sum()
     return client_ids.astype("str").map(total).astype("float64").fillna(0.0)
