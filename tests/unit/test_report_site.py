@@ -247,3 +247,34 @@ def test_report_without_optional_inputs_still_builds(run: PortfolioPaths, tmp_pa
     assert "No model metadata found" in (tmp_path / "review" / "model_card.html").read_text(
         encoding="utf-8"
     )
+
+
+def test_grades_migration_and_value_decomposition_are_shown(built: Path) -> None:
+    index = (built / "index.html").read_text(encoding="utf-8")
+    assert "Clients by rating grade" in index
+    assert 'id="migration"' in index and "Rating-grade migration" in index
+    assert "Compared with: rescored previous month end" in index
+    page = next((built / "clients").glob("*.html")).read_text(encoding="utf-8")
+    for label in ("Expected loss", "Funding cost", "Cost to serve", "Capital charge", "RAROC"):
+        assert label in page, label
+    assert 'id="value"' in page
+
+
+def test_migration_table_counts_grade_pairs() -> None:
+    from predict.report.credit import migration_table
+
+    scores = pd.DataFrame(
+        {
+            "rating_grade": pd.Series(["1", "2", "2", "D", None], dtype="str"),
+            "previous_rating_grade": pd.Series(["1", "1", "2", "10", "2"], dtype="str"),
+        }
+    )
+    spec = migration_table(scores)
+    assert spec is not None
+    assert [c["label"] for c in spec["columns"]] == ["From \\ to", "1", "2", "D", "(none)"]
+    rows = {r[0]["text"]: [c["text"] for c in r[1:]] for r in spec["rows"]}
+    assert rows == {
+        "1": ["1", "1", "0", "0"],
+        "2": ["0", "1", "0", "1"],
+        "10": ["0", "0", "1", "0"],
+    }
