@@ -19,8 +19,10 @@ from predict import io
 from predict.contract.spec import POPULATIONS
 from predict.models.metrics_files import write_metrics
 from predict.models.store import manifest
+from predict.scoring.early_warning import early_warning
 from predict.scoring.explain import BASE_FEATURE
-from predict.scoring.relationship import EarlyWarningConfig, early_warning
+from predict.scoring.grades import GradesConfig, add_grades
+from predict.scoring.relationship import EarlyWarningConfig
 
 AS_OF = pd.Timestamp("2024-12-31")
 EVIL_ID = '<script>alert("owned")</script>'
@@ -142,6 +144,21 @@ def make_interactions(ids: list[str], rng: np.random.Generator, as_of: pd.Timest
     )
 
 
+def add_value_columns(scores: pd.DataFrame, rng: np.random.Generator) -> None:
+    """Risk-adjusted value as the scoring step writes it (capital ~ 8% of EAD, 12 months)."""
+    n = len(scores)
+    scores["run_rate_revenue"] = scores["expected_contribution"] * rng.uniform(0.8, 1.3, n)
+    scores["contribution_at_risk"] = scores["churn_probability"] * scores["run_rate_revenue"]
+    scores["funding_cost"] = 0.03 * 0.6 * scores["ead"]
+    scores["cost_to_serve"] = 2000.0
+    scores["capital"] = np.where(scores["in_default"], 0.0, 0.08 * scores["ead"])
+    scores["capital_charge"] = 0.1 * scores["capital"]
+    costs = scores[["expected_loss", "funding_cost", "cost_to_serve"]].sum(axis=1)
+    net = scores["expected_contribution"] - costs
+    scores["economic_profit"] = net - scores["capital_charge"]
+    scores["raroc"] = net / scores["capital"].where(scores["capital"] > 0)
+
+
 def make_scores(
     ids: list[str], tables: dict[str, Any], rng: np.random.Generator, as_of: pd.Timestamp
 ) -> pd.DataFrame:
@@ -175,6 +192,7 @@ def make_scores(
     scores["default_not_scored_reason"] = scores["churn_not_scored_reason"] = why.astype("str")
     scores.loc[scores["in_default"], "churn_probability"] = np.nan
     scores["relationship_value"] = scores["expected_contribution"] - scores["expected_loss"]
+    add_value_columns(scores, rng)
     scores["action"] = pd.Series(
         np.select(
             [default >= 0.05, churn >= 0.3, (default < 0.01) & (churn < 0.1)],
@@ -208,7 +226,10 @@ def make_scores(
     scores["contribution_change"] = (
         scores["expected_contribution"] - scores["previous_expected_contribution"]
     )
-    return scores
+    previous = scores[["client_id", "previous_default_probability"]].rename(
+        columns={"previous_default_probability": "default_probability"}
+    )
+    return add_grades(scores, previous, GradesConfig())
 
 
 def make_explanations(scores: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
@@ -329,7 +350,9 @@ def make_portfolio(
         "scores": scores,
         "explanations": make_explanations(scores, rng),
         "drift": make_drift(),
-        "early_warning": early_warning(scores, EarlyWarningConfig()),
+        "early_warning": early_warning(
+            scores, tables, EarlyWarningConfig(), "rescored previous month end"
+        ),
     }
 
 

@@ -18,9 +18,13 @@ Row = Sequence[object]
 
 
 def frame(table: str, rows: Sequence[Row]) -> pd.DataFrame:
-    """A typed contract table from rows given in contract column order."""
+    """A typed contract table from rows given in contract column order (trailing optional
+    columns a row leaves out are missing)."""
     spec = TABLES[table]
-    data = {c.name: [r[i] for r in rows] for i, c in enumerate(spec.columns)}
+    data = {
+        c.name: [r[i] if i < len(r) or c.required else None for r in rows]
+        for i, c in enumerate(spec.columns)
+    }
     return pd.DataFrame(
         {
             c.name: pd.Series(

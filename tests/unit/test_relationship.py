@@ -8,17 +8,14 @@ import pytest
 
 from predict.config import from_dict
 from predict.scoring.relationship import (
-    EARLY_WARNING_COLUMNS,
     ActionRule,
     Condition,
-    EarlyWarningConfig,
     RelationshipConfig,
     add_exposure,
     add_previous,
     add_value,
     assign_actions,
     client_exposure,
-    early_warning,
     facility_exposure,
 )
 
@@ -182,7 +179,7 @@ def test_rule_on_absent_column_never_fires_and_bad_rules_are_refused(
         Condition("default_probability", ">", 0.1, quantile=0.5)
 
 
-def test_previous_scoring_and_early_warning() -> None:
+def test_previous_scoring_and_changes() -> None:
     previous = pd.DataFrame(
         {
             "client_id": ["a", "b", "c"],
@@ -197,22 +194,6 @@ def test_previous_scoring_and_early_warning() -> None:
     assert by.loc["a", "default_probability_change"] == pytest.approx(0.03)
     assert by.loc["a", "contribution_change"] == pytest.approx(2.0)
     assert np.isnan(by.loc["d", "previous_churn_probability"])
-    ew = early_warning(
-        scores,
-        EarlyWarningConfig(
-            default_rise=0.02, default_threshold=0.05, churn_rise=0.1, churn_threshold=0.3
-        ),
-    )
-    assert tuple(ew.columns) == EARLY_WARNING_COLUMNS
-    got = {(r.target, r.client_id): r.trigger for r in ew.itertuples()}
-    # a: default 7% -> 10% (rise 3 pts); churn 10% -> 50% (rise and crossed 30%)
-    # c: churn 35% -> 30% falls; default 1% -> 2% below both
-    assert got == {("default", "a"): "rise", ("churn", "a"): "rise+crossed"}
-
-
-def test_early_warning_is_empty_without_previous() -> None:
-    ew = early_warning(_scores(), EarlyWarningConfig())
-    assert ew.empty and tuple(ew.columns) == EARLY_WARNING_COLUMNS
 
 
 def test_stage_rules_workout_win_back_convert_and_no_watch_for_the_gone() -> None:
@@ -250,3 +231,65 @@ def test_no_exposure_means_zero_expected_loss_whatever_the_pd() -> None:
     by = out.set_index("client_id")
     assert by.loc["c", "ead"] == 0 and by.loc["c", "expected_loss"] == 0  # no PD, no exposure
     assert np.isnan(by.loc["d", "expected_loss"])  # exposure 30, PD unknown: EL unknown
+
+
+def _one_facility(product: str, available: float | None) -> dict[str, pd.DataFrame]:
+    """A facility of limit 100, half repaid/drawn (outstanding 50) at the as-of date."""
+    facilities = pd.DataFrame(
+        {
+            "facility_id": ["f"],
+            "client_id": ["a"],
+            "product": [product],
+            "limit_amount": [100.0],
+            "origination_date": [_d("2020-01-01")],
+            "closed_date": [pd.NaT],
+        }
+    ).astype({"facility_id": "str", "client_id": "str", "product": "str"})
+    balances = pd.DataFrame(
+        {
+            "facility_id": ["f", "f"],
+            "month_end": [_d("2024-05-31"), AS_OF],
+            "outstanding": [60.0, 50.0],
+            "days_past_due": [0, 0],
+            "available": [40.0, available],
+        }
+    ).astype({"facility_id": "str", "available": "float64"})
+    return {"facilities": facilities, "facility_balances": balances}
+
+
+RULE_CFG = RelationshipConfig(
+    ccf={"term_loan": 0.75, "revolving_credit": 0.75},
+    undrawn={"term_loan": "none", "revolving_credit": "headroom"},
+)
+
+
+def test_amortising_loan_ead_is_the_outstanding() -> None:
+    # half-repaid term loan: no undrawn commitment, EAD 50 (not 50 + 0.75 x 50 = 87.5)
+    exp = client_exposure(_one_facility("term_loan", None), AS_OF, RULE_CFG)
+    assert exp is not None
+    a = exp.iloc[0]
+    assert (a["undrawn"], a["ead"], a["utilisation"]) == (0.0, 50.0, 1.0)
+
+
+def test_revolver_ead_adds_ccf_on_headroom() -> None:
+    exp = client_exposure(_one_facility("revolving_credit", None), AS_OF, RULE_CFG)
+    assert exp is not None
+    a = exp.iloc[0]
+    assert a["undrawn"] == 50.0 and a["ead"] == pytest.approx(50.0 + 0.75 * 50.0)
+    assert a["utilisation"] == pytest.approx(0.5)
+
+
+def test_available_column_wins_over_the_product_rule() -> None:
+    # the bank says 20 can still be drawn on the term loan (e.g. a delayed-draw tranche)
+    fac = facility_exposure(
+        *_one_facility("term_loan", 20.0).values(), as_of=AS_OF, config=RULE_CFG
+    ).iloc[0]
+    assert fac["undrawn"] == 20.0 and fac["ead"] == pytest.approx(50.0 + 0.75 * 20.0)
+    assert fac["undrawn_source"] == "available"
+    # an unknown product without the column: full headroom (conservative default)
+    tables = _one_facility("mystery", None)
+    tables["facility_balances"] = tables["facility_balances"].drop(columns="available")
+    fac = facility_exposure(*tables.values(), as_of=AS_OF, config=RULE_CFG).iloc[0]
+    assert fac["undrawn"] == 50.0 and fac["undrawn_source"] == "rule:headroom"
+    with pytest.raises(ValueError, match="use one of"):
+        RelationshipConfig(undrawn={"term_loan": "zero"})

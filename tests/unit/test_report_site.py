@@ -179,9 +179,9 @@ def test_explanations_page_has_a_summary_per_model(built: Path) -> None:
 def test_fixture_has_the_formats_the_scoring_step_writes() -> None:
     """The fabricated inputs keep the real outputs' columns (so the tests mean something)."""
     from predict.scoring.drift import DRIFT_COLUMNS
+    from predict.scoring.early_warning import EARLY_WARNING_COLUMNS
     from predict.scoring.explain import EXPLANATION_SCHEMA
     from predict.scoring.outputs import SCORE_COLUMNS
-    from predict.scoring.relationship import EARLY_WARNING_COLUMNS
 
     data = make_portfolio(n_clients=6)
     assert set(SCORE_COLUMNS) <= set(data["scores"].columns)
@@ -291,3 +291,34 @@ def test_report_without_optional_inputs_still_builds(run: PortfolioPaths, tmp_pa
     assert "No model metadata found" in (tmp_path / "review" / "model_card.html").read_text(
         encoding="utf-8"
     )
+
+
+def test_grades_migration_and_value_decomposition_are_shown(built: Path) -> None:
+    index = (built / "index.html").read_text(encoding="utf-8")
+    assert "Clients by rating grade" in index
+    assert 'id="migration"' in index and "Rating-grade migration" in index
+    assert "Compared with: rescored previous month end" in index
+    page = next((built / "clients").glob("*.html")).read_text(encoding="utf-8")
+    for label in ("Expected loss", "Funding cost", "Cost to serve", "Capital charge", "RAROC"):
+        assert label in page, label
+    assert 'id="value"' in page
+
+
+def test_migration_table_counts_grade_pairs() -> None:
+    from predict.report.credit import migration_table
+
+    scores = pd.DataFrame(
+        {
+            "rating_grade": pd.Series(["1", "2", "2", "D", None], dtype="str"),
+            "previous_rating_grade": pd.Series(["1", "1", "2", "10", "2"], dtype="str"),
+        }
+    )
+    spec = migration_table(scores)
+    assert spec is not None
+    assert [c["label"] for c in spec["columns"]] == ["From \\ to", "1", "2", "D", "(none)"]
+    rows = {r[0]["text"]: [c["text"] for c in r[1:]] for r in spec["rows"]}
+    assert rows == {
+        "1": ["1", "1", "0", "0"],
+        "2": ["0", "1", "0", "1"],
+        "10": ["0", "0", "1", "0"],
+    }

@@ -22,10 +22,10 @@ from predict.progress import RichProgress, SilentProgress, progress_display
 from predict.report.inputs import check_one_run
 from predict.scoring.align import known_categories, load_models
 from predict.scoring.config import ScoreConfig
+from predict.scoring.early_warning import EARLY_WARNING_COLUMNS
 from predict.scoring.explain import BASE_FEATURE
 from predict.scoring.outputs import SCORE_COLUMNS
 from predict.scoring.reasons import catalogue_templates
-from predict.scoring.relationship import EARLY_WARNING_COLUMNS
 from predict.scoring.result import ScoringResult
 from predict.scoring.run import score_folder, score_snapshot
 from tests.support.scoring import Book

@@ -178,6 +178,23 @@ def test_products_are_priced_renewed_and_closed_like_loans(tables):
     assert len(renewed) > 20
 
 
+def test_available_follows_the_facility_model(tables):
+    b = tables["facility_balances"].merge(tables["facilities"], on="facility_id")
+    avail = b["available"]
+    assert (avail >= 0).all() and avail.notna().all()
+    # a term loan's repaid principal cannot be redrawn
+    assert (avail[b["product"] == "term_loan"] == 0).all()
+    # lines can draw their headroom (0 once their client defaulted)
+    lines = b[b["product"].isin(["revolving_credit", "trade_finance", "guarantee"])]
+    headroom = (lines["limit_amount"] - lines["outstanding"]).clip(lower=0).round(2)
+    frozen = lines["available"] == 0
+    assert (lines["available"].where(~frozen, headroom) == headroom).all()
+    assert ((lines["available"] - headroom).abs() < 0.01).mean() > 0.9
+    # project finance draws during construction, then amortises with nothing left to draw
+    pf = b[b["product"] == "project_finance"]
+    assert (pf["available"] > 0).any() and (pf["available"] == 0).any()
+
+
 def _buckets(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
     b = tables["facility_balances"].sort_values(["facility_id", "month_end"]).copy()
     b["bucket"] = np.minimum((b["days_past_due"] + 29) // 30, 4)

@@ -106,6 +106,15 @@ FACILITY_BALANCES = Table(
         Column("month_end", "date", True, "Last day of a month."),
         Column("outstanding", "float", True, "Drawn balance.", min=0.0),
         Column("days_past_due", "int", True, "Arrears in days at month end.", min=0.0),
+        Column(
+            "available",
+            "float",
+            False,
+            "Committed amount the client can still draw at the month end (0 for an "
+            "amortising loan); empty or absent: the product rule score.relationship.undrawn "
+            "decides.",
+            min=0.0,
+        ),
     ),
 )
 

@@ -356,12 +356,14 @@ def _parse_number(values: pd.Series, kind: ColumnKind) -> pd.Series:
 
 
 def cast_to_contract(frame: pd.DataFrame, table: Table) -> pd.DataFrame:
-    """Contract columns of ``frame`` (already clean), in contract order, with typed dtypes."""
-    missing = [c for c in table.column_names if c not in frame.columns]
+    """Contract columns of ``frame`` (already clean), in contract order, with typed dtypes;
+    an optional column the frame lacks is all missing (as validation leaves it)."""
+    missing = [c for c in table.required_columns if c not in frame.columns]
     if missing:
         raise TableReadError(f"table {table.name}: column(s) {missing} missing")
+    absent = pd.Series(None, index=frame.index, dtype="object")
     return pd.DataFrame(
-        {c.name: frame[c.name].astype(KIND_DTYPES[c.kind]) for c in table.columns},
+        {c.name: frame.get(c.name, absent).astype(KIND_DTYPES[c.kind]) for c in table.columns},
         index=pd.RangeIndex(len(frame)),
     )
 

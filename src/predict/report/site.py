@@ -24,7 +24,7 @@ import pandas as pd
 from predict.config import load_params, load_section
 from predict.contract.spec import OUTPUT_COLUMN
 from predict.io import atomic_dir
-from predict.report import charts
+from predict.report import charts, credit
 from predict.report.explanations import (
     client_waterfall,
     colour_ranks,
@@ -258,6 +258,8 @@ CLIENT_COLS = (
     Col("expected_contribution", "Exp. contribution", "money"),
     Col("expected_loss", "Expected loss", "money"),
     Col("relationship_value", "Relationship value", "money"),
+    Col("rating_grade", "Grade"),
+    Col("economic_profit", "Economic profit", "money"),
 )
 
 
@@ -325,6 +327,9 @@ def portfolio_context(
             actions["action"], actions["clients"], title="Clients by recommended action"
         ),
     }
+    grades = credit.grade_chart(scores)
+    if grades is not None:
+        charts_["grades"] = grades
     first = config.group_by[0] if config.group_by else None
     if first:
         body = pd.DataFrame(records[first][:-1])
@@ -347,12 +352,20 @@ def portfolio_context(
         "charts": charts_,
         "lists": lists,
         "early_warning": early_warning_table(inputs, config, page_of),
+        "migration": credit.migration_table(scores),
+        "previous_source": _previous_source(inputs.early_warning),
         "drift": drift_table(inputs.drift),
         "model_versions": _model_versions(scores),
         "populations": model_populations(scores),
         "n_client_pages": len(page_of),
         "notes": run_notes(inputs),
     }
+
+
+def _previous_source(early: pd.DataFrame | None) -> str | None:
+    if early is None or "previous_source" not in early.columns or early.empty:
+        return None
+    return str(early["previous_source"].iloc[0])
 
 
 def default_histogram(scores: pd.DataFrame, bins: tuple[float, ...]) -> pd.DataFrame:
@@ -410,15 +423,8 @@ def early_warning_table(
     if ew is None:
         return None
     cols = (
-        Col("client_id", "Client"),
-        Col("segment", "Segment"),
-        Col("branch_id", "Branch"),
-        Col("target", "Score"),
-        Col("trigger", "Trigger"),
-        Col("probability", "Now", "prob"),
-        Col("previous_probability", "Before", "prob"),
-        Col("change", "Change", "change"),
-        Col("threshold", "Threshold", "prob"),
+        *CLIENT_COLS[:3],  # client, segment, branch
+        *credit.EARLY_WARNING_COLS,
         Col("action", "Action"),
         Col("reasons", "Top reason"),
     )
@@ -426,7 +432,7 @@ def early_warning_table(
     extra = tuple(
         Col(str(c), str(c))
         for c in ew.columns
-        if c not in known and c != "as_of" and c != "previous_as_of"
+        if c not in known and c not in ("as_of", "previous_as_of", "previous_source")
     )
     return table_spec(
         _first_reason(ew.head(config.list_size)),
@@ -565,6 +571,7 @@ def client_context(
             )
         },
         "movement": movement_rows(row),
+        "value": credit.value_rows(row),
         "has_previous": any(c.startswith("previous_") for c in row.index),
         "explained": explained,
         "history_charts": history_charts(months),

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from predict.scoring.drift import DriftConfig
+from predict.scoring.grades import GradesConfig
 from predict.scoring.reasons import ReasonsConfig
 from predict.scoring.relationship import RelationshipConfig
+from predict.scoring.value import ValueConfig
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +38,8 @@ class ScoreConfig:
     churn_not_scored_stages: tuple[str, ...] = ("potential", "churned")  # not active at t
     reasons: ReasonsConfig = field(default_factory=ReasonsConfig)
     relationship: RelationshipConfig = field(default_factory=RelationshipConfig)
+    value: ValueConfig = field(default_factory=ValueConfig)
+    grades: GradesConfig = field(default_factory=GradesConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
 
     def __post_init__(self) -> None:

@@ -39,6 +39,11 @@ SCORE_COLUMNS = (
     "ead",
     "expected_loss",
     "relationship_value",
+    "rating_grade",
+    "capital",
+    "economic_profit",
+    "raroc",
+    "contribution_at_risk",
     "action",
     "churn_model_version",
     "default_model_version",
@@ -59,6 +64,13 @@ EXTRA_COLUMNS = (
     "undrawn",
     "utilisation",
     "lgd",
+    "maturity_years",
+    "previous_rating_grade",
+    "grade_change",
+    "run_rate_revenue",
+    "funding_cost",
+    "cost_to_serve",
+    "capital_charge",
     "action_rule",
     "run_id",
 )
@@ -117,4 +129,5 @@ def write_outputs(result: ScoringResult, out_dir: str | os.PathLike[str]) -> Non
     write_csv(scores, out / "scores.csv")
     write_parquet(result.early_warning, out / "early_warning.parquet", meta)
     write_parquet(result.drift, out / "drift.parquet", meta)
+    write_parquet(result.migration, out / "migration.parquet", meta)
     write_json(asdict(result.report), out / "score_summary.json")

@@ -1,4 +1,4 @@
-"""The relationship evaluation: exposure, expected loss, value, action and early warning.
+"""The relationship evaluation: exposure, expected loss, value and action.
 
 All figures are over the model horizon H (params ``labels``/``features``): the default
 probability is the probability of default within H and the expected contribution is the
@@ -8,7 +8,11 @@ is the risk-adjusted value of the relationship over the same H months.
 - ``EAD = drawn + CCF(product) x undrawn`` summed over the client's facilities open at the
   as-of date (``origination_date <= as_of`` and no ``closed_date`` on or before it). Drawn is
   the latest ``facility_balances.outstanding`` at a month end on or before the as-of date; an
-  open facility with no balance yet counts as fully drawn (conservative).
+  open facility with no balance yet counts as fully drawn (conservative). Undrawn is the
+  committed amount the client can still draw: ``facility_balances.available`` of that month
+  end where given, else the product's rule (``undrawn``: ``headroom`` = limit - drawn for
+  revolving-type products, ``none`` = 0 for amortising loans, whose repaid principal cannot
+  be redrawn, so their EAD is the outstanding). ``utilisation = drawn / (drawn + undrawn)``.
 - ``LGD`` by product; a client's LGD is the EAD-weighted mean over its open facilities. The
   contract has no collateral field, so secured vs unsecured is expressed through the product.
 - ``expected_loss = PD x LGD x EAD``; 0 for a client without exposure (no PD either).
@@ -42,6 +46,7 @@ EXPOSURE_COLUMNS = (
     "ead",
     "lgd",
     "utilisation",
+    "maturity_years",
 )
 # Columns a rule may test; those of the previous scoring exist only when there is one.
 RULE_COLUMNS = frozenset(
@@ -53,6 +58,12 @@ RULE_COLUMNS = frozenset(
         "lgd",
         "expected_loss",
         "relationship_value",
+        "rating_grade",
+        "grade_change",
+        "capital",
+        "economic_profit",
+        "raroc",
+        "contribution_at_risk",
         "utilisation",
         "limit_total",
         "drawn",
@@ -154,13 +165,33 @@ def _default_rules() -> tuple[ActionRule, ...]:
 
 @dataclass(frozen=True)
 class EarlyWarningConfig:
-    """A client is on the list when a probability rose by at least ``*_rise`` (absolute)
-    since the previous scoring, or crossed ``*_threshold`` from below (or is new above it)."""
+    """``score.relationship.early_warning``: triggers (:mod:`predict.scoring.early_warning`)."""
 
-    default_rise: float = 0.02
-    default_threshold: float = 0.05
+    default_rise: float = 0.02  # absolute rise of the default probability
+    default_threshold: float = 0.05  # crossed from below, or new above
     churn_rise: float = 0.10
     churn_threshold: float = 0.30
+    downgrade_notches: int = 2  # rating grade down by at least this many notches
+    pd_ratio: float = 2.0  # PD now >= pd_ratio x PD before ...
+    pd_ratio_min_pd: float = 0.005  # ... and PD now at least this (no alarms on tiny PDs)
+    dpd_days: int = 30  # new arrears of at least this many days
+    event_kinds: tuple[str, ...] = ("watchlist", "covenant_breach")  # credit_events.kind
+    complaint_kinds: tuple[str, ...] = ("complaint",)  # interactions.kind
+    detractor_nps: int = 6  # an NPS answer at or below this is a detractor
+    revenue_drop: float = 0.5  # relative fall of revenue, last months vs the months before
+    revenue_months: int = 3
+    window_months: int = 1  # event window when there is no previous scoring
+
+    def __post_init__(self) -> None:
+        if self.downgrade_notches < 1 or self.pd_ratio <= 1.0 or self.window_months < 1:
+            raise ValueError(
+                "early_warning: downgrade_notches >= 1, pd_ratio > 1, window_months >= 1"
+            )
+        if not 0.0 < self.revenue_drop <= 1.0 or self.revenue_months < 1:
+            raise ValueError("early_warning: revenue_drop in (0, 1], revenue_months >= 1")
+
+
+UNDRAWN_RULES = ("headroom", "none")
 
 
 @dataclass(frozen=True)
@@ -171,9 +202,21 @@ class RelationshipConfig:
     lgd: dict[str, float] = field(default_factory=dict)  # by product
     default_ccf: float = 0.5
     default_lgd: float = 0.45
+    # Undrawn commitment when facility_balances.available is absent, by product:
+    # headroom (limit - drawn, revolving-type) or none (0, amortising).
+    undrawn: dict[str, str] = field(default_factory=dict)
+    default_undrawn: str = "headroom"  # products not listed (conservative: full headroom)
     rules: tuple[ActionRule, ...] = field(default_factory=_default_rules)
     default_action: str = "maintain"
     early_warning: EarlyWarningConfig = field(default_factory=EarlyWarningConfig)
+
+    def __post_init__(self) -> None:
+        for product, rule in {**self.undrawn, "(default_undrawn)": self.default_undrawn}.items():
+            if rule not in UNDRAWN_RULES:
+                raise ValueError(
+                    f"score.relationship.undrawn: product {product!r} has rule {rule!r}; "
+                    f"use one of {list(UNDRAWN_RULES)}"
+                )
 
 
 def _timestamp(as_of: dt.date | pd.Timestamp) -> pd.Timestamp:
@@ -193,6 +236,8 @@ def facility_exposure(
     ]
     cols = ["facility_id", "client_id", "product", "limit_amount"]
     out = open_[cols].copy()
+    maturity = open_.get("maturity_date", pd.Series(pd.NaT, index=open_.index))
+    out["maturity_years"] = ((pd.to_datetime(maturity) - t).dt.days / 365.25).clip(lower=0.0)
     latest = _latest_balances(balances, t)
     out = out.merge(latest, on="facility_id", how="left")
     unknown = out["drawn"].isna()
@@ -204,8 +249,13 @@ def facility_exposure(
         )
     limit = out["limit_amount"].astype("float64")
     out["drawn"] = out["drawn"].astype("float64").fillna(limit)
-    out["undrawn"] = (limit - out["drawn"]).clip(lower=0.0)
     product = out["product"].astype("str")
+    rule = product.map(config.undrawn).fillna(config.default_undrawn)
+    headroom = (limit - out["drawn"]).clip(lower=0.0)
+    by_rule = pd.Series(np.where(rule == "headroom", headroom, 0.0), index=out.index)
+    given = out["available"].astype("float64")
+    out["undrawn"] = given.where(given.notna(), by_rule).clip(lower=0.0)
+    out["undrawn_source"] = np.where(given.notna(), "available", "rule:" + rule)
     out["ccf"] = product.map(config.ccf).astype("float64").fillna(config.default_ccf)
     out["lgd"] = product.map(config.lgd).astype("float64").fillna(config.default_lgd)
     out["ead"] = out["drawn"] + out["ccf"] * out["undrawn"]
@@ -215,18 +265,26 @@ def facility_exposure(
 def _latest_balances(balances: pd.DataFrame | None, t: pd.Timestamp) -> pd.DataFrame:
     if balances is None or balances.empty:
         return pd.DataFrame(
-            {"facility_id": pd.Series(dtype="str"), "drawn": pd.Series(dtype="float64")}
+            {
+                "facility_id": pd.Series(dtype="str"),
+                "drawn": pd.Series(dtype="float64"),
+                "available": pd.Series(dtype="float64"),
+            }
         )
+    cols = ["facility_id", "month_end", "outstanding"]
+    frame = balances[[*cols, "available"] if "available" in balances.columns else cols]
+    avail = "available" if "available" in frame.columns else "CAST(NULL AS DOUBLE)"
     con = duckdb.connect()
     try:
-        con.register("b", balances[["facility_id", "month_end", "outstanding"]])
+        con.register("b", frame)
         return (
             con.sql(
-                "SELECT facility_id, arg_max(outstanding, month_end) AS drawn FROM b "
-                f"WHERE month_end <= TIMESTAMP '{t:%Y-%m-%d}' GROUP BY facility_id"
+                f"SELECT facility_id, outstanding AS drawn, {avail} AS available FROM b "
+                f"WHERE month_end <= TIMESTAMP '{t:%Y-%m-%d}' "
+                "QUALIFY row_number() OVER (PARTITION BY facility_id ORDER BY month_end DESC) = 1"
             )
             .df()
-            .astype({"facility_id": "str", "drawn": "float64"})
+            .astype({"facility_id": "str", "drawn": "float64", "available": "float64"})
         )
     finally:
         con.close()
@@ -242,6 +300,9 @@ def client_exposure(
         return None
     fac = facility_exposure(facilities, tables.get("facility_balances"), as_of, config)
     fac["lgd_x_ead"] = fac["lgd"] * fac["ead"]
+    dated = fac["maturity_years"].notna()
+    fac["m_x_ead"] = (fac["maturity_years"] * fac["ead"]).where(dated, 0.0)
+    fac["dated_ead"] = fac["ead"].where(dated, 0.0)
     g = (
         fac.groupby("client_id", sort=False)
         .agg(
@@ -251,13 +312,17 @@ def client_exposure(
             undrawn=("undrawn", "sum"),
             ead=("ead", "sum"),
             lgd_x_ead=("lgd_x_ead", "sum"),
+            m_x_ead=("m_x_ead", "sum"),
+            dated_ead=("dated_ead", "sum"),
         )
         .reset_index()
     )
     g["lgd"] = np.where(
         g["ead"] > 0, g["lgd_x_ead"] / g["ead"].where(g["ead"] > 0), config.default_lgd
     )
-    g["utilisation"] = g["drawn"] / g["limit_total"].where(g["limit_total"] > 0)
+    g["maturity_years"] = g["m_x_ead"] / g["dated_ead"].where(g["dated_ead"] > 0)
+    committed = g["drawn"] + g["undrawn"]
+    g["utilisation"] = g["drawn"] / committed.where(committed > 0)
     return g[list(EXPOSURE_COLUMNS)].astype({"client_id": "str"})
 
 
@@ -361,89 +426,3 @@ def add_previous(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.Data
             name = "contribution_change" if c == "expected_contribution" else f"{c}_change"
             out[name] = out[c] - out[f"previous_{c}"]
     return out
-
-
-EARLY_WARNING_COLUMNS = (
-    "client_id",
-    "as_of",
-    "previous_as_of",
-    "segment",
-    "branch_id",
-    "target",
-    "probability",
-    "previous_probability",
-    "change",
-    "threshold",
-    "trigger",
-    "action",
-    "reasons",
-)
-
-
-def early_warning(scores: pd.DataFrame, config: EarlyWarningConfig) -> pd.DataFrame:
-    """Clients whose default or churn probability rose or crossed a threshold since last time.
-
-    One row per client and target that triggered; ``trigger`` is ``rise``, ``crossed``,
-    ``rise+crossed`` or ``new_above`` (no previous score and above the threshold).
-    Empty (with the columns) when there is no previous scoring to compare with.
-    """
-    parts = []
-    for target, rise, threshold in (
-        ("default", config.default_rise, config.default_threshold),
-        ("churn", config.churn_rise, config.churn_threshold),
-    ):
-        now_col, prev_col = f"{target}_probability", f"previous_{target}_probability"
-        if now_col not in scores.columns or prev_col not in scores.columns:
-            continue
-        now, prev = scores[now_col], scores[prev_col]
-        rose = (now - prev >= rise).fillna(False).to_numpy(dtype=bool)
-        crossed = ((prev < threshold) & (now >= threshold)).fillna(False).to_numpy(dtype=bool)
-        new_above = (prev.isna() & (now >= threshold)).fillna(False).to_numpy(dtype=bool)
-        trigger = np.select(
-            [rose & crossed, rose, crossed, new_above],
-            ["rise+crossed", "rise", "crossed", "new_above"],
-            default="",
-        )
-        hit = trigger != ""
-        sub = scores.loc[hit]
-        parts.append(
-            pd.DataFrame(
-                {
-                    "client_id": sub["client_id"],
-                    "as_of": sub["as_of"],
-                    "previous_as_of": sub.get("previous_as_of", pd.Series(pd.NaT, index=sub.index)),
-                    "segment": sub.get("segment"),
-                    "branch_id": sub.get("branch_id"),
-                    "target": target,
-                    "probability": now[hit],
-                    "previous_probability": prev[hit],
-                    "change": (now - prev)[hit],
-                    "threshold": threshold,
-                    "trigger": trigger[hit],
-                    "action": sub.get("action"),
-                    "reasons": sub.get(f"{target}_reasons"),
-                },
-                columns=list(EARLY_WARNING_COLUMNS),
-            )
-        )
-    if not parts:
-        return _empty_early_warning()
-    out = pd.concat(parts, ignore_index=True)
-    return out.sort_values(
-        ["target", "change", "probability"],
-        ascending=[True, False, False],
-        na_position="last",
-        ignore_index=True,
-    )
-
-
-def _empty_early_warning() -> pd.DataFrame:
-    dtypes = {
-        "as_of": "datetime64[s]",
-        "previous_as_of": "datetime64[s]",
-        "probability": "float64",
-        "previous_probability": "float64",
-        "change": "float64",
-        "threshold": "float64",
-    }
-    return pd.DataFrame({c: pd.Series(dtype=dtypes.get(c, "str")) for c in EARLY_WARNING_COLUMNS})

@@ -40,6 +40,7 @@ class ScoringResult:
     early_warning: pd.DataFrame
     drift: pd.DataFrame
     report: ScoringReport
+    migration: pd.DataFrame = field(default_factory=pd.DataFrame)  # rating-grade migration
 
 
 def _by_value(per_target: Mapping[str, Any]) -> dict[str, Any]:
@@ -75,6 +76,9 @@ def summary_lines(result: ScoringResult) -> list[str]:
     counts = s["action"].value_counts()
     lines.append("  actions: " + ", ".join(f"{a!s} {int(n)}" for a, n in counts.items()))
     lines.append(f"  early warning: {r.early_warning_rows} row(s); previous: {r.previous}")
+    if "rating_grade" in s.columns:
+        grades = s["rating_grade"].value_counts().sort_index()
+        lines.append("  grades: " + ", ".join(f"{g!s} {int(n)}" for g, n in grades.items()))
     flagged = len(r.drift_warnings)
     lines += [f"  drift {w}" for w in r.drift_warnings[:10]]
     if flagged > 10:

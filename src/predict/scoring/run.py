@@ -32,7 +32,9 @@ from predict.scoring.chunks import score_chunks
 from predict.scoring.config import ScoreConfig
 from predict.scoring.dates import check_scoring_date
 from predict.scoring.drift_check import drift_report, drift_warnings, read_reference
+from predict.scoring.early_warning import early_warning
 from predict.scoring.explain import ExplanationWriter
+from predict.scoring.grades import add_grades, migration_matrix
 from predict.scoring.inputs import load_input
 from predict.scoring.outputs import (
     client_attributes,
@@ -46,6 +48,7 @@ from predict.scoring.reasons import ReasonTemplate
 from predict.scoring.result import ScoringReport, ScoringResult
 from predict.scoring.scope import apply_scope_rules, ensure_targets
 from predict.scoring.support import apply_support
+from predict.scoring.value import add_risk_adjusted_value
 
 
 def score_table(
@@ -74,11 +77,14 @@ def evaluate_relationships(
     as_of: dt.date,
     previous: pd.DataFrame | None,
     config: ScoreConfig,
+    horizon_months: int = 12,
 ) -> pd.DataFrame:
-    """Exposure, expected loss, value, change since the previous scoring and action."""
+    """Exposure, expected loss, value (risk-adjusted over the horizon), change since the
+    previous scoring and action."""
     exposure = rel.client_exposure(tables, as_of, config.relationship)
     out = rel.add_value(rel.add_exposure(scores, exposure, config.relationship))
-    out = rel.add_previous(out, previous)
+    out = add_risk_adjusted_value(out, tables, as_of, horizon_months, config.value)
+    out = add_grades(rel.add_previous(out, previous), previous, config.grades)
     return rel.assign_actions(out, config.relationship)
 
 
@@ -95,6 +101,7 @@ def score_snapshot(
     reference: pd.DataFrame | None = None,
     report: ScoringReport | None = None,
     progress: ProgressReporter | None = None,
+    horizon_months: int = 12,
 ) -> ScoringResult:
     """Score every client at ``as_of``; explanations are written to ``out_dir`` on the way.
 
@@ -122,14 +129,18 @@ def score_snapshot(
         previous = rescore_previous(tables, as_of, bundles, build, config)
         progress.done(task)
         report.previous = "rescored previous month end" if previous is not None else "none"
-    scores = order_columns(evaluate_relationships(scores, tables, as_of, previous, config))
-    early = rel.early_warning(scores, config.relationship.early_warning)
+    elif previous is not None and report.previous == "none":
+        report.previous = "given"
+    scores = evaluate_relationships(scores, tables, as_of, previous, config, horizon_months)
+    scores = order_columns(scores)
+    early = early_warning(scores, tables, config.relationship.early_warning, report.previous)
     report.early_warning_rows = len(early)
     task = progress.task("drift", total=None)
     drift = drift_report(reference, features, outputs, bundles, config.drift)
     progress.done(task)
     report.drift_warnings = drift_warnings(drift)
-    return ScoringResult(scores, early, drift, report)
+    migration = migration_matrix(scores, config.grades)
+    return ScoringResult(scores, early, drift, report, migration)
 
 
 def score_folder(
@@ -213,6 +224,7 @@ def _score_into(
             reference=read_reference(reference_path, bundles),
             report=report,
             progress=progress,
+            horizon_months=features_config.horizon_months,
         )
     write_outputs(result, stage)
     return result

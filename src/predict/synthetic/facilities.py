@@ -280,6 +280,21 @@ def days_past_due(book: Book, jj: np.ndarray, ii: np.ndarray, m: int, ctx: Conte
     return np.where(owed, ctx.grid.end(m) - due_date, 0)
 
 
+def available(book: Book, jj: np.ndarray, ii: np.ndarray, m: int) -> np.ndarray:
+    """Committed amount facilities ``(jj, ii)`` can still draw at the end of month m.
+
+    Revolvers, trade lines and guarantees: limit - outstanding; a project-finance loan
+    during its construction (availability) months likewise; a term loan, and a project
+    loan once it amortises: 0 (repaid principal cannot be redrawn). A defaulted client's
+    lines are frozen: 0.
+    """
+    prod = book.slot_prod[jj, ii]
+    headroom = np.maximum(book.s_limit[jj, ii] - book.s_out[jj, ii], 0.0)
+    drawing = (prod == world.PROJECT) & (m - book.s_orig_m[jj, ii] < book.s_ramp[jj, ii])
+    can_draw = np.isin(prod, (world.REVOLVER, world.TRADE, world.GUARANTEE)) | drawing
+    return np.round(np.where(can_draw & ~book.defaulted[ii], headroom, 0.0), 2)
+
+
 def record_balances(book: Book, m: int, ctx: Context, rec: Ledger) -> None:
     jj, ii = cells(book.s_open)
     rec.add(
@@ -288,4 +303,5 @@ def record_balances(book: Book, m: int, ctx: Context, rec: Ledger) -> None:
         day=np.full(ii.shape[0], ctx.grid.end(m)),
         out=book.s_out[jj, ii],
         dpd=days_past_due(book, jj, ii, m, ctx).astype(np.int64),
+        avail=available(book, jj, ii, m),
     )

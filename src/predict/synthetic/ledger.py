@@ -52,6 +52,7 @@ SCHEMAS: dict[str, pa.Schema] = {
             ("month_end", DATE),
             ("outstanding", pa.float64()),
             ("days_past_due", pa.int64()),
+            ("available", pa.float64()),
         ]
     ),
     "revenue": pa.schema(
@@ -212,7 +213,13 @@ class Ledger:
         if table == "facility_balances":
             order = np.argsort(c["fid"], kind="stable")
             c = {k: v[order] for k, v in c.items()}
-            arrays = [self._fids(c["fid"]), dates(c["day"]), pa.array(c["out"]), pa.array(c["dpd"])]
+            arrays = [
+                self._fids(c["fid"]),
+                dates(c["day"]),
+                pa.array(c["out"]),
+                pa.array(c["dpd"]),
+                pa.array(c["avail"]),
+            ]
         else:
             order = np.lexsort((c["day"], c["cid"]))
             c = {k: v[order] for k, v in c.items()}

@@ -1,0 +1,226 @@
+"""The early-warning list: clients a relationship manager should look at now, and why.
+
+One row per client with at least one trigger; ``triggers`` names them (comma-separated
+codes) and ``details`` says what moved. "Previous" is the scoring the run compares with: the
+previous run's stored scores when given (what was actually reported), else today's models
+rerun on the month end before (``previous_source`` says which; ``none``: no comparison, only
+the event triggers). Event triggers look at the window (previous as-of, as-of]; with no
+previous scoring, the last ``window_months`` months.
+
+Triggers (``score.relationship.early_warning``):
+
+- ``downgrade``: the rating grade fell by >= ``downgrade_notches`` notches;
+- ``pd_ratio``: PD now >= ``pd_ratio`` x PD before, and PD now >= ``pd_ratio_min_pd``;
+- ``default_rise`` / ``churn_rise``: the probability rose by >= ``*_rise`` (absolute);
+- ``default_crossed`` / ``churn_crossed``: it crossed ``*_threshold`` from below, or is
+  above it with no previous score (``*_new_above``);
+- ``new_dpd``: days past due >= ``dpd_days`` at the as-of month end, below it (or no
+  balance) at the previous as-of month end;
+- ``credit_event``: a credit event of ``event_kinds`` (watchlist, covenant breach) in the window;
+- ``complaint``: an interaction of ``complaint_kinds`` in the window;
+- ``detractor``: an NPS answer <= ``detractor_nps`` in the window;
+- ``revenue_drop``: revenue of the last ``revenue_months`` months fell by >= ``revenue_drop``
+  (relative) from the ``revenue_months`` before, and had not at the window's start.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from predict.scoring.relationship import EarlyWarningConfig
+
+log = logging.getLogger(__name__)
+
+EARLY_WARNING_COLUMNS = (
+    "client_id",
+    "as_of",
+    "previous_as_of",
+    "previous_source",
+    "segment",
+    "branch_id",
+    "rating_grade",
+    "previous_rating_grade",
+    "default_probability",
+    "previous_default_probability",
+    "churn_probability",
+    "previous_churn_probability",
+    "triggers",
+    "details",
+    "action",
+    "reasons",
+)
+_FLOATS = (
+    "default_probability",
+    "previous_default_probability",
+    "churn_probability",
+    "previous_churn_probability",
+)
+
+
+def _col(scores: pd.DataFrame, name: str) -> pd.Series:
+    return scores[name] if name in scores.columns else pd.Series(np.nan, index=scores.index)
+
+
+def _pct(x: pd.Series) -> pd.Series:
+    return (100.0 * x).round(2).astype("str") + "%"
+
+
+def score_triggers(scores: pd.DataFrame, config: EarlyWarningConfig) -> dict[str, pd.Series]:
+    """Triggers on the change since the previous scoring: code -> detail (missing: no)."""
+    out: dict[str, pd.Series] = {}
+    notches = _col(scores, "grade_change")
+    before, now = _col(scores, "previous_rating_grade"), _col(scores, "rating_grade")
+    text = "grade " + before.astype("str") + " -> " + now.astype("str")
+    out["downgrade"] = text.where(notches >= config.downgrade_notches)
+    pd_now, pd_then = (
+        _col(scores, "default_probability"),
+        _col(scores, "previous_default_probability"),
+    )
+    ratio = pd_now / pd_then.where(pd_then > 0)
+    hit = (ratio >= config.pd_ratio) & (pd_now >= config.pd_ratio_min_pd)
+    out["pd_ratio"] = ("PD x" + ratio.round(1).astype("str")).where(hit)
+    for target, rise, threshold in (
+        ("default", config.default_rise, config.default_threshold),
+        ("churn", config.churn_rise, config.churn_threshold),
+    ):
+        now_p, prev_p = (
+            _col(scores, f"{target}_probability"),
+            _col(scores, f"previous_{target}_probability"),
+        )
+        move = f"{target} " + _pct(prev_p) + " -> " + _pct(now_p)
+        out[f"{target}_rise"] = move.where(now_p - prev_p >= rise)
+        out[f"{target}_crossed"] = move.where((prev_p < threshold) & (now_p >= threshold))
+        if "previous_as_of" in scores.columns:
+            new = prev_p.isna() & (now_p >= threshold)
+            out[f"{target}_new_above"] = (f"{target} " + _pct(now_p) + ", new").where(new)
+    return out
+
+
+def _window_rows(
+    frame: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestamp, date: str = "date"
+) -> pd.DataFrame | None:
+    if frame is None:
+        return None
+    return frame[(frame[date] > start) & (frame[date] <= end)]
+
+
+def _per_client(rows: pd.DataFrame, text: pd.Series, ids: pd.Series) -> pd.Series:
+    joined = text.groupby(rows["client_id"].astype("str")).agg(lambda s: ", ".join(sorted(set(s))))
+    return ids.map(joined)
+
+
+def _max_dpd(tables: Mapping[str, pd.DataFrame], end: pd.Timestamp) -> pd.Series:
+    bal, fac = tables.get("facility_balances"), tables.get("facilities")
+    if bal is None or fac is None:
+        return pd.Series(dtype="float64")
+    rows = _window_rows(bal, end - pd.offsets.MonthEnd(1), end, "month_end")
+    assert rows is not None
+    rows = rows.merge(fac[["facility_id", "client_id"]], on="facility_id")
+    return rows.groupby(rows["client_id"].astype("str"))["days_past_due"].max().astype("float64")
+
+
+def event_triggers(
+    tables: Mapping[str, pd.DataFrame],
+    ids: pd.Series,
+    start: pd.Timestamp,
+    end: pd.Timestamp,
+    config: EarlyWarningConfig,
+) -> dict[str, pd.Series]:
+    """Triggers on what happened in (start, end]: code -> detail per client (missing: no)."""
+    out: dict[str, pd.Series] = {}
+    dpd_now, dpd_then = ids.map(_max_dpd(tables, end)), ids.map(_max_dpd(tables, start))
+    new_dpd = (dpd_now >= config.dpd_days) & ~(dpd_then.fillna(0.0) >= config.dpd_days)
+    out["new_dpd"] = (
+        "DPD "
+        + dpd_then.fillna(0).astype("int64").astype("str")
+        + " -> "
+        + dpd_now.fillna(0).astype("int64").astype("str")
+    ).where(new_dpd)
+    events = _window_rows(tables.get("credit_events"), start, end)
+    if events is not None:
+        ev = events[events["kind"].astype("str").isin(config.event_kinds)]
+        out["credit_event"] = _per_client(ev, ev["kind"].astype("str"), ids)
+    contacts = _window_rows(tables.get("interactions"), start, end)
+    if contacts is not None:
+        comp = contacts[contacts["kind"].astype("str").isin(config.complaint_kinds)]
+        out["complaint"] = _per_client(comp, comp["kind"].astype("str"), ids)
+        det = contacts[contacts["nps"] <= config.detractor_nps]
+        out["detractor"] = _per_client(det, "NPS " + det["nps"].astype("int64").astype("str"), ids)
+    dropped, before = (
+        _revenue_drop(tables, ids, end, config),
+        _revenue_drop(tables, ids, start, config),
+    )
+    out["revenue_drop"] = dropped.where(before.isna())  # new: not already down at the start
+    return out
+
+
+def _revenue_drop(
+    tables: Mapping[str, pd.DataFrame],
+    ids: pd.Series,
+    end: pd.Timestamp,
+    config: EarlyWarningConfig,
+) -> pd.Series:
+    revenue = tables.get("revenue")
+    if revenue is None:
+        return pd.Series(np.nan, index=ids.index, dtype="str")
+    mid = end - pd.offsets.MonthEnd(config.revenue_months)
+    sums = []
+    for lo, hi in ((mid, end), (mid - pd.offsets.MonthEnd(config.revenue_months), mid)):
+        rows = _window_rows(revenue, lo, hi)
+        assert rows is not None
+        total = rows.groupby(rows["client_id"].astype("str"))["amount"].sum()
+        sums.append(ids.map(total).astype("float64").fillna(0.0))
+    now, before = sums
+    fall = 1.0 - now / before.where(before > 0)
+    text = "revenue -" + (100.0 * fall).round(0).astype("Int64").astype("str") + "%"
+    return text.where(fall >= config.revenue_drop)
+
+
+_DEFAULT_SIDE = ("downgrade", "pd_ratio", "default_", "new_dpd", "credit_event")
+
+
+def early_warning(
+    scores: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    config: EarlyWarningConfig,
+    previous_source: str = "none",
+) -> pd.DataFrame:
+    """The clients with at least one trigger, most triggers first (columns: see module)."""
+    if scores.empty:
+        return empty_early_warning()
+    ids = scores["client_id"].astype("str")
+    end = pd.Timestamp(scores["as_of"].max())
+    prev = pd.Timestamp(_col(scores, "previous_as_of").max())
+    start = prev if pd.notna(prev) else end - pd.offsets.MonthEnd(config.window_months)
+    found = {**score_triggers(scores, config), **event_triggers(tables, ids, start, end, config)}
+    fired = pd.DataFrame(found, index=scores.index)
+    on = fired.notna()
+    hit = on.any(axis=1).to_numpy()
+    if not hit.any():
+        return empty_early_warning()
+    sub, on, fired = scores.loc[hit], on.loc[hit], fired.loc[hit]
+    default_side = on[[c for c in on.columns if c.startswith(_DEFAULT_SIDE)]].any(axis=1)
+    out = pd.DataFrame({c: _col(sub, c) for c in EARLY_WARNING_COLUMNS if c in sub.columns})
+    out["previous_as_of"] = prev if pd.notna(prev) else pd.NaT
+    out["previous_source"] = previous_source
+    out["triggers"] = [", ".join(on.columns[row]) for row in on.to_numpy()]
+    out["details"] = ["; ".join(str(v) for v in row if pd.notna(v)) for row in fired.to_numpy()]
+    out["reasons"] = _col(sub, "default_reasons").where(default_side, _col(sub, "churn_reasons"))
+    out = out.reindex(columns=list(EARLY_WARNING_COLUMNS))
+    out["_n"] = out["triggers"].str.count(",")
+    out = out.sort_values(["_n", "default_probability"], ascending=False, na_position="last")
+    return _typed(out.drop(columns="_n").reset_index(drop=True))
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    dtypes = {c: "float64" for c in _FLOATS}
+    dtypes |= {"as_of": "datetime64[s]", "previous_as_of": "datetime64[s]"}
+    return frame.astype({c: dtypes.get(c, "str") for c in EARLY_WARNING_COLUMNS})
+
+
+def empty_early_warning() -> pd.DataFrame:
+    return _typed(pd.DataFrame(columns=list(EARLY_WARNING_COLUMNS)))

@@ -1,0 +1,140 @@
+"""Rating grades on a master scale, and their migration since the previous scoring.
+
+The master scale (``score.grades``) cuts the default probability at ascending upper bounds:
+grade ``names[i]`` holds ``bounds[i-1] <= PD < bounds[i]`` (the first from 0, the last up
+to PD < 1); a client in default (``in_default``, or PD >= 1) gets ``default_grade``. A client
+with no model PD gets no grade (missing). Notches count grades along the scale, so
+``grade_change = index(now) - index(before)`` is positive for a downgrade (the default grade
+is the last notch).
+
+The previous grade is the one the previous scores file reported when it has a
+``rating_grade`` column whose values are all on today's scale; else the previous PD placed on
+today's scale. The migration matrix counts today's clients by (previous grade, grade), with
+``(none)`` for a client that had no grade before or has none now.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+log = logging.getLogger(__name__)
+
+NONE = "(none)"
+MIGRATION_COLUMNS = (
+    "previous_as_of",
+    "as_of",
+    "previous_grade",
+    "rating_grade",
+    "clients",
+    "share",
+)
+
+
+def _default_bounds() -> tuple[float, ...]:
+    return (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 1.0)
+
+
+@dataclass(frozen=True)
+class GradesConfig:
+    """``score.grades`` in params.yaml."""
+
+    bounds: tuple[float, ...] = field(default_factory=_default_bounds)  # upper PD bounds
+    names: tuple[str, ...] = ()  # one per bound; empty: "1", "2", ...
+    default_grade: str = "D"
+
+    def __post_init__(self) -> None:
+        b = np.asarray(self.bounds, dtype="float64")
+        if b.size == 0 or np.any(np.diff(b) <= 0) or b[0] <= 0 or b[-1] > 1:
+            raise ValueError("score.grades.bounds must rise strictly, within (0, 1]")
+        if self.names and len(self.names) != b.size:
+            raise ValueError("score.grades.names needs one name per bound")
+        if len(set(self.scale)) != len(self.scale):
+            raise ValueError("score.grades: grade names must differ")
+
+    @property
+    def scale(self) -> tuple[str, ...]:
+        """Every grade, best first, the default grade last."""
+        names = self.names or tuple(str(i + 1) for i in range(len(self.bounds)))
+        return (*names, self.default_grade)
+
+
+def grade_of(pd_: pd.Series, in_default: pd.Series | None, config: GradesConfig) -> pd.Series:
+    """The master-scale grade of each PD (missing where the PD is; default grade in default)."""
+    p = pd_.astype("float64").to_numpy()
+    idx = np.searchsorted(np.asarray(config.bounds), p, side="right")
+    idx = np.minimum(idx, len(config.bounds) - 1)
+    defaulted = p >= 1.0
+    if in_default is not None:
+        defaulted |= in_default.fillna(False).to_numpy(dtype=bool)
+    scale = np.asarray(config.scale, dtype=object)
+    grade = pd.Series(np.where(defaulted, config.default_grade, scale[idx]), index=pd_.index)
+    return grade.where(~(np.isnan(p) & ~defaulted)).astype("str")
+
+
+def notch(grade: pd.Series, config: GradesConfig) -> pd.Series:
+    """Position on the scale (0 = best; missing where there is no grade)."""
+    order = {g: float(i) for i, g in enumerate(config.scale)}
+    return grade.map(order).astype("float64")
+
+
+def previous_grades(previous: pd.DataFrame | None, config: GradesConfig) -> pd.DataFrame | None:
+    """client_id and previous_rating_grade: as reported, else from the previous PD."""
+    if previous is None or "default_probability" not in previous.columns:
+        return None
+    prev = previous.drop_duplicates("client_id", keep="last")
+    reported = prev.get("rating_grade")
+    on_scale = reported is not None and reported.dropna().isin(config.scale).all()
+    if reported is not None and not on_scale:
+        log.warning("previous rating grades are not on today's scale: regraded from their PD")
+    if on_scale and reported is not None:
+        grade = reported.astype("str")
+    else:
+        grade = grade_of(prev["default_probability"], prev.get("in_default"), config)
+    return pd.DataFrame(
+        {"client_id": prev["client_id"].astype("str"), "previous_rating_grade": grade}
+    )
+
+
+def add_grades(
+    scores: pd.DataFrame, previous: pd.DataFrame | None, config: GradesConfig
+) -> pd.DataFrame:
+    """``rating_grade``, ``previous_rating_grade`` and ``grade_change`` (notches, + = down)."""
+    out = scores.drop(columns=[c for c in ("previous_rating_grade",) if c in scores.columns])
+    out["rating_grade"] = grade_of(out["default_probability"], out.get("in_default"), config)
+    prev = previous_grades(previous, config)
+    if prev is None:
+        return out
+    out = out.merge(prev, on="client_id", how="left", validate="one_to_one")
+    out["grade_change"] = notch(out["rating_grade"], config) - notch(
+        out["previous_rating_grade"], config
+    )
+    return out
+
+
+def migration_matrix(scores: pd.DataFrame, config: GradesConfig) -> pd.DataFrame:
+    """Clients by (previous grade, grade), long form, with the share of the previous grade."""
+    now = scores["rating_grade"].astype("str").fillna(NONE)
+    if "previous_rating_grade" in scores.columns:
+        before = scores["previous_rating_grade"].astype("str").fillna(NONE)
+    else:
+        before = pd.Series(NONE, index=scores.index, dtype="str")
+    counts = (
+        pd.DataFrame({"previous_grade": before, "rating_grade": now})
+        .value_counts()
+        .rename("clients")
+        .reset_index()
+    )
+    order = {g: i for i, g in enumerate((*config.scale, NONE))}
+    counts = counts.sort_values(
+        ["previous_grade", "rating_grade"], key=lambda s: s.map(order), ignore_index=True
+    )
+    total = counts.groupby("previous_grade")["clients"].transform("sum")
+    counts["share"] = counts["clients"] / total
+    for col in ("as_of", "previous_as_of"):
+        stamps = scores.get(col, pd.Series(pd.NaT, index=scores.index))
+        counts[col] = pd.Series(stamps.max(), index=counts.index).astype("datetime64[s]")
+    return counts[list(MIGRATION_COLUMNS)].astype({"clients": "int64"})

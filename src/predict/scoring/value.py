@@ -1,0 +1,130 @@
+"""Risk-adjusted value of each client over the model horizon H (``score.value``).
+
+All flows are over the same H months as the expected contribution and the expected loss;
+annual rates are scaled by ``H / 12``:
+
+- ``funding = funding_rate x H/12 x expected drawn``, the expected drawn balance being
+  ``drawn x (1 - churn_probability / 2)`` (a client that leaves does so, on average,
+  half-way through H; ``drawn`` when its churn probability is unknown);
+- ``cost_to_serve = annual cost of its segment x H/12`` for clients in a stage that is
+  served (not ``no_cost_stages``), else 0;
+- ``capital``: the Basel IRB capital of the client's EAD (:mod:`~predict.scoring.capital`),
+  M = the EAD-weighted remaining maturity of its open facilities, S = its annual turnover;
+- ``economic_profit = expected_contribution - EL - funding - cost_to_serve
+  - hurdle_rate x H/12 x capital``;
+- ``raroc = (expected_contribution - EL - funding - cost_to_serve) / capital x 12/H``, an
+  annual rate comparable with the hurdle rate (economic profit > 0 exactly when raroc >
+  hurdle); missing when capital is 0 or unknown;
+- ``contribution_at_risk = churn_probability x run-rate revenue``, the revenue booked in the
+  12 months up to the as-of date (dates in (t - 12 months, t]).
+
+Any unknown input leaves the output missing (e.g. no model PD: no EL, no capital, no
+economic profit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from predict.scoring.capital import CapitalConfig, regulatory_capital
+
+log = logging.getLogger(__name__)
+
+VALUE_COLUMNS = (
+    "run_rate_revenue",
+    "contribution_at_risk",
+    "funding_cost",
+    "cost_to_serve",
+    "capital",
+    "capital_charge",
+    "economic_profit",
+    "raroc",
+)
+
+
+@dataclass(frozen=True)
+class ValueConfig:
+    """``score.value`` in params.yaml (rates are annual fractions)."""
+
+    funding_rate: float = 0.0  # transfer price of funding the drawn balance
+    cost_to_serve: dict[str, float] = field(default_factory=dict)  # annual, by segment
+    default_cost_to_serve: float = 0.0  # segments not listed
+    no_cost_stages: tuple[str, ...] = ("potential", "churned")  # life-cycle stages not served
+    hurdle_rate: float = 0.10  # required annual return on capital
+    run_rate_months: int = 12  # the revenue run rate behind contribution_at_risk
+    capital: CapitalConfig = field(default_factory=CapitalConfig)
+
+    def __post_init__(self) -> None:
+        if self.funding_rate < 0 or self.hurdle_rate < 0 or self.run_rate_months < 1:
+            raise ValueError("score.value: rates must be >= 0 and run_rate_months >= 1")
+        if any(v < 0 for v in self.cost_to_serve.values()) or self.default_cost_to_serve < 0:
+            raise ValueError("score.value.cost_to_serve must be >= 0")
+
+
+def run_rate_revenue(
+    tables: Mapping[str, pd.DataFrame], client_ids: pd.Series, as_of: dt.date, months: int
+) -> pd.Series:
+    """Revenue booked in (t - months, t] per client (0 with no rows; NaN without the table)."""
+    revenue = tables.get("revenue")
+    if revenue is None:
+        log.warning("no revenue table: run-rate revenue and contribution at risk are unknown")
+        return pd.Series(np.nan, index=client_ids.index, dtype="float64")
+    t = pd.Timestamp(as_of)
+    start = t - pd.offsets.MonthEnd(months)  # t is a month end
+    window = revenue[(revenue["date"] > start) & (revenue["date"] <= t)]
+    total = window.groupby(window["client_id"].astype("str"))["amount"].sum()
+    return client_ids.astype("str").map(total).astype("float64").fillna(0.0)
+
+
+def _turnover(tables: Mapping[str, pd.DataFrame], client_ids: pd.Series) -> pd.Series | None:
+    clients = tables.get("clients")
+    if clients is None or "annual_turnover" not in clients.columns:
+        return None
+    by_id = clients.drop_duplicates("client_id").set_index(clients["client_id"].astype("str"))
+    return client_ids.astype("str").map(by_id["annual_turnover"]).astype("float64")
+
+
+def add_risk_adjusted_value(
+    scores: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    as_of: dt.date,
+    horizon_months: int,
+    config: ValueConfig,
+) -> pd.DataFrame:
+    """The :data:`VALUE_COLUMNS`; needs the exposure, the probabilities and expected loss."""
+    out = scores.copy()
+    years = horizon_months / 12.0
+    churn = out["churn_probability"].astype("float64")
+    revenue = run_rate_revenue(tables, out["client_id"], as_of, config.run_rate_months)
+    out["run_rate_revenue"] = revenue
+    out["contribution_at_risk"] = churn * revenue
+    expected_drawn = out["drawn"].astype("float64") * (1.0 - churn.fillna(0.0) / 2.0)
+    out["funding_cost"] = config.funding_rate * years * expected_drawn
+    annual = out["segment"].astype("str").map(config.cost_to_serve)
+    annual = annual.astype("float64").fillna(config.default_cost_to_serve)
+    served = ~out["lifecycle_stage"].astype("str").isin(config.no_cost_stages)
+    out["cost_to_serve"] = (annual * years).where(served, 0.0)
+    out["capital"] = regulatory_capital(
+        out["default_probability"],
+        out["lgd"],
+        out["ead"],
+        out["maturity_years"],
+        _turnover(tables, out["client_id"]),
+        config.capital,
+    )
+    out["capital_charge"] = config.hurdle_rate * years * out["capital"]
+    net = (
+        out["expected_contribution"]
+        - out["expected_loss"]
+        - out["funding_cost"]
+        - out["cost_to_serve"]
+    )
+    out["economic_profit"] = net - out["capital_charge"]
+    out["raroc"] = net / years / out["capital"].where(out["capital"] > 0)
+    return out

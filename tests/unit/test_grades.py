@@ -1,0 +1,90 @@
+"""Rating grades on the master scale and their migration."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predict.config import from_dict
+from predict.scoring.grades import (
+    MIGRATION_COLUMNS,
+    GradesConfig,
+    add_grades,
+    grade_of,
+    migration_matrix,
+)
+
+CFG = GradesConfig(bounds=(0.01, 0.05, 1.0), names=("A", "B", "C"))
+
+
+def test_grade_boundaries_default_and_missing() -> None:
+    pd_ = pd.Series([0.0, 0.0099, 0.01, 0.049, 0.05, 0.99, 1.0, 0.02, np.nan])
+    in_default = pd.Series([False] * 7 + [True, False])
+    got = grade_of(pd_, in_default, CFG).tolist()
+    # lower bound inclusive, upper exclusive; PD 1 or in default: D; no PD: no grade
+    assert got[:8] == ["A", "A", "B", "B", "C", "C", "D", "D"]
+    assert pd.isna(got[8])
+
+
+def test_default_scale_has_ten_performing_grades_and_d() -> None:
+    cfg = from_dict(GradesConfig, {})
+    assert cfg.scale == ("1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "D")
+    assert grade_of(pd.Series([0.0004, 0.003, 0.2]), None, cfg).tolist() == ["1", "4", "10"]
+    with pytest.raises(ValueError, match="rise strictly"):
+        GradesConfig(bounds=(0.05, 0.01))
+    with pytest.raises(ValueError, match="one name per bound"):
+        GradesConfig(bounds=(0.05, 1.0), names=("A",))
+
+
+def _scores() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "client_id": pd.Series(["a", "b", "c", "d", "e"], dtype="str"),
+            "as_of": pd.Timestamp("2024-06-30"),
+            "default_probability": [0.005, 0.2, 0.03, np.nan, 0.004],
+        }
+    )
+
+
+def test_grade_change_counts_notches_from_the_reported_grades() -> None:
+    previous = pd.DataFrame(
+        {
+            "client_id": ["a", "b", "c", "d"],
+            "as_of": pd.Timestamp("2024-05-31"),
+            "default_probability": [0.005, 0.005, 0.9, 0.02],
+            "rating_grade": ["A", "A", "D", "B"],  # c was reported in default
+        }
+    )
+    out = add_grades(_scores(), previous, CFG).set_index("client_id")
+    assert out["rating_grade"].tolist()[:3] == ["A", "C", "B"]
+    assert out.loc["b", "grade_change"] == 2.0  # A -> C: down two notches
+    assert out.loc["c", "grade_change"] == -2.0  # D -> B as reported (not the PD 0.9 -> C)
+    assert np.isnan(out.loc["d", "grade_change"]) and np.isnan(out.loc["e", "grade_change"])
+    # a previous file on another scale is regraded from its PD
+    previous["rating_grade"] = ["AAA", "AAA", "BB", "B"]
+    out = add_grades(_scores(), previous, CFG).set_index("client_id")
+    assert out.loc["c", "previous_rating_grade"] == "C"
+
+
+def test_migration_matrix_counts_clients_by_grade_pair() -> None:
+    previous = pd.DataFrame(
+        {
+            "client_id": ["a", "b", "c", "d"],
+            "as_of": pd.Timestamp("2024-05-31"),
+            "default_probability": [0.005, 0.005, 0.03, 0.02],
+        }
+    )
+    scores = add_grades(_scores(), previous, CFG)
+    scores["previous_as_of"] = pd.Timestamp("2024-05-31")
+    m = migration_matrix(scores, CFG)
+    assert tuple(m.columns) == MIGRATION_COLUMNS
+    got = {(r.previous_grade, r.rating_grade): (r.clients, r.share) for r in m.itertuples()}
+    assert got == {
+        ("A", "A"): (1, 0.5),
+        ("A", "C"): (1, 0.5),
+        ("B", "B"): (1, 0.5),  # c and d were B: half stayed
+        ("B", "(none)"): (1, 0.5),  # d lost its PD
+        ("(none)", "A"): (1, 1.0),  # e is new
+    }
+    assert m["previous_as_of"].iloc[0] == pd.Timestamp("2024-05-31")
