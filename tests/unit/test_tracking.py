@@ -78,9 +78,9 @@ def test_a_training_run_is_logged_and_registered_as_challenger(
     assert {"bundle/model.txt", "bundle/calibrator.json"} <= artifacts
     root = Path(mlflow_uri.removeprefix("sqlite:///")).parent
     assert (root / "mlartifacts").is_dir()  # artifacts beside the store, not in the cwd
-    model = mlflow.lightgbm.load_model(f"models:/{registered_name('churn', config)}@challenger")
-    x = churn_bundle.matrix(split_book.test)
-    np.testing.assert_allclose(model.predict(x), churn_bundle.booster.predict(x))
+    model = mlflow.pyfunc.load_model(f"models:/{registered_name('churn', config)}@challenger")
+    out = model.predict(split_book.test)["churn_probability"].to_numpy()
+    np.testing.assert_allclose(out, churn_bundle.predict(split_book.test), rtol=0, atol=1e-12)
     signature = mlflow.models.get_model_info(f"runs:/{info.run_id}/model").signature
     assert signature.inputs.input_names() == list(churn_bundle.features.names)
 

@@ -7,15 +7,16 @@ artifacts go to ``mlartifacts/`` beside the database file.
 
 One run per target per training, in the experiment ``train.tracking.experiment``: params,
 the data hash, metrics (flattened: ``test.auc``, ``baseline.auc``, ...), the plot CSVs, the
-bundle files (``bundle/``), the feature list, and the booster in MLflow's ``lightgbm``
-flavour with a signature and an input example. The model is registered as
+bundle files (``bundle/``), the feature list, the train split as a dataset input
+(``mlflow.log_input``: schema, profile, digest), and the model. The model is registered as
 ``predict-<target>`` with the alias ``challenger``.
 
-The lightgbm-flavour model takes the frame *after* :meth:`ModelBundle.matrix` (categorical
-columns as ``category``); the input example is therefore not checked by MLflow's JSON
-serving round trip (which would turn categories into strings). To score, load the full
-bundle (``bundle/`` artifacts, :func:`predict.models.store.load_bundle`) or use
-``mlflow.lightgbm.load_model`` followed by ``bundle.matrix``.
+The model is the whole bundle behind MLflow's pyfunc interface, logged as code
+(:mod:`predict.models.mlflow_model`; the bundle folder as artifacts, the ``predict``
+package as code; nothing pickled), with a signature (categorical features as strings,
+numeric ones as doubles) and an input example. ``mlflow.pyfunc.load_model(uri).predict``
+returns one column, the calibrated output (``OUTPUT_COLUMN[target]``), equal to what
+``predict score`` computes for those rows before the scope rules (docs/models.md).
 
 Promotion: ``champion`` moves to the challenger only when the challenger is better on the
 test metric (``auc`` for churn/default, ``rmse`` by default for contribution), both scored
@@ -161,20 +162,58 @@ def _log_run_content(
             mlflow.log_artifacts(str(path), name)
 
 
-def _log_booster(mlflow: Any, bundle: ModelBundle, example: pd.DataFrame, name: str | None) -> Any:
+MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+
+
+def model_example(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's features of ``frame`` as the pyfunc takes them: strings and floats.
+
+    Categorical features become ``str`` (missing stays missing), numeric ones ``float64``;
+    this is the frame MLflow's signature and a JSON request describe.
+    """
+    out: dict[str, Any] = {}
+    for name in bundle.features.names:
+        if name in bundle.features.categories:
+            out[name] = frame[name].astype("str")
+        else:
+            out[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _log_pyfunc(
+    mlflow: Any, bundle: ModelBundle, bundle_dir: Path, example: pd.DataFrame, name: str | None
+) -> Any:
+    """Log the whole bundle as a models-from-code pyfunc (see :mod:`.mlflow_model`)."""
     import lightgbm
     from mlflow.models import infer_signature
 
-    signature = infer_signature(example, bundle.booster.predict(example))
-    return mlflow.lightgbm.log_model(
-        bundle.booster,
+    from predict.contract.spec import OUTPUT_COLUMN
+
+    output = pd.DataFrame({OUTPUT_COLUMN[bundle.target]: bundle.predict(example)})
+    return mlflow.pyfunc.log_model(
         name="model",
-        signature=signature,
+        python_model=str(MODEL_CODE),
+        artifacts={BUNDLE_ARTIFACTS: str(bundle_dir)},
+        code_paths=[str(Path(__file__).resolve().parents[1])],
+        signature=infer_signature(example, output),
         input_example=example,
         registered_model_name=name,
-        pip_requirements=[f"lightgbm=={lightgbm.__version__}"],
-        validate_serving_input=False,
+        pip_requirements=[
+            f"mlflow=={mlflow.__version__}",
+            f"lightgbm=={lightgbm.__version__}",
+            f"pandas=={pd.__version__}",
+        ],
     )
+
+
+def _log_training_data(mlflow: Any, bundle: ModelBundle, train: pd.DataFrame) -> None:
+    """The training rows as an MLflow dataset input (schema, profile and digest)."""
+    from predict.models.training import LABEL_PREFIX
+
+    label = LABEL_PREFIX + bundle.target
+    frame = model_example(bundle, train).assign(**{label: train[label].to_numpy("float64")})
+    dataset = mlflow.data.from_pandas(frame, name=f"{bundle.target}-train", targets=label)
+    mlflow.log_input(dataset, context="training")
 
 
 def log_training(
@@ -187,8 +226,12 @@ def log_training(
     bundle_dir: Path,
     input_example: pd.DataFrame,
     plots_dir: Path | None = None,
+    training_data: pd.DataFrame | None = None,
 ) -> TrackingInfo:
-    """One MLflow run for a trained bundle; registers it as ``challenger`` when asked."""
+    """One MLflow run for a trained bundle; registers it as ``challenger`` when asked.
+
+    ``training_data`` (the train split) is logged as the run's dataset input.
+    """
     mlflow = _mlflow(uri)
     experiment_id = _experiment_id(mlflow, uri, config.experiment)
     name = registered_name(bundle.target, config) if config.register else None
@@ -197,7 +240,10 @@ def log_training(
         experiment_id=experiment_id, run_name=f"{bundle.target}-{bundle.version}"
     ) as run:
         _log_run_content(mlflow, bundle, metrics, data_hash, artifacts)
-        info = _log_booster(mlflow, bundle, bundle.matrix(input_example), name)
+        if training_data is not None:
+            _log_training_data(mlflow, bundle, training_data)
+        example = model_example(bundle, input_example)
+        info = _log_pyfunc(mlflow, bundle, bundle_dir, example, name)
     version = None
     if name is not None:
         version = str(info.registered_model_version)

@@ -461,6 +461,7 @@ def run_training(
             bundle_dir=bundle_dir,
             input_example=example,
             plots_dir=Path(plots_dir) / target,
+            training_data=split["train"],
         )
     return TrainingResult(bundle, metrics, plots, example, bundle_dir, data_hash)
 
