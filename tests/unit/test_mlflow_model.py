@@ -5,6 +5,7 @@ Real MLflow (SQLite store in tmp_path), a default model with categorical feature
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -118,6 +119,16 @@ def _post(
         return dict(json.loads(response.read()))
 
 
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it is still up after 15 s."""
+    server.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        server.wait(timeout=15)
+    if server.poll() is None:
+        server.kill()
+        server.wait(timeout=15)
+
+
 @pytest.mark.slow
 def test_mlflow_models_serve_scores_one_client(
     mlflow_uri: str, default_bundle: ModelBundle, split_book: Book, tmp_path: Path
@@ -140,12 +151,7 @@ def test_mlflow_models_serve_scores_one_client(
             time.monotonic() + 90,
         )
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=15)
+        _stop(server)
     (prediction,) = answer["predictions"]  # type: ignore[misc]
     expected = _scored(client, default_bundle)[0]
     assert abs(prediction["default_probability"] - expected) <= 1e-12

@@ -330,6 +330,7 @@ def _download_bundle(mlflow: Any, run_id: str) -> ModelBundle:
 
 
 def _metric(task: str, metric: str, y: np.ndarray, pred: np.ndarray, n_bins: int) -> float:
+    """One test metric as :mod:`.evaluation` defines it (common ones without the others)."""
     fast = {
         "auc": lambda: roc_auc_score(y, pred) if 0 < y.sum() < len(y) else math.nan,
         "rmse": lambda: np.sqrt(np.mean((pred - y) ** 2)),
