@@ -404,12 +404,16 @@ def promote(
         Path("data/split")
     ),
 ) -> None:
-    """Move the registry alias `champion` to the challenger when it scores better on test."""
+    """Move the registry alias `champion` to the challenger when it is better on test.
+
+    Better: the paired bootstrap interval of the metric gain excludes zero and calibration is
+    no worse (docs/models.md, "Promotion"); the reason is printed and tagged on the version.
+    """
     import os
 
     from predict.models.tracking import promote as promote_challenger
-    from predict.models.tracking import promotion_metric, tracking_uri
-    from predict.models.training import TrainConfig, task_of, test_scorer
+    from predict.models.tracking import tracking_uri
+    from predict.models.training import TrainConfig, promotion_data, task_of
 
     _configure_logging(quiet=True)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -418,12 +422,11 @@ def promote(
     uri = tracking_uri(os.environ, Path.cwd())
     for name in _targets(target):
         task = task_of(name)
-        metric = promotion_metric(task, config.tracking)
-        scorer = None
+        test = None
         if (split / "test.parquet").exists():
-            scorer = test_scorer(split, name, metric, config.evaluation)
+            test = promotion_data(split, name, config.evaluation)
         try:
-            decision = promote_challenger(uri, name, task, config.tracking, scorer)
+            decision = promote_challenger(uri, name, task, config.tracking, test)
         except (LookupError, ValueError) as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=1) from exc

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from predict.models.calibration import PlattCalibrator
 from predict.models.store import ModelBundle, save_bundle
 from predict.models.tracking import (
+    PromotionData,
     TrackingConfig,
     flatten,
     log_training,
+    paired_bootstrap,
     promote,
     registered_name,
     tracking_uri,
 )
+from predict.models.training import labelled_rows, train_model
 from tests.support.splits import Book
+from tests.unit.conftest import SPLIT_TRAINING
 
 
 @pytest.fixture(scope="module")
@@ -78,56 +84,111 @@ def test_a_training_run_is_logged_and_registered_as_challenger(
     assert {"bundle/model.txt", "bundle/calibrator.json"} <= artifacts
     root = Path(mlflow_uri.removeprefix("sqlite:///")).parent
     assert (root / "mlartifacts").is_dir()  # artifacts beside the store, not in the cwd
-    model = mlflow.lightgbm.load_model(f"models:/{registered_name('churn', config)}@challenger")
-    x = churn_bundle.matrix(split_book.test)
-    np.testing.assert_allclose(model.predict(x), churn_bundle.booster.predict(x))
+    model = mlflow.pyfunc.load_model(f"models:/{registered_name('churn', config)}@challenger")
+    out = model.predict(split_book.test)["churn_probability"].to_numpy()
+    np.testing.assert_allclose(out, churn_bundle.predict(split_book.test), rtol=0, atol=1e-12)
     signature = mlflow.models.get_model_info(f"runs:/{info.run_id}/model").signature
     assert signature.inputs.input_names() == list(churn_bundle.features.names)
 
 
-def test_promotion_first_time_then_only_when_better(
-    mlflow_uri: str, churn_bundle: ModelBundle, bundle_dir: Path, split_book: Book
+def _test_data(book: Book) -> PromotionData:
+    rows = labelled_rows(book.test, "default", "test")
+    return PromotionData(rows, rows["label_default"].to_numpy("float64"))
+
+
+def _weak(book: Book) -> ModelBundle:
+    """A default model that never sees the arrears feature: AUC about 0.59 vs 0.75."""
+    drop = ["dpd_max_12m"]
+    return train_model(
+        book.train.drop(columns=drop), book.valid.drop(columns=drop), "default", SPLIT_TRAINING
+    )
+
+
+def _log_bundle(
+    store: str, config: TrackingConfig, bundle: ModelBundle, book: Book, folder: Path
+) -> Any:
+    return _log(store, config, bundle, save_bundle(bundle, folder), book, auc=0.0)
+
+
+def _tag(store: str, config: TrackingConfig, version: str) -> str:
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=store, registry_uri=store)
+    return str(
+        client.get_model_version(registered_name("default", config), version).tags["promotion"]
+    )
+
+
+def test_promotion_moves_champion_only_when_the_paired_interval_excludes_zero(
+    mlflow_uri: str, default_bundle: ModelBundle, split_book: Book, tmp_path: Path
 ) -> None:
-    config = TrackingConfig(experiment="unit", model_prefix="promo-")
-    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.70)
-    first = promote(mlflow_uri, "churn", "binary", config)
+    config = TrackingConfig(experiment="unit", model_prefix="promo-", draws=200, seed=3)
+    test = _test_data(split_book)
+    _log_bundle(mlflow_uri, config, _weak(split_book), split_book, tmp_path / "weak")
+    first = promote(mlflow_uri, "default", "binary", config)  # no test data needed
     assert first.promoted and first.reason == "first champion"
-    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.65)
-    worse = promote(mlflow_uri, "churn", "binary", config)
-    assert not worse.promoted and worse.champion_version == first.challenger_version
-    assert "0.65000 vs champion" in worse.describe()
-    better_run = _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.75)
-    better = promote(mlflow_uri, "churn", "binary", config)
-    assert better.promoted and better.challenger_version == better_run.registered_version
+    _log_bundle(mlflow_uri, config, _weak(split_book), split_book, tmp_path / "weak2")
+    same = promote(mlflow_uri, "default", "binary", config, test)
+    assert not same.promoted and same.comparison is not None
+    assert same.comparison.gain == same.comparison.low == same.comparison.high == 0.0
+    assert same.reason.startswith("not better") and _tag(mlflow_uri, config, "2") == same.reason
+    better = _log_bundle(mlflow_uri, config, default_bundle, split_book, tmp_path / "good")
+    decision = promote(mlflow_uri, "default", "binary", config, test)
+    c = decision.comparison
+    assert decision.promoted and decision.champion_version == first.challenger_version
+    assert c is not None and c.low > 0 and c.challenger_calibration <= c.champion_calibration
+    assert c.gain == pytest.approx(c.challenger - c.champion)  # AUC: higher is better
+    assert "gain +0.163" in decision.describe() and "PROMOTED" in decision.describe()
+    assert _tag(mlflow_uri, config, better.registered_version).startswith("better and")
+    again = promote(mlflow_uri, "default", "binary", config, test)
+    assert not again.promoted and again.reason == "challenger is already champion"
 
 
-def test_promotion_refuses_to_compare_metrics_from_different_data(
+def test_promotion_refuses_a_better_ranking_with_worse_calibration(
+    mlflow_uri: str, default_bundle: ModelBundle, split_book: Book, tmp_path: Path
+) -> None:
+    config = TrackingConfig(experiment="unit", model_prefix="cal-", draws=200)
+    test = _test_data(split_book)
+    _log_bundle(mlflow_uri, config, _weak(split_book), split_book, tmp_path / "weak")
+    promote(mlflow_uri, "default", "binary", config)
+    shifted = PlattCalibrator.from_dict({"kind": "platt", "a": 1.0, "b": 2.0})  # +2 log-odds
+    overconfident = dataclasses.replace(default_bundle, calibrator=shifted)
+    _log_bundle(mlflow_uri, config, overconfident, split_book, tmp_path / "over")
+    decision = promote(mlflow_uri, "default", "binary", config, test)
+    c = decision.comparison
+    assert c is not None and c.low > 0  # the ranking is better ...
+    assert c.challenger_calibration > c.champion_calibration  # ... the probabilities are not
+    assert not decision.promoted and decision.reason.startswith("better but calibration worse")
+    assert decision.champion_version == "1"
+
+
+def test_paired_bootstrap_is_seeded_and_oriented(
+    default_bundle: ModelBundle, split_book: Book
+) -> None:
+    test = _test_data(split_book)
+    weak = _weak(split_book)
+    config = TrackingConfig(draws=100, seed=1)
+    one = paired_bootstrap(
+        "binary", "brier", test, default_bundle.predict(test.rows), weak.predict(test.rows), config
+    )
+    assert one == paired_bootstrap(
+        "binary", "brier", test, default_bundle.predict(test.rows), weak.predict(test.rows), config
+    )
+    # Brier: lower is better, so the better model's gain is positive
+    brier = [float(np.mean((b.predict(test.rows) - test.y) ** 2)) for b in (default_bundle, weak)]
+    assert one[0] == pytest.approx(brier[1] - brier[0]) and one[0] > 0
+    assert one[1] <= one[0] <= one[2]
+
+
+def test_comparing_two_versions_needs_the_test_split(
     mlflow_uri: str, churn_bundle: ModelBundle, bundle_dir: Path, split_book: Book
 ) -> None:
     config = TrackingConfig(experiment="unit", model_prefix="hash-")
-    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.70, data_hash="old")
+    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.70)
     promote(mlflow_uri, "churn", "binary", config)
-    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.90, data_hash="new")
-    with pytest.raises(ValueError, match="different data"):
+    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.90)
+    with pytest.raises(ValueError, match="needs the test split"):
         promote(mlflow_uri, "churn", "binary", config)
-
-
-def test_promotion_can_rescore_both_bundles_on_one_test_split(
-    mlflow_uri: str, churn_bundle: ModelBundle, bundle_dir: Path, split_book: Book
-) -> None:
-    config = TrackingConfig(experiment="unit", model_prefix="rescore-")
-    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.70, data_hash="old")
-    promote(mlflow_uri, "churn", "binary", config)
-    _log(mlflow_uri, config, churn_bundle, bundle_dir, split_book, auc=0.90, data_hash="new")
-    seen: list[str] = []
-
-    def evaluate(candidate: ModelBundle) -> float:
-        seen.append(candidate.version)
-        return 0.8  # the same model: equal scores, so no promotion
-
-    decision = promote(mlflow_uri, "churn", "binary", config, evaluate=evaluate)
-    assert seen == [churn_bundle.version, churn_bundle.version]
-    assert not decision.promoted and decision.challenger_score == decision.champion_score == 0.8
 
 
 def test_promotion_without_a_challenger_says_train_first(mlflow_uri: str) -> None:

@@ -7,19 +7,21 @@ artifacts go to ``mlartifacts/`` beside the database file.
 
 One run per target per training, in the experiment ``train.tracking.experiment``: params,
 the data hash, metrics (flattened: ``test.auc``, ``baseline.auc``, ...), the plot CSVs, the
-bundle files (``bundle/``), the feature list, and the booster in MLflow's ``lightgbm``
-flavour with a signature and an input example. The model is registered as
+bundle files (``bundle/``), the feature list, the train split as a dataset input
+(``mlflow.log_input``: schema, profile, digest), and the model. The model is registered as
 ``predict-<target>`` with the alias ``challenger``.
 
-The lightgbm-flavour model takes the frame *after* :meth:`ModelBundle.matrix` (categorical
-columns as ``category``); the input example is therefore not checked by MLflow's JSON
-serving round trip (which would turn categories into strings). To score, load the full
-bundle (``bundle/`` artifacts, :func:`predict.models.store.load_bundle`) or use
-``mlflow.lightgbm.load_model`` followed by ``bundle.matrix``.
+The model is the whole bundle behind MLflow's pyfunc interface, logged as code
+(:mod:`predict.models.mlflow_model`; the bundle folder as artifacts, the ``predict``
+package as code; nothing pickled), with a signature (categorical features as strings,
+numeric ones as doubles) and an input example. ``mlflow.pyfunc.load_model(uri).predict``
+returns one column, the calibrated output (``OUTPUT_COLUMN[target]``), equal to what
+``predict score`` computes for those rows before the scope rules (docs/models.md).
 
-Promotion: ``champion`` moves to the challenger only when the challenger is better on the
-test metric (``auc`` for churn/default, ``rmse`` by default for contribution), both scored
-on the same test data; the first challenger becomes champion.
+Promotion (:func:`promote`): ``champion`` moves to the challenger only when, re-scored on
+the same test rows, the paired bootstrap interval of its metric gain excludes zero and its
+calibration is no worse (:func:`verdict`); the first challenger becomes champion. The reason
+is tagged ``promotion`` on the challenger's version.
 """
 
 from __future__ import annotations
@@ -28,14 +30,16 @@ import logging
 import math
 import re
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 
-from predict.models.evaluation import LOWER_IS_BETTER
+from predict.models.evaluation import LOWER_IS_BETTER, expected_calibration_error, target_metrics
 from predict.models.store import ModelBundle, load_bundle
 
 log = logging.getLogger(__name__)
@@ -55,7 +59,9 @@ class TrackingConfig:
     model_prefix: str = "predict-"
     binary_metric: str = "auc"  # promotion metric for churn and default
     regression_metric: str = "rmse"  # promotion metric for contribution
-    min_improvement: float = 0.0  # challenger must beat the champion by more than this
+    draws: int = 500  # paired bootstrap draws for promotion
+    seed: int = 0  # seed of the bootstrap draws
+    level: float = 0.95  # coverage of the bootstrap interval of the gain
 
 
 @dataclass(frozen=True)
@@ -161,20 +167,58 @@ def _log_run_content(
             mlflow.log_artifacts(str(path), name)
 
 
-def _log_booster(mlflow: Any, bundle: ModelBundle, example: pd.DataFrame, name: str | None) -> Any:
+MODEL_CODE = Path(__file__).with_name("mlflow_model.py")
+
+
+def model_example(bundle: ModelBundle, frame: pd.DataFrame) -> pd.DataFrame:
+    """The model's features of ``frame`` as the pyfunc takes them: strings and floats.
+
+    Categorical features become ``str`` (missing stays missing), numeric ones ``float64``;
+    this is the frame MLflow's signature and a JSON request describe.
+    """
+    out: dict[str, Any] = {}
+    for name in bundle.features.names:
+        if name in bundle.features.categories:
+            out[name] = frame[name].astype("str")
+        else:
+            out[name] = pd.to_numeric(frame[name], errors="raise").astype("float64")
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _log_pyfunc(
+    mlflow: Any, bundle: ModelBundle, bundle_dir: Path, example: pd.DataFrame, name: str | None
+) -> Any:
+    """Log the whole bundle as a models-from-code pyfunc (see :mod:`.mlflow_model`)."""
     import lightgbm
     from mlflow.models import infer_signature
 
-    signature = infer_signature(example, bundle.booster.predict(example))
-    return mlflow.lightgbm.log_model(
-        bundle.booster,
+    from predict.contract.spec import OUTPUT_COLUMN
+
+    output = pd.DataFrame({OUTPUT_COLUMN[bundle.target]: bundle.predict(example)})
+    return mlflow.pyfunc.log_model(
         name="model",
-        signature=signature,
+        python_model=str(MODEL_CODE),
+        artifacts={BUNDLE_ARTIFACTS: str(bundle_dir)},
+        code_paths=[str(Path(__file__).resolve().parents[1])],
+        signature=infer_signature(example, output),
         input_example=example,
         registered_model_name=name,
-        pip_requirements=[f"lightgbm=={lightgbm.__version__}"],
-        validate_serving_input=False,
+        pip_requirements=[
+            f"mlflow=={mlflow.__version__}",
+            f"lightgbm=={lightgbm.__version__}",
+            f"pandas=={pd.__version__}",
+        ],
     )
+
+
+def _log_training_data(mlflow: Any, bundle: ModelBundle, train: pd.DataFrame) -> None:
+    """The training rows as an MLflow dataset input (schema, profile and digest)."""
+    from predict.models.training import LABEL_PREFIX
+
+    label = LABEL_PREFIX + bundle.target
+    frame = model_example(bundle, train).assign(**{label: train[label].to_numpy("float64")})
+    dataset = mlflow.data.from_pandas(frame, name=f"{bundle.target}-train", targets=label)
+    mlflow.log_input(dataset, context="training")
 
 
 def log_training(
@@ -187,8 +231,12 @@ def log_training(
     bundle_dir: Path,
     input_example: pd.DataFrame,
     plots_dir: Path | None = None,
+    training_data: pd.DataFrame | None = None,
 ) -> TrackingInfo:
-    """One MLflow run for a trained bundle; registers it as ``challenger`` when asked."""
+    """One MLflow run for a trained bundle; registers it as ``challenger`` when asked.
+
+    ``training_data`` (the train split) is logged as the run's dataset input.
+    """
     mlflow = _mlflow(uri)
     experiment_id = _experiment_id(mlflow, uri, config.experiment)
     name = registered_name(bundle.target, config) if config.register else None
@@ -197,7 +245,10 @@ def log_training(
         experiment_id=experiment_id, run_name=f"{bundle.target}-{bundle.version}"
     ) as run:
         _log_run_content(mlflow, bundle, metrics, data_hash, artifacts)
-        info = _log_booster(mlflow, bundle, bundle.matrix(input_example), name)
+        if training_data is not None:
+            _log_training_data(mlflow, bundle, training_data)
+        example = model_example(bundle, input_example)
+        info = _log_pyfunc(mlflow, bundle, bundle_dir, example, name)
     version = None
     if name is not None:
         version = str(info.registered_model_version)
@@ -210,6 +261,30 @@ def log_training(
 
 
 @dataclass(frozen=True)
+class PromotionData:
+    """The test rows both models are scored on (labelled for the target) and their labels."""
+
+    rows: pd.DataFrame
+    y: np.ndarray
+    n_bins: int = 10
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Challenger minus champion on one test set, oriented so that positive is better."""
+
+    metric: str
+    challenger: float
+    champion: float
+    gain: float  # challenger better by this much (metric difference, sign by direction)
+    low: float  # paired bootstrap interval of the gain
+    high: float
+    calibration: str  # "ece" (binary) or "abs_bias" (regression), lower is better
+    challenger_calibration: float
+    champion_calibration: float
+
+
+@dataclass(frozen=True)
 class PromotionDecision:
     target: str
     metric: str
@@ -219,17 +294,20 @@ class PromotionDecision:
     champion_score: float | None
     promoted: bool
     reason: str
+    comparison: Comparison | None = None
 
     def describe(self) -> str:
-        champ = (
-            f"champion v{self.champion_version} {self.metric}={self.champion_score:.5f}"
-            if self.champion_version
-            else "no champion yet"
-        )
+        """One line for the command's output, e.g. ``default: challenger v3 auc=0.81234 vs
+        champion v2 auc=0.80110 -> PROMOTED (better and calibration no worse (...))``."""
         verdict = "PROMOTED" if self.promoted else "kept"
+        scores = ""
+        if self.comparison is not None:
+            scores = (
+                f" {self.metric}={self.challenger_score:.5f} vs champion "
+                f"v{self.champion_version} {self.metric}={self.champion_score:.5f}"
+            )
         return (
-            f"{self.target}: challenger v{self.challenger_version} "
-            f"{self.metric}={self.challenger_score:.5f} vs {champ} -> {verdict} "
+            f"{self.target}: challenger v{self.challenger_version}{scores} -> {verdict} "
             f"({self.reason})"
         )
 
@@ -255,24 +333,95 @@ def _download_bundle(mlflow: Any, run_id: str, target: str) -> ModelBundle:
         return load_bundle(folder)
 
 
-def _score(
-    mlflow: Any,
-    client: Any,
-    version: Any,
+def _metric(task: str, metric: str, y: np.ndarray, pred: np.ndarray, n_bins: int) -> float:
+    """One test metric as :mod:`.evaluation` defines it (common ones without the others)."""
+    fast = {
+        "auc": lambda: roc_auc_score(y, pred) if 0 < y.sum() < len(y) else math.nan,
+        "rmse": lambda: np.sqrt(np.mean((pred - y) ** 2)),
+        "mae": lambda: np.mean(np.abs(pred - y)),
+        "brier": lambda: np.mean((pred - y) ** 2),
+    }
+    if metric in fast:
+        return float(fast[metric]())
+    return float(target_metrics(task, y, pred, n_bins)[metric])
+
+
+def _calibration(task: str, y: np.ndarray, pred: np.ndarray, n_bins: int) -> tuple[str, float]:
+    """ECE for probabilities; |mean predicted - mean actual| for amounts (lower is better)."""
+    if task == "binary":
+        return "ece", expected_calibration_error(y, pred, n_bins)
+    return "abs_bias", float(abs(np.mean(pred) - np.mean(y)))
+
+
+def paired_bootstrap(
+    task: str,
     metric: str,
-    evaluate: Callable[[ModelBundle], float] | None,
-) -> tuple[float, str]:
-    run = client.get_run(version.run_id)
-    if evaluate is not None:
-        bundle = _download_bundle(mlflow, version.run_id, run.data.tags["target"])
-        return float(evaluate(bundle)), run.data.tags.get("data_hash", "")
-    return float(run.data.metrics[f"test.{metric}"]), run.data.tags.get("data_hash", "")
+    data: PromotionData,
+    challenger: np.ndarray,
+    champion: np.ndarray,
+    config: TrackingConfig,
+) -> tuple[float, float, float]:
+    """Gain of the challenger (positive = better) and its paired bootstrap interval.
+
+    Each of ``config.draws`` draws resamples the test rows with replacement (seed
+    ``config.seed``) and scores both models on the same rows; the interval holds the
+    central ``config.level`` of the gains. Draws where the metric is undefined are dropped.
+    """
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    y, n = data.y, len(data.y)
+
+    def gain(idx: np.ndarray | slice) -> float:
+        ch = _metric(task, metric, y[idx], challenger[idx], data.n_bins)
+        cm = _metric(task, metric, y[idx], champion[idx], data.n_bins)
+        return sign * (ch - cm)
+
+    rng = np.random.default_rng(config.seed)
+    gains = np.array([gain(rng.integers(0, n, n)) for _ in range(config.draws)])
+    gains = gains[np.isfinite(gains)]
+    if len(gains) < config.draws // 2:
+        raise ValueError(f"{metric} undefined on most bootstrap draws of {n} test rows")
+    tail = (1.0 - config.level) / 2.0
+    low, high = np.quantile(gains, [tail, 1.0 - tail])
+    return gain(slice(None)), float(low), float(high)
 
 
-def _better(challenger: float, champion: float, metric: str, margin: float) -> bool:
-    if metric in LOWER_IS_BETTER:
-        return challenger < champion - margin
-    return challenger > champion + margin
+def compare(
+    task: str,
+    metric: str,
+    data: PromotionData,
+    challenger: ModelBundle,
+    champion: ModelBundle,
+    config: TrackingConfig,
+) -> Comparison:
+    """Both models on the same test rows: metric, paired bootstrap gain, calibration."""
+    p_ch, p_cm = challenger.predict(data.rows), champion.predict(data.rows)
+    gain, low, high = paired_bootstrap(task, metric, data, p_ch, p_cm, config)
+    name, cal_ch = _calibration(task, data.y, p_ch, data.n_bins)
+    _, cal_cm = _calibration(task, data.y, p_cm, data.n_bins)
+    return Comparison(
+        metric,
+        _metric(task, metric, data.y, p_ch, data.n_bins),
+        _metric(task, metric, data.y, p_cm, data.n_bins),
+        gain,
+        low,
+        high,
+        name,
+        cal_ch,
+        cal_cm,
+    )
+
+
+def verdict(c: Comparison, level: float) -> tuple[bool, str]:
+    """Promote only when the gain's interval excludes zero and calibration is no worse."""
+    interval = (
+        f"{c.metric} gain {c.gain:+.5f}, {level:.0%} paired bootstrap [{c.low:+.5f}, {c.high:+.5f}]"
+    )
+    calibration = f"{c.calibration} {c.challenger_calibration:.5f} vs {c.champion_calibration:.5f}"
+    if c.low <= 0.0:
+        return False, f"not better: interval includes zero or below ({interval}; {calibration})"
+    if c.challenger_calibration > c.champion_calibration:
+        return False, f"better but calibration worse ({interval}; {calibration})"
+    return True, f"better and calibration no worse ({interval}; {calibration})"
 
 
 def promote(
@@ -280,12 +429,13 @@ def promote(
     target: str,
     task: str,
     config: TrackingConfig,
-    evaluate: Callable[[ModelBundle], float] | None = None,
+    test: PromotionData | None = None,
 ) -> PromotionDecision:
-    """Move ``champion`` to the ``challenger`` when it scores better (see module doc).
+    """Move ``champion`` to the ``challenger`` when it is better (see :func:`verdict`).
 
-    ``evaluate`` scores a bundle on the current test split; without it the logged test
-    metrics are compared, which is only allowed when both runs saw the same data.
+    Both bundles are downloaded from their runs and scored on ``test``; without test rows
+    only a first champion can be set. The reason is printed and tagged on the challenger
+    version (``promotion``).
     """
     mlflow = _mlflow(uri)
     client = mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
@@ -294,29 +444,37 @@ def promote(
     if challenger is None:
         raise LookupError(f"{name}: no version with alias {CHALLENGER!r}; train first")
     champion = _alias_version(client, name, CHAMPION)
-    ch_score, ch_hash = _score(mlflow, client, challenger, metric, evaluate)
+    comparison = None
     if champion is None or champion.version == challenger.version:
         promoted = champion is None
         reason = "first champion" if promoted else "challenger is already champion"
-        champ_score = None if champion is None else ch_score
+    elif test is None:
+        raise ValueError(
+            f"{name}: comparing challenger v{challenger.version} with champion "
+            f"v{champion.version} needs the test split (both are re-scored on it)"
+        )
     else:
-        champ_score, champ_hash = _score(mlflow, client, champion, metric, evaluate)
-        if evaluate is None and champ_hash != ch_hash:
-            raise ValueError(
-                f"{name}: champion and challenger were tested on different data "
-                f"({champ_hash} vs {ch_hash}); re-score both on one test split"
-            )
-        promoted = _better(ch_score, champ_score, metric, config.min_improvement)
-        reason = "better on the test split" if promoted else "not better on the test split"
+        comparison = compare(
+            task,
+            metric,
+            test,
+            _download_bundle(mlflow, challenger.run_id, target),
+            _download_bundle(mlflow, champion.run_id, target),
+            config,
+        )
+        promoted, reason = verdict(comparison, config.level)
+    client.set_model_version_tag(name, challenger.version, "promotion", reason[:5000])
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, challenger.version)
+    log.info("%s v%s: %s", name, challenger.version, reason)
     return PromotionDecision(
         target,
         metric,
         str(challenger.version),
-        ch_score,
+        math.nan if comparison is None else comparison.challenger,
         None if champion is None else str(champion.version),
-        champ_score,
+        None if comparison is None else comparison.champion,
         promoted,
         reason,
+        comparison,
     )

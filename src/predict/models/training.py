@@ -24,7 +24,7 @@ import dataclasses
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,7 +51,7 @@ from predict.models.flags import model_flags
 from predict.models.metrics_files import write_metrics
 from predict.models.skipped import empty_plots, untrainable, write_skipped
 from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
-from predict.models.tracking import TrackingConfig
+from predict.models.tracking import PromotionData, TrackingConfig
 
 log = logging.getLogger(__name__)
 
@@ -537,18 +537,14 @@ def run_training(
             bundle_dir=bundle_dir,
             input_example=example,
             plots_dir=Path(plots_dir) / target,
+            training_data=split["train"],
         )
     return TrainingResult(bundle, metrics, plots, example, bundle_dir, data_hash)
 
 
-def test_scorer(
-    split_dir: str | os.PathLike[str], target: str, metric: str, config: EvaluationConfig
-) -> Callable[[ModelBundle], float]:
-    """A function scoring any bundle for ``target`` on the split's test period (for promotion)."""
+def promotion_data(
+    split_dir: str | os.PathLike[str], target: str, config: EvaluationConfig
+) -> PromotionData:
+    """The split's test rows labelled for ``target``, on which promotion re-scores both models."""
     rows = labelled_rows(pd.read_parquet(Path(split_dir) / "test.parquet"), target, "test")
-    y = rows[LABEL_PREFIX + target].to_numpy("float64")
-
-    def score(bundle: ModelBundle) -> float:
-        return float(target_metrics(bundle.task, y, bundle.predict(rows), config.n_bins)[metric])
-
-    return score
+    return PromotionData(rows, rows[LABEL_PREFIX + target].to_numpy("float64"), config.n_bins)
