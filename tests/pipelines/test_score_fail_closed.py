@@ -86,5 +86,6 @@ def test_an_empty_table_and_a_fully_quarantined_one_count_as_absent(
     result = _score(folder, scoring_book, tmp_path / "out2")
     assert result.exit_code == 1, result.output
     assert "facility_balances" in result.output and "default" in result.output
-    quarantine = pd.read_parquet(tmp_path / "out2" / "quarantine" / "facility_balances.parquet")
+    kept = tmp_path / "out2.failed" / "quarantine" / "facility_balances.parquet"  # run stopped
+    quarantine = pd.read_parquet(kept)
     assert len(quarantine) == len(balances)  # every row kept, with its reason

@@ -14,9 +14,11 @@ whole portfolio. :func:`score_folder` is ``predict score``: read, score, write.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import shutil
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,8 @@ from predict.scoring.result import ScoringReport, ScoringResult
 from predict.scoring.scope import apply_scope_rules, ensure_targets
 from predict.scoring.support import apply_support
 from predict.scoring.value import add_risk_adjusted_value
+
+log = logging.getLogger(__name__)
 
 
 def score_table(
@@ -170,22 +174,40 @@ def score_folder(
 
     report = ScoringReport()
     bundles, report.skipped_targets = load_models(models_dir)
+    failed = Path(out_dir).with_name(f"{Path(out_dir).name}.failed")
     with atomic_dir(out_dir) as stage:
-        failed = Path(out_dir).with_name(f"{Path(out_dir).name}.failed")
         tables = load_input(input_dir, validated, validation_mode, stage, report, failed)
         where = "--as-of" if as_of else "features.as_of.scoring"
-        as_of = as_of or scoring_as_of(tables, features_config.as_of)
-        require_month_ends([as_of], "scoring as-of (--as-of)")
-        check_scoring_date(tables, as_of, where, after_data)
-        inputs = {"input": input_dir, "previous": previous_path, "reference": reference_path}
-        settings = {"models": {t: b.version for t, b in bundles.items()}, "validated": validated}
-        settings |= {"score": repr(config), "features": repr(features_config)}
-        report.run_id = run_identity(inputs, as_of.isoformat(), settings)
-        report.as_of = as_of.isoformat()
-        result = _score_into(stage, tables, as_of, bundles, config, features_config, report,
-                             previous_path, reference_path, quiet)  # fmt: skip
+        with _kept_on_failure(stage, failed):
+            as_of = as_of or scoring_as_of(tables, features_config.as_of)
+            require_month_ends([as_of], "scoring as-of (--as-of)")
+            check_scoring_date(tables, as_of, where, after_data)
+            inputs = {"input": input_dir, "previous": previous_path, "reference": reference_path}
+            settings: dict[str, Any] = {"models": {k: b.version for k, b in bundles.items()}}
+            settings |= {"validated": validated, "score": repr(config)}
+            settings |= {"features": repr(features_config)}
+            report.run_id = run_identity(inputs, as_of.isoformat(), settings)
+            report.as_of = as_of.isoformat()
+            result = _score_into(stage, tables, as_of, bundles, config, features_config, report,
+                                 previous_path, reference_path, quiet)  # fmt: skip
     shutil.rmtree(failed, ignore_errors=True)
     return result
+
+
+@contextmanager
+def _kept_on_failure(stage: Path, failed: Path) -> Iterator[None]:
+    """On an error after validation, keep the run's quarantine and validation report in
+    ``failed`` (``<out_dir>.failed/``): the staged folder is discarded, its rows are not."""
+    try:
+        yield
+    except Exception:
+        shutil.rmtree(failed, ignore_errors=True)
+        for part in ("quarantine", "validation"):
+            if (stage / part).is_dir():
+                shutil.copytree(stage / part, failed / part)
+        if failed.is_dir():
+            log.warning("run stopped: its quarantine and validation report are in %s", failed)
+        raise
 
 
 def _score_into(
