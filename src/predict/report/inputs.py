@@ -171,6 +171,7 @@ def load_tables(tables_dir: str | os.PathLike[str] | None) -> dict[str, pd.DataF
 def load_models(models_dir: str | os.PathLike[str] | None) -> dict[str, ModelInfo]:
     """Metadata and feature list of each ``models/<target>/`` folder, checked against its
     manifest (``model_version`` is the folder digest the scores carry)."""
+    from predict.models.skipped import SKIPPED_FILE
     from predict.models.store import UnsafeModelError, read_model_info
 
     out: dict[str, ModelInfo] = {}
@@ -178,7 +179,7 @@ def load_models(models_dir: str | os.PathLike[str] | None) -> dict[str, ModelInf
         return out
     for target in TARGETS:
         folder = Path(models_dir) / target
-        if folder.is_dir():
+        if folder.is_dir() and not (folder / SKIPPED_FILE).is_file():  # not trained: notes
             try:
                 metadata, features = read_model_info(folder)
             except (OSError, UnsafeModelError) as exc:
