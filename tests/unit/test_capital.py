@@ -63,3 +63,35 @@ def test_regulatory_capital_is_k_times_ead_and_turnover_is_scaled() -> None:
     assert cap[0] == pytest.approx(1.06 * 0.7240 / 12.5 * 1000.0, rel=1e-4)  # SME at EUR 5m
     assert cap[1] == pytest.approx(1.06 * 0.0738534 * 1000.0, rel=1e-5)  # turnover unknown
     assert cap[2] == 0.0  # no exposure
+
+
+def test_maturity_adjustment_at_five_years_by_hand() -> None:
+    # b = (0.11852 - 0.05478 ln 0.01)^2 = (0.11852 + 0.05478 x 4.605170)^2 = 0.137486.
+    # K(M) = [...] (1 - 1.5 b)^-1 (1 + (M - 2.5) b); the Annex 5 K(2.5) = 0.0738534 already
+    # holds the (1 - 1.5 b)^-1 factor, so K(5) = 0.0738534 x (1 + 2.5 x 0.137486) = 0.099238
+    k = capital_requirement([0.01], [0.45], [5.0], None, CapitalConfig())
+    assert k[0] == pytest.approx(0.099238, abs=1e-6)
+
+
+def test_in_default_flag_gives_k_0_whatever_the_model_pd() -> None:
+    # in_default true at a model PD of 1% (< 1): foundation treatment, K = 0 (not 0.0739);
+    # an unknown flag (None) is not a default
+    k = capital_requirement(
+        [0.01, 0.01, 0.01], [0.45] * 3, [2.5] * 3, None, CapitalConfig(), [True, False, None]
+    )
+    assert k[0] == 0.0
+    assert k[1] == pytest.approx(0.0738534, abs=1e-6) and k[2] == pytest.approx(k[1])
+
+
+def test_zero_turnover_is_a_real_zero_bounded_to_the_5m_floor() -> None:
+    # annual_turnover 0 is not unknown: S = max(0, 5) = EUR 5m, the full SME adjustment
+    # (Annex 5 RW 72.40% at PD 1%, LGD 45%, M 2.5)
+    cap = regulatory_capital(
+        pd.Series([0.01]),
+        pd.Series([0.45]),
+        pd.Series([1000.0]),
+        pd.Series([2.5]),
+        pd.Series([0.0]),
+        CapitalConfig(),
+    )
+    assert cap[0] == pytest.approx(0.7240 / 12.5 * 1000.0, rel=1e-4)

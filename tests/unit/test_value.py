@@ -14,6 +14,14 @@ from predict.scoring.value import ValueConfig, add_risk_adjusted_value
 AS_OF = dt.date(2024, 6, 30)
 CFG = ValueConfig(funding_rate=0.02, cost_to_serve={"sme": 10.0}, hurdle_rate=0.10)
 K_1PCT = 0.0738534  # Basel IRB K at PD 1%, LGD 45%, M 2.5y (Basel II Annex 5: RW 92.32%)
+# K at the one-year PD 1 - 0.99^2 = 0.0199 (a 1% PD over H = 6 months, annualised), LGD 45%,
+# M 2.5y, by hand from the formula in predict.scoring.capital:
+#   w = (1 - e^-0.995) / (1 - e^-50) = 0.630277; R = 0.12 w + 0.24 (1 - w) = 0.164367
+#   b = (0.11852 - 0.05478 ln 0.0199)^2 = (0.11852 + 0.05478 x 3.917036)^2 = 0.110952
+#   z = (G(0.0199) + R^0.5 G(0.999)) / (1 - R)^0.5
+#     = (-2.055819 + 0.405422 x 3.090232) / 0.914130 = -0.878400; N(z) = 0.189863
+#   K = (0.45 x 0.189863 - 0.0199 x 0.45) / (1 - 1.5 b) = 0.076484 / 0.833571 = 0.0917541
+K_6M_1PCT = 0.0917541
 
 
 def _scores() -> pd.DataFrame:
@@ -70,9 +78,36 @@ def test_a_prospect_has_no_capital_no_cost_and_no_value() -> None:
 
 def test_shorter_horizon_scales_flows_and_raroc_stays_annual() -> None:
     a = add_risk_adjusted_value(_scores(), _tables(), AS_OF, 6, CFG).set_index("client_id").loc["a"]
-    # H = 6: funding 7.2, cost 5; net = 100 - 4.5 - 7.2 - 5 = 83.3 over half a year
-    assert a["economic_profit"] == pytest.approx(83.3 - 0.05 * K_1PCT * 1000.0, abs=1e-4)
-    assert a["raroc"] == pytest.approx(83.3 * 2 / (K_1PCT * 1000.0), rel=1e-5)
+    # H = 6: funding 7.2, cost 5; net = 100 - 4.5 - 7.2 - 5 = 83.3 over half a year; the
+    # 6-month PD 1% is 1 - 0.99^2 = 1.99% a year: capital 91.7541 (not K(1%) x 1000 = 73.85)
+    assert a["capital"] == pytest.approx(K_6M_1PCT * 1000.0, rel=1e-5)
+    # economic profit = 83.3 - 10% x 6/12 x 91.7541 = 78.7123; RAROC = 83.3 x 2 / 91.7541
+    assert a["economic_profit"] == pytest.approx(78.7123, abs=1e-3)
+    assert a["raroc"] == pytest.approx(1.815723, rel=1e-5)
+
+
+def test_sme_turnover_comes_from_the_clients_table_in_turnover_units() -> None:
+    # clients.annual_turnover 5e6 / turnover_unit 1e6 = EUR 5m: full SME adjustment, Basel II
+    # Annex 5 RW 72.40% at PD 1%, LGD 45%, M 2.5 -> K = 0.7240 / 12.5 = 0.05792, capital 57.92;
+    # client ids are matched as strings (1 in the clients table is "1" in the scores)
+    clients = pd.DataFrame({"client_id": [2, 1], "annual_turnover": [9.9e9, 5.0e6]})
+    scores = _scores().assign(client_id=pd.Series(["1", "2"], dtype="str"))
+    out = add_risk_adjusted_value(scores, {"clients": clients}, AS_OF, 12, CFG)
+    assert out.loc[0, "capital"] == pytest.approx(57.92, abs=0.01)
+
+
+def test_in_default_client_has_no_capital_whatever_its_model_pd() -> None:
+    # in_default true with a model PD of 1% (< 1): K = 0, capital 0, RAROC undefined
+    scores = _scores().assign(in_default=[True, False])
+    a = add_risk_adjusted_value(scores, {}, AS_OF, 12, CFG).set_index("client_id").loc["a"]
+    assert a["capital"] == 0.0 and np.isnan(a["raroc"])
+
+
+def test_unknown_drawn_leaves_funding_cost_missing_not_zero() -> None:
+    # no facility_balances table: drawn unknown (NaN), so funding and economic profit too
+    scores = _scores().assign(drawn=[np.nan, 0.0])
+    a = add_risk_adjusted_value(scores, {}, AS_OF, 12, CFG).set_index("client_id").loc["a"]
+    assert np.isnan(a["funding_cost"]) and np.isnan(a["economic_profit"])
 
 
 def test_no_revenue_table_means_unknown_contribution_at_risk() -> None:

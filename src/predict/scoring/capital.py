@@ -12,9 +12,9 @@ For an exposure not in default (BCBS, Basel II June 2006 paras 272-273; Basel II
   [1, 5];
 - capital = ``scaling_factor x K x EAD`` (RWA = 12.5 x K x EAD).
 
-An exposure in default (PD = 1) has K = 0 here (the foundation treatment: the loss is
-expected, covered by EL and provisions). Checked against the illustrative risk weights of
-Basel II Annex 5 (``tests/unit/test_capital.py``).
+An exposure in default (``in_default`` true, or PD = 1) has K = 0 here (the foundation
+treatment: the loss is expected, covered by EL and provisions), whatever its model PD.
+Checked against the illustrative risk weights of Basel II Annex 5 (``tests/unit/test_capital.py``).
 """
 
 from __future__ import annotations
@@ -68,9 +68,14 @@ def capital_requirement(
     maturity_years: pd.Series | np.ndarray,
     turnover_million: pd.Series | np.ndarray | None,
     config: CapitalConfig,
+    in_default: pd.Series | np.ndarray | None = None,
 ) -> np.ndarray:
-    """K per unit of EAD (NaN where PD or LGD is unknown; 0 for PD >= 1, in default)."""
+    """K per unit of EAD (NaN where PD or LGD is unknown; 0 in default: ``in_default`` or
+    PD >= 1, whatever the model PD of a client flagged in default)."""
     p = np.asarray(pd_, dtype="float64")
+    defaulted = p >= 1.0
+    if in_default is not None:
+        defaulted |= pd.Series(np.asarray(in_default)).fillna(False).to_numpy(dtype=bool)
     lgd_ = np.asarray(lgd, dtype="float64")
     s = np.full(p.shape, np.nan) if turnover_million is None else np.asarray(turnover_million)
     m = np.asarray(maturity_years, dtype="float64")
@@ -81,8 +86,8 @@ def capital_requirement(
     b = (0.11852 - 0.05478 * np.log(floored)) ** 2
     z = (norm.ppf(floored) + np.sqrt(r) * norm.ppf(config.confidence)) / np.sqrt(1.0 - r)
     k = (lgd_ * norm.cdf(z) - floored * lgd_) * (1.0 + (m - 2.5) * b) / (1.0 - 1.5 * b)
-    k = np.where(p >= 1.0, 0.0, np.maximum(k, 0.0))
-    return np.where(np.isnan(p) | np.isnan(lgd_), np.nan, k)
+    k = np.where(defaulted, 0.0, np.maximum(k, 0.0))
+    return np.where(~defaulted & (np.isnan(p) | np.isnan(lgd_)), np.nan, k)
 
 
 def regulatory_capital(
@@ -92,10 +97,12 @@ def regulatory_capital(
     maturity_years: pd.Series,
     turnover: pd.Series | None,
     config: CapitalConfig,
+    in_default: pd.Series | None = None,
 ) -> pd.Series:
-    """``scaling_factor x K x EAD`` per client; 0 without exposure, NaN where K is unknown."""
+    """``scaling_factor x K x EAD`` per client; 0 without exposure or in default, NaN where K
+    is unknown. ``turnover`` 0 is a real zero turnover (S bounded up to the floor), not unknown."""
     million = None if turnover is None else turnover.astype("float64") / config.turnover_unit
-    k = capital_requirement(pd_, lgd, maturity_years, million, config)
+    k = capital_requirement(pd_, lgd, maturity_years, million, config, in_default)
     ead_ = ead.astype("float64").to_numpy()
     capital = np.where(ead_ == 0.0, 0.0, config.scaling_factor * k * ead_)
     return pd.Series(capital, index=ead.index, dtype="float64")

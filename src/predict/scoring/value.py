@@ -5,11 +5,17 @@ annual rates are scaled by ``H / 12``:
 
 - ``funding = funding_rate x H/12 x expected drawn``, the expected drawn balance being
   ``drawn x (1 - churn_probability / 2)`` (a client that leaves does so, on average,
-  half-way through H; ``drawn`` when its churn probability is unknown);
+  half-way through H; ``drawn`` when its churn probability is unknown; missing when drawn is,
+  e.g. without a facility_balances table);
 - ``cost_to_serve = annual cost of its segment x H/12`` for clients in a stage that is
   served (not ``no_cost_stages``), else 0;
-- ``capital``: the Basel IRB capital of the client's EAD (:mod:`~predict.scoring.capital`),
-  M = the EAD-weighted remaining maturity of its open facilities, S = its annual turnover;
+- ``capital``: an IRB-formula capital estimate from the model PD, annualised: the Basel IRB
+  capital of the client's EAD (:mod:`~predict.scoring.capital`) at the one-year PD
+  ``1 - (1 - PD_H) ^ (12 / H)`` (the formula takes a one-year PD; the model's is over H
+  months), M = the EAD-weighted remaining maturity of its open facilities, S = its annual
+  turnover (``clients.annual_turnover / turnover_unit``; 0 is a real zero turnover, bounded up
+  to the EUR 5m floor, not unknown; no column or no row: no SME adjustment); 0 for a client
+  in default (``in_default``);
 - ``economic_profit = expected_contribution - EL - funding - cost_to_serve
   - hurdle_rate x H/12 x capital``;
 - ``raroc = (expected_contribution - EL - funding - cost_to_serve) / capital x 12/H``, an
@@ -90,6 +96,12 @@ def _turnover(tables: Mapping[str, pd.DataFrame], client_ids: pd.Series) -> pd.S
     return client_ids.astype("str").map(by_id["annual_turnover"]).astype("float64")
 
 
+def one_year_pd(pd_h: pd.Series, horizon_months: int) -> pd.Series:
+    """The one-year PD equivalent to a PD over H months, at a constant hazard:
+    ``1 - (1 - PD_H) ^ (12 / H)`` (PD_H itself when H = 12)."""
+    return 1.0 - (1.0 - pd_h.astype("float64")) ** (12.0 / horizon_months)
+
+
 def add_risk_adjusted_value(
     scores: pd.DataFrame,
     tables: Mapping[str, pd.DataFrame],
@@ -111,12 +123,13 @@ def add_risk_adjusted_value(
     served = ~out["lifecycle_stage"].astype("str").isin(config.no_cost_stages)
     out["cost_to_serve"] = (annual * years).where(served, 0.0)
     out["capital"] = regulatory_capital(
-        out["default_probability"],
+        one_year_pd(out["default_probability"], horizon_months),
         out["lgd"],
         out["ead"],
         out["maturity_years"],
         _turnover(tables, out["client_id"]),
         config.capital,
+        out.get("in_default"),
     )
     out["capital_charge"] = config.hurdle_rate * years * out["capital"]
     net = (
