@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
-from predict.scoring.early_warning import EARLY_WARNING_COLUMNS, early_warning
+from predict.scoring.early_warning import EARLY_WARNING_COLUMNS, EarlyWarningConfig, early_warning
 from predict.scoring.grades import GradesConfig, add_grades
-from predict.scoring.relationship import EarlyWarningConfig
 
 AS_OF = pd.Timestamp("2024-06-30")
 PREV = pd.Timestamp("2024-05-31")
 IDS = ["down", "ratio", "dpd", "old_dpd", "event", "complaint", "old_complaint", "detractor",
-       "promoter", "revenue", "churn", "quiet"]  # fmt: skip
+       "promoter", "revenue", "churn", "quiet", "pd_up", "newcomer", "old_revenue",
+       "dpd_new_facility"]  # fmt: skip
 CFG = EarlyWarningConfig()
 
 
@@ -20,21 +21,22 @@ def _d(*days: str) -> pd.Series:
 
 
 def _previous() -> pd.DataFrame:
-    pd_before = {"down": 0.0015, "ratio": 0.006}
+    pd_before = {"down": 0.0015, "ratio": 0.006, "pd_up": 0.03}
     churn_before = {"churn": 0.10}
+    ids = [c for c in IDS if c != "newcomer"]  # a new client: no previous row
     return pd.DataFrame(
         {
-            "client_id": IDS,
+            "client_id": ids,
             "as_of": PREV,
-            "default_probability": [pd_before.get(c, 0.01) for c in IDS],
-            "churn_probability": [churn_before.get(c, 0.05) for c in IDS],
+            "default_probability": [pd_before.get(c, 0.01) for c in ids],
+            "churn_probability": [churn_before.get(c, 0.05) for c in ids],
         }
     )
 
 
 def _scores(with_previous: bool = True) -> pd.DataFrame:
-    pd_now = {"down": 0.0045, "ratio": 0.013}
-    churn_now = {"churn": 0.45}
+    pd_now = {"down": 0.0045, "ratio": 0.013, "pd_up": 0.055}
+    churn_now = {"churn": 0.45, "newcomer": 0.40}
     scores = pd.DataFrame(
         {
             "client_id": pd.Series(IDS, dtype="str"),
@@ -53,17 +55,19 @@ def _scores(with_previous: bool = True) -> pd.DataFrame:
     prev = _previous()
     scores["previous_as_of"] = PREV
     for c in ("default_probability", "churn_probability"):
-        scores[f"previous_{c}"] = prev[c]
+        scores[f"previous_{c}"] = scores["client_id"].map(prev.set_index("client_id")[c])
     return add_grades(scores, prev, GradesConfig())
 
 
 def _tables() -> dict[str, pd.DataFrame]:
-    facilities = pd.DataFrame({"facility_id": ["f1", "f2"], "client_id": ["dpd", "old_dpd"]})
-    balances = pd.DataFrame(
+    facilities = pd.DataFrame(
+        {"facility_id": ["f1", "f2", "f3"], "client_id": ["dpd", "old_dpd", "dpd_new_facility"]}
+    )
+    balances = pd.DataFrame(  # f3 has no balance at the previous month end
         {
-            "facility_id": ["f1", "f1", "f2", "f2"],
-            "month_end": _d("2024-05-31", "2024-06-30", "2024-05-31", "2024-06-30"),
-            "days_past_due": [0, 35, 40, 70],
+            "facility_id": ["f1", "f1", "f2", "f2", "f3"],
+            "month_end": _d("2024-05-31", "2024-06-30", "2024-05-31", "2024-06-30", "2024-06-30"),
+            "days_past_due": [0, 35, 40, 70, 35],
         }
     )
     events = pd.DataFrame(
@@ -81,11 +85,17 @@ def _tables() -> dict[str, pd.DataFrame]:
             "nps": pd.array([None, None, 4, 9], dtype="Int64"),
         }
     )
+    # old_revenue: 100 a month Dec-Feb, then 10 a month Mar-Jun. At the as-of (Jun 30):
+    # Apr-Jun 30 vs Jan-Mar 210, -86%; but at the window's start (May 31) already Mar-May 30
+    # vs Dec-Feb 300, -90%: not new, suppressed
+    old = ["2023-12-15", *[f"2024-0{m}-15" for m in range(1, 7)]]
     revenue = pd.DataFrame(
         {
-            "client_id": ["revenue"] * 6 + ["quiet"] * 2,
-            "date": _d(*[f"2024-0{m}-15" for m in range(1, 7)], "2024-01-15", "2024-06-15"),
-            "amount": [100.0, 100.0, 100.0, 20.0, 20.0, 20.0, 100.0, 60.0],
+            "client_id": ["revenue"] * 6 + ["quiet"] * 2 + ["old_revenue"] * 7,
+            "date": _d(*[f"2024-0{m}-15" for m in range(1, 7)], "2024-01-15", "2024-06-15", *old),
+            "amount": [100.0, 100.0, 100.0, 20.0, 20.0, 20.0, 100.0, 60.0]
+            + [100.0] * 3
+            + [10.0] * 4,
         }
     )
     return {
@@ -110,12 +120,21 @@ def test_each_trigger_names_itself() -> None:
         "detractor": "detractor",  # NPS 4; the promoter's 9 is not
         "revenue": "revenue_drop",  # 60 in Apr-Jun vs 300 in Jan-Mar: -80%
         "churn": "churn_rise, churn_crossed",  # 10% -> 45%
+        # PD 3% -> 5.5%: up 2.5 points >= 2, crosses 5%; x1.83 < 2 and grade 7 -> 8, one notch
+        "pd_up": "default_rise, default_crossed",
+        "newcomer": "churn_new_above",  # no previous row, churn 40% >= 30%
+        "dpd_new_facility": "new_dpd",  # no balance at the previous month end, 35 now
+        # old_revenue: down -86% but already down at the window's start: not listed
     }
-    assert ew["client_id"].iloc[0] == "churn"  # most triggers first
+    # most triggers first (two each), then the higher PD (5.5% before 1%)
+    assert list(ew["client_id"].iloc[:2]) == ["pd_up", "churn"]
     by = ew.set_index("client_id")
     assert by.loc["down", "details"] == "grade 3 -> 5"
     assert by.loc["revenue", "details"] == "revenue -80%"
     assert by.loc["dpd", "details"] == "DPD 0 -> 35"
+    assert by.loc["dpd_new_facility", "details"] == "DPD none -> 35"  # not an invented 0
+    assert by.loc["pd_up", "details"] == "default 3.0% -> 5.5%; default 3.0% -> 5.5%"
+    assert by.loc["newcomer", "details"] == "churn 40.0%, new"
     assert by.loc["churn", "reasons"] == "fewer contacts"
     assert by.loc["dpd", "reasons"] == "arrears"
     assert (ew["previous_source"] == "previous.parquet").all()
@@ -124,7 +143,14 @@ def test_each_trigger_names_itself() -> None:
 
 def test_without_previous_only_events_fire_and_the_list_says_so() -> None:
     ew = early_warning(_scores(with_previous=False), _tables(), CFG, "none")
-    assert set(ew["client_id"]) == {"dpd", "event", "complaint", "detractor", "revenue"}
+    assert set(ew["client_id"]) == {
+        "dpd",
+        "dpd_new_facility",
+        "event",
+        "complaint",
+        "detractor",
+        "revenue",
+    }
     assert (ew["previous_source"] == "none").all() and ew["previous_as_of"].isna().all()
 
 
@@ -132,3 +158,22 @@ def test_nothing_triggered_gives_an_empty_list_with_the_columns() -> None:
     scores = _scores().query("client_id == 'quiet'")
     ew = early_warning(scores, {}, CFG)
     assert ew.empty and tuple(ew.columns) == EARLY_WARNING_COLUMNS
+
+
+def test_a_missing_table_is_reported_not_silently_no_trigger(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tables = _tables()
+    for name in ("facility_balances", "interactions"):
+        del tables[name]
+    skipped: list[str] = []
+    with caplog.at_level("WARNING"):
+        ew = early_warning(_scores(), tables, CFG, "previous.parquet", skipped)
+    assert skipped == [
+        "new_dpd: no facility_balances",
+        "complaint: no interactions",
+        "detractor: no interactions",
+    ]
+    assert "new_dpd not evaluated: no facility_balances" in caplog.text
+    assert not {"dpd", "complaint", "detractor"} & set(ew["client_id"])
+    assert "event" in set(ew["client_id"])  # the triggers with their tables still fire

@@ -293,3 +293,58 @@ def test_available_column_wins_over_the_product_rule() -> None:
     assert fac["undrawn"] == 50.0 and fac["undrawn_source"] == "rule:headroom"
     with pytest.raises(ValueError, match="use one of"):
         RelationshipConfig(undrawn={"term_loan": "zero"})
+
+
+def _three_facilities() -> dict[str, pd.DataFrame]:
+    """Client a: term loans of EAD 100 maturing in 1 year, 300 in 3 years, 50 undated."""
+    # 2024-06-30 -> 2025-06-30: 365 days; -> 2027-06-30: 365 + 365 + 365 = 1095 days
+    facilities = pd.DataFrame(
+        {
+            "facility_id": ["f1", "f2", "f3"],
+            "client_id": ["a", "a", "a"],
+            "product": ["term_loan"] * 3,
+            "limit_amount": [100.0, 300.0, 50.0],
+            "origination_date": [_d("2020-01-01")] * 3,
+            "closed_date": [pd.NaT] * 3,
+            "maturity_date": [_d("2025-06-30"), _d("2027-06-30"), pd.NaT],
+        }
+    ).astype({"facility_id": "str", "client_id": "str", "product": "str"})
+    balances = pd.DataFrame(
+        {
+            "facility_id": ["f1", "f2", "f3"],
+            "month_end": [AS_OF] * 3,
+            "outstanding": [100.0, 300.0, 50.0],
+            "days_past_due": [0, 0, 0],
+        }
+    ).astype({"facility_id": "str"})
+    return {"facilities": facilities, "facility_balances": balances}
+
+
+def test_maturity_is_ead_weighted_over_dated_facilities() -> None:
+    # in years of 365.25 days: M = (100 x 365 + 300 x 1095) / (100 + 300) / 365.25
+    # = 912.5 / 365.25 = 2.498289 (about 1 and 3 years -> 2.5); the undated f3 (EAD 50) is in
+    # neither the numerator nor the weights (with it: 365000 / 450 / 365.25 = 2.22)
+    exp = client_exposure(_three_facilities(), AS_OF, RULE_CFG)
+    assert exp is not None
+    a = exp.iloc[0]
+    assert a["ead"] == 450.0 and a["maturity_years"] == pytest.approx(2.498289, abs=1e-6)
+
+
+def test_no_balances_table_leaves_drawn_unknown_and_ead_at_the_limit(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # facilities but no facility_balances table: drawn / undrawn / utilisation unknown (NaN),
+    # not an invented 'fully drawn' 1.0; EAD = limit 100 + 300 + 50 = 450 (conservative)
+    tables = _three_facilities()
+    del tables["facility_balances"]
+    with caplog.at_level("WARNING"):
+        exp = client_exposure(tables, AS_OF, RULE_CFG)
+    assert "no facility_balances table" in caplog.text
+    assert exp is not None
+    a = exp.iloc[0]
+    assert a["ead"] == 450.0 and a["limit_total"] == 450.0
+    assert np.isnan(a["drawn"]) and np.isnan(a["undrawn"]) and np.isnan(a["utilisation"])
+    # joined onto the scores the unknown stays unknown; a client with no facility gets 0
+    scores = pd.DataFrame({"client_id": pd.Series(["a", "z"], dtype="str")})
+    out = add_exposure(scores, exp, RULE_CFG).set_index("client_id")
+    assert np.isnan(out.loc["a", "drawn"]) and out.loc["z", "drawn"] == 0.0

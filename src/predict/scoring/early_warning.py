@@ -15,25 +15,61 @@ Triggers (``score.relationship.early_warning``):
 - ``default_crossed`` / ``churn_crossed``: it crossed ``*_threshold`` from below, or is
   above it with no previous score (``*_new_above``);
 - ``new_dpd``: days past due >= ``dpd_days`` at the as-of month end, below it (or no
-  balance) at the previous as-of month end;
+  balance: the detail then says ``DPD none -> 35``) at the previous as-of month end;
 - ``credit_event``: a credit event of ``event_kinds`` (watchlist, covenant breach) in the window;
 - ``complaint``: an interaction of ``complaint_kinds`` in the window;
 - ``detractor``: an NPS answer <= ``detractor_nps`` in the window;
 - ``revenue_drop``: revenue of the last ``revenue_months`` months fell by >= ``revenue_drop``
-  (relative) from the ``revenue_months`` before, and had not at the window's start.
+  (relative) from the ``revenue_months`` before, and had not at the window's start (the
+  revenue sums are :func:`predict.scoring.value.run_rate_revenue`).
+
+An event trigger whose table is absent (``new_dpd``: facilities or facility_balances;
+``credit_event``: credit_events; ``complaint``, ``detractor``: interactions;
+``revenue_drop``: revenue) is not evaluated: the run logs a warning and lists it in the
+scoring summary (``early_warning_not_evaluated``), never a silent "did not fire".
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from predict.scoring.relationship import EarlyWarningConfig
+from predict.scoring.value import run_rate_revenue
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EarlyWarningConfig:
+    """``score.relationship.early_warning``: triggers (:mod:`predict.scoring.early_warning`)."""
+
+    default_rise: float = 0.02  # absolute rise of the default probability
+    default_threshold: float = 0.05  # crossed from below, or new above
+    churn_rise: float = 0.10
+    churn_threshold: float = 0.30
+    downgrade_notches: int = 2  # rating grade down by at least this many notches
+    pd_ratio: float = 2.0  # PD now >= pd_ratio x PD before ...
+    pd_ratio_min_pd: float = 0.005  # ... and PD now at least this (no alarms on tiny PDs)
+    dpd_days: int = 30  # new arrears of at least this many days
+    event_kinds: tuple[str, ...] = ("watchlist", "covenant_breach")  # credit_events.kind
+    complaint_kinds: tuple[str, ...] = ("complaint",)  # interactions.kind
+    detractor_nps: int = 6  # an NPS answer at or below this is a detractor
+    revenue_drop: float = 0.5  # relative fall of revenue, last months vs the months before
+    revenue_months: int = 3
+    window_months: int = 1  # event window when there is no previous scoring
+
+    def __post_init__(self) -> None:
+        if self.downgrade_notches < 1 or self.pd_ratio <= 1.0 or self.window_months < 1:
+            raise ValueError(
+                "early_warning: downgrade_notches >= 1, pd_ratio > 1, window_months >= 1"
+            )
+        if not 0.0 < self.revenue_drop <= 1.0 or self.revenue_months < 1:
+            raise ValueError("early_warning: revenue_drop in (0, 1], revenue_months >= 1")
+
 
 EARLY_WARNING_COLUMNS = (
     "client_id",
@@ -123,6 +159,28 @@ def _max_dpd(tables: Mapping[str, pd.DataFrame], end: pd.Timestamp) -> pd.Series
     return rows.groupby(rows["client_id"].astype("str"))["days_past_due"].max().astype("float64")
 
 
+# Event triggers and the tables each needs: without one, the trigger is not evaluated.
+EVENT_TABLES = {
+    "new_dpd": ("facilities", "facility_balances"),
+    "credit_event": ("credit_events",),
+    "complaint": ("interactions",),
+    "detractor": ("interactions",),
+    "revenue_drop": ("revenue",),
+}
+
+
+def not_evaluated(tables: Mapping[str, pd.DataFrame]) -> list[str]:
+    """The event triggers a missing table switches off, e.g. ``new_dpd: no facility_balances``
+    (each logged as a warning: a trigger not evaluated is not a trigger that did not fire)."""
+    out = []
+    for trigger, needs in EVENT_TABLES.items():
+        missing = [t for t in needs if tables.get(t) is None]
+        if missing:
+            out.append(f"{trigger}: no {', '.join(missing)}")
+            log.warning("early warning: %s not evaluated: no %s", trigger, ", ".join(missing))
+    return out
+
+
 def event_triggers(
     tables: Mapping[str, pd.DataFrame],
     ids: pd.Series,
@@ -130,16 +188,18 @@ def event_triggers(
     end: pd.Timestamp,
     config: EarlyWarningConfig,
 ) -> dict[str, pd.Series]:
-    """Triggers on what happened in (start, end]: code -> detail per client (missing: no)."""
+    """Triggers on what happened in (start, end]: code -> detail per client (missing: no).
+
+    A trigger whose tables are absent is left out (see :func:`not_evaluated`).
+    """
     out: dict[str, pd.Series] = {}
-    dpd_now, dpd_then = ids.map(_max_dpd(tables, end)), ids.map(_max_dpd(tables, start))
-    new_dpd = (dpd_now >= config.dpd_days) & ~(dpd_then.fillna(0.0) >= config.dpd_days)
-    out["new_dpd"] = (
-        "DPD "
-        + dpd_then.fillna(0).astype("int64").astype("str")
-        + " -> "
-        + dpd_now.fillna(0).astype("int64").astype("str")
-    ).where(new_dpd)
+    if tables.get("facilities") is not None and tables.get("facility_balances") is not None:
+        dpd_now, dpd_then = ids.map(_max_dpd(tables, end)), ids.map(_max_dpd(tables, start))
+        new_dpd = (dpd_now >= config.dpd_days) & ~(dpd_then.fillna(0.0) >= config.dpd_days)
+        then = dpd_then.round().astype("Int64").astype("str").where(dpd_then.notna(), "none")
+        out["new_dpd"] = (
+            "DPD " + then + " -> " + dpd_now.round().astype("Int64").astype("str")
+        ).where(new_dpd)
     events = _window_rows(tables.get("credit_events"), start, end)
     if events is not None:
         ev = events[events["kind"].astype("str").isin(config.event_kinds)]
@@ -150,11 +210,12 @@ def event_triggers(
         out["complaint"] = _per_client(comp, comp["kind"].astype("str"), ids)
         det = contacts[contacts["nps"] <= config.detractor_nps]
         out["detractor"] = _per_client(det, "NPS " + det["nps"].astype("int64").astype("str"), ids)
-    dropped, before = (
-        _revenue_drop(tables, ids, end, config),
-        _revenue_drop(tables, ids, start, config),
-    )
-    out["revenue_drop"] = dropped.where(before.isna())  # new: not already down at the start
+    if tables.get("revenue") is not None:
+        dropped, before = (
+            _revenue_drop(tables, ids, end, config),
+            _revenue_drop(tables, ids, start, config),
+        )
+        out["revenue_drop"] = dropped.where(before.isna())  # new: not already down at the start
     return out
 
 
@@ -164,17 +225,10 @@ def _revenue_drop(
     end: pd.Timestamp,
     config: EarlyWarningConfig,
 ) -> pd.Series:
-    revenue = tables.get("revenue")
-    if revenue is None:
-        return pd.Series(np.nan, index=ids.index, dtype="str")
-    mid = end - pd.offsets.MonthEnd(config.revenue_months)
-    sums = []
-    for lo, hi in ((mid, end), (mid - pd.offsets.MonthEnd(config.revenue_months), mid)):
-        rows = _window_rows(revenue, lo, hi)
-        assert rows is not None
-        total = rows.groupby(rows["client_id"].astype("str"))["amount"].sum()
-        sums.append(ids.map(total).astype("float64").fillna(0.0))
-    now, before = sums
+    """Revenue of (end - m, end] vs (end - 2m, end - m], m = revenue_months (run rates)."""
+    months = config.revenue_months
+    now = run_rate_revenue(tables, ids, end, months)
+    before = run_rate_revenue(tables, ids, end - pd.offsets.MonthEnd(months), months)
     fall = 1.0 - now / before.where(before > 0)
     text = "revenue -" + (100.0 * fall).round(0).astype("Int64").astype("str") + "%"
     return text.where(fall >= config.revenue_drop)
@@ -188,8 +242,16 @@ def early_warning(
     tables: Mapping[str, pd.DataFrame],
     config: EarlyWarningConfig,
     previous_source: str = "none",
+    skipped: list[str] | None = None,
 ) -> pd.DataFrame:
-    """The clients with at least one trigger, most triggers first (columns: see module)."""
+    """The clients with at least one trigger, most triggers first (columns: see module).
+
+    The event triggers a missing table switches off are logged and appended to ``skipped``
+    (the scoring summary's ``early_warning_not_evaluated``).
+    """
+    missing = not_evaluated(tables)
+    if skipped is not None:
+        skipped.extend(missing)
     if scores.empty:
         return empty_early_warning()
     ids = scores["client_id"].astype("str")

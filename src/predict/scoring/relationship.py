@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 
 from predict.contract.spec import OUTPUT_COLUMN
+from predict.scoring.early_warning import EarlyWarningConfig
 
 log = logging.getLogger(__name__)
 
@@ -163,34 +164,6 @@ def _default_rules() -> tuple[ActionRule, ...]:
     )
 
 
-@dataclass(frozen=True)
-class EarlyWarningConfig:
-    """``score.relationship.early_warning``: triggers (:mod:`predict.scoring.early_warning`)."""
-
-    default_rise: float = 0.02  # absolute rise of the default probability
-    default_threshold: float = 0.05  # crossed from below, or new above
-    churn_rise: float = 0.10
-    churn_threshold: float = 0.30
-    downgrade_notches: int = 2  # rating grade down by at least this many notches
-    pd_ratio: float = 2.0  # PD now >= pd_ratio x PD before ...
-    pd_ratio_min_pd: float = 0.005  # ... and PD now at least this (no alarms on tiny PDs)
-    dpd_days: int = 30  # new arrears of at least this many days
-    event_kinds: tuple[str, ...] = ("watchlist", "covenant_breach")  # credit_events.kind
-    complaint_kinds: tuple[str, ...] = ("complaint",)  # interactions.kind
-    detractor_nps: int = 6  # an NPS answer at or below this is a detractor
-    revenue_drop: float = 0.5  # relative fall of revenue, last months vs the months before
-    revenue_months: int = 3
-    window_months: int = 1  # event window when there is no previous scoring
-
-    def __post_init__(self) -> None:
-        if self.downgrade_notches < 1 or self.pd_ratio <= 1.0 or self.window_months < 1:
-            raise ValueError(
-                "early_warning: downgrade_notches >= 1, pd_ratio > 1, window_months >= 1"
-            )
-        if not 0.0 < self.revenue_drop <= 1.0 or self.revenue_months < 1:
-            raise ValueError("early_warning: revenue_drop in (0, 1], revenue_months >= 1")
-
-
 UNDRAWN_RULES = ("headroom", "none")
 
 
@@ -240,6 +213,21 @@ def facility_exposure(
     out["maturity_years"] = ((pd.to_datetime(maturity) - t).dt.days / 365.25).clip(lower=0.0)
     latest = _latest_balances(balances, t)
     out = out.merge(latest, on="facility_id", how="left")
+    limit = out["limit_amount"].astype("float64")
+    product = out["product"].astype("str")
+    out["ccf"] = product.map(config.ccf).astype("float64").fillna(config.default_ccf)
+    out["lgd"] = product.map(config.lgd).astype("float64").fillna(config.default_lgd)
+    if balances is None:
+        log.warning(
+            "no facility_balances table: drawn, undrawn and utilisation are unknown; "
+            "EAD of each of %d open facilities is its limit (conservative)",
+            len(out),
+        )
+        out["drawn"] = np.nan
+        out["undrawn"] = np.nan
+        out["undrawn_source"] = "unknown"
+        out["ead"] = limit
+        return out
     unknown = out["drawn"].isna()
     if unknown.any():
         log.info(
@@ -247,17 +235,13 @@ def facility_exposure(
             int(unknown.sum()),
             t.date(),
         )
-    limit = out["limit_amount"].astype("float64")
     out["drawn"] = out["drawn"].astype("float64").fillna(limit)
-    product = out["product"].astype("str")
     rule = product.map(config.undrawn).fillna(config.default_undrawn)
     headroom = (limit - out["drawn"]).clip(lower=0.0)
     by_rule = pd.Series(np.where(rule == "headroom", headroom, 0.0), index=out.index)
     given = out["available"].astype("float64")
     out["undrawn"] = given.where(given.notna(), by_rule).clip(lower=0.0)
     out["undrawn_source"] = np.where(given.notna(), "available", "rule:" + rule)
-    out["ccf"] = product.map(config.ccf).astype("float64").fillna(config.default_ccf)
-    out["lgd"] = product.map(config.lgd).astype("float64").fillna(config.default_lgd)
     out["ead"] = out["drawn"] + out["ccf"] * out["undrawn"]
     return out
 
@@ -303,6 +287,7 @@ def client_exposure(
     dated = fac["maturity_years"].notna()
     fac["m_x_ead"] = (fac["maturity_years"] * fac["ead"]).where(dated, 0.0)
     fac["dated_ead"] = fac["ead"].where(dated, 0.0)
+    fac["drawn_unknown"] = fac["drawn"].isna() | fac["undrawn"].isna()
     g = (
         fac.groupby("client_id", sort=False)
         .agg(
@@ -314,9 +299,11 @@ def client_exposure(
             lgd_x_ead=("lgd_x_ead", "sum"),
             m_x_ead=("m_x_ead", "sum"),
             dated_ead=("dated_ead", "sum"),
+            drawn_unknown=("drawn_unknown", "any"),
         )
         .reset_index()
     )
+    g.loc[g["drawn_unknown"], ["drawn", "undrawn"]] = np.nan  # not 0: sum() skips NaN
     g["lgd"] = np.where(
         g["ead"] > 0, g["lgd_x_ead"] / g["ead"].where(g["ead"] > 0), config.default_lgd
     )
@@ -329,15 +316,17 @@ def client_exposure(
 def add_exposure(
     scores: pd.DataFrame, exposure: pd.DataFrame | None, config: RelationshipConfig
 ) -> pd.DataFrame:
-    """Join exposure onto the scores; clients with no open facility get zero exposure."""
+    """Join exposure onto the scores; clients with no open facility get zero exposure (an
+    unknown drawn / undrawn of a client with facilities stays unknown)."""
     out = scores.drop(columns=[c for c in EXPOSURE_COLUMNS[1:] if c in scores.columns])
     if exposure is None:
         for c in EXPOSURE_COLUMNS[1:]:
             out[c] = np.nan
         return out
     out = out.merge(exposure, on="client_id", how="left", validate="one_to_one")
+    none_open = ~out["client_id"].isin(exposure["client_id"]).to_numpy()
     zero = ["open_facilities", "limit_total", "drawn", "undrawn", "ead"]
-    out[zero] = out[zero].fillna(0.0)
+    out.loc[none_open, zero] = out.loc[none_open, zero].fillna(0.0)
     out["lgd"] = out["lgd"].fillna(config.default_lgd)
     return out
 

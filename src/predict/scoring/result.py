@@ -29,6 +29,8 @@ class ScoringReport:
     previous: str = "none"
     explanation_rows: int = 0
     early_warning_rows: int = 0
+    # early-warning triggers a missing table switched off, e.g. "new_dpd: no facility_balances"
+    early_warning_not_evaluated: list[str] = field(default_factory=list)
     drift_warnings: list[str] = field(default_factory=list)
 
 
@@ -76,6 +78,8 @@ def summary_lines(result: ScoringResult) -> list[str]:
     counts = s["action"].value_counts()
     lines.append("  actions: " + ", ".join(f"{a!s} {int(n)}" for a, n in counts.items()))
     lines.append(f"  early warning: {r.early_warning_rows} row(s); previous: {r.previous}")
+    if r.early_warning_not_evaluated:
+        lines.append("  early warning not evaluated: " + "; ".join(r.early_warning_not_evaluated))
     if "rating_grade" in s.columns:
         grades = s["rating_grade"].value_counts().sort_index()
         lines.append("  grades: " + ", ".join(f"{g!s} {int(n)}" for g, n in grades.items()))

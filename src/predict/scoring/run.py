@@ -137,7 +137,13 @@ def score_snapshot(
         report.previous = "given"
     scores = evaluate_relationships(scores, tables, as_of, previous, config, horizon_months)
     scores = order_columns(scores)
-    early = early_warning(scores, tables, config.relationship.early_warning, report.previous)
+    early = early_warning(
+        scores,
+        tables,
+        config.relationship.early_warning,
+        report.previous,
+        report.early_warning_not_evaluated,
+    )
     report.early_warning_rows = len(early)
     task = progress.task("drift", total=None)
     drift = drift_report(reference, features, outputs, bundles, config.drift)
