@@ -205,10 +205,12 @@ def _relationship_sql(
 
 
 def _in_default_sql(config: FeaturesConfig, present: set[str]) -> tuple[str, tuple[str, ...]]:
-    """The default status at t (1/0; :func:`predict.features.sql.in_default_sql`), 0 when no
-    input could show a default."""
+    """The default status at t (1/0; :func:`predict.features.sql.in_default_sql`); NULL
+    (unknown, never 0) when no input could show a default: then the feature ``in_default``
+    is left out, and the lifecycle stage, whose ``NULL = 1`` is not true, is never
+    ``in_default``."""
     if not ("credit_events" in present or {"facilities", "facility_balances"} <= present):
-        return "0", ()
+        return "NULL", ()
     d = config.default
     return fsql.in_default_sql(d.probation_months, d.restructuring_probation_months), ("status_f",)
 
