@@ -51,6 +51,14 @@ def _book() -> dict[str, pd.DataFrame]:
         ),
         # restructured while performing in January 2022, 90 dpd in June 2022: 3 months.
         "performing_restructuring": ({"2022-06-30": 90}, [("2022-01-10", "restructuring")], None),
+        # 90 dpd in March 2022, cured from July 2022; restructured in June 2023 with 30 dpd
+        # (distressed, but 15 months after the trigger, after March + 3 = June 2022): not this
+        # default episode and no new trigger, so it stays cured.
+        "restructured_after_cure": (
+            {"2022-03-31": 90, "2023-06-30": 30},
+            [("2023-06-10", "restructuring")],
+            None,
+        ),
         # never in default; its facility closes in June 2022 (no exposure after).
         "closed": ({}, [], "2022-06-30"),
     }
@@ -85,27 +93,25 @@ def span(first: str, last: str) -> list[str]:
     return [f"{d:%Y-%m}" for d in days]
 
 
-def test_arrears_default_cures_after_three_months_of_probation(status: pd.DataFrame) -> None:
-    assert months_in_default(status, "dpd") == span("2022-03", "2022-06")
+# The months each client is in default (first, last; None: never), from the comments of
+# _book: trigger month L, then L + 3 (probation) or max(L, R) + 12 (distressed restructuring).
+SPANS: dict[str, tuple[str, str] | None] = {
+    "dpd": ("2022-03", "2022-06"),  # L = March 2022, + 3
+    "event": ("2022-05", "2022-08"),  # the event's month holds, then the probation
+    "written_off": ("2021-06", "2024-04"),  # never cures (to the last date built)
+    "restructured": ("2022-03", "2023-04"),  # R = April 2022, + 12
+    "restructured_first": ("2022-06", "2023-06"),  # R before L = June 2022: L + 12
+    "performing_restructuring": ("2022-06", "2022-09"),  # not distressed: L + 3
+    "restructured_after_cure": ("2022-03", "2022-06"),  # R after L + 3: stays cured
+    "closed": None,
+}
 
 
-def test_a_default_event_without_arrears_holds_its_month_and_the_probation(
-    status: pd.DataFrame,
+@pytest.mark.parametrize(("client", "expected"), SPANS.items(), ids=list(SPANS))
+def test_months_in_default_per_client(
+    status: pd.DataFrame, client: str, expected: tuple[str, str] | None
 ) -> None:
-    assert months_in_default(status, "event") == span("2022-05", "2022-08")
-
-
-def test_a_write_off_never_cures(status: pd.DataFrame) -> None:
-    assert months_in_default(status, "written_off") == span("2021-06", "2024-04")
-
-
-def test_a_distressed_restructuring_gives_twelve_months_of_probation(
-    status: pd.DataFrame,
-) -> None:
-    assert months_in_default(status, "restructured") == span("2022-03", "2023-04")
-    assert months_in_default(status, "restructured_first") == span("2022-06", "2023-06")
-    assert months_in_default(status, "performing_restructuring") == span("2022-06", "2022-09")
-    assert months_in_default(status, "closed") == []
+    assert months_in_default(status, client) == (span(*expected) if expected else [])
 
 
 def test_the_probation_params_move_the_cure() -> None:

@@ -103,9 +103,6 @@ def test_the_file_parses_to_the_catalogue_and_ships_as_package_data() -> None:
 def test_the_families_named_in_the_file_are_the_known_ones() -> None:
     document = yaml.safe_load(TEXT)
     assert list(document) == list(FAMILIES)
-    assert [s.family for s in FEATURES.values()] == sorted(
-        (s.family for s in FEATURES.values()), key=FAMILIES.index
-    )  # grouped by family, in the order of FAMILIES
     # the families the bank's codes map into (params) each have their windowed features
     windowed = [f"revenue_{f}_{n}m" for f in REVENUE_FAMILIES for n in (3, 6, 12)]
     windowed += [f"{f}_{n}m" for f in CREDIT_EVENT_FAMILIES for n in (12, 24)]

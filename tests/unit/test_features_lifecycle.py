@@ -24,17 +24,26 @@ CASES = [
     (True, D(2020, 1, 5), True, True, True, "in_default"),  # before every other stage
     (True, D(2020, 1, 5), False, False, False, "in_default"),  # exit through default
     (True, None, False, False, False, "in_default"),
+    # status unknown (no credit_events, no facility_balances): never in_default
+    (None, D(2020, 1, 5), True, True, True, "active"),
+    (None, D(2020, 1, 5), False, False, False, "churned"),
 ]
 
 
 @pytest.mark.parametrize(("in_default", "first", "open_now", "rev6", "rev3", "stage"), CASES)
 def test_python_and_sql_rules_agree(
-    in_default: bool, first: dt.date | None, open_now: bool, rev6: bool, rev3: bool, stage: str
+    in_default: bool | None,
+    first: dt.date | None,
+    open_now: bool,
+    rev6: bool,
+    rev3: bool,
+    stage: str,
 ) -> None:
     assert classify(in_default, first, T, open_now, rev6, rev3, CONFIG) == stage
     first_sql = "NULL::DATE" if first is None else f"DATE '{first.isoformat()}'"
     month = str(T.year * 12 + T.month)
-    sql = stage_sql(str(in_default), first_sql, month, str(open_now), str(rev6), str(rev3), CONFIG)
+    status = "(NULL = 1)" if in_default is None else str(in_default)  # as build.py writes it
+    sql = stage_sql(status, first_sql, month, str(open_now), str(rev6), str(rev3), CONFIG)
     assert duckdb.connect().execute(f"SELECT {sql}").fetchall() == [(stage,)]
     assert stage in STAGES
 

@@ -138,11 +138,38 @@ def test_labels_equal_the_generators_reference_implementation() -> None:
     assert len(merged) == len(ours) == len(ref)
     # The reference predates the populations: its default is NaN for "ever defaulted" (our
     # labels before apply_populations have one there), and its churn counts exits through
-    # default (ours: NaN when a default falls in the horizon, i.e. label_default == 1).
-    merged.loc[merged["label_default"].eq(1), "churn"] = np.nan
-    merged.loc[merged["default"].isna(), "label_default"] = np.nan
+    # default (ours: NaN when a default falls in the horizon). Its churn is blanked from its
+    # own default column (1: a default in the horizon), never from ours; where that column
+    # is NaN it does not say whether a default falls in the horizon: churn not compared.
+    assert "default" in ref
+    ref_unknown = merged["default"].isna()
+    merged.loc[merged["default"].eq(1), "churn"] = np.nan
+    merged.loc[ref_unknown, ["churn", "label_churn", "label_default"]] = np.nan
     for target in ("churn", "default", "contribution"):
         a, b = merged[f"label_{target}"].to_numpy(), merged[target].to_numpy()
         same = (np.isnan(a) & np.isnan(b)) | np.isclose(a, b, rtol=1e-9, atol=1e-6)
         assert same.all(), f"{target}: {(~same).sum()} rows differ"
         assert (~np.isnan(a)).sum() > 100
+
+
+def test_the_label_trigger_and_the_feature_trigger_agree() -> None:
+    # The default trigger is written twice: the labels' (def_ev / def_dpd, trigger in
+    # (t, t+H]) and the features' (status_ctes, ever_defaulted: a trigger on or before t).
+    # Same triggers <=> for a client never defaulted at t, label_default(t) equals
+    # ever_defaulted(t + H).
+    synthetic = pytest.importorskip("predict.synthetic")
+    from predict.features.build import build_features
+    from predict.features.snapshots import add_months, data_end
+
+    book = synthetic.generate_portfolio(synthetic.GenerateConfig(n_clients=150, truth_paths=0))
+    dates = [add_months(D(2020, 12, 31), k) for k in range(0, 61, 12)]
+    features = build_features(book.tables, dates, names=["ever_defaulted"])
+    config = LabelConfig(horizon_months=12, data_end=data_end(book.tables))
+    labels = build_labels(book.tables, dates, config)
+    now = features.merge(labels, on=["client_id", "as_of"], validate="1:1")
+    later = features.assign(as_of=features["as_of"] - pd.DateOffset(months=12))
+    later["as_of"] = (later["as_of"] + pd.offsets.MonthEnd(0)).astype("datetime64[s]")
+    both = now.merge(later, on=["client_id", "as_of"], suffixes=("", "_h"), validate="1:1")
+    compared = both[both["ever_defaulted"].eq(0) & both["label_default"].notna()]
+    assert len(compared) > 100 and compared["label_default"].eq(1).sum() > 5
+    assert (compared["label_default"] == compared["ever_defaulted_h"]).all()

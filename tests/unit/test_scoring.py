@@ -28,6 +28,7 @@ from predict.scoring.outputs import SCORE_COLUMNS
 from predict.scoring.reasons import catalogue_templates
 from predict.scoring.result import ScoringResult
 from predict.scoring.run import score_folder, score_snapshot
+from predict.scoring.scope import apply_scope_rules
 from tests.support.scoring import Book
 
 AS_OF = dt.date(2025, 12, 31)
@@ -204,6 +205,70 @@ def test_a_missing_model_folder_skips_that_target(scoring_book: Book, tmp_path: 
     assert scores.loc[modelled, "default_probability"].notna().all()
     with pytest.raises(FileNotFoundError, match="no model in"):
         load_models(tmp_path / "out")
+
+
+def _scope_inputs(**features: list) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Two active clients with exposure, both scored by the models (0.2 / 0.1 and 0.3 / 0.4)."""
+    frame = pd.DataFrame({"client_id": ["a", "b"], "lifecycle_stage": ["active", "active"]})
+    scores = pd.DataFrame(
+        {
+            "client_id": ["a", "b"],
+            "default_probability": [0.2, 0.3],
+            "default_reasons": "model",
+            "churn_probability": [0.1, 0.4],
+            "churn_reasons": "model",
+        }
+    )
+    return scores, frame.assign(**features)
+
+
+UNKNOWN_STATUS = "default status unknown: credit_events and facility_balances absent"
+
+
+@pytest.mark.parametrize(
+    "features",
+    [
+        {"has_exposure": [1.0, 1.0]},  # in_default absent (neither input table)
+        {"has_exposure": [1.0, 1.0], "in_default": [np.nan, np.nan]},  # missing_features: nan
+    ],
+    ids=["absent", "all_nan"],
+)
+def test_an_unknown_default_status_fails_closed(features: dict) -> None:
+    # Hand case: status unknown for both -> no PD, no churn probability, both reasons say
+    # why; in_default is missing (not False).
+    scores, frame = _scope_inputs(**features)
+    out = apply_scope_rules(scores, frame, ScoreConfig())
+    assert out["default_probability"].isna().all() and out["churn_probability"].isna().all()
+    assert (out["default_not_scored_reason"] == UNKNOWN_STATUS).all()
+    assert (out["churn_not_scored_reason"] == UNKNOWN_STATUS).all()
+    assert out["default_reasons"].str.startswith("Default status unknown").all()
+    assert out["churn_reasons"].str.startswith("Default status unknown").all()
+    assert out["in_default"].isna().all()
+
+
+def test_an_unknown_status_for_one_client_leaves_the_other_scored() -> None:
+    # a: known, not in default, exposure -> model scores 0.2 / 0.1 kept; b: unknown -> NaN.
+    scores, frame = _scope_inputs(in_default=[0.0, np.nan], has_exposure=[1.0, 1.0])
+    out = apply_scope_rules(scores, frame, ScoreConfig()).set_index("client_id")
+    assert out.loc["a", "default_probability"] == 0.2 and out.loc["a", "churn_probability"] == 0.1
+    assert pd.isna(out.loc["a", "default_not_scored_reason"])
+    assert not out.loc["a", "in_default"]
+    assert np.isnan(out.loc["b", "default_probability"])
+    assert np.isnan(out.loc["b", "churn_probability"])
+    assert out.loc["b", "churn_not_scored_reason"] == UNKNOWN_STATUS
+
+
+@pytest.mark.parametrize(
+    "features", [{}, {"has_exposure": [np.nan, np.nan]}], ids=["absent", "all_nan"]
+)
+def test_an_unknown_exposure_gives_no_pd_but_churn_is_scored(features: dict) -> None:
+    # Known not in default, exposure unknown: PD missing ("exposure unknown"), churn kept.
+    scores, frame = _scope_inputs(in_default=[0.0, 0.0], **features)
+    out = apply_scope_rules(scores, frame, ScoreConfig())
+    assert out["default_probability"].isna().all()
+    assert (out["default_not_scored_reason"] == "exposure unknown").all()
+    assert out["churn_probability"].tolist() == [0.1, 0.4]
+    assert out["churn_not_scored_reason"].isna().all()
 
 
 @pytest.fixture(scope="module")

@@ -205,10 +205,12 @@ def _relationship_sql(
 
 
 def _in_default_sql(config: FeaturesConfig, present: set[str]) -> tuple[str, tuple[str, ...]]:
-    """The default status at t (1/0; :func:`predict.features.sql.in_default_sql`), 0 when no
-    input could show a default."""
+    """The default status at t (1/0; :func:`predict.features.sql.in_default_sql`); NULL
+    (unknown, never 0) when no input could show a default: then the feature ``in_default``
+    is left out, and the lifecycle stage, whose ``NULL = 1`` is not true, is never
+    ``in_default``."""
     if not ("credit_events" in present or {"facilities", "facility_balances"} <= present):
-        return "0", ()
+        return "NULL", ()
     d = config.default
     return fsql.in_default_sql(d.probation_months, d.restructuring_probation_months), ("status_f",)
 
@@ -337,24 +339,22 @@ def _survey_score_sql(cte: str) -> str:
 def _credit_event_sql(
     config: FeaturesConfig, present: set[str]
 ) -> dict[str, tuple[str, tuple[str, ...]]]:
-    dpd_threshold = config.default.dpd_threshold
-    flags, uses = [], []
-    if "credit_events" in present:
-        flags.append("coalesce(default_first.first_default <= s.as_of, false)")
-        uses.append("default_first")
-    if {"facilities", "facility_balances"} <= present:
-        flags.append(f"coalesce(bal_f.max_dpd_ever >= {int(dpd_threshold)}, false)")
-        uses.append("bal_f")
     counts = {f"{f}_{n}m": f"{f}_{n}m" for f in CREDIT_EVENT_FAMILIES for n in (12, 24)}
     return {
         **_counts("cev_f", counts),
         "months_since_credit_event": _since(fsql.latest("cev_b", "last_event")),
-        "ever_defaulted": (
-            f"CASE WHEN {' OR '.join(flags) or 'false'} THEN 1 ELSE 0 END",
-            tuple(uses),
-        ),
+        "ever_defaulted": _ever_defaulted_sql(present),
         "in_default": _in_default_sql(config, present),
     }
+
+
+def _ever_defaulted_sql(present: set[str]) -> tuple[str, tuple[str, ...]]:
+    """1 with a default trigger on or before t: the triggers of the default status
+    (:func:`predict.features.sql.status_ctes`, ``status_f.last_trigger``), so the two never
+    disagree; NULL (unknown) when no input could show a default (the feature is left out)."""
+    if not ("credit_events" in present or {"facilities", "facility_balances"} <= present):
+        return "NULL", ()
+    return "CASE WHEN status_f.last_trigger IS NOT NULL THEN 1 ELSE 0 END", ("status_f",)
 
 
 def _windows(config: FeaturesConfig) -> fsql.Windows:
@@ -374,7 +374,9 @@ def _all_ctes(config: FeaturesConfig, present: set[str]) -> list[fsql.Cte]:
         *fsql.revenue_ctes(windows),
         *fsql.interaction_ctes(),
         *fsql.credit_event_ctes(CREDIT_EVENT_FAMILIES),
-        *fsql.status_ctes(d.dpd_threshold, d.probation_months, present),
+        *fsql.status_ctes(
+            d.dpd_threshold, d.probation_months, d.restructuring_probation_months, present
+        ),
     ]
 
 

@@ -57,8 +57,9 @@ class DefaultDefinition:
     A *trigger* at a month end is a credit event of ``event_kinds`` dated in that month or a
     facility at >= ``dpd_threshold`` days past due at that month end. A client is in default
     at t while a trigger holds and for ``probation_months`` after the last one
-    (``restructuring_probation_months`` after a distressed restructuring); a write-off
-    (``write_off_kinds``) never cures. See :func:`predict.features.sql.in_default_sql`.
+    (``restructuring_probation_months`` after a distressed restructuring of the same
+    default episode); a write-off (``write_off_kinds``) never cures. See
+    :func:`predict.features.sql.in_default_sql`.
     """
 
     event_kinds: tuple[str, ...] = DEFAULT_EVENT_KINDS  # credit_events kinds (case-insensitive)

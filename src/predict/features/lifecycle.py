@@ -5,7 +5,10 @@
 ``dormant_months`` (D < I), the first rule that holds gives the stage:
 
 0. in_default: in default at t (feature ``in_default``: a default trigger in force or in
-   its probation, or a write-off; :class:`predict.features.labels.DefaultDefinition`);
+   its probation, or a write-off; :class:`predict.features.labels.DefaultDefinition`).
+   When the status is unknown (neither credit_events nor facilities+facility_balances:
+   NULL in SQL, None in Python) this rule does not hold and the others decide: without
+   those tables the stage is never in_default;
 1. potential: no facility originated and no revenue booked on or before t;
 2. churned: was active before, but not active now (no open facility at t and no revenue
    in the I months up to t) - the same "active" as the churn target (an exit through
@@ -63,7 +66,8 @@ def stage_sql(
 ) -> str:
     """A SQL CASE giving the stage from SQL expressions for the inputs.
 
-    ``in_default``: a SQL boolean (in default at t); ``first_activity``: date of the first
+    ``in_default``: a SQL boolean (in default at t; NULL when unknown: not in_default);
+    ``first_activity``: date of the first
     facility or revenue on or before t (NULL if none);
     ``as_of_month``: month index of t (year * 12 + month); the other three are booleans.
     """
@@ -79,7 +83,7 @@ def stage_sql(
 
 
 def classify(
-    in_default: bool,
+    in_default: bool | None,
     first_activity: dt.date | None,
     as_of: dt.date,
     open_now: bool,
@@ -87,8 +91,9 @@ def classify(
     revenue_in_dormant: bool,
     config: LifecycleConfig,
 ) -> str:
-    """The same rules in Python, for one client (tests and notebooks)."""
-    if in_default:
+    """The same rules in Python, for one client (tests and notebooks); ``in_default`` None
+    (unknown) is not in_default, as NULL in SQL."""
+    if in_default is True:
         return "in_default"
     if first_activity is None:
         return "potential"

@@ -660,7 +660,6 @@ GROUP BY c.cid, c.b""",
                 "max_dpd_12m": fw.Agg("max", "dpd", 12),
                 **{f"arrears_{n}m": fw.total("arrears", n) for n in WINDOWS},
                 "cures_12m": fw.total("cures", 12),
-                "max_dpd_ever": fw.Agg("max", "dpd"),
             },
         ),
     ]
@@ -784,25 +783,27 @@ GROUP BY e.client_id, e.b""",
             {f"{f}_{n}m": fw.total(f, n) for f in event_families for n in (12, 24)},
         ),
         latest_cte("cev_b", ["last_event"]),
-        Cte(
-            "default_first",
-            f"SELECT e.client_id AS cid, min(e.date)::DATE AS first_default FROM "
-            f"{pass_rows('events_t', bucketed=False)} e WHERE e.family IN {DEFAULT_FAMILIES} "
-            "GROUP BY e.client_id",
-            grain="client",
-        ),
     ]
 
 
-def status_ctes(dpd_threshold: int, probation_months: int, present: set[str]) -> list[Cte]:
+def status_ctes(
+    dpd_threshold: int,
+    probation_months: int,
+    restructuring_probation_months: int,
+    present: set[str],
+) -> list[Cte]:
     """The inputs of the default status at t (:func:`in_default_sql`), as of each bucket.
 
     ``status_ev``: client-months with a default trigger (a default or write-off event, or a
     facility at >= ``dpd_threshold`` days past due at the month end), a write-off, a
-    restructuring event or arrears (a facility past due at the month end). ``status_f``, on
-    or before t: the last trigger month, whether a write-off happened, and the last
-    *distressed* restructuring month: a restructuring in a month with arrears at its month
-    end or the one before, or while in default by the trigger and probation rule.
+    restructuring event or arrears (a facility past due at the month end). A *distressed*
+    restructuring is one in a month with arrears at its month end or the one before, or
+    while in default by the trigger and probation rule. ``status_f``, on or before t: the
+    last trigger month, whether a write-off happened, the last trigger month with a
+    distressed restructuring no more than ``restructuring_probation_months`` before it
+    (``last_restr_trigger``) and the last distressed restructuring no more than
+    ``probation_months`` after the trigger before it (``last_restr_after``): the two ways a
+    restructuring belongs to a default episode.
     """
     parts = []
     if {"facilities", "facility_balances"} <= present:
@@ -817,12 +818,13 @@ def status_ctes(dpd_threshold: int, probation_months: int, present: set[str]) ->
             f"FROM {pass_rows('events_t', bucketed=False)} e "
             "WHERE e.family IN ('default', 'write_off', 'restructuring')"
         )
+    p, long = int(probation_months), int(restructuring_probation_months)
     so_far = (
         "OVER (PARTITION BY cid ORDER BY midx ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW)"
     )
     distressed = (
-        f"s.restr AND (s.arrears OR (s.prev_arrears AND s.prev_midx = s.midx - 1) "
-        f"OR s.midx - s.trig_so_far <= {int(probation_months)})"
+        f"restr AND (arrears OR (prev_arrears AND prev_midx = midx - 1) "
+        f"OR midx - trig_so_far <= {p})"
     )
     return [
         Cte(
@@ -836,10 +838,15 @@ def status_ctes(dpd_threshold: int, probation_months: int, present: set[str]) ->
         Cte(
             "status_b",
             f"""SELECT s.cid, s.b, max(s.midx) FILTER (WHERE s.trig) AS last_trigger,
-  bool_or(s.wo) AS write_off, max(s.midx) FILTER (WHERE {distressed}) AS last_distressed
-FROM (SELECT *, lag(arrears) OVER w AS prev_arrears, lag(midx) OVER w AS prev_midx,
-  max(CASE WHEN trig THEN midx END) {so_far} AS trig_so_far
-  FROM status_ev WINDOW w AS (PARTITION BY cid ORDER BY midx)) s
+  bool_or(s.wo) AS write_off,
+  max(s.midx) FILTER (WHERE s.trig AND s.restr_before) AS last_restr_trigger,
+  max(s.midx) FILTER (WHERE s.distressed AND s.midx - s.trig_so_far <= {p}) AS last_restr_after
+FROM (SELECT *, bool_or(distressed) OVER (PARTITION BY cid ORDER BY midx
+    RANGE BETWEEN {long} PRECEDING AND CURRENT ROW) AS restr_before
+  FROM (SELECT *, coalesce({distressed}, false) AS distressed
+    FROM (SELECT *, lag(arrears) OVER w AS prev_arrears, lag(midx) OVER w AS prev_midx,
+      max(CASE WHEN trig THEN midx END) {so_far} AS trig_so_far
+      FROM status_ev WINDOW w AS (PARTITION BY cid ORDER BY midx)))) s
 WHERE s.b > 0
 GROUP BY s.cid, s.b""",
             ("status_ev",),
@@ -850,28 +857,32 @@ GROUP BY s.cid, s.b""",
             {
                 "last_trigger": fw.latest("last_trigger"),
                 "write_off": fw.Agg("max", "write_off"),
-                "last_distressed": fw.latest("last_distressed"),
+                "last_restr_trigger": fw.latest("last_restr_trigger"),
+                "last_restr_after": fw.latest("last_restr_after"),
             },
         ),
     ]
 
 
 def in_default_sql(probation_months: int, restructuring_probation_months: int) -> str:
-    """In default at t (1/0) from ``status_f`` (:func:`status_ctes`), with m = month of t:
+    """In default at t (1/0) from ``status_f`` (:func:`status_ctes`), with m = month of t,
+    L the last trigger month on or before t, p = ``probation_months`` and
+    P = ``restructuring_probation_months``:
 
     1 after a write-off (it never cures); else 0 without a trigger on or before t; else 1
-    when the last trigger month L is at most ``probation_months`` before m (the triggers
-    ceased less than the probation ago); else 1 when a distressed restructuring R, no more
-    than ``restructuring_probation_months`` before L or after it, is at most that many
-    months before m (counted from the later of L and R); else 0 (cured).
+    when m - L <= p (the triggers ceased less than the probation ago); else 1 when a
+    distressed restructuring R of this default episode (L - P <= R <= L + p) has
+    m - max(L, R) <= P; else 0 (cured). A restructuring after L + p, even with arrears, is
+    after the cure: it does not bring the client back into default (a new trigger would).
     """
     p, long = int(probation_months), int(restructuring_probation_months)
-    last, restr = "status_f.last_trigger", "status_f.last_distressed"
+    last = "status_f.last_trigger"
+    before, after = "status_f.last_restr_trigger", "status_f.last_restr_after"
     return (
         f"CASE WHEN coalesce(status_f.write_off, false) THEN 1 WHEN {last} IS NULL THEN 0 "
         f"WHEN s.midx - {last} <= {p} THEN 1 "
-        f"WHEN {restr} >= {last} - {long} AND s.midx - greatest({last}, {restr}) <= {long} "
-        "THEN 1 ELSE 0 END"
+        f"WHEN {before} = {last} AND s.midx - {last} <= {long} THEN 1 "
+        f"WHEN {after} >= {last} AND s.midx - {after} <= {long} THEN 1 ELSE 0 END"
     )
 
 

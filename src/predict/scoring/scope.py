@@ -23,6 +23,8 @@ NOT_SCORED = {
     "in_default": "in default at the as-of date",
     "no_exposure": "no exposure at the as-of date (no open facility, no drawn balance)",
     "inactive": "not active at the as-of date",
+    "status_unknown": "default status unknown: credit_events and facility_balances absent",
+    "exposure_unknown": "exposure unknown",
 }
 
 
@@ -36,23 +38,40 @@ def apply_scope_rules(
     - no exposure at the as-of date (feature ``exposure_feature`` = 0): default probability
       missing (their expected loss is 0: :func:`predict.scoring.relationship.add_value`);
     - not active at the as-of date (lifecycle stage in ``churn_not_scored_stages``): churn
-      probability missing.
+      probability missing;
+    - default status unknown (``in_default_feature`` absent, or missing for the client, as
+      after ``score.missing_features: nan`` when neither credit_events nor
+      facilities+facility_balances is given): fail closed, no default and no churn
+      probability (a client in default may not be scored as if it were not);
+    - exposure unknown (``exposure_feature`` absent or missing): no default probability.
     ``default_not_scored_reason`` and ``churn_not_scored_reason`` say why (missing when the
     model scored the client), and the reasons say so. ``features`` is aligned row for row.
     """
     out = scores.copy()
     in_default = _flag(features, config.in_default_feature, 1)
-    no_exposure = _flag(features, config.exposure_feature, 0) & ~in_default
-    out["in_default"] = in_default
+    status_unknown = _unknown(features, config.in_default_feature)
+    no_exposure = _flag(features, config.exposure_feature, 0) & ~in_default & ~status_unknown
+    exposure_unknown = _unknown(features, config.exposure_feature) & ~in_default & ~status_unknown
+    flag = pd.Series(in_default, index=out.index, dtype="boolean")
+    out["in_default"] = flag.mask(status_unknown)  # missing (not False) when unknown
     if "ever_defaulted" in features:  # for the action rules (no win-back after a default)
         out["ever_defaulted"] = features["ever_defaulted"].to_numpy(dtype="float64")
     stage = features.get("lifecycle_stage", pd.Series(np.nan, index=features.index))
     idle = stage.astype("str").isin(config.churn_not_scored_stages).to_numpy(dtype=bool)
-    idle = idle & ~in_default
+    idle = idle & ~in_default & ~status_unknown
     out["default_not_scored_reason"] = _why(
-        out.index, (in_default, "in_default"), (no_exposure, "no_exposure")
+        out.index,
+        (in_default, "in_default"),
+        (status_unknown, "status_unknown"),
+        (no_exposure, "no_exposure"),
+        (exposure_unknown, "exposure_unknown"),
     )
-    out["churn_not_scored_reason"] = _why(out.index, (in_default, "in_default"), (idle, "inactive"))
+    out["churn_not_scored_reason"] = _why(
+        out.index,
+        (in_default, "in_default"),
+        (status_unknown, "status_unknown"),
+        (idle, "inactive"),
+    )
     if "default_probability" in out:
         pd_in_default = config.defaulted_probability
         out.loc[in_default, "default_probability"] = (
@@ -68,9 +87,15 @@ def apply_scope_rules(
             "No exposure at the as-of date (no open facility, no drawn balance): default is "
             "not scored"
         )
+        out.loc[status_unknown | exposure_unknown, "default_probability"] = np.nan
+        out.loc[status_unknown, "default_reasons"] = _unknown_reason("status_unknown", "default")
+        out.loc[exposure_unknown, "default_reasons"] = _unknown_reason(
+            "exposure_unknown", "default"
+        )
     if "churn_probability" in out:
-        out.loc[in_default | idle, "churn_probability"] = np.nan
+        out.loc[in_default | status_unknown | idle, "churn_probability"] = np.nan
         out.loc[in_default, "churn_reasons"] = "In default at the as-of date: churn is not scored"
+        out.loc[status_unknown, "churn_reasons"] = _unknown_reason("status_unknown", "churn")
         out.loc[idle, "churn_reasons"] = (
             "Not active at the as-of date (stage "
             + stage.astype("str")[idle]
@@ -87,11 +112,24 @@ def _why(index: pd.Index, *rules: tuple[np.ndarray, str]) -> pd.Series:
     return pd.Series(text, index=index, dtype="str")
 
 
+def _unknown_reason(key: str, target: str) -> str:
+    text = NOT_SCORED[key]
+    return f"{text[0].upper()}{text[1:]}: {target} is not scored"
+
+
 def _flag(features: pd.DataFrame, column: str, value: int) -> np.ndarray:
-    """Rows where the feature ``column`` equals ``value`` (none when it is absent)."""
+    """Rows where the feature ``column`` equals ``value`` (none when it is absent; a missing
+    value is no match: :func:`_unknown` marks it)."""
     if column not in features:
         return np.zeros(len(features), dtype=bool)
     return features[column].eq(value).fillna(False).to_numpy(dtype=bool)
+
+
+def _unknown(features: pd.DataFrame, column: str) -> np.ndarray:
+    """Rows where the feature ``column`` is absent or missing (its value is not known)."""
+    if column not in features:
+        return np.ones(len(features), dtype=bool)
+    return features[column].isna().to_numpy(dtype=bool)
 
 
 def ensure_targets(
