@@ -146,7 +146,7 @@ def test_load_refuses_a_pickle_in_the_folder(tmp_path: Path, default_bundle: Mod
 def test_load_refuses_a_missing_file(tmp_path: Path, default_bundle: ModelBundle) -> None:
     folder = save_bundle(default_bundle, tmp_path / "default")
     (folder / "calibrator.json").unlink()
-    with pytest.raises(FileNotFoundError, match=r"calibrator\.json"):
+    with pytest.raises(UnsafeModelError, match=r"calibrator\.json: missing"):
         load_bundle(folder)
 
 

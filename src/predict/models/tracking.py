@@ -1,4 +1,5 @@
-"""MLflow tracking and registry: the only module that talks to MLflow.
+"""MLflow tracking and registry (with :mod:`.mlflow_model`, the code of the logged model,
+the only modules that import MLflow).
 
 The tracking URI is passed in by the entry point (:func:`tracking_uri` builds it from
 ``MLFLOW_TRACKING_URI`` or ``sqlite:///<project>/mlflow.db``); nothing is read on import
