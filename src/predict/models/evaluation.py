@@ -45,6 +45,13 @@ COMPARABLE_METRICS = {
     ),
     "regression": frozenset({"rmse", "mae", "spearman", "top_decile_capture"}),
 }
+# The columns of each plot table, the same for every target (a skipped target's plot files
+# are these headers with no row).
+PLOT_COLUMNS = {
+    "roc": ("fpr", "tpr"),
+    "calibration": ("bin", "n", "predicted", "observed"),
+    "lift": ("decile", "n", "predicted", "observed", "lift", "capture", "cumulative_capture"),
+}
 # per segment only the headline metrics, so `dvc metrics show` stays readable
 SEGMENT_METRICS = {
     "binary": ("n", "positives", "base_rate", "auc", "brier", "ece"),
