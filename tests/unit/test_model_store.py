@@ -122,6 +122,7 @@ def test_save_load_round_trip_predicts_identically(
     )
     sealed = json.loads((folder / "manifest.json").read_text())
     assert loaded.version == default_bundle.version == sealed["model_version"]
+    assert sealed["model_version"] == sealed["digest"][:12]  # the version names the digest
     listing = "".join(f"{sealed['files'][n]}  {n}\n" for n in sorted(BUNDLE_FILES))
     assert sealed["digest"] == hashlib.sha256(listing.encode()).hexdigest()  # sha256sum listing
     assert (
@@ -145,7 +146,7 @@ def test_load_refuses_a_pickle_in_the_folder(tmp_path: Path, default_bundle: Mod
 def test_load_refuses_a_missing_file(tmp_path: Path, default_bundle: ModelBundle) -> None:
     folder = save_bundle(default_bundle, tmp_path / "default")
     (folder / "calibrator.json").unlink()
-    with pytest.raises(FileNotFoundError, match=r"calibrator\.json"):
+    with pytest.raises(UnsafeModelError, match=r"calibrator\.json: missing"):
         load_bundle(folder)
 
 
@@ -267,14 +268,33 @@ def test_a_corrupt_model_text_with_a_matching_hash_is_an_error_not_an_abort(
     assert all("model.txt: not a valid LightGBM model text" in line for line in lines)
 
 
-def test_checking_the_real_model_texts_is_cheap() -> None:
-    """The check of the pipeline's own models (when present) passes and takes < 0.5 s each."""
+def test_checking_the_real_model_texts_is_cheap(
+    default_bundle: ModelBundle, churn_bundle: ModelBundle
+) -> None:
+    """The check of the pipeline's own models (when present; models/ is not in git) and of
+    the session's trained boosters passes and takes < 0.5 s each."""
     root = Path(__file__).resolve().parents[2] / "models"
     texts = [p.read_text() for p in sorted(root.glob("*/model.txt"))]
+    texts += [b.booster.model_to_string() for b in (default_bundle, churn_bundle)]
+    assert len(texts) >= 2
     for text in texts:
         start = time.perf_counter()
         assert check_model_text(text).trees > 0
         assert time.perf_counter() - start < 0.5
+
+
+def test_a_non_ascii_feature_name_passes_the_check() -> None:
+    """tree_sizes count bytes: a feature named größe (2 bytes for ß, ö) in the header and
+    in feature_importances after the trees must not shift the trees or be refused."""
+    import lightgbm as lgb
+
+    rng = np.random.default_rng(0)
+    x = pd.DataFrame({"größe": rng.normal(size=200), "b": rng.normal(size=200)})
+    y = (x["größe"] > 0).astype(int)
+    params = {"objective": "binary", "verbose": -1, "num_threads": 1, "min_data_in_leaf": 5}
+    text = lgb.train(params, lgb.Dataset(x, y), num_boost_round=3).model_to_string()
+    assert "\ngröße=" in text.split("end of trees", 1)[1]  # named after the trees too
+    assert check_model_text(text).trees == 3
 
 
 def test_regression_bundle_inverts_the_signed_log(split_book: Book) -> None:

@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from predict.models.calibration import PlattCalibrator
+from predict.models.evaluation import (
+    COMPARABLE_METRICS,
+    HIGHER_IS_BETTER,
+    LOWER_IS_BETTER,
+    binary_metrics,
+    regression_metrics,
+)
 from predict.models.store import ModelBundle, save_bundle
 from predict.models.tracking import (
     PromotionData,
@@ -178,6 +186,54 @@ def test_paired_bootstrap_is_seeded_and_oriented(
     brier = [float(np.mean((b.predict(test.rows) - test.y) ** 2)) for b in (default_bundle, weak)]
     assert one[0] == pytest.approx(brier[1] - brier[0]) and one[0] > 0
     assert one[1] <= one[0] <= one[2]
+    # the seed drives the draws: another seed, another interval (same point gain)
+    other = paired_bootstrap(
+        "binary",
+        "brier",
+        test,
+        default_bundle.predict(test.rows),
+        weak.predict(test.rows),
+        dataclasses.replace(config, seed=2),
+    )
+    assert other[0] == one[0] and other[1:] != one[1:]
+
+
+def test_paired_bootstrap_of_a_lower_is_better_metric_by_hand() -> None:
+    # y = 0..99, challenger = y + 1, champion = y + 2: on any resample of rows the
+    # challenger's RMSE is 1 and the champion's 2, so every draw's gain is
+    # -(1 - 2) = +1 (lower is better, the challenger is better) -> (1, 1, 1).
+    y = np.arange(100, dtype="float64")
+    data = PromotionData(rows=pd.DataFrame(index=range(100)), y=y)
+    got = paired_bootstrap("regression", "rmse", data, y + 1, y + 2, TrackingConfig(draws=50))
+    assert got == pytest.approx((1.0, 1.0, 1.0))
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("binary_metric", "bias"),  # regression metric: no binary meaning
+        ("binary_metric", "logloss"),  # not computed by evaluation
+        ("binary_metric", "base_rate"),  # computed, but has no direction
+        ("regression_metric", "n"),
+        ("regression_metric", "bias"),  # signed: neither lower nor higher is better
+        ("regression_metric", "auc"),
+    ],
+)
+def test_tracking_config_refuses_a_metric_it_cannot_compare(key: str, value: str) -> None:
+    with pytest.raises(ValueError, match=f"train.tracking.{key} = '{value}'"):
+        TrackingConfig(**{key: value})
+
+
+def test_comparable_metrics_are_computed_and_have_a_direction() -> None:
+    y, p = np.array([0.0, 1.0, 0.0, 1.0]), np.array([0.1, 0.8, 0.3, 0.6])
+    for task, computed in (
+        ("binary", binary_metrics(y, p)),
+        ("regression", regression_metrics(y, p)),
+    ):
+        assert COMPARABLE_METRICS[task] <= computed.keys()
+        assert COMPARABLE_METRICS[task] <= LOWER_IS_BETTER | HIGHER_IS_BETTER
+    assert not LOWER_IS_BETTER & HIGHER_IS_BETTER
+    TrackingConfig(binary_metric="brier", regression_metric="spearman")  # accepted
 
 
 def test_comparing_two_versions_needs_the_test_split(

@@ -3,5 +3,6 @@ calibration, baselines, evaluation, the model folder on disk, MLflow tracking.
 
 May import: the core, :mod:`predict.contract`, :mod:`predict.features`. Modules: split,
 training, calibration, baselines, evaluation, store (the only model-file I/O), tracking
-(the only MLflow caller).
+(runs, registry, promotion) and mlflow_model (the logged pyfunc's code): the only modules
+that import MLflow.
 """

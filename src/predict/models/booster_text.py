@@ -66,9 +66,8 @@ class ModelTextError(ValueError):
 
 @dataclass(frozen=True)
 class ModelText:
-    """What the check learnt: the feature names and the number of trees."""
+    """What the check learnt: the number of trees."""
 
-    feature_names: tuple[str, ...]
     trees: int
 
 
@@ -226,16 +225,25 @@ def check_model_text(text: str) -> ModelText:
     start = found.start() if found else len(text)
     header = _header(text[:start])
     ints, sizes = _header_counts(header)
-    trees = text[start:]
-    if not trees.isascii():
-        raise ModelTextError("non-ASCII characters in the trees")
+    # tree_sizes are byte counts (UTF-8): slice the bytes. A tree is numbers and keys only,
+    # so it must decode as ASCII; feature names after the trees may be any UTF-8.
+    data = text[start:].encode()
     pos = 0
     for index, size in enumerate(sizes):
-        _check_tree(trees[pos : pos + size], index, ints["max_feature_idx"] + 1)
+        try:
+            block = data[pos : pos + size].decode("ascii")
+        except UnicodeDecodeError:
+            raise ModelTextError(f"tree {index}: non-ASCII characters in the tree") from None
+        _check_tree(block, index, ints["max_feature_idx"] + 1)
         pos += size
-    if not trees[pos:].startswith("end of trees\n"):
+    try:
+        tail = data[pos:].decode()
+    except UnicodeDecodeError:
+        raise ModelTextError(
+            "tree_sizes do not match the trees (they end inside a character)"
+        ) from None
+    if not tail.startswith("end of trees\n"):
         raise ModelTextError("tree_sizes do not match the trees (no 'end of trees' after them)")
-    if not _TAIL.fullmatch(trees[pos:]):
+    if not _TAIL.fullmatch(tail):
         raise ModelTextError("the feature_importances / parameters sections are malformed")
-    names = tuple(header["feature_names"].split(" "))
-    return ModelText(feature_names=names, trees=len(sizes))
+    return ModelText(trees=len(sizes))

@@ -32,7 +32,26 @@ TRUTH_COLUMNS = {
     "default": "p_default",
     "contribution": "expected_contribution",
 }
-LOWER_IS_BETTER = frozenset({"brier", "ece", "rmse", "mae", "logloss"})
+# Direction of each metric computed here that has one (n, base_rate, bias, ... have none).
+LOWER_IS_BETTER = frozenset({"brier", "ece", "rmse", "mae"})
+HIGHER_IS_BETTER = frozenset(
+    {"auc", "pr_auc", "gini", "ks", "top_decile_lift", "top_decile_capture", "spearman"}
+)
+# The metrics a model can be compared on, by task: computed by binary_metrics /
+# regression_metrics and with a direction.
+COMPARABLE_METRICS = {
+    "binary": frozenset(
+        {"auc", "pr_auc", "gini", "ks", "brier", "ece", "top_decile_lift", "top_decile_capture"}
+    ),
+    "regression": frozenset({"rmse", "mae", "spearman", "top_decile_capture"}),
+}
+# The columns of each plot table, the same for every target (a skipped target's plot files
+# are these headers with no row).
+PLOT_COLUMNS = {
+    "roc": ("fpr", "tpr"),
+    "calibration": ("bin", "n", "predicted", "observed"),
+    "lift": ("decile", "n", "predicted", "observed", "lift", "capture", "cumulative_capture"),
+}
 # per segment only the headline metrics, so `dvc metrics show` stays readable
 SEGMENT_METRICS = {
     "binary": ("n", "positives", "base_rate", "auc", "brier", "ece"),

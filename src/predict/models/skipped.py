@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from predict import io
+from predict.models.evaluation import PLOT_COLUMNS
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,6 @@ def read_skipped(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
     return record
 
 
-def empty_plots(tables: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+def empty_plots() -> dict[str, pd.DataFrame]:
     """The plot tables with their columns and no row (a skipped target's plot files)."""
-    return {name: table.head(0) for name, table in tables.items()}
+    return {name: pd.DataFrame(columns=list(columns)) for name, columns in PLOT_COLUMNS.items()}

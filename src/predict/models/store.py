@@ -1,6 +1,7 @@
 """Model bundles and their files: the only module that reads or writes model files.
 
-A bundle folder (``models/<target>/``) holds exactly four text files:
+A bundle folder (``models/<target>/``) holds exactly five text files, the four bundle
+files (:data:`BUNDLE_FILES`) and their manifest:
 
 - ``model.txt``: the LightGBM booster in its own text format;
 - ``calibrator.json``: the calibrator (see :mod:`predict.models.calibration`);
@@ -18,7 +19,8 @@ missing file or manifest, a file whose hash differs from the manifest, a ``metad
 whose target is not the folder's name (swapped folders), a ``model.txt`` LightGBM could not
 parse safely (:mod:`predict.models.booster_text`, checked before LightGBM sees it: a corrupt
 text is an error, never a crash), and a calibrator whose values are not finite or, for a
-probability, map outside [0, 1]. Nothing is ever unpickled. At scoring,
+probability, map outside [0, 1]. A folder that does not exist is a
+:class:`FileNotFoundError`. Nothing is ever unpickled. At scoring,
 :meth:`ModelBundle.require_valid` refuses outputs that are not finite or, for probabilities,
 outside [0, 1].
 
@@ -321,7 +323,7 @@ def _check_folder(folder: Path) -> None:
         )
     missing = [n for n in BUNDLE_FILES if n not in present]
     if missing:
-        raise FileNotFoundError(f"model folder {folder} lacks {missing}")
+        raise _refuse(folder, ", ".join(missing), "missing: restore the folder or retrain")
     if MANIFEST_FILE not in present:
         raise _refuse(folder, MANIFEST_FILE, "missing (written by an older version?): retrain")
 

@@ -1,4 +1,5 @@
-"""MLflow tracking and registry: the only module that talks to MLflow.
+"""MLflow tracking and registry (with :mod:`.mlflow_model`, the code of the logged model,
+the only modules that import MLflow).
 
 The tracking URI is passed in by the entry point (:func:`tracking_uri` builds it from
 ``MLFLOW_TRACKING_URI`` or ``sqlite:///<project>/mlflow.db``); nothing is read on import
@@ -39,7 +40,12 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-from predict.models.evaluation import LOWER_IS_BETTER, expected_calibration_error, target_metrics
+from predict.models.evaluation import (
+    COMPARABLE_METRICS,
+    LOWER_IS_BETTER,
+    expected_calibration_error,
+    target_metrics,
+)
 from predict.models.store import ModelBundle, load_bundle
 
 log = logging.getLogger(__name__)
@@ -62,6 +68,21 @@ class TrackingConfig:
     draws: int = 500  # paired bootstrap draws for promotion
     seed: int = 0  # seed of the bootstrap draws
     level: float = 0.95  # coverage of the bootstrap interval of the gain
+
+    def __post_init__(self) -> None:
+        """Refuse a promotion metric that evaluation does not compute or that has no
+        direction (``n``, ``base_rate``, ``bias``...): caught when params are read, not
+        after the bundles are downloaded."""
+        for key, task, value in (
+            ("binary_metric", "binary", self.binary_metric),
+            ("regression_metric", "regression", self.regression_metric),
+        ):
+            allowed = COMPARABLE_METRICS[task]
+            if value not in allowed:
+                raise ValueError(
+                    f"train.tracking.{key} = {value!r} is not a {task} metric with a "
+                    f"direction; use one of {', '.join(sorted(allowed))}"
+                )
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ from predict.models.evaluation import (
     uplift,
 )
 from predict.models.flags import model_flags
-from predict.models.metrics_files import write_metrics
+from predict.models.metrics_files import detail_path, write_metrics
 from predict.models.skipped import empty_plots, untrainable, write_skipped
 from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
 from predict.models.tracking import PromotionData, TrackingConfig
@@ -472,9 +472,8 @@ def skip_target(
     rows = {name: len(y) for name, y in labels.items()}
     record = write_skipped(Path(models_dir) / target, target, reason, rows)
     io.write_json({"skipped": True}, Path(metrics_dir) / f"{target}.json")
-    io.write_json(record, Path(metrics_dir) / "detail" / f"{target}.json")
-    headers = plot_tables(task_of(target), [0.0, 1.0], [0.2, 0.8], EvaluationConfig())
-    for name, table in empty_plots(headers).items():
+    io.write_json(record, detail_path(metrics_dir, target))
+    for name, table in empty_plots().items():
         io.write_csv(table, Path(plots_dir) / target / f"{name}.csv")
     return SkippedTraining(target, reason, Path(models_dir) / target)
 
