@@ -308,7 +308,7 @@ def test_a_failed_run_leaves_the_previous_outputs_whole(scoring_book: Book, tmp_
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (tmp_path / f".out.p{dead.pid}-killed").mkdir()  # what a killed run leaves
+    (tmp_path / f".out.{io.HOST}.p{dead.pid}-killed").mkdir()  # what a killed run leaves
     again = _score(scoring_book, out)
     assert again.report.run_id == first.report.run_id  # same inputs, same run id
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
