@@ -130,8 +130,7 @@ def test_kpis_json_matches_the_scores(built: Path, run: PortfolioPaths) -> None:
     head = kpis["headline"]
     assert head["clients"] == len(scores)
     assert head["expected_loss"] == pytest.approx(scores["expected_loss"].sum())
-    expected_car = (scores["churn_probability"] * scores["expected_contribution"].clip(0)).sum()
-    assert head["contribution_at_risk"] == pytest.approx(expected_car)
+    assert head["contribution_at_risk"] == pytest.approx(scores["contribution_at_risk"].sum())
     assert head["retention_rate"] == pytest.approx(0.8)  # every fifth client left
     assert [r["segment"] for r in kpis["by"]["segment"]][-1] == "All"
 

@@ -390,7 +390,7 @@ def headline_cards(headline: Mapping[str, Any], kpis: KpiConfig) -> list[tuple[s
         (f"NPS, last {kpis.survey_months} months", "nps", "nps"),
         ("Average CSAT", "csat", "csat"),
         ("Expected contribution", "contribution", "money"),
-        ("Contribution at risk (p × contribution)", "contribution_at_risk", "money"),
+        ("Contribution at risk (p × run-rate revenue)", "contribution_at_risk", "money"),
         (
             f"… of clients with churn p ≥ {kpis.churn_threshold:.0%}",
             "contribution_at_risk_above_threshold",
