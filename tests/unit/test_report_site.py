@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 from predict import io
-from predict.contract.spec import POPULATIONS
+from predict.contract.spec import DEFAULT_DPD_THRESHOLD, POPULATIONS
 from predict.models.store import read_model_info
 from predict.report import ReportConfig, ReportInputError, build_report, load_inputs, site_dir
 from predict.report import site as site_module
 from predict.report.formatting import client_page_name
+from predict.report.model_card import population_facts
 from tests.support.report_inputs import EVIL_ID, PortfolioPaths, make_portfolio, write_portfolio
 
 SMALL = ReportConfig(max_client_pages=2)  # fewer client pages where they are not the point
@@ -321,3 +322,32 @@ def test_migration_table_counts_grade_pairs() -> None:
         "2": ["0", "1", "0", "1"],
         "10": ["0", "0", "1", "0"],
     }
+
+
+def test_model_card_states_its_definitions_and_the_contract_threshold(built: Path) -> None:
+    """The card defines the value and risk figures the report shows (pointing to
+    docs/scoring.md), takes the default DPD threshold from the contract and does not say
+    "not for capital" next to the report's IRB capital and RAROC."""
+    card = (built / "model_card.html").read_text(encoding="utf-8")
+    for name, formula in (
+        ("EAD", "drawn + CCF(product) x undrawn"),
+        ("EL", "PD x LGD x EAD"),
+        ("Relationship value", "expected contribution - expected loss"),
+        ("Economic profit", "hurdle rate x capital"),
+        ("RAROC", "capital, annualised"),
+        ("Capital", "Basel IRB capital of the EAD from the model PD"),
+    ):
+        assert f"<tr><th>{name}</th><td>" in card and formula in card, name
+    assert "docs/scoring.md" in card
+    assert f"{DEFAULT_DPD_THRESHOLD}+ days past due" in card
+    assert "pricing or capital" not in card
+    assert "not regulatory capital reporting" in card
+
+
+def test_model_card_population_falls_back_to_the_contract() -> None:
+    """Metrics without a population block: the card states the contract's population."""
+    text, rows = population_facts({"churn": {"test": {"auc": 0.8}}}, "churn")
+    assert text == POPULATIONS["churn"] and rows == []
+    text, _ = population_facts({}, "default")
+    assert text == POPULATIONS["default"]
+    assert population_facts({}, "unknown")[0] == ""  # no contract entry: nothing invented

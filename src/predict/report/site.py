@@ -48,7 +48,12 @@ from predict.report.kpis import (
     model_populations,
     portfolio_kpis,
 )
-from predict.report.model_card import LIMITATIONS, model_card
+from predict.report.model_card import (
+    DEFINITIONS,
+    DEFINITIONS_SOURCE,
+    LIMITATIONS,
+    model_card,
+)
 from predict.report.notes import run_notes
 
 logger = logging.getLogger(__name__)
@@ -177,6 +182,8 @@ def render_site(
             **common,
             cards=model_card(inputs.models, inputs.metrics, inputs.drift, inputs.plots),
             limitations=LIMITATIONS,
+            definitions=DEFINITIONS,
+            definitions_source=DEFINITIONS_SOURCE,
             skipped=inputs.skipped_models,
         ),
     }
