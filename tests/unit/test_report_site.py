@@ -304,16 +304,19 @@ def test_grades_migration_and_value_decomposition_are_shown(built: Path) -> None
     assert 'id="value"' in page
 
 
-def test_migration_table_counts_grade_pairs() -> None:
+def test_migration_table_pivots_the_scorings_migration_file() -> None:
+    """migration.parquet (long form, as predict score writes it) pivoted: previous grade by
+    row, grade now by column, best grade first, (none) last, empty rows/columns left out."""
     from predict.report.credit import migration_table
 
-    scores = pd.DataFrame(
+    migration = pd.DataFrame(
         {
-            "rating_grade": pd.Series(["1", "2", "2", "D", None], dtype="str"),
-            "previous_rating_grade": pd.Series(["1", "1", "2", "10", "2"], dtype="str"),
+            "previous_grade": pd.Series(["1", "1", "2", "2", "10"], dtype="str"),
+            "rating_grade": pd.Series(["1", "2", "2", "(none)", "D"], dtype="str"),
+            "clients": [1, 1, 1, 1, 1],
         }
     )
-    spec = migration_table(scores)
+    spec = migration_table(migration)
     assert spec is not None
     assert [c["label"] for c in spec["columns"]] == ["From \\ to", "1", "2", "D", "(none)"]
     rows = {r[0]["text"]: [c["text"] for c in r[1:]] for r in spec["rows"]}
@@ -322,6 +325,8 @@ def test_migration_table_counts_grade_pairs() -> None:
         "2": ["0", "1", "0", "1"],
         "10": ["0", "0", "1", "0"],
     }
+    no_previous = migration.assign(previous_grade="(none)")  # a first run: nothing to compare
+    assert migration_table(no_previous) is None and migration_table(None) is None
 
 
 def test_model_card_states_its_definitions_and_the_contract_threshold(built: Path) -> None:

@@ -359,7 +359,7 @@ def portfolio_context(
         "charts": charts_,
         "lists": lists,
         "early_warning": early_warning_table(inputs, config, page_of),
-        "migration": credit.migration_table(scores),
+        "migration": credit.migration_table(inputs.migration),
         "previous_source": _previous_source(inputs.early_warning),
         "drift": drift_table(inputs.drift),
         "model_versions": _model_versions(scores),
