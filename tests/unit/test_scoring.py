@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from predict import io
+from predict.contract.validation import ValidationFailed
 from predict.contract.spec import TARGETS
 from predict.features.build import FeaturesConfig, build_features
 from predict.models.store import FeatureMismatchError, load_bundle
@@ -312,3 +313,17 @@ def test_a_failed_run_leaves_the_previous_outputs_whole(scoring_book: Book, tmp_
     again = _score(scoring_book, out)
     assert again.report.run_id == first.report.run_id  # same inputs, same run id
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_an_older_failed_folder_is_removed_before_this_run_validates(
+    scoring_book: Book, tmp_path: Path
+) -> None:
+    """<out>.failed of an older run never mixes with this run's: a run whose validation
+    fails (here: a folder with no table) leaves only its own report there."""
+    out, failed = tmp_path / "out", tmp_path / "out.failed"
+    (failed / "quarantine").mkdir(parents=True)
+    (failed / "quarantine" / "revenue.parquet").write_text("an older run's rows")
+    (tmp_path / "raw").mkdir()
+    with pytest.raises(ValidationFailed) as caught:
+        _score(scoring_book, out, raw=tmp_path / "raw", validated=False)
+    assert not (failed / "quarantine").exists(), caught.value
