@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from predict import io
-from predict.contract.validation import ValidationFailed
 from predict.contract.spec import TARGETS
+from predict.contract.validation import ValidationFailed
 from predict.features.build import FeaturesConfig, build_features
 from predict.models.store import FeatureMismatchError, load_bundle
 from predict.progress import RichProgress, SilentProgress, progress_display
