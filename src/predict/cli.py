@@ -123,9 +123,14 @@ def report(
         _fail(exc, code=2)
     try:
         inputs = load_inputs(scores, models, metrics, tables, plots)
-        result = build_report(inputs, site_dir(out), config, clients=client or [])
     except (ReportInputError, OSError) as exc:
-        _fail(exc)  # the scoring outputs or tables: data (1), not settings (2)
+        _fail(exc)  # the scoring outputs, models or tables: data (1), not settings (2)
+    try:
+        result = build_report(inputs, site_dir(out), config, clients=client or [])
+    except ReportInputError as exc:
+        _fail(exc, code=2)  # a --client the scores do not hold: an option
+    except OSError as exc:
+        _fail(exc)
     typer.echo(str(result.index))
 
 
