@@ -123,9 +123,14 @@ def report(
         _fail(exc, code=2)
     try:
         inputs = load_inputs(scores, models, metrics, tables, plots)
-        result = build_report(inputs, site_dir(out), config, clients=client or [])
     except (ReportInputError, OSError) as exc:
-        _fail(exc, code=2)
+        _fail(exc)  # the scoring outputs, models or tables: data (1), not settings (2)
+    try:
+        result = build_report(inputs, site_dir(out), config, clients=client or [])
+    except ReportInputError as exc:
+        _fail(exc, code=2)  # a --client the scores do not hold: an option
+    except OSError as exc:
+        _fail(exc)
     typer.echo(str(result.index))
 
 
@@ -332,8 +337,7 @@ def import_online_retail(
     try:
         written = run_import(src, out, fmt)
     except (ValueError, TableReadError) as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(code=1) from exc
+        _fail(exc)
     for path in written.values():
         typer.echo(str(path))
 
@@ -342,8 +346,7 @@ def _targets(target: str) -> tuple[str, ...]:
     from predict.contract.spec import TARGETS
 
     if target != "all" and target not in TARGETS:
-        typer.echo(f"error: unknown target {target!r}; expected all or one of {TARGETS}", err=True)
-        raise typer.Exit(code=2)
+        _fail(f"unknown target {target!r}; expected all or one of {TARGETS}", code=2)
     return TARGETS if target == "all" else (target,)
 
 
@@ -388,8 +391,7 @@ def train(
                 tracking_uri=tracking_uri(os.environ, Path.cwd()),
             )
         except (FileNotFoundError, KeyError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=1) from exc
+            _fail(exc)
         if isinstance(result, SkippedTraining):
             typer.echo(f"{name}: skipped ({result.reason}) -> {result.bundle_dir}")
         else:
@@ -428,8 +430,7 @@ def promote(
         try:
             decision = promote_challenger(uri, name, task, config.tracking, test)
         except (LookupError, ValueError) as exc:
-            typer.echo(f"error: {exc}", err=True)
-            raise typer.Exit(code=1) from exc
+            _fail(exc)
         typer.echo(decision.describe())
 
 
@@ -459,7 +460,7 @@ def generate(
     """Generate the synthetic lending portfolio with its known truth (docs/synthetic.md)."""
     import dataclasses
 
-    from predict.config import ConfigError, from_dict, load_params
+    from predict.config import ConfigError, from_dict, load_params, load_section
     from predict.synthetic import GenerateConfig, outcome_window, write_portfolio
 
     _configure_logging(quiet)
@@ -471,9 +472,10 @@ def generate(
     if stand_aside and _brought_own_data(loaded, out, truth):
         return
     try:
-        if path and "generate" not in loaded:
-            raise ConfigError(f"params file {path} has no section 'generate'")
-        base = from_dict(GenerateConfig, loaded.get("generate"), where=f"{path}:generate")
+        if path:
+            base = load_section(path, "generate", GenerateConfig)
+        else:
+            base = from_dict(GenerateConfig, None, where="generate (built-in defaults)")
         config = dataclasses.replace(
             base,
             n_clients=base.n_clients if clients is None else clients,

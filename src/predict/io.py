@@ -1,10 +1,12 @@
 """File I/O with no half-written outputs: every write goes to a temporary file, then a rename.
 
-Temporary files and folders sit beside their target, named ``.<name>.p<pid>-<random>``
-(``.tmp`` for files), so a run killed mid-write leaves only such hidden names. Each
-:func:`atomic_path` / :func:`atomic_dir` first removes the leftovers of earlier runs for
-the same target whose process is gone (and ``.<name>.old`` of an interrupted swap); a
-leftover of a process still running on this machine is left alone.
+Temporary files and folders sit beside their target, named
+``.<name>.<host>.p<pid>-<random>`` (``.tmp`` for files; the folder an :func:`atomic_dir` swap
+moves the old target to has the same form), so a run killed mid-write leaves only such
+hidden names. Each :func:`atomic_path` / :func:`atomic_dir` first removes the leftovers of
+earlier runs for the same target: only names of exactly that form, written on this host
+(``<host>``: :data:`HOST`), whose process is gone. A leftover of a live process, one of
+another host (whose pid cannot be checked from here) and any other hidden file are kept.
 
 :func:`write_csv` is for people and spreadsheets: text cells that a spreadsheet would run as
 a formula are escaped (see :func:`escape_formulas`).
@@ -17,7 +19,9 @@ import json
 import logging
 import os
 import re
+import secrets
 import shutil
+import socket
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -30,6 +34,14 @@ log = logging.getLogger(__name__)
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _PLAIN_NUMBER = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _host_tag() -> str:
+    """This host's name as it appears in temporary names: letters, digits, ``_`` and ``-``."""
+    return re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname()) or "host"
+
+
+HOST = _host_tag()
 
 
 def _umask() -> int:
@@ -50,15 +62,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _leftover_pid(name: str, entry: str) -> int | None:
-    """The pid in a temporary name of ``name`` (0: an older name without one), else None."""
+def _leftover_owner(name: str, entry: str) -> tuple[str, int] | None:
+    """``(host, pid)`` of a temporary name this module made for ``name``, else None."""
     esc = re.escape(name)
-    found = re.fullmatch(rf"\.{esc}\.p(\d+)-[A-Za-z0-9_]+(\.tmp)?", entry)
-    if found:
-        return int(found.group(1))
-    if re.fullmatch(rf"\.{esc}\.([A-Za-z0-9_]{{8}}(\.tmp)?|old)", entry):
-        return 0
-    return None
+    found = re.fullmatch(rf"\.{esc}\.([A-Za-z0-9_-]+)\.p(\d+)-[A-Za-z0-9_]+(\.tmp)?", entry)
+    return (found.group(1), int(found.group(2))) if found else None
 
 
 def remove_leftovers(target: str | os.PathLike[str]) -> list[Path]:
@@ -68,8 +76,8 @@ def remove_leftovers(target: str | os.PathLike[str]) -> list[Path]:
         return []
     removed = []
     for entry in path.parent.iterdir():
-        pid = _leftover_pid(path.name, entry.name)
-        if pid is None or (pid and _alive(pid)):
+        owner = _leftover_owner(path.name, entry.name)
+        if owner is None or owner[0] != HOST or _alive(owner[1]):
             continue
         if entry.is_dir() and not entry.is_symlink():
             shutil.rmtree(entry, ignore_errors=True)
@@ -82,7 +90,7 @@ def remove_leftovers(target: str | os.PathLike[str]) -> list[Path]:
 
 
 def _prefix(target: Path) -> str:
-    return f".{target.name}.p{os.getpid()}-"
+    return f".{target.name}.{HOST}.p{os.getpid()}-"
 
 
 @contextmanager
@@ -114,8 +122,7 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
         yield tmp
         os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes 0700
         if target.exists():
-            old = target.with_name(f".{target.name}.old")
-            shutil.rmtree(old, ignore_errors=True)
+            old = target.with_name(f"{_prefix(target)}old{secrets.token_hex(4)}")
             os.replace(target, old)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)

@@ -21,7 +21,7 @@ from predict.models.metrics_files import write_metrics
 from predict.models.store import manifest
 from predict.scoring.early_warning import early_warning
 from predict.scoring.explain import BASE_FEATURE
-from predict.scoring.grades import GradesConfig, add_grades
+from predict.scoring.grades import GradesConfig, add_grades, migration_matrix
 from predict.scoring.relationship import EarlyWarningConfig
 
 AS_OF = pd.Timestamp("2024-12-31")
@@ -350,6 +350,7 @@ def make_portfolio(
         "scores": scores,
         "explanations": make_explanations(scores, rng),
         "drift": make_drift(),
+        "migration": migration_matrix(scores, GradesConfig()),  # as predict score writes it
         "early_warning": early_warning(
             scores, tables, EarlyWarningConfig(), "rescored previous month end"
         ),
@@ -371,7 +372,7 @@ def write_portfolio(root: Path, **kwargs: Any) -> PortfolioPaths:
         io.write_parquet(frame, paths.tables / f"{name}.parquet")
     as_of = pd.Timestamp(data["scores"]["as_of"].iloc[0]).date().isoformat()
     stamp = {"predict.run_id": "fixture0run0id00", "predict.as_of": as_of}
-    for name in ("scores", "explanations", "drift", "early_warning"):
+    for name in ("scores", "explanations", "drift", "early_warning", "migration"):
         io.write_parquet(data[name], paths.scores / f"{name}.parquet", stamp)
     io.write_json(
         {"run_id": "fixture0run0id00", "as_of": as_of}, paths.scores / "score_summary.json"

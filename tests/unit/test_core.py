@@ -106,21 +106,40 @@ def _dead_pid() -> int:
 
 
 def test_leftovers_of_killed_runs_are_removed_on_the_next_write(tmp_path: Path) -> None:
-    """A killed run leaves hidden temporary names beside its target; the next atomic write of
-    that target removes those of dead processes and keeps a live one's and other names."""
-    dead, live = _dead_pid(), os.getpid()
-    (tmp_path / f".scores.p{dead}-ab12cd").mkdir()  # a folder being filled (atomic_dir)
-    (tmp_path / f".scores.p{dead}-ab12cd" / "scores.parquet").write_text("half")
-    (tmp_path / ".scores.old").mkdir()  # an interrupted swap
-    (tmp_path / f".scores.p{live}-zz99").mkdir()  # this process: still writing
-    (tmp_path / f".scores.csv.p{dead}-x1.tmp").write_text("half")  # another target's
+    """A killed run leaves hidden temporary names ``.<name>.<host>.p<pid>-<random>`` beside
+    its target; the next atomic write of that target removes those of this host whose process
+    is dead, and keeps a live one's, another host's, another target's and look-alike names."""
+    dead, live, host = _dead_pid(), os.getpid(), io.HOST
+    (tmp_path / f".scores.{host}.p{dead}-ab12cd").mkdir()  # a folder being filled (atomic_dir)
+    (tmp_path / f".scores.{host}.p{dead}-ab12cd" / "scores.parquet").write_text("half")
+    (tmp_path / f".scores.{host}.p{dead}-oldc0ffee").mkdir()  # an interrupted swap
+    (tmp_path / f".scores.{host}.p{live}-zz99").mkdir()  # this process: still writing
+    (tmp_path / f".scores.otherhost.p{dead}-ab12cd").mkdir()  # pid not checkable here: kept
+    (tmp_path / f".scores.csv.{host}.p{dead}-x1.tmp").write_text("half")  # another target's
+    (tmp_path / ".scores.settings").write_text("a user's file")  # looks alike, not ours
+    (tmp_path / ".scores.abcd1234.tmp").write_text("a user's file")  # no host, no pid
+    (tmp_path / ".scores.old").mkdir()  # a fixed name: not one predict.io makes
     (tmp_path / ".keep").write_text("not ours")
     with io.atomic_dir(tmp_path / "scores") as tmp:
         (tmp / "scores.parquet").write_text("new")
+    with io.atomic_dir(tmp_path / "scores") as tmp:  # a swap: its old folder goes too
+        (tmp / "scores.parquet").write_text("newer")
     left = sorted(p.name for p in tmp_path.iterdir())
-    assert left == [".keep", f".scores.csv.p{dead}-x1.tmp", f".scores.p{live}-zz99", "scores"]
+    assert left == sorted(
+        [
+            ".keep",
+            ".scores.abcd1234.tmp",
+            ".scores.old",
+            ".scores.settings",
+            f".scores.csv.{host}.p{dead}-x1.tmp",
+            f".scores.otherhost.p{dead}-ab12cd",
+            f".scores.{host}.p{live}-zz99",
+            "scores",
+        ]
+    )
+    assert (tmp_path / "scores" / "scores.parquet").read_text() == "newer"
     io.write_text("x", tmp_path / "scores.csv")
-    assert not (tmp_path / f".scores.csv.p{dead}-x1.tmp").exists()
+    assert not (tmp_path / f".scores.csv.{host}.p{dead}-x1.tmp").exists()
 
 
 def test_csv_escapes_formula_triggers_in_text_only(tmp_path: Path) -> None:

@@ -96,6 +96,9 @@ def scores() -> pd.DataFrame:
             "churn_probability": [0.1, 0.6, 0.5, np.nan],
             "default_probability": [0.01, 0.02, 0.03, 0.5],
             "expected_contribution": [1000.0, 500.0, -200.0, 800.0],
+            "run_rate_revenue": [200.0, 100.0, 50.0, 300.0],
+            # churn_probability x run_rate_revenue, as scoring writes it
+            "contribution_at_risk": [20.0, 60.0, 25.0, np.nan],
             "expected_loss": [1.0, 2.0, 3.0, 4.0],
             "ead": [10.0, 20.0, 30.0, 40.0],
             "lifecycle_stage": pd.Series(
@@ -156,17 +159,24 @@ def test_survey_kpis_use_only_answers_in_the_last_12_months(
     assert out.loc["y", "csat"] == pytest.approx(2.0)
 
 
-def test_contribution_at_risk_both_definitions(scores: pd.DataFrame) -> None:
+def test_contribution_at_risk_is_the_sum_of_the_scores_column(scores: pd.DataFrame) -> None:
     groups = client_groups(scores, None, None)
     out = score_kpis(scores, groups, churn_threshold=0.5).loc[ALL]
-    # 0.1*1000 + 0.6*500 + 0.5*max(-200, 0) + (unknown churn p: 0)
-    assert out["contribution_at_risk"] == pytest.approx(400.0)
-    # clients with p >= 0.5: B (500) and C (negative contribution counts 0)
-    assert out["contribution_at_risk_above_threshold"] == pytest.approx(500.0)
+    # 0.1*200 + 0.6*100 + 0.5*50 = 20 + 60 + 25 = 105 (D: unknown churn p, left out)
+    assert out["contribution_at_risk"] == pytest.approx(105.0)
+    # clients with p >= 0.5: B (60) and C (25)
+    assert out["contribution_at_risk_above_threshold"] == pytest.approx(85.0)
     assert out["expected_leavers"] == pytest.approx(1.2)
     assert out["predicted_churn"] == pytest.approx(0.4)
     assert out["expected_loss"] == pytest.approx(10.0)
     assert out["clients"] == 4
+    by_segment = score_kpis(scores, client_groups(scores, None, "segment"), 0.5)
+    assert by_segment.loc["x", "contribution_at_risk"] == pytest.approx(80.0)  # 20 + 60
+    # no column (or no client with a known value): missing, never 0
+    bare = scores.drop(columns="contribution_at_risk")
+    none = score_kpis(bare, client_groups(bare, None, None), 0.5).loc[ALL]
+    assert math.isnan(none["contribution_at_risk"])
+    assert math.isnan(none["contribution_at_risk_above_threshold"])
 
 
 def test_portfolio_kpis_has_a_row_per_group_and_a_total(

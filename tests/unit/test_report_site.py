@@ -11,11 +11,12 @@ import pandas as pd
 import pytest
 
 from predict import io
-from predict.contract.spec import POPULATIONS
+from predict.contract.spec import DEFAULT_DPD_THRESHOLD, POPULATIONS
 from predict.models.store import read_model_info
 from predict.report import ReportConfig, ReportInputError, build_report, load_inputs, site_dir
 from predict.report import site as site_module
 from predict.report.formatting import client_page_name
+from predict.report.model_card import population_facts
 from tests.support.report_inputs import EVIL_ID, PortfolioPaths, make_portfolio, write_portfolio
 
 SMALL = ReportConfig(max_client_pages=2)  # fewer client pages where they are not the point
@@ -130,8 +131,7 @@ def test_kpis_json_matches_the_scores(built: Path, run: PortfolioPaths) -> None:
     head = kpis["headline"]
     assert head["clients"] == len(scores)
     assert head["expected_loss"] == pytest.approx(scores["expected_loss"].sum())
-    expected_car = (scores["churn_probability"] * scores["expected_contribution"].clip(0)).sum()
-    assert head["contribution_at_risk"] == pytest.approx(expected_car)
+    assert head["contribution_at_risk"] == pytest.approx(scores["contribution_at_risk"].sum())
     assert head["retention_rate"] == pytest.approx(0.8)  # every fifth client left
     assert [r["segment"] for r in kpis["by"]["segment"]][-1] == "All"
 
@@ -304,16 +304,19 @@ def test_grades_migration_and_value_decomposition_are_shown(built: Path) -> None
     assert 'id="value"' in page
 
 
-def test_migration_table_counts_grade_pairs() -> None:
+def test_migration_table_pivots_the_scorings_migration_file() -> None:
+    """migration.parquet (long form, as predict score writes it) pivoted: previous grade by
+    row, grade now by column, best grade first, (none) last, empty rows/columns left out."""
     from predict.report.credit import migration_table
 
-    scores = pd.DataFrame(
+    migration = pd.DataFrame(
         {
-            "rating_grade": pd.Series(["1", "2", "2", "D", None], dtype="str"),
-            "previous_rating_grade": pd.Series(["1", "1", "2", "10", "2"], dtype="str"),
+            "previous_grade": pd.Series(["1", "1", "2", "2", "10"], dtype="str"),
+            "rating_grade": pd.Series(["1", "2", "2", "(none)", "D"], dtype="str"),
+            "clients": [1, 1, 1, 1, 1],
         }
     )
-    spec = migration_table(scores)
+    spec = migration_table(migration)
     assert spec is not None
     assert [c["label"] for c in spec["columns"]] == ["From \\ to", "1", "2", "D", "(none)"]
     rows = {r[0]["text"]: [c["text"] for c in r[1:]] for r in spec["rows"]}
@@ -322,3 +325,34 @@ def test_migration_table_counts_grade_pairs() -> None:
         "2": ["0", "1", "0", "1"],
         "10": ["0", "0", "1", "0"],
     }
+    no_previous = migration.assign(previous_grade="(none)")  # a first run: nothing to compare
+    assert migration_table(no_previous) is None and migration_table(None) is None
+
+
+def test_model_card_states_its_definitions_and_the_contract_threshold(built: Path) -> None:
+    """The card defines the value and risk figures the report shows (pointing to
+    docs/scoring.md), takes the default DPD threshold from the contract and does not say
+    "not for capital" next to the report's IRB capital and RAROC."""
+    card = (built / "model_card.html").read_text(encoding="utf-8")
+    for name, formula in (
+        ("EAD", "drawn + CCF(product) x undrawn"),
+        ("EL", "PD x LGD x EAD"),
+        ("Relationship value", "expected contribution - expected loss"),
+        ("Economic profit", "hurdle rate x capital"),
+        ("RAROC", "capital, annualised"),
+        ("Capital", "Basel IRB capital of the EAD from the model PD"),
+    ):
+        assert f"<tr><th>{name}</th><td>" in card and formula in card, name
+    assert "docs/scoring.md" in card
+    assert f"{DEFAULT_DPD_THRESHOLD}+ days past due" in card
+    assert "pricing or capital" not in card
+    assert "not regulatory capital reporting" in card
+
+
+def test_model_card_population_falls_back_to_the_contract() -> None:
+    """Metrics without a population block: the card states the contract's population."""
+    text, rows = population_facts({"churn": {"test": {"auc": 0.8}}}, "churn")
+    assert text == POPULATIONS["churn"] and rows == []
+    text, _ = population_facts({}, "default")
+    assert text == POPULATIONS["default"]
+    assert population_facts({}, "unknown")[0] == ""  # no contract entry: nothing invented

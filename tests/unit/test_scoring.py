@@ -16,6 +16,7 @@ import pytest
 
 from predict import io
 from predict.contract.spec import TARGETS
+from predict.contract.validation import ValidationFailed
 from predict.features.build import FeaturesConfig, build_features
 from predict.models.store import FeatureMismatchError, load_bundle
 from predict.progress import RichProgress, SilentProgress, progress_display
@@ -373,7 +374,21 @@ def test_a_failed_run_leaves_the_previous_outputs_whole(scoring_book: Book, tmp_
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    (tmp_path / f".out.p{dead.pid}-killed").mkdir()  # what a killed run leaves
+    (tmp_path / f".out.{io.HOST}.p{dead.pid}-killed").mkdir()  # what a killed run leaves
     again = _score(scoring_book, out)
     assert again.report.run_id == first.report.run_id  # same inputs, same run id
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+
+
+def test_an_older_failed_folder_is_removed_before_this_run_validates(
+    scoring_book: Book, tmp_path: Path
+) -> None:
+    """<out>.failed of an older run never mixes with this run's: a run whose validation
+    fails (here: a folder with no table) leaves only its own report there."""
+    out, failed = tmp_path / "out", tmp_path / "out.failed"
+    (failed / "quarantine").mkdir(parents=True)
+    (failed / "quarantine" / "revenue.parquet").write_text("an older run's rows")
+    (tmp_path / "raw").mkdir()
+    with pytest.raises(ValidationFailed) as caught:
+        _score(scoring_book, out, raw=tmp_path / "raw", validated=False)
+    assert not (failed / "quarantine").exists(), caught.value

@@ -162,3 +162,19 @@ def test_write_refuses_to_make_a_folder_ambiguous(tmp_path: Path) -> None:
     with pytest.raises(TableReadError, match=r"clients\.csv exists"):
         write_tables({"clients": pd.DataFrame({"client_id": ["C2"]})}, tmp_path, "parquet")
     assert not (tmp_path / "clients.parquet").exists()
+
+
+def test_whole_floats_are_integers_only_below_two_to_the_53() -> None:
+    """One rule in three places (float columns, mixed object columns, integer columns):
+    2**53 - 1 = 9007199254740991 is exact, 2**53 = 9007199254740992 may not be, 1.5 is not
+    whole."""
+    floats = pd.Series([9007199254740991.0, 9007199254740992.0, 1.5, 7.0])
+    text, refused = parse_column(floats, "string", identifier=True)
+    assert text.tolist()[0] == "9007199254740991" and text.tolist()[3] == "7"
+    assert refused.tolist() == [False, True, True, False]
+    mixed = pd.Series([9007199254740991.0, 9007199254740992.0, "a"], dtype="object")
+    text, refused = parse_column(mixed, "string", identifier=True)
+    assert refused.tolist() == [False, True, False] and text.iloc[0] == "9007199254740991"
+    ints, _ = parse_column(floats, "int")
+    assert ints.tolist()[0] == 9007199254740991 and ints.tolist()[3] == 7
+    assert pd.isna(ints.iloc[1]) and pd.isna(ints.iloc[2])

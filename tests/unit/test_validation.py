@@ -20,6 +20,7 @@ from predict.contract.schemas import (
 )
 from predict.contract.spec import TABLES
 from predict.contract.validation import (
+    INCOMPLETE_NOTE,
     ISSUE_COLUMNS,
     ValidationConfig,
     ValidationFailed,
@@ -27,6 +28,7 @@ from predict.contract.validation import (
     load_validated,
     table_order,
     validate_folder,
+    write_quarantine,
     write_validated,
 )
 from tests.support.contract_folder import AS_OF, contract_frames, with_parents, write_folder
@@ -480,10 +482,30 @@ def test_a_write_that_fails_midway_never_leaves_a_passed_report(
     assert any("quarantine" in c for c in calls)
     report = json.loads((reports / "report.json").read_text())
     assert report["status"] == "incomplete"
-    assert "incomplete" in (reports / "report.md").read_text().splitlines()[0]
+    text = (reports / "report.md").read_text()
+    assert text.splitlines()[0] == "# Data validation: incomplete"
+    assert text.rstrip().endswith(INCOMPLETE_NOTE)
     (tmp_path / "blocker").write_text("a file where the quarantine folder should be")
     with pytest.raises(OSError):
         write_validated(result, tmp_path / "v2", tmp_path / "blocker" / "q", reports)
     assert json.loads((reports / "report.json").read_text())["status"] == "incomplete"
     write_validated(result, tmp_path / "v", tmp_path / "quarantine", reports)
     assert json.loads((reports / "report.json").read_text())["status"] == "passed"
+    text = (reports / "report.md").read_text()
+    assert text.splitlines()[0] == "# Data validation: passed" and INCOMPLETE_NOTE not in text
+
+
+def test_write_quarantine_writes_one_file_per_table_with_rows(tmp_path: Path) -> None:
+    """The quarantine of validate and of score: a file per table that lost rows (here one
+    facility with a negative limit, and its balances, whose parent is gone), nothing for the
+    others; the folder replaced whole."""
+    frames = contract_frames()
+    frames["facilities"].loc[1, "limit_amount"] = "-10"
+    result = validate_folder(write_folder(tmp_path / "raw", frames), LENIENT)
+    folder = tmp_path / "q"
+    (folder).mkdir()
+    (folder / "stale.parquet").write_text("an older run's")
+    assert write_quarantine(result, folder) == folder
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == ["facilities.parquet", "facility_balances.parquet"]
+    assert len(pd.read_parquet(folder / "facilities.parquet")) == 1

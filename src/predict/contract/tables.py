@@ -270,10 +270,16 @@ def _parse_string(values: pd.Series, identifier: bool) -> tuple[pd.Series, pd.Se
     return text.where(text != ""), refused
 
 
+def _exact_whole(values: Any) -> Any:
+    """Where a float (a Series or one value) holds a whole number below :data:`EXACT_INTEGER`
+    in size, so the integer it stands for is exact; false for fractions, NaN and infinities."""
+    return (values % 1 == 0) & (abs(values) < EXACT_INTEGER)
+
+
 def _float_text(values: pd.Series, identifier: bool) -> tuple[pd.Series, pd.Series]:
     """Floats as text: whole ones as integers ("17850"), others as written ("0.5"), or
     refused in an identifier column (as are whole ones too large to be exact)."""
-    whole = (values % 1 == 0) & (values.abs() < EXACT_INTEGER)
+    whole = _exact_whole(values)
     text = pd.Series(None, index=values.index, dtype="str")
     text[whole] = values[whole].astype("int64").astype("str")
     others = values.notna() & ~whole
@@ -294,8 +300,7 @@ def _element_text(value: object, identifier: bool) -> str | bool | None:
     if isinstance(value, (int, np.integer)):
         return str(int(value))
     if isinstance(value, (float, Decimal, np.floating)):
-        whole = value % 1 == 0 and abs(float(value)) < EXACT_INTEGER
-        if whole:
+        if _exact_whole(value):
             return str(int(value))
         return False if identifier else str(value)
     if isinstance(value, bytes):
@@ -351,8 +356,7 @@ def _parse_number(values: pd.Series, kind: ColumnKind) -> pd.Series:
     numbers = numbers.where(np.isfinite(numbers))
     if kind == "float":
         return numbers
-    whole = (numbers % 1 == 0) & (numbers.abs() < 2**53)  # exactly representable
-    return numbers.where(whole).astype("Int64")
+    return numbers.where(_exact_whole(numbers)).astype("Int64")
 
 
 def cast_to_contract(frame: pd.DataFrame, table: Table) -> pd.DataFrame:

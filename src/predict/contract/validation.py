@@ -527,9 +527,10 @@ def report_data(result: ValidationResult) -> dict[str, Any]:
     }
 
 
-def report_markdown(result: ValidationResult) -> str:
-    """The report for people (report.md)."""
-    data = report_data(result)
+def report_markdown(result: ValidationResult, data: Mapping[str, Any] | None = None) -> str:
+    """The report for people (report.md); ``data``: :func:`report_data` of ``result`` as
+    already built (its ``status`` may be set to ``incomplete``), else built here."""
+    data = report_data(result) if data is None else data
     lines = [f"# Data validation: {data['status']}", ""]
     lines.append(f"Source `{data['source']}`, as of {data['as_of']}, {data['mode']} mode.")
     lines += ["", "| table | rows in | valid | quarantined |", "|---|---:|---:|---:|"]
@@ -560,6 +561,8 @@ def report_markdown(result: ValidationResult) -> str:
     if first:
         lines += ["", f"## First {len(first)} of {len(result.issues)} issues", ""]
         lines += [f"- {issue_line(i)}" for i in first]
+    if data["status"] == INCOMPLETE:
+        lines += ["", INCOMPLETE_NOTE]
     return "\n".join(lines) + "\n"
 
 
@@ -574,14 +577,11 @@ def write_report(
     ``status`` overrides the result's (``incomplete``: the tables are still being written).
     """
     data = report_data(result)
-    text = report_markdown(result)
     if status is not None:
-        text = text.replace(f"# Data validation: {data['status']}", f"# Data validation: {status}")
-        text += f"\n{INCOMPLETE_NOTE}\n" if status == INCOMPLETE else ""
         data["status"] = status
     with atomic_dir(report_dir) as tmp:
         write_json(data, tmp / "report.json")
-        write_text(text, tmp / "report.md")
+        write_text(report_markdown(result, data), tmp / "report.md")
     return Path(report_dir) / "report.md"
 
 
@@ -612,11 +612,18 @@ def write_validated(
     with atomic_dir(out_dir) as tmp:
         for name, frame in result.tables.items():
             frame.to_parquet(tmp / f"{name}.parquet", index=False)
-    with atomic_dir(quarantine_dir) as tmp:
+    write_quarantine(result, quarantine_dir)
+    return write_report(result, report_dir)
+
+
+def write_quarantine(result: ValidationResult, folder: str | os.PathLike[str]) -> Path:
+    """The quarantined rows as ``<folder>/<table>.parquet``, one file per table with rows
+    (the folder replaced as a whole, empty when nothing was quarantined). Returns ``folder``."""
+    with atomic_dir(folder) as tmp:
         for name, frame in result.quarantined.items():
             if not frame.empty:
                 frame.to_parquet(tmp / f"{name}.parquet", index=False)
-    return write_report(result, report_dir)
+    return Path(folder)
 
 
 def load_validated(folder: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:

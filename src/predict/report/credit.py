@@ -1,8 +1,9 @@
 """The credit views of the report: rating grades, their migration and a client's value.
 
-All computed from the scores the scoring step wrote (``rating_grade``,
-``previous_rating_grade``, the value columns); each is None when the scores lack them
-(an older scoring), and the page says so.
+Read from what the scoring step wrote: the scores (``rating_grade``, the value columns) and
+the grade migration (``migration.parquet``, :func:`predict.scoring.grades.migration_matrix`:
+clients by previous grade and grade, long form); each is None when the run lacks them (an
+older scoring, or no previous scores), and the page says so.
 """
 
 from __future__ import annotations
@@ -62,14 +63,21 @@ def grade_chart(scores: pd.DataFrame) -> Any:
     )
 
 
-def migration_table(scores: pd.DataFrame) -> dict[str, Any] | None:
-    """Clients by previous grade (rows) and grade now (columns); None without a previous."""
-    if not {"rating_grade", "previous_rating_grade"} <= set(scores.columns):
+def migration_table(migration: pd.DataFrame | None) -> dict[str, Any] | None:
+    """Clients by previous grade (rows) and grade now (columns), pivoted from the scoring's
+    ``migration.parquet`` (``previous_grade``, ``rating_grade``, ``clients``); None without
+    it or when no client had a previous grade (no previous scores)."""
+    needed = {"previous_grade", "rating_grade", "clients"}
+    if migration is None or migration.empty or not needed <= set(migration.columns):
         return None
-    now = scores["rating_grade"].astype("str").fillna(NONE)
-    before = scores["previous_rating_grade"].astype("str").fillna(NONE)
+    before = migration["previous_grade"].astype("str").fillna(NONE)
+    if (before == NONE).all():
+        return None
+    now = migration["rating_grade"].astype("str").fillna(NONE)
     order = grade_order(pd.concat([now, before]))
-    matrix = pd.crosstab(before, now).reindex(index=order, columns=order, fill_value=0)
+    long = pd.DataFrame({"from": before, "to": now, "clients": migration["clients"]})
+    matrix = long.pivot_table(index="from", columns="to", values="clients", aggfunc="sum")
+    matrix = matrix.reindex(index=order, columns=order).fillna(0).astype("int64")
     matrix = matrix.loc[matrix.sum(axis=1) > 0, matrix.sum(axis=0) > 0]
     frame = matrix.reset_index(names="from").astype({"from": "str"})
     frame.columns = [str(c) for c in frame.columns]

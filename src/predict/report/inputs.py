@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from predict.contract.spec import TABLES, TARGETS
+from predict.contract.spec import TARGETS
+from predict.contract.validation import load_validated
 from predict.io import parquet_metadata, read_json
 from predict.models.metrics_files import read_metrics_folder
+from predict.scoring.outputs import AS_OF_KEY, RUN_ID_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ class ReportInputs:
     metrics: dict[str, Any] = field(default_factory=dict)
     plots: dict[str, dict[str, pd.DataFrame]] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)  # score_summary.json of the scoring
+    migration: pd.DataFrame | None = None  # migration.parquet: clients by previous grade, grade
     skipped_models: dict[str, str] = field(default_factory=dict)  # target -> why not trained
 
     @property
@@ -79,32 +83,42 @@ def _read_optional(path: Path) -> pd.DataFrame | None:
     return pd.read_parquet(path)
 
 
-Frames = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None]
+Frames = tuple[
+    pd.DataFrame, pd.DataFrame, pd.DataFrame | None, pd.DataFrame | None, pd.DataFrame | None
+]
 
 
-RUN_KEYS = ("predict.run_id", "predict.as_of")
-SCORE_FILES = ("scores.parquet", "explanations.parquet", "drift.parquet", "early_warning.parquet")
+SUMMARY_FILE = "score_summary.json"
+SCORE_FILES = (
+    "scores.parquet",
+    "explanations.parquet",
+    "drift.parquet",
+    "early_warning.parquet",
+    "migration.parquet",
+)
 
 
-def check_one_run(root: Path) -> tuple[str, str]:
+def check_one_run(root: Path, summary: Mapping[str, Any] | None = None) -> tuple[str, str]:
     """(run id, as-of) shared by every output file of ``root``; refuses a mixed folder.
 
     Each Parquet file carries ``predict.run_id`` / ``predict.as_of`` in its metadata and
     ``score_summary.json`` carries ``run_id`` / ``as_of`` (written by ``predict score``).
+    ``summary``: that file as already read (:func:`load_summary`; empty when absent), else
+    it is read here.
     """
+    if summary is None:
+        summary = load_summary(root)
     found: dict[str, tuple[str, str]] = {}
-    summary = root / "score_summary.json"
-    if summary.is_file():
-        data = read_json(summary)
-        found[summary.name] = (str(data.get("run_id", "")), str(data.get("as_of", "")))
+    if summary:
+        found[SUMMARY_FILE] = (str(summary.get("run_id", "")), str(summary.get("as_of", "")))
     for name in SCORE_FILES:
         if (root / name).is_file():
             meta = parquet_metadata(root / name)
-            found[name] = (meta.get(RUN_KEYS[0], ""), meta.get(RUN_KEYS[1], ""))
+            found[name] = (meta.get(RUN_ID_KEY, ""), meta.get(AS_OF_KEY, ""))
     unstamped = [n for n, (run, day) in found.items() if not run or not day]
-    if unstamped or "score_summary.json" not in found:
+    if unstamped or SUMMARY_FILE not in found:
         raise ReportInputError(
-            f"{root}: {unstamped or ['score_summary.json']} carry no run id and as-of date "
+            f"{root}: {unstamped or [SUMMARY_FILE]} carry no run id and as-of date "
             "(written by another tool or an older predict score): run `predict score` again"
         )
     if len(set(found.values())) > 1:
@@ -113,16 +127,19 @@ def check_one_run(root: Path) -> tuple[str, str]:
             f"{root} mixes the files of several scoring runs ({listing}): the folder was "
             "copied together or a run was interrupted; run `predict score` again"
         )
-    return found["score_summary.json"]
+    return found[SUMMARY_FILE]
 
 
-def load_scores(scores_dir: str | os.PathLike[str]) -> Frames:
-    """scores, explanations, drift (or None), early_warning (or None) from ``scores_dir``."""
+def load_scores(
+    scores_dir: str | os.PathLike[str], summary: Mapping[str, Any] | None = None
+) -> Frames:
+    """scores, explanations, drift, early_warning and migration (each None when absent) from
+    ``scores_dir``, checked to come from one run (``summary``: see :func:`check_one_run`)."""
     root = Path(scores_dir)
     path = root / "scores.parquet"
     if not path.exists():
         raise ReportInputError(f"scores file {path} not found (run `predict score` first)")
-    _, as_of = check_one_run(root)
+    _, as_of = check_one_run(root, summary)
     scores = pd.read_parquet(path)
     require_columns(scores, SCORE_COLUMNS, str(path))
     days = {pd.Timestamp(d).date().isoformat() for d in scores["as_of"].dropna().unique()}
@@ -147,6 +164,7 @@ def load_scores(scores_dir: str | os.PathLike[str]) -> Frames:
         expl,
         _read_optional(root / "drift.parquet"),
         _read_optional(root / "early_warning.parquet"),
+        _read_optional(root / "migration.parquet"),
     )
 
 
@@ -157,15 +175,7 @@ def load_tables(tables_dir: str | os.PathLike[str] | None) -> dict[str, pd.DataF
     root = Path(tables_dir)
     if not root.is_dir():
         raise ReportInputError(f"tables folder {root} does not exist")
-    try:
-        from predict.contract.validation import load_validated  # the validation stage's own reader
-    except ImportError:  # pragma: no cover - only while the validation module is absent
-        return {
-            n: pd.read_parquet(root / f"{n}.parquet")
-            for n in TABLES
-            if (root / f"{n}.parquet").exists()
-        }
-    return dict(load_validated(root))
+    return dict(load_validated(root))  # the validation stage's own reader
 
 
 def load_models(models_dir: str | os.PathLike[str] | None) -> dict[str, ModelInfo]:
@@ -204,14 +214,9 @@ def load_skipped_models(models_dir: str | os.PathLike[str] | None) -> dict[str, 
 
 def load_summary(scores_dir: str | os.PathLike[str]) -> dict[str, Any]:
     """``score_summary.json`` of the scoring (empty when absent)."""
-    path = Path(scores_dir) / "score_summary.json"
+    path = Path(scores_dir) / SUMMARY_FILE
     summary = read_json(path) if path.is_file() else {}
     return summary if isinstance(summary, dict) else {}
-
-
-def load_metrics(metrics_dir: str | os.PathLike[str] | None) -> dict[str, Any]:
-    """Every ``<name>.json`` in the metrics folder by name, a target's as its full detail."""
-    return read_metrics_folder(metrics_dir)
 
 
 def load_plots(plots_dir: str | os.PathLike[str] | None) -> dict[str, dict[str, pd.DataFrame]]:
@@ -234,7 +239,8 @@ def load_inputs(
     plots_dir: str | os.PathLike[str] | None = None,
 ) -> ReportInputs:
     """Load everything the report shows; optional inputs that are absent are left out."""
-    scores, expl, drift, early = load_scores(scores_dir)
+    summary = load_summary(scores_dir)  # read once: the same-run check and the notes
+    scores, expl, drift, early, migration = load_scores(scores_dir, summary)
     return ReportInputs(
         scores=scores,
         explanations=expl,
@@ -242,8 +248,9 @@ def load_inputs(
         early_warning=early,
         tables=load_tables(tables_dir),
         models=load_models(models_dir),
-        metrics=load_metrics(metrics_dir),
+        metrics=read_metrics_folder(metrics_dir),
         plots=load_plots(plots_dir),
-        summary=load_summary(scores_dir),
+        summary=summary,
+        migration=migration,
         skipped_models=load_skipped_models(models_dir),
     )

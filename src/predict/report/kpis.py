@@ -13,9 +13,11 @@ Definitions (also in docs/report.md), the same as the labels' (:mod:`predict.fea
 - *NPS*: over the survey answers in the last ``survey_months`` months, the percentage of
   promoters (9-10) minus the percentage of detractors (0-6), counted per answer;
 - *CSAT*: the mean of the CSAT answers (1-5) in the same window;
-- *contribution at risk* (expected): ``sum(p_churn * max(expected_contribution, 0))``;
-  *contribution at risk above threshold*: ``sum(max(expected_contribution, 0))`` over the
-  clients whose churn probability is at or above ``churn_threshold``.
+- *contribution at risk*: the sum of the scores column ``contribution_at_risk``
+  (``churn_probability x run_rate_revenue``, docs/scoring.md) over the clients where it is
+  known; missing when no client's is known or the column is absent;
+  *contribution at risk above threshold*: the same sum over the clients whose churn
+  probability is at or above ``churn_threshold``.
 """
 
 from __future__ import annotations
@@ -154,13 +156,15 @@ def survey_kpis(
 
 
 def score_kpis(scores: pd.DataFrame, groups: pd.Series, churn_threshold: float) -> pd.DataFrame:
-    """Per group: sums and means of the scores, and contribution at risk (both forms)."""
+    """Per group: sums and means of the scores; contribution at risk is the sum of the scores
+    column (all clients, and those at or above ``churn_threshold``), missing without it."""
     s = scores.copy()
     s["group"] = groups.reindex(s["client_id"].astype(str)).fillna(NO_GROUP).to_numpy()
     p = s["churn_probability"].astype("float64")
-    gain = s["expected_contribution"].astype("float64").clip(lower=0.0)
-    s["_car"] = (p * gain).fillna(0.0)
-    s["_car_thr"] = gain.where(p >= churn_threshold, 0.0).fillna(0.0)
+    known = "contribution_at_risk" in s
+    car = s["contribution_at_risk"].astype("float64") if known else pd.Series(np.nan, s.index)
+    s["_car"] = car
+    s["_car_thr"] = car.where(p >= churn_threshold, 0.0).where(car.notna())
     g = s.groupby("group")
     return pd.DataFrame(
         {
@@ -169,8 +173,8 @@ def score_kpis(scores: pd.DataFrame, groups: pd.Series, churn_threshold: float) 
             "expected_leavers": g["churn_probability"].sum(),
             "mean_default_probability": g["default_probability"].mean(),
             "contribution": g["expected_contribution"].sum(),
-            "contribution_at_risk": g["_car"].sum(),
-            "contribution_at_risk_above_threshold": g["_car_thr"].sum(),
+            "contribution_at_risk": g["_car"].sum(min_count=1),
+            "contribution_at_risk_above_threshold": g["_car_thr"].sum(min_count=1),
             "expected_loss": g["expected_loss"].sum(),
             "ead": g["ead"].sum() if "ead" in s else np.nan,
         }

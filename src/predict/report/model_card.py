@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from predict.contract.spec import OUTPUT_COLUMN
+from predict.contract.spec import DEFAULT_DPD_THRESHOLD, OUTPUT_COLUMN, POPULATIONS
 from predict.report import charts
 from predict.report.inputs import ModelInfo
 
@@ -27,7 +27,9 @@ PURPOSE = {
     "window), having left voluntarily: an exit through default is not churn. Used to "
     "prioritise retention work, not to make credit decisions.",
     "default": "Probability that a client with exposure and not in default at the as-of date "
-    "defaults within the horizon (a default or write-off event, or 90+ days past due). Clients "
+    f"defaults within the horizon (a default or write-off event, or a facility at "
+    f"{DEFAULT_DPD_THRESHOLD}+ days past due at a month end; params "
+    "features.default.dpd_threshold). Clients "
     "in default (or in probation after a cure) and clients without exposure get no model "
     "score. Used for early warning and "
     "portfolio expected loss; it is not a regulatory (IRB) PD.",
@@ -45,9 +47,26 @@ LIMITATIONS = (
     "score is not a lever that will lower the client's risk.",
     "No collateral data in the contract: loss given default is set by product in params.",
     "Intended use: ranking and reviewing client relationships by risk teams and relationship "
-    "managers, with a human decision on every action. Not for automated credit decisions, "
-    "pricing or capital.",
+    "managers, with a human decision on every action. Not for automated credit decisions or "
+    "pricing. Capital and RAROC in the report are estimates from the model PD (Basel IRB "
+    "formula) to compare the value of relationships, not regulatory capital reporting.",
 )
+# The value and risk figures the report shows next to the scores; full rules and a
+# hand-computed example in docs/scoring.md ("Exposure, loss and value", "Risk-adjusted value").
+DEFINITIONS = (
+    ("EAD", "exposure at default = drawn + CCF(product) x undrawn, over the client's open "
+     "facilities; undrawn by the product's rule (headroom to the limit for revolving lines, "
+     "none for amortising loans) when the bank does not give it"),
+    ("EL", "expected loss = PD x LGD x EAD, LGD set by product in params"),
+    ("Relationship value", "expected contribution - expected loss"),
+    ("Capital", "Basel IRB capital of the EAD from the model PD (an estimate, not regulatory "
+     "reporting); 0 without exposure"),
+    ("Economic profit", "expected contribution - expected loss - funding cost - cost to serve "
+     "- hurdle rate x capital, over the horizon"),
+    ("RAROC", "(expected contribution - expected loss - funding cost - cost to serve) / "
+     "capital, annualised; empty when capital is 0"),
+)  # fmt: skip
+DEFINITIONS_SOURCE = "docs/scoring.md"
 HASH_KEYS = ("data_hash", "dataset_hash", "training_data_hash", "data_version", "hash")
 VERSION_KEYS = ("model_version", "version", "run_id", "mlflow_run_id")
 WINDOW_WORDS = (
@@ -174,17 +193,19 @@ POPULATION_COLUMNS = (
 
 
 def population_facts(metrics: Mapping[str, Any], target: str) -> tuple[str, list[list[Any]]]:
-    """The model's population in words and its size per set (train, valid, test): rows and
+    """The model's population in words (the metrics' ``definition``, else the contract's
+    :data:`POPULATIONS` of the target) and its size per set (train, valid, test): rows and
     clients in it, rows outside it (or censored), in default, without exposure."""
     block = metrics.get(target, {}).get("population", {})
     if not isinstance(block, Mapping):
-        return "", []
+        block = {}
     rows = [
         [name, *(entry.get(k) for k in POPULATION_COLUMNS)]
         for name, entry in block.items()
         if isinstance(entry, Mapping)
     ]
-    return str(block.get("definition", "")), rows
+    definition = str(block.get("definition", "") or POPULATIONS.get(target, ""))
+    return definition, rows
 
 
 def feature_rows(info: ModelInfo) -> list[dict[str, str]]:

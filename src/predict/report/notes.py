@@ -1,10 +1,12 @@
 """What the run could not do or should not be trusted for, in plain lines for the report.
 
 Gathered from the run's own files: targets not trained (``models/<target>/skipped.json``),
-targets not scored and feature values outside their training range
-(``score_summary.json``), the split's fallback to a by-client holdout
-(``metrics/detail/split.json``) and each model's flags (``metrics/detail/<target>.json``:
-below its baseline, event rate shift between training and test).
+targets not scored and what the scoring input lacked (``score_summary.json``: features
+absent and scored as missing, categories unseen in training, quarantined rows, models the
+data could not support, early-warning rules not evaluated), the split's fallback to a
+by-client holdout (``metrics/detail/split.json``) and each model's flags
+(``metrics/detail/<target>.json``: below its baseline, event rate shift between training and
+test).
 """
 
 from __future__ import annotations
@@ -40,15 +42,42 @@ def model_flag_lines(metrics: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def range_lines(summary: Mapping[str, Any]) -> list[str]:
-    """Calendar features outside their training range at scoring."""
+def _shown(items: list[str], limit: int = 12) -> str:
+    return ", ".join(items[:limit]) + (f" ... ({len(items)} in all)" if len(items) > limit else "")
+
+
+def input_lines(summary: Mapping[str, Any]) -> list[str]:
+    """What the scoring input lacked, from ``score_summary.json``: features scored as
+    missing, categories unseen in training, quarantined rows, models the data could not
+    support and early-warning rules not evaluated. Keys absent from the summary say nothing."""
     lines = []
-    for target, features in summary.get("out_of_range", {}).items():
-        for name, info in features.items():
+    for target, names in (summary.get("missing_features") or {}).items():
+        if names:
             lines.append(
-                f"{target} model: {name} outside its training range "
-                f"[{info['train_min']:g}, {info['train_max']:g}] for {info['clients']} clients"
+                f"{target} model: {len(names)} feature(s) absent from the data, scored as "
+                f"missing: {_shown(list(names))}"
             )
+    for target, per in (summary.get("unseen_categories") or {}).items():
+        for name, counts in (per or {}).items():
+            values = [f"{value} ({n} clients)" for value, n in (counts or {}).items()]
+            lines.append(
+                f"{target} model: {name} has categories unseen in training, scored as "
+                f"missing: {_shown(values, 5)}"
+            )
+    quarantined = summary.get("quarantined") or {}
+    if quarantined:
+        rows = ", ".join(f"{table} {n}" for table, n in quarantined.items())
+        lines.append(f"input: rows quarantined by validation, not scored from: {rows}")
+    for target, info in (summary.get("unsupported") or {}).items():
+        tables = ", ".join((info or {}).get("tables") or []) or "none named"
+        share = (info or {}).get("gain_share")
+        share_text = f" ({share:.0%} of its gain)" if isinstance(share, (int, float)) else ""
+        lines.append(
+            f"{target} model: not supported by the data{share_text}; tables absent or "
+            f"empty: {tables}"
+        )
+    for rule in summary.get("early_warning_not_evaluated") or []:
+        lines.append(f"early warning not evaluated: {rule}")
     return lines
 
 
@@ -58,5 +87,5 @@ def run_notes(inputs: ReportInputs) -> list[str]:
         *skipped_lines(inputs),
         *split_lines(inputs.metrics.get("split", {})),
         *model_flag_lines(inputs.metrics),
-        *range_lines(inputs.summary),
+        *input_lines(inputs.summary),
     ]

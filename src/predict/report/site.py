@@ -48,7 +48,12 @@ from predict.report.kpis import (
     model_populations,
     portfolio_kpis,
 )
-from predict.report.model_card import LIMITATIONS, model_card
+from predict.report.model_card import (
+    DEFINITIONS,
+    DEFINITIONS_SOURCE,
+    LIMITATIONS,
+    model_card,
+)
 from predict.report.notes import run_notes
 
 logger = logging.getLogger(__name__)
@@ -177,6 +182,8 @@ def render_site(
             **common,
             cards=model_card(inputs.models, inputs.metrics, inputs.drift, inputs.plots),
             limitations=LIMITATIONS,
+            definitions=DEFINITIONS,
+            definitions_source=DEFINITIONS_SOURCE,
             skipped=inputs.skipped_models,
         ),
     }
@@ -352,7 +359,7 @@ def portfolio_context(
         "charts": charts_,
         "lists": lists,
         "early_warning": early_warning_table(inputs, config, page_of),
-        "migration": credit.migration_table(scores),
+        "migration": credit.migration_table(inputs.migration),
         "previous_source": _previous_source(inputs.early_warning),
         "drift": drift_table(inputs.drift),
         "model_versions": _model_versions(scores),
@@ -390,7 +397,7 @@ def headline_cards(headline: Mapping[str, Any], kpis: KpiConfig) -> list[tuple[s
         (f"NPS, last {kpis.survey_months} months", "nps", "nps"),
         ("Average CSAT", "csat", "csat"),
         ("Expected contribution", "contribution", "money"),
-        ("Contribution at risk (p × contribution)", "contribution_at_risk", "money"),
+        ("Contribution at risk (p × run-rate revenue)", "contribution_at_risk", "money"),
         (
             f"… of clients with churn p ≥ {kpis.churn_threshold:.0%}",
             "contribution_at_risk_above_threshold",

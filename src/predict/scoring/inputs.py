@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from predict.io import write_parquet
 from predict.scoring.result import ScoringReport
 
 log = logging.getLogger(__name__)
@@ -34,6 +33,7 @@ def load_input(
         load_validated,
         summary_text,
         validate_folder,
+        write_quarantine,
         write_report,
     )
 
@@ -48,10 +48,8 @@ def load_input(
     report.quarantined = {
         n: c.rows_quarantined for n, c in result.counts.items() if c.rows_quarantined
     }
-    for name, rows in result.quarantined.items():
-        if not rows.empty:
-            write_parquet(rows, Path(out_dir) / "quarantine" / f"{name}.parquet")
     if report.quarantined:
+        write_quarantine(result, Path(out_dir) / "quarantine")
         log.warning(
             "quarantined rows (not scored from): %s; see %s", report.quarantined, report_path
         )

@@ -181,6 +181,7 @@ def score_folder(
     report = ScoringReport()
     bundles, report.skipped_targets = load_models(models_dir)
     failed = Path(out_dir).with_name(f"{Path(out_dir).name}.failed")
+    shutil.rmtree(failed, ignore_errors=True)  # an older run's: never mixed with this one's
     with atomic_dir(out_dir) as stage:
         tables = load_input(input_dir, validated, validation_mode, stage, report, failed)
         where = "--as-of" if as_of else "features.as_of.scoring"
