@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from predict.contract.spec import DEFAULT_EVENT_KINDS
 from predict.features.labels import (
     LABEL_COLUMNS,
     LabelConfig,
@@ -136,15 +137,29 @@ def test_labels_equal_the_generators_reference_implementation() -> None:
     ref = synthetic.realised_outcomes(tables, dates, window, data_end=data_end(tables))
     merged = ours.merge(ref, on=["client_id", "as_of"], how="outer", validate="1:1")
     assert len(merged) == len(ours) == len(ref)
-    # The reference predates the populations: its default is NaN for "ever defaulted" (our
-    # labels before apply_populations have one there), and its churn counts exits through
-    # default (ours: NaN when a default falls in the horizon). Its churn is blanked from its
-    # own default column (1: a default in the horizon), never from ours; where that column
-    # is NaN it does not say whether a default falls in the horizon: churn not compared.
-    assert "default" in ref
-    ref_unknown = merged["default"].isna()
-    merged.loc[merged["default"].eq(1), "churn"] = np.nan
-    merged.loc[ref_unknown, ["churn", "label_churn", "label_default"]] = np.nan
+    # The reference gives each target on its model's population (default: exposure and never
+    # defaulted, the generator's clients never cure; churn: active, not in default, no default
+    # in the horizon); ours before apply_populations gives default to every client: compared
+    # where the reference defines it.
+    merged.loc[merged["default"].isna(), "label_default"] = np.nan
+    # The reference never lets a client out of default; ours does after the probation (a
+    # cure): churn of a client with a trigger on or before t is compared only where the
+    # reference defines it.
+    events = tables["credit_events"]
+    balances = tables["facility_balances"].merge(tables["facilities"], on="facility_id")
+    triggers = pd.concat(
+        [
+            events.loc[events["kind"].isin(DEFAULT_EVENT_KINDS), ["client_id", "date"]],
+            balances.loc[balances["days_past_due"] >= 90, ["client_id", "month_end"]].set_axis(
+                ["client_id", "date"], axis=1
+            ),
+        ]
+    )
+    first = pd.to_datetime(triggers.groupby("client_id")["date"].min())
+    defaulted_before = pd.to_datetime(merged["client_id"].map(first)) <= merged["as_of"]
+    cured = defaulted_before & merged["churn"].isna() & merged["label_churn"].notna()
+    assert cured.sum() < 0.01 * merged["label_churn"].notna().sum()
+    merged.loc[cured, "label_churn"] = np.nan
     for target in ("churn", "default", "contribution"):
         a, b = merged[f"label_{target}"].to_numpy(), merged[target].to_numpy()
         same = (np.isnan(a) & np.isnan(b)) | np.isclose(a, b, rtol=1e-9, atol=1e-6)

@@ -50,7 +50,11 @@ def test_truth_is_given_every_step_back_from_the_end_with_valid_values(truth_boo
 
 def test_truth_is_undefined_exactly_where_the_targets_are(joined):
     seen = joined[joined["uncensored"]]
-    assert (seen["churn"].isna() == seen["p_churn"].isna()).all()  # not active at t
+    # churn: undefined at t for a client not active or in default at t (both NaN); a default
+    # in (t, t+H] also blanks the realised churn, which the truth cannot know at t
+    assert not (seen["churn"].notna() & seen["p_churn"].isna()).any()
+    blanked_later = seen["churn"].isna() & seen["p_churn"].notna()
+    assert (seen.loc[blanked_later, "default_within"] == 1).all()
     assert (seen["default"].isna() == seen["p_default"].isna()).all()  # already in default
 
 

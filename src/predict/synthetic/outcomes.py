@@ -4,11 +4,16 @@ A reference implementation used to check the truth (and by the generator's tests
 follows docs/data_dictionary.md word for word:
 
 * default: a credit event of a default kind, or a facility at >= 90 days past due at a
-  month end, in (t, t+H]; NaN for a client already in default at t (either, on or before t);
+  month end, in (t, t+H]; NaN for a client already in default at t (either, on or before t:
+  the generator's clients never cure) or with no exposure at t (no open facility and no
+  drawn balance at t), the default model's population;
 * churn: active at t and not active at t+H; active at d = a facility open at d
   (origination <= d and (closed is null or closed > d)) or revenue dated in
-  (d - inactivity months, d]; NaN if not active at t;
-* contribution: the sum of revenue.amount in (t, t+H] (0 with no revenue).
+  (d - inactivity months, d]; NaN if not active at t, if in default at t, or if a default
+  falls in (t, t+H] (an exit through default is not churn: the contract's voluntary exit);
+* contribution: the sum of revenue.amount in (t, t+H] (0 with no revenue);
+* default_within: 1 if a default (as above) falls in (t, t+H], whatever the population
+  (what blanks churn; the truth cannot know it at t).
 
 Clients onboarded after t have no row; windows ending after ``data_end`` are NaN.
 """
@@ -53,6 +58,12 @@ paid_at AS (
      AND CAST(r.date AS DATE) > CAST(p.d - to_months({inact}) AS DATE)
 ),
 active AS (SELECT client_id, d FROM open_at UNION SELECT client_id, d FROM paid_at),
+drawn_at AS (
+    SELECT DISTINCT b.client_id, b.as_of FROM base b
+    JOIN facilities f ON f.client_id = b.client_id
+    JOIN facility_balances fb ON fb.facility_id = f.facility_id
+     AND CAST(fb.month_end AS DATE) = b.as_of AND fb.outstanding > 0
+),
 defaults AS (
     SELECT b.client_id, b.as_of,
            bool_or(x.d <= b.as_of) AS before, bool_or(x.d > b.as_of AND x.d <= b.t_end) AS within
@@ -66,11 +77,14 @@ money AS (
 )
 SELECT b.client_id, b.as_of, b.t_end,
        a0.client_id IS NOT NULL AS active_start, a1.client_id IS NOT NULL AS active_end,
+       e0.client_id IS NOT NULL OR db.client_id IS NOT NULL AS exposed,
        coalesce(x.before, false) AS in_default, coalesce(x.within, false) AS default_within,
        coalesce(mo.amount, 0.0) AS contribution
 FROM base b
 LEFT JOIN active a0 ON a0.client_id = b.client_id AND a0.d = b.as_of
 LEFT JOIN active a1 ON a1.client_id = b.client_id AND a1.d = b.t_end
+LEFT JOIN open_at e0 ON e0.client_id = b.client_id AND e0.d = b.as_of
+LEFT JOIN drawn_at db ON db.client_id = b.client_id AND db.as_of = b.as_of
 LEFT JOIN defaults x ON x.client_id = b.client_id AND x.as_of = b.as_of
 LEFT JOIN money mo ON mo.client_id = b.client_id AND mo.as_of = b.as_of
 ORDER BY b.as_of, b.client_id
@@ -83,7 +97,8 @@ def realised_outcomes(
     window: OutcomeWindow,
     data_end: dt.date | None = None,
 ) -> pd.DataFrame:
-    """``client_id, as_of, churn, default, contribution`` (float; NaN = undefined/censored)."""
+    """``client_id, as_of, churn, default, contribution, default_within`` (float; NaN =
+    undefined/censored)."""
     con = duckdb.connect()
     for name in ("clients", "facilities", "facility_balances", "revenue", "credit_events"):
         con.register(name, tables[name])
@@ -100,10 +115,13 @@ def realised_outcomes(
     out = pd.DataFrame(
         {"client_id": df["client_id"].astype("str"), "as_of": df["as_of"].astype("datetime64[s]")}
     )
-    out["churn"] = np.where(df["active_start"], (~df["active_end"]).astype(float), np.nan)
-    out["default"] = np.where(df["in_default"], np.nan, df["default_within"].astype(float))
+    voluntary = df["active_start"] & ~df["in_default"] & ~df["default_within"]
+    out["churn"] = np.where(voluntary, (~df["active_end"]).astype(float), np.nan)
+    performing = df["exposed"] & ~df["in_default"]
+    out["default"] = np.where(performing, df["default_within"].astype(float), np.nan)
     out["contribution"] = df["contribution"].astype(float)
+    out["default_within"] = df["default_within"].astype(float)
     if data_end is not None:
         censored = pd.to_datetime(df["t_end"]).to_numpy() > np.datetime64(data_end)
-        out.loc[censored, ["churn", "default", "contribution"]] = np.nan
+        out.loc[censored, ["churn", "default", "contribution", "default_within"]] = np.nan
     return out

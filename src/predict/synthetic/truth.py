@@ -6,11 +6,17 @@ The futures are run with defaults and attrition switched off (``draw_exits=False
 carrying the probability of having neither defaulted nor left so far; an exit in month j
 adds that probability times the exit's probability times the outcome the exit implies:
 
-* default in month j: default = 1; contribution = revenue booked until then; churn iff
-  the last revenue is older than the inactivity window at t+H and the workout has closed
-  the remaining facilities by t+H (its resolution hazard is known);
+* default in month j: default = 1; contribution = revenue booked until then; no churn
+  outcome (the contract's churn is a voluntary exit: a default in (t, t+H] leaves it
+  undefined);
 * attrition in month j: default = 0; contribution = revenue booked until then (with a late
   posting still to come); churn iff the last revenue is older than the window at t+H.
+
+``p_churn`` is therefore P(churn | no default in (t, t+H]) = P(churn, no default) /
+(1 - p_default), the probability the churn model is trained to give (its labels are
+undefined on default paths); undefined for a client not active at t or in default at t.
+``p_default`` is undefined for a client in default at t or with no open facility at t (the
+default model's population: exposure, not in default).
 
 This is the conditional Monte Carlo (Rao-Blackwellised) form of simulating every exit:
 unbiased, within [0, 1], and far less noisy for rare defaults.
@@ -23,10 +29,12 @@ import pandas as pd
 
 from predict.synthetic.config import OutcomeWindow
 from predict.synthetic.context import Context
-from predict.synthetic.engine import MIN_WORKOUT, RESOLVE_HAZARD, StepResult, step
-from predict.synthetic.state import Book
+from predict.synthetic.engine import StepResult, step
+from predict.synthetic.state import Book, any_row
 
 COLUMNS = ("p_churn", "p_default", "expected_contribution")
+# Below this probability of no default, P(churn | no default) is not estimable: NaN.
+_CERTAIN_DEFAULT = 1e-12
 
 
 def truth_at(
@@ -51,9 +59,10 @@ def truth_at(
         est = _monte_carlo(sub.take(np.repeat(idx, paths)), m, ctx, window, rng)
         for name, values in est.items():
             out[name][idx] = values.reshape(idx.shape[0], paths).mean(axis=1)
-    active = sub.active(m, window.inactivity_months)
+    active = sub.active(m, window.inactivity_months) & ~sub.defaulted
     out["p_churn"] = np.where(active, out["p_churn"], np.nan)
-    out["p_default"] = np.where(sub.defaulted, np.nan, out["p_default"])
+    exposed = any_row(sub.s_open)  # the generator books balances on open facilities only
+    out["p_default"] = np.where(sub.defaulted | ~exposed, np.nan, out["p_default"])
     return pd.DataFrame({"cid": sub.cid, **out})
 
 
@@ -82,9 +91,7 @@ class _Accumulator:
 
     def add(self, j: int, r: StepResult) -> None:
         d = self.alive * r.p_default
-        resolved = 1.0 - (1.0 - RESOLVE_HAZARD) ** max(0, self.h - j - MIN_WORKOUT + 1)
         self.p_default += d
-        self.p_churn += d * (r.last_rev_early < self.first_active) * resolved
         self.contribution += d * (self.earned + r.rev_early)
         self.alive *= 1.0 - r.p_default
         leave = self.alive * r.h_attrition
@@ -104,8 +111,15 @@ def _monte_carlo(
     for j in range(1, window.horizon_months + 1):
         acc.add(j, step(book, m + j, ctx, rng, None, draw_exits=False))
     active_end = book.active(m + window.horizon_months, window.inactivity_months)
+    no_default = 1.0 - acc.p_default
+    churn_and_no_default = acc.p_churn + acc.alive * ~active_end
     return {
-        "p_churn": acc.p_churn + acc.alive * ~active_end,
+        "p_churn": np.divide(
+            churn_and_no_default,
+            no_default,
+            out=np.full(book.n, np.nan),
+            where=no_default > _CERTAIN_DEFAULT,
+        ),
         "p_default": acc.p_default,
         "expected_contribution": acc.contribution + acc.alive * acc.earned,
     }
