@@ -185,7 +185,8 @@ def make_scores(
             "expected_loss": default * 0.45 * ead,
         }
     )
-    scores["in_default"] = np.arange(n) == n - 1  # the last client: already in default
+    scores["in_default"] = np.arange(n) == n - 1  # the last client: newly in default
+    scores.loc[scores["in_default"], "ead"] = 4e6  # the largest exposure of the book
     scores.loc[scores["in_default"], "default_probability"] = 1.0
     scores["expected_loss"] = scores["default_probability"] * 0.45 * scores["ead"]
     why = pd.Series(np.where(scores["in_default"], "in default at the as-of date", None))
@@ -217,6 +218,10 @@ def make_scores(
     )
     for col in ("churn_probability", "default_probability", "expected_contribution"):
         scores[f"previous_{col}"] = scores[col] * rng.uniform(0.6, 1.2, n)
+    # the client in default was performing at the previous scoring: newly defaulted, workout
+    scores.loc[scores["in_default"], "previous_default_probability"] = 0.02
+    scores.loc[scores["in_default"], "action"] = "workout"
+    scores["rm_id"] = clients["rm_id"]
     scores["churn_probability_change"] = (
         scores["churn_probability"] - scores["previous_churn_probability"]
     )
