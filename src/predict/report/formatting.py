@@ -18,10 +18,11 @@ import pandas as pd
 
 MISSING = "–"
 FORMATS: dict[str, Callable[[float], str]] = {
-    "int": lambda v: f"{v:,.0f}",
-    "money": lambda v: f"{v:,.0f}",
+    "int": lambda v: f"{round(v):,}",  # round first: -0.4 reads 0, not -0
+    "money": lambda v: f"{round(v):,}",
     "pct": lambda v: f"{v:.1%}",
     "prob": lambda v: f"{v:.1%}",
+    "rate": lambda v: f"{v:.2%}",
     "change": lambda v: f"{100 * v:+.1f} pp",
     "money_change": lambda v: f"{v:+,.0f}",
     "float": lambda v: f"{v:,.1f}",
@@ -42,6 +43,16 @@ class Col:
     @property
     def numeric(self) -> bool:
         return self.fmt in FORMATS
+
+
+def money_cols(cols: Sequence[Col], currency: str) -> tuple[Col, ...]:
+    """The columns with the currency added to the header of money columns (``EAD, EUR``)."""
+    if not currency:
+        return tuple(cols)
+    return tuple(
+        Col(c.key, f"{c.label}, {currency}", c.fmt) if c.fmt.startswith("money") else c
+        for c in cols
+    )
 
 
 def is_missing(value: Any) -> bool:

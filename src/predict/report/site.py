@@ -24,7 +24,7 @@ import pandas as pd
 from predict.config import load_params, load_section
 from predict.contract.spec import OUTPUT_COLUMN
 from predict.io import atomic_dir
-from predict.report import charts, credit
+from predict.report import charts, client_page, credit
 from predict.report.explanations import (
     client_waterfall,
     colour_ranks,
@@ -32,12 +32,18 @@ from predict.report.explanations import (
     numeric_values,
     shap_importance,
 )
-from predict.report.formatting import Col, cell, client_page_name, client_page_names, table_spec
+from predict.report.formatting import (
+    Col,
+    cell,
+    client_page_name,
+    client_page_names,
+    money_cols,
+    table_spec,
+)
 from predict.report.history import (
     client_history,
     cut_tables,
     monthly_history,
-    surveys_by_client,
 )
 from predict.report.inputs import ReportInputError, ReportInputs
 from predict.report.kpis import (
@@ -196,20 +202,28 @@ def render_site(
     client_tpl = env.get_template("client.html.j2")
     cut = cut_tables(inputs.tables, chosen, inputs.as_of, config.history_months)
     monthly = monthly_history(cut, chosen, inputs.as_of, config.history_months)
-    surveys = surveys_by_client(cut)
-    no_surveys = pd.DataFrame(columns=["date", "kind", "channel", "csat", "nps"])
+    ids = set(chosen)
+    records = {
+        name: client_page.by_client(inputs.tables, name, ids)
+        for name in ("facilities", "credit_events", "interactions")
+    }
     expl = inputs.explanations
     expl = expl[expl["client_id"].isin(chosen)]
     expl_of = {str(k): g for k, g in expl.groupby("client_id", sort=False)}
     empty = expl.iloc[:0]
     for cid in chosen:
         history = client_history(monthly, cid)
-        ctx = client_context(
-            inputs, config, cid, (history, surveys.get(cid, no_surveys)), expl_of.get(cid, empty)
-        )
+        mine = {name: rows.get(cid, _empty(inputs.tables, name)) for name, rows in records.items()}
+        ctx = client_context(inputs, config, cid, (history, mine), expl_of.get(cid, empty))
         pages[f"clients/{page_of[cid]}"] = client_tpl.render(**common, **ctx)
     pages["kpis.json"] = _json_text(portfolio["headline"], portfolio["kpi_records"])
     return pages, page_of, portfolio["headline"]
+
+
+def _empty(tables: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame | None:
+    """No rows of table ``name`` (None when the run has no such table)."""
+    frame = tables.get(name)
+    return None if frame is None else frame.iloc[:0]
 
 
 def _json_text(headline: dict[str, Any], records: dict[str, Any]) -> str:
@@ -411,16 +425,6 @@ def queue_context(
         if col in shown
     ]
     return {"sections": sections, "filters": filters}
-
-
-def money_cols(cols: Sequence[Col], currency: str) -> tuple[Col, ...]:
-    """The columns with the currency added to the header of money columns (``EAD, EUR``)."""
-    if not currency:
-        return tuple(cols)
-    return tuple(
-        Col(c.key, f"{c.label}, {currency}", c.fmt) if c.fmt.startswith("money") else c
-        for c in cols
-    )
 
 
 def portfolio_context(
@@ -693,83 +697,119 @@ def client_context(
     inputs: ReportInputs,
     config: ReportConfig,
     client_id: str,
-    history: tuple[pd.DataFrame, pd.DataFrame],
+    history: tuple[pd.DataFrame, Mapping[str, pd.DataFrame | None]],
     explanations: pd.DataFrame,
 ) -> dict[str, Any]:
     """Everything one client page shows.
 
     ``history``: the client's months (:func:`~predict.report.history.client_history`) and
-    survey answers; ``explanations``: at least this client's rows.
+    its rows of the tables ``facilities``, ``credit_events`` and ``interactions`` (None for
+    a table the run lacks); ``explanations``: at least this client's rows.
     """
-    months, surveys = history
+    months, records = history
     row = inputs.scores.loc[inputs.scores["client_id"] == client_id].iloc[0]
-    explained = []
-    for target, col in OUTPUT_COLUMN.items():
-        steps, base = client_waterfall(explanations, client_id, target, config.waterfall_features)
-        reasons = str(row.get(f"{target}_reasons") or "")
-        score = table_cell(row.get(col), "money" if target == "contribution" else "prob")
-        explained.append(
-            {
-                "target": target,
-                "score": score,
-                "reasons": [r for r in reasons.split(" | ") if r and r != "nan"],
-                "chart": charts.waterfall(
-                    steps,
-                    base=base,
-                    title=f"{target}: SHAP contributions ({RAW_UNITS[target]})",
-                    shown_as=f"{score} ({'calibrated' if target != 'contribution' else 'output'})",
-                )
-                if steps
-                else None,
-            }
-        )
-    ew = None
-    if inputs.early_warning is not None and "client_id" in inputs.early_warning:
-        mine = inputs.early_warning[inputs.early_warning["client_id"].astype("str") == client_id]
-        ew = (
-            early_warning_table(
-                ReportInputs(
-                    scores=inputs.scores, explanations=inputs.explanations, early_warning=mine
-                ),
-                config,
-                {},
-            )
-            if len(mine)
-            else None
-        )
+    as_of = inputs.as_of
     return {
         "client": {
             k: (None if _na(v) else v)
             for k, v in row.items()
-            if k
-            in (
-                "client_id",
-                "segment",
-                "branch_id",
-                "lifecycle_stage",
-                "action",
-                "action_rule",
-                "relationship_value",
-            )
+            if k in ("client_id", "segment", "branch_id", "lifecycle_stage", "action")
         },
+        "decision": client_page.action_sentence(row),
+        "who": client_page.facts(row, client_page.WHO),
+        "exposure": client_page.exposure_facts(row, config.currency),
+        "currency": config.currency,
+        "triggers": _client_triggers(inputs.early_warning, client_id),
         "movement": movement_rows(row),
         "value": credit.value_rows(row),
         "has_previous": any(c.startswith("previous_") for c in row.index),
-        "explained": explained,
+        "explained": explained_scores(row, explanations, client_id, config),
         "history_charts": history_charts(months),
-        "surveys": table_spec(
-            surveys,
-            (
-                Col("date", "Date"),
-                Col("kind", "Kind"),
-                Col("channel", "Channel"),
-                Col("csat", "CSAT", "int"),
-                Col("nps", "NPS", "int"),
-            ),
-            table_id="surveys",
+        "facilities": client_page.facility_table(records.get("facilities"), as_of, config.currency),
+        "credit_events": client_page.dated_table(
+            records.get("credit_events"), as_of, client_page.EVENT_COLS, "credit-events", 50
         ),
-        "early_warning": ew,
+        "contacts": client_page.dated_table(
+            _in_window(records.get("interactions"), as_of, config.history_months),
+            as_of,
+            client_page.CONTACT_COLS,
+            "contacts",
+            40,
+        ),
+        "history_months": config.history_months,
+        "early_warning": _client_early_warning(inputs, config, client_id),
     }
+
+
+def _in_window(frame: pd.DataFrame | None, as_of: pd.Timestamp, months: int) -> pd.DataFrame | None:
+    """Rows dated in the ``months`` calendar months up to the as-of date."""
+    if frame is None:
+        return None
+    start = (as_of.to_period("M") - (months - 1)).start_time
+    return frame[frame["date"] >= start]
+
+
+def _client_triggers(early: pd.DataFrame | None, client_id: str) -> str | None:
+    """The client's early-warning triggers and what moved, in one line (None: no trigger)."""
+    if early is None or "client_id" not in early:
+        return None
+    mine = early[early["client_id"].astype("str") == client_id]
+    if mine.empty:
+        return None
+    first = mine.iloc[0]
+    parts = [str(first[c]) for c in ("triggers", "details") if c in first and not _na(first[c])]
+    return " — ".join(parts) or None
+
+
+def _client_early_warning(
+    inputs: ReportInputs, config: ReportConfig, client_id: str
+) -> dict[str, Any] | None:
+    if inputs.early_warning is None or "client_id" not in inputs.early_warning:
+        return None
+    mine = inputs.early_warning[inputs.early_warning["client_id"].astype("str") == client_id]
+    if mine.empty:
+        return None
+    only = ReportInputs(scores=inputs.scores, explanations=inputs.explanations, early_warning=mine)
+    return early_warning_table(only, config, {})
+
+
+def not_from_model(row: pd.Series, target: str) -> str | None:
+    """Why ``target``'s value on this row was not produced by the model (its
+    ``<target>_not_scored_reason``), or None when the model produced it."""
+    why = row.get(f"{target}_not_scored_reason")
+    return None if why is None or _na(why) or not str(why).strip() else str(why)
+
+
+def explained_scores(
+    row: pd.Series, explanations: pd.DataFrame, client_id: str, config: ReportConfig
+) -> list[dict[str, Any]]:
+    """Per score: its value, reasons and SHAP waterfall; a score the model did not produce
+    (set by a rule, or not scored) gets the rule's words and no waterfall."""
+    out = []
+    for target, col in OUTPUT_COLUMN.items():
+        score = table_cell(row.get(col), "money" if target == "contribution" else "prob")
+        reasons = [
+            r for r in str(row.get(f"{target}_reasons") or "").split(" | ") if r and r != "nan"
+        ]
+        rule = not_from_model(row, target)
+        if rule is not None:
+            out.append(
+                {"target": target, "score": score, "rule": rule, "reasons": reasons, "chart": None}
+            )
+            continue
+        steps, base = client_waterfall(explanations, client_id, target, config.waterfall_features)
+        chart = None
+        if steps:
+            chart = charts.waterfall(
+                steps,
+                base=base,
+                title=f"{target}: SHAP contributions ({RAW_UNITS[target]})",
+                shown_as=f"{score} ({'calibrated' if target != 'contribution' else 'output'})",
+            )
+        out.append(
+            {"target": target, "score": score, "rule": None, "reasons": reasons, "chart": chart}
+        )
+    return out
 
 
 def _na(value: Any) -> bool:
