@@ -11,6 +11,7 @@ from predict.report.client_page import (
     exposure_facts,
     facility_table,
 )
+from predict.report.explanations import feature_label
 
 AS_OF = pd.Timestamp("2025-12-31")
 
@@ -104,3 +105,11 @@ def test_dated_table_is_newest_first_capped_and_says_how_many_were_left_out() ->
     assert [r[1]["text"] for r in table["rows"]] == ["default", "covenant_breach"]
     assert table["caption"] == "The latest 2 of 3."
     assert "write_off" not in str(table)  # dated after the as-of date: never shown
+
+
+def test_waterfall_labels_are_the_features_meaning_with_the_value_in_units() -> None:
+    assert feature_label("avg_interest_rate", "0.06473") == "Average interest rate of 6.47%"
+    assert feature_label("months_since_revenue", "1.0") == "Last revenue booked 1 month ago"
+    assert feature_label("months_to_last_maturity", None) == "No open facility left to mature"
+    assert feature_label("segment", "sme") == "Segment is sme"
+    assert feature_label("not_in_the_catalogue", "1.5") == "not_in_the_catalogue = 1.5"
