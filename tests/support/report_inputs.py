@@ -149,6 +149,10 @@ def add_value_columns(scores: pd.DataFrame, rng: np.random.Generator) -> None:
     n = len(scores)
     scores["run_rate_revenue"] = scores["expected_contribution"] * rng.uniform(0.8, 1.3, n)
     scores["contribution_at_risk"] = scores["churn_probability"] * scores["run_rate_revenue"]
+    scores["limit_total"] = (scores["ead"] * 1.25).round(0)
+    scores["drawn"] = (scores["ead"] * 0.8).round(2)
+    scores["undrawn"] = scores["limit_total"] - scores["drawn"]
+    scores["utilisation"] = scores["drawn"] / scores["limit_total"]
     scores["funding_cost"] = 0.03 * 0.6 * scores["ead"]
     scores["cost_to_serve"] = 2000.0
     scores["capital"] = np.where(scores["in_default"], 0.0, 0.08 * scores["ead"])
