@@ -277,13 +277,13 @@ def test_portfolio_page_loads_without_errors_or_requests(
 
 def test_clicking_headers_sorts_tables(browser: DevTools, site: Path) -> None:
     browser.open(site / "index.html")
-    index, before = _column(browser, "list-watch", "Default p")
+    index, before = _column(browser, "queue-watch", "Default p")
     assert len(before) >= 3
-    browser.click(f"#list-watch thead th:nth-child({index + 1})")
-    _, ascending = _column(browser, "list-watch", "Default p")
+    browser.click(f"#queue-watch thead th:nth-child({index + 1})")
+    _, ascending = _column(browser, "queue-watch", "Default p")
     assert [float(v) for v in ascending] == sorted(float(v) for v in before)
-    browser.click(f"#list-watch thead th:nth-child({index + 1})")
-    _, descending = _column(browser, "list-watch", "Default p")
+    browser.click(f"#queue-watch thead th:nth-child({index + 1})")
+    _, descending = _column(browser, "queue-watch", "Default p")
     assert [float(v) for v in descending] == sorted((float(v) for v in before), reverse=True)
     text_index, _ = _column(browser, "kpi-segment", "Segment")
     browser.click(f"#kpi-segment thead th:nth-child({text_index + 1})")
@@ -296,10 +296,10 @@ def test_client_page_links_back_to_the_portfolio(
     browser: DevTools, site: Path, tmp_path: Path
 ) -> None:
     browser.open(site / "index.html")
-    href = browser.js("document.querySelector('#list-retain tbody a').getAttribute('href')")
+    href = browser.js("document.querySelector('#queue-retain tbody a').getAttribute('href')")
     assert href.startswith("clients/")
     mark = len(browser.events)
-    browser.click("#list-retain tbody a")
+    browser.click("#queue-retain tbody a")
     browser.wait_for("Page.loadEventFired", mark)
     assert browser.js("location.pathname").endswith(href)
     assert browser.js("document.querySelectorAll('svg.chart').length") >= 3
@@ -308,6 +308,90 @@ def test_client_page_links_back_to_the_portfolio(
     browser.click("#back")
     browser.wait_for("Page.loadEventFired", mark)
     assert browser.js("location.pathname").endswith("/review/index.html")
+    assert browser.problems() == []
+
+
+def _visible_ids(tools: DevTools, table: str) -> list[str]:
+    return list(
+        tools.js(
+            f"[...document.querySelectorAll('#{table} tbody tr')].filter(tr => !tr.hidden)"
+            ".map(tr => tr.getAttribute('data-client-id'))"
+        )
+    )
+
+
+def _count(tools: DevTools, table: str) -> str:
+    return str(tools.js(f"document.querySelector('[data-count-for={table}]').textContent"))
+
+
+def test_the_queue_ranks_counts_and_filters(browser: DevTools, site: Path, tmp_path: Path) -> None:
+    browser.events.clear()
+    browser.open(site / "index.html")
+    # ranked: priority (rise of expected loss) falls down the watch section
+    _, priority = _column(browser, "queue-watch", "Priority")
+    values = [float(v) for v in priority if v != ""]
+    assert len(values) >= 3 and values == sorted(values, reverse=True)
+    # "N of M": listed of the section's members
+    rows = len(_visible_ids(browser, "queue-watch"))
+    total = browser.js("document.querySelector('[data-count-for=queue-watch]').dataset.total")
+    assert _count(browser, "queue-watch") == f"{rows} of {int(total)}"
+    # a filter hides the other rows and says how many match
+    segment = browser.js(
+        "document.querySelector('#queue-watch tbody tr').getAttribute('data-segment')"
+    )
+    browser.js(
+        "(() => { const s = document.querySelector('select[data-filter=segment]');"
+        f" s.value = {json.dumps(segment)}; s.dispatchEvent(new Event('change')); }})()"
+    )
+    shown = _visible_ids(browser, "queue-watch")
+    segments = browser.js(
+        "[...document.querySelectorAll('#queue-watch tbody tr')].filter(tr => !tr.hidden)"
+        ".map(tr => tr.getAttribute('data-segment'))"
+    )
+    assert 0 < len(shown) < rows and set(segments) == {segment}
+    assert _count(browser, "queue-watch").startswith(f"{len(shown)} match of {rows} listed")
+    # the client-id search narrows to one client, and clearing it restores the section
+    browser.js(
+        "(() => { const s = document.querySelector('select[data-filter=segment]');"
+        " s.value = ''; s.dispatchEvent(new Event('change'));"
+        " const q = document.getElementById('queue-search');"
+        f" q.value = {json.dumps(shown[0])}; q.dispatchEvent(new Event('input')); }})()"
+    )
+    assert _visible_ids(browser, "queue-watch") == [shown[0]]
+    browser.js(
+        "(() => { const q = document.getElementById('queue-search'); q.value = '';"
+        " q.dispatchEvent(new Event('input')); })()"
+    )
+    assert len(_visible_ids(browser, "queue-watch")) == rows
+    _keep(browser.screenshot(tmp_path / "report_queue.png"))
+    assert browser.problems() == []
+
+
+def test_a_newly_defaulted_client_tops_the_queue_and_its_first_screen_decides(
+    browser: DevTools, site: Path, tmp_path: Path
+) -> None:
+    browser.events.clear()
+    browser.open(site / "index.html")
+    top = browser.js("document.querySelector('#queue-default tbody tr')")
+    assert top is not None
+    status = browser.js(
+        "[...document.querySelector('#queue-default tbody tr').cells].map(c => c.textContent)"
+    )
+    assert "newly defaulted" in status
+    mark = len(browser.events)
+    browser.click("#queue-default tbody tr a")
+    browser.wait_for("Page.loadEventFired", mark)
+    assert "/clients/" in browser.js("location.pathname")
+    # the first screen (1366 x 900): the decision, who, exposure and the scores are in view
+    for block in ("decision", "who", "exposure", "scores-now"):
+        bottom = browser.js(f"document.getElementById('{block}').getBoundingClientRect().top")
+        assert 0 <= bottom < 900, block
+    text = browser.js("document.getElementById('first-screen').innerText")
+    for expected in ("Relationship manager", "EAD", "Limit", "Drawn", "LGD", "Expected loss"):
+        assert expected in text, expected
+    assert browser.js("document.getElementById('decision').innerText").startswith("Workout")
+    assert "Not a model score" in browser.js("document.body.innerText")
+    _keep(browser.screenshot(tmp_path / "report_client_first_screen.png"))
     assert browser.problems() == []
 
 

@@ -26,7 +26,7 @@ def _stage_main() -> Callable[[list[str]], int]:
 def _params(tmp_path: Path) -> Path:
     """The project's report section, with fewer client pages to keep the test quick."""
     params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
-    section = {**params["report"], "max_client_pages": 3}
+    section = {**params["report"], "max_client_pages": 3, "queue_size": 1}
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump({"report": section}), encoding="utf-8")
     return path
@@ -58,7 +58,10 @@ def test_stage_script_writes_the_site_under_reports_review(tmp_path: Path) -> No
     site = out / "review"
     assert (site / "index.html").is_file() and (site / "model_card.html").is_file()
     pages = sorted(p.name for p in (site / "clients").iterdir())
-    assert "C0010.html" in pages and len(pages) == 4  # 3 from the lists + the requested one
+    # one per queue section with members (queue_size 1), 3 from the lists, the requested one
+    index = (site / "index.html").read_text(encoding="utf-8")
+    queued = index.count('<section class="queue"') - index.count('<p class="note">None.</p>')
+    assert "C0010.html" in pages and 4 < len(pages) <= 4 + queued
     assert json.loads((site / "kpis.json").read_text())["headline"]["clients"] == 12
     assert sorted(p.name for p in out.iterdir()) == ["review"]  # nothing else, no temp folder
 

@@ -149,6 +149,10 @@ def add_value_columns(scores: pd.DataFrame, rng: np.random.Generator) -> None:
     n = len(scores)
     scores["run_rate_revenue"] = scores["expected_contribution"] * rng.uniform(0.8, 1.3, n)
     scores["contribution_at_risk"] = scores["churn_probability"] * scores["run_rate_revenue"]
+    scores["limit_total"] = (scores["ead"] * 1.25).round(0)
+    scores["drawn"] = (scores["ead"] * 0.8).round(2)
+    scores["undrawn"] = scores["limit_total"] - scores["drawn"]
+    scores["utilisation"] = scores["drawn"] / scores["limit_total"]
     scores["funding_cost"] = 0.03 * 0.6 * scores["ead"]
     scores["cost_to_serve"] = 2000.0
     scores["capital"] = np.where(scores["in_default"], 0.0, 0.08 * scores["ead"])
@@ -185,7 +189,8 @@ def make_scores(
             "expected_loss": default * 0.45 * ead,
         }
     )
-    scores["in_default"] = np.arange(n) == n - 1  # the last client: already in default
+    scores["in_default"] = np.arange(n) == n - 1  # the last client: newly in default
+    scores.loc[scores["in_default"], "ead"] = 4e6  # the largest exposure of the book
     scores.loc[scores["in_default"], "default_probability"] = 1.0
     scores["expected_loss"] = scores["default_probability"] * 0.45 * scores["ead"]
     why = pd.Series(np.where(scores["in_default"], "in default at the as-of date", None))
@@ -217,6 +222,10 @@ def make_scores(
     )
     for col in ("churn_probability", "default_probability", "expected_contribution"):
         scores[f"previous_{col}"] = scores[col] * rng.uniform(0.6, 1.2, n)
+    # the client in default was performing at the previous scoring: newly defaulted, workout
+    scores.loc[scores["in_default"], "previous_default_probability"] = 0.02
+    scores.loc[scores["in_default"], "action"] = "workout"
+    scores["rm_id"] = clients["rm_id"]
     scores["churn_probability_change"] = (
         scores["churn_probability"] - scores["previous_churn_probability"]
     )

@@ -1,6 +1,8 @@
-"""Reason codes: plain sentences from templates, grouped by family, never citing a missing value."""
+"""Reason codes: plain sentences from templates, grouped by family; missing values in words."""
 
 from __future__ import annotations
+
+import dataclasses
 
 import numpy as np
 import pandas as pd
@@ -11,6 +13,7 @@ from predict.scoring.reasons import (
     SEPARATOR,
     ReasonsConfig,
     ReasonTemplate,
+    catalogue_templates,
     format_impact,
     reason_impacts,
     reasons_text,
@@ -20,7 +23,9 @@ from predict.scoring.reasons import (
 from tests.support.scoring import FEATURES, feature_frame, train_bundle
 
 TEMPLATES = {
-    "dpd": ReasonTemplate("Days past due reached {value} in the last 3 months", "arrears"),
+    "dpd": ReasonTemplate(
+        "Days past due reached {value} in the last 3 months", "arrears", "No balance to be late on"
+    ),
     "missed": ReasonTemplate("{value} missed payments in a year", "arrears"),
     "util": ReasonTemplate("Limits are {value:.0%} drawn", "usage"),
     "tenure": ReasonTemplate("Client for {value} years", "relationship"),
@@ -52,10 +57,25 @@ def test_sentences_fill_templates_with_readable_values() -> None:
     assert sentence(ReasonTemplate("Turnover {value}"), 1234567.8) == "Turnover 1,234,568"
 
 
+def test_missing_values_and_counts_of_one_read_as_words() -> None:
+    assert sentence(TEMPLATES["dpd"], np.nan) == "No balance to be late on"
+    assert sentence(TEMPLATES["seg"], None) == "Not known"
+    assert sentence(ReasonTemplate("Last revenue {value:.0f} months ago"), 1.0) == (
+        "Last revenue 1 month ago"
+    )
+    assert sentence(ReasonTemplate("{value:.0f} open facilities"), 1.0) == "1 open facility"
+    assert sentence(ReasonTemplate("{value:.0f} open facilities"), 11.0) == "11 open facilities"
+    templates = catalogue_templates()
+    assert sentence(templates["months_to_last_maturity"], np.nan) == (
+        "No open facility left to mature"
+    )
+    assert sentence(templates["tenure_months"], np.nan).startswith("Not known: months since")
+
+
 def test_impacts_are_written_in_points_or_money() -> None:
-    assert format_impact(0.021, "default") == "+2.1 pts"
-    assert format_impact(-0.008, "churn") == "−0.8 pts"
-    assert format_impact(0.0001, "churn") == "+<0.1 pts"
+    assert format_impact(0.021, "default") == "+2.1 pp"
+    assert format_impact(-0.008, "churn") == "−0.8 pp"
+    assert format_impact(0.0001, "churn") == "+<0.1 pp"
     assert format_impact(-1234.4, "contribution") == "−1,234"
 
 
@@ -73,25 +93,30 @@ def test_reasons_group_by_family_up_first_then_down() -> None:
     (text,) = reasons_text(_explained(values, shap), TEMPLATES, ReasonsConfig(top_up=3, top_down=2))
     parts = text.split(SEPARATOR)
     assert parts[0].startswith(
-        "Arrears: Days past due reached 45 in the last 3 months; 2 missed payments in a year (+"
+        "Arrears: Days past due reached 45 in the last 3 months; 2 missed payments in a year (adds "
     )
-    assert parts[0].endswith("pts, raises default risk)")
-    assert parts[1].startswith("Usage: Limits are 90% drawn (+")
-    assert parts[2].startswith("Relationship: Client for 12 years (−")
-    assert parts[2].endswith("lowers default risk)")
+    assert parts[0].endswith("pp to default probability)")
+    assert "(adds " in parts[0]
+    assert parts[1].startswith("Usage: Limits are 90% drawn (adds ")
+    assert parts[2].startswith("Relationship: Client for 12 years (takes ")
+    assert parts[2].endswith("off default probability)") and "(takes " in parts[2]
     assert len(parts) == 3  # zero SHAP: segment is not cited
 
 
-def test_a_missing_value_is_never_cited_whatever_its_shap() -> None:
+def test_a_missing_value_is_cited_in_words_and_an_absent_feature_never() -> None:
     values = pd.DataFrame(
         {"dpd": [np.nan, 30.0], "util": [0.5, np.nan], "seg": pd.Series([None, "sme"], dtype="str")}
     )
     shap = np.array([[2.0, 0.1, -1.0], [0.2, 3.0, -2.0]])
     first, second = reasons_text(_explained(values, shap), TEMPLATES, ReasonsConfig())
-    assert "Days past due" not in first and "Segment" not in first
-    assert "Limits are 50% drawn" in first
-    assert "Limits" not in second
-    assert "Days past due reached 30" in second and "Segment is sme" in second
+    # the missing dpd is the largest driver of the first client: said in words, first
+    assert first.startswith("Arrears: No balance to be late on (adds ")
+    assert "Profile: Not known (takes " in first
+    assert "Usage: Not known (adds " in second
+    absent = dataclasses.replace(_explained(values, shap), absent=frozenset({"dpd", "seg"}))
+    first, second = reasons_text(absent, TEMPLATES, ReasonsConfig())
+    assert "Arrears" not in first + second and "Profile" not in first + second
+    assert first.startswith("Usage: Limits are 50% drawn")
 
 
 def test_select_drivers_respects_counts_and_floor() -> None:
@@ -102,7 +127,7 @@ def test_select_drivers_respects_counts_and_floor() -> None:
     assert down.tolist() == [[4]]
 
 
-def test_reasons_on_a_real_model_never_cite_missing_features() -> None:
+def test_reasons_on_a_real_model_cite_missing_values_in_words() -> None:
     bundle = train_bundle("default")
     frame = feature_frame(n=300, seed=9)
     frame.loc[frame.index[:100], "dpd_max_3m"] = np.nan
@@ -121,10 +146,11 @@ def test_reasons_on_a_real_model_never_cite_missing_features() -> None:
     assert len(texts) == 300 and all(texts)
     util_missing = frame["utilisation"].isna().to_numpy()
     for i, text in enumerate(texts):
-        assert ("Days past due" in text) is False or i >= 100
-        assert not (util_missing[i] and "Utilisation" in text)
-    # missing dpd still gets a SHAP value from LightGBM: the rule, not the model, drops it
+        assert "Days past due" not in text or i >= 100  # a missing value never gets a number
+        assert not (util_missing[i] and "Utilisation " in text)
+    # missing dpd gets a SHAP value from LightGBM, and is then cited as "Not known"
     assert np.abs(ex.shap[:100, FEATURES.index("dpd_max_3m")]).max() > 0
+    assert any("Arrears: Not known" in t for t in texts[:100])
     assert any("Days past due" in t for t in texts[100:])
 
 
@@ -134,8 +160,8 @@ def test_reason_words_follow_the_target(target: str) -> None:
     (text,) = reasons_text(
         _explained(values, np.array([[1.0]]), target), TEMPLATES, ReasonsConfig()
     )
-    assert ("raises churn risk" in text) == (target == "churn")
-    assert ("raises expected contribution" in text) == (target == "contribution")
+    assert ("to churn probability" in text) == (target == "churn")
+    assert ("to expected contribution" in text) == (target == "contribution")
 
 
 def test_direction_follows_shap_even_where_the_calibrator_is_flat() -> None:
@@ -151,8 +177,8 @@ def test_direction_follows_shap_even_where_the_calibrator_is_flat() -> None:
     )
     (text,) = reasons_text(flat, TEMPLATES, ReasonsConfig())
     up, down = text.split(SEPARATOR)
-    assert up.endswith("(+<0.1 pts, raises default risk)")
-    assert down.endswith("(−<0.1 pts, lowers default risk)")
+    assert up.endswith("(adds <0.1 pp to default probability)")
+    assert down.endswith("(takes <0.1 pp off default probability)")
 
 
 def test_a_reason_removes_its_drivers_jointly_and_never_claims_more_than_the_score() -> None:
@@ -174,7 +200,7 @@ def test_a_reason_removes_its_drivers_jointly_and_never_claims_more_than_the_sco
     (text,) = reasons_text(explained, templates, ReasonsConfig(top_up=3, top_down=0))
     joint = _sigmoid(np.array(2.5)) - _sigmoid(np.array(-2.0))
     assert text.count(SEPARATOR) == 0 and text.startswith("Arrears: ")
-    assert f"(+{joint * 100:.1f} pts, raises default risk)" in text
+    assert f"(adds {joint * 100:.1f} pp to default probability)" in text
     assert joint < _sigmoid(np.array(2.5))  # bounded by the score
 
 
@@ -187,8 +213,8 @@ def test_reasons_of_different_families_are_each_removed_on_their_own() -> None:
     p = _sigmoid(np.array(-1.2))
     for part, contribution in ((arrears, 1.0), (usage, 0.5), (tenure, -0.7)):
         impact = p - _sigmoid(np.array(-1.2 - contribution))
-        sign = "+" if impact > 0 else "−"
-        assert f"({sign}{abs(impact) * 100:.1f} pts," in part
+        verb = "adds" if impact > 0 else "takes"
+        assert f"({verb} {abs(impact) * 100:.1f} pp " in part
 
 
 def test_reason_impacts_on_a_real_model_stay_within_the_probability() -> None:

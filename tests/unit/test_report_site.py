@@ -85,6 +85,9 @@ def test_pages_are_self_contained_and_every_link_resolves(built: Path) -> None:
     for page in pages:
         for ref in _refs(page).refs:
             assert not ref.startswith(("http:", "https:", "//")), f"{page.name}: {ref}"
+            if ref.startswith("#"):  # an anchor on the same page: its id is there
+                assert f'id="{ref[1:]}"' in page.read_text(), f"{page.name}: no {ref}"
+                continue
             target = (page.parent / ref.split("#")[0]).resolve()
             assert target.is_file(), f"{page.name} links to missing {ref}"
 
@@ -99,7 +102,7 @@ def test_client_page_links_back_and_shows_scores_history_and_waterfalls(built: P
         "Drawn balance",
         "Revenue per month",
         "Previous scoring",
-        "Survey answers",
+        "Contacts and survey answers",
         "revenue fell",
     ):
         assert expected in text, expected
@@ -107,14 +110,40 @@ def test_client_page_links_back_and_shows_scores_history_and_waterfalls(built: P
     assert text.count("(calibrated)") >= 2  # churn and default waterfalls end on the score shown
 
 
+def test_a_newly_defaulted_client_tops_the_queue_with_a_first_screen_and_no_rule_waterfall(
+    built: Path, run: PortfolioPaths
+) -> None:
+    scores = pd.read_parquet(run.scores / "scores.parquet")
+    last = str(scores["client_id"].iloc[-1])  # the fixture's newly defaulted client
+    index = (built / "index.html").read_text(encoding="utf-8")
+    section = index[index.index('id="queue-default"') :]
+    assert f'href="clients/{last}.html"' in section.split("</table>")[0]
+    assert "newly defaulted" in section.split("</table>")[0]
+    page = (built / "clients" / f"{last}.html").read_text(encoding="utf-8")
+    for expected in (
+        'id="decision"',
+        "Workout: manage the defaulted exposure",
+        "Relationship manager",
+        "EAD",
+        "4,000,000",  # the fixture's EAD of this client
+        'id="facilities"',
+        "Credit events",
+        "Not a model score: in default at the as-of date",
+    ):
+        assert expected in page, expected
+    assert page.count("(calibrated)") == 0  # neither churn nor default has a waterfall
+
+
 def test_portfolio_page_has_kpis_lists_warnings_and_sortable_tables(built: Path) -> None:
     refs = _refs(built / "index.html")
     for table_id in (
         "kpi-segment",
         "kpi-branch_id",
-        "list-retain",
-        "list-watch",
-        "list-grow",
+        "queue-default",
+        "queue-watch",
+        "queue-retain",
+        "queue-grow",
+        "queue-filters",
         "early-warning",
         "drift",
     ):

@@ -106,7 +106,11 @@ def test_reasons_are_plain_words_and_in_default_clients_are_flagged(
     scores = scored[1].scores
     modelled = scores["default_not_scored_reason"].isna()
     normal = scores[modelled]
-    assert normal["default_reasons"].str.contains(r"pts, (?:raises|lowers) default risk\)").all()
+    assert (
+        normal["default_reasons"]
+        .str.contains(r"\((?:adds|takes) [^)]* pp (?:to|off) default probability\)")
+        .all()
+    )
     assert normal["default_probability"].between(0, 1).all()
     in_default = scores[scores["in_default"]]
     assert len(in_default) > 0

@@ -216,7 +216,10 @@ def waterfall(
     """
     if not steps:
         return _empty(title, width)
-    row, left, right = 20, 220, 70
+    # the labels are sentences: the bars start after the longest (about 6 px a character)
+    longest = max(len(label) for label, _ in steps)
+    row, left, right = 20, max(220, min(400, 6 * longest + 12)), 70
+    width += left - 220
     ends = np.cumsum([base] + [v for _, v in steps])
     lo, hi = float(min(ends.min(), base)), float(max(ends.max(), base))
     x = _scale(lo - 0.05 * (hi - lo or 1), hi + 0.05 * (hi - lo or 1), left, width - right)

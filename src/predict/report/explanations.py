@@ -10,9 +10,12 @@ target whose feature is one of :data:`BASE_FEATURES`, its ``shap`` is taken as t
 from __future__ import annotations
 
 import contextlib
+from functools import cache
 
 import numpy as np
 import pandas as pd
+
+from predict.scoring.reasons import ReasonTemplate, catalogue_templates, sentence
 
 EXPLANATION_COLUMNS = ("client_id", "target", "feature", "value", "shap")
 BASE_FEATURES = frozenset({"(base)", "__base__", "base_value", "expected_value", "_base"})
@@ -43,10 +46,29 @@ def client_waterfall(
     feature, value, shap = feature[~is_base], value[~is_base], shap[~is_base]
     order = np.argsort(-np.abs(shap), kind="stable")
     top, rest = order[:max_steps], order[max_steps:]
-    steps = [(f"{feature[i]} = {_short(value[i])}", float(shap[i])) for i in top]
+    steps = [(feature_label(str(feature[i]), value[i]), float(shap[i])) for i in top]
     if len(rest):
         steps.append((f"other {len(rest)} features", float(shap[rest].sum())))
     return steps, base
+
+
+@cache
+def _templates() -> dict[str, ReasonTemplate]:
+    return catalogue_templates()
+
+
+def feature_label(feature: str, value: object, width: int = 60) -> str:
+    """A waterfall bar's label: the feature's meaning with the client's value, in the reason
+    codes' words ("Currently 44 days past due"; a missing value: "No open facility left to
+    mature"); a feature outside the catalogue: ``name = value``."""
+    template = _templates().get(feature)
+    if template is None:
+        return f"{feature} = {_short(value)}"
+    number: object = value
+    with contextlib.suppress(TypeError, ValueError):
+        number = float(str(value)) if value is not None else None
+    text = sentence(template, number)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _short(value: object, width: int = 18) -> str:

@@ -18,13 +18,14 @@ import pandas as pd
 
 MISSING = "–"
 FORMATS: dict[str, Callable[[float], str]] = {
-    "int": lambda v: f"{v:,.0f}",
-    "money": lambda v: f"{v:,.0f}",
+    "int": lambda v: f"{round(v):,}",  # round first: -0.4 reads 0, not -0
+    "money": lambda v: f"{round(v):,}",
     "pct": lambda v: f"{v:.1%}",
     "prob": lambda v: f"{v:.1%}",
+    "rate": lambda v: f"{v:.2%}",
     "change": lambda v: f"{100 * v:+.1f} pp",
     "money_change": lambda v: f"{v:+,.0f}",
-    "float": lambda v: f"{v:.3g}",
+    "float": lambda v: f"{v:,.1f}",
     "psi": lambda v: f"{v:.3f}",
     "nps": lambda v: f"{v:+.0f}",
     "csat": lambda v: f"{v:.2f}",
@@ -42,6 +43,16 @@ class Col:
     @property
     def numeric(self) -> bool:
         return self.fmt in FORMATS
+
+
+def money_cols(cols: Sequence[Col], currency: str) -> tuple[Col, ...]:
+    """The columns with the currency added to the header of money columns (``EAD, EUR``)."""
+    if not currency:
+        return tuple(cols)
+    return tuple(
+        Col(c.key, f"{c.label}, {currency}", c.fmt) if c.fmt.startswith("money") else c
+        for c in cols
+    )
 
 
 def is_missing(value: Any) -> bool:
@@ -70,8 +81,13 @@ def table_spec(
     links: dict[str, Callable[[pd.Series], str | None]] | None = None,
     footer: pd.DataFrame | None = None,
     caption: str = "",
+    row_data: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A sortable table for the template (columns absent from ``frame`` are skipped)."""
+    """A sortable table for the template (columns absent from ``frame`` are skipped).
+
+    ``row_data``: columns of ``frame`` written on each row as ``data-<column>`` attributes
+    (the portfolio's filters read them; missing values are empty).
+    """
     cols = [c for c in columns if c.key in frame.columns]
     links = links or {}
 
@@ -87,6 +103,15 @@ def table_spec(
         "columns": [{"label": c.label, "numeric": c.numeric} for c in cols],
         "rows": rows_of(frame),
         "footer": rows_of(footer) if footer is not None else [],
+        "row_data": [
+            {
+                c.replace("_", "-"): "" if is_missing(v) else str(v)
+                for c, v in zip(row_data, vals, strict=True)
+            }
+            for vals in frame[list(row_data)].itertuples(index=False)
+        ]
+        if row_data
+        else [],
     }
 
 

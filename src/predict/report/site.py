@@ -24,7 +24,7 @@ import pandas as pd
 from predict.config import load_params, load_section
 from predict.contract.spec import OUTPUT_COLUMN
 from predict.io import atomic_dir
-from predict.report import charts, credit
+from predict.report import charts, client_page, credit
 from predict.report.explanations import (
     client_waterfall,
     colour_ranks,
@@ -32,12 +32,18 @@ from predict.report.explanations import (
     numeric_values,
     shap_importance,
 )
-from predict.report.formatting import Col, cell, client_page_name, client_page_names, table_spec
+from predict.report.formatting import (
+    Col,
+    cell,
+    client_page_name,
+    client_page_names,
+    money_cols,
+    table_spec,
+)
 from predict.report.history import (
     client_history,
     cut_tables,
     monthly_history,
-    surveys_by_client,
 )
 from predict.report.inputs import ReportInputError, ReportInputs
 from predict.report.kpis import (
@@ -55,6 +61,7 @@ from predict.report.model_card import (
     model_card,
 )
 from predict.report.notes import run_notes
+from predict.report.queue import FILTER_COLUMNS, Queue, attach_triggers, build_queues, el_rise
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +89,9 @@ class ReportConfig:
     group_by: tuple[str, ...] = ("segment", "branch_id")
     action_lists: dict[str, str] = field(default_factory=_default_lists)  # action -> sort by
     list_size: int = 50  # rows per action list and early-warning list
-    max_client_pages: int = 200  # client pages from the lists (requested ones come on top)
+    queue_size: int = 100  # rows shown per review-queue section; each gets a client page
+    max_client_pages: int = 200  # pages from the early-warning and action lists (queue's on top)
+    currency: str = ""  # unit of money amounts, e.g. EUR (shown in headers and cards)
     history_months: int = 24
     waterfall_features: int = 10
     summary_features: int = 12
@@ -169,9 +178,12 @@ def render_site(
 ) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
     """(pages by relative path, client page names by id, headline KPIs)."""
     env = environment()
-    chosen = select_clients(inputs, config, clients)
+    scores = with_client_attributes(inputs.scores, inputs.tables)
+    inputs = dataclasses.replace(inputs, scores=scores)
+    queues = build_queues(scores)
+    chosen = select_clients(inputs, config, clients, queues)
     page_of = client_page_names(chosen)
-    portfolio = portfolio_context(inputs, config, page_of)
+    portfolio = portfolio_context(inputs, config, page_of, queues)
     common = {"title": config.title, "as_of": inputs.as_of.date().isoformat()}
     pages = {
         "index.html": env.get_template("portfolio.html.j2").render(**common, **portfolio),
@@ -190,30 +202,59 @@ def render_site(
     client_tpl = env.get_template("client.html.j2")
     cut = cut_tables(inputs.tables, chosen, inputs.as_of, config.history_months)
     monthly = monthly_history(cut, chosen, inputs.as_of, config.history_months)
-    surveys = surveys_by_client(cut)
-    no_surveys = pd.DataFrame(columns=["date", "kind", "channel", "csat", "nps"])
+    ids = set(chosen)
+    records = {
+        name: client_page.by_client(inputs.tables, name, ids)
+        for name in ("facilities", "credit_events", "interactions")
+    }
     expl = inputs.explanations
     expl = expl[expl["client_id"].isin(chosen)]
     expl_of = {str(k): g for k, g in expl.groupby("client_id", sort=False)}
     empty = expl.iloc[:0]
     for cid in chosen:
         history = client_history(monthly, cid)
-        ctx = client_context(
-            inputs, config, cid, (history, surveys.get(cid, no_surveys)), expl_of.get(cid, empty)
-        )
+        mine = {name: rows.get(cid, _empty(inputs.tables, name)) for name, rows in records.items()}
+        ctx = client_context(inputs, config, cid, (history, mine), expl_of.get(cid, empty))
         pages[f"clients/{page_of[cid]}"] = client_tpl.render(**common, **ctx)
     pages["kpis.json"] = _json_text(portfolio["headline"], portfolio["kpi_records"])
     return pages, page_of, portfolio["headline"]
+
+
+def _empty(tables: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame | None:
+    """No rows of table ``name`` (None when the run has no such table)."""
+    frame = tables.get(name)
+    return None if frame is None else frame.iloc[:0]
 
 
 def _json_text(headline: dict[str, Any], records: dict[str, Any]) -> str:
     return json.dumps({"headline": headline, "by": records}, indent=2, default=str) + "\n"
 
 
+def with_client_attributes(
+    scores: pd.DataFrame, tables: Mapping[str, pd.DataFrame]
+) -> pd.DataFrame:
+    """The scores with ``rm_id`` and ``industry`` from the clients table where they lack them."""
+    clients = tables.get("clients")
+    if clients is None or "client_id" not in clients:
+        return scores
+    wanted = [c for c in ("rm_id", "industry") if c in clients and c not in scores]
+    if not wanted:
+        return scores
+    first = clients.drop_duplicates("client_id").set_index("client_id")
+    out = scores.copy()
+    for col in wanted:
+        out[col] = out["client_id"].astype("str").map(first[col].astype("str"))
+    return out
+
+
 def select_clients(
-    inputs: ReportInputs, config: ReportConfig, requested: Sequence[str]
+    inputs: ReportInputs,
+    config: ReportConfig,
+    requested: Sequence[str],
+    queues: Sequence[Queue] = (),
 ) -> list[str]:
-    """Client ids that get a page: requested ones, then early-warning, then action lists."""
+    """Client ids that get a page: requested ones, every client shown in the review queue,
+    then early-warning and action lists (these capped at ``max_client_pages``)."""
     known = set(inputs.scores["client_id"])
     unknown = [c for c in requested if str(c) not in known]
     if unknown:
@@ -227,7 +268,8 @@ def select_clients(
     for action in config.action_lists:
         listed += action_list(inputs.scores, action, config).client_id.tolist()
     listed = [c for c in dict.fromkeys(listed) if c in known][: config.max_client_pages]
-    return list(dict.fromkeys([str(c) for c in requested] + listed))
+    queued = [str(c) for q in queues for c in q.rows["client_id"].head(config.queue_size)]
+    return list(dict.fromkeys([str(c) for c in requested] + queued + listed))
 
 
 def action_list(scores: pd.DataFrame, action: str, config: ReportConfig) -> pd.DataFrame:
@@ -288,15 +330,38 @@ def kpi_tables(
         frame = portfolio_kpis(inputs.scores, inputs.tables, inputs.as_of, config.kpis, by)
         body, total = frame.iloc[:-1], frame.iloc[-1:]
         headline = {str(k): _plain(v) for k, v in total.iloc[0].items() if k != by}
-        cols = (Col(by, by.replace("_", " ").capitalize()), *PORTFOLIO_COLS)
+        cols = (
+            Col(by, by.replace("_", " ").capitalize()),
+            *money_cols(PORTFOLIO_COLS, config.currency),
+        )
         tables[by] = table_spec(body, cols, table_id=f"kpi-{by}", footer=total)
         records[by] = [{k: _plain(v) for k, v in r.items()} for r in frame.to_dict("records")]
     if not config.group_by:
         frame = portfolio_kpis(inputs.scores, inputs.tables, inputs.as_of, config.kpis, None)
         headline = {str(k): _plain(v) for k, v in frame.iloc[-1].items()}
+    headline.update(book_counts(inputs.scores))
     headline["as_of"] = inputs.as_of.date().isoformat()
     headline["churn_threshold"] = config.kpis.churn_threshold
     return headline, tables, records
+
+
+OUT_OF_BOOK = {"potential": "prospects", "churned": "former_clients"}
+
+
+def book_counts(scores: pd.DataFrame) -> dict[str, Any]:
+    """Clients in the book (lifecycle stage neither ``potential`` nor ``churned``), prospects
+    and former clients; expected loss of the performing clients and of those in default."""
+    stage = scores["lifecycle_stage"].astype("str") if "lifecycle_stage" in scores else None
+    out: dict[str, Any] = {}
+    if stage is not None:
+        out["clients_in_book"] = int((~stage.isin(list(OUT_OF_BOOK))).sum())
+        out.update({name: int((stage == s).sum()) for s, name in OUT_OF_BOOK.items()})
+    if "expected_loss" in scores and "in_default" in scores:
+        loss = pd.to_numeric(scores["expected_loss"], errors="coerce")
+        in_default = scores["in_default"].astype("boolean").fillna(False).astype(bool)
+        out["expected_loss_performing"] = _plain(loss[~in_default].sum(min_count=1))
+        out["expected_loss_in_default"] = _plain(loss[in_default].sum(min_count=1))
+    return out
 
 
 def _plain(value: Any) -> Any:
@@ -306,8 +371,67 @@ def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
+QUEUE_COLS = (
+    *CLIENT_COLS[:3],  # client, segment, branch
+    Col("rm_id", "RM"),
+    Col("rating_grade", "Grade"),
+    Col("previous_rating_grade", "Grade before"),
+    Col("default_probability", "Default p", "prob"),
+    Col("default_probability_change", "Δ default p", "change"),
+    Col("churn_probability", "Churn p", "prob"),
+    Col("ead", "EAD", "money"),
+    Col("expected_loss", "Expected loss", "money"),
+    Col("priority", "Priority", "money"),
+    Col("status", "Status"),
+    Col("triggers", "Triggers"),
+)
+QUEUED_ACTIONS = frozenset({"workout", "watch", "retain", "grow"})  # shown in the queue instead
+QUEUE_REASON = {"default": "default_reasons", "watch": "default_reasons", "retain": "churn_reasons"}
+
+
+def queue_context(
+    inputs: ReportInputs, config: ReportConfig, page_of: Mapping[str, str], queues: Sequence[Queue]
+) -> dict[str, Any]:
+    """The review queue: per section its heading, counts and the top ``queue_size`` rows, and
+    the filter choices (over the rows shown)."""
+    sections, shown_rows = [], []
+    for q in queues:
+        rows = attach_triggers(q.rows.head(config.queue_size), inputs.early_warning)
+        rows["status"] = np.where(rows["new_default"], "newly defaulted", "")
+        reason = QUEUE_REASON.get(q.key, "contribution_reasons")
+        table = table_spec(
+            _first_reason(rows),
+            (*money_cols(QUEUE_COLS, config.currency), Col(reason, "Top reason")),
+            table_id=f"queue-{q.key}",
+            links=_link(page_of),
+            row_data=[c for c in ("client_id", *FILTER_COLUMNS) if c in rows],
+        )
+        sections.append(
+            {
+                "key": q.key,
+                "heading": q.heading,
+                "priority_means": q.priority_means,
+                "total": q.total,
+                "shown": len(rows),
+                "excluded": q.excluded,
+                "table": table,
+            }
+        )
+        shown_rows.append(rows)
+    shown = pd.concat(shown_rows) if shown_rows else inputs.scores.iloc[:0]
+    filters = [
+        (col.replace("_", "-"), label, sorted(shown[col].dropna().astype("str").unique()))
+        for col, label in zip(FILTER_COLUMNS, ("Segment", "Branch", "RM", "Grade"), strict=True)
+        if col in shown
+    ]
+    return {"sections": sections, "filters": filters}
+
+
 def portfolio_context(
-    inputs: ReportInputs, config: ReportConfig, page_of: Mapping[str, str]
+    inputs: ReportInputs,
+    config: ReportConfig,
+    page_of: Mapping[str, str],
+    queues: Sequence[Queue] = (),
 ) -> dict[str, Any]:
     """Everything the portfolio page shows."""
     headline, tables, records = kpi_tables(inputs, config)
@@ -317,11 +441,15 @@ def portfolio_context(
     lists = {
         action: table_spec(
             _first_reason(action_list(scores, action, config)),
-            (*CLIENT_COLS, Col(_reason_col(config, action), "Top reason")),
+            (
+                *money_cols(CLIENT_COLS, config.currency),
+                Col(_reason_col(config, action), "Top reason"),
+            ),
             table_id=f"list-{action}",
             links=_link(page_of),
         )
         for action in config.action_lists
+        if action not in QUEUED_ACTIONS
     }
     charts_ = {
         "default_hist": charts.column_chart(
@@ -349,7 +477,9 @@ def portfolio_context(
             )
     return {
         "headline": headline,
-        "cards": headline_cards(headline, config.kpis),
+        "queue": queue_context(inputs, config, page_of, queues),
+        "currency": config.currency,
+        "cards": headline_cards(headline, config.kpis, config.currency),
         "retention_months": config.kpis.retention_months,
         "inactivity_months": config.kpis.inactivity_months,
         "survey_months": config.kpis.survey_months,
@@ -387,26 +517,39 @@ def default_histogram(scores: pd.DataFrame, bins: tuple[float, ...]) -> pd.DataF
     return hist
 
 
-def headline_cards(headline: Mapping[str, Any], kpis: KpiConfig) -> list[tuple[str, str]]:
-    """(label, formatted value) of the portfolio's headline figures."""
+def headline_cards(
+    headline: Mapping[str, Any], kpis: KpiConfig, currency: str = ""
+) -> list[tuple[str, str]]:
+    """(label, formatted value) of the portfolio's headline figures (those the run has);
+    money in ``currency``."""
+    unit = f", {currency}" if currency else ""
     items = (
-        ("Clients scored", "clients", "int"),
+        ("Clients in the book (not prospects, not former)", "clients_in_book", "int"),
+        ("Prospects (not scored for churn or default)", "prospects", "int"),
+        ("Former clients (churned)", "former_clients", "int"),
         (f"Retention, last {kpis.retention_months} months", "retention_rate", "pct"),
         ("Predicted churn (mean)", "predicted_churn", "prob"),
         ("Expected leavers", "expected_leavers", "float"),
         (f"NPS, last {kpis.survey_months} months", "nps", "nps"),
         ("Average CSAT", "csat", "csat"),
-        ("Expected contribution", "contribution", "money"),
-        ("Contribution at risk (p × run-rate revenue)", "contribution_at_risk", "money"),
+        (f"Expected contribution{unit}", "contribution", "money"),
+        (f"Contribution at risk (p × run-rate revenue){unit}", "contribution_at_risk", "money"),
         (
-            f"… of clients with churn p ≥ {kpis.churn_threshold:.0%}",
+            f"… of clients with churn p ≥ {kpis.churn_threshold:.0%}{unit}",
             "contribution_at_risk_above_threshold",
             "money",
         ),
-        ("Expected loss", "expected_loss", "money"),
-        ("EAD", "ead", "money"),
+        (f"Expected loss, performing clients{unit}", "expected_loss_performing", "money"),
+        (
+            f"Loss expected on clients in default (LGD × EAD){unit}",
+            "expected_loss_in_default",
+            "money",
+        ),
+        (f"EAD{unit}", "ead", "money"),
     )
-    return [(label, table_cell(headline.get(key), fmt)) for label, key, fmt in items]
+    return [
+        (label, table_cell(headline.get(key), fmt)) for label, key, fmt in items if key in headline
+    ]
 
 
 def _reason_col(config: ReportConfig, action: str) -> str:
@@ -426,12 +569,19 @@ def _first_reason(frame: pd.DataFrame) -> pd.DataFrame:
 def early_warning_table(
     inputs: ReportInputs, config: ReportConfig, page_of: Mapping[str, str]
 ) -> dict[str, Any] | None:
+    """The early-warning rows, largest rise of expected loss first (then expected loss, then
+    churn probability), the first ``list_size`` of them; ``total`` counts them all."""
     ew = inputs.early_warning
     if ew is None:
         return None
+    ew = ranked_early_warning(ew, inputs.scores)
     cols = (
         *CLIENT_COLS[:3],  # client, segment, branch
         *credit.EARLY_WARNING_COLS,
+        *money_cols(
+            (Col("ead", "EAD", "money"), Col("el_rise", "Rise of expected loss", "money")),
+            config.currency,
+        ),
         Col("action", "Action"),
         Col("reasons", "Top reason"),
     )
@@ -439,13 +589,36 @@ def early_warning_table(
     extra = tuple(
         Col(str(c), str(c))
         for c in ew.columns
-        if c not in known and c not in ("as_of", "previous_as_of", "previous_source")
+        if c not in known
+        and c not in ("as_of", "previous_as_of", "previous_source", "expected_loss")
     )
-    return table_spec(
+    spec = table_spec(
         _first_reason(ew.head(config.list_size)),
         (*cols, *extra),
         table_id="early-warning",
         links=_link(page_of),
+    )
+    spec["total"] = len(ew)
+    return spec
+
+
+def ranked_early_warning(ew: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """Early-warning rows with the client's EAD, expected loss and rise of expected loss
+    (:func:`predict.report.queue.el_rise`), ranked by that rise, then expected loss, then
+    churn probability (largest first, missing last)."""
+    wanted = [
+        c for c in ("ead", "expected_loss", "lgd", "previous_default_probability") if c in scores
+    ]
+    extra = scores[["client_id", *wanted]].copy()
+    extra["el_rise"] = el_rise(scores)
+    extra = extra.drop(columns=[c for c in ("lgd", "previous_default_probability") if c in extra])
+    out = ew.drop(columns=[c for c in ("ead", "expected_loss", "el_rise") if c in ew.columns])
+    out = out.assign(client_id=out["client_id"].astype("str")).merge(
+        extra.assign(client_id=extra["client_id"].astype("str")), on="client_id", how="left"
+    )
+    keys = [c for c in ("el_rise", "expected_loss", "churn_probability") if c in out]
+    return out.sort_values(keys, ascending=False, na_position="last", kind="stable").reset_index(
+        drop=True
     )
 
 
@@ -469,6 +642,12 @@ def drift_table(drift: pd.DataFrame | None) -> dict[str, Any] | None:
     )
     spec = table_spec(flagged, cols, table_id="drift")
     spec["checked"] = len(drift)
+    level = flagged["level"].astype("str") if "level" in flagged else pd.Series(dtype="str")
+    spec["alerts"] = (
+        flagged.loc[level == "alert", "variable"].astype("str").tolist()
+        if "variable" in flagged
+        else []
+    )
     return spec
 
 
@@ -518,83 +697,119 @@ def client_context(
     inputs: ReportInputs,
     config: ReportConfig,
     client_id: str,
-    history: tuple[pd.DataFrame, pd.DataFrame],
+    history: tuple[pd.DataFrame, Mapping[str, pd.DataFrame | None]],
     explanations: pd.DataFrame,
 ) -> dict[str, Any]:
     """Everything one client page shows.
 
     ``history``: the client's months (:func:`~predict.report.history.client_history`) and
-    survey answers; ``explanations``: at least this client's rows.
+    its rows of the tables ``facilities``, ``credit_events`` and ``interactions`` (None for
+    a table the run lacks); ``explanations``: at least this client's rows.
     """
-    months, surveys = history
+    months, records = history
     row = inputs.scores.loc[inputs.scores["client_id"] == client_id].iloc[0]
-    explained = []
-    for target, col in OUTPUT_COLUMN.items():
-        steps, base = client_waterfall(explanations, client_id, target, config.waterfall_features)
-        reasons = str(row.get(f"{target}_reasons") or "")
-        score = table_cell(row.get(col), "money" if target == "contribution" else "prob")
-        explained.append(
-            {
-                "target": target,
-                "score": score,
-                "reasons": [r for r in reasons.split(" | ") if r and r != "nan"],
-                "chart": charts.waterfall(
-                    steps,
-                    base=base,
-                    title=f"{target}: SHAP contributions ({RAW_UNITS[target]})",
-                    shown_as=f"{score} ({'calibrated' if target != 'contribution' else 'output'})",
-                )
-                if steps
-                else None,
-            }
-        )
-    ew = None
-    if inputs.early_warning is not None and "client_id" in inputs.early_warning:
-        mine = inputs.early_warning[inputs.early_warning["client_id"].astype("str") == client_id]
-        ew = (
-            early_warning_table(
-                ReportInputs(
-                    scores=inputs.scores, explanations=inputs.explanations, early_warning=mine
-                ),
-                config,
-                {},
-            )
-            if len(mine)
-            else None
-        )
+    as_of = inputs.as_of
     return {
         "client": {
             k: (None if _na(v) else v)
             for k, v in row.items()
-            if k
-            in (
-                "client_id",
-                "segment",
-                "branch_id",
-                "lifecycle_stage",
-                "action",
-                "action_rule",
-                "relationship_value",
-            )
+            if k in ("client_id", "segment", "branch_id", "lifecycle_stage", "action")
         },
+        "decision": client_page.action_sentence(row),
+        "who": client_page.facts(row, client_page.WHO),
+        "exposure": client_page.exposure_facts(row, config.currency),
+        "currency": config.currency,
+        "triggers": _client_triggers(inputs.early_warning, client_id),
         "movement": movement_rows(row),
         "value": credit.value_rows(row),
         "has_previous": any(c.startswith("previous_") for c in row.index),
-        "explained": explained,
+        "explained": explained_scores(row, explanations, client_id, config),
         "history_charts": history_charts(months),
-        "surveys": table_spec(
-            surveys,
-            (
-                Col("date", "Date"),
-                Col("kind", "Kind"),
-                Col("channel", "Channel"),
-                Col("csat", "CSAT", "int"),
-                Col("nps", "NPS", "int"),
-            ),
-            table_id="surveys",
+        "facilities": client_page.facility_table(records.get("facilities"), as_of, config.currency),
+        "credit_events": client_page.dated_table(
+            records.get("credit_events"), as_of, client_page.EVENT_COLS, "credit-events", 50
         ),
-        "early_warning": ew,
+        "contacts": client_page.dated_table(
+            _in_window(records.get("interactions"), as_of, config.history_months),
+            as_of,
+            client_page.CONTACT_COLS,
+            "contacts",
+            40,
+        ),
+        "history_months": config.history_months,
+        "early_warning": _client_early_warning(inputs, config, client_id),
     }
+
+
+def _in_window(frame: pd.DataFrame | None, as_of: pd.Timestamp, months: int) -> pd.DataFrame | None:
+    """Rows dated in the ``months`` calendar months up to the as-of date."""
+    if frame is None:
+        return None
+    start = (as_of.to_period("M") - (months - 1)).start_time
+    return frame[frame["date"] >= start]
+
+
+def _client_triggers(early: pd.DataFrame | None, client_id: str) -> str | None:
+    """The client's early-warning triggers and what moved, in one line (None: no trigger)."""
+    if early is None or "client_id" not in early:
+        return None
+    mine = early[early["client_id"].astype("str") == client_id]
+    if mine.empty:
+        return None
+    first = mine.iloc[0]
+    parts = [str(first[c]) for c in ("triggers", "details") if c in first and not _na(first[c])]
+    return " — ".join(parts) or None
+
+
+def _client_early_warning(
+    inputs: ReportInputs, config: ReportConfig, client_id: str
+) -> dict[str, Any] | None:
+    if inputs.early_warning is None or "client_id" not in inputs.early_warning:
+        return None
+    mine = inputs.early_warning[inputs.early_warning["client_id"].astype("str") == client_id]
+    if mine.empty:
+        return None
+    only = ReportInputs(scores=inputs.scores, explanations=inputs.explanations, early_warning=mine)
+    return early_warning_table(only, config, {})
+
+
+def not_from_model(row: pd.Series, target: str) -> str | None:
+    """Why ``target``'s value on this row was not produced by the model (its
+    ``<target>_not_scored_reason``), or None when the model produced it."""
+    why = row.get(f"{target}_not_scored_reason")
+    return None if why is None or _na(why) or not str(why).strip() else str(why)
+
+
+def explained_scores(
+    row: pd.Series, explanations: pd.DataFrame, client_id: str, config: ReportConfig
+) -> list[dict[str, Any]]:
+    """Per score: its value, reasons and SHAP waterfall; a score the model did not produce
+    (set by a rule, or not scored) gets the rule's words and no waterfall."""
+    out = []
+    for target, col in OUTPUT_COLUMN.items():
+        score = table_cell(row.get(col), "money" if target == "contribution" else "prob")
+        reasons = [
+            r for r in str(row.get(f"{target}_reasons") or "").split(" | ") if r and r != "nan"
+        ]
+        rule = not_from_model(row, target)
+        if rule is not None:
+            out.append(
+                {"target": target, "score": score, "rule": rule, "reasons": reasons, "chart": None}
+            )
+            continue
+        steps, base = client_waterfall(explanations, client_id, target, config.waterfall_features)
+        chart = None
+        if steps:
+            chart = charts.waterfall(
+                steps,
+                base=base,
+                title=f"{target}: SHAP contributions ({RAW_UNITS[target]})",
+                shown_as=f"{score} ({'calibrated' if target != 'contribution' else 'output'})",
+            )
+        out.append(
+            {"target": target, "score": score, "rule": None, "reasons": reasons, "chart": chart}
+        )
+    return out
 
 
 def _na(value: Any) -> bool:

@@ -10,7 +10,7 @@ the drift reference). The frames are already aligned with the models
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,11 +24,19 @@ from predict.scoring.explain import Explained, ExplanationWriter, explain_matrix
 from predict.scoring.reasons import ReasonTemplate, reasons_text
 
 
-def explain_chunk(chunk: pd.DataFrame, bundle: ModelBundle) -> Explained:
-    """SHAP of one chunk for one model (values: the clients' own feature values)."""
+def explain_chunk(
+    chunk: pd.DataFrame, bundle: ModelBundle, absent: frozenset[str] = frozenset()
+) -> Explained:
+    """SHAP of one chunk for one model (values: the clients' own feature values; ``absent``:
+    features the data did not give, never cited as reasons)."""
     names = list(bundle.features.names)
     return explain_matrix(
-        bundle.target, bundle.booster, model_input(chunk, bundle), chunk[names], bundle.from_raw
+        bundle.target,
+        bundle.booster,
+        model_input(chunk, bundle),
+        chunk[names],
+        bundle.from_raw,
+        absent,
     )
 
 
@@ -39,8 +47,12 @@ def score_chunks(
     templates: Mapping[str, ReasonTemplate],
     writer: ExplanationWriter | None = None,
     progress: ProgressReporter | None = None,
+    absent: Mapping[str, Sequence[str]] | None = None,
 ) -> pd.DataFrame:
     """Model outputs and reasons per client, writing explanations chunk by chunk.
+
+    ``absent``: per target, the model features the data did not give (scored as missing;
+    ``ScoringReport.missing_features``): never cited as reasons.
 
     Returns one row per row of ``features``: client_id, ``<output>`` per target and
     ``<target>_reasons``, in the order of ``features``.
@@ -53,7 +65,7 @@ def score_chunks(
         chunk = features.iloc[start : start + config.chunk_size]
         part = pd.DataFrame({"client_id": chunk["client_id"].to_numpy()})
         for target, bundle in bundles.items():
-            ex = explain_chunk(chunk, bundle)
+            ex = explain_chunk(chunk, bundle, frozenset((absent or {}).get(target, ())))
             bundle.require_valid(ex.shap, "SHAP contributions")
             part[OUTPUT_COLUMN[target]] = bundle.from_raw(ex.raw)
             part[f"{target}_reasons"] = reasons_text(ex, templates, config.reasons)

@@ -49,7 +49,9 @@ class Explained:
     ``present`` marks the cells the model saw as a value (False where missing, where the
     feature was absent from the data, or where a category was unseen in training).
     ``shap`` is (n, f) in raw units, ``base`` the base value, ``raw = shap.sum(1) + base``
-    and ``to_output`` maps a raw margin to the model's output (calibrated).
+    and ``to_output`` maps a raw margin to the model's output (calibrated). ``absent``: the
+    features the data did not give at all (added as missing for the model; the reasons never
+    cite them, since a missing value there says nothing about the client).
     """
 
     target: str
@@ -59,6 +61,7 @@ class Explained:
     shap: np.ndarray
     base: np.ndarray
     to_output: Callable[[np.ndarray], np.ndarray]
+    absent: frozenset[str] = frozenset()
 
     @property
     def raw(self) -> np.ndarray:
@@ -71,8 +74,10 @@ def explain_matrix(
     X: pd.DataFrame,
     values: pd.DataFrame,
     to_output: Callable[[np.ndarray], np.ndarray],
+    absent: frozenset[str] = frozenset(),
 ) -> Explained:
-    """TreeSHAP of the model input ``X``; ``values`` are the same rows' own values."""
+    """TreeSHAP of the model input ``X``; ``values`` are the same rows' own values;
+    ``absent``: features the data did not give (see :class:`Explained`)."""
     contrib = contributions(booster, X)
     present = X.notna().to_numpy()
     return Explained(
@@ -83,6 +88,7 @@ def explain_matrix(
         shap=contrib[:, :-1],
         base=contrib[:, -1],
         to_output=to_output,
+        absent=absent,
     )
 
 

@@ -125,7 +125,9 @@ def score_snapshot(
     unseen_categories(features, bundles, report)
     meta = stamp(report) if report.run_id else None
     with ExplanationWriter(Path(out_dir) / "explanations.parquet", meta) as writer:
-        outputs = score_chunks(features, bundles, config, templates, writer, progress)
+        outputs = score_chunks(
+            features, bundles, config, templates, writer, progress, report.missing_features
+        )
     report.explanation_rows = writer.rows
     scores = score_table(tables, as_of, features, outputs, bundles, config, report.skipped_targets)
     if previous is None and config.previous == "month_end":

@@ -1,0 +1,167 @@
+"""The first screen of a client page, and its facility, credit-event and contact tables.
+
+The first screen answers "what do I do with this client, and why" in 30 seconds: who it is
+(segment, industry, branch, RM), its exposure (limit, drawn, available, utilisation, EAD,
+LGD, expected loss, grade), and the action with its rule in one sentence
+(:func:`action_sentence`). The tables below come from the validated contract tables, only
+rows dated on or before the as-of date (point in time).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from predict.report.formatting import MISSING, Col, cell, money_cols, table_spec
+
+logger = logging.getLogger(__name__)
+
+# What each action asks of the reviewer (the scoring's action rules, docs/scoring.md).
+ACTION_WORDS = {
+    "workout": "Workout: manage the defaulted exposure (recovery, restructuring, provisions)",
+    "watch": "Watch: review the credit and agree mitigating steps",
+    "retain": "Retain: contact the client to keep a valuable relationship",
+    "grow": "Grow: offer more business to a low-risk, under-used client",
+    "maintain": "Maintain: no action needed",
+    "win_back": "Win back: approach a former client",
+    "convert": "Convert: approach a prospect",
+    "none": "No action: not a client in the book",
+}
+FALLBACK_RULE = "default"  # the action rule's name when no rule matched
+
+
+def _value_text(name: str, value: Any) -> str:
+    """A value of the scores for a sentence: probabilities in %, changes in pp, amounts with
+    thousands separators."""
+    if name.endswith("_change") and "probability" in name:
+        return str(cell(value, "change")["text"])
+    if name.endswith(("probability", "utilisation", "lgd")):
+        return str(cell(value, "prob")["text"])
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        return str(cell(value, "money" if abs(value) >= 100 else "float")["text"])
+    return MISSING if value is None or value != value else str(value)
+
+
+def action_sentence(row: pd.Series) -> str:
+    """The action and why, in one sentence, from ``action`` and ``action_rule``
+    (``"<action>: <condition>"``; ``"default"`` when no rule matched)."""
+    action = str(row.get("action") or "")
+    words = ACTION_WORDS.get(action, action.replace("_", " ").capitalize() or "No action")
+    rule = row.get("action_rule")
+    if rule is None or rule != rule or not str(rule).strip():
+        return f"{words}. (The scores carry no action rule.)"
+    rule = str(rule)
+    if rule == FALLBACK_RULE:
+        return f"{words}: no action rule matched, so the fallback applies."
+    condition = rule.split(":", 1)[1].strip() if ":" in rule else rule
+    names = [n for n in dict.fromkeys(re.findall(r"[a-z_][a-z0-9_]*", condition)) if n in row]
+    here = "; ".join(f"{n.replace('_', ' ')} {_value_text(n, row[n])}" for n in names)
+    shown = condition.replace(">=", "≥").replace("<=", "≤").replace("==", "is")
+    shown = shown.replace("_", " ")
+    return f"{words}, because {shown}" + (f" (this client: {here})." if here else ".")
+
+
+def facts(row: pd.Series, items: tuple[tuple[str, str, str], ...]) -> list[tuple[str, str]]:
+    """(label, text) of the ``(label, column, format)`` items the row has."""
+    return [(label, str(cell(row[col], fmt)["text"])) for label, col, fmt in items if col in row]
+
+
+WHO = (
+    ("Segment", "segment", "text"),
+    ("Industry", "industry", "text"),
+    ("Branch", "branch_id", "text"),
+    ("Relationship manager", "rm_id", "text"),
+    ("Lifecycle stage", "lifecycle_stage", "text"),
+)
+EXPOSURE = (
+    ("Limit", "limit_total", "money"),
+    ("Drawn", "drawn", "money"),
+    ("Available (undrawn)", "undrawn", "money"),
+    ("Utilisation", "utilisation", "pct"),
+    ("EAD", "ead", "money"),
+    ("LGD", "lgd", "pct"),
+    ("Expected loss", "expected_loss", "money"),
+    ("Rating grade", "rating_grade", "text"),
+    ("Grade at the previous scoring", "previous_rating_grade", "text"),
+)
+
+
+def exposure_facts(row: pd.Series, currency: str = "") -> list[tuple[str, str]]:
+    """The exposure block; money labels carry the currency."""
+    out = facts(row, EXPOSURE)
+    money = {label for label, _, fmt in EXPOSURE if fmt == "money"}
+    return [(f"{lab}, {currency}" if currency and lab in money else lab, t) for lab, t in out]
+
+
+FACILITY_COLS = (
+    Col("facility_id", "Facility"),
+    Col("product", "Product"),
+    Col("limit_amount", "Limit", "money"),
+    Col("interest_rate", "Rate", "rate"),
+    Col("origination_date", "Opened"),
+    Col("maturity_date", "Matures"),
+    Col("closed_date", "Closed"),
+    Col("status", "Status"),
+)
+
+
+def facility_table(
+    facilities: pd.DataFrame | None, as_of: pd.Timestamp, currency: str = ""
+) -> dict[str, Any] | None:
+    """The client's facilities opened on or before the as-of date: open ones first (by
+    maturity), then closed ones (latest closed first); status open / matured, not closed /
+    closed. None without a facilities table."""
+    if facilities is None:
+        return None
+    rows = facilities[facilities["origination_date"] <= as_of].copy()
+    closed = rows["closed_date"].notna() & (rows["closed_date"] <= as_of)
+    rows.loc[closed, "status"] = "closed"
+    past = ~closed & (rows["maturity_date"] < as_of)
+    rows.loc[past, "status"] = "past maturity, not closed"
+    rows.loc[~closed & ~past, "status"] = "open"
+    rows.loc[~closed, "closed_date"] = pd.NaT
+    rows["_closed"] = closed
+    rows = rows.sort_values(["_closed", "maturity_date"], ascending=[True, True], kind="stable")
+    return table_spec(rows, money_cols(FACILITY_COLS, currency), table_id="facilities")
+
+
+def dated_table(
+    frame: pd.DataFrame | None,
+    as_of: pd.Timestamp,
+    cols: tuple[Col, ...],
+    table_id: str,
+    limit: int,
+) -> dict[str, Any] | None:
+    """Rows dated on or before the as-of date, newest first, at most ``limit``; a caption
+    says how many were left out. None without the table."""
+    if frame is None:
+        return None
+    rows = frame[frame["date"] <= as_of].sort_values("date", ascending=False, kind="stable")
+    caption = f"The latest {limit} of {len(rows):,}." if len(rows) > limit else ""
+    return table_spec(rows.head(limit), cols, table_id=table_id, caption=caption)
+
+
+EVENT_COLS = (Col("date", "Date"), Col("kind", "Event"), Col("facility_id", "Facility"))
+CONTACT_COLS = (
+    Col("date", "Date"),
+    Col("kind", "Kind"),
+    Col("channel", "Channel"),
+    Col("csat", "CSAT (1-5)", "int"),
+    Col("nps", "NPS (0-10)", "int"),
+)
+
+
+def by_client(tables: Mapping[str, pd.DataFrame], name: str, ids: set[str]) -> dict[str, Any]:
+    """Rows of table ``name`` per client id among ``ids`` (empty without the table)."""
+    frame = tables.get(name)
+    if frame is None or "client_id" not in frame:
+        return {}
+    keep = frame[frame["client_id"].astype("str").isin(ids)]
+    return {str(k): g for k, g in keep.groupby(keep["client_id"].astype("str"), sort=False)}

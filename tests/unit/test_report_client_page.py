@@ -1,0 +1,115 @@
+"""A client page's first screen and tables (predict.report.client_page), hand-checked."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from predict.report.client_page import (
+    EVENT_COLS,
+    action_sentence,
+    dated_table,
+    exposure_facts,
+    facility_table,
+)
+from predict.report.explanations import feature_label
+
+AS_OF = pd.Timestamp("2025-12-31")
+
+
+def test_action_sentence_names_the_rule_and_the_clients_values() -> None:
+    row = pd.Series(
+        {
+            "action": "watch",
+            "action_rule": "watch: default_probability >= 0.05",
+            "default_probability": 0.0756,
+        }
+    )
+    assert action_sentence(row) == (
+        "Watch: review the credit and agree mitigating steps, because default probability "
+        "≥ 0.05 (this client: default probability 7.6%)."
+    )
+
+
+def test_the_fallback_rule_does_not_read_as_a_credit_default() -> None:
+    row = pd.Series({"action": "maintain", "action_rule": "default"})
+    text = action_sentence(row)
+    assert text == "Maintain: no action needed: no action rule matched, so the fallback applies."
+    assert "default" not in text
+    assert "no action rule" in action_sentence(pd.Series({"action": "grow", "action_rule": None}))
+
+
+def test_exposure_block_formats_amounts_and_shares_with_the_currency() -> None:
+    row = pd.Series(
+        {
+            "limit_total": 1_457_000.0,
+            "drawn": 1_077_004.85,
+            "undrawn": 262_995.15,
+            "utilisation": 0.803735,
+            "ead": 1_129_603.88,
+            "lgd": 0.39143,
+            "expected_loss": 33_440.77,
+            "rating_grade": "9",
+        }
+    )
+    got = dict(exposure_facts(row, "EUR"))
+    assert got["Limit, EUR"] == "1,457,000"
+    assert got["Drawn, EUR"] == "1,077,005"
+    assert got["Utilisation"] == "80.4%"
+    assert got["LGD"] == "39.1%"
+    assert got["Rating grade"] == "9"
+    assert "Grade at the previous scoring" not in got  # not in the row: not shown
+
+
+def _facilities() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "facility_id": ["F1", "F2", "F3", "F4"],
+            "product": ["term_loan", "revolving_credit", "term_loan", "guarantee"],
+            "limit_amount": [163_000_000.0, 5_000.0, 1_000.0, 9.0],
+            "interest_rate": [0.0647, 0.05, 0.04, 0.01],
+            "origination_date": pd.to_datetime(
+                ["2020-01-01", "2021-01-01", "2019-01-01", "2026-02-01"]
+            ),
+            "maturity_date": pd.to_datetime(
+                ["2025-11-30", "2027-01-01", "2024-01-01", "2030-01-01"]
+            ),
+            "closed_date": pd.to_datetime([pd.NaT, pd.NaT, "2024-01-01", pd.NaT]),
+        }
+    )
+
+
+def test_facility_table_states_open_matured_and_closed_and_leaves_out_the_future() -> None:
+    table = facility_table(_facilities(), AS_OF, "EUR")
+    assert table is not None
+    ids = [r[0]["text"] for r in table["rows"]]
+    status = [r[-1]["text"] for r in table["rows"]]
+    # F4 opens after the as-of date (point in time); open ones first by maturity, closed last
+    assert ids == ["F1", "F2", "F3"]
+    assert status == ["past maturity, not closed", "open", "closed"]
+    assert table["rows"][0][2]["text"] == "163,000,000"
+    assert table["rows"][0][3]["text"] == "6.47%"
+    assert table["columns"][2]["label"] == "Limit, EUR"
+    assert facility_table(None, AS_OF) is None
+
+
+def test_dated_table_is_newest_first_capped_and_says_how_many_were_left_out() -> None:
+    events = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2025-09-01", "2025-11-15", "2026-01-05", "2025-10-01"]),
+            "kind": ["watchlist", "default", "write_off", "covenant_breach"],
+            "facility_id": ["F1", "F1", "F1", "F2"],
+        }
+    )
+    table = dated_table(events, AS_OF, EVENT_COLS, "credit-events", 2)
+    assert table is not None
+    assert [r[1]["text"] for r in table["rows"]] == ["default", "covenant_breach"]
+    assert table["caption"] == "The latest 2 of 3."
+    assert "write_off" not in str(table)  # dated after the as-of date: never shown
+
+
+def test_waterfall_labels_are_the_features_meaning_with_the_value_in_units() -> None:
+    assert feature_label("avg_interest_rate", "0.06473") == "Average interest rate of 6.47%"
+    assert feature_label("months_since_revenue", "1.0") == "Last revenue booked 1 month ago"
+    assert feature_label("months_to_last_maturity", None) == "No open facility left to mature"
+    assert feature_label("segment", "sme") == "Segment is sme"
+    assert feature_label("not_in_the_catalogue", "1.5") == "not_in_the_catalogue = 1.5"
