@@ -128,3 +128,11 @@ def test_scale_fails_closed_without_a_positive_factor() -> None:
         calibrator_from_dict({"kind": "scale", "b": -2.0})
     with pytest.raises(CalibrationError, match="not fitted"):
         ScaleCalibrator().transform(np.array([1.0]))
+
+
+def test_a_calibrator_of_the_wrong_kind_for_the_task_is_refused() -> None:
+    with pytest.raises(CalibrationError, match="'isotonic' does not fit a regression"):
+        make_calibrator("isotonic", "regression")
+    with pytest.raises(CalibrationError, match="'scale' does not fit a binary"):
+        make_calibrator("scale", "binary")
+    assert make_calibrator("scale", "regression").kind == "scale"

@@ -339,3 +339,9 @@ def test_contribution_with_reversals_keeps_the_sign_and_matches_the_net_total(
     assert bundle.predict(split_book.test).min() >= 0
     metrics, _ = evaluate_model(bundle, split_book.train, split_book.valid, split_book.test, FAST)
     assert metrics["test"]["tweedie_deviance"] is None  # undefined with negative labels
+
+
+def test_a_probability_calibrator_for_contribution_is_refused(split_book: Book) -> None:
+    cfg = dataclasses.replace(FAST, contribution=ContributionConfig(calibration="isotonic"))
+    with pytest.raises(ValueError, match="'isotonic' does not fit a regression model"):
+        train_model(split_book.train, split_book.valid, "contribution", cfg)

@@ -254,10 +254,25 @@ _CLASSES: dict[str, Any] = {
 }
 
 
-def make_calibrator(kind: str) -> Calibrator:
-    """A new, unfitted calibrator of ``kind`` (one of ``CALIBRATOR_KINDS``)."""
+# What each task's calibrator may be: probabilities (binary) or amounts (regression). An
+# isotonic fit clipped to [1e-4, 1 - 1e-4] would squash amounts; a scale factor could
+# push probabilities above 1.
+KINDS_BY_TASK = {
+    "binary": ("isotonic", "platt", "identity"),
+    "regression": ("scale", "linear", "identity"),
+}
+
+
+def make_calibrator(kind: str, task: str | None = None) -> Calibrator:
+    """A new, unfitted calibrator of ``kind`` (one of ``CALIBRATOR_KINDS``; with ``task``,
+    one of ``KINDS_BY_TASK[task]``)."""
     if kind not in _CLASSES:
         raise CalibrationError(f"unknown calibrator {kind!r}; expected one of {CALIBRATOR_KINDS}")
+    if task is not None and kind not in KINDS_BY_TASK[task]:
+        raise CalibrationError(
+            f"calibrator {kind!r} does not fit a {task} model; expected one of "
+            f"{KINDS_BY_TASK[task]}"
+        )
     cal: Calibrator = _CLASSES[kind]()
     return cal
 

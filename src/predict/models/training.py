@@ -293,7 +293,7 @@ def train_model(
         "calibration": config.calibration if task == "binary" else config.contribution.calibration,
     }
     raw = ModelBundle(target, booster, IdentityCalibrator(), spec, metadata)
-    calibrator = make_calibrator(metadata["calibration"])
+    calibrator = make_calibrator(metadata["calibration"], task)
     calibrator.fit(raw.predict_uncalibrated(va), va[LABEL_PREFIX + target].to_numpy("float64"))
     return ModelBundle(target, booster, calibrator, spec, metadata)
 
