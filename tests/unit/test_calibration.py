@@ -13,6 +13,7 @@ from predict.models.calibration import (
     IsotonicCalibrator,
     LinearCalibrator,
     PlattCalibrator,
+    ScaleCalibrator,
     calibrator_from_dict,
     make_calibrator,
 )
@@ -98,3 +99,40 @@ def test_unfitted_calibrator_says_so() -> None:
 def test_nan_labels_are_refused() -> None:
     with pytest.raises(CalibrationError, match="finite"):
         IsotonicCalibrator().fit(np.array([0.1, 0.2]), np.array([0.0, np.nan]))
+
+
+def test_scale_factor_is_the_validation_total_over_the_score_total() -> None:
+    # hand case: scores sum to 10, labels to 12 -> b = 1.2; a zero score stays zero
+    cal = ScaleCalibrator().fit(np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 4.0, 6.0, 0.0]))
+    assert cal.b_ == pytest.approx(1.2)
+    np.testing.assert_allclose(cal.transform(np.array([0.0, 5.0, -1.0])), [0.0, 6.0, -1.2])
+    assert cal.to_dict() == {"kind": "scale", "b": pytest.approx(1.2)}
+
+
+def test_scale_keeps_the_sign_when_validation_labels_have_reversals() -> None:
+    # net validation total 100 - 30 = 70 over scores summing to 140: b = 0.5 and every
+    # non-negative score stays non-negative, unlike the least-squares line
+    s, y = np.array([10.0, 20.0, 40.0, 70.0]), np.array([-30.0, 0.0, 20.0, 80.0])
+    scale = ScaleCalibrator().fit(s, y)
+    assert scale.b_ == pytest.approx(0.5)
+    assert scale.transform(s).min() >= 0
+    assert LinearCalibrator().fit(s, y).transform(s).min() < 0
+
+
+def test_scale_fails_closed_without_a_positive_factor() -> None:
+    with pytest.raises(CalibrationError, match="both must be positive"):
+        ScaleCalibrator().fit(np.array([1.0, 2.0]), np.array([-1.0, 0.0]))
+    with pytest.raises(CalibrationError, match="both must be positive"):
+        ScaleCalibrator().fit(np.array([-1.0, 0.5]), np.array([1.0, 2.0]))
+    with pytest.raises(CalibrationError, match="malformed scale"):
+        calibrator_from_dict({"kind": "scale", "b": -2.0})
+    with pytest.raises(CalibrationError, match="not fitted"):
+        ScaleCalibrator().transform(np.array([1.0]))
+
+
+def test_a_calibrator_of_the_wrong_kind_for_the_task_is_refused() -> None:
+    with pytest.raises(CalibrationError, match="'isotonic' does not fit a regression"):
+        make_calibrator("isotonic", "regression")
+    with pytest.raises(CalibrationError, match="'scale' does not fit a binary"):
+        make_calibrator("scale", "binary")
+    assert make_calibrator("scale", "regression").kind == "scale"

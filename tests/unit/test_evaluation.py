@@ -21,8 +21,10 @@ from predict.models.evaluation import (
     metrics_by_segment,
     plot_tables,
     regression_metrics,
+    revenue_gini,
     roc_table,
     truth_comparison,
+    tweedie_deviance,
     uplift,
 )
 
@@ -173,3 +175,38 @@ def test_duplicate_truth_rows_are_refused() -> None:
     truth = pd.concat([frame, frame.head(1)]).assign(p_churn=0.5)
     with pytest.raises(ValueError, match="duplicate"):
         truth_comparison(frame, y, p, truth, "churn", EvaluationConfig())
+
+
+def test_revenue_gini_by_hand() -> None:
+    y = np.array([0.0, 10.0, 30.0, 60.0])
+    # ranked right: captured 0, .6, .9, 1, 1 at 0, 1/4 .. 1 -> area .75 -> Gini .5
+    assert revenue_gini(y, np.array([1.0, 2.0, 3.0, 4.0])) == pytest.approx(0.5)
+    # ranked backwards: 0, 0, .1, .4, 1 -> area .25 -> Gini -.5
+    assert revenue_gini(y, np.array([4.0, 3.0, 2.0, 1.0])) == pytest.approx(-0.5)
+    # all tied: one straight step, whatever the input order -> 0
+    assert revenue_gini(y, np.zeros(4)) == pytest.approx(0.0)
+    assert revenue_gini(y[::-1], np.zeros(4)) == pytest.approx(0.0)
+    # 60 and 30 tied at the top: one step to (.5, .9), then (.75, 1), (1, 1):
+    # area .5 * .45 + .25 * .95 + .25 * 1 = .7125 -> Gini .425
+    assert revenue_gini(y, np.array([0.0, 1.0, 5.0, 5.0])) == pytest.approx(0.425)
+    assert math.isnan(revenue_gini(np.array([0.0, -1.0]), np.array([1.0, 2.0])))
+
+
+def test_tweedie_deviance_by_hand() -> None:
+    # p = 1.5: y = 0, mu = 1 -> 2 * (0 - 0 + 1 / .5) = 4;
+    # y = 2, mu = 1 -> 2 * (sqrt 2 / -.25 + 2 / .5 + 2) = 2 * (6 - 4 sqrt 2)
+    got = tweedie_deviance(np.array([0.0, 2.0]), np.array([1.0, 1.0]), 1.5)
+    assert got == pytest.approx((4.0 + 2 * (6 - 4 * math.sqrt(2))) / 2)
+    assert tweedie_deviance(np.array([3.0, 5.0]), np.array([3.0, 5.0]), 1.2) == pytest.approx(0)
+    assert math.isnan(tweedie_deviance(np.array([1.0]), np.array([0.0]), 1.2))
+    assert math.isnan(tweedie_deviance(np.array([-1.0]), np.array([1.0]), 1.2))
+    with pytest.raises(ValueError, match="not in"):
+        tweedie_deviance(np.array([1.0]), np.array([1.0]), 2.5)
+
+
+def test_regression_metrics_report_gini_and_deviance_at_the_given_power() -> None:
+    y, pred = np.array([0.0, 10.0, 30.0, 60.0]), np.array([1.0, 2.0, 3.0, 4.0])
+    out = regression_metrics(y, pred, tweedie_power=1.3)
+    assert out["revenue_gini"] == pytest.approx(0.5)
+    assert out["tweedie_deviance"] == pytest.approx(tweedie_deviance(y, pred, 1.3))
+    assert "tweedie_deviance" not in regression_metrics(y, pred)

@@ -41,6 +41,7 @@ def binary_detail(**truth: Any) -> dict[str, Any]:
 def regression_detail() -> dict[str, Any]:
     test = {"rmse": 10.0, "mae": 4.0, "spearman": 0.9, "bias": 1.0, "mean_actual": 50.0}
     test |= {"mean_predicted": 51.0, "n": 300.0, "top_decile_capture": 0.7}
+    test |= {"revenue_gini": 0.6, "tweedie_deviance": 80.0}
     truth = {"available": True, "coverage": 0.98, "model_rmse": 9.0, "truth_rmse": 6.0}
     truth |= {"truth_spearman": 0.95, "truth_mae": 3.0, "gap_rmse": -3.0}
     return {

@@ -303,3 +303,45 @@ def test_population_block_states_the_definition_and_counts_by_hand() -> None:
         "rows_in_default": 1,
         "rows_without_exposure": 1,
     }
+
+
+def _no_reversals(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.assign(label_contribution=frame["label_contribution"].clip(lower=0.0))
+
+
+def test_contribution_is_never_negative_on_a_book_without_negative_revenue(
+    split_book: Book,
+) -> None:
+    train, valid = _no_reversals(split_book.train), _no_reversals(split_book.valid)
+    bundle = train_model(train, valid, "contribution", FAST)
+    assert bundle.calibrator.kind == "scale"  # the default
+    rows = pd.concat([split_book.test, split_book.test.assign(revenue_12m=0.0, revenue_3m=0.0)])
+    pred = bundle.predict(rows)
+    assert pred.min() >= 0 and np.isfinite(pred).all()
+    va = valid[valid["label_contribution"].notna()]  # the validation total is matched
+    assert bundle.predict(va).sum() == pytest.approx(va["label_contribution"].sum(), rel=1e-9)
+    metrics, _ = evaluate_model(bundle, train, valid, _no_reversals(split_book.test), FAST)
+    assert metrics["test"]["revenue_gini"] > 0.3
+    assert metrics["test"]["tweedie_deviance"] > 0  # labels >= 0, predictions > 0: defined
+
+
+def test_contribution_with_reversals_keeps_the_sign_and_matches_the_net_total(
+    split_book: Book,
+) -> None:
+    """Negative labels: tweedie fits the amount clipped at 0, the scale factor brings the
+    level down to the net validation total, and no prediction turns negative."""
+    va = split_book.valid[split_book.valid["label_contribution"].notna()]
+    assert (va["label_contribution"] < 0).any()
+    bundle = train_model(split_book.train, split_book.valid, "contribution", FAST)
+    raw = bundle.predict_uncalibrated(va)
+    factor = va["label_contribution"].sum() / raw.sum()
+    assert bundle.calibrator.to_dict()["b"] == pytest.approx(factor)
+    assert bundle.predict(split_book.test).min() >= 0
+    metrics, _ = evaluate_model(bundle, split_book.train, split_book.valid, split_book.test, FAST)
+    assert metrics["test"]["tweedie_deviance"] is None  # undefined with negative labels
+
+
+def test_a_probability_calibrator_for_contribution_is_refused(split_book: Book) -> None:
+    cfg = dataclasses.replace(FAST, contribution=ContributionConfig(calibration="isotonic"))
+    with pytest.raises(ValueError, match="'isotonic' does not fit a regression model"):
+        train_model(split_book.train, split_book.valid, "contribution", cfg)

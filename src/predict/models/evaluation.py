@@ -1,7 +1,9 @@
 """Out-of-time evaluation: metrics and plot data, as pure functions of labels and scores.
 
 Binary targets (churn, default): AUC, PR-AUC (average precision), Gini, KS, Brier, ECE
-and lift/capture by decile. Contribution: RMSE, MAE, Spearman, top-decile capture.
+and lift/capture by decile. Contribution: RMSE, MAE, Spearman, top-decile capture, the
+Gini of captured revenue (:func:`revenue_gini`) and, given the model's variance power, the
+mean Tweedie deviance (:func:`tweedie_deviance`).
 Deciles rank rows by score, highest first (decile 1); ties keep the input order, so
 results are deterministic. ECE uses equal-frequency bins (every bin holds about the same
 number of rows), which stays informative when the base rate is low.
@@ -33,9 +35,18 @@ TRUTH_COLUMNS = {
     "contribution": "expected_contribution",
 }
 # Direction of each metric computed here that has one (n, base_rate, bias, ... have none).
-LOWER_IS_BETTER = frozenset({"brier", "ece", "rmse", "mae"})
+LOWER_IS_BETTER = frozenset({"brier", "ece", "rmse", "mae", "tweedie_deviance"})
 HIGHER_IS_BETTER = frozenset(
-    {"auc", "pr_auc", "gini", "ks", "top_decile_lift", "top_decile_capture", "spearman"}
+    {
+        "auc",
+        "pr_auc",
+        "gini",
+        "ks",
+        "top_decile_lift",
+        "top_decile_capture",
+        "spearman",
+        "revenue_gini",
+    }
 )
 # The metrics a model can be compared on, by task: computed by binary_metrics /
 # regression_metrics and with a direction.
@@ -43,7 +54,7 @@ COMPARABLE_METRICS = {
     "binary": frozenset(
         {"auc", "pr_auc", "gini", "ks", "brier", "ece", "top_decile_lift", "top_decile_capture"}
     ),
-    "regression": frozenset({"rmse", "mae", "spearman", "top_decile_capture"}),
+    "regression": frozenset({"rmse", "mae", "spearman", "top_decile_capture", "revenue_gini"}),
 }
 # The columns of each plot table, the same for every target (a skipped target's plot files
 # are these headers with no row).
@@ -179,8 +190,53 @@ def spearman(y: Any, score: Any) -> float:
     return float(spearmanr(yy, ss).statistic)
 
 
-def regression_metrics(y: Any, pred: Any, n_bins: int = 10) -> dict[str, float]:
-    """Error (RMSE, MAE, bias), ranking (Spearman) and top-decile revenue capture."""
+def revenue_gini(y: Any, score: Any) -> float:
+    """Gini of captured revenue: ``2 * A - 1``, ``A`` the area under the Lorenz curve.
+
+    Rows are ranked by ``score``, highest first; the curve is the share of the total
+    actual revenue (``y``) held by the top share of rows, from (0, 0) to (1, 1). Rows with
+    equal scores form one step (a straight segment: the average over their orders), so
+    the result does not depend on the input order. 0 = no better than a random order,
+    the Gini of ``y`` ranked by itself is the best possible; a negative value ranks worse
+    than random. Undefined (NaN) when the total revenue is not positive.
+    """
+    yy, ss = _arrays(y, score)
+    total = yy.sum()
+    if len(yy) == 0 or total <= 0:
+        return math.nan
+    order = np.argsort(-ss, kind="stable")
+    ranked_s, ranked_y = ss[order], yy[order]
+    last_of_group = np.append(ranked_s[1:] != ranked_s[:-1], True)
+    x = np.concatenate([[0.0], np.flatnonzero(last_of_group) + 1.0]) / len(yy)
+    captured = np.concatenate([[0.0], np.cumsum(ranked_y)[last_of_group]]) / total
+    area = float(np.sum(np.diff(x) * (captured[1:] + captured[:-1]) / 2.0))
+    return 2.0 * area - 1.0
+
+
+def tweedie_deviance(y: Any, mu: Any, power: float) -> float:
+    """Mean Tweedie deviance of predictions ``mu`` at variance power ``power`` in (1, 2):
+
+    ``2 * mean(y^(2-p) / ((1-p)(2-p)) - y mu^(1-p) / (1-p) + mu^(2-p) / (2-p))``.
+
+    The loss a Tweedie model minimises, so it weighs errors on large amounts less than
+    RMSE does. Defined only for ``y >= 0`` and ``mu > 0``: NaN when a label is negative or
+    a prediction is zero or negative (a carry-forward baseline of 0, an ``l2`` model).
+    """
+    yy, mm = _arrays(y, mu)
+    if not 1.0 < power < 2.0:
+        raise ValueError(f"tweedie variance power {power} is not in (1, 2)")
+    if len(yy) == 0 or (yy < 0).any() or (mm <= 0).any():
+        return math.nan
+    one, two = 1.0 - power, 2.0 - power
+    dev = yy**two / (one * two) - yy * mm**one / one + mm**two / two
+    return float(2.0 * np.mean(dev))
+
+
+def regression_metrics(
+    y: Any, pred: Any, n_bins: int = 10, tweedie_power: float | None = None
+) -> dict[str, float]:
+    """Error (RMSE, MAE, bias), ranking (Spearman), top-decile revenue capture, revenue
+    Gini and, with ``tweedie_power``, the mean Tweedie deviance at that power."""
     yy, pp = _arrays(y, pred)
     out: dict[str, float] = {"n": float(len(yy)), "mean_actual": float(yy.mean())}
     out["mean_predicted"] = float(pp.mean())
@@ -189,14 +245,20 @@ def regression_metrics(y: Any, pred: Any, n_bins: int = 10) -> dict[str, float]:
     out["mae"] = float(np.mean(np.abs(pp - yy)))
     out["spearman"] = spearman(yy, pp)
     out["top_decile_capture"] = float(lift_table(yy, pp, n_bins).iloc[0]["capture"])
+    out["revenue_gini"] = revenue_gini(yy, pp)
+    if tweedie_power is not None:
+        out["tweedie_deviance"] = tweedie_deviance(yy, pp, tweedie_power)
     return out
 
 
-def target_metrics(task: str, y: Any, pred: Any, n_bins: int = 10) -> dict[str, float]:
-    """:func:`binary_metrics` or :func:`regression_metrics` by task."""
+def target_metrics(
+    task: str, y: Any, pred: Any, n_bins: int = 10, tweedie_power: float | None = None
+) -> dict[str, float]:
+    """:func:`binary_metrics` or :func:`regression_metrics` by task (``tweedie_power``:
+    the contribution model's variance power, for its deviance; ignored for binary)."""
     if task == "binary":
         return binary_metrics(y, pred, n_bins)
-    return regression_metrics(y, pred, n_bins)
+    return regression_metrics(y, pred, n_bins, tweedie_power)
 
 
 def plot_tables(task: str, y: Any, pred: Any, config: EvaluationConfig) -> dict[str, pd.DataFrame]:
@@ -270,7 +332,11 @@ def truth_comparison(
     task = "regression" if target == "contribution" else "binary"
     model = target_metrics(task, yy[rows], pp[rows], config.n_bins)
     best = target_metrics(task, yy[rows], true[rows], config.n_bins)
-    keys = ("auc", "pr_auc", "brier") if task == "binary" else ("rmse", "mae", "spearman")
+    binary_keys, amount_keys = (
+        ("auc", "pr_auc", "brier"),
+        ("rmse", "mae", "spearman", "revenue_gini"),
+    )
+    keys = binary_keys if task == "binary" else amount_keys
     out: dict[str, Any] = {"available": True, "coverage": coverage, "n": float(rows.sum())}
     for k in keys:
         out[f"truth_{k}"], out[f"model_{k}"] = best[k], model[k]

@@ -37,6 +37,7 @@ BINARY_HEADLINE = {
 }
 REGRESSION_HEADLINE = {
     **_entries("test", "n", "mean_actual", "rmse", "mae", "spearman", "bias", "top_decile_capture"),
+    **_entries("test", "revenue_gini", "tweedie_deviance"),
     **_entries("baseline", "rmse", "mae", "spearman", prefix="baseline_"),
     **_entries("truth", "truth_rmse", "truth_spearman"),
 }

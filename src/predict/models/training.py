@@ -93,7 +93,7 @@ class ContributionConfig:
     objective: str = "tweedie"  # tweedie | l2 | huber_slog
     tweedie_variance_power: float = 1.2
     huber_alpha: float = 1.0  # on the signed-log scale
-    calibration: str = "identity"  # identity | linear (fitted on the validation period)
+    calibration: str = "scale"  # scale | linear | identity (fitted on the validation period)
 
 
 @dataclass(frozen=True)
@@ -293,7 +293,7 @@ def train_model(
         "calibration": config.calibration if task == "binary" else config.contribution.calibration,
     }
     raw = ModelBundle(target, booster, IdentityCalibrator(), spec, metadata)
-    calibrator = make_calibrator(metadata["calibration"])
+    calibrator = make_calibrator(metadata["calibration"], task)
     calibrator.fit(raw.predict_uncalibrated(va), va[LABEL_PREFIX + target].to_numpy("float64"))
     return ModelBundle(target, booster, calibrator, spec, metadata)
 
@@ -380,7 +380,8 @@ def evaluate_model(
     rows = labelled_rows(test, target, "test")
     y = rows[LABEL_PREFIX + target].to_numpy("float64")
     pred = bundle.predict(rows)
-    model = target_metrics(bundle.task, y, pred, cfg.n_bins)
+    power = bundle.metadata.get("params", {}).get("tweedie_variance_power")  # contribution
+    model = target_metrics(bundle.task, y, pred, cfg.n_bins, power)
     if bundle.task == "binary":
         raw = target_metrics("binary", y, bundle.predict_uncalibrated(rows), cfg.n_bins)
         model.update(ece_uncalibrated=raw["ece"], brier_uncalibrated=raw["brier"])

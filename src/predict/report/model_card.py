@@ -134,6 +134,8 @@ METRIC_ORDER = (
     "rmse",
     "mae",
     "spearman",
+    "revenue_gini",
+    "tweedie_deviance",
     "bias",
     "mean_actual",
     "mean_predicted",
