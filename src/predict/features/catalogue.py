@@ -214,9 +214,21 @@ _GUIDE = (
     "",
     "- **As-of dates** (`features.as_of` in params.yaml, `predict.features.snapshots`): "
     "month ends, "
-    "either listed or every `step_months` counted back from the latest month end in the data "
-    "(`end: auto`) to the first with `min_history_months` of history (`start: auto`). The "
-    "scoring as-of (`scoring: auto` = latest month end) is always included.",
+    "either listed or every `step_months` counted back from the latest month end the data "
+    "covers (`end: auto`) to the first with `min_history_months` of history (`start: auto`). The "
+    "scoring as-of (`scoring: auto` = the same month end) is always included. That month end is "
+    "the earliest of those the balances and the revenue each reach (a table reaches the month "
+    "end of its last row once the data end is on or after it): credit events or interactions "
+    "running past the balances do not move it; when no month end is covered by both, the stage "
+    "stops naming the tables' spans.",
+    "- **Data end** (`features.data_end: auto`): the latest row of the *event tables* "
+    "(facility_balances, revenue, interactions, credit_events); onboarding, origination and "
+    "closure dates are attributes, not events, so a late prospect does not un-censor a "
+    "snapshot (without any event table: the facilities', else the clients' latest date, with a "
+    "warning). Each table's last date is logged and written to `snapshots.json` "
+    "(`table_ends`); an event table whose last row is more than one calendar month before the "
+    "data end's month is warned about and listed (`lagging_tables`): its missing months read "
+    "as no activity, so bring it up to date or set `features.data_end`.",
     "- **Point in time**: a feature at t reads only rows dated on or before t; balances at "
     "month ends on or before t; a facility closed after t is open at t; a client onboarded "
     "after t has no row. Contract terms (limit, rate, maturity) and client attributes are "
