@@ -11,9 +11,12 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, NoReturn, TypeVar
 
 import typer
+
+if TYPE_CHECKING:
+    from predict.models.training import TrainConfig
 
 app = typer.Typer(help="Evaluate lending client relationships.", no_args_is_help=True)
 
@@ -350,6 +353,34 @@ def _targets(target: str) -> tuple[str, ...]:
     return TARGETS if target == "all" else (target,)
 
 
+def _with_revenue_scale(config: TrainConfig, params: Path | None) -> TrainConfig:
+    """``config`` with ``train.baseline.revenue_scale: auto`` resolved to H / 12, H being the
+    params file's ``features.horizon_months`` (the labels' horizon); a one-line error when
+    auto has no horizon to follow."""
+    import dataclasses
+
+    from predict.config import ConfigError, load_params
+    from predict.models.baselines import AUTO, resolve_revenue_scale
+
+    if config.baseline.revenue_scale != AUTO:
+        return config
+    path = _params_path(params)
+    try:
+        features = load_params(path).get("features") if path else None
+    except ConfigError as exc:
+        _fail(exc, code=2)
+    horizon = features.get("horizon_months") if isinstance(features, dict) else None
+    if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
+        _fail(
+            f"train.baseline.revenue_scale: auto follows features.horizon_months, which "
+            f"{path or 'no params file'} does not give as a whole number of months >= 1 "
+            f"(got {horizon!r}); set it, or give revenue_scale a number",
+            code=2,
+        )
+    baseline = resolve_revenue_scale(config.baseline, horizon)
+    return dataclasses.replace(config, baseline=baseline)
+
+
 @app.command()
 def train(
     target: Annotated[str, typer.Option(help="churn | default | contribution | all")] = "all",
@@ -379,6 +410,8 @@ def train(
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     config = _settings(params, "train", TrainConfig)
     for name in _targets(target):
+        if name == "contribution":  # the carry-forward baseline's scale follows the horizon
+            config = _with_revenue_scale(config, params)
         try:
             result = run_training(
                 split,

@@ -61,15 +61,16 @@ def test_features_then_split_stage_scripts(
     frame = pd.read_parquet(out)
     assert list(frame.columns) == ["client_id", "as_of", *FEATURES, *LABEL_COLUMNS]
     summary = json.loads((out.parent / "snapshots.json").read_text())
-    # Monthly from 2021-01-31 (12 months after the first balance) to 2023-02-28, the latest
-    # month end; data end 2023-03-01, so t + 6 months is inside the data up to 2022-08-31.
+    # Monthly from 2021-01-31 (12 months after the first balance) to 2022-12-31, the latest
+    # month end balances and revenue cover; data end 2022-12-31 (the last balance; c4's
+    # onboarding on 2023-03-01 is no event), so t + 6 months is inside up to 2022-06-30.
     dates = [s["as_of"] for s in summary["snapshots"]]
-    assert dates[0] == "2021-01-31" and dates[-1] == "2023-02-28" and len(dates) == 26
+    assert dates[0] == "2021-01-31" and dates[-1] == "2022-12-31" and len(dates) == 24
     censored = [s["as_of"] for s in summary["snapshots"] if s["censored"]]
-    assert censored[0] == "2022-09-30" and len(censored) == 6
+    assert censored[0] == "2022-07-31" and len(censored) == 6
     assert summary["censored_rows"] == int(frame["as_of"].isin(pd.to_datetime(censored)).sum())
-    assert frame.loc[frame["as_of"] >= "2022-09-30", list(LABEL_COLUMNS)].isna().all().all()
-    assert summary["scoring_as_of"] == "2023-02-28" and summary["features_left_out"] == {}
+    assert frame.loc[frame["as_of"] >= "2022-07-31", list(LABEL_COLUMNS)].isna().all().all()
+    assert summary["scoring_as_of"] == "2022-12-31" and summary["features_left_out"] == {}
     assert any("censored" in r.getMessage() for r in caplog.records)
 
     split_dir, metrics = tmp_path / "split", tmp_path / "metrics" / "split.json"
@@ -88,9 +89,9 @@ def test_features_then_split_stage_scripts(
     assert code == 0
     report = json.loads((metrics.parent / "detail" / "split.json").read_text())
     assert report["method"] == "time" == json.loads(metrics.read_text())["method"]
-    assert report["sets"]["test"]["as_of"] == ["2022-08-31"]
-    assert report["sets"]["valid"]["as_of"] == ["2022-02-28"]  # + 6 months = the test as-of
-    assert report["sets"]["train"]["as_of"][-1] == "2021-08-31"
+    assert report["sets"]["test"]["as_of"] == ["2022-06-30"]
+    assert report["sets"]["valid"]["as_of"] == ["2021-12-31"]  # + 6 months = the test as-of
+    assert report["sets"]["train"]["as_of"][-1] == "2021-06-30"
     for name in ("train", "valid", "test"):
         part = pd.read_parquet(split_dir / f"{name}.parquet")
         assert len(part) == report["sets"][name]["rows"] > 0
@@ -127,7 +128,7 @@ def test_cli_features_command(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    assert "26 as-of dates" in result.output and out.exists()
+    assert "24 as-of dates" in result.output and out.exists()
 
 
 def test_dvc_stages_list_their_deps_and_params() -> None:

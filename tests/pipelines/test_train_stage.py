@@ -34,7 +34,9 @@ def project(tmp_path_factory: pytest.TempPathFactory, split_book: Book) -> Path:
     write_split(split_book, root / "data" / "split")
     (root / "data" / "synthetic_truth").mkdir()
     split_book.truth.to_parquet(root / "data" / "synthetic_truth" / "truth.parquet", index=False)
-    (root / "params.yaml").write_text(yaml.safe_dump({"train": TRAIN_PARAMS}))
+    # the split book's labels look 12 months ahead: revenue_scale auto = 12 / 12
+    params = {"train": TRAIN_PARAMS, "features": {"horizon_months": 12}}
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
     return root
 
 

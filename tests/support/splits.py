@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from predict.models.baselines import BaselineConfig
 from predict.models.training import BoosterConfig, TrainConfig
 
 INDUSTRIES = ("agriculture", "construction", "manufacturing", "retail", "services")
@@ -152,6 +153,7 @@ def fast_config(rounds: int, stop: int, **booster: Any) -> TrainConfig:
     """A small, single-threaded training config for tests (few trees, small leaves)."""
     return TrainConfig(
         num_threads=1,
+        baseline=BaselineConfig(revenue_scale=1.0),  # the split book's horizon: 12 months
         booster=BoosterConfig(
             num_boost_round=rounds, early_stopping_rounds=stop, min_data_in_leaf=20, **booster
         ),

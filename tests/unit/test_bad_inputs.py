@@ -25,6 +25,7 @@ from predict.contract.tables import parse_column
 from predict.report.formatting import client_page_name, client_page_names
 from predict.scoring.dates import check_scoring_date
 from tests.support.contract_folder import AS_OF, contract_frames, with_parents, write_folder
+from tests.support.tables import frame as table_frame
 from tests.support.tables import tiny_tables
 
 runner = CliRunner()
@@ -414,6 +415,12 @@ CLI_CASES = [
     Case("params is a folder", command("split", "--params", "{tmp}"), 2, ("is a folder",)),
     Case("unknown target", command("train", "--target", "loyalty", params="train: {}\n"), 2,
          ("unknown target 'loyalty'",)),
+    Case("revenue_scale auto, no horizon", command("train", "--target", "contribution",
+         params="train: {}\n"), 2, ("auto follows features.horizon_months", "got None")),
+    Case("revenue_scale not a number", command("train", params="train:\n  baseline:\n"
+         "    revenue_scale: lots\n"), 2, ("revenue_scale: 'lots' is neither auto nor",)),
+    Case("revenue_scale negative", command("train", params="train:\n  baseline:\n"
+         "    revenue_scale: -1\n"), 2, ("revenue_scale must be > 0",)),
 ]  # fmt: skip
 
 CASES = ROW_CASES + TABLE_CASES + PARQUET_CASES + CLI_CASES
@@ -486,7 +493,7 @@ def _tiny() -> dict[str, pd.DataFrame]:
 @pytest.mark.parametrize(
     ("as_of", "after_data", "said"),
     [
-        (dt.date(2030, 12, 31), False, "after the end of the data (2023-03-01)"),
+        (dt.date(2030, 12, 31), False, "after the end of the data (2022-12-31)"),
         (dt.date(1990, 1, 31), False, "before the data"),
         (dt.date(2019, 12, 31), False, "first client is onboarded 2020-01-15"),
     ],
@@ -514,3 +521,16 @@ def test_without_params_yaml_the_defaults_run_with_a_warning(
     assert result.exit_code == 0, result.output
     assert "(strict mode): passed" in result.output
     assert "no params.yaml in" in caplog.text and "built-in default" in caplog.text
+
+
+def test_a_month_only_credit_events_reach_is_refused_for_scoring(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tables = _tiny()  # balances and revenue end 2022-12-31
+    late = table_frame("credit_events", [("c2", "f3", "2023-01-31", "watchlist")])
+    tables["credit_events"] = pd.concat([tables["credit_events"], late], ignore_index=True)
+    with pytest.raises(ValueError, match="after 2022-12-31, the last month end the balances"):
+        check_scoring_date(tables, dt.date(2023, 1, 31), "features.as_of.scoring")
+    check_scoring_date(tables, dt.date(2023, 1, 31), "--as-of", after_data=True)
+    assert "(--after-data)" in caplog.text
+    check_scoring_date(tables, dt.date(2022, 12, 31), "features.as_of.scoring")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 
+import pandas as pd
 import pytest
 
 from predict.features.snapshots import (
@@ -16,15 +17,18 @@ from predict.features.snapshots import (
     is_censored,
     is_month_end,
     label_end,
+    lagging_tables,
     latest_month_end,
     month_index,
     parse_date_setting,
+    report_table_ends,
     require_month_ends,
     resolve_data_end,
     scoring_as_of,
+    table_ends,
     uncensored,
 )
-from tests.support.tables import tiny_tables
+from tests.support.tables import frame, tiny_tables
 
 D = dt.date
 
@@ -46,31 +50,84 @@ def test_month_end_checks_name_the_bad_date() -> None:
 
 def test_data_span_of_the_tiny_book() -> None:
     tables = tiny_tables()
-    assert data_end(tables) == D(2023, 3, 1)  # c4's onboarding is the latest dated row
-    assert latest_month_end(tables) == D(2023, 2, 28)
+    assert data_end(tables) == D(2022, 12, 31)  # the last balance and fee; not c4's onboarding
+    assert latest_month_end(tables) == D(2022, 12, 31)
     assert data_start(tables) == D(2020, 2, 29)  # first balance month end
     del tables["facility_balances"], tables["revenue"], tables["interactions"]
     del tables["credit_events"]
     assert data_start(tables) == D(2020, 2, 1)  # falls back to facilities
 
 
-def test_data_end_ignores_maturity_dates_in_the_future() -> None:
+def test_a_late_prospect_does_not_move_the_data_end() -> None:
+    tables = tiny_tables()  # c4 onboarded 2023-03-01, c3 2023-01-10: attributes, not events
+    assert table_ends(tables)["clients"] == D(2023, 3, 1)
+    assert data_end(tables) == resolve_data_end(tables, "auto") == D(2022, 12, 31)
+    # so a snapshot whose label window runs past the last event stays censored
+    assert is_censored(D(2022, 6, 30), 12, data_end(tables))
+
+
+def test_without_event_tables_the_data_end_falls_back_with_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     tables = {"clients": tiny_tables()["clients"], "facilities": tiny_tables()["facilities"]}
-    assert data_end(tables) == D(2023, 3, 1)  # f3 matures 2026-07-01: not data
+    assert data_end(tables) == D(2022, 6, 30)  # f2's closure; f3's maturity in 2026 is no data
+    assert "no event table" in caplog.text and "latest date of facilities" in caplog.text
+    assert data_end({"clients": tiny_tables()["clients"]}) == D(2023, 3, 1)
+    assert latest_month_end(tables) == D(2022, 6, 30)
 
 
-def test_latest_month_end_when_the_data_ends_on_a_month_end() -> None:
+def test_credit_events_after_the_balances_do_not_move_the_as_of_end_or_scoring_date() -> None:
     tables = tiny_tables()
-    tables["clients"] = tables["clients"][tables["clients"]["client_id"] != "c4"]
-    assert data_end(tables) == D(2023, 1, 10)
-    tables["clients"] = tables["clients"][tables["clients"]["client_id"] != "c3"]
-    assert latest_month_end(tables) == D(2022, 12, 31)
+    late = frame("credit_events", [("c2", "f3", "2023-01-31", "watchlist")])
+    tables["credit_events"] = pd.concat([tables["credit_events"], late], ignore_index=True)
+    assert data_end(tables) == D(2023, 1, 31)  # an event table: it ends the data
+    assert latest_month_end(tables) == D(2022, 12, 31)  # no balance or revenue in January
+    config = SnapshotConfig(step_months=3, min_history_months=12)
+    assert scoring_as_of(tables, config) == D(2022, 12, 31)
+    assert as_of_dates(tables, config)[-1] == D(2022, 12, 31)
+
+
+def test_revenue_on_any_day_covers_its_month_once_the_data_reaches_the_month_end() -> None:
+    tables = tiny_tables()
+    revenue = tables["revenue"]
+    tables["revenue"] = revenue[revenue["date"] != pd.Timestamp("2022-12-31")]  # last: 12-15
+    assert latest_month_end(tables) == D(2022, 12, 31)  # balances run to 2022-12-31
+    balances = tables["facility_balances"]
+    tables["facility_balances"] = balances[balances["month_end"] < pd.Timestamp("2022-12-31")]
+    assert data_end(tables) == D(2022, 12, 15)  # now December is only half there
+    assert latest_month_end(tables) == D(2022, 11, 30)
+
+
+def test_a_month_end_nothing_covers_is_a_clear_error() -> None:
+    tables = tiny_tables()
+    tables["revenue"] = frame("revenue", [("c1", "2022-12-03", 5.0), ("c1", "2022-12-20", 5.0)])
+    for name in ("facility_balances", "interactions", "credit_events"):
+        tables[name] = tables[name].iloc[0:0]
+    with pytest.raises(ValueError, match="no month end is covered by revenue") as caught:
+        latest_month_end(tables)
+    assert "revenue runs 2022-12-03 to 2022-12-20" in str(caught.value)
+
+
+def test_an_event_table_that_lags_the_data_end_is_named(caplog: pytest.LogCaptureFixture) -> None:
+    tables = tiny_tables()
+    end = data_end(tables)
+    # interactions end 2022-02-10 (10 months before December), credit events 2022-10-31 (2);
+    # revenue and balances end in December: within one month
+    assert lagging_tables(tables, end) == {
+        "interactions": D(2022, 2, 10),
+        "credit_events": D(2022, 10, 31),
+    }
+    assert lagging_tables(tables, D(2022, 11, 30)) == {"interactions": D(2022, 2, 10)}
+    ends = report_table_ends(tables, end)
+    assert ends["facility_balances"] == "2022-12-31" and ends["clients"] == "2023-03-01"
+    assert "table interactions ends 2022-02-10" in caplog.text
+    assert "table revenue ends" not in caplog.text
 
 
 def test_auto_calendar_counts_back_from_the_latest_month_end() -> None:
     dates = as_of_dates(tiny_tables(), SnapshotConfig(step_months=3, min_history_months=12))
-    assert dates[-1] == D(2023, 2, 28)
-    assert dates[0] == D(2021, 2, 28)  # first >= 2021-01-31 (12 months of data)
+    assert dates[-1] == D(2022, 12, 31)
+    assert dates[0] == D(2021, 3, 31)  # first >= 2021-01-31 (12 months of data)
     assert all(month_index(b) - month_index(a) == 3 for a, b in itertools.pairwise(dates))
 
 
@@ -88,7 +145,7 @@ def test_start_and_end_dates_from_params() -> None:
         D(2021, 6, 30),
         D(2021, 12, 31),
         D(2022, 6, 30),
-        D(2023, 2, 28),  # the scoring as-of is always in
+        D(2022, 12, 31),  # the scoring as-of is always in
     ]
 
 
@@ -116,7 +173,7 @@ def test_date_settings_accept_auto_dates_and_iso_text() -> None:
     with pytest.raises(ValueError, match=r"features\.data_end"):
         parse_date_setting("soon", "features.data_end")
     assert resolve_data_end(tiny_tables(), "2022-12-31") == D(2022, 12, 31)
-    assert resolve_data_end(tiny_tables(), "auto") == D(2023, 3, 1)
+    assert resolve_data_end(tiny_tables(), "auto") == D(2022, 12, 31)
 
 
 def test_bad_snapshot_params_are_refused() -> None:

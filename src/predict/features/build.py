@@ -59,6 +59,8 @@ from predict.features.snapshots import (
     data_start,
     is_censored,
     label_end,
+    lagging_tables,
+    report_table_ends,
     require_month_ends,
     resolve_data_end,
     scoring_as_of,
@@ -101,7 +103,7 @@ class FeaturesConfig:
 
     horizon_months: int = 12  # H: labels look at (t, t+H]
     inactivity_months: int = 6  # active = open facility or revenue in this many months
-    data_end: dt.date | str = AUTO  # last date of the data; auto = latest dated row
+    data_end: dt.date | str = AUTO  # last date of the data; auto = latest event-table row
     as_of: SnapshotConfig = field(default_factory=SnapshotConfig)
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     default: DefaultDefinition = field(default_factory=DefaultDefinition)
@@ -601,6 +603,7 @@ def summarise(
 ) -> dict[str, Any]:
     """Sizes, censoring and left-out inputs of a feature table (``snapshots.json``)."""
     end = resolve_data_end(tables, config.data_end)
+    last_dates = report_table_ends(tables, end)
     _, left_out = available_features(tables)
     rows = frame.groupby("as_of").size()
     snapshots = []
@@ -622,6 +625,8 @@ def summarise(
         "horizon_months": config.horizon_months,
         "data_start": data_start(tables).isoformat(),
         "data_end": end.isoformat(),
+        "table_ends": last_dates,
+        "lagging_tables": sorted(lagging_tables(tables, end)),
         "scoring_as_of": scoring_as_of(tables, config.as_of).isoformat(),
         "rows": len(frame),
         "clients": int(frame["client_id"].nunique()),

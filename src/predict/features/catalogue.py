@@ -54,6 +54,7 @@ class FeatureSpec:
     requires: str  # alternatives separated by "|", each a "+"-joined list of tables/columns
     description: str  # one line
     reason: str  # plain-words template, formatted with the value: "{value:.0f}"
+    calendar: bool = False  # counts calendar time to or from a date (range checked at scoring)
 
     @property
     def alternatives(self) -> tuple[tuple[str, ...], ...]:
@@ -80,7 +81,7 @@ class CatalogueError(ValueError):
 
 
 _REQUIRED_KEYS = ("name", "requires", "description", "reason")
-_KEYS = (*_REQUIRED_KEYS, "kind")  # kind: numeric when left out
+_KEYS = (*_REQUIRED_KEYS, "kind", "calendar")  # kind: numeric, calendar: false when left out
 _KINDS: tuple[Kind, ...] = ("numeric", "categorical")
 _SAMPLE_VALUES: dict[Kind, object] = {"numeric": 1234.5, "categorical": "sme"}
 _NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -142,6 +143,7 @@ def _feature(family: Family, index: int, entry: object) -> FeatureSpec:
     if missing:
         raise CatalogueError(f"{where}: missing key(s) {', '.join(missing)}")
     fields = {"kind": "numeric", **entry}
+    calendar = fields.pop("calendar", False)
     not_text = [k for k, v in fields.items() if not isinstance(v, str) or not v.strip()]
     if not_text:
         raise CatalogueError(f"{where}: {', '.join(not_text)} must be non-empty text")
@@ -149,9 +151,11 @@ def _feature(family: Family, index: int, entry: object) -> FeatureSpec:
         raise CatalogueError(f"{where}: a name is lower-case letters, digits and _")
     if fields["kind"] not in _KINDS:
         raise CatalogueError(f"{where}: kind {fields['kind']!r} is not one of {', '.join(_KINDS)}")
-    spec = FeatureSpec(**fields, family=family)
+    spec = FeatureSpec(**fields, family=family, calendar=calendar)
     _check_requires(spec)
     _check_reason(spec)
+    if not isinstance(calendar, bool) or (calendar and spec.kind != "numeric"):
+        raise CatalogueError(f"{where}: calendar must be true or false (true: numeric only)")
     return spec
 
 
@@ -191,6 +195,7 @@ def load_catalogue() -> dict[str, FeatureSpec]:
 FEATURES: dict[str, FeatureSpec] = load_catalogue()
 CATEGORICAL: tuple[str, ...] = tuple(n for n, s in FEATURES.items() if s.kind == "categorical")
 NUMERIC: tuple[str, ...] = tuple(n for n, s in FEATURES.items() if s.kind == "numeric")
+CALENDAR: tuple[str, ...] = tuple(n for n, s in FEATURES.items() if s.calendar)
 
 
 def is_available(spec: FeatureSpec, present: Mapping[str, frozenset[str]]) -> bool:
@@ -214,9 +219,30 @@ _GUIDE = (
     "",
     "- **As-of dates** (`features.as_of` in params.yaml, `predict.features.snapshots`): "
     "month ends, "
-    "either listed or every `step_months` counted back from the latest month end in the data "
-    "(`end: auto`) to the first with `min_history_months` of history (`start: auto`). The "
-    "scoring as-of (`scoring: auto` = latest month end) is always included.",
+    "either listed or every `step_months` counted back from the latest month end the data "
+    "covers (`end: auto`) to the first with `min_history_months` of history (`start: auto`). The "
+    "scoring as-of (`scoring: auto` = the same month end) is always included. That month end is "
+    "the earliest of those the balances and the revenue each reach (a table reaches the month "
+    "end of its last row once the data end is on or after it): credit events or interactions "
+    "running past the balances do not move it; when no month end is covered by both, the stage "
+    "stops naming the tables' spans.",
+    "- **Calendar features** (kind `numeric, calendar`; `calendar: true` in catalogue.yaml): "
+    "they count months between the as-of date and a date (tenure, months since the latest "
+    "event, months to maturity), so they move with the calendar alone and a model has seen "
+    "only the range its training dates allow (short histories: a narrow one). Training freezes "
+    "each numeric feature's [min, max] over its train and validation rows in the model's "
+    "`metadata.json` (`feature_ranges`, covered by the folder digest); scoring counts, per "
+    "model, the clients whose calendar feature lies outside it (`calendar_out_of_range` in "
+    "`score_summary.json`, a warning, a line in the report notes). Scores are not changed: "
+    "the trees treat a value beyond the range as the nearest edge.",
+    "- **Data end** (`features.data_end: auto`): the latest row of the *event tables* "
+    "(facility_balances, revenue, interactions, credit_events); onboarding, origination and "
+    "closure dates are attributes, not events, so a late prospect does not un-censor a "
+    "snapshot (without any event table: the facilities', else the clients' latest date, with a "
+    "warning). Each table's last date is logged and written to `snapshots.json` "
+    "(`table_ends`); an event table whose last row is more than one calendar month before the "
+    "data end's month is warned about and listed (`lagging_tables`): its missing months read "
+    "as no activity, so bring it up to date or set `features.data_end`.",
     "- **Point in time**: a feature at t reads only rows dated on or before t; balances at "
     "month ends on or before t; a facility closed after t is open at t; a client onboarded "
     "after t has no row. Contract terms (limit, rate, maturity) and client attributes are "
@@ -281,9 +307,9 @@ def render_markdown() -> str:
         for spec in FEATURES.values():
             if spec.family == family:
                 needs = spec.requires.replace("|", " or ")
+                kind = f"{spec.kind}, calendar" if spec.calendar else spec.kind
                 lines.append(
-                    f"| `{spec.name}` | {spec.kind} | {needs} | {spec.description} | "
-                    f"{spec.reason} |"
+                    f"| `{spec.name}` | {kind} | {needs} | {spec.description} | {spec.reason} |"
                 )
         lines.append("")
     return "\n".join(lines)

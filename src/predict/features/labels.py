@@ -93,7 +93,7 @@ class LabelConfig:
     horizon_months: int = 12
     inactivity_months: int = 6
     default: DefaultDefinition = field(default_factory=DefaultDefinition)
-    data_end: dt.date | str = AUTO  # last date covered by the data; auto = latest row
+    data_end: dt.date | str = AUTO  # last date covered by the data; auto = latest event-table row
 
 
 def label_availability(tables: Mapping[str, pd.DataFrame]) -> dict[str, str | None]:

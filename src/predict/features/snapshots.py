@@ -8,8 +8,22 @@ not known yet and it is no training example, but it is still scored.
 The calendar comes from params (``features.as_of``): an explicit list of month ends, or
 every ``step_months`` month ends counted back from ``end`` down to ``start``. ``auto``
 values are resolved from the data, so a bank's own tables need no dates edited:
-``end: auto`` is the latest month end in the data, ``start: auto`` the first month end with
-``min_history_months`` of history before it, ``scoring: auto`` the latest month end.
+``end: auto`` and ``scoring: auto`` are the latest month end the data covers
+(:func:`latest_month_end`), ``start: auto`` the first month end with ``min_history_months``
+of history before it.
+
+Where the data ends (``features.data_end: auto``, :func:`data_end`) is read from the *event
+tables* only (:data:`EVENT_TABLES`: balances, revenue, interactions, credit events): rows that
+record something happening at a date. Onboarding, origination and closure dates are
+attributes of a client or a facility: one prospect onboarded after the last balance would
+otherwise move the data end and un-censor snapshots whose label window the events never
+reached. Each event table's last date is logged and reported (:func:`table_ends`,
+``snapshots.json``), with a warning naming a table that lags the data end by more than one
+calendar month (:func:`lagging_tables`): its missing months read as no activity.
+
+The automatic as-of end and scoring date are month ends the balances and revenue (the
+tables the features read at every month end) actually reach: a credit event dated a month
+after the last balances does not move them to a month without balances.
 """
 
 from __future__ import annotations
@@ -25,8 +39,11 @@ import pandas as pd
 logger = logging.getLogger(__name__)
 
 AUTO = "auto"
-# Tables whose rows are events in time (they define where the data starts).
+# Tables whose rows are events in time (they define where the data starts and ends).
 EVENT_TABLES = ("facility_balances", "revenue", "interactions", "credit_events")
+# Tables every automatic as-of date and scoring date must be covered by (read at each month end).
+COVERAGE_TABLES = ("facility_balances", "revenue")
+LAG_MONTHS = 1  # an event table whose last month is more months before the data end's: warned
 # Date columns that say "something happened on this day" (maturity is a contractual term
 # that may lie in the future, so it does not count).
 _DATED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -119,12 +136,61 @@ def _to_date(value: object) -> dt.date:
     return pd.Timestamp(value).date()  # type: ignore[arg-type]
 
 
+def table_ends(tables: Mapping[str, pd.DataFrame]) -> dict[str, dt.date]:
+    """The last dated row of each table that has one (dates of :data:`_DATED_COLUMNS`)."""
+    ends: dict[str, dt.date] = {}
+    for name in _DATED_COLUMNS:
+        values = _dated_values(tables, [name])
+        if values:
+            ends[name] = max(_to_date(v.max()) for v in values)
+    return ends
+
+
 def data_end(tables: Mapping[str, pd.DataFrame]) -> dt.date:
-    """The last day covered by the data: the latest dated row of any table."""
-    values = _dated_values(tables, _DATED_COLUMNS)
-    if not values:
-        raise ValueError("no dated rows in any table: cannot tell where the data ends")
-    return max(_to_date(v.max()) for v in values)
+    """The last day covered by the data: the latest row of an event table (:data:`EVENT_TABLES`).
+
+    Onboarding, origination and closure dates do not count, except (with a warning) when no
+    event table has a dated row: then the facilities', else the clients' latest date.
+    """
+    ends = table_ends(tables)
+    events = [ends[n] for n in EVENT_TABLES if n in ends]
+    if events:
+        return max(events)
+    for name in ("facilities", "clients"):
+        if name in ends:
+            logger.warning(
+                "no event table (%s) has a dated row: the data end is the latest date of "
+                "%s (%s); set features.data_end to say where the data ends",
+                ", ".join(EVENT_TABLES), name, ends[name],
+            )  # fmt: skip
+            return ends[name]
+    raise ValueError("no dated rows in any table: cannot tell where the data ends")
+
+
+def lagging_tables(tables: Mapping[str, pd.DataFrame], end: dt.date) -> dict[str, dt.date]:
+    """The event tables whose last row lies more than :data:`LAG_MONTHS` calendar months
+    before the month of ``end`` (e.g. data end 2024-06-30: a table ending in April or earlier)."""
+    ends = table_ends(tables)
+    return {
+        name: ends[name]
+        for name in EVENT_TABLES
+        if name in ends and month_index(end) - month_index(ends[name]) > LAG_MONTHS
+    }
+
+
+def report_table_ends(tables: Mapping[str, pd.DataFrame], end: dt.date) -> dict[str, str]:
+    """Log each table's last date and warn, naming it, about an event table that lags the
+    data end ``end`` (:func:`lagging_tables`); the last dates as ISO text."""
+    ends = table_ends(tables)
+    for name, last in ends.items():
+        logger.info("table %s: last date %s", name, last)
+    for name, last in lagging_tables(tables, end).items():
+        logger.warning(
+            "table %s ends %s, more than %d month(s) before the data end %s: its months after "
+            "%s read as no activity (set features.data_end, or bring the table up to date)",
+            name, last, LAG_MONTHS, end, last,
+        )  # fmt: skip
+    return {name: last.isoformat() for name, last in ends.items()}
 
 
 def data_start(tables: Mapping[str, pd.DataFrame]) -> dt.date:
@@ -139,10 +205,34 @@ def data_start(tables: Mapping[str, pd.DataFrame]) -> dt.date:
     raise ValueError("no dated rows in any table: cannot tell where the data starts")
 
 
+def _month_end_reached(day: dt.date) -> dt.date:
+    """The latest month end on or before ``day``."""
+    return day if is_month_end(day) else add_months(day, -1)
+
+
 def latest_month_end(tables: Mapping[str, pd.DataFrame]) -> dt.date:
-    """The latest month end on or before :func:`data_end` (a month the data fully covers)."""
-    end = data_end(tables)
-    return end if is_month_end(end) else add_months(end, -1)
+    """The latest month end the data covers: the earliest of the month ends that balances
+    and revenue (:data:`COVERAGE_TABLES`, those present) each reach. A table reaches the
+    month end of its last row when the data end (:func:`data_end`) is on or after it (a
+    month with revenue on the 27th is covered once the data runs to its end), else the month
+    end before. Without either table: the latest month end on or before the data end.
+
+    Raises ValueError naming the tables when that month end lies before the first month of
+    one of them (nothing is covered by all of them).
+    """
+    ends, end = table_ends(tables), data_end(tables)
+    present = [n for n in COVERAGE_TABLES if n in ends]
+    if not present:
+        return _month_end_reached(end)
+    day = min(_month_end_reached(min(month_end(ends[n]), end)) for n in present)
+    starts = {n: min(_to_date(v.min()) for v in _dated_values(tables, [n])) for n in present}
+    if any(day < month_end(first) for first in starts.values()):
+        spans = "; ".join(f"{n} runs {starts[n]} to {ends[n]}" for n in present)
+        raise ValueError(
+            f"no month end is covered by {' and '.join(present)} ({spans}): a month end needs "
+            "each of them to reach it; nothing to build features or score at"
+        )
+    return day
 
 
 def resolve_data_end(tables: Mapping[str, pd.DataFrame], setting: dt.date | str | None) -> dt.date:
@@ -176,8 +266,10 @@ def as_of_dates(tables: Mapping[str, pd.DataFrame], config: SnapshotConfig) -> l
             day = add_months(day, -config.step_months)
         if not dates:
             raise ValueError(
-                f"features.as_of: no month end between start {first} and end {end}; "
-                "the data may be shorter than min_history_months"
+                f"features.as_of: no month end between start {first} and end {end} "
+                f"(start: {config.start}, min_history_months {config.min_history_months} from "
+                f"the data start {data_start(tables)}; end: {config.end}, the latest month end "
+                "balances and revenue cover); the data may be shorter than min_history_months"
             )
     dates.add(scoring)
     ordered = sorted(dates)

@@ -5,8 +5,9 @@
   one-hot encoded (rare levels pooled, unseen levels ignored). No interactions, no
   binning: what a traditional scorecard team would build first.
 - contribution: carry forward the last 12 months' revenue (``revenue_feature``, e.g.
-  ``revenue_12m``), times ``revenue_scale`` (``H / 12`` for a horizon of H months);
-  missing revenue counts as zero.
+  ``revenue_12m``), times ``revenue_scale``; missing revenue counts as zero. ``auto`` (the
+  default) is ``H / 12`` for the labels' horizon of H months (``features.horizon_months``),
+  resolved by :func:`resolve_revenue_scale` before training; a number given wins.
 
 The baselines get what the model gets: the scorecard is fitted on the training period
 and Platt-recalibrated on the validation period (as the model's calibrator is), so neither
@@ -16,6 +17,7 @@ are reported.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from predict.models.store import FeatureSpec
 
 log = logging.getLogger(__name__)
 MISSING = "(missing)"
+AUTO = "auto"
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,29 @@ class BaselineConfig:
     """Settings of the baselines (``train.baseline`` in params.yaml)."""
 
     revenue_feature: str = "revenue_12m"  # carried forward for contribution
-    revenue_scale: float = 1.0  # horizon H months / 12
+    revenue_scale: float | str = AUTO  # auto = features.horizon_months / 12; a number wins
     c: float = 1.0  # inverse L2 strength of the logistic regression
     max_iter: int = 2000
     max_categories: int = 30  # one-hot columns per categorical feature at most (rest pooled)
+
+    def __post_init__(self) -> None:
+        scale = self.revenue_scale
+        if isinstance(scale, str) and scale != AUTO:
+            raise ValueError(f"revenue_scale: {scale!r} is neither auto nor a number")
+        if not isinstance(scale, str) and (isinstance(scale, bool) or not scale > 0):
+            raise ValueError(f"revenue_scale must be > 0, got {scale!r}")
+
+
+def resolve_revenue_scale(config: BaselineConfig, horizon_months: int) -> BaselineConfig:
+    """``config`` with ``revenue_scale: auto`` replaced by ``horizon_months / 12`` (the
+    12-month revenue carried over a horizon of H months); a number given is kept."""
+    if config.revenue_scale != AUTO:
+        return config
+    if horizon_months < 1:
+        raise ValueError(f"features.horizon_months must be >= 1, got {horizon_months}")
+    scale = horizon_months / 12
+    log.info("train.baseline.revenue_scale auto: %d / 12 = %.4g", horizon_months, scale)
+    return dataclasses.replace(config, revenue_scale=scale)
 
 
 class Baseline(Protocol):
@@ -146,4 +168,9 @@ def make_baseline(
             config.revenue_feature,
         )
         return None
+    if isinstance(config.revenue_scale, str):
+        raise ValueError(
+            "train.baseline.revenue_scale: auto is not resolved; resolve_revenue_scale with "
+            "features.horizon_months first (or give a number)"
+        )
     return CarryForwardBaseline(config.revenue_feature, config.revenue_scale)

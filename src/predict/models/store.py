@@ -7,7 +7,8 @@ files (:data:`BUNDLE_FILES`) and their manifest:
 - ``calibrator.json``: the calibrator (see :mod:`predict.models.calibration`);
 - ``features.json``: feature names in training order, dtypes (``float64`` or
   ``category``) and, for categorical features, the categories in training order;
-- ``metadata.json``: target, task, objective, training window, data hash, params, metrics;
+- ``metadata.json``: target, task, objective, training window, data hash, params, metrics,
+  numeric feature ranges (``feature_ranges``);
 - ``manifest.json``: the SHA-256 of each of the four files and the folder's ``digest``: the
   SHA-256 of their ``sha256sum`` listing (``<sha256>  <name>``, one line each, sorted by
   name). ``model_version`` is its first 12 hex digits: any change to any file is a new

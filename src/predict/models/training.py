@@ -24,7 +24,7 @@ import dataclasses
 import hashlib
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -267,6 +267,23 @@ def _fit_booster(
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
 
 
+def feature_ranges(spec: FeatureSpec, frames: Sequence[pd.DataFrame]) -> dict[str, list[float]]:
+    """[min, max] of each numeric feature over the finite values of ``frames`` (the rows a
+    model is fitted and calibrated on), frozen in its metadata: scoring reports calendar
+    features outside it (:func:`predict.scoring.align.calendar_out_of_range`). A feature
+    with no finite value has no range."""
+    ranges: dict[str, list[float]] = {}
+    matrices = [spec.matrix(f) for f in frames]
+    for name in spec.names:
+        if name in spec.categories:
+            continue
+        values = np.concatenate([m[name].to_numpy("float64") for m in matrices])
+        values = values[np.isfinite(values)]
+        if len(values):
+            ranges[name] = [float(values.min()), float(values.max())]
+    return ranges
+
+
 def train_model(
     train: pd.DataFrame, valid: pd.DataFrame, target: str, config: TrainConfig
 ) -> ModelBundle:
@@ -291,6 +308,7 @@ def train_model(
         "best_iteration": booster.current_iteration(),
         "params": params,
         "calibration": config.calibration if task == "binary" else config.contribution.calibration,
+        "feature_ranges": feature_ranges(spec, (tr, va)),
     }
     raw = ModelBundle(target, booster, IdentityCalibrator(), spec, metadata)
     calibrator = make_calibrator(metadata["calibration"], task)

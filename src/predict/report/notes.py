@@ -48,7 +48,8 @@ def _shown(items: list[str], limit: int = 12) -> str:
 
 def input_lines(summary: Mapping[str, Any]) -> list[str]:
     """What the scoring input lacked, from ``score_summary.json``: features scored as
-    missing, categories unseen in training, quarantined rows, models the data could not
+    missing, categories unseen in training, calendar features outside their training range,
+    quarantined rows, models the data could not
     support and early-warning rules not evaluated. Keys absent from the summary say nothing."""
     lines = []
     for target, names in (summary.get("missing_features") or {}).items():
@@ -63,6 +64,13 @@ def input_lines(summary: Mapping[str, Any]) -> list[str]:
             lines.append(
                 f"{target} model: {name} has categories unseen in training, scored as "
                 f"missing: {_shown(values, 5)}"
+            )
+    for target, per in (summary.get("calendar_out_of_range") or {}).items():
+        for name, c in (per or {}).items():
+            lines.append(
+                f"{target} model: {name} outside its training range [{c['min']:g}, "
+                f"{c['max']:g}] for {c['below'] + c['above']:.0f} clients (below "
+                f"{c['below']:.0f}, above {c['above']:.0f}); scored as the nearest edge"
             )
     quarantined = summary.get("quarantined") or {}
     if quarantined:

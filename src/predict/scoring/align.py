@@ -125,3 +125,32 @@ def known_categories(frame: pd.DataFrame, bundle: ModelBundle) -> pd.DataFrame:
 def model_input(frame: pd.DataFrame, bundle: ModelBundle) -> pd.DataFrame:
     """The booster's input for ``frame``: unseen categories set missing, then cast."""
     return bundle.matrix(known_categories(frame, bundle))
+
+
+def calendar_out_of_range(
+    frame: pd.DataFrame, bundles: Mapping[str, ModelBundle], report: ScoringReport
+) -> None:
+    """Count, per model and calendar feature (:data:`predict.features.catalogue.CALENDAR`),
+    the clients whose value lies outside the [min, max] frozen at training (metadata
+    ``feature_ranges``): ``below`` and ``above`` (missing values are neither), with the range.
+
+    Reported and warned about, never changed: the trees score a value beyond the range as
+    the nearest edge. A model folder without ``feature_ranges`` (trained before they were
+    frozen) is not checked.
+    """
+    from predict.features.catalogue import CALENDAR
+
+    for target, bundle in bundles.items():
+        ranges = bundle.metadata.get("feature_ranges") or {}
+        for name in (n for n in CALENDAR if n in ranges and n in frame.columns):
+            low, high = (float(v) for v in ranges[name])
+            values = pd.to_numeric(frame[name], errors="coerce").to_numpy("float64")
+            below, above = int((values < low).sum()), int((values > high).sum())
+            if below or above:
+                found = {"below": below, "above": above, "min": low, "max": high}
+                report.calendar_out_of_range.setdefault(target, {})[name] = found
+                log.warning(
+                    "%s model, calendar feature %r outside its training range [%g, %g]: "
+                    "%d client(s) below, %d above (scored as the nearest edge)",
+                    target, name, low, high, below, above,
+                )  # fmt: skip

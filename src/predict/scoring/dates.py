@@ -3,7 +3,12 @@
 Features at ``t`` count what happened up to ``t``. Before the event history starts, or
 before any client was onboarded, there is nothing to score from; after the data end, every
 month without rows would read as inactivity (churn, dormancy) that nobody observed. The
-second may be forced (``predict score --after-data``); the first may not.
+second may be forced (``predict score --after-data``); the first may not. The data end is
+that of the event tables (:func:`predict.features.snapshots.data_end`; each table's last date
+is logged, a lagging one warned about). A month end after the last one the balances and
+revenue cover (:func:`~predict.features.snapshots.latest_month_end`, e.g. credit events
+running a month past the balances) is refused the same way: its balance and revenue features
+would read as nothing.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from predict.features.snapshots import data_end, data_start
+from predict.features.snapshots import data_end, data_start, latest_month_end, report_table_ends
 
 logger = logging.getLogger(__name__)
 
@@ -36,11 +41,20 @@ def check_scoring_date(
             f"client is onboarded {first_client}; nothing to score from. Choose a month end "
             f"from {first.isoformat()} to {end.isoformat()}"
         )
+    report_table_ends(tables, end)
+    covered = latest_month_end(tables)
     if as_of > end:
-        if not after_data:
-            raise ValueError(
-                f"{said} is after the end of the data ({end.isoformat()}): the months without "
-                "rows would read as no activity. Choose an earlier month end, or pass "
-                "--after-data to score it anyway"
-            )
-        logger.warning("%s is after the end of the data (%s) (--after-data)", said, end)
+        beyond = f"is after the end of the data ({end.isoformat()})"
+    elif as_of > covered:
+        beyond = (
+            f"is after {covered.isoformat()}, the last month end the balances and revenue "
+            f"cover (the data ends {end.isoformat()} in another table)"
+        )
+    else:
+        return
+    if not after_data:
+        raise ValueError(
+            f"{said} {beyond}: the months without rows would read as no activity. Choose an "
+            "earlier month end, or pass --after-data to score it anyway"
+        )
+    logger.warning("%s %s (--after-data)", said, beyond)

@@ -25,6 +25,8 @@ class ScoringReport:
     missing_features: dict[str, list[str]] = field(default_factory=dict)  # target -> names
     # target -> feature -> {unseen value: clients}
     unseen_categories: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    # target -> calendar feature -> {below, above, min, max}: outside the training range
+    calendar_out_of_range: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
     previous: str = "none"
     explanation_rows: int = 0
@@ -72,6 +74,12 @@ def summary_lines(result: ScoringResult) -> list[str]:
             lines.append(
                 f"  {targets}: categories of {name} unseen in training, scored as "
                 f"missing: {shown}{' ...' if len(counts) > 5 else ''}"
+            )
+    for target, per in r.calendar_out_of_range.items():
+        for name, c in per.items():
+            lines.append(
+                f"  {target}: {name} outside its training range [{c['min']:g}, {c['max']:g}]: "
+                f"{c['below']:.0f} client(s) below, {c['above']:.0f} above"
             )
     if r.quarantined:
         lines.append(f"  quarantined rows: {r.quarantined}")

@@ -29,7 +29,12 @@ from predict.io import atomic_dir
 from predict.models.store import ModelBundle
 from predict.progress import ProgressReporter, SilentProgress, progress_display
 from predict.scoring import relationship as rel
-from predict.scoring.align import add_missing_features, load_models, unseen_categories
+from predict.scoring.align import (
+    add_missing_features,
+    calendar_out_of_range,
+    load_models,
+    unseen_categories,
+)
 from predict.scoring.chunks import score_chunks
 from predict.scoring.config import ScoreConfig
 from predict.scoring.dates import check_scoring_date
@@ -123,6 +128,7 @@ def score_snapshot(
     report.models = {t: b.version for t, b in bundles.items()}
     features = add_missing_features(features, bundles, config.missing_features, report)
     unseen_categories(features, bundles, report)
+    calendar_out_of_range(features, bundles, report)
     meta = stamp(report) if report.run_id else None
     with ExplanationWriter(Path(out_dir) / "explanations.parquet", meta) as writer:
         outputs = score_chunks(
