@@ -119,6 +119,13 @@ def test_a_tenure_beyond_the_training_range_is_counted_not_changed(
     inside = ScoringReport()
     calendar_out_of_range(frame.iloc[1:4], {"default": bundle}, inside)
     assert inside.calendar_out_of_range == {}
+    # only the clients the model scored count: 6 (below) and 400 (above) left out of its
+    # population, so 1 above (130)
+    population = ScoringReport()
+    scored = {"default": np.array([False, True, True, True, True, False, True])}
+    calendar_out_of_range(frame, {"default": bundle}, population, scored)
+    assert population.calendar_out_of_range["default"]["tenure_months"]["above"] == 1
+    assert population.calendar_out_of_range["default"]["tenure_months"]["below"] == 0
 
 
 def test_scoring_reports_calendar_features_outside_the_range(
@@ -137,7 +144,10 @@ def test_scoring_reports_calendar_features_outside_the_range(
                           validated=True, quiet=True)  # fmt: skip
     summary = json.loads((tmp_path / "out" / "score_summary.json").read_text())
     tenure = summary["calendar_out_of_range"]["churn"]["tenure_months"]
-    assert tenure == {"below": 0, "above": result.report.clients, "min": -5.0, "max": -1.0}
+    # counted on the churn model's population only (the clients it gave a score)
+    churn_scored = int(result.scores["churn_probability"].notna().sum())
+    assert 0 < churn_scored < result.report.clients
+    assert tenure == {"below": 0, "above": churn_scored, "min": -5.0, "max": -1.0}
     assert list(summary["calendar_out_of_range"]) == ["churn"]  # the others have no range
     plain = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "plain", config,
                          features, validated=True, quiet=True)  # fmt: skip

@@ -12,11 +12,12 @@ import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from predict.contract.spec import TARGETS
+from predict.contract.spec import OUTPUT_COLUMN, TARGETS
 from predict.models.skipped import read_skipped
 from predict.models.store import FeatureMismatchError, ModelBundle, load_bundle
 from predict.scoring.result import ScoringReport
@@ -127,12 +128,32 @@ def model_input(frame: pd.DataFrame, bundle: ModelBundle) -> pd.DataFrame:
     return bundle.matrix(known_categories(frame, bundle))
 
 
+def scored_masks(
+    features: pd.DataFrame, scores: pd.DataFrame, bundles: Mapping[str, ModelBundle]
+) -> dict[str, np.ndarray]:
+    """Target -> mask over ``features``' rows of the clients whose score that model gave
+    (its output column not missing in ``scores``): the population it was applied to."""
+    ids = features["client_id"].astype("string")
+    masks: dict[str, np.ndarray] = {}
+    for target in bundles:
+        column = OUTPUT_COLUMN[target]
+        if column in scores.columns:
+            given = scores.loc[scores[column].notna(), "client_id"].astype("string")
+            masks[target] = ids.isin(given).to_numpy(dtype=bool)
+    return masks
+
+
 def calendar_out_of_range(
-    frame: pd.DataFrame, bundles: Mapping[str, ModelBundle], report: ScoringReport
+    frame: pd.DataFrame,
+    bundles: Mapping[str, ModelBundle],
+    report: ScoringReport,
+    scored: Mapping[str, Any] | None = None,
 ) -> None:
     """Count, per model and calendar feature (:data:`predict.features.catalogue.CALENDAR`),
     the clients whose value lies outside the [min, max] frozen at training (metadata
     ``feature_ranges``): ``below`` and ``above`` (missing values are neither), with the range.
+    ``scored``: target -> boolean mask over ``frame``'s rows of the clients that model gave a
+    score (its population); None counts every row.
 
     Reported and warned about, never changed: the trees score a value beyond the range as
     the nearest edge. A model folder without ``feature_ranges`` (trained before they were
@@ -145,6 +166,8 @@ def calendar_out_of_range(
         for name in (n for n in CALENDAR if n in ranges and n in frame.columns):
             low, high = (float(v) for v in ranges[name])
             values = pd.to_numeric(frame[name], errors="coerce").to_numpy("float64")
+            if scored is not None and target in scored:
+                values = values[np.asarray(scored[target], dtype=bool)]
             below, above = int((values < low).sum()), int((values > high).sum())
             if below or above:
                 found = {"below": below, "above": above, "min": low, "max": high}

@@ -33,6 +33,7 @@ from predict.scoring.align import (
     add_missing_features,
     calendar_out_of_range,
     load_models,
+    scored_masks,
     unseen_categories,
 )
 from predict.scoring.chunks import score_chunks
@@ -128,7 +129,6 @@ def score_snapshot(
     report.models = {t: b.version for t, b in bundles.items()}
     features = add_missing_features(features, bundles, config.missing_features, report)
     unseen_categories(features, bundles, report)
-    calendar_out_of_range(features, bundles, report)
     meta = stamp(report) if report.run_id else None
     with ExplanationWriter(Path(out_dir) / "explanations.parquet", meta) as writer:
         outputs = score_chunks(
@@ -136,6 +136,7 @@ def score_snapshot(
         )
     report.explanation_rows = writer.rows
     scores = score_table(tables, as_of, features, outputs, bundles, config, report.skipped_targets)
+    calendar_out_of_range(features, bundles, report, scored_masks(features, scores, bundles))
     if previous is None and config.previous == "month_end":
         task = progress.task("previous month end", total=None)
         previous = rescore_previous(tables, as_of, bundles, build, config)
