@@ -194,7 +194,8 @@ def test_model_card_and_portfolio_state_each_models_population_and_size(
     page = (built / "index.html").read_text(encoding="utf-8")
     assert 'id="populations"' in page
     scores = pd.read_parquet(run.scores / "scores.parquet")
-    assert f"<td>default</td><td>{POPULATIONS['default']}</td><td>{len(scores) - 1}</td>" in page
+    row = f'<th scope="row">default</th><td>{POPULATIONS["default"]}</td>'
+    assert f"{row}<td>{len(scores) - 1}</td>" in page
     assert "1 in default at the as-of date" in page
 
 
@@ -371,7 +372,7 @@ def test_model_card_states_its_definitions_and_the_contract_threshold(built: Pat
         ("RAROC", "capital, annualised"),
         ("Capital", "Basel IRB capital of the EAD from the model PD"),
     ):
-        assert f"<tr><th>{name}</th><td>" in card and formula in card, name
+        assert f'<tr><th scope="row">{name}</th><td>' in card and formula in card, name
     assert "docs/scoring.md" in card
     assert f"{DEFAULT_DPD_THRESHOLD}+ days past due" in card
     assert "pricing or capital" not in card
@@ -385,3 +386,33 @@ def test_model_card_population_falls_back_to_the_contract() -> None:
     text, _ = population_facts({}, "default")
     assert text == POPULATIONS["default"]
     assert population_facts({}, "unknown")[0] == ""  # no contract entry: nothing invented
+
+
+class _Headers(HTMLParser):
+    """Every ``<th>`` of a page, with its ``scope`` and whether it sits in a ``<thead>``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_head = False
+        self.headers: list[tuple[str | None, bool]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.in_head = self.in_head or tag == "thead"
+        if tag == "th":
+            self.headers.append((dict(attrs).get("scope"), self.in_head))
+
+    def handle_endtag(self, tag: str) -> None:
+        self.in_head = self.in_head and tag != "thead"
+
+
+def test_every_table_header_on_every_page_has_a_scope(built: Path) -> None:
+    pages = sorted(built.rglob("*.html"))
+    assert len(pages) >= 4
+    counted = 0
+    for page in pages:
+        parser = _Headers()
+        parser.feed(page.read_text(encoding="utf-8"))
+        for scope, in_head in parser.headers:
+            assert scope == ("col" if in_head else "row"), f"{page.name}: th scope={scope}"
+        counted += len(parser.headers)
+    assert counted >= 50

@@ -14,10 +14,36 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 import numpy as np
 from markupsafe import Markup, escape
 
-PALETTE = ("#1f5a96", "#d9822b", "#2e8540", "#b33a3a", "#6f4e9c", "#7a7a7a")
+# Series colours double as legend text on the white chart: each has a contrast of at least
+# 4.5:1 against white (WCAG 2 AA for text; see contrast_ratio and its unit test).
+PALETTE = ("#1f5a96", "#9c5511", "#277a38", "#b33a3a", "#6f4e9c", "#666666")
 POSITIVE = "#b33a3a"  # pushes the score up (red: more risk)
 NEGATIVE = "#1f77b4"  # pushes the score down
+CHART_BACKGROUND = "#ffffff"
 FONT = 'font-family="system-ui, sans-serif" font-size="11"'
+TICK_CHAR_PX = 5.5  # width of one tick-label character at font-size 9, to size the axis margin
+
+
+def relative_luminance(colour: str) -> float:
+    """WCAG 2 relative luminance of ``#rgb`` or ``#rrggbb`` (0 = black, 1 = white)."""
+    hexes = colour.lstrip("#")
+    if len(hexes) == 3:
+        hexes = "".join(c * 2 for c in hexes)
+    if len(hexes) != 6:
+        raise ValueError(f"colour {colour!r}: expected #rgb or #rrggbb")
+    channels = [int(hexes[i : i + 2], 16) / 255 for i in (0, 2, 4)]
+    r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_ratio(foreground: str, background: str) -> float:
+    """WCAG 2 contrast ratio (L1 + 0.05) / (L2 + 0.05), L1 the lighter: 1 to 21.
+
+    AA asks at least 4.5 for text and 3 for graphics (bars, lines, dots)."""
+    light, dark = sorted(
+        (relative_luminance(foreground), relative_luminance(background)), reverse=True
+    )
+    return (light + 0.05) / (dark + 0.05)
 
 
 def _fmt(value: float, fmt: str) -> str:
@@ -26,13 +52,16 @@ def _fmt(value: float, fmt: str) -> str:
     return fmt.format(value)
 
 
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    """About ``count`` round tick values covering [lo, hi]."""
+def nice_ticks(lo: float, hi: float, count: int = 5, *, integer: bool = False) -> list[float]:
+    """About ``count`` round tick values covering [lo, hi]; ``integer``: steps of at least 1
+    (counts such as days past due never tick at 0.2)."""
     if not math.isfinite(lo) or not math.isfinite(hi):
         return [0.0]
     if hi <= lo:
         hi = lo + (abs(lo) or 1.0)
     raw = (hi - lo) / max(count, 1)
+    if integer:
+        raw = max(raw, 1.0)
     mag = 10 ** math.floor(math.log10(raw))
     step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
     first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
@@ -147,23 +176,34 @@ def line_chart(
     fmt: str = "{:,.0f}",
     width: int = 460,
     height: int = 170,
+    integer: bool = False,
+    y_range: tuple[float, float] | None = None,
 ) -> Markup:
-    """One line per series over shared category labels ``x`` (e.g. months); NaN = gap."""
+    """One line per series over shared category labels ``x`` (e.g. months); NaN = gap.
+
+    ``integer``: whole-number ticks (counts, days); ``y_range``: a fixed axis for a bounded
+    scale (e.g. CSAT 1-5), widened only if a value falls outside it. The axis margin fits
+    the longest tick label (``150,000,000`` is not clipped)."""
     arrays = {k: np.asarray(v, dtype="float64") for k, v in series.items()}
     finite = np.concatenate([a[np.isfinite(a)] for a in arrays.values()] or [np.array([0.0])[:0]])
     if not len(x) or finite.size == 0:
         return _empty(title, width)
-    top, bottom, left, right = 22, 34, 56, 10
-    ticks = nice_ticks(min(0.0, float(finite.min())), float(finite.max()), 4)
+    lo, hi = (min(0.0, float(finite.min())), float(finite.max()))
+    if y_range is not None:
+        lo, hi = min(y_range[0], float(finite.min())), max(y_range[1], float(finite.max()))
+    ticks = nice_ticks(lo, hi, 4, integer=integer)
+    labels = [tick_label(t, ticks) for t in ticks]
+    top, bottom, right = 22, 34, 10
+    left = max(40, math.ceil(TICK_CHAR_PX * max(map(len, labels))) + 10)
     ys = _scale(ticks[0], ticks[-1], height - bottom, top)
     xs = _scale(0, max(len(x) - 1, 1), left, width - right)
     body = [_text(4, 14, title, extra='font-weight="bold"')]
-    for t in ticks:
+    for t, label in zip(ticks, labels, strict=True):
         body.append(
             f'<line x1="{left}" x2="{width - right}" y1="{ys(t):.1f}" y2="{ys(t):.1f}" '
             'stroke="#e3e3e3"/>'
         )
-        body.append(_text(left - 4, ys(t) + 4, tick_label(t, ticks), "end", 'font-size="9"'))
+        body.append(_text(left - 4, ys(t) + 4, label, "end", 'font-size="9"'))
     for i in sorted({0, len(x) // 2, len(x) - 1}):
         anchor = "start" if i == 0 else ("end" if i == len(x) - 1 else "middle")
         body.append(_text(xs(i), height - bottom + 14, x[i], anchor, 'font-size="9"'))

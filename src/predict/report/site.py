@@ -724,7 +724,7 @@ def client_context(
         "value": credit.value_rows(row),
         "has_previous": any(c.startswith("previous_") for c in row.index),
         "explained": explained_scores(row, explanations, client_id, config),
-        "history_charts": history_charts(months),
+        "history_charts": history_charts(months, config.currency),
         "facilities": client_page.facility_table(records.get("facilities"), as_of, config.currency),
         "credit_events": client_page.dated_table(
             records.get("credit_events"), as_of, client_page.EVENT_COLS, "credit-events", 50
@@ -819,22 +819,31 @@ def _na(value: Any) -> bool:
         return False
 
 
-def history_charts(history: pd.DataFrame) -> list[Any]:
-    """Small line charts of a client's months (only those with data)."""
+def history_charts(history: pd.DataFrame, currency: str = "") -> list[Any]:
+    """Small line charts of a client's months (only those with data).
+
+    Money in ``currency`` with thousands separators; days past due and counts on whole-number
+    ticks; CSAT (1-5) and NPS (0-10) each on its own chart and fixed scale."""
     months = [str(p) for p in history.index]
-    specs = (
-        ("Drawn balance", {"outstanding": "outstanding"}, "{:,.0f}"),
-        ("Arrears (worst days past due)", {"max_days_past_due": "days past due"}, "{:,.0f}"),
-        ("Revenue per month", {"revenue": "revenue"}, "{:,.0f}"),
-        ("Interactions per month", {"interactions": "all", "complaints": "complaints"}, "{:,.0f}"),
-        ("Survey answers (monthly mean)", {"csat": "CSAT (1-5)", "nps": "NPS (0-10)"}, "{:,.1f}"),
+    unit = f" ({currency})" if currency else ""
+    specs: tuple[tuple[str, dict[str, str], dict[str, Any]], ...] = (
+        (f"Drawn balance{unit}", {"outstanding": "outstanding"}, {}),
+        ("Arrears (worst days past due)", {"max_days_past_due": "days"}, {"integer": True}),
+        (f"Revenue per month{unit}", {"revenue": "revenue"}, {}),
+        (
+            "Interactions per month",
+            {"interactions": "all", "complaints": "complaints"},
+            {"integer": True},
+        ),
+        ("CSAT (1-5), monthly mean", {"csat": "CSAT"}, {"y_range": (1.0, 5.0)}),
+        ("NPS answer (0-10), monthly mean", {"nps": "NPS answer"}, {"y_range": (0.0, 10.0)}),
     )
     columns = {c: history[c].to_numpy(dtype="float64") for c in history.columns}
     out = []
-    for title, series, fmt in specs:
+    for title, series, options in specs:
         data = {label: columns[col] for col, label in series.items() if col in columns}
         if any(np.isfinite(v).any() for v in data.values()):
-            out.append(charts.line_chart(months, data, title=title, fmt=fmt))
+            out.append(charts.line_chart(months, data, title=title, **options))
     return out
 
 
