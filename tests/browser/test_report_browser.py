@@ -3,8 +3,11 @@
 Chromium listens on 127.0.0.1 only (``--remote-debugging-port=0``: a free port, read from
 ``DevToolsActivePort``); a tiny WebSocket client from the standard library speaks the
 protocol, so the test needs no extra package. Checks: no console errors or exceptions, no
-network request (everything is inline), table headers sort on a real mouse click, a
-client page links back to the portfolio. Screenshots go to the test's tmp_path, and to
+network request (everything is inline), table headers sort on a real mouse click and on
+Space / Enter (blanks last both ways), a client page links back to the portfolio, the
+portfolio printed to PDF (A4 landscape) keeps every table inside the page width on a bounded
+number of pages, and a 420px screen shows the queue near the top with nothing clipped.
+Screenshots go to the test's tmp_path, and to
 ``reports/screenshots/`` as well when ``PREDICT_REPORT_SCREENSHOTS=1``.
 """
 
@@ -13,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import shutil
 import socket
 import struct
@@ -403,4 +407,136 @@ def test_other_pages_render_cleanly(
     browser.open(site / page)
     assert browser.js("document.querySelectorAll('svg.chart').length") >= 3
     _keep(browser.screenshot(tmp_path / f"report_{page.replace('.html', '')}.png"))
+    assert browser.problems() == []
+
+
+def _press(tools: DevTools, selector: str, key: str) -> None:
+    """Focus ``selector`` and press ``key`` (" " or "Enter") on the real keyboard."""
+    tools.js(f"document.querySelector({json.dumps(selector)}).focus()")
+    code, vk = {" ": ("Space", 32), "Enter": ("Enter", 13)}[key]
+    for kind in ("rawKeyDown", "keyUp"):
+        tools.call(
+            "Input.dispatchKeyEvent", type=kind, key=key, code=code, windowsVirtualKeyCode=vk
+        )
+
+
+def test_keyboard_sorting_answers_space_and_enter_and_keeps_blanks_last(
+    browser: DevTools, site: Path
+) -> None:
+    browser.events.clear()
+    browser.open(site / "index.html")
+    index, before = _column(browser, "early-warning", "Churn p")
+    known = [float(v) for v in before if v]
+    assert 0 < len(known) < len(before)  # a defaulted client has no churn p: a blank
+    header = f"#early-warning thead th:nth-child({index + 1})"
+    assert browser.js(f"document.querySelector('{header}').getAttribute('scope')") == "col"
+    _press(browser, header, " ")
+    _, ascending = _column(browser, "early-warning", "Churn p")
+    assert [float(v) for v in ascending if v] == sorted(known) and ascending[-1] == ""
+    _press(browser, header, "Enter")
+    _, descending = _column(browser, "early-warning", "Churn p")
+    assert [float(v) for v in descending if v] == sorted(known, reverse=True)
+    assert descending[-1] == ""  # blanks last in both directions
+    assert browser.js(f"document.querySelector('{header}').getAttribute('aria-sort')") == (
+        "descending"
+    )
+    assert browser.problems() == []
+
+
+# A4 landscape less the 10 mm side margins of the print stylesheet's @page, in CSS px (96/in)
+PRINT_CONTENT_PX = int((297 - 2 * 10) / 25.4 * 96)
+
+
+def _pdf_pages(pdf: bytes) -> int:
+    return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", pdf))
+
+
+def test_printed_portfolio_fits_every_column_on_a_bounded_number_of_pages(
+    browser: DevTools, site: Path, tmp_path: Path
+) -> None:
+    browser.events.clear()
+    browser.open(site / "index.html")
+    pdf = base64.b64decode(
+        browser.call("Page.printToPDF", preferCSSPageSize=True, printBackground=True)["data"]
+    )
+    (tmp_path / "report_portfolio.pdf").write_bytes(pdf)
+    _keep(tmp_path / "report_portfolio.pdf")
+    rows = browser.js("document.querySelectorAll('main tbody tr').length")
+    assert pdf.startswith(b"%PDF") and 2 <= _pdf_pages(pdf) <= 2 + rows // 10, _pdf_pages(pdf)
+    # the as-of date, title and page number sit in the page margin of every printed page
+    page_rule = browser.js(
+        "[...document.styleSheets[0].cssRules].filter(r => r.cssText.startsWith('@page'))"
+        ".map(r => r.cssText).join(' ')"
+    )
+    as_of = browser.js("document.querySelector('header .meta').textContent.trim()")
+    assert as_of.startswith("as of 20") and f'"{as_of}"' in page_rule
+    assert "landscape" in page_rule and "counter(pages)" in page_rule
+    browser.call("Emulation.setEmulatedMedia", media="print")
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=PRINT_CONTENT_PX,
+        height=700,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
+    try:
+        widths = browser.js(
+            "[...document.querySelectorAll('table')].map(t => [t.id, t.scrollWidth])"
+        )
+        assert len(widths) >= 8
+        too_wide = [(name, w) for name, w in widths if w > PRINT_CONTENT_PX]
+        assert too_wide == [], f"wider than the printed page ({PRINT_CONTENT_PX}px): {too_wide}"
+        assert browser.js("document.documentElement.scrollWidth") <= PRINT_CONTENT_PX
+        # no sort arrows, filters or skip link on paper; no local path in the printed text
+        arrows = browser.js(
+            "[...document.querySelectorAll('table.sortable th')]"
+            ".map(th => getComputedStyle(th, '::after').content)"
+        )
+        assert arrows and set(arrows) == {"none"}
+        for hidden in ("#queue-filters", "#skip"):
+            assert browser.js(f"getComputedStyle(document.querySelector('{hidden}')).display") == (
+                "none"
+            )
+        text = browser.js("document.body.innerText")
+        assert str(site.parent) not in text and str(REPO) not in text
+    finally:
+        browser.call("Emulation.clearDeviceMetricsOverride")
+        browser.call("Emulation.setEmulatedMedia", media="")
+    assert browser.problems() == []
+
+
+def _narrow(tools: DevTools, width: int = 420) -> None:
+    tools.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=width,
+        height=900,
+        deviceScaleFactor=1,
+        mobile=True,
+    )
+
+
+def test_a_420px_screen_shows_the_queue_near_the_top_and_nothing_clipped(
+    browser: DevTools, site: Path, tmp_path: Path
+) -> None:
+    browser.events.clear()
+    _narrow(browser)
+    try:
+        browser.open(site / "index.html")
+        top = browser.js("document.getElementById('review-queue').getBoundingClientRect().top")
+        assert 0 < top < 1200, top  # the issue measured 14,000px down
+        assert browser.js("document.documentElement.scrollWidth") <= 420  # tables scroll inside
+        assert browser.js("getComputedStyle(document.querySelector('.scroll')).overflowX") == (
+            "auto"
+        )
+        _keep(browser.screenshot(tmp_path / "report_420.png"))
+        href = browser.js("document.querySelector('#queue-retain tbody a').getAttribute('href')")
+        browser.open(site / href)
+        assert browser.js("document.documentElement.scrollWidth") <= 420
+        rights = browser.js(
+            "[...document.querySelectorAll('svg.chart')].map(s => s.getBoundingClientRect().right)"
+        )
+        assert len(rights) >= 3 and max(rights) <= 420  # waterfalls scale to the width
+        _keep(browser.screenshot(tmp_path / "report_client_420.png"))
+    finally:
+        browser.call("Emulation.clearDeviceMetricsOverride")
     assert browser.problems() == []
