@@ -355,28 +355,17 @@ def _targets(target: str) -> tuple[str, ...]:
 
 def _with_revenue_scale(config: TrainConfig, params: Path | None) -> TrainConfig:
     """``config`` with ``train.baseline.revenue_scale: auto`` resolved to H / 12, H being the
-    params file's ``features.horizon_months`` (the labels' horizon); a one-line error when
-    auto has no horizon to follow."""
+    labels' horizon: ``features.horizon_months`` read as the features stage reads it (its
+    default when the section leaves it out); a params file with no ``features`` section is a
+    one-line error, as for the features stage itself."""
     import dataclasses
 
-    from predict.config import ConfigError, load_params
+    from predict.features.build import FeaturesConfig
     from predict.models.baselines import AUTO, resolve_revenue_scale
 
     if config.baseline.revenue_scale != AUTO:
         return config
-    path = _params_path(params)
-    try:
-        features = load_params(path).get("features") if path else None
-    except ConfigError as exc:
-        _fail(exc, code=2)
-    horizon = features.get("horizon_months") if isinstance(features, dict) else None
-    if not isinstance(horizon, int) or isinstance(horizon, bool) or horizon < 1:
-        _fail(
-            f"train.baseline.revenue_scale: auto follows features.horizon_months, which "
-            f"{path or 'no params file'} does not give as a whole number of months >= 1 "
-            f"(got {horizon!r}); set it, or give revenue_scale a number",
-            code=2,
-        )
+    horizon = _settings(params, "features", FeaturesConfig).horizon_months
     baseline = resolve_revenue_scale(config.baseline, horizon)
     return dataclasses.replace(config, baseline=baseline)
 

@@ -47,6 +47,20 @@ def test_revenue_scale_auto_is_the_horizon_over_twelve() -> None:
     assert resolve_revenue_scale(config, 18).revenue_scale == 1.5
 
 
+@pytest.mark.parametrize(("features", "scale"), [("{}", 1.0), ("{horizon_months: 6}", 0.5)])
+def test_the_train_command_resolves_auto_from_the_features_section(
+    tmp_path: Path, features: str, scale: float
+) -> None:
+    # as the features stage reads it: its default horizon (12 -> 12/12) when left out
+    from predict.cli import _with_revenue_scale
+    from predict.models.training import TrainConfig
+
+    params = tmp_path / "params.yaml"
+    params.write_text(f"features: {features}\ntrain: {{}}\n")
+    resolved = _with_revenue_scale(TrainConfig(), params)
+    assert resolved.baseline.revenue_scale == scale
+
+
 def test_a_revenue_scale_given_wins_over_auto() -> None:
     given = BaselineConfig(revenue_scale=2.0)
     assert resolve_revenue_scale(given, 6) is given

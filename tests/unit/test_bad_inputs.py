@@ -415,8 +415,8 @@ CLI_CASES = [
     Case("params is a folder", command("split", "--params", "{tmp}"), 2, ("is a folder",)),
     Case("unknown target", command("train", "--target", "loyalty", params="train: {}\n"), 2,
          ("unknown target 'loyalty'",)),
-    Case("revenue_scale auto, no horizon", command("train", "--target", "contribution",
-         params="train: {}\n"), 2, ("auto follows features.horizon_months", "got None")),
+    Case("revenue_scale auto, no features", command("train", "--target", "contribution",
+         params="train: {}\n"), 2, ("no section 'features'",)),
     Case("revenue_scale not a number", command("train", params="train:\n  baseline:\n"
          "    revenue_scale: lots\n"), 2, ("revenue_scale: 'lots' is neither auto nor",)),
     Case("revenue_scale negative", command("train", params="train:\n  baseline:\n"
