@@ -61,7 +61,9 @@ def empty_table() -> pd.DataFrame:
 def known_facilities(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Rated facilities with their product, origination month index, rate and the date
     from which they are known (the later of origination and the client's onboarding)."""
-    if "facilities" not in tables or "interest_rate" not in tables["facilities"].columns:
+    if "clients" not in tables or "facilities" not in tables:
+        return pd.DataFrame(columns=["product", "omidx", "rate", "known"])
+    if "interest_rate" not in tables["facilities"].columns:
         return pd.DataFrame(columns=["product", "omidx", "rate", "known"])
     fac = tables["facilities"]
     fac = fac.loc[
