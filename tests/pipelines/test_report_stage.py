@@ -107,6 +107,8 @@ def test_cli_report_names_an_unknown_client(tmp_path: Path) -> None:
             str(run.scores),
             "--tables",
             str(run.tables),
+            "--models",
+            str(run.models),
             "--out",
             str(tmp_path / "reports"),
             "--params",

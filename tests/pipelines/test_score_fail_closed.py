@@ -54,17 +54,19 @@ def test_partial_scoring_leaves_unsupported_targets_missing_with_the_reason(
 ) -> None:
     names = ("clients", "facilities", "facility_balances", "credit_events", "revenue")
     folder = _only(scoring_book, tmp_path, *names)  # no interactions
-    params = _params(tmp_path, unsupported="missing")
+    # the fixture's tiny models: churn ~20%, default ~3%, contribution ~0.1% of their gain
+    # from interactions; a limit of 1% leaves churn and default unsupported
+    params = _params(tmp_path, unsupported="missing", max_unavailable_gain=0.01)
     out = tmp_path / "out"
     result = _score(folder, scoring_book, out, "--params", str(params))
     assert result.exit_code == 0, result.output
     scores = pd.read_parquet(out / "scores.parquet")
     summary = json.loads((out / "score_summary.json").read_text())
-    assert set(summary["unsupported"]) == {"churn", "default"}  # contribution: 0.1% of its gain
+    assert set(summary["unsupported"]) == {"churn", "default"}
     for target, column in (("churn", "churn_probability"), ("default", "default_probability")):
         assert scores[column].isna().all()
         assert summary["unsupported"][target]["tables"] == ["interactions"]
-        assert summary["unsupported"][target]["gain_share"] > 0.05
+        assert summary["unsupported"][target]["gain_share"] > 0.01
         assert "interactions" in summary["skipped_targets"][target]
         assert scores[f"{target}_reasons"].str.startswith("Not scored: ").all()
         assert scores[f"{target}_model_version"].isna().all()

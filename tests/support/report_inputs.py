@@ -393,6 +393,7 @@ def write_portfolio(root: Path, **kwargs: Any) -> PortfolioPaths:
             "features.json": io.json_text(features),
             "model.txt": "not read by the report\n",
             "calibrator.json": io.json_text({"kind": "identity"}),
+            "references.json": io.json_text({}),
         }
         for name, text in contents.items():
             io.write_text(text, paths.models / target / name)

@@ -120,6 +120,7 @@ TRAIN_AS_OF = (
 
 def build_book(root: Path, n_clients: int = 300) -> Book:
     """Generate a book (30 months to 2025-12-31), train tiny models on 2024 snapshots."""
+    from predict.features import rates
     from predict.features.build import FeaturesConfig, build_features
     from predict.features.labels import build_labels
     from predict.models.store import save_bundle
@@ -136,7 +137,9 @@ def build_book(root: Path, n_clients: int = 300) -> Book:
     frame = build_features(tables, dates, fc).merge(
         build_labels(tables, dates, fc.labels), on=["client_id", "as_of"]
     )
+    frozen = {"rate": rates.freeze(tables, TRAIN_AS_OF[-1])}  # as train does (references.json)
     for target in ("churn", "default", "contribution"):
-        save_bundle(train_on_features(frame, target), root / "models" / target)
+        bundle = dataclasses.replace(train_on_features(frame, target), references=frozen)
+        save_bundle(bundle, root / "models" / target)
     frame.to_parquet(root / "train.parquet", index=False)
     return Book(raw, root / "models", root / "train.parquet", tables)

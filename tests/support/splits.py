@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from predict.features import rates
+from predict.io import write_json
 from predict.models.baselines import BaselineConfig
 from predict.models.training import BoosterConfig, TrainConfig
 
@@ -142,10 +144,13 @@ def make_split(n_clients: int = 600, seed: int = 0) -> Book:
 
 
 def write_split(book: Book, folder: Path) -> Path:
-    """Write the train, valid and test frames of ``book`` as ``folder/<name>.parquet``."""
+    """Write the train, valid and test frames of ``book`` as ``folder/<name>.parquet``, and
+    a rate reference without rows (the book has no facilities) as the split stage does."""
     folder.mkdir(parents=True)
     for name in ("train", "valid", "test"):
         getattr(book, name).to_parquet(folder / f"{name}.parquet", index=False)
+    empty = {"format": rates.FORMAT, "known_at": "2024-12-31", "min_peers": 3, "rows": []}
+    write_json(empty, folder / rates.REFERENCE_FILE)
     return folder
 
 

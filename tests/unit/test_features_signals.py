@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from predict.distributed import steps as dd
+from predict.features import rates
 from predict.features.build import FeaturesConfig, available_features, build_features
 from predict.features.catalogue import FEATURES
 from tests.support.tables import frame, history_at, random_tables, tiny_tables
@@ -30,7 +31,8 @@ def _at(feats: pd.DataFrame, client: str, as_of: dt.date, column: str) -> float:
 
 def _pricing_book() -> dict[str, pd.DataFrame]:
     """Three term loans in March 2020 (median 5%), one unrated; a lone revolver in March and
-    a lone term loan in April (no reference: fewer than 3 rated peers)."""
+    a lone term loan in April (fewer than 3 rated peers: March's reference, the latest
+    earlier month of its product)."""
     clients = frame(
         "clients",
         [(f"a{i}", "2020-01-01", "sme", "A", "n", "b1", "rm1", 1e6) for i in range(1, 6)],
@@ -60,10 +62,63 @@ def test_rate_spreads_by_hand() -> None:
     # a3: its loan closed in September: nothing open, but the history keeps it
     assert math.isnan(_at(feats, "a3", at, "rate_spread_open"))
     assert _at(feats, "a3", at, "rate_spread_all") == pytest.approx(0.01)
-    for client in ("a4", "a5"):  # no reference (April alone) / no rate
-        assert math.isnan(_at(feats, client, at, "rate_spread_all"))
+    # a4: April has no reference of its own: March's (5%) is the latest earlier one
+    assert _at(feats, "a4", at, "rate_spread_all") == pytest.approx(-0.005)
+    assert math.isnan(_at(feats, "a5", at, "rate_spread_all"))  # no rate
     # the month of origination itself already has its reference
     assert _at(feats, "a3", D(2020, 3, 31), "rate_spread_open") == pytest.approx(0.01)
+
+
+def test_rate_reference_excludes_clients_onboarded_after_t() -> None:
+    """a6, onboarded in June, holds a March term loan at 8%: known only from June on. At
+    2020-03-31 and 04-30 March's median is that of a1-a3 (5%); from 2020-06-30 on it is
+    the median of 4%, 5%, 6%, 8% (5.5%)."""
+    book = _pricing_book()
+    late = frame("clients", [("a6", "2020-06-15", "sme", "A", "n", "b1", "rm1", 1e6)])
+    loan = frame(
+        "facilities",
+        [("fl", "a6", "term_loan", 100_000.0, 0.080, "2020-03-15", "2025-03-15", None)],
+    )
+    tables = {
+        "clients": pd.concat([book["clients"], late], ignore_index=True),
+        "facilities": pd.concat([book["facilities"], loan], ignore_index=True),
+    }
+    dates = [D(2020, 3, 31), D(2020, 4, 30), D(2020, 6, 30)]
+    ref = rates.point_in_time(tables, dates)
+    march = ref[(ref["product"] == "term_loan") & (ref["omidx"] == 2020 * 12 + 3)]
+    assert march.set_index("midx")["ref_rate"].to_dict() == pytest.approx(
+        {2020 * 12 + 3: 0.05, 2020 * 12 + 4: 0.05, 2020 * 12 + 6: 0.055}
+    )
+    feats = build_features(tables, dates)
+    assert _at(feats, "a2", D(2020, 4, 30), "rate_spread_open") == pytest.approx(0.0, abs=1e-12)
+    assert _at(feats, "a2", D(2020, 6, 30), "rate_spread_open") == pytest.approx(-0.005)
+    frozen = rates.freeze(tables, D(2020, 4, 30))
+    assert frozen["rows"] == [
+        {"product": "term_loan", "month": "2020-03", "ref_rate": 0.05, "facilities": 3}
+    ]
+
+
+def test_frozen_reference_replaces_the_input() -> None:
+    """Given a frozen reference, spreads read it, whoever else is in the input; a month
+    without one takes the latest earlier month of the product, a product without any has
+    no spread."""
+    frozen = {
+        "format": rates.FORMAT,
+        "known_at": "2020-02-29",
+        "min_peers": 3,
+        "rows": [{"product": "term_loan", "month": "2020-02", "ref_rate": 0.03, "facilities": 9}],
+    }
+    book = _pricing_book()
+    at = D(2020, 12, 31)
+    alone = {
+        "clients": book["clients"][book["clients"]["client_id"] == "a1"],
+        "facilities": book["facilities"][book["facilities"]["client_id"] == "a1"],
+    }
+    for tables in (book, alone):
+        feats = build_features(tables, [at], rate_reference=rates.frozen_table(frozen, [at]))
+        # a1: term loan at 4% over February's 3% (limit-weighted with no revolver spread)
+        assert _at(feats, "a1", at, "rate_spread_all") == pytest.approx(0.01)
+        assert _at(feats, "a1", at, "rate_spread_open") == pytest.approx(0.01)
 
 
 def _clustered_book(seed: int, n_clients: int = 60) -> dict[str, pd.DataFrame]:
@@ -202,5 +257,5 @@ def test_absent_inputs_leave_the_new_features_out() -> None:
 def test_a_pricing_only_book_without_events_builds() -> None:
     """Facilities alone (no balances or revenue): spreads and maturities still come."""
     feats = build_features(_pricing_book(), [D(2020, 12, 31)])
-    assert feats["rate_spread_all"].notna().sum() == 3
+    assert feats["rate_spread_all"].notna().sum() == 4  # a1-a4 (a4: the March reference)
     assert feats["months_to_last_maturity"].notna().sum() == 4

@@ -183,7 +183,11 @@ def test_run_training_writes_bundle_metrics_and_plots(tmp_path: Path, split_book
     )
     loaded = load_bundle(tmp_path / "models" / "churn")
     assert loaded.version == result.bundle.version
-    assert loaded.metadata["data_hash"] == result.data_hash == split_fingerprint(split.iterdir())
+    assert (
+        loaded.metadata["data_hash"]
+        == result.data_hash
+        == split_fingerprint(split.glob("*.parquet"))
+    )
     metrics = json.loads((tmp_path / "metrics" / "detail" / "churn.json").read_text())
     assert metrics == result.metrics
     assert set(metrics) >= {"test", "baseline", "uplift", "truth", "by_segment"}

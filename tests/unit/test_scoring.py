@@ -17,6 +17,7 @@ import pytest
 from predict import io
 from predict.contract.spec import TARGETS
 from predict.contract.validation import ValidationFailed
+from predict.features import rates
 from predict.features.build import FeaturesConfig, build_features
 from predict.models.store import FeatureMismatchError, load_bundle
 from predict.progress import RichProgress, SilentProgress, progress_display
@@ -89,7 +90,10 @@ def test_explanations_add_up_to_each_models_raw_output(
     out, _ = scored
     expl = pd.read_parquet(out / "explanations.parquet")
     assert list(expl.columns) == ["client_id", "as_of", "target", "feature", "value", "shap"]
-    features = build_features(scoring_book.tables, [AS_OF], FeaturesConfig()).set_index("client_id")
+    frozen = load_bundle(scoring_book.models / "default").references["rate"]  # as scoring reads
+    features = build_features(
+        scoring_book.tables, [AS_OF], rate_reference=rates.frozen_table(frozen, [AS_OF])
+    ).set_index("client_id")
     for target in TARGETS:
         bundle = load_bundle(scoring_book.models / target)
         rows = expl[expl["target"] == target]

@@ -150,7 +150,10 @@ def test_run_writes_three_sets_and_the_metrics(tmp_path: Path) -> None:
     (features.parent / "snapshots.json").write_text(
         json.dumps({"horizon_months": 12, "snapshots": snapshots})
     )
+    reference = {"format": "predict.rate_reference/1", "known_at": "2024-12-31", "rows": []}
+    (features.parent / "rate_reference.json").write_text(json.dumps(reference))
     run(features, tmp_path / "split", tmp_path / "metrics" / "split.json", SplitConfig())
+    assert json.loads((tmp_path / "split" / "rate_reference.json").read_text()) == reference
     metrics = json.loads((tmp_path / "metrics" / "detail" / "split.json").read_text())
     assert metrics["sets"]["valid"]["as_of"] == ["2023-09-30", "2023-12-31"]
     headline = json.loads((tmp_path / "metrics" / "split.json").read_text())

@@ -22,10 +22,10 @@ import datetime as dt
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -39,6 +39,7 @@ from predict.distributed.partitions import (
     run_partitions,
     with_clients,
 )
+from predict.features import rates as frates
 from predict.features.build import (
     FeaturesConfig,
     FeatureTable,
@@ -83,9 +84,13 @@ def build_features_dask(
     *,
     partitions: int = 8,
     client: Client | None = None,
+    rate_reference: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """:func:`predict.features.build.build_features` on Dask, partition by client; same result."""
+    """:func:`predict.features.build.build_features` on Dask, partition by client; same result
+    (the rate reference, when not given, point in time from the whole book)."""
     config = config or FeaturesConfig()
+    if rate_reference is None:
+        rate_reference = frates.point_in_time(tables, as_of_dates)
     feature_names = global_feature_names(tables, names)
     start = time.perf_counter()
     parts = with_clients(partition_tables(tables, partitions), tables)
@@ -94,6 +99,7 @@ def build_features_dask(
         "config": config,
         "names": feature_names,
         "book": book_tables(tables),
+        "rates": rate_reference,
     }
     frame = concat_parts(run_partitions(_features, parts, client, shared=shared))
     logger.info(
@@ -116,10 +122,11 @@ def _features(
     config: FeaturesConfig,
     names: Sequence[str],
     book: Tables,
+    rates: pd.DataFrame,
 ) -> pd.DataFrame:
-    """One partition's features: its own tables, with the whole book's :data:`BOOK_TABLES`
-    (their other clients' rows are read only by the book-wide references)."""
-    return build_features({**tables, **book}, as_of_dates, config, names)
+    """One partition's features: its own tables, with the whole book's :data:`BOOK_TABLES`,
+    and the rate reference of the whole book (``rates``, ``rate_ref_t``)."""
+    return build_features({**tables, **book}, as_of_dates, config, names, rate_reference=rates)
 
 
 def _features_and_labels(
@@ -129,9 +136,10 @@ def _features_and_labels(
     names: Sequence[str],
     labels: LabelConfig,
     book: Tables,
+    rates: pd.DataFrame,
 ) -> pd.DataFrame:
     """One partition: features and labels, joined as in ``build_feature_table``."""
-    features = _features(tables, as_of_dates, config, names, book)
+    features = _features(tables, as_of_dates, config, names, book, rates)
     found = build_labels(tables, as_of_dates, labels)
     frame = features.merge(found, on=KEYS, how="left", validate="1:1")
     if len(found) != len(features):
@@ -156,6 +164,7 @@ def build_feature_table_dask(
         "names": global_feature_names(tables),
         "labels": dataclasses.replace(config.labels, data_end=end),
         "book": book_tables(tables),
+        "rates": frates.point_in_time(tables, dates),
     }
     parts = with_clients(partition_tables(tables, partitions), tables)
     frame = concat_parts(run_partitions(_features_and_labels, parts, client, shared=shared))
@@ -182,6 +191,8 @@ def run(
     out = Path(out_path)
     write_parquet(result.frame, out)
     write_json(result.summary, out.with_name("snapshots.json"))
+    reference = frates.freeze(tables, max(as_of_dates(tables, config.as_of)))
+    write_json(reference, out.with_name(frates.REFERENCE_FILE))
     logger.info(
         "wrote %s: %d rows, %d partitions on %s, %.1f s",
         out,
@@ -194,12 +205,20 @@ def run(
 
 
 def feature_builder(
-    config: FeaturesConfig, *, partitions: int = 8, client: Client | None = None
+    config: FeaturesConfig,
+    *,
+    rate_reference: Mapping[str, Any],
+    partitions: int = 8,
+    client: Client | None = None,
 ) -> Callable[[Tables, list[dt.date]], pd.DataFrame]:
-    """A ``build`` for :func:`predict.scoring.run.score_snapshot` that builds features on Dask."""
+    """A ``build`` for :func:`predict.scoring.run.score_snapshot` that builds features on
+    Dask with the models' frozen ``rate_reference`` (:func:`predict.features.rates.freeze`)."""
 
     def build(tables: Tables, dates: list[dt.date]) -> pd.DataFrame:
-        return build_features_dask(tables, dates, config, partitions=partitions, client=client)
+        frozen = frates.frozen_table(rate_reference, dates)
+        return build_features_dask(
+            tables, dates, config, partitions=partitions, client=client, rate_reference=frozen
+        )
 
     return build
 

@@ -35,6 +35,7 @@ import pandas as pd
 import pyarrow as pa
 
 from predict.contract.spec import TABLES, TARGETS
+from predict.features import rates as frates
 from predict.features import sql as fsql
 from predict.features import windows as fw
 from predict.features.catalogue import (
@@ -408,6 +409,7 @@ def build_features(
     names: Sequence[str] | None = None,
     *,
     workers: int | None = None,
+    rate_reference: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Features per (client_id, as_of) for every client onboarded on or before each date.
 
@@ -419,7 +421,9 @@ def build_features(
     A book of more than ``config.events_per_pass`` event rows is done in ranges of clients,
     one single-threaded DuckDB pass each over its own rows, up to ``workers`` passes at
     once (default: the CPUs not busy with other work); the result does not depend on
-    ``workers``.
+    ``workers``. ``rate_reference``: the rate reference of every date (``rate_ref_t``,
+    :mod:`predict.features.rates`; scoring passes the frozen one); None: point in time from
+    ``tables`` (training).
     """
     config = config or FeaturesConfig()
     if "clients" not in tables:
@@ -435,8 +439,14 @@ def build_features(
     query = feature_query(config, names, present)
     keys = fsql.client_keys(tables)
     passes = fsql.client_passes(tables, keys, _client_ranges(keys, config.events_per_pass))
+    if rate_reference is None:
+        rate_reference = frates.point_in_time(tables, dates)
     calendar = fsql.Calendar(
-        tuple(dates), config.code_map(), _windows(config).starts, fsql.first_month(tables)
+        tuple(dates),
+        config.code_map(),
+        _windows(config).starts,
+        fsql.first_month(tables),
+        rate_reference,
     )
     parts = _run_passes(passes, calendar, query, names, workers)
     return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
@@ -648,12 +658,16 @@ def load_tables(folder: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
 def run(
     input_dir: str | os.PathLike[str], out_path: str | os.PathLike[str], config: FeaturesConfig
 ) -> FeatureTable:
-    """The ``features`` stage: validated tables -> features.parquet and snapshots.json."""
+    """The ``features`` stage: validated tables -> features.parquet, snapshots.json and
+    rate_reference.json (the rate reference as known at the last as-of date, which
+    ``split`` passes on to ``train`` to freeze it in the model folders)."""
     tables = load_tables(input_dir)
     result = build_feature_table(tables, config)
     out = Path(out_path)
     write_parquet(result.frame, out)
     write_json(result.summary, out.with_name("snapshots.json"))
+    known_at = max(as_of_dates(tables, config.as_of))
+    write_json(frates.freeze(tables, known_at), out.with_name(frates.REFERENCE_FILE))
     s = result.summary
     logger.info(
         "wrote %s: %d rows, %d clients, %d as-of dates (%d censored rows), %d features",

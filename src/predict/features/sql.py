@@ -35,7 +35,7 @@ import datetime as dt
 import functools
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import duckdb
@@ -46,6 +46,7 @@ import pyarrow.compute as pc
 
 from predict.contract.spec import TABLES
 from predict.contract.tables import KIND_DTYPES
+from predict.features import rates
 from predict.features import windows as fw
 from predict.features.catalogue import CREDIT_EVENT_FAMILIES, REVENUE_FAMILIES
 from predict.features.snapshots import add_months, month_index
@@ -218,6 +219,8 @@ class Calendar:
     code_map: pd.DataFrame
     starts: tuple[int, ...] = WINDOWS
     first_month: int | None = None
+    # ``rate_ref_t`` (predict.features.rates): None gives none (no rate spreads)
+    rates: pd.DataFrame | None = field(default=None, compare=False)
 
     @functools.cached_property
     def buckets(self) -> Buckets:
@@ -239,6 +242,7 @@ def open_connection(
         con.register(VIEWS[name], frame)
     con.register("asof_t", calendar_frame(calendar.as_of_dates))
     con.register("code_map_t", calendar.code_map)
+    con.register("rate_ref_t", rates.empty_table() if calendar.rates is None else calendar.rates)
     return con
 
 
@@ -581,27 +585,20 @@ GROUP BY s.cid, s.midx""",
     ]
 
 
-MIN_RATE_PEERS = 3  # facilities of a product and origination month for a rate reference
-
-
 def rate_spread_ctes(open_t: str) -> list[Cte]:
-    """The spread of each facility's rate over the book's median rate of the same product
-    originated in the same month (at least :data:`MIN_RATE_PEERS` rated facilities).
+    """The spread of each facility's rate over the reference rate of its product and
+    origination month (:mod:`predict.features.rates`).
 
-    The reference (``rate_ref``) reads the whole ``facilities_t``, not only the statement's
-    range of clients: it is a property of the book, the same in every pass. A month's
-    median reads only facilities originated in that month, so at a month end t it uses
-    nothing dated after t. Rates set at origination carry the base rate of that month
-    and a premium for the borrower's risk then: the spread keeps the premium.
+    The reference (``rate_ref``) is the registered view ``rate_ref_t`` (as-of month,
+    product, origination month, rate): at training built point in time from the book, at
+    scoring the one frozen in the model folder; never from the clients of the statement.
+    A facility takes the reference of its month or, without one, of the latest earlier
+    month of its product (ASOF join); without any, it has no spread.
+    Rates set at origination carry the base rate of that month and a premium for the
+    borrower's risk then: the spread keeps the premium.
     """
-    month = midx("origination_date::DATE")
     return [
-        Cte(
-            "rate_ref",
-            f"""SELECT product, {month} AS omidx, median(interest_rate) AS ref_rate
-FROM facilities_t WHERE interest_rate IS NOT NULL
-GROUP BY ALL HAVING count(*) >= {MIN_RATE_PEERS}""",
-        ),
+        Cte("rate_ref", "SELECT midx, product, omidx, ref_rate FROM rate_ref_t"),
         Cte(
             "spread_f",
             f"""SELECT s.cid, s.midx,
@@ -609,7 +606,8 @@ GROUP BY ALL HAVING count(*) >= {MIN_RATE_PEERS}""",
     / nullif(sum(f.limit_amount) FILTER (WHERE {open_t}), 0) AS spread_open,
   avg(f.interest_rate - r.ref_rate) AS spread_all
 FROM snap s JOIN fac f ON f.cid = s.cid AND f.opened <= s.as_of
-JOIN rate_ref r ON r.product = f.product AND r.omidx = {midx("f.opened")}
+ASOF JOIN rate_ref r ON r.midx = s.midx AND r.product = f.product
+  AND {midx("f.opened")} >= r.omidx
 WHERE f.interest_rate IS NOT NULL
 GROUP BY s.cid, s.midx""",
             ("snap", "fac", "rate_ref"),

@@ -37,8 +37,9 @@ import numpy as np
 import pandas as pd
 
 from predict.contract.spec import TARGETS
+from predict.features.rates import REFERENCE_FILE
 from predict.features.snapshots import AUTO, label_end, parse_date_setting
-from predict.io import read_json, write_parquet
+from predict.io import read_json, write_json, write_parquet
 from predict.models.metrics_files import write_split_metrics
 
 logger = logging.getLogger(__name__)
@@ -243,7 +244,8 @@ def run(
     metrics_path: str | os.PathLike[str],
     config: SplitConfig,
 ) -> dict[str, Any]:
-    """The ``split`` stage: features.parquet (+ snapshots.json beside it) -> three sets."""
+    """The ``split`` stage: features.parquet (+ snapshots.json beside it) -> three sets,
+    and the rate reference beside them (copied from the features folder)."""
     path = Path(features_path)
     summary = read_json(path.with_name("snapshots.json"))
     frame = pd.read_parquet(path)
@@ -253,5 +255,9 @@ def run(
     )
     for name, part in parts.items():
         write_parquet(part, Path(out_dir) / f"{name}.parquet")
+    reference = path.with_name(REFERENCE_FILE)  # the features stage's, for train to freeze
+    if not reference.is_file():
+        raise FileNotFoundError(f"{reference} missing: rerun the features stage")
+    write_json(read_json(reference), Path(out_dir) / REFERENCE_FILE)
     write_split_metrics(report, metrics_path)
     return report

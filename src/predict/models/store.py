@@ -1,6 +1,6 @@
 """Model bundles and their files: the only module that reads or writes model files.
 
-A bundle folder (``models/<target>/``) holds exactly five text files, the four bundle
+A bundle folder (``models/<target>/``) holds exactly six text files, the five bundle
 files (:data:`BUNDLE_FILES`) and their manifest:
 
 - ``model.txt``: the LightGBM booster in its own text format;
@@ -9,7 +9,10 @@ files (:data:`BUNDLE_FILES`) and their manifest:
   ``category``) and, for categorical features, the categories in training order;
 - ``metadata.json``: target, task, objective, training window, data hash, params, metrics,
   numeric feature ranges (``feature_ranges``);
-- ``manifest.json``: the SHA-256 of each of the four files and the folder's ``digest``: the
+- ``references.json``: what features and checks computed from the training book, frozen
+  for scoring (``rate``: the rate reference, :mod:`predict.features.rates`); a mapping,
+  read by scoring instead of anything computed from the scoring input;
+- ``manifest.json``: the SHA-256 of each of the five files and the folder's ``digest``: the
   SHA-256 of their ``sha256sum`` listing (``<sha256>  <name>``, one line each, sorted by
   name). ``model_version`` is its first 12 hex digits: any change to any file is a new
   version, and that version is what scores, summaries, the report and MLflow show.
@@ -48,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from predict import io
+from predict.features import rates
 from predict.models.booster_text import ModelTextError, check_model_text
 from predict.models.calibration import CalibrationError, Calibrator, calibrator_from_dict
 
@@ -57,8 +61,9 @@ MODEL_FILE = "model.txt"
 CALIBRATOR_FILE = "calibrator.json"
 FEATURES_FILE = "features.json"
 METADATA_FILE = "metadata.json"
+REFERENCES_FILE = "references.json"
 MANIFEST_FILE = "manifest.json"
-BUNDLE_FILES = (MODEL_FILE, CALIBRATOR_FILE, FEATURES_FILE, METADATA_FILE)
+BUNDLE_FILES = (MODEL_FILE, CALIBRATOR_FILE, FEATURES_FILE, METADATA_FILE, REFERENCES_FILE)
 FOLDER_FILES = (*BUNDLE_FILES, MANIFEST_FILE)
 TARGET_TRANSFORMS = ("none", "clip0", "slog")
 
@@ -218,6 +223,7 @@ class ModelBundle:
     calibrator: Calibrator
     features: FeatureSpec
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    references: Mapping[str, Any] = field(default_factory=dict)  # references.json
     loaded_version: str | None = field(default=None, init=False, compare=False, repr=False)
 
     @property
@@ -284,19 +290,20 @@ class ModelBundle:
 
 
 def bundle_files(bundle: ModelBundle) -> dict[str, bytes]:
-    """The bytes of the four files :func:`save_bundle` writes for ``bundle``."""
+    """The bytes of the five files :func:`save_bundle` writes for ``bundle``."""
     meta = {k: v for k, v in bundle.metadata.items() if k != "model_version"}
     texts = {
         MODEL_FILE: bundle.booster.model_to_string(),
         CALIBRATOR_FILE: io.json_text(bundle.calibrator.to_dict()),
         FEATURES_FILE: io.json_text(bundle.features.to_dict()),
         METADATA_FILE: io.json_text({**meta, "target": bundle.target}),
+        REFERENCES_FILE: io.json_text(dict(bundle.references)),
     }
     return {name: text.encode("utf-8") for name, text in texts.items()}
 
 
 def save_bundle(bundle: ModelBundle, directory: str | os.PathLike[str]) -> Path:
-    """Write the bundle's four files and their manifest into ``directory`` (replaced atomically)."""
+    """Write the bundle's five files and their manifest into ``directory`` (replaced atomically)."""
     contents = bundle_files(bundle)
     sealed = manifest(contents)
     with io.atomic_dir(directory) as tmp:
@@ -330,7 +337,7 @@ def _check_folder(folder: Path) -> None:
 
 
 def _verified_contents(folder: Path) -> tuple[dict[str, bytes], str]:
-    """The four files' bytes, each checked against the manifest; and the folder's version."""
+    """The five files' bytes, each checked against the manifest; and the folder's version."""
     contents = {name: (folder / name).read_bytes() for name in BUNDLE_FILES}
     sealed = _read_json(folder / MANIFEST_FILE)
     listed = sealed.get("files") if isinstance(sealed, dict) else None
@@ -414,6 +421,19 @@ def _booster(folder: Path, text: str) -> lgb.Booster:
         raise _refuse(folder, MODEL_FILE, f"not a valid LightGBM model text: {exc}") from exc
 
 
+def _references(folder: Path, contents: Mapping[str, bytes]) -> dict[str, Any]:
+    """references.json: a mapping; its rate reference, when there is one, well formed."""
+    references = _json(folder, REFERENCES_FILE, contents)
+    if not isinstance(references, dict):
+        raise _refuse(folder, REFERENCES_FILE, "expected a mapping")
+    if "rate" in references:
+        try:
+            rates.check(references["rate"])
+        except rates.RateReferenceError as exc:
+            raise _refuse(folder, REFERENCES_FILE, str(exc)) from exc
+    return references
+
+
 def load_bundle(directory: str | os.PathLike[str]) -> ModelBundle:
     """Load a bundle written by :func:`save_bundle`; refuses anything else (see the module)."""
     folder = Path(directory)
@@ -434,7 +454,10 @@ def load_bundle(directory: str | os.PathLike[str]) -> ModelBundle:
     _check_calibrator(
         calibrator, str(metadata.get("task", "binary")), str(folder / CALIBRATOR_FILE)
     )
-    bundle = ModelBundle(str(metadata["target"]), booster, calibrator, features, metadata)
+    references = _references(folder, contents)
+    bundle = ModelBundle(
+        str(metadata["target"]), booster, calibrator, features, metadata, references
+    )
     object.__setattr__(bundle, "loaded_version", version)
     return bundle
 

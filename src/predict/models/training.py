@@ -49,6 +49,7 @@ from predict.models.evaluation import (
 )
 from predict.models.flags import model_flags
 from predict.models.metrics_files import detail_path, write_metrics
+from predict.models.references import training_references
 from predict.models.skipped import empty_plots, untrainable, write_skipped
 from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
 from predict.models.tracking import PromotionData, TrackingConfig
@@ -539,7 +540,9 @@ def run_training(
         "metrics": metrics["test"],
         "config": json_ready(dataclasses.asdict(config)),
     }
-    bundle_dir = save_bundle(dataclasses.replace(bundle, metadata=meta), Path(models_dir) / target)
+    frozen = training_references(split_dir)  # rate reference etc. (models/references.py)
+    bundle = dataclasses.replace(bundle, metadata=meta, references=frozen)
+    bundle_dir = save_bundle(bundle, Path(models_dir) / target)
     bundle = load_bundle(bundle_dir)  # what is on disk is what is tracked and scored
     write_metrics(metrics, bundle.task, metrics_dir, target)
     for name, table in plots.items():

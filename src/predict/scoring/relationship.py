@@ -326,6 +326,7 @@ def add_exposure(
     out = out.merge(exposure, on="client_id", how="left", validate="one_to_one")
     none_open = ~out["client_id"].isin(exposure["client_id"]).to_numpy()
     zero = ["open_facilities", "limit_total", "drawn", "undrawn", "ead"]
+    out[zero] = out[zero].astype("float64")  # one dtype whoever else is in the input
     out.loc[none_open, zero] = out.loc[none_open, zero].fillna(0.0)
     out["lgd"] = out["lgd"].fillna(config.default_lgd)
     return out

@@ -53,6 +53,7 @@ from predict.scoring.outputs import (
 )
 from predict.scoring.previous import FeatureBuilder, read_previous, rescore_previous
 from predict.scoring.reasons import ReasonTemplate
+from predict.scoring.references import frozen_rate_reference, rate_table
 from predict.scoring.result import ScoringReport, ScoringResult
 from predict.scoring.scope import apply_scope_rules, ensure_targets
 from predict.scoring.support import apply_support
@@ -246,8 +247,10 @@ def _score_into(
     if previous is not None:
         report.previous = str(previous_path)
 
+    frozen = frozen_rate_reference(bundles)  # from the model folders, never the input
+
     def build(t: Mapping[str, pd.DataFrame], dates: list[dt.date]) -> pd.DataFrame:
-        return build_features(t, dates, features_config)
+        return build_features(t, dates, features_config, rate_reference=rate_table(frozen, dates))
 
     with progress_display(quiet) as progress:
         result = score_snapshot(
