@@ -458,7 +458,7 @@ def promote(
 
 @app.command()
 def generate(
-    out: Annotated[Path, typer.Option(help="Folder for the six contract tables.")] = Path(
+    out: Annotated[Path, typer.Option(help="Folder for the seven contract tables.")] = Path(
         "data/synthetic"
     ),
     truth: Annotated[Path, typer.Option(help="Folder for the known truth (apart).")] = Path(

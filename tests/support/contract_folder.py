@@ -117,6 +117,29 @@ def contract_frames() -> dict[str, pd.DataFrame]:
                 "kind": "covenant_breach",
             },
         ],
+        "facility_terms": [  # F1: the original terms, then a limit cut; F2: a repricing
+            {
+                "facility_id": "F1",
+                "effective_date": "2023-01-10",
+                "limit_amount": "100000",
+                "interest_rate": "0.055",
+                "maturity_date": "2028-01-10",
+            },
+            {
+                "facility_id": "F1",
+                "effective_date": "2024-03-01",
+                "limit_amount": "80000",
+                "interest_rate": None,
+                "maturity_date": None,
+            },
+            {
+                "facility_id": "F2",
+                "effective_date": "2023-12-01",
+                "limit_amount": None,
+                "interest_rate": "0.07",
+                "maturity_date": None,
+            },
+        ],
     }
     return {
         name: pd.DataFrame(table_rows, columns=list(TABLES[name].column_names)).astype("str")

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from predict.contract.spec import TABLES
+from predict.contract.spec import TABLES, TERM_COLUMNS
 from predict.contract.tables import KIND_DTYPES
 from predict.features.snapshots import add_months, month_end
 
@@ -37,8 +37,11 @@ def frame(table: str, rows: Sequence[Row]) -> pd.DataFrame:
 
 
 def contract_tables(*rows: Sequence[Row]) -> dict[str, pd.DataFrame]:
-    """Every contract table from its rows, the tables given in contract order (``TABLES``)."""
-    return {name: frame(name, table_rows) for name, table_rows in zip(TABLES, rows, strict=True)}
+    """Contract tables from their rows, the tables given in contract order (``TABLES``);
+    the tables after the last one given are absent."""
+    if len(rows) > len(TABLES):
+        raise ValueError(f"{len(rows)} tables given, the contract has {len(TABLES)}")
+    return {name: frame(name, table_rows) for name, table_rows in zip(TABLES, rows, strict=False)}
 
 
 def _months(first: str, last: str) -> list[str]:
@@ -204,8 +207,10 @@ def history_at(tables: dict[str, pd.DataFrame], as_of: dt.date) -> dict[str, pd.
     """The tables as the bank knew them at ``as_of``: every row dated on or before it.
 
     Facilities originated on or before ``as_of`` are kept; a closure after ``as_of`` was not
-    known then, so ``closed_date`` > as_of becomes null (maturity is a contractual term,
-    known at origination, and is kept). Balances: month ends on or before ``as_of``.
+    known then, so ``closed_date`` > as_of becomes null. Their terms (limit, rate, maturity)
+    are those in force at ``as_of`` when ``facility_terms`` dates them (:func:`terms_at`),
+    and the term changes after ``as_of`` are not known. Balances: month ends on or before
+    ``as_of``.
     """
     t = pd.Timestamp(as_of)
     out: dict[str, pd.DataFrame] = {}
@@ -216,4 +221,18 @@ def history_at(tables: dict[str, pd.DataFrame], as_of: dt.date) -> dict[str, pd.
         if name == "facilities":
             kept["closed_date"] = kept["closed_date"].where(kept["closed_date"] <= t)
         out[name] = kept.reset_index(drop=True)
+    if "facilities" in out and "facility_terms" in out:
+        out["facilities"] = terms_at(out["facilities"], out["facility_terms"])
     return out
+
+
+def terms_at(facilities: pd.DataFrame, terms: pd.DataFrame) -> pd.DataFrame:
+    """``facilities`` with each term replaced by the latest value ``terms`` gives it (rows
+    sorted by date; an empty value changes nothing): what the bank recorded at the last
+    date of ``terms``. Written in pandas, apart from the SQL it checks."""
+    out = facilities.set_index("facility_id")
+    for _, row in terms.sort_values("effective_date").iterrows():
+        for column in TERM_COLUMNS:
+            if pd.notna(row[column]) and row["facility_id"] in out.index:
+                out.loc[row["facility_id"], column] = row[column]
+    return out.reset_index()[facilities.columns]

@@ -95,8 +95,9 @@ def test_partitioning_puts_each_client_in_one_partition_and_loses_no_row(
         for name in ("clients", "facilities", "revenue", "interactions", "credit_events"):
             for client in part[name]["client_id"].unique():
                 assert seen.setdefault(client, k) == k, f"{client} in two partitions ({name})"
-        for client in part["facility_balances"]["facility_id"].map(owner).unique():
-            assert seen.setdefault(client, k) == k, f"{client} in two partitions (balances)"
+        for name in ("facility_balances", "facility_terms"):
+            for client in part[name]["facility_id"].map(owner).unique():
+                assert seen.setdefault(client, k) == k, f"{client} in two partitions ({name})"
     assert len({seen[c] for c in tables["clients"]["client_id"]}) == 5
     for name, frame in tables.items():
         assert sum(len(p[name]) for p in parts) == len(frame), name

@@ -59,7 +59,13 @@ def test_lenient_validation_quarantines_lines_without_a_client(
     counts = result.counts["revenue"]
     assert (counts.rows_in, counts.rows_valid, counts.rows_quarantined) == (6, 4, 2)
     assert set(result.quarantined["revenue"]["reason"]) == {"client_id: required value missing"}
-    assert result.absent == ("facilities", "facility_balances", "interactions", "credit_events")
+    assert result.absent == (
+        "facilities",
+        "facility_balances",
+        "interactions",
+        "credit_events",
+        "facility_terms",
+    )
 
 
 def test_not_an_online_retail_file_is_refused(tmp_path: Path) -> None:

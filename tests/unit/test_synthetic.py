@@ -121,7 +121,7 @@ def test_written_files_are_byte_identical_for_the_same_seed(tmp_path):
                 for p in files
             }
         )
-    assert len(digests[0]) == 11 and digests[0] == digests[1]  # 9 tables, summary, README
+    assert len(digests[0]) == 12 and digests[0] == digests[1]  # 10 tables, summary, README
     memory = generate_portfolio(TINY, WINDOW).tables["revenue"]
     on_disk = pq.read_table(tmp_path / "a" / "data" / "revenue.parquet").to_pandas()
     assert np.allclose(on_disk["amount"].to_numpy(), memory["amount"].to_numpy())
@@ -178,8 +178,45 @@ def test_products_are_priced_renewed_and_closed_like_loans(tables):
     assert len(renewed) > 20
 
 
+def _limit_in_force(tables: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """Balances with their facility and the limit in force at each month end (the latest
+    facility_terms row on or before it; facilities records only the latest limit)."""
+    b = tables["facility_balances"].merge(
+        tables["facilities"].drop(columns="limit_amount"), on="facility_id"
+    )
+    terms = tables["facility_terms"][["facility_id", "effective_date", "limit_amount"]]
+    out = pd.merge_asof(
+        b.sort_values("month_end"),
+        terms.sort_values("effective_date"),
+        left_on="month_end",
+        right_on="effective_date",
+        by="facility_id",
+    )
+    assert out["limit_amount"].notna().all()  # every facility has its opening terms row
+    return out
+
+
+def test_term_changes_are_dated_and_the_facility_records_the_latest(tables):
+    terms, fac = tables["facility_terms"], tables["facilities"]
+    first = terms.groupby("facility_id").head(1).merge(fac, on="facility_id", suffixes=("", "_f"))
+    assert len(first) == len(fac)  # one opening row per facility, at origination
+    assert (first["effective_date"] == first["origination_date"]).all()
+    assert not terms.duplicated(["facility_id", "effective_date"]).any()
+    last = terms.groupby("facility_id").tail(1).merge(fac, on="facility_id", suffixes=("", "_f"))
+    for column in ("limit_amount", "interest_rate", "maturity_date"):
+        same = (last[column] == last[f"{column}_f"]) | last[[column, f"{column}_f"]].isna().all(
+            axis=1
+        )
+        assert same.all(), column
+    before = terms.groupby("facility_id").shift()
+    changed = before["effective_date"].notna()
+    assert (changed & (terms["limit_amount"] < before["limit_amount"])).any()  # cuts
+    assert (changed & (terms["interest_rate"] != before["interest_rate"])).any()  # repricings
+    assert (changed & (terms["maturity_date"] > before["maturity_date"])).any()  # extensions
+
+
 def test_available_follows_the_facility_model(tables):
-    b = tables["facility_balances"].merge(tables["facilities"], on="facility_id")
+    b = _limit_in_force(tables)
     avail = b["available"]
     assert (avail >= 0).all() and avail.notna().all()
     # a term loan's repaid principal cannot be redrawn

@@ -392,6 +392,7 @@ def test_lenient_run_writes_valid_tables_quarantine_and_counts(tmp_path: Path) -
     assert sorted(p.name for p in quarantine.iterdir()) == [
         "facilities.parquet",
         "facility_balances.parquet",  # F2's balance follows F2
+        "facility_terms.parquet",  # and so does its repricing
     ]
     bad = pd.read_parquet(quarantine / "facilities.parquet")
     assert bad[["facility_id", "limit_amount", "source_row", "rule"]].values.tolist() == [
@@ -507,5 +508,30 @@ def test_write_quarantine_writes_one_file_per_table_with_rows(tmp_path: Path) ->
     (folder / "stale.parquet").write_text("an older run's")
     assert write_quarantine(result, folder) == folder
     names = sorted(p.name for p in folder.iterdir())
-    assert names == ["facilities.parquet", "facility_balances.parquet"]
+    assert names == ["facilities.parquet", "facility_balances.parquet", "facility_terms.parquet"]
     assert len(pd.read_parquet(folder / "facilities.parquet")) == 1
+
+
+@pytest.mark.parametrize(
+    ("row", "column", "value", "rule", "detail"),
+    [
+        (1, "facility_id", "F9", "foreign_key", "not found in facilities.facility_id"),
+        (1, "limit_amount", "-1", "min", "must be >= 0"),
+        (1, "effective_date", "2099-01-01", "after_as_of", "after the as-of date"),
+        (1, "effective_date", "2023-01-10", "unique", "duplicate key"),
+    ],
+)
+def test_facility_terms_rules_name_table_column_row_and_rule(
+    tmp_path: Path, row: int, column: str, value: str, rule: str, detail: str
+) -> None:
+    """A terms row of an unknown facility, a negative limit, a change dated after the data
+    end, two rows for one day: each refused. (A maturity before the row's date is not: a
+    facility past maturity, still open, may be repriced.)"""
+    frames = contract_frames()
+    frames["facility_terms"].loc[row, column] = value
+    result = validate_folder(write_folder(tmp_path / "raw", frames), LENIENT)
+    found = result.issues[result.issues["table"] == "facility_terms"]
+    hit = found[found["rule"] == rule]
+    assert len(hit) >= 1, found
+    assert hit["row"].tolist()[-1] == row + 1 and detail in hit["detail"].iloc[-1]
+    assert result.counts["facility_terms"].rows_valid == 3 - len(hit)

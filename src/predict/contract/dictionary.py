@@ -51,6 +51,12 @@ _MODES = """\
 - An empty optional table is treated as absent (with a warning): an empty `credit_events`
   file must not make every client look like a non-defaulter.
 - A duplicated key flags every copy: nothing says which one is right.
+- Terms in force at t (`facility_terms`): for each of `limit_amount`, `interest_rate` and
+  `maturity_date`, the value of the latest row dated on or before t that gives one (an empty
+  value leaves that term unchanged); a term that no such row gives is taken from `facilities`
+  as recorded, which are the latest terms. So before a facility's first row its recorded
+  terms are used: write the original terms as a row dated at origination to remove that
+  look-ahead. Without the table every term is as recorded (the model card says so).
 - Columns not in the contract are left out of the validated tables (one warning per table);
   optional columns that are absent are filled with nulls (one info line per table).
 """

@@ -98,7 +98,10 @@ DATE_ORDER: dict[str, tuple[tuple[str, str], ...]] = {
 }
 MONTH_END_COLUMNS: dict[str, tuple[str, ...]] = {"facility_balances": ("month_end",)}
 # Dates that are scheduled, not observed: they may lie after the as-of date.
-SCHEDULED_DATE_COLUMNS: dict[str, tuple[str, ...]] = {"facilities": ("maturity_date",)}
+SCHEDULED_DATE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "facilities": ("maturity_date",),
+    "facility_terms": ("maturity_date",),
+}
 
 
 def observed_date_columns(table: Table) -> tuple[str, ...]:

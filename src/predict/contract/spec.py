@@ -164,10 +164,47 @@ CREDIT_EVENTS = Table(
     ),
 )
 
+FACILITY_TERMS = Table(
+    name="facility_terms",
+    required=False,
+    description=(
+        "The history of a facility's terms, one row per change (limit cut or increase, "
+        "repricing, maturity extension), ideally with a first row at origination holding "
+        "the original terms. Features at t use the terms in force at t (see the rules "
+        "below); absent: the terms in facilities as recorded (the latest), a known "
+        "look-ahead risk."
+    ),
+    key=("facility_id", "effective_date"),
+    foreign_keys=(ForeignKey("facility_id", "facilities", "facility_id"),),
+    date_column="effective_date",
+    columns=(
+        Column("facility_id", "string", True, "Facility; must exist in facilities."),
+        Column("effective_date", "date", True, "The terms of this row hold from this date."),
+        Column("limit_amount", "float", False, "Committed amount from this date.", min=0.0),
+        Column("interest_rate", "float", False, "Annual rate as a fraction, from this date."),
+        Column(
+            "maturity_date",
+            "date",
+            False,
+            "Maturity from this date (may be before it: a facility past maturity, still open).",
+        ),
+    ),
+)
+
 TABLES: dict[str, Table] = {
     t.name: t
-    for t in (CLIENTS, FACILITIES, FACILITY_BALANCES, REVENUE, INTERACTIONS, CREDIT_EVENTS)
+    for t in (
+        CLIENTS,
+        FACILITIES,
+        FACILITY_BALANCES,
+        REVENUE,
+        INTERACTIONS,
+        CREDIT_EVENTS,
+        FACILITY_TERMS,
+    )
 }
+# The columns of facilities that facility_terms dates (the same names in both tables).
+TERM_COLUMNS: tuple[str, ...] = ("limit_amount", "interest_rate", "maturity_date")
 
 TARGETS: tuple[str, ...] = ("churn", "default", "contribution")
 # The scores column of each target's model output (scores.parquet, drift, the report).

@@ -54,6 +54,10 @@ ABSENT_NOTES: dict[str, str] = {
     "facility_balances": "days past due are not known to the default target",
     "revenue": "the contribution target cannot be defined",
     "credit_events": "credit events are not known to the default target",
+    "facility_terms": (
+        "limit, rate and maturity are taken as recorded in facilities (the latest terms), "
+        "a known look-ahead risk"
+    ),
 }
 
 

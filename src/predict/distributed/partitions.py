@@ -1,8 +1,8 @@
 """Partitioning by client and running one function per partition on Dask.
 
 The contract tables are split by client into ``partitions`` parts (:func:`partition_tables`:
-a stable hash of ``client_id``; a facility balance goes with its facility's client): every
-row of a client lands in the same part, in every process and on every machine.
+a stable hash of ``client_id``; a facility balance or terms row goes with its facility's
+client): every row of a client lands in the same part, in every process and on every machine.
 :func:`run_partitions` runs a function on every part, with a ``distributed.Client`` (a
 ``LocalCluster`` or a scheduler address: the parts are scattered to the workers) or, without
 one, on Dask's local threaded scheduler; :func:`concat_parts` puts the parts' results back in
@@ -59,20 +59,24 @@ def client_partition(client_ids: pd.Series, partitions: int) -> np.ndarray:
     return (hashed % np.uint64(partitions)).astype(np.int64)
 
 
-def _balance_clients(balances: pd.DataFrame, facilities: pd.DataFrame | None) -> pd.Series:
-    """The client of each facility balance row, through ``facilities``; orphans are errors."""
+BY_FACILITY = ("facility_balances", "facility_terms")  # tables keyed by facility, not client
+
+
+def _facility_clients(name: str, frame: pd.DataFrame, facilities: pd.DataFrame | None) -> pd.Series:
+    """The client of each row of table ``name`` (keyed by facility), through ``facilities``;
+    orphans are errors."""
     if facilities is None:
         raise ValueError(
-            "table facility_balances: cannot be partitioned by client without table "
+            f"table {name}: cannot be partitioned by client without table "
             "facilities (rule: facility_id must exist in facilities)"
         )
     owner = facilities.drop_duplicates("facility_id").set_index("facility_id")["client_id"]
-    clients = balances["facility_id"].map(owner)
+    clients = frame["facility_id"].map(owner)
     orphan = clients.isna()
     if orphan.any():
-        first = balances.loc[orphan, "facility_id"].iloc[0]
+        first = frame.loc[orphan, "facility_id"].iloc[0]
         raise ValueError(
-            f"table facility_balances, column facility_id: {int(orphan.sum())} row(s) with a "
+            f"table {name}, column facility_id: {int(orphan.sum())} row(s) with a "
             f"facility absent from facilities, e.g. facility_id={first!r} (rule: foreign key "
             "to facilities.facility_id); validate the tables first"
         )
@@ -83,8 +87,8 @@ def row_clients(tables: Tables) -> dict[str, pd.Series]:
     """The client id of every row of every table (what the partitioning hashes)."""
     keys: dict[str, pd.Series] = {}
     for name, frame in tables.items():
-        if name == "facility_balances":
-            keys[name] = _balance_clients(frame, tables.get("facilities"))
+        if name in BY_FACILITY:
+            keys[name] = _facility_clients(name, frame, tables.get("facilities"))
         elif name in TABLES and "client_id" in TABLES[name].column_names:
             keys[name] = frame["client_id"]
         else:

@@ -58,9 +58,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-# Tables every features part reads whole (small: one row per facility), for the features
-# that compare a client with the book (the rate reference of rate_spread_open/_all).
-BOOK_TABLES = ("facilities",)
+# Tables every features part reads whole (small: about one row per facility), for the
+# features that compare a client with the book (the rate reference of rate_spread_open/_all,
+# from each facility's rate at origination: its terms history).
+BOOK_TABLES = ("facilities", "facility_terms")
 
 
 # ---------------------------------------------------------------- features and labels

@@ -372,7 +372,7 @@ def _all_ctes(config: FeaturesConfig, present: set[str]) -> list[fsql.Cte]:
     d = config.default
     return [
         *fsql.BASE,
-        *fsql.facility_ctes(),
+        *fsql.facility_ctes("facility_terms" in present),
         *fsql.balance_ctes(),
         *fsql.revenue_ctes(windows),
         *fsql.interaction_ctes(),
@@ -644,6 +644,9 @@ def summarise(
         "features_left_out": left_out,
         "targets_skipped": {t: w for t, w in _label_availability(tables).items() if w},
         "censored_rows": int(sum(s["rows"] for s in snapshots if s["censored"])),
+        # Whether the terms of facilities are dated (as of t) or taken as recorded (the
+        # latest: a look-ahead the model card states).
+        "facility_terms": bool(len(tables.get("facility_terms", ()))),
         "snapshots": snapshots,
     }
 

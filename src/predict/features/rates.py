@@ -4,8 +4,10 @@ of the facilities of a product originated in a month, point in time.
 A facility is *known* at t when it was originated on or before t **and** its client was
 onboarded on or before t (a client onboarded after t has no row at t, nor have its
 facilities, even those dated before t). The reference of (product, origination month) at
-t is the median rate of the rated facilities of that product originated in that month
-and known at t, kept when at least :data:`MIN_RATE_PEERS` of them are.
+t is the median rate at origination (:func:`rate_at_origination`: from ``facility_terms``
+when it dates the rate, so a later repricing moves nothing) of the rated facilities of that
+product originated in that month and known at t, kept when at least
+:data:`MIN_RATE_PEERS` of them are.
 
 Two ways to supply it to the feature SQL (the view ``rate_ref_t``: as-of month, product,
 origination month, reference rate; :func:`predict.features.sql.rate_spread_ctes`):
@@ -65,10 +67,9 @@ def known_facilities(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         return pd.DataFrame(columns=["product", "omidx", "rate", "known"])
     if "interest_rate" not in tables["facilities"].columns:
         return pd.DataFrame(columns=["product", "omidx", "rate", "known"])
-    fac = tables["facilities"]
-    fac = fac.loc[
-        fac["interest_rate"].notna(), ["client_id", "product", "origination_date", "interest_rate"]
-    ]
+    fac = tables["facilities"][["client_id", "product", "origination_date", "interest_rate"]]
+    fac = fac.assign(interest_rate=rate_at_origination(tables))
+    fac = fac.loc[fac["interest_rate"].notna()]
     clients = tables["clients"][["client_id", "onboarding_date"]]
     rows = fac.merge(clients, on="client_id", how="inner", validate="many_to_one")
     opened = pd.to_datetime(rows["origination_date"]).dt.normalize()
@@ -81,6 +82,41 @@ def known_facilities(tables: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
             "known": np.maximum(opened.to_numpy(), onboarded.to_numpy()),
         }
     )
+
+
+def rate_at_origination(tables: Mapping[str, pd.DataFrame]) -> pd.Series:
+    """Each facility's rate in force at its origination (aligned with ``facilities``).
+
+    With ``facility_terms``: the latest non-empty ``interest_rate`` of a terms row dated on
+    or before the origination date; a facility without one keeps the rate recorded in
+    ``facilities`` (as the features' ``fac_at`` does). A repricing after origination does
+    not move the reference of the facility's month. Without the table: as recorded.
+    """
+    fac = tables["facilities"]
+    recorded = fac["interest_rate"].astype("float64")
+    terms = tables.get("facility_terms")
+    if terms is None or terms.empty or "interest_rate" not in terms.columns:
+        return recorded
+    rated = terms.loc[terms["interest_rate"].notna(), ["facility_id", "effective_date"]].assign(
+        rate=terms["interest_rate"].astype("float64"),
+        day=pd.to_datetime(terms["effective_date"]).dt.normalize(),
+    )
+    opened = pd.DataFrame(
+        {
+            "facility_id": fac["facility_id"].to_numpy(),
+            "day": pd.to_datetime(fac["origination_date"]).dt.normalize().to_numpy(),
+            "row": np.arange(len(fac)),
+        }
+    )
+    at_open = pd.merge_asof(
+        opened.sort_values("day"),
+        rated[["facility_id", "day", "rate"]].sort_values("day"),
+        on="day",
+        by="facility_id",
+        direction="backward",
+    ).set_index("row")["rate"]
+    rate = at_open.reindex(np.arange(len(fac))).to_numpy()
+    return pd.Series(np.where(np.isnan(rate), recorded.to_numpy(), rate), index=fac.index)
 
 
 def _medians(known: pd.DataFrame, at: dt.date) -> pd.DataFrame:

@@ -58,6 +58,7 @@ VIEWS: dict[str, str] = {
     "revenue": "revenue_t",
     "interactions": "interactions_t",
     "credit_events": "events_t",
+    "facility_terms": "terms_t",
 }
 WINDOWS_VIEW = "windows_t"  # the windowed CTEs of every snapshot (Statement.run)
 DAYS_PER_MONTH = 30.4375  # "months since": days / average month length
@@ -541,7 +542,9 @@ BASE: tuple[Cte, ...] = (
 )
 
 
-def facility_ctes() -> list[Cte]:
+def facility_ctes(terms: bool = False) -> list[Cte]:
+    """Facility features per snapshot, from each facility's terms in force at t (``fac_at``:
+    :func:`terms_ctes`; ``terms``: whether ``facility_terms`` is present)."""
     open_t = "(f.closed IS NULL OR f.closed > s.as_of)"
 
     def open_at(day: str) -> str:
@@ -557,14 +560,15 @@ def facility_ctes() -> list[Cte]:
             ("ids",),
             materialized=True,
         ),
+        *terms_ctes(terms),
         Cte(
             "fac_f",
             f"""SELECT s.cid, s.midx,
   count(*) FILTER (WHERE {open_t}) AS n_open,
   count(DISTINCT f.product) FILTER (WHERE {open_t}) AS n_products,
   sum(f.limit_amount) FILTER (WHERE {open_t}) AS total_limit,
-  sum(f.limit_amount) FILTER (WHERE {open_at("s.as_of_m3")}) AS limit_m3,
-  sum(f.limit_amount) FILTER (WHERE {open_at("s.as_of_m6")}) AS limit_m6,
+  sum(f.limit_m3) FILTER (WHERE {open_at("s.as_of_m3")}) AS limit_m3,
+  sum(f.limit_m6) FILTER (WHERE {open_at("s.as_of_m6")}) AS limit_m6,
   sum(f.limit_amount * f.interest_rate) FILTER (WHERE {rated})
     / nullif(sum(f.limit_amount) FILTER (WHERE {rated}), 0) AS avg_rate,
   min(date_diff('day', s.as_of, f.maturity)) FILTER (WHERE {open_t} AND f.maturity IS NOT NULL)
@@ -576,12 +580,68 @@ def facility_ctes() -> list[Cte]:
   count(*) FILTER (WHERE f.opened > s.as_of_m12) AS opened_12m,
   count(*) FILTER (WHERE f.closed > s.as_of_m12 AND f.closed <= s.as_of) AS closed_12m,
   min(f.opened) AS first_facility
-FROM snap s JOIN fac f ON f.cid = s.cid AND f.opened <= s.as_of
+FROM snap s JOIN fac_at f ON f.cid = s.cid AND f.midx = s.midx
 GROUP BY s.cid, s.midx""",
-            ("snap", "fac"),
+            ("snap", "fac_at"),
             "snapshot",
         ),
         *rate_spread_ctes(open_t),
+    ]
+
+
+# The terms of ``fac_at``: (name, the ``fac`` and ``terms`` column, the snap day it is at).
+TERMS_AT: tuple[tuple[str, str, str], ...] = (
+    ("limit_amount", "limit_amount", "as_of"),
+    ("interest_rate", "interest_rate", "as_of"),
+    ("maturity", "maturity", "as_of"),
+    ("limit_m3", "limit_amount", "as_of_m3"),
+    ("limit_m6", "limit_amount", "as_of_m6"),
+)
+
+
+def terms_ctes(terms: bool) -> list[Cte]:
+    """``fac_at``: every facility originated on or before t, per snapshot (cid, midx), with
+    its terms in force at t (``limit_amount``, ``interest_rate``, ``maturity``) and its
+    limit in force 3 and 6 months before (``limit_m3``, ``limit_m6``).
+
+    A term in force at a day is the latest value given by a ``facility_terms`` row dated on
+    or before that day (``terms``: running per facility, an empty value leaving the term
+    unchanged), else the value recorded in ``facilities`` (the latest: a look-ahead the
+    model card states when the table is absent). Without ``facility_terms`` every term is
+    as recorded. The rate reference is not read here: it is the view ``rate_ref_t``
+    (:mod:`predict.features.rates`, built from each facility's rate at origination).
+    """
+    base = "s.cid, s.midx, f.facility_id, f.product, f.opened, f.closed"
+    source = "snap s JOIN fac f ON f.cid = s.cid AND f.opened <= s.as_of"
+    if not terms:
+        recorded = ", ".join(f"f.{column} AS {name}" for name, column, _ in TERMS_AT)
+        return [
+            Cte("fac_at", f"SELECT {base}, {recorded} FROM {source}", ("snap", "fac")),
+        ]
+    running = "OVER (PARTITION BY t.facility_id ORDER BY t.effective_date)"
+    joins, columns = [], []
+    for k, day in enumerate(dict.fromkeys(d for _, _, d in TERMS_AT)):
+        joins.append(
+            f"ASOF LEFT JOIN terms t{k} ON t{k}.facility_id = f.facility_id "
+            f"AND s.{day} >= t{k}.effective"
+        )
+        columns += [f"coalesce(t{k}.{c}, f.{c}) AS {n}" for n, c, d in TERMS_AT if d == day]
+    return [
+        Cte(
+            "terms",
+            f"""SELECT t.facility_id, t.effective_date::DATE AS effective,
+  last_value(t.limit_amount IGNORE NULLS) {running} AS limit_amount,
+  last_value(t.interest_rate IGNORE NULLS) {running} AS interest_rate,
+  last_value(t.maturity_date::DATE IGNORE NULLS) {running} AS maturity
+FROM terms_t t""",
+            materialized=True,
+        ),
+        Cte(
+            "fac_at",
+            f"SELECT {base}, {', '.join(columns)}\nFROM {source}\n" + "\n".join(joins),
+            ("snap", "fac", "terms"),
+            materialized=True,
+        ),
     ]
 
 
@@ -605,12 +665,12 @@ def rate_spread_ctes(open_t: str) -> list[Cte]:
   sum(f.limit_amount * (f.interest_rate - r.ref_rate)) FILTER (WHERE {open_t})
     / nullif(sum(f.limit_amount) FILTER (WHERE {open_t}), 0) AS spread_open,
   avg(f.interest_rate - r.ref_rate) AS spread_all
-FROM snap s JOIN fac f ON f.cid = s.cid AND f.opened <= s.as_of
+FROM snap s JOIN fac_at f ON f.cid = s.cid AND f.midx = s.midx
 ASOF JOIN rate_ref r ON r.midx = s.midx AND r.product = f.product
   AND {midx("f.opened")} >= r.omidx
 WHERE f.interest_rate IS NOT NULL
 GROUP BY s.cid, s.midx""",
-            ("snap", "fac", "rate_ref"),
+            ("snap", "fac_at", "rate_ref"),
             "snapshot",
         ),
     ]

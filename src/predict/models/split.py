@@ -259,5 +259,6 @@ def run(
     if not reference.is_file():
         raise FileNotFoundError(f"{reference} missing: rerun the features stage")
     write_json(read_json(reference), Path(out_dir) / REFERENCE_FILE)
+    report["facility_terms"] = bool(summary.get("facility_terms", False))  # for the model card
     write_split_metrics(report, metrics_path)
     return report

@@ -294,6 +294,21 @@ def card_flags(metrics: Mapping[str, Any], target: str) -> list[str]:
     return flags
 
 
+TERMS_AS_RECORDED = (
+    "facility terms as recorded: the training data had no facility_terms table, so a "
+    "facility's limit, rate and maturity are the values at extraction time at every as-of "
+    "date; a limit cut, repricing or maturity extension after t leaks into the features at t "
+    "(a known look-ahead risk; see docs/data_dictionary.md, facility_terms)"
+)
+
+
+def terms_flags(metrics: Mapping[str, Any]) -> list[str]:
+    """The look-ahead flag when the features did not date facility terms (metrics/split.json
+    ``facility_terms`` false or absent: not known to be dated, so the risk is stated)."""
+    split = metrics.get("split", {})
+    return [] if split.get("facility_terms") is True else [TERMS_AS_RECORDED]
+
+
 def model_card(
     models: Mapping[str, ModelInfo],
     metrics: Mapping[str, Any],
@@ -328,7 +343,7 @@ def model_card(
                 ],
                 "stability": stability_rows(drift, [f["name"] for f in features], target),
                 "metadata": [(".".join(p), str(v)) for p, v in walk(info.metadata)][:80],
-                "flags": card_flags(metrics, target),
+                "flags": card_flags(metrics, target) + terms_flags(metrics),
             }
         )
     return cards

@@ -7,7 +7,7 @@ Public API:
 * :class:`GenerateConfig` (params section ``generate``) and :class:`OutcomeWindow`
   (``features.horizon_months``, ``features.inactivity_months``; :func:`outcome_window`
   reads them from a loaded params mapping);
-* :func:`generate_portfolio` -> :class:`SyntheticPortfolio` (in memory: the six contract
+* :func:`generate_portfolio` -> :class:`SyntheticPortfolio` (in memory: the seven contract
   tables with validated dtypes, the truth, latent traits, macro path, a summary);
 * :func:`write_portfolio` (streams the tables to Parquet; truth to its own folder);
 * :func:`write_byod_readme` (the no-op when you bring your own data);

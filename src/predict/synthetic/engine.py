@@ -3,7 +3,8 @@
 The same :func:`step` writes the history (with a ledger) and simulates the futures the
 truth is computed from (without one, many copies of each client side by side). Its order:
 late postings, credit quality drift, arrears and default, workout, the month's revenue,
-attrition, facility dynamics, services, contacts and satisfaction, early-warning events.
+attrition, facility dynamics (balances, term changes, maturities), services, contacts and
+satisfaction, early-warning events.
 """
 
 from __future__ import annotations
@@ -68,6 +69,7 @@ def step(
     if draw_exits:
         attrit(book, rng.random(book.n) < h, m, ctx, rng, rec)
     facilities.update_balances(book, m, e, rng)
+    facilities.change_terms(book, m, e, ctx, rng, rec)
     after = facilities.mature_and_renew(book, m, e, gap_pp, ctx, rng, rec)
     after += facilities.prepay_and_reopen(book, m, e, ctx, rng, rec)
     revenue.update_holdings(book, rng)

@@ -43,11 +43,7 @@ def originate(
     prod, seg = book.slot_prod[jj, ii], book.seg[ii]
     tenor = draw_tenor(book, jj, ii, rng) if tenor is None else tenor
     limit = _limit(book, ii, prod, seg, m, rng)
-    base = ctx.macro.base(m)
-    risk = world.RISK_PREMIUM * np.clip(-e[ii], -1.5, 3.0)
-    funding = np.where(prod == world.GUARANTEE, 0.0, base)  # a guarantee fee is not funded
-    rate = funding + world.SPREAD[prod] + world.RATE_SEGMENT_ADD[seg] + risk + book.price_gap[ii]
-    rate = np.round(np.maximum(rate + rng.normal(0.0, 0.001, n), 0.005), 4)
+    base, rate = ctx.macro.base(m), _price(book, ii, prod, m, e, ctx, rng)
     ramp = np.where(prod == world.PROJECT, rng.integers(12, 37, size=n), 0)
     balloon = np.where((prod == world.TERM) & (seg != world.SME), rng.uniform(0.0, 0.4, n), 0.0)
     util = _initial_util(book, ii, prod, m, ramp, rng)
@@ -59,6 +55,78 @@ def originate(
     if rec is not None:
         book.s_fid[jj, ii] = _register(book, ii, prod, limit, rate, m, day, tenor, ctx, rec)
     return np.round(limit * world.ARRANGEMENT_FEE[prod], 2)
+
+
+def _price(
+    book: Book,
+    ii: np.ndarray,
+    prod: np.ndarray,
+    m: np.ndarray | int,
+    e: np.ndarray,
+    ctx: Context,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """The rate for clients ``ii``'s products ``prod`` set in month(s) ``m``: base rate
+    (not for a guarantee fee), product spread, segment, risk premium and the client's gap."""
+    risk = world.RISK_PREMIUM * np.clip(-e[ii], -1.5, 3.0)
+    funding = np.where(prod == world.GUARANTEE, 0.0, ctx.macro.base(m))
+    rate = funding + world.SPREAD[prod] + world.RATE_SEGMENT_ADD[book.seg[ii]] + risk
+    rate = rate + book.price_gap[ii] + rng.normal(0.0, 0.001, ii.shape[0])
+    return np.round(np.maximum(rate, 0.005), 4)
+
+
+def change_terms(
+    book: Book, m: int, e: np.ndarray, ctx: Context, rng: np.random.Generator, rec: Ledger | None
+) -> None:
+    """Term changes of the lines (revolvers, trade lines) opened before month m: a limit cut
+    for a watchlisted client, a repricing at an anniversary, a maturity extension instead of
+    maturing this month. At most one change per facility a month, on one day."""
+    jj, ii = cells(book.s_open & np.isin(book.slot_prod, (world.REVOLVER, world.TRADE)))
+    keep = (book.s_orig_m[jj, ii] < m) & book.performing()[ii]
+    jj, ii = jj[keep], ii[keep]
+    n, age = ii.shape[0], m - book.s_orig_m[jj, ii]
+    running = book.s_mat_m[jj, ii] > m  # not at or past maturity (that is for extensions)
+    cut = running & book.watch[ii] & (rng.random(n) < world.LIMIT_CUT_HAZARD)
+    reprice = running & (age % 12 == 0) & (rng.random(n) < world.REPRICE_SHARE)
+    ok = ~book.watch[ii] & (book.k[ii] == 0)
+    extend = (book.s_mat_m[jj, ii] == m) & ok & (rng.random(n) < world.EXTEND_SHARE)
+    low, high = world.LIMIT_CUT_KEEP
+    kept = np.round(book.s_limit[jj, ii] * rng.uniform(low, high, n), -3)
+    limit = np.where(cut, np.maximum(kept, np.ceil(book.s_out[jj, ii] / 1e3) * 1e3), np.nan)
+    rate = np.where(reprice, _price(book, ii, book.slot_prod[jj, ii], m, e, ctx, rng), np.nan)
+    changed = cut | reprice | extend
+    jj, ii, extend = jj[changed], ii[changed], extend[changed]
+    _apply_terms(book, jj, ii, m, limit[changed], rate[changed], extend, ctx)
+    if rec is not None and ii.shape[0]:
+        day = np.where(extend, book.s_day[jj, ii], rng.integers(1, 28, size=ii.shape[0]))
+        rec.change_terms(
+            book.s_fid[jj, ii],
+            ctx.grid.start(m) + day - 1,
+            book.s_limit[jj, ii],
+            np.where(book.slot_prod[jj, ii] == world.GUARANTEE, np.nan, book.s_rate[jj, ii]),
+            ctx.grid.start(book.s_mat_m[jj, ii]) + book.s_day[jj, ii] - 1,
+        )
+
+
+def _apply_terms(
+    book: Book,
+    jj: np.ndarray,
+    ii: np.ndarray,
+    m: int,
+    limit: np.ndarray,
+    rate: np.ndarray,
+    extend: np.ndarray,
+    ctx: Context,
+) -> None:
+    """Facilities ``(jj, ii)`` take their new terms (NaN: unchanged); the drawn amount stays."""
+    cut = ~np.isnan(limit)
+    book.s_limit[jj[cut], ii[cut]] = limit[cut]
+    out = book.s_out[jj, ii]
+    book.s_util[jj, ii] = np.clip(out / np.maximum(book.s_limit[jj, ii], 1.0), 0.0, 1.0)
+    new = ~np.isnan(rate)
+    book.s_rate[jj[new], ii[new]] = rate[new]
+    book.s_base0[jj[new], ii[new]] = ctx.macro.base(m)
+    book.s_mat_m[jj[extend], ii[extend]] += world.EXTEND_MONTHS
 
 
 def _register(

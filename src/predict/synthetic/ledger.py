@@ -71,8 +71,19 @@ SCHEMAS: dict[str, pa.Schema] = {
     "credit_events": pa.schema(
         [("client_id", STR), ("facility_id", STR), ("date", DATE), ("kind", STR)]
     ),
+    "facility_terms": pa.schema(
+        [
+            ("facility_id", STR),
+            ("effective_date", DATE),
+            ("limit_amount", pa.float64()),
+            ("interest_rate", pa.float64()),
+            ("maturity_date", DATE),
+        ]
+    ),
 }
-STREAMED = ("facility_balances", "revenue", "interactions", "credit_events")
+STREAMED = ("facility_balances", "revenue", "interactions", "credit_events", "facility_terms")
+# The facility register's columns that facility_terms dates: (register column, terms column).
+TERMS = (("limit", "limit_amount"), ("rate", "interest_rate"), ("maturity", "maturity_date"))
 # Dictionary-encode only the code columns: ids and amounts compress better (and faster) plain.
 CODE_COLUMNS = [
     "segment",
@@ -181,19 +192,39 @@ class Ledger:
         self._month: dict[str, list[dict[str, np.ndarray]]] = {t: [] for t in STREAMED}
         self._register: list[dict[str, np.ndarray]] = []
         self._closed = np.full(1024, -1, dtype=np.int64)
+        # The latest terms of each facility (NaN: as registered at opening).
+        self._latest = {k: np.full(1024, np.nan) for k, _ in TERMS}
 
     def new_fids(self, n: int) -> np.ndarray:
         fids = np.arange(self.n_fid, self.n_fid + n, dtype=np.int64)
         self.n_fid += n
         if self.n_fid > self._closed.shape[0]:
-            grown = np.full(max(2 * self._closed.shape[0], self.n_fid), -1, dtype=np.int64)
-            grown[: self._closed.shape[0]] = self._closed
-            self._closed = grown
+            size = max(2 * self._closed.shape[0], self.n_fid)
+            self._closed = _grown(self._closed, size, -1)
+            self._latest = {k: _grown(v, size, np.nan) for k, v in self._latest.items()}
         return fids
 
     def open(self, **cols: np.ndarray) -> None:
-        """Register facilities: fid, cid, product, limit, rate (NaN = none), orig, maturity."""
+        """Register facilities: fid, cid, product, limit, rate (NaN = none), orig, maturity;
+        their original terms are the first facility_terms row, dated at origination."""
         self._register.append(cols)
+        terms = {k: cols[k] for k, _ in TERMS}
+        self.add("facility_terms", fid=cols["fid"], day=cols["orig"], **terms)
+
+    def change_terms(
+        self,
+        fid: np.ndarray,
+        day: np.ndarray,
+        limit: np.ndarray,
+        rate: np.ndarray,
+        maturity: np.ndarray,
+    ) -> None:
+        """New terms of facilities ``fid`` from ``day`` (every term given; rate NaN = none):
+        a facility_terms row each, and the facilities table will record them (the latest)."""
+        terms = {"limit": limit, "rate": rate, "maturity": maturity}
+        for k, values in terms.items():
+            self._latest[k][fid] = values
+        self.add("facility_terms", fid=fid, day=day, **terms)
 
     def close(self, fid: np.ndarray, day: np.ndarray) -> None:
         self._closed[fid] = day
@@ -210,7 +241,11 @@ class Ledger:
             self._month[table] = []
 
     def _arrow(self, table: str, c: dict[str, np.ndarray]) -> pa.Table:
-        if table == "facility_balances":
+        if table == "facility_terms":
+            order = np.lexsort((c["day"], c["fid"]))
+            c = {k: v[order] for k, v in c.items()}
+            arrays = [self._fids(c["fid"]), dates(c["day"]), *self._terms(c)]
+        elif table == "facility_balances":
             order = np.argsort(c["fid"], kind="stable")
             c = {k: v[order] for k, v in c.items()}
             arrays = [
@@ -244,20 +279,33 @@ class Ledger:
     def _fids(self, fid: np.ndarray) -> pa.Array:
         return id_strings("F", fid, self.fid_width)
 
+    @staticmethod
+    def _terms(c: dict[str, np.ndarray]) -> list[pa.Array]:
+        """Limit, rate (NaN: none) and maturity day of register or terms columns ``c``."""
+        rate = np.asarray(c["rate"], dtype=np.float64)
+        return [pa.array(c["limit"]), pa.array(rate, mask=np.isnan(rate)), dates(c["maturity"])]
+
     def facilities(self) -> pa.Table:
         """The facility register, closing dates filled in."""
         if not self._register:
             return SCHEMAS["facilities"].empty_table()
         c = {k: np.concatenate([r[k] for r in self._register]) for k in self._register[0]}
         closed = self._closed[c["fid"]]
+        for k, _ in TERMS:  # the latest terms, as the bank's extract records them
+            latest = self._latest[k][c["fid"]]
+            changed = ~np.isnan(latest)
+            if k == "rate":
+                changed &= ~np.isnan(c["rate"])  # an unrated facility stays unrated
+            c[k] = np.where(changed, latest, c[k]).astype(c[k].dtype)
+        limit, rate, maturity = self._terms(c)
         arrays = [
             self._fids(c["fid"]),
             self.client_ids.take(pa.array(c["cid"])),
             labels(c["product"], world.PRODUCTS),
-            pa.array(c["limit"]),
-            pa.array(c["rate"], mask=np.isnan(c["rate"])),
+            limit,
+            rate,
             dates(c["orig"]),
-            dates(c["maturity"]),
+            maturity,
             pa.array(closed.astype(np.int32), mask=closed < 0, type=DATE),
         ]
         return pa.Table.from_arrays(arrays, schema=SCHEMAS["facilities"])
@@ -266,3 +314,10 @@ class Ledger:
         self.flush_month()
         for sink in self.sinks.values():
             sink.close()
+
+
+def _grown(values: np.ndarray, size: int, fill: float) -> np.ndarray:
+    """``values`` extended to ``size`` with ``fill``."""
+    out = np.full(size, fill, dtype=values.dtype)
+    out[: values.shape[0]] = values
+    return out

@@ -1,4 +1,4 @@
-"""The generator's products: the six contract tables, and beside them the known truth."""
+"""The generator's products: the seven contract tables, and beside them the known truth."""
 
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ TABLE_NAMES = (
     "revenue",
     "interactions",
     "credit_events",
+    "facility_terms",
 )
 
 

@@ -127,6 +127,12 @@ COMMITMENT_FEE = 0.0040  # per year on the undrawn part of a revolving credit
 NEED_CONTINUES = np.array([0.45, 0.90, 0.85, 0.70, 0.0])  # at maturity, per product
 RISK_PREMIUM = 0.006  # extra spread per unit of weaker credit quality at origination
 PREPAY_HAZARD = 0.003  # monthly early repayment of a term loan from own cash
+# --- term changes of running facilities (facility_terms) ----------------------------------
+LIMIT_CUT_HAZARD = 0.05  # monthly, a line (revolver, trade) of a watchlisted client is cut
+LIMIT_CUT_KEEP = (0.5, 0.8)  # share of the limit kept by a cut (never below the drawn amount)
+REPRICE_SHARE = 0.5  # lines repriced to today's rate for the client's risk at an anniversary
+EXTEND_SHARE = 0.35  # lines reaching maturity extended by a year instead of renewed or repaid
+EXTEND_MONTHS = 12
 
 # --- cross-sold services --------------------------------------------------------------------
 SERVICES: tuple[str, ...] = ("fx", "cash_management", "trade")
