@@ -113,13 +113,15 @@ def _monte_carlo(
     active_end = book.active(m + window.horizon_months, window.inactivity_months)
     no_default = 1.0 - acc.p_default
     churn_and_no_default = acc.p_churn + acc.alive * ~active_end
+    # a ratio of two sums of the same path probabilities: at most 1 but for rounding (1 + 7e-15)
+    p_churn = np.divide(
+        churn_and_no_default,
+        no_default,
+        out=np.full(book.n, np.nan),
+        where=no_default > _CERTAIN_DEFAULT,
+    )
     return {
-        "p_churn": np.divide(
-            churn_and_no_default,
-            no_default,
-            out=np.full(book.n, np.nan),
-            where=no_default > _CERTAIN_DEFAULT,
-        ),
+        "p_churn": np.clip(p_churn, 0.0, 1.0),
         "p_default": acc.p_default,
         "expected_contribution": acc.contribution + acc.alive * acc.earned,
     }
