@@ -60,7 +60,8 @@ def test_predict_score_command_validates_and_scores_a_raw_folder(
     out = tmp_path / "scores"
     result = CliRunner().invoke(app, [
         "score", "--input", str(scoring_book.raw), "--models", str(scoring_book.models),
-        "--out", str(out), "--params", str(ROOT / "params.yaml"), "--quiet", "--as-of", "2025-11-30",
+        "--out", str(out), "--params", str(ROOT / "params.yaml"), "--quiet",
+        "--as-of", "2025-11-30",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "scored" in result.output and "as of 2025-11-30" in result.output

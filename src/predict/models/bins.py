@@ -107,16 +107,14 @@ class Bins:
             raise DriftReferenceError(f"{where}: kind {self.kind!r} is not one of {KINDS}")
         inner = len(self.edges) + 1 if self.kind == "numeric" else len(self.categories) + 1
         if len(self.reference_shares) != inner + 1:
-            raise DriftReferenceError(f"{where}: {len(self.reference_shares)} shares for "
-                                      f"{inner + 1} bins")  # fmt: skip
+            n = len(self.reference_shares)
+            raise DriftReferenceError(f"{where}: {n} shares for {inner + 1} bins")
         edges = np.asarray(self.edges, dtype="float64")
         if not np.isfinite(edges).all() or (np.diff(edges) <= 0).any():
             raise DriftReferenceError(f"{where}: edges must be finite and increasing")
         shares_ = np.asarray(self.reference_shares, dtype="float64")
         if self.reference_rows < 1 or (shares_ < 0).any() or abs(shares_.sum() - 1.0) > 1e-9:
-            raise DriftReferenceError(
-                f"{where}: needs reference rows and shares >= 0 summing to 1"
-            )
+            raise DriftReferenceError(f"{where}: needs reference rows and shares >= 0 summing to 1")
 
 
 def _bin_index(bins: Bins, values: pd.Series) -> np.ndarray:

@@ -94,10 +94,19 @@ def drift_reference(
             "max_rows": config.max_rows,
             "seed": config.seed,
         },
-        "features": {"split": "train", "rows": len(train), **_window(ref),
-                     "bins": [b.to_dict() for b in features]},  # fmt: skip
-        "score": {"split": "test", "rows": len(test), **_window(rows),
-                  "output": "calibrated", "bins": score.to_dict()},  # fmt: skip
+        "features": {
+            "split": "train",
+            "rows": len(train),
+            **_window(ref),
+            "bins": [b.to_dict() for b in features],
+        },
+        "score": {
+            "split": "test",
+            "rows": len(test),
+            **_window(rows),
+            "output": "calibrated",
+            "bins": score.to_dict(),
+        },
     }
     drift_bins.check(reference)
     log.info(
