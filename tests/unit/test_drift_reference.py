@@ -290,3 +290,15 @@ def test_bad_drift_reference_settings_are_refused(tmp_path: Path, key: str, valu
     assert load_section(ROOT / "params.yaml", "train", TrainConfig).drift_reference == (
         DriftReferenceConfig()
     )
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [({"warn": 0.3, "alert": 0.25}, "warn <= alert"), ({"epsilon": 0.0}, "epsilon must be in")],
+)
+def test_bad_drift_alert_settings_are_refused(
+    tmp_path: Path, edit: dict[str, float], message: str
+) -> None:
+    path = _params_file(tmp_path, lambda p: p["score"]["drift"].update(edit))
+    with pytest.raises(ConfigError, match=message):
+        load_section(path, "score", ScoreConfig)
