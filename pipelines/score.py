@@ -1,6 +1,6 @@
 """DVC stage `score`: the portfolio scored at the scoring as-of, explained and checked.
 
-- reads: data/validated/, data/split/train.parquet, models/
+- reads: data/validated/, models/ (with the drift bins frozen in references.json)
 - params: `score` and parts of `features`
 - writes: data/scores/ (scores, explanations, drift, early warning)
 

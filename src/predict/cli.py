@@ -265,9 +265,6 @@ def score(
     previous: Annotated[Path | None, typer.Option(help="Earlier scores.parquet to compare.")] = (
         None
     ),
-    reference: Annotated[Path, typer.Option(help="Training rows for the drift check.")] = Path(
-        "data/split/train.parquet"
-    ),
     validated: Annotated[bool, typer.Option("--validated", help="Input already validated.")] = (
         False
     ),
@@ -304,7 +301,6 @@ def score(
             features_config,
             as_of=day,
             previous_path=previous,
-            reference_path=reference,
             validated=validated,
             quiet=True if quiet else None,
             after_data=after_data,

@@ -82,7 +82,8 @@ def load_section(path: str | Path, section: str, cls: type[T]) -> T:
 
 
 def from_dict(cls: type[T], data: Any, where: str = "params") -> T:
-    """Build a (nested) frozen dataclass from plain data; unknown keys are an error."""
+    """Build a (nested) frozen dataclass from plain data; unknown keys are an error (one
+    the class lists in a ``MOVED_KEYS`` class attribute says where it moved)."""
     if not dataclasses.is_dataclass(cls):
         raise TypeError(f"{cls!r} is not a dataclass")
     if data is None:
@@ -92,6 +93,13 @@ def from_dict(cls: type[T], data: Any, where: str = "params") -> T:
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
+    moved: dict[str, str] = getattr(cls, "MOVED_KEYS", {})  # old key -> where it went
+    gone = [k for k in unknown if k in moved]
+    if gone:
+        raise ConfigError(
+            f"{where}: {', '.join(f'{k!r} moved to {moved[k]}' for k in gone)}; "
+            "update the params file"
+        )
     if unknown:
         raise ConfigError(f"{where}: unknown key(s) {unknown}; expected some of {sorted(names)}")
     kwargs = {k: _convert(hints[k], v, f"{where}.{k}") for k, v in data.items()}

@@ -27,7 +27,7 @@ def _only(book: Book, tmp_path: Path, *names: str) -> Path:
 def _score(folder: Path, book: Book, out: Path, *extra: str) -> object:
     return CliRunner().invoke(app, [
         "score", "--input", str(folder), "--models", str(book.models), "--out", str(out),
-        "--reference", str(book.reference), "--quiet", "--as-of", "2025-11-30", *extra,
+        "--quiet", "--as-of", "2025-11-30", *extra,
     ])  # fmt: skip
 
 

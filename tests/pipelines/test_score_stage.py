@@ -37,8 +37,7 @@ def test_stage_script_scores_validated_tables(
 ) -> None:
     out = tmp_path / "scores"
     args = ["--params", str(ROOT / "params.yaml"), "--input", str(validated), "--validated",
-            "--models", str(scoring_book.models), "--out", str(out),
-            "--reference", str(scoring_book.reference), "--quiet"]  # fmt: skip
+            "--models", str(scoring_book.models), "--out", str(out), "--quiet"]  # fmt: skip
     assert run_stage("score", args) == 0
     assert all((out / name).is_file() for name in OUTPUTS)
     scores = pd.read_parquet(out / "scores.parquet")
@@ -61,8 +60,8 @@ def test_predict_score_command_validates_and_scores_a_raw_folder(
     out = tmp_path / "scores"
     result = CliRunner().invoke(app, [
         "score", "--input", str(scoring_book.raw), "--models", str(scoring_book.models),
-        "--out", str(out), "--reference", str(scoring_book.reference),
-        "--params", str(ROOT / "params.yaml"), "--quiet", "--as-of", "2025-11-30",
+        "--out", str(out), "--params", str(ROOT / "params.yaml"), "--quiet",
+        "--as-of", "2025-11-30",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "scored" in result.output and "as of 2025-11-30" in result.output
@@ -93,8 +92,7 @@ def test_dvc_repro_runs_the_score_stage(
     work = tmp_path / "project"
     (work / "data").mkdir(parents=True)
     shutil.copytree(validated, work / "data" / "validated")
-    (work / "data" / "split").mkdir()
-    shutil.copy(scoring_book.reference, work / "data" / "split" / "train.parquet")
+    # no data/split: the drift bins are frozen in the model folders
     shutil.copytree(scoring_book.models, work / "models")
     shutil.copytree(ROOT / "pipelines", work / "pipelines")
     shutil.copytree(

@@ -102,11 +102,12 @@ def train_on_features(frame: pd.DataFrame, target: str, trees: int = 12) -> Mode
 
 @dataclasses.dataclass(frozen=True)
 class Book:
-    """A small generated book on disk: raw tables, three tiny models, a training reference."""
+    """A small generated book on disk: raw tables, three tiny models (with their frozen
+    references), the features+labels frame they were trained on."""
 
     raw: Path
     models: Path
-    reference: Path
+    training: Path
     tables: dict[str, pd.DataFrame]
 
 
@@ -123,6 +124,8 @@ def build_book(root: Path, n_clients: int = 300) -> Book:
     from predict.features import rates
     from predict.features.build import FeaturesConfig, build_features
     from predict.features.labels import build_labels
+    from predict.models.bins import DriftReferenceConfig
+    from predict.models.references import drift_reference
     from predict.models.store import save_bundle
     from predict.synthetic import GenerateConfig, generate_portfolio
 
@@ -137,9 +140,13 @@ def build_book(root: Path, n_clients: int = 300) -> Book:
     frame = build_features(tables, dates, fc).merge(
         build_labels(tables, dates, fc.labels), on=["client_id", "as_of"]
     )
-    frozen = {"rate": rates.freeze(tables, TRAIN_AS_OF[-1])}  # as train does (references.json)
+    rate = rates.freeze(tables, TRAIN_AS_OF[-1])  # as train does (references.json)
+    # drift bins as train freezes them: features on the earlier dates, scores on the last
+    last = frame["as_of"] == pd.Timestamp(TRAIN_AS_OF[-1])
     for target in ("churn", "default", "contribution"):
-        bundle = dataclasses.replace(train_on_features(frame, target), references=frozen)
+        bundle = train_on_features(frame, target)
+        drift = drift_reference(bundle, frame[~last], frame[last], DriftReferenceConfig())
+        bundle = dataclasses.replace(bundle, references={"rate": rate, "drift": drift})
         save_bundle(bundle, root / "models" / target)
     frame.to_parquet(root / "train.parquet", index=False)
     return Book(raw, root / "models", root / "train.parquet", tables)

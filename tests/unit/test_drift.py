@@ -8,21 +8,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predict.scoring.drift import (
-    DRIFT_COLUMNS,
+from predict.models.bins import (
     MISSING,
     OTHER,
     Bins,
-    DriftConfig,
-    compare,
+    DriftReferenceConfig,
     fit_bins,
-    fit_reference,
-    level,
-    psi,
+    fit_frame,
     shares,
 )
+from predict.scoring.drift import DRIFT_COLUMNS, DriftConfig, compare, level, psi
 
-CFG = DriftConfig(bins=10)
+CFG = DriftConfig()
+BINS = DriftReferenceConfig(bins=10)
 
 
 def _normal(shift: float, n: int = 20_000, seed: int = 0) -> pd.Series:
@@ -31,14 +29,14 @@ def _normal(shift: float, n: int = 20_000, seed: int = 0) -> pd.Series:
 
 def test_psi_is_zero_for_identical_distributions() -> None:
     ref = _normal(0.0)
-    bins = fit_bins(ref, "x", CFG)
+    bins = fit_bins(ref, "x", BINS)
     assert psi(np.asarray(bins.reference_shares), shares(bins, ref)) == pytest.approx(
         0.0, abs=1e-12
     )
 
 
 def test_psi_grows_with_the_shift() -> None:
-    bins = fit_bins(_normal(0.0), "x", CFG)
+    bins = fit_bins(_normal(0.0), "x", BINS)
     values = [
         psi(np.asarray(bins.reference_shares), shares(bins, _normal(s, seed=1)))
         for s in (0.0, 0.1, 0.3, 0.6, 1.0)
@@ -50,7 +48,7 @@ def test_psi_grows_with_the_shift() -> None:
 
 def test_bins_are_fixed_on_the_reference_not_on_current_data() -> None:
     ref = _normal(0.0)
-    bins = fit_bins(ref, "x", CFG)
+    bins = fit_bins(ref, "x", BINS)
     edges_before = bins.edges
     shifted = pd.DataFrame({"x": _normal(3.0, seed=2)})
     compare([bins], shifted, "feature", CFG)
@@ -62,7 +60,7 @@ def test_bins_are_fixed_on_the_reference_not_on_current_data() -> None:
 
 def test_missing_values_have_their_own_bin() -> None:
     ref = pd.Series([1.0, 2.0, 3.0, np.nan] * 50)
-    bins = fit_bins(ref, "x", CFG)
+    bins = fit_bins(ref, "x", BINS)
     assert bins.labels[-1] == MISSING
     assert bins.reference_shares[-1] == pytest.approx(0.25)
     all_missing = pd.Series([np.nan] * 10)
@@ -72,7 +70,7 @@ def test_missing_values_have_their_own_bin() -> None:
 
 def test_categorical_bins_pool_rare_and_unseen_values_into_other() -> None:
     ref = pd.Series(["a"] * 50 + ["b"] * 30 + ["c"] * 20, dtype="str")
-    bins = fit_bins(ref, "seg", DriftConfig(max_categories=2))
+    bins = fit_bins(ref, "seg", DriftReferenceConfig(max_categories=2))
     assert bins.kind == "categorical"
     assert bins.categories == ("a", "b")
     assert bins.labels == ("a", "b", OTHER, MISSING)
@@ -83,7 +81,7 @@ def test_categorical_bins_pool_rare_and_unseen_values_into_other() -> None:
 def test_compare_reports_every_reference_column_and_levels() -> None:
     ref = pd.DataFrame({"x": _normal(0.0), "y": _normal(0.0, seed=3)})
     cur = pd.DataFrame({"x": _normal(0.0, seed=4), "z": _normal(0.0)})  # y absent
-    out = compare(fit_reference(ref, ["x", "y", "not_there"], CFG), cur, "feature", CFG)
+    out = compare(fit_frame(ref, ["x", "y"], BINS), cur, "feature", CFG)
     assert tuple(out.columns) == DRIFT_COLUMNS
     assert out["variable"].tolist() == ["x", "y"]
     by = out.set_index("variable")
@@ -103,5 +101,5 @@ def test_levels_follow_thresholds() -> None:
 
 
 def test_bins_round_trip_through_plain_data() -> None:
-    bins = fit_bins(_normal(0.0), "x", CFG)
+    bins = fit_bins(_normal(0.0), "x", BINS)
     assert Bins.from_dict(bins.to_dict()) == bins

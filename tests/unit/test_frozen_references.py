@@ -1,6 +1,6 @@
 """Frozen references: a client scored alone gets exactly the scores and explanations it
-gets within the book (real features, LightGBM models and scoring on a generated book);
-a model folder without its references file is refused."""
+gets within the book, and its drift check the same bins (real features, LightGBM models and
+scoring on a generated book); a model folder without its references file is refused."""
 
 from __future__ import annotations
 
@@ -40,6 +40,14 @@ def _score(book: Book, raw: Path, out: Path) -> tuple[pd.DataFrame, pd.DataFrame
     return pd.read_parquet(out / "scores.parquet"), pd.read_parquet(out / "explanations.parquet")
 
 
+# what the drift check takes from the model folders: the bins and their expected shares
+DRIFT_BINS = ["variable", "kind", "n_bins", "reference_rows", "reference_missing_share"]
+
+
+def _drift_bins(out: Path) -> pd.DataFrame:
+    return pd.read_parquet(out / "drift.parquet", columns=DRIFT_BINS)
+
+
 def _client_rows(frame: pd.DataFrame, client: str) -> pd.DataFrame:
     """``client``'s rows in a stable order, without ``run_id`` (it names the input)."""
     rows = frame.loc[frame["client_id"] == client, [c for c in frame.columns if c != "run_id"]]
@@ -69,6 +77,11 @@ def test_a_client_scored_alone_gets_exactly_its_scores_in_the_book(
         pd.testing.assert_frame_equal(
             _client_rows(alone_expl, client), _client_rows(explanations, client), check_exact=True
         )
+        within, alone = _drift_bins(tmp_path / "book"), _drift_bins(tmp_path / f"alone_{client}")
+        assert len(within) > 20 and (within["reference_rows"] > 1).all()
+        pd.testing.assert_frame_equal(alone, within, check_exact=True)
+        assert (pd.read_parquet(tmp_path / f"alone_{client}" / "drift.parquet")["current_rows"]
+                == 1).all()  # fmt: skip
 
 
 def test_a_model_folder_without_its_references_is_refused(

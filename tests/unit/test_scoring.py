@@ -38,7 +38,7 @@ FAST = ScoreConfig(chunk_size=128, previous="none")
 
 
 def _score(book: Book, out: Path, config: ScoreConfig = FAST, **kwargs: object) -> ScoringResult:
-    args: dict = {"reference_path": book.reference, "validated": True, "quiet": True} | kwargs
+    args: dict = {"validated": True, "quiet": True} | kwargs
     raw = args.pop("raw", book.raw)
     models = args.pop("models", book.models)
     return score_folder(raw, models, out, config, FeaturesConfig(), **args)

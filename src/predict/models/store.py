@@ -10,8 +10,9 @@ files (:data:`BUNDLE_FILES`) and their manifest:
 - ``metadata.json``: target, task, objective, training window, data hash, params, metrics,
   numeric feature ranges (``feature_ranges``);
 - ``references.json``: what features and checks computed from the training book, frozen
-  for scoring (``rate``: the rate reference, :mod:`predict.features.rates`); a mapping,
-  read by scoring instead of anything computed from the scoring input;
+  for scoring (``rate``: the rate reference, :mod:`predict.features.rates`; ``drift``: the
+  drift check's bins, :mod:`predict.models.bins`); a mapping, read by scoring instead of
+  anything computed from the scoring input;
 - ``manifest.json``: the SHA-256 of each of the five files and the folder's ``digest``: the
   SHA-256 of their ``sha256sum`` listing (``<sha256>  <name>``, one line each, sorted by
   name). ``model_version`` is its first 12 hex digits: any change to any file is a new
@@ -52,6 +53,7 @@ import pandas as pd
 
 from predict import io
 from predict.features import rates
+from predict.models import bins
 from predict.models.booster_text import ModelTextError, check_model_text
 from predict.models.calibration import CalibrationError, Calibrator, calibrator_from_dict
 
@@ -422,7 +424,7 @@ def _booster(folder: Path, text: str) -> lgb.Booster:
 
 
 def _references(folder: Path, contents: Mapping[str, bytes]) -> dict[str, Any]:
-    """references.json: a mapping; its rate reference, when there is one, well formed."""
+    """references.json: a mapping; its rate and drift references, when there, well formed."""
     references = _json(folder, REFERENCES_FILE, contents)
     if not isinstance(references, dict):
         raise _refuse(folder, REFERENCES_FILE, "expected a mapping")
@@ -430,6 +432,11 @@ def _references(folder: Path, contents: Mapping[str, bytes]) -> dict[str, Any]:
         try:
             rates.check(references["rate"])
         except rates.RateReferenceError as exc:
+            raise _refuse(folder, REFERENCES_FILE, str(exc)) from exc
+    if "drift" in references:
+        try:
+            bins.check(references["drift"])
+        except bins.DriftReferenceError as exc:
             raise _refuse(folder, REFERENCES_FILE, str(exc)) from exc
     return references
 

@@ -37,6 +37,7 @@ from predict import io
 from predict.contract.spec import POPULATIONS
 from predict.models import tracking
 from predict.models.baselines import BaselineConfig, make_baseline
+from predict.models.bins import DriftReferenceConfig
 from predict.models.calibration import IdentityCalibrator, make_calibrator
 from predict.models.evaluation import (
     EvaluationConfig,
@@ -49,7 +50,7 @@ from predict.models.evaluation import (
 )
 from predict.models.flags import model_flags
 from predict.models.metrics_files import detail_path, write_metrics
-from predict.models.references import training_references
+from predict.models.references import drift_reference, training_references
 from predict.models.skipped import empty_plots, untrainable, write_skipped
 from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
 from predict.models.tracking import PromotionData, TrackingConfig
@@ -113,6 +114,7 @@ class TrainConfig:
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    drift_reference: DriftReferenceConfig = field(default_factory=DriftReferenceConfig)
 
 
 def task_of(target: str) -> str:
@@ -541,6 +543,9 @@ def run_training(
         "config": json_ready(dataclasses.asdict(config)),
     }
     frozen = training_references(split_dir)  # rate reference etc. (models/references.py)
+    frozen["drift"] = drift_reference(
+        bundle, split["train"], split["test"], config.drift_reference
+    )  # feature bins on train, score bins on test (out of sample)
     bundle = dataclasses.replace(bundle, metadata=meta, references=frozen)
     bundle_dir = save_bundle(bundle, Path(models_dir) / target)
     bundle = load_bundle(bundle_dir)  # what is on disk is what is tracked and scored

@@ -3,8 +3,8 @@
 :func:`score_chunks` scores ``chunk_size`` clients at a time: each model's TreeSHAP
 contributions (their sum is the raw score, mapped to the calibrated output), the reasons,
 and the long explanations appended to a writer; only one chunk's SHAP matrices are in
-memory at a time. :func:`predict_outputs` gives the outputs alone (the previous month end,
-the drift reference). The frames are already aligned with the models
+memory at a time. :func:`predict_outputs` gives the outputs alone (the previous month
+end). The frames are already aligned with the models
 (:mod:`predict.scoring.align`).
 """
 

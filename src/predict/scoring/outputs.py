@@ -89,9 +89,10 @@ def run_identity(
     inputs: Mapping[str, str | os.PathLike[str] | None], as_of: str, settings: Mapping[str, Any]
 ) -> str:
     """The run id: the first 16 hex digits of the SHA-256 of the inputs' file hashes (input
-    folder, previous scores, drift reference), the as-of date and the settings (model
-    versions, score and features params). The same inputs give the same id, and the same
-    (byte-identical) outputs; any other input gives another id."""
+    folder, previous scores), the as-of date and the settings (model versions, which cover
+    the references frozen in the model folders, score and features params). The same
+    inputs give the same id, and the same (byte-identical) outputs; any other input gives
+    another id."""
     hashes = {k: _file_hashes(Path(v)) if v else None for k, v in inputs.items()}
     body = json_text({"inputs": hashes, "as_of": as_of, "settings": settings})
     return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]

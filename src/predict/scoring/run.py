@@ -39,7 +39,7 @@ from predict.scoring.align import (
 from predict.scoring.chunks import score_chunks
 from predict.scoring.config import ScoreConfig
 from predict.scoring.dates import check_scoring_date
-from predict.scoring.drift_check import drift_report, drift_warnings, read_reference
+from predict.scoring.drift_check import drift_report, drift_warnings
 from predict.scoring.early_warning import early_warning
 from predict.scoring.explain import ExplanationWriter
 from predict.scoring.grades import add_grades, migration_matrix
@@ -53,7 +53,7 @@ from predict.scoring.outputs import (
 )
 from predict.scoring.previous import FeatureBuilder, read_previous, rescore_previous
 from predict.scoring.reasons import ReasonTemplate
-from predict.scoring.references import frozen_rate_reference, rate_table
+from predict.scoring.references import frozen_drift_bins, frozen_rate_reference, rate_table
 from predict.scoring.result import ScoringReport, ScoringResult
 from predict.scoring.scope import apply_scope_rules, ensure_targets
 from predict.scoring.support import apply_support
@@ -109,7 +109,6 @@ def score_snapshot(
     *,
     templates: Mapping[str, ReasonTemplate],
     previous: pd.DataFrame | None = None,
-    reference: pd.DataFrame | None = None,
     report: ScoringReport | None = None,
     progress: ProgressReporter | None = None,
     horizon_months: int = 12,
@@ -156,7 +155,7 @@ def score_snapshot(
     )
     report.early_warning_rows = len(early)
     task = progress.task("drift", total=None)
-    drift = drift_report(reference, features, outputs, bundles, config.drift)
+    drift = drift_report(features, outputs, bundles, config.drift)
     progress.done(task)
     report.drift_warnings = drift_warnings(drift)
     migration = migration_matrix(scores, config.grades)
@@ -172,7 +171,6 @@ def score_folder(
     *,
     as_of: dt.date | None = None,
     previous_path: str | os.PathLike[str] | None = None,
-    reference_path: str | os.PathLike[str] | None = None,
     validated: bool = False,
     validation_mode: str = "lenient",
     quiet: bool | None = False,
@@ -199,14 +197,14 @@ def score_folder(
             as_of = as_of or scoring_as_of(tables, features_config.as_of)
             require_month_ends([as_of], "scoring as-of (--as-of)")
             check_scoring_date(tables, as_of, where, after_data)
-            inputs = {"input": input_dir, "previous": previous_path, "reference": reference_path}
+            inputs = {"input": input_dir, "previous": previous_path}
             settings: dict[str, Any] = {"models": {k: b.version for k, b in bundles.items()}}
             settings |= {"validated": validated, "score": repr(config)}
             settings |= {"features": repr(features_config)}
             report.run_id = run_identity(inputs, as_of.isoformat(), settings)
             report.as_of = as_of.isoformat()
             result = _score_into(stage, tables, as_of, bundles, config, features_config, report,
-                                 previous_path, reference_path, quiet)  # fmt: skip
+                                 previous_path, quiet)  # fmt: skip
     shutil.rmtree(failed, ignore_errors=True)
     return result
 
@@ -236,7 +234,6 @@ def _score_into(
     features_config: Any,
     report: ScoringReport,
     previous_path: str | os.PathLike[str] | None,
-    reference_path: str | os.PathLike[str] | None,
     quiet: bool | None,
 ) -> ScoringResult:
     """Score and write every output of the run into ``stage``."""
@@ -248,6 +245,7 @@ def _score_into(
         report.previous = str(previous_path)
 
     frozen = frozen_rate_reference(bundles)  # from the model folders, never the input
+    frozen_drift_bins(bundles)  # the drift check's bins: refused before any work if lacking
 
     def build(t: Mapping[str, pd.DataFrame], dates: list[dt.date]) -> pd.DataFrame:
         return build_features(t, dates, features_config, rate_reference=rate_table(frozen, dates))
@@ -262,7 +260,6 @@ def _score_into(
             config,
             templates=catalogue_templates(),
             previous=previous,
-            reference=read_reference(reference_path, bundles),
             report=report,
             progress=progress,
             horizon_months=features_config.horizon_months,
