@@ -11,6 +11,8 @@ import yaml
 from typer.testing import CliRunner
 
 from predict.cli import app
+from predict.models.store import load_bundle
+from predict.scoring.support import model_support
 from tests.support.scoring import Book
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,9 +56,16 @@ def test_partial_scoring_leaves_unsupported_targets_missing_with_the_reason(
 ) -> None:
     names = ("clients", "facilities", "facility_balances", "credit_events", "revenue")
     folder = _only(scoring_book, tmp_path, *names)  # no interactions
-    # the fixture's tiny models: churn ~20%, default ~3%, contribution ~0.1% of their gain
-    # from interactions; a limit of 1% leaves churn and default unsupported
-    params = _params(tmp_path, unsupported="missing", max_unavailable_gain=0.01)
+    # the limit between the fixture models' own shares of gain from interactions features:
+    # above the contribution model's, below churn's and default's
+    tables = {n: pd.read_parquet(folder / f"{n}.parquet") for n in names}
+    share = {
+        t: model_support(load_bundle(scoring_book.models / t), tables, None).gain_share
+        for t in ("churn", "default", "contribution")
+    }
+    assert share["contribution"] < min(share["churn"], share["default"]), share
+    limit = (share["contribution"] + min(share["churn"], share["default"])) / 2
+    params = _params(tmp_path, unsupported="missing", max_unavailable_gain=limit)
     out = tmp_path / "out"
     result = _score(folder, scoring_book, out, "--params", str(params))
     assert result.exit_code == 0, result.output
@@ -66,7 +75,7 @@ def test_partial_scoring_leaves_unsupported_targets_missing_with_the_reason(
     for target, column in (("churn", "churn_probability"), ("default", "default_probability")):
         assert scores[column].isna().all()
         assert summary["unsupported"][target]["tables"] == ["interactions"]
-        assert summary["unsupported"][target]["gain_share"] > 0.01
+        assert summary["unsupported"][target]["gain_share"] == round(share[target], 6)
         assert "interactions" in summary["skipped_targets"][target]
         assert scores[f"{target}_reasons"].str.startswith("Not scored: ").all()
         assert scores[f"{target}_model_version"].isna().all()
