@@ -110,9 +110,9 @@ def report(
     """Build the static review report for risk teams (OUT/review/index.html)."""
     from predict.config import ConfigError
     from predict.report import (
+        CardPolicy,
         ReportConfig,
         ReportInputError,
-        CardPolicy,
         build_report,
         load_card_policy,
         load_inputs,

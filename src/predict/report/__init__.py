@@ -32,8 +32,8 @@ from predict.report.site import (
 __all__ = [
     "REVIEW_DIR",
     "CardPolicy",
-    "ModelCardConfig",
     "KpiConfig",
+    "ModelCardConfig",
     "ModelInfo",
     "ReportConfig",
     "ReportInputError",

@@ -121,6 +121,15 @@ def hanley_mcneil(auc: float, positives: int, negatives: int) -> tuple[float, fl
     return max(0.0, auc - Z95 * se), min(1.0, auc + Z95 * se), se
 
 
+def auc_interval(block: Mapping[str, Any]) -> tuple[float, float, float] | None:
+    """:func:`hanley_mcneil` of a metrics block's ``auc`` with its ``positives`` events among
+    ``n`` rows; None when one of them is missing."""
+    auc, n, pos = block.get("auc"), block.get("n"), block.get("positives")
+    if auc is None or n is None or pos is None:
+        return None
+    return hanley_mcneil(float(auc), int(pos), int(n) - int(pos))
+
+
 # ---------------------------------------------------------------- population
 
 
@@ -254,29 +263,21 @@ def _block(detail: Mapping[str, Any], name: str) -> Mapping[str, Any]:
     return value
 
 
-def metric_interval(
-    name: str, test: Mapping[str, Any]
-) -> tuple[float | None, float | None, str]:
+def metric_interval(name: str, test: Mapping[str, Any]) -> tuple[float | None, float | None, str]:
     """(low, high, method) of the 95% interval of test metric ``name``: Hanley-McNeil for the
     AUC (and the Gini through it), a ``<name>_low`` / ``<name>_high`` pair of the metrics
     (a bootstrap), else none."""
     if name in ("auc", "gini"):
-        n, pos = test.get("n"), test.get("positives")
-        auc = test.get("auc")
-        hm = (
-            hanley_mcneil(float(auc), int(pos), int(n) - int(pos))
-            if None not in (auc, n, pos)
-            else None
-        )
+        hm = auc_interval(test)
         if hm is None:
             return None, None, "not computable (no AUC or one class only)"
         low, high, _ = hm
         if name == "gini":
             low, high = 2 * low - 1, 2 * high - 1
         return low, high, "Hanley-McNeil"
-    low, high = test.get(f"{name}_low"), test.get(f"{name}_high")
-    if low is not None and high is not None:
-        return float(low), float(high), "bootstrap (metrics detail)"
+    lower, upper = test.get(f"{name}_low"), test.get(f"{name}_high")
+    if lower is not None and upper is not None:
+        return float(lower), float(upper), "bootstrap (metrics detail)"
     return None, None, NO_INTERVAL
 
 
@@ -379,15 +380,10 @@ def segment_table(
         statuses.append(SegmentStatus(str(name), entry.get("n"), reason, share))
         status = "evaluated" if reason is None else f"not evaluable: {reason}"
         if task == "binary":
-            auc, pos, n = entry.get("auc"), entry.get("positives"), entry.get("n")
-            hm = (
-                hanley_mcneil(float(auc), int(pos), int(n) - int(pos))
-                if reason is None and None not in (auc, pos, n)
-                else None
-            )
+            hm = auc_interval(entry) if reason is None else None
             cells = [
-                num_cell(pos, "int"),
-                num_cell(auc if reason is None else None),
+                num_cell(entry.get("positives"), "int"),
+                num_cell(entry.get("auc") if reason is None else None),
                 text_cell(interval_text(hm[0], hm[1]) if hm else None),
             ]
         else:
@@ -651,7 +647,7 @@ def monitoring_items(policy: CardPolicy) -> list[str]:
             f"{ew.default_threshold:g}, churn rise >= {ew.churn_rise:g}, churn crossing "
             f"{ew.churn_threshold:g}, downgrade >= {ew.downgrade_notches} notches, new "
             f"arrears >= {ew.dpd_days} days, credit events, complaints, detractors, revenue "
-            "drops); thresholds and their rationale below."
+            "drops); each threshold with its rationale under From scores to actions."
         )
     return items
 

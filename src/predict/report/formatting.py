@@ -21,7 +21,8 @@ MISSING = "–"
 
 def significant(value: float, digits: int = 4, max_decimals: int = 6) -> str:
     """``value`` to ``digits`` significant digits in fixed notation with thousands separators,
-    never scientific: 0.04750699 -> 0.04751, 12250.4 -> 12,250, 0.0004 -> 0.000400 (at most ``max_decimals``)."""
+    never scientific: 0.04750699 -> 0.04751, 12250.4 -> 12,250, 0.0004 -> 0.000400 (at
+    most ``max_decimals`` decimals)."""
     if value == 0 or not math.isfinite(value):
         return f"{value:,.0f}" if value == 0 else str(value)
     magnitude = math.floor(math.log10(abs(value)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -166,13 +167,17 @@ def metrics_table(metrics: Mapping[str, Any]) -> tuple[list[str], list[list[Any]
 
 def all_figures(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
     """Every leaf of a model's metrics detail as (key path, value), numbers formatted in
-    fixed notation (4 significant digits), missing ones as a dash."""
+    fixed notation (whole numbers as such, others to 4 significant digits), missing ones as
+    a dash."""
     out = []
     for path, value in walk({k: v for k, v in metrics.items() if k not in NOT_METRICS}):
         if not path:
             continue
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            out.append((".".join(path), cards.num_cell(value)["text"]))
+        if _is_number(value):
+            whole = math.isfinite(value) and float(value).is_integer()
+            out.append(
+                (".".join(path), cards.num_cell(value, "int" if whole else "metric")["text"])
+            )
         else:
             out.append((".".join(path), cards.text_cell(value)["text"]))
     return out

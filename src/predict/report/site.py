@@ -25,6 +25,7 @@ from predict.config import load_params, load_section
 from predict.contract.spec import OUTPUT_COLUMN
 from predict.io import atomic_dir
 from predict.report import charts, client_page, credit
+from predict.report.card_sections import CardPolicy, ModelCardConfig
 from predict.report.explanations import (
     client_waterfall,
     colour_ranks,
@@ -54,7 +55,6 @@ from predict.report.kpis import (
     model_populations,
     portfolio_kpis,
 )
-from predict.report.card_sections import CardPolicy, ModelCardConfig
 from predict.report.model_card import (
     DEFINITIONS,
     DEFINITIONS_SOURCE,
@@ -135,10 +135,12 @@ def load_card_policy(params_path: str | Path) -> CardPolicy:
 
     section = load_params(params_path).get("score")
     if section is None:
-        logger.warning("report: %s has no score section; the model card omits the rules", params_path)
-        return CardPolicy(source=str(params_path))
+        logger.warning(
+            "report: %s has no score section; the model card omits the rules", params_path
+        )
+        return CardPolicy(source=Path(params_path).name)
     score = from_dict(ScoreConfig, section, where=f"{params_path}:score")
-    return CardPolicy(score.relationship, score.drift, str(params_path))
+    return CardPolicy(score.relationship, score.drift, Path(params_path).name)  # no local path
 
 
 def site_dir(reports_dir: str | os.PathLike[str]) -> Path:

@@ -31,9 +31,9 @@ scoring summary (``early_warning_not_evaluated``), never a silent "did not fire"
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -73,7 +73,9 @@ class EarlyWarningConfig:
                 f"early_warning.rationale: unknown threshold(s) {unknown}; "
                 f"name some of {sorted(fields)}"
             )
-        empty = sorted(k for k, v in self.rationale.items() if not isinstance(v, str) or not v.strip())
+        empty = sorted(
+            k for k, v in self.rationale.items() if not isinstance(v, str) or not v.strip()
+        )
         if empty:
             raise ValueError(f"early_warning.rationale: {empty} must be non-empty text")
         if self.downgrade_notches < 1 or self.pd_ratio <= 1.0 or self.window_months < 1:
