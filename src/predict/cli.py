@@ -110,9 +110,11 @@ def report(
     """Build the static review report for risk teams (OUT/review/index.html)."""
     from predict.config import ConfigError
     from predict.report import (
+        CardPolicy,
         ReportConfig,
         ReportInputError,
         build_report,
+        load_card_policy,
         load_inputs,
         load_report_config,
         site_dir,
@@ -122,6 +124,7 @@ def report(
     path = _params_path(params)
     try:
         config = load_report_config(path) if path else ReportConfig()
+        policy = load_card_policy(path) if path else CardPolicy()
     except ConfigError as exc:
         _fail(exc, code=2)
     try:
@@ -129,7 +132,7 @@ def report(
     except (ReportInputError, OSError) as exc:
         _fail(exc)  # the scoring outputs, models or tables: data (1), not settings (2)
     try:
-        result = build_report(inputs, site_dir(out), config, clients=client or [])
+        result = build_report(inputs, site_dir(out), config, clients=client or [], policy=policy)
     except ReportInputError as exc:
         _fail(exc, code=2)  # a --client the scores do not hold: an option
     except OSError as exc:

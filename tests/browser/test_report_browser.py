@@ -30,7 +30,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from predict.report import ReportConfig, build_report, load_inputs, site_dir
+from predict.report import ReportConfig, build_report, load_card_policy, load_inputs, site_dir
 from tests.support.report_inputs import EVIL_ID, write_portfolio
 
 REPO = Path(__file__).resolve().parents[2]
@@ -188,7 +188,8 @@ class DevTools:
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run = write_portfolio(tmp_path_factory.mktemp("run"), n_clients=40, evil=True)
     inputs = load_inputs(run.scores, run.models, run.metrics, run.tables, run.plots)
-    return build_report(inputs, site_dir(run.root / "reports"), ReportConfig()).site
+    policy = load_card_policy(REPO / "params.yaml")  # the model card's rules and thresholds
+    return build_report(inputs, site_dir(run.root / "reports"), ReportConfig(), policy=policy).site
 
 
 @pytest.fixture(scope="module")
@@ -497,6 +498,76 @@ def test_printed_portfolio_fits_every_column_on_a_bounded_number_of_pages(
             assert browser.js(f"getComputedStyle(document.querySelector('{hidden}')).display") == (
                 "none"
             )
+        text = browser.js("document.body.innerText")
+        assert str(site.parent) not in text and str(REPO) not in text
+    finally:
+        browser.call("Emulation.clearDeviceMetricsOverride")
+        browser.call("Emulation.setEmulatedMedia", media="")
+    assert browser.problems() == []
+
+
+CARD_SECTIONS = (
+    "governance-table",
+    "sizes-default",
+    "performance-churn",
+    "performance-contribution",
+    "segments-default",
+    "limitations-default",
+    "action-rules",
+    "early-warning-thresholds",
+    "exposure-method",
+    "monitoring-list",
+    "override-process",
+)
+
+
+def test_model_card_sections_render_and_print_within_the_page(
+    browser: DevTools, site: Path, tmp_path: Path
+) -> None:
+    """The validator's sections are on the card (governance, sizes, performance with
+    intervals, segments, limitations, rules with rationale, exposure method, monitoring,
+    override), no table has more than 8 columns, and in print media every table fits the
+    printed page width."""
+    browser.events.clear()
+    browser.open(site / "model_card.html")
+    for section in CARD_SECTIONS:
+        visible = browser.js(
+            f"(() => {{ const e = document.getElementById({json.dumps(section)});"
+            " return !!e && e.getClientRects().length > 0 && e.textContent.trim().length > 0; })()"
+        )
+        assert visible, section
+    auc = browser.js(
+        "[...document.querySelectorAll('#performance-default tbody tr')]"
+        ".map(tr => [...tr.cells].map(c => c.textContent.trim()))"
+        ".find(r => r[0] === 'AUC')"
+    )
+    assert auc[3] == "Hanley-McNeil" and re.fullmatch(r"0\.\d{4} to 0\.\d{4}", auc[2]), auc
+    limitations = browser.js("document.getElementById('limitations-default').innerText")
+    assert "not evaluable: no event" in limitations
+    rationale = browser.js(
+        "[...document.querySelectorAll('#action-rules tbody tr')]"
+        ".map(tr => tr.cells[3].textContent.trim())"
+    )
+    assert rationale[:-1] and "no rationale recorded" not in rationale[:-1]  # default last
+    widest = browser.js(
+        "Math.max(...[...document.querySelectorAll('table tr')].map(tr => tr.cells.length))"
+    )
+    assert widest <= 8
+    _keep(browser.screenshot(tmp_path / "report_model_card_sections.png"))
+    browser.call("Emulation.setEmulatedMedia", media="print")
+    browser.call(
+        "Emulation.setDeviceMetricsOverride",
+        width=PRINT_CONTENT_PX,
+        height=700,
+        deviceScaleFactor=1,
+        mobile=False,
+    )
+    try:
+        widths = browser.js(
+            "[...document.querySelectorAll('table')].map(t => [t.id, t.scrollWidth])"
+        )
+        too_wide = [(name, w) for name, w in widths if w > PRINT_CONTENT_PX]
+        assert too_wide == [], f"wider than the printed page ({PRINT_CONTENT_PX}px): {too_wide}"
         text = browser.js("document.body.innerText")
         assert str(site.parent) not in text and str(REPO) not in text
     finally:

@@ -126,7 +126,12 @@ def test_cli_report_names_an_unknown_client(tmp_path: Path) -> None:
 def test_dvc_stage_reads_its_inputs_and_owns_only_reports_review() -> None:
     stage = yaml.safe_load((REPO / "dvc.yaml").read_text(encoding="utf-8"))["stages"]["report"]
     assert stage["outs"] == ["reports/review"]
-    assert stage["params"] == ["report", "features.inactivity_months"]
+    assert stage["params"] == [
+        "report",
+        "features.inactivity_months",
+        "score.relationship",
+        "score.drift",
+    ]
     for dep in (
         "data/scores",
         "models",

@@ -323,20 +323,69 @@ def model_files(target: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, 
         "dtypes": {f: "category" if k == "categorical" else "float64" for f, k in FEATURES.items()},
         "categories": {"segment": list(SEGMENTS)},
     }
-    metrics = {
-        "test": {
-            "model": {"auc": 0.81, "brier": 0.07},
-            "baseline_prior": {"auc": 0.5, "brier": 0.09},
-        },
-        "truth": {"auc": 0.84, "brier": 0.065},
-        "calibration": {"ece": 0.012},
-        "population": {
-            "definition": POPULATIONS[target],
-            "train": {"rows": 900, "clients": 300, "rows_unlabelled": 41, "rows_in_default": 12},
-            "test": {"rows": 200, "clients": 200, "rows_unlabelled": 9, "rows_in_default": 3},
-        },
-    }
+    metrics = detail_metrics(target)
     return metadata, features, metrics
+
+
+def detail_metrics(target: str) -> dict[str, Any]:
+    """``metrics/detail/<target>.json`` in the layout the train stage writes (evaluation.py):
+    test, baseline, uplift, truth, by segment, population, flags. The segment
+    ``large_corporate`` has test rows but no event (binary targets)."""
+    if target == "contribution":
+        test = {"n": 200.0, "rmse": 51234.5, "mae": 20111.0, "spearman": 0.91, "bias": -120.0}
+        test.update(mean_actual=40000.0, mean_predicted=39880.0, top_decile_capture=0.55)
+        base = {"name": "carry_forward_revenue_12m", "rmse": 60321.0, "mae": 25000.0}
+        seg = {s: {"n": 80.0, "mean_actual": 4e4, "rmse": 5e4, "spearman": 0.9, "bias": 1.0}
+               for s in SEGMENTS[:2]}  # fmt: skip
+        seg[SEGMENTS[2]] = {"n": 40.0}  # fewer rows than min_segment_rows
+        truth: dict[str, Any] = {"available": True, "truth_rmse": 45000.0, "model_rmse": 51234.5}
+    else:
+        test = {"n": 200.0, "positives": 20.0, "base_rate": 0.1, "auc": 0.81, "gini": 0.62}
+        test.update(ks=0.5, pr_auc=0.4, brier=0.07, ece=0.012, top_decile_lift=3.5)
+        base = {"name": "logistic_regression", "auc": 0.74, "brier": 0.09}
+        seg = {
+            SEGMENTS[0]: {"n": 120.0, "positives": 15.0, "base_rate": 0.125, "auc": 0.8},
+            SEGMENTS[1]: {"n": 50.0, "positives": 5.0, "base_rate": 0.1, "auc": 0.7},
+            SEGMENTS[2]: {"n": 30.0, "positives": 0.0, "base_rate": 0.0, "auc": None},
+        }
+        truth = {"available": True, "truth_auc": 0.84, "truth_brier": 0.065, "gap_auc": 0.03}
+        truth.update(gap_auc_low=0.01, gap_auc_high=0.05)
+    population: dict[str, Any] = {
+        "definition": POPULATIONS[target],
+        "train": {"rows": 900, "clients": 300, "rows_unlabelled": 41, "rows_in_default": 12},
+        "test": {"rows": 200, "clients": 200, "rows_unlabelled": 9, "rows_in_default": 3},
+    }
+    return {
+        "target": target,
+        "rows": {"test": 200, "test_unlabelled": 9},
+        "population": population,
+        "test": test,
+        "baseline": base,
+        "uplift": {k: test[k] - v for k, v in base.items() if k in test},
+        "truth": truth,
+        "calibration": {"ece": 0.012},
+        "by_segment": {"model": seg},
+        "flags": [],
+        "flag_codes": {"below_baseline": False, "event_rate_shift": False},
+    }
+
+
+def split_detail() -> dict[str, Any]:
+    """``metrics/detail/split.json`` of a time split (split.describe)."""
+    dates = {"train": ["2021-12-31", "2022-06-30"], "valid": ["2023-06-30"], "test": ["2023-12-31"]}
+    sets = {}
+    for name, rows in (("train", 941), ("valid", 300), ("test", 209)):
+        labelled = {"train": 900, "valid": 280, "test": 200}[name]
+        sets[name] = {
+            "rows": rows,
+            "clients": 300,
+            "as_of": dates[name],
+            "churn": {"labelled": labelled, "positive_rate": 0.1},
+            "default": {"labelled": labelled, "positive_rate": 0.05},
+            "contribution": {"labelled": labelled, "mean": 40000.0},
+        }
+    return {"method": "time", "fallback": False, "horizon_months": 12, "sets": sets,
+            "facility_terms": True}  # fmt: skip
 
 
 def make_portfolio(
@@ -386,6 +435,7 @@ def write_portfolio(root: Path, **kwargs: Any) -> PortfolioPaths:
     io.write_json(
         {"run_id": "fixture0run0id00", "as_of": as_of}, paths.scores / "score_summary.json"
     )
+    io.write_json(split_detail(), paths.metrics / "detail" / "split.json")
     for target in ("churn", "default", "contribution"):
         metadata, features, metrics = model_files(target)
         contents = {  # a fabricated folder with its manifest (the booster is never loaded)

@@ -174,7 +174,7 @@ def test_model_card_shows_version_hash_windows_metrics_and_stability(
         version,
         "sha256:ab12cd34ef56",
         "2020-06-30 to 2022-12-31",
-        "baseline_prior",
+        "logistic_regression",
         "truth",
         "calibration on the test period",
         "Stability (PSI",
@@ -190,7 +190,14 @@ def test_model_card_and_portfolio_state_each_models_population_and_size(
     card = (built / "model_card.html").read_text(encoding="utf-8")
     for target in ("churn", "default", "contribution"):
         assert f'id="population-{target}">{POPULATIONS[target]}' in card.replace("&#39;", "'")
-    assert "<td>train</td><td>900</td><td>300</td><td>41</td><td>12</td>" in card
+    sizes = (
+        '<th scope="row">train</th><td>2021-12-31 to 2022-06-30 (2 dates)</td>'
+        '<td class="num">900</td><td class="num">300</td><td class="num">45</td>'
+        '<td class="num">5.00%</td>'
+    )
+    assert sizes in card  # default: events = 900 labelled x 5% (split.json)
+    outside = '<th scope="row">train</th><td class="num">41</td><td class="num">12</td>'
+    assert outside in card
     page = (built / "index.html").read_text(encoding="utf-8")
     assert 'id="populations"' in page
     scores = pd.read_parquet(run.scores / "scores.parquet")

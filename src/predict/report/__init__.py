@@ -16,6 +16,7 @@ KPI functions live in :mod:`predict.report.kpis` and the SVG charts in
 :mod:`predict.report.charts`; notebooks use both directly.
 """
 
+from predict.report.card_sections import CardPolicy, ModelCardConfig
 from predict.report.inputs import ModelInfo, ReportInputError, ReportInputs, load_inputs
 from predict.report.kpis import KpiConfig
 from predict.report.site import (
@@ -23,19 +24,23 @@ from predict.report.site import (
     ReportConfig,
     ReportResult,
     build_report,
+    load_card_policy,
     load_report_config,
     site_dir,
 )
 
 __all__ = [
     "REVIEW_DIR",
+    "CardPolicy",
     "KpiConfig",
+    "ModelCardConfig",
     "ModelInfo",
     "ReportConfig",
     "ReportInputError",
     "ReportInputs",
     "ReportResult",
     "build_report",
+    "load_card_policy",
     "load_inputs",
     "load_report_config",
     "site_dir",

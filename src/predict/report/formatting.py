@@ -17,6 +17,19 @@ from typing import Any
 import pandas as pd
 
 MISSING = "–"
+
+
+def significant(value: float, digits: int = 4, max_decimals: int = 6) -> str:
+    """``value`` to ``digits`` significant digits in fixed notation with thousands separators,
+    never scientific: 0.04750699 -> 0.04751, 12250.4 -> 12,250, 0.0004 -> 0.000400 (at
+    most ``max_decimals`` decimals)."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:,.0f}" if value == 0 else str(value)
+    magnitude = math.floor(math.log10(abs(value)))
+    decimals = min(max(digits - 1 - magnitude, 0), max_decimals)
+    return f"{value:,.{decimals}f}"
+
+
 FORMATS: dict[str, Callable[[float], str]] = {
     "int": lambda v: f"{round(v):,}",  # round first: -0.4 reads 0, not -0
     "money": lambda v: f"{round(v):,}",
@@ -29,6 +42,7 @@ FORMATS: dict[str, Callable[[float], str]] = {
     "psi": lambda v: f"{v:.3f}",
     "nps": lambda v: f"{v:+.0f}",
     "csat": lambda v: f"{v:.2f}",
+    "metric": significant,  # model metrics (AUC, RMSE, ...): 4 significant digits
 }
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
 from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pandas as pd
 
 from predict.contract.spec import DEFAULT_DPD_THRESHOLD, OUTPUT_COLUMN, POPULATIONS
+from predict.report import card_sections as cards
 from predict.report import charts
 from predict.report.inputs import ModelInfo
 
@@ -37,19 +39,11 @@ PURPOSE = {
     "probability to size the contribution at risk and with expected loss for relationship "
     "value.",
 }
-LIMITATIONS = (
-    "Trained on the bank's history as given in the contract tables; clients or products unlike "
-    "those seen in training (new segments, new products) are outside its experience.",
-    "Probabilities are calibrated on the validation window; calibration can drift when the "
-    "portfolio or the economy changes: watch the stability (PSI) table and the early-warning "
-    "list.",
-    "Explanations (SHAP) describe the model, not causes in the world: a feature that lowers a "
-    "score is not a lever that will lower the client's risk.",
-    "No collateral data in the contract: loss given default is set by product in params.",
+INTENDED_USE = (
     "Intended use: ranking and reviewing client relationships by risk teams and relationship "
     "managers, with a human decision on every action. Not for automated credit decisions or "
     "pricing. Capital and RAROC in the report are estimates from the model PD (Basel IRB "
-    "formula) to compare the value of relationships, not regulatory capital reporting.",
+    "formula) to compare the value of relationships, not regulatory capital reporting."
 )
 # The value and risk figures the report shows next to the scores; full rules and a
 # hand-computed example in docs/scoring.md ("Exposure, loss and value", "Risk-adjusted value").
@@ -151,7 +145,8 @@ def metrics_table(metrics: Mapping[str, Any]) -> tuple[list[str], list[list[Any]
 
     ``{"test": {"auc": .8}, "baseline": {"auc": .6, "name": "lr"}}`` becomes columns
     ``["", "auc"]``, rows ``[["model (test period)", .8], ["baseline", .6]]`` and notes
-    ``["baseline.name: lr"]`` (the text and true/false leaves).
+    ``["baseline.name: lr"]`` (the text and true/false leaves). For notebooks and machines:
+    the card itself shows :func:`all_figures` (two columns) and the performance rows.
     """
     cells: dict[str, dict[str, float]] = {}
     notes: list[str] = []
@@ -168,6 +163,24 @@ def metrics_table(metrics: Mapping[str, Any]) -> tuple[list[str], list[list[Any]
     order = [r for r in ROW_LABELS if r in cells] + [r for r in cells if r not in ROW_LABELS]
     rows = [[ROW_LABELS.get(r, r), *[cells[r].get(c) for c in columns]] for r in order]
     return ["", *columns], rows, notes
+
+
+def all_figures(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Every leaf of a model's metrics detail as (key path, value), numbers formatted in
+    fixed notation (whole numbers as such, others to 4 significant digits), missing ones as
+    a dash."""
+    out = []
+    for path, value in walk({k: v for k, v in metrics.items() if k not in NOT_METRICS}):
+        if not path:
+            continue
+        if _is_number(value):
+            whole = math.isfinite(value) and float(value).is_integer()
+            out.append(
+                (".".join(path), cards.num_cell(value, "int" if whole else "metric")["text"])
+            )
+        else:
+            out.append((".".join(path), cards.text_cell(value)["text"]))
+    return out
 
 
 def data_facts(metrics: Mapping[str, Any], target: str) -> list[tuple[str, str]]:
@@ -265,7 +278,12 @@ def stability_rows(drift: pd.DataFrame | None, feature_names: list[str], target:
     mine = drift[names.isin(feature_names) | (names == own_score)]
     mine = mine.sort_values("psi", ascending=False)
     return [
-        {"variable": str(r[var]), "psi": float(r["psi"]), "level": str(r.get("level", ""))}
+        {
+            "variable": str(r[var]),
+            "psi": float(r["psi"]),
+            "psi_text": cards.num_cell(r["psi"], "psi")["text"],
+            "level": str(r.get("level", "")),
+        }
         for _, r in mine.iterrows()
     ]
 
@@ -309,41 +327,99 @@ def terms_flags(metrics: Mapping[str, Any]) -> list[str]:
     return [] if split.get("facility_terms") is True else [TERMS_AS_RECORDED]
 
 
+def task_of(info: ModelInfo) -> str:
+    task = info.metadata.get("task") if isinstance(info.metadata, Mapping) else None
+    if task in ("binary", "regression"):
+        return str(task)
+    return "regression" if info.target == "contribution" else "binary"
+
+
+def _importance(explanations: pd.DataFrame | None, target: str) -> pd.DataFrame | None:
+    if explanations is None or explanations.empty:
+        return None
+    from predict.report.explanations import shap_importance
+
+    return shap_importance(explanations, target)
+
+
 def model_card(
     models: Mapping[str, ModelInfo],
     metrics: Mapping[str, Any],
     drift: pd.DataFrame | None,
     plots: Mapping[str, Mapping[str, pd.DataFrame]] | None = None,
+    *,
+    scores: pd.DataFrame | None = None,
+    explanations: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
-    """One dict per target, everything the model-card template shows."""
-    cards = []
+    """One dict per target, everything the model-card template shows: purpose, population and
+    sizes per set, performance with 95% intervals and by segment (with each segment's share
+    of the book's EAD from ``scores``), limitations of this model (``explanations``: the
+    pricing features' share of mean |SHAP| for the default model), calibration, stability."""
+    shares = cards.ead_shares(scores)
+    out = []
     for target, info in models.items():
+        task = task_of(info)
+        detail = metrics.get(target, {})
         features = feature_rows(info)
-        columns, rows, notes = metrics_table(metrics.get(target, {}))
-        population, population_rows = population_facts(metrics, target)
-        cards.append(
+        names = [f["name"] for f in features]
+        population, _ = population_facts(metrics, target)
+        segments, statuses = cards.segment_table(detail, target, task, shares)
+        pricing = (
+            cards.pricing_paragraph(names, _importance(explanations, target))
+            if target == "default"
+            else None
+        )
+        flags = card_flags(metrics, target) + terms_flags(metrics)
+        out.append(
             {
                 "target": target,
+                "task": task,
                 "purpose": PURPOSE.get(target, ""),
                 "version": find_value(info.metadata, VERSION_KEYS),
                 "data_hash": find_value(info.metadata, HASH_KEYS),
                 "windows": window_facts(info.metadata) + data_facts(metrics, target),
                 "population": population,
-                "population_columns": POPULATION_COLUMNS,
-                "population_rows": population_rows,
+                "population_tables": cards.population_tables(metrics, target, task),
                 "features": features,
-                "metric_columns": columns,
-                "metric_rows": rows,
-                "metric_notes": notes,
+                "performance": cards.performance_table(detail, target, task),
+                "segments": segments,
+                "figures": all_figures(detail),
                 "calibration_chart": calibration_chart((plots or {}).get(target, {}), target),
                 "calibration": [
-                    (".".join(p), v)
-                    for p, v in walk(metrics.get(target, {}))
+                    (".".join(p), cards.num_cell(v)["text"] if _is_number(v) else str(v))
+                    for p, v in walk(detail)
                     if any("calib" in part for part in p)
                 ],
-                "stability": stability_rows(drift, [f["name"] for f in features], target),
+                "stability": stability_rows(drift, names, target),
                 "metadata": [(".".join(p), str(v)) for p, v in walk(info.metadata)][:80],
-                "flags": card_flags(metrics, target) + terms_flags(metrics),
+                "flags": flags,
+                "limitations": cards.limitations(target, flags, statuses, pricing),
             }
         )
-    return cards
+    return out
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def card_page(
+    config: cards.ModelCardConfig, policy: cards.CardPolicy, as_of: pd.Timestamp
+) -> dict[str, Any]:
+    """The parts of the card common to every model: governance, the rules and thresholds
+    that turn scores into actions (with their rationale), the exposure method, monitoring
+    triggers and the override process."""
+    relationship = policy.relationship
+    return {
+        "governance": cards.governance_rows(config, as_of.date()),
+        "override_process": config.override_process or cards.NOT_RECORDED,
+        "policy_note": cards.policy_source_note(policy),
+        "rules": cards.rules_table(relationship),
+        "early_warning": cards.early_warning_table(
+            relationship.early_warning if relationship else None
+        ),
+        "exposure": cards.exposure_table(relationship),
+        "exposure_method": cards.EXPOSURE_METHOD,
+        "monitoring": cards.monitoring_items(policy),
+        "intended_use": INTENDED_USE,
+    }

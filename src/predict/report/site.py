@@ -25,6 +25,7 @@ from predict.config import load_params, load_section
 from predict.contract.spec import OUTPUT_COLUMN
 from predict.io import atomic_dir
 from predict.report import charts, client_page, credit
+from predict.report.card_sections import CardPolicy, ModelCardConfig
 from predict.report.explanations import (
     client_waterfall,
     colour_ranks,
@@ -57,7 +58,7 @@ from predict.report.kpis import (
 from predict.report.model_card import (
     DEFINITIONS,
     DEFINITIONS_SOURCE,
-    LIMITATIONS,
+    card_page,
     model_card,
 )
 from predict.report.notes import run_notes
@@ -98,6 +99,7 @@ class ReportConfig:
     dependence_features: int = 4
     max_points: int = 500  # dots per global plot (sampled with ``seed``)
     seed: int = 0
+    model_card: ModelCardConfig = field(default_factory=ModelCardConfig)  # governance fields
 
 
 @dataclass(frozen=True)
@@ -123,6 +125,24 @@ def load_report_config(params_path: str | Path) -> ReportConfig:
     return dataclasses.replace(config, kpis=kpis)
 
 
+def load_card_policy(params_path: str | Path) -> CardPolicy:
+    """``score.relationship`` and ``score.drift`` of the params file, for the model card (the
+    rules, thresholds and exposure method the scoring applies, validated as the scoring
+    validates them); a file without a ``score`` section gives an empty policy (the card then
+    says "not recorded")."""
+    from predict.config import from_dict
+    from predict.scoring.config import ScoreConfig
+
+    section = load_params(params_path).get("score")
+    if section is None:
+        logger.warning(
+            "report: %s has no score section; the model card omits the rules", params_path
+        )
+        return CardPolicy(source=Path(params_path).name)
+    score = from_dict(ScoreConfig, section, where=f"{params_path}:score")
+    return CardPolicy(score.relationship, score.drift, Path(params_path).name)  # no local path
+
+
 def site_dir(reports_dir: str | os.PathLike[str]) -> Path:
     """Where the review site goes under a reports folder (``reports/review``)."""
     return Path(reports_dir) / REVIEW_DIR
@@ -145,14 +165,16 @@ def build_report(
     out_dir: str | os.PathLike[str],
     config: ReportConfig | None = None,
     clients: Sequence[str] = (),
+    policy: CardPolicy | None = None,
 ) -> ReportResult:
     """Render the whole site and swap it into ``out_dir`` atomically.
 
     ``clients`` are extra client ids that get a page whatever the lists say; an id that is
-    not in the scores is an error.
+    not in the scores is an error. ``policy``: the scoring settings the model card documents
+    (:func:`load_card_policy`); None: the card says they are not recorded.
     """
     config = config or ReportConfig()
-    pages, page_of, headline = render_site(inputs, config, clients)
+    pages, page_of, headline = render_site(inputs, config, clients, policy)
     out = Path(out_dir)
     with atomic_dir(out) as tmp:
         tmp.chmod(0o755)  # mkdtemp makes it private; the report is for readers
@@ -174,7 +196,10 @@ def write_pages(folder: Path, pages: Mapping[str, str]) -> None:
 
 
 def render_site(
-    inputs: ReportInputs, config: ReportConfig, clients: Sequence[str] = ()
+    inputs: ReportInputs,
+    config: ReportConfig,
+    clients: Sequence[str] = (),
+    policy: CardPolicy | None = None,
 ) -> tuple[dict[str, str], dict[str, str], dict[str, Any]]:
     """(pages by relative path, client page names by id, headline KPIs)."""
     env = environment()
@@ -192,8 +217,15 @@ def render_site(
         ),
         "model_card.html": env.get_template("model_card.html.j2").render(
             **common,
-            cards=model_card(inputs.models, inputs.metrics, inputs.drift, inputs.plots),
-            limitations=LIMITATIONS,
+            cards=model_card(
+                inputs.models,
+                inputs.metrics,
+                inputs.drift,
+                inputs.plots,
+                scores=inputs.scores,
+                explanations=inputs.explanations,
+            ),
+            **card_page(config.model_card, policy or CardPolicy(), inputs.as_of),
             definitions=DEFINITIONS,
             definitions_source=DEFINITIONS_SOURCE,
             skipped=inputs.skipped_models,

@@ -31,9 +31,10 @@ scoring summary (``early_warning_not_evaluated``), never a silent "did not fire"
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -61,8 +62,22 @@ class EarlyWarningConfig:
     revenue_drop: float = 0.5  # relative fall of revenue, last months vs the months before
     revenue_months: int = 3
     window_months: int = 1  # event window when there is no previous scoring
+    # threshold name (one of the fields above) -> why it is set so (shown on the model card)
+    rationale: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        fields = {f.name for f in dataclasses.fields(self)} - {"rationale"}
+        unknown = sorted(set(self.rationale) - fields)
+        if unknown:
+            raise ValueError(
+                f"early_warning.rationale: unknown threshold(s) {unknown}; "
+                f"name some of {sorted(fields)}"
+            )
+        empty = sorted(
+            k for k, v in self.rationale.items() if not isinstance(v, str) or not v.strip()
+        )
+        if empty:
+            raise ValueError(f"early_warning.rationale: {empty} must be non-empty text")
         if self.downgrade_notches < 1 or self.pd_ratio <= 1.0 or self.window_months < 1:
             raise ValueError(
                 "early_warning: downgrade_notches >= 1, pd_ratio > 1, window_months >= 1"

@@ -122,8 +122,17 @@ class Condition:
 
 @dataclass(frozen=True)
 class ActionRule:
+    """``action`` when every condition of ``when`` holds; ``rationale``: why (model card)."""
+
     action: str
     when: tuple[Condition, ...] = ()
+    rationale: str | None = None  # the bank's reason for the rule, shown on the model card
+
+    def __post_init__(self) -> None:
+        if self.rationale is not None and not str(self.rationale).strip():
+            raise ValueError(
+                f"rule {self.action!r}: rationale is empty; leave it out or write the reason"
+            )
 
     def describe(self) -> str:
         return " and ".join(c.describe() for c in self.when) or "always"
