@@ -299,3 +299,11 @@ def test_card_numbers_are_in_fixed_notation(card: str) -> None:
     assert "0.04750699476008565" not in text
     figures = dict(all_figures({"test": {"n": 12250.0, "ece": 0.04750699476008565}}))
     assert figures == {"test.n": "12,250", "test.ece": "0.04751"}
+
+
+def test_monitoring_states_the_drift_thresholds_and_where_the_bins_come_from() -> None:
+    policy = load_card_policy(REPO / "params.yaml")
+    assert policy.drift is not None
+    text = " ".join(cards.monitoring_items(policy))
+    assert f"at {policy.drift.warn:g} a warning" in text and f"{policy.drift.alert:g}" in text
+    assert "frozen in the model folder at training" in text

@@ -19,7 +19,8 @@ from predict.contract.spec import TARGETS
 from predict.contract.validation import ValidationFailed
 from predict.features import rates
 from predict.features.build import FeaturesConfig, build_features
-from predict.models.store import FeatureMismatchError, load_bundle
+from predict.models.store import FeatureMismatchError, ModelBundle, load_bundle
+from predict.models.training import train_model
 from predict.progress import RichProgress, SilentProgress, progress_display
 from predict.report.inputs import check_one_run
 from predict.scoring.align import known_categories, load_models
@@ -30,8 +31,10 @@ from predict.scoring.outputs import SCORE_COLUMNS
 from predict.scoring.reasons import catalogue_templates
 from predict.scoring.result import ScoringResult
 from predict.scoring.run import score_folder, score_snapshot
-from predict.scoring.scope import apply_scope_rules
+from predict.scoring.scope import apply_scope_rules, churn_knows_default_status
 from tests.support.scoring import Book
+from tests.support.splits import Book as SplitBook
+from tests.support.splits import fast_config
 
 AS_OF = dt.date(2025, 12, 31)
 FAST = ScoreConfig(chunk_size=128, previous="none")
@@ -253,6 +256,37 @@ def test_an_unknown_default_status_fails_closed(features: dict) -> None:
     assert out["default_reasons"].str.startswith("Default status unknown").all()
     assert out["churn_reasons"].str.startswith("Default status unknown").all()
     assert out["in_default"].isna().all()
+
+
+def test_a_churn_model_trained_without_default_status_scores_churn_when_it_is_unknown() -> None:
+    # A book with no credit data (e.g. a retail purchase history): the churn model never knew
+    # who was in default, so an unknown status matches its training: churn kept (0.1, 0.4),
+    # no reason; the PD still fails closed.
+    scores, frame = _scope_inputs(has_exposure=[1.0, 1.0])
+    out = apply_scope_rules(scores, frame, ScoreConfig(), churn_needs_default_status=False)
+    assert out["churn_probability"].tolist() == [0.1, 0.4]
+    assert out["churn_not_scored_reason"].isna().all()
+    assert out["default_probability"].isna().all()
+    assert (out["default_not_scored_reason"] == UNKNOWN_STATUS).all()
+
+
+def test_the_churn_model_says_whether_it_knew_the_default_status(
+    split_book: SplitBook, churn_bundle: ModelBundle
+) -> None:
+    # the split book has no in_default column: not known; with one: known; a folder without
+    # the key: the cautious way (known, so an unknown status is refused)
+    knowing = train_model(
+        split_book.train.assign(in_default=0.0),
+        split_book.valid.assign(in_default=0.0),
+        "churn",
+        fast_config(30, 10),
+    )
+    assert knowing.metadata["default_status_known"] is True
+    assert churn_knows_default_status({"churn": knowing}) is True
+    assert churn_bundle.metadata["default_status_known"] is False
+    assert churn_knows_default_status({"churn": churn_bundle}) is False
+    legacy = {k: v for k, v in churn_bundle.metadata.items() if k != "default_status_known"}
+    assert churn_knows_default_status({"churn": dataclasses.replace(churn_bundle, metadata=legacy)})
 
 
 def test_an_unknown_status_for_one_client_leaves_the_other_scored() -> None:

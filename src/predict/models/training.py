@@ -312,6 +312,9 @@ def train_model(
         "params": params,
         "calibration": config.calibration if task == "binary" else config.contribution.calibration,
         "feature_ranges": feature_ranges(spec, (tr, va)),
+        # whether the training rows knew who was in default at t (credit_events or balances
+        # given): scoring a client whose status is unknown is then refused (scoring/scope.py)
+        "default_status_known": bool("in_default" in tr and tr["in_default"].notna().any()),
     }
     raw = ModelBundle(target, booster, IdentityCalibrator(), spec, metadata)
     calibrator = make_calibrator(metadata["calibration"], task)

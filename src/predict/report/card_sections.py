@@ -625,8 +625,10 @@ def monitoring_items(policy: CardPolicy) -> list[str]:
     if policy.drift is not None:
         d = policy.drift
         items.append(
-            f"Stability: PSI of each model input and score between the training rows and "
-            f"every scoring, {d.bins} bins fixed on the training rows; at {d.warn:g} a "
+            "Stability: PSI of each model input (against the training rows) and score "
+            "(against the out-of-sample test-period predictions) at every scoring, with the "
+            "bins frozen in the model folder at training (train.drift_reference); at "
+            f"{d.warn:g} a "
             f"warning, at {d.alert:g} an alert (score.drift), shown at the top of the "
             "portfolio page and in each card's stability table. An alert on a score or a "
             "top driver calls for a review of the model before its next use."

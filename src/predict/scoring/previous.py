@@ -17,7 +17,7 @@ from predict.scoring.chunks import predict_outputs
 from predict.scoring.config import ScoreConfig
 from predict.scoring.relationship import PREVIOUS_COLUMNS
 from predict.scoring.result import ScoringReport
-from predict.scoring.scope import apply_scope_rules
+from predict.scoring.scope import apply_scope_rules, churn_knows_default_status
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,6 @@ def rescore_previous(
         return None
     features = add_missing_features(features, bundles, "nan", ScoringReport())
     out = predict_outputs(features, bundles, config.chunk_size)
-    out = apply_scope_rules(out, features, config)
+    out = apply_scope_rules(out, features, config, churn_knows_default_status(bundles))
     out["as_of"] = pd.Timestamp(prev)
     return out

@@ -55,7 +55,7 @@ from predict.scoring.previous import FeatureBuilder, read_previous, rescore_prev
 from predict.scoring.reasons import ReasonTemplate
 from predict.scoring.references import frozen_drift_bins, frozen_rate_reference, rate_table
 from predict.scoring.result import ScoringReport, ScoringResult
-from predict.scoring.scope import apply_scope_rules, ensure_targets
+from predict.scoring.scope import apply_scope_rules, churn_knows_default_status, ensure_targets
 from predict.scoring.support import apply_support
 from predict.scoring.value import add_risk_adjusted_value
 
@@ -79,7 +79,8 @@ def score_table(
     scores.insert(1, "as_of", pd.Timestamp(as_of).as_unit("s"))
     stage = features.get("lifecycle_stage", np.nan)
     scores["lifecycle_stage"] = pd.Series(stage, index=scores.index, dtype="str")
-    return ensure_targets(apply_scope_rules(scores, features, config), bundles, skipped)
+    scoped = apply_scope_rules(scores, features, config, churn_knows_default_status(bundles))
+    return ensure_targets(scoped, bundles, skipped)
 
 
 def evaluate_relationships(

@@ -28,8 +28,20 @@ NOT_SCORED = {
 }
 
 
+def churn_knows_default_status(bundles: Mapping[str, ModelBundle]) -> bool:
+    """Whether the churn model was trained knowing who was in default at t (metadata
+    ``default_status_known``; a folder without the key: yes, the cautious reading). A model
+    trained on a book with no credit data (no credit_events, no balances) saw every active
+    client, status unknown: scoring such a client then matches its training."""
+    bundle = bundles.get("churn")
+    return bundle is None or bool(bundle.metadata.get("default_status_known", True))
+
+
 def apply_scope_rules(
-    scores: pd.DataFrame, features: pd.DataFrame, config: ScoreConfig
+    scores: pd.DataFrame,
+    features: pd.DataFrame,
+    config: ScoreConfig,
+    churn_needs_default_status: bool = True,
 ) -> pd.DataFrame:
     """Clients a model does not apply to (outside its training population) get no model score.
 
@@ -42,7 +54,9 @@ def apply_scope_rules(
     - default status unknown (``in_default_feature`` absent, or missing for the client, as
       after ``score.missing_features: nan`` when neither credit_events nor
       facilities+facility_balances is given): fail closed, no default and no churn
-      probability (a client in default may not be scored as if it were not);
+      probability (a client in default may not be scored as if it were not); the churn
+      probability only when ``churn_needs_default_status`` (the churn model was trained
+      knowing the status: :func:`churn_knows_default_status`), else it is scored as trained;
     - exposure unknown (``exposure_feature`` absent or missing): no default probability.
     ``default_not_scored_reason`` and ``churn_not_scored_reason`` say why (missing when the
     model scored the client), and the reasons say so. ``features`` is aligned row for row.
@@ -66,10 +80,14 @@ def apply_scope_rules(
         (no_exposure, "no_exposure"),
         (exposure_unknown, "exposure_unknown"),
     )
+    churn_unknown = status_unknown if churn_needs_default_status else np.zeros_like(status_unknown)
+    if not churn_needs_default_status:
+        idle = stage.astype("str").isin(config.churn_not_scored_stages).to_numpy(dtype=bool)
+        idle = idle & ~in_default
     out["churn_not_scored_reason"] = _why(
         out.index,
         (in_default, "in_default"),
-        (status_unknown, "status_unknown"),
+        (churn_unknown, "status_unknown"),
         (idle, "inactive"),
     )
     if "default_probability" in out:
@@ -93,9 +111,9 @@ def apply_scope_rules(
             "exposure_unknown", "default"
         )
     if "churn_probability" in out:
-        out.loc[in_default | status_unknown | idle, "churn_probability"] = np.nan
+        out.loc[in_default | churn_unknown | idle, "churn_probability"] = np.nan
         out.loc[in_default, "churn_reasons"] = "In default at the as-of date: churn is not scored"
-        out.loc[status_unknown, "churn_reasons"] = _unknown_reason("status_unknown", "churn")
+        out.loc[churn_unknown, "churn_reasons"] = _unknown_reason("status_unknown", "churn")
         out.loc[idle, "churn_reasons"] = (
             "Not active at the as-of date (stage "
             + stage.astype("str")[idle]
