@@ -25,15 +25,21 @@ from predict.models.store import (
     FeatureSpec,
     ModelBundle,
     UnsafeModelError,
+    bundle_files,
     load_bundle,
     manifest,
-    bundle_files,
     save_bundle,
 )
 from predict.models.training import ContributionConfig, TrainConfig, train_model
 from predict.scoring.chunks import explain_chunk
 from predict.scoring.explain import BASE_FEATURE, OFFSET_FEATURE, long_table
-from predict.scoring.reasons import ReasonsConfig, catalogue_templates, reasons_text
+from predict.scoring.reasons import (
+    ReasonsConfig,
+    catalogue_templates,
+    reason_impacts,
+    reasons_text,
+    select_drivers,
+)
 from predict.scoring.support import gain_share, model_support
 from tests.support.splits import fast_config, make_split
 
@@ -226,14 +232,21 @@ def test_explanations_sum_to_the_raw_score_with_the_offset_row() -> None:
 
 def test_reason_impacts_stay_within_the_score() -> None:
     bundle = _tiny_bundle(trees=30)
-    chunk = _frame(60, seed=4)
+    chunk = _frame(200, seed=4)
     ex = explain_chunk(chunk, bundle)
-    texts = reasons_text(ex, catalogue_templates(), ReasonsConfig())
+    config = ReasonsConfig(top_up=2, top_down=2)
+    citable = np.ones(ex.shap.shape, dtype=bool)
+    up, down = select_drivers(ex.shap, citable, config)
+    drivers = np.concatenate([up, down], axis=1)
+    chosen = np.take_along_axis(ex.shap, np.maximum(drivers, 0), axis=1)
+    impacts = reason_impacts(ex, drivers, chosen, ["contribution", "relationship"])
     pred = bundle.predict(chunk)
-    for text, score in zip(texts, pred, strict=True):
-        for part in filter(None, text.split(" | ")):
-            amount = float(part.rsplit("(", 1)[1].split()[1].replace(",", ""))
-            assert amount <= score + 1  # rounded to whole units; never above the score
+    pushing_up = (drivers >= 0) & (chosen > 0)
+    assert pushing_up.any() and impacts[pushing_up].max() > 100  # real amounts, not zeros
+    # removing what pushes the score up can take it at most to 0: never more than the score
+    assert (impacts[pushing_up] >= 0).all()
+    assert (impacts <= pred[:, None] * (1 + 1e-12)).all()
+    assert all(isinstance(t, str) for t in reasons_text(ex, catalogue_templates(), config))
 
 
 def test_an_unavailable_offset_feature_makes_the_model_unsupported() -> None:
@@ -260,7 +273,8 @@ def _book_with_recent_revenue(nonnegative: bool) -> tuple[pd.DataFrame, ...]:
 def _config(offset: OffsetConfig | None, **contribution: object) -> TrainConfig:
     base = fast_config(rounds=60, stop=20)
     return dataclasses.replace(
-        base, contribution=ContributionConfig(offset=offset, **contribution)  # type: ignore[arg-type]
+        base,
+        contribution=ContributionConfig(offset=offset, **contribution),  # type: ignore[arg-type]
     )
 
 
@@ -291,7 +305,7 @@ def test_training_refuses_an_offset_it_cannot_compute() -> None:
     excluded = dataclasses.replace(
         _config(OffsetConfig(scale=4.0)), exclude_features=("revenue_3m",)
     )
-    with pytest.raises(ValueError, match="is in train.exclude_features"):
+    with pytest.raises(ValueError, match=r"is in train\.exclude_features"):
         train_model(train, valid, "contribution", excluded)
     with pytest.raises(ValueError, match="needs the tweedie objective"):
         train_model(train, valid, "contribution", _config(OffsetConfig(scale=4.0), objective="l2"))
@@ -300,3 +314,23 @@ def test_training_refuses_an_offset_it_cannot_compute() -> None:
     # churn and default ignore the contribution's offset
     churn = train_model(train, valid, "churn", _config(OffsetConfig(scale=4.0)))
     assert churn.offset is None and "offset" not in churn.metadata
+
+
+def test_the_report_shows_the_offset_as_a_waterfall_step_not_a_feature() -> None:
+    from predict.report.explanations import client_waterfall, feature_label, shap_importance
+
+    expl = pd.DataFrame(
+        {
+            "client_id": ["a", "a", "a", "a"],
+            "target": ["contribution"] * 4,
+            "feature": [BASE_FEATURE, OFFSET_FEATURE, "revenue_3m", "tenure_months"],
+            "value": [None, "1000", "1000", "12"],
+            "shap": [0.5, math.log(4001.0), 0.2, -0.1],
+        }
+    )
+    steps, base = client_waterfall(expl, "a", "contribution")
+    assert base == 0.5
+    assert steps[0] == ("Recent revenue carried forward (offset)", math.log(4001.0))
+    assert base + sum(v for _, v in steps) == pytest.approx(0.6 + math.log(4001.0))
+    assert feature_label(OFFSET_FEATURE, "1000") == "Recent revenue carried forward (offset)"
+    assert list(shap_importance(expl, "contribution")["feature"]) == ["revenue_3m", "tenure_months"]
