@@ -334,3 +334,27 @@ def test_the_report_shows_the_offset_as_a_waterfall_step_not_a_feature() -> None
     assert base + sum(v for _, v in steps) == pytest.approx(0.6 + math.log(4001.0))
     assert feature_label(OFFSET_FEATURE, "1000") == "Recent revenue carried forward (offset)"
     assert list(shap_importance(expl, "contribution")["feature"]) == ["revenue_3m", "tenure_months"]
+
+
+def test_scoring_writes_the_offset_row_and_scores_from_the_full_raw_score(tmp_path: Path) -> None:
+    from predict.scoring.chunks import score_chunks
+    from predict.scoring.config import ScoreConfig
+    from predict.scoring.explain import ExplanationWriter
+
+    bundle = _tiny_bundle()
+    chunk = _frame(30, seed=6)
+    path = tmp_path / "explanations.parquet"
+    with ExplanationWriter(path) as writer:
+        scores = score_chunks(
+            chunk,
+            {"contribution": bundle},
+            ScoreConfig(chunk_size=7),
+            catalogue_templates(),
+            writer,
+        )
+    np.testing.assert_allclose(scores["expected_contribution"], bundle.predict(chunk), rtol=1e-10)
+    expl = pd.read_parquet(path)
+    expl["feature"] = expl["feature"].astype("str")
+    sums = expl.groupby("client_id")["shap"].sum().reindex(chunk["client_id"])
+    np.testing.assert_allclose(sums.to_numpy(), bundle.predict_raw(chunk), atol=1e-9)
+    assert (expl["feature"] == OFFSET_FEATURE).sum() == len(chunk)

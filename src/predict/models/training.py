@@ -98,7 +98,7 @@ class ContributionConfig:
     tweedie_variance_power: float = 1.2
     huber_alpha: float = 1.0  # on the signed-log scale
     calibration: str = "scale"  # scale | linear | identity (fitted on the validation period)
-    offset: OffsetConfig | None = None  # recent revenue carried forward (tweedie only); None: none
+    offset: OffsetConfig | None = None  # recent revenue carried forward (tweedie); None: none
 
 
 @dataclass(frozen=True)
