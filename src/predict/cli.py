@@ -353,19 +353,27 @@ def _targets(target: str) -> tuple[str, ...]:
 
 
 def _with_revenue_scale(config: TrainConfig, params: Path | None) -> TrainConfig:
-    """``config`` with ``train.baseline.revenue_scale: auto`` resolved to H / 12, H being the
-    labels' horizon: ``features.horizon_months`` read as the features stage reads it (its
-    default when the section leaves it out); a params file with no ``features`` section is a
-    one-line error, as for the features stage itself."""
+    """``config`` with ``train.baseline.revenue_scale: auto`` resolved to H / 12 and
+    ``train.contribution.offset.scale: auto`` to H / months, H being the labels' horizon:
+    ``features.horizon_months`` read as the features stage reads it (its default when the
+    section leaves it out); a params file with no ``features`` section is a one-line error,
+    as for the features stage itself."""
     import dataclasses
 
     from predict.features.build import FeaturesConfig
     from predict.models.baselines import AUTO, resolve_revenue_scale
+    from predict.models.offset import resolve_offset_scale
 
-    if config.baseline.revenue_scale != AUTO:
+    offset = config.contribution.offset
+    if config.baseline.revenue_scale != AUTO and (offset is None or offset.scale != AUTO):
         return config
     horizon = _settings(params, "features", FeaturesConfig).horizon_months
     baseline = resolve_revenue_scale(config.baseline, horizon)
+    if offset is not None:
+        contribution = dataclasses.replace(
+            config.contribution, offset=resolve_offset_scale(offset, horizon)
+        )
+        config = dataclasses.replace(config, contribution=contribution)
     return dataclasses.replace(config, baseline=baseline)
 
 

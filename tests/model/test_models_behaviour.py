@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predict.config import load_params, load_section
-from predict.models.baselines import resolve_revenue_scale
+from predict.config import load_section
 from predict.models.evaluation import EvaluationConfig, target_metrics, truth_comparison
 from predict.models.store import ModelBundle, load_bundle
 from predict.models.tracking import TrackingConfig
@@ -52,10 +51,12 @@ if not all((SPLIT / f"{s}.parquet").exists() for s in SPLITS):
 
 @pytest.fixture(scope="module")
 def config() -> TrainConfig:
+    from predict.cli import _with_revenue_scale
+
     cfg = load_section(ROOT / "params.yaml", "train", TrainConfig)
-    horizon = load_params(ROOT / "params.yaml")["features"]["horizon_months"]
-    baseline = resolve_revenue_scale(cfg.baseline, horizon)  # what the train stage does
-    return dataclasses.replace(cfg, baseline=baseline, tracking=TrackingConfig(enabled=False))
+    # what the train stage does: revenue scale and offset scale auto from the horizon
+    cfg = _with_revenue_scale(cfg, ROOT / "params.yaml")
+    return dataclasses.replace(cfg, tracking=TrackingConfig(enabled=False))
 
 
 @pytest.fixture(scope="module")

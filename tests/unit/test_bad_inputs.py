@@ -421,6 +421,9 @@ CLI_CASES = [
          "    revenue_scale: lots\n"), 2, ("revenue_scale: 'lots' is neither auto nor",)),
     Case("revenue_scale negative", command("train", params="train:\n  baseline:\n"
          "    revenue_scale: -1\n"), 2, ("revenue_scale must be > 0",)),
+    Case("offset feature not in the catalogue", command("train", params="train:\n"
+         "  contribution:\n    offset: {feature: revenue_3months}\n"), 2,
+         ("offset.feature: 'revenue_3months' is not a feature of the catalogue",)),
 ]  # fmt: skip
 
 CASES = ROW_CASES + TABLE_CASES + PARQUET_CASES + CLI_CASES

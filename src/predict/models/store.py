@@ -8,7 +8,9 @@ files (:data:`BUNDLE_FILES`) and their manifest:
 - ``features.json``: feature names in training order, dtypes (``float64`` or
   ``category``) and, for categorical features, the categories in training order;
 - ``metadata.json``: target, task, objective, training window, data hash, params, metrics,
-  numeric feature ranges (``feature_ranges``);
+  numeric feature ranges (``feature_ranges``) and, for a contribution model fitted with one,
+  its ``offset`` (:mod:`predict.models.offset`: feature, scale, kind; added to the raw
+  score before the link by :meth:`ModelBundle.predict_raw`);
 - ``references.json``: what features and checks computed from the training book, frozen
   for scoring (``rate``: the rate reference, :mod:`predict.features.rates`; ``drift``: the
   drift check's bins, :mod:`predict.models.bins`); a mapping, read by scoring instead of
@@ -21,7 +23,8 @@ files (:data:`BUNDLE_FILES`) and their manifest:
 :func:`load_bundle` refuses (:class:`UnsafeModelError`, naming the folder and the file) a
 folder holding anything else (a ``.pkl`` or any unknown file, before anything is read), a
 missing file or manifest, a file whose hash differs from the manifest, a ``metadata.json``
-whose target is not the folder's name (swapped folders), a ``model.txt`` LightGBM could not
+whose target is not the folder's name (swapped folders), an ``offset`` record that is
+malformed or names a feature the model does not have, a ``model.txt`` LightGBM could not
 parse safely (:mod:`predict.models.booster_text`, checked before LightGBM sees it: a corrupt
 text is an error, never a crash), and a calibrator whose values are not finite or, for a
 probability, map outside [0, 1]. A folder that does not exist is a
@@ -56,6 +59,7 @@ from predict.features import rates
 from predict.models import bins
 from predict.models.booster_text import ModelTextError, check_model_text
 from predict.models.calibration import CalibrationError, Calibrator, calibrator_from_dict
+from predict.models.offset import Offset, OffsetError
 
 log = logging.getLogger(__name__)
 
@@ -258,9 +262,23 @@ class ModelBundle:
     def matrix(self, frame: pd.DataFrame) -> pd.DataFrame:
         return self.features.matrix(frame)
 
+    @cached_property
+    def offset(self) -> Offset | None:
+        """The model's offset (``metadata.json`` ``offset``, :mod:`predict.models.offset`)."""
+        return Offset.from_metadata(self.metadata)
+
+    def offset_of(self, matrix: pd.DataFrame) -> np.ndarray:
+        """Each row's offset, from the booster's input ``matrix`` (zeros without one)."""
+        if self.offset is None:
+            return np.zeros(len(matrix), dtype="float64")
+        return self.offset.values(matrix)
+
     def predict_raw(self, frame: pd.DataFrame) -> np.ndarray:
-        """Raw margin (log-odds, or the log-link / transformed scale): what SHAP sums to."""
-        return np.asarray(self.booster.predict(self.matrix(frame), raw_score=True), "float64")
+        """Raw margin (log-odds, or the log-link / transformed scale): the booster's raw
+        score plus the offset, if any; SHAP values + base value + offset sum to it."""
+        X = self.matrix(frame)
+        raw = np.asarray(self.booster.predict(X, raw_score=True), "float64")
+        return raw + self.offset_of(X) if self.offset is not None else raw
 
     @cached_property
     def _link(self) -> Callable[[np.ndarray], np.ndarray]:
@@ -411,7 +429,25 @@ def _metadata(folder: Path, contents: Mapping[str, bytes], version: str) -> dict
         )
     if metadata.get("task", "binary") not in ("binary", "regression"):
         raise _refuse(folder, METADATA_FILE, f"unknown task {metadata.get('task')!r}")
+    try:
+        Offset.from_metadata(metadata)
+    except OffsetError as exc:
+        raise _refuse(folder, METADATA_FILE, str(exc)) from exc
     return {**metadata, "model_version": version}
+
+
+def _check_offset(folder: Path, metadata: Mapping[str, Any], features: FeatureSpec) -> None:
+    """The offset's feature is a numeric feature of the model (scoring feeds it)."""
+    offset = Offset.from_metadata(metadata)
+    if offset is not None and (
+        offset.feature not in features.names or offset.feature in features.categories
+    ):
+        raise _refuse(
+            folder,
+            METADATA_FILE,
+            f"the offset's feature {offset.feature!r} is not a numeric feature of the model "
+            f"({FEATURES_FILE}): edited or corrupt; retrain",
+        )
 
 
 def _booster(folder: Path, text: str) -> lgb.Booster:
@@ -454,6 +490,7 @@ def load_bundle(directory: str | os.PathLike[str]) -> ModelBundle:
     booster = _booster(folder, contents[MODEL_FILE].decode("utf-8", errors="replace"))
     if tuple(booster.feature_name()) != features.names:
         raise _refuse(folder, FEATURES_FILE, "does not list the booster's features")
+    _check_offset(folder, metadata, features)
     try:
         calibrator = calibrator_from_dict(_json(folder, CALIBRATOR_FILE, contents))
     except CalibrationError as exc:

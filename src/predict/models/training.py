@@ -10,7 +10,9 @@
   (log link) on the target clipped at 0 predicts the expected amount directly and handles
   the mass at zero; the clipped negatives are logged. ``l2`` (plain squared error on the raw
   amount) and ``huber_slog`` (Huber on ``sign(y) log1p(|y|)``, a median-like prediction,
-  biased low for the mean) are there to compare.
+  biased low for the mean) are there to compare. With ``train.contribution.offset`` the
+  tweedie booster starts from recent revenue carried forward (``init_score`` = the offset,
+  :mod:`predict.models.offset`) and learns the log-ratio on top of it.
 - Rows whose label for the target is NaN (undefined or censored) are not training rows for
   it; the counts are logged and reported.
 - Categorical features stay native (``category`` at one boundary: ``FeatureSpec.matrix``).
@@ -50,6 +52,7 @@ from predict.models.evaluation import (
 )
 from predict.models.flags import model_flags
 from predict.models.metrics_files import detail_path, write_metrics
+from predict.models.offset import Offset, OffsetConfig
 from predict.models.references import drift_reference, training_references
 from predict.models.skipped import empty_plots, untrainable, write_skipped
 from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
@@ -96,6 +99,7 @@ class ContributionConfig:
     tweedie_variance_power: float = 1.2
     huber_alpha: float = 1.0  # on the signed-log scale
     calibration: str = "scale"  # scale | linear | identity (fitted on the validation period)
+    offset: OffsetConfig | None = None  # recent revenue carried forward (tweedie); None: none
 
 
 @dataclass(frozen=True)
@@ -245,9 +249,15 @@ def _fit_booster(
     valid: tuple[pd.DataFrame, np.ndarray],
     params: dict[str, Any],
     config: BoosterConfig,
+    offset: Offset | None = None,
 ) -> lgb.Booster:
-    dtrain = lgb.Dataset(train[0], train[1], free_raw_data=False)
-    dvalid = lgb.Dataset(valid[0], valid[1], reference=dtrain, free_raw_data=False)
+    """Early-stopped booster; with ``offset``, each row's offset is its ``init_score``
+    (the booster's raw score is then the part on top of it)."""
+    init = (offset.values(train[0]), offset.values(valid[0])) if offset else (None, None)
+    dtrain = lgb.Dataset(train[0], train[1], init_score=init[0], free_raw_data=False)
+    dvalid = lgb.Dataset(
+        valid[0], valid[1], init_score=init[1], reference=dtrain, free_raw_data=False
+    )
     booster = lgb.train(
         params,
         dtrain,
@@ -287,6 +297,32 @@ def feature_ranges(spec: FeatureSpec, frames: Sequence[pd.DataFrame]) -> dict[st
     return ranges
 
 
+def model_offset(target: str, spec: FeatureSpec, config: TrainConfig) -> Offset | None:
+    """The contribution model's offset (``train.contribution.offset``), checked against the
+    objective and the features; None for churn and default or without one."""
+    setting = config.contribution.offset
+    if task_of(target) != "regression" or setting is None:
+        return None
+    if config.contribution.objective != "tweedie":
+        raise ValueError(
+            f"train.contribution.offset needs the tweedie objective (log link), not "
+            f"{config.contribution.objective!r}: set offset: null or objective: tweedie"
+        )
+    offset = Offset.from_config(setting)
+    if offset.feature not in spec.names or offset.feature in spec.categories:
+        why = (
+            "is in train.exclude_features"
+            if offset.feature in config.exclude_features
+            else "is not a numeric column of the split (data/split)"
+        )
+        raise ValueError(
+            f"train.contribution.offset.feature {offset.feature!r} {why}: the offset needs it "
+            "as a model feature (rebuild the features with the revenue table, or set "
+            "train.contribution.offset: null)"
+        )
+    return offset
+
+
 def train_model(
     train: pd.DataFrame, valid: pd.DataFrame, target: str, config: TrainConfig
 ) -> ModelBundle:
@@ -296,10 +332,13 @@ def train_model(
     if tr.empty or va.empty:
         raise ValueError(f"{target}: no labelled rows in train ({len(tr)}) or valid ({len(va)})")
     spec = FeatureSpec.from_frame(tr, feature_columns(train, config.exclude_features))
+    offset = model_offset(target, spec, config)
     y_tr, transform = fit_labels(tr[LABEL_PREFIX + target].to_numpy("float64"), target, config)
     y_va, _ = fit_labels(va[LABEL_PREFIX + target].to_numpy("float64"), target, config)
     params = lgb_params(target, spec, y_tr, config)
-    booster = _fit_booster((spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params, config.booster)
+    booster = _fit_booster(
+        (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params, config.booster, offset
+    )
     metadata: dict[str, Any] = {
         "target": target,
         "task": task,
@@ -316,6 +355,8 @@ def train_model(
         # given): scoring a client whose status is unknown is then refused (scoring/scope.py)
         "default_status_known": bool("in_default" in tr and tr["in_default"].notna().any()),
     }
+    if offset is not None:
+        metadata["offset"] = offset.to_dict()
     raw = ModelBundle(target, booster, IdentityCalibrator(), spec, metadata)
     calibrator = make_calibrator(metadata["calibration"], task)
     calibrator.fit(raw.predict_uncalibrated(va), va[LABEL_PREFIX + target].to_numpy("float64"))

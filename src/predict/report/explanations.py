@@ -4,7 +4,10 @@ The long table has one row per (client_id, as_of, target, feature) with the feat
 value (as text) and its SHAP contribution in the model's raw units (log-odds for churn
 and default, currency for contribution). If the scoring step adds a row per client and
 target whose feature is one of :data:`BASE_FEATURES`, its ``shap`` is taken as the base
-(expected) value the waterfall starts from; otherwise the waterfall starts at 0.
+(expected) value the waterfall starts from; otherwise the waterfall starts at 0. A model
+with an offset (contribution: recent revenue carried forward) has a row
+:data:`~predict.scoring.explain.OFFSET_FEATURE`: a step of the client's waterfall (so the
+steps still end at the raw score), but not a feature of the global views.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
+from predict.scoring.explain import OFFSET_FEATURE
 from predict.scoring.reasons import ReasonTemplate, catalogue_templates, sentence
 
 EXPLANATION_COLUMNS = ("client_id", "target", "feature", "value", "shap")
@@ -61,6 +65,8 @@ def feature_label(feature: str, value: object, width: int = 60) -> str:
     """A waterfall bar's label: the feature's meaning with the client's value, in the reason
     codes' words ("Currently 44 days past due"; a missing value: "No open facility left to
     mature"); a feature outside the catalogue: ``name = value``."""
+    if feature == OFFSET_FEATURE:
+        return "Recent revenue carried forward (offset)"
     template = _templates().get(feature)
     if template is None:
         return f"{feature} = {_short(value)}"
@@ -82,6 +88,7 @@ def _short(value: object, width: int = 18) -> str:
 def shap_importance(expl: pd.DataFrame, target: str) -> pd.DataFrame:
     """Mean |SHAP| per feature over the clients explained for ``target`` (absent rows = 0)."""
     feats, _ = split_base(expl[expl["target"] == target])
+    feats = feats[feats["feature"].astype("str") != OFFSET_FEATURE]  # not a feature
     n_clients = feats["client_id"].nunique()
     if n_clients == 0:
         return pd.DataFrame({"feature": pd.Series([], dtype="str"), "mean_abs_shap": []})

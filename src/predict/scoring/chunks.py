@@ -30,13 +30,15 @@ def explain_chunk(
     """SHAP of one chunk for one model (values: the clients' own feature values; ``absent``:
     features the data did not give, never cited as reasons)."""
     names = list(bundle.features.names)
+    X = model_input(chunk, bundle)
     return explain_matrix(
         bundle.target,
         bundle.booster,
-        model_input(chunk, bundle),
+        X,
         chunk[names],
         bundle.from_raw,
         absent,
+        bundle.offset_of(X) if bundle.offset is not None else None,
     )
 
 
@@ -79,11 +81,19 @@ def score_chunks(
                         ex.shap,
                         config.explanations_top_k,
                         base=ex.base,
+                        offset=_offset_rows(ex, bundle),
                     )
                 )
         parts.append(part)
         progress.advance(task, len(chunk))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame({"client_id": []})
+
+
+def _offset_rows(ex: Explained, bundle: ModelBundle) -> tuple[np.ndarray, pd.Series] | None:
+    """The offset and its feature's values, for the explanations' offset row."""
+    if ex.offset is None or bundle.offset is None:
+        return None
+    return ex.offset, ex.values[bundle.offset.feature]
 
 
 def predict_outputs(

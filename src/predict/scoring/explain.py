@@ -7,6 +7,11 @@ the model's raw output (log-odds for the classifiers; the regression's own scale
 contribution): ``contributions(X).sum(axis=1) == booster.predict(X, raw_score=True)``. The
 values are those of ``shap.TreeExplainer`` (the ``shap`` library is the tests' oracle, not a
 dependency of this package).
+
+A model with an offset (the contribution model's recent revenue carried forward,
+:mod:`predict.models.offset`) adds it to the booster's raw output; SHAP values do not include
+it, so :class:`Explained` carries it per row and the long table gives it a row of its own
+(:data:`OFFSET_FEATURE`): base + SHAP values + offset = the raw score the output is mapped from.
 """
 
 from __future__ import annotations
@@ -62,10 +67,15 @@ class Explained:
     base: np.ndarray
     to_output: Callable[[np.ndarray], np.ndarray]
     absent: frozenset[str] = frozenset()
+    offset: np.ndarray | None = None  # per row, the model's offset (None: the model has none)
 
     @property
     def raw(self) -> np.ndarray:
-        return np.asarray(self.shap.sum(axis=1) + self.base, dtype="float64")
+        """base + SHAP values (+ offset): the raw score ``to_output`` maps."""
+        raw = self.shap.sum(axis=1) + self.base
+        if self.offset is not None:
+            raw = raw + self.offset
+        return np.asarray(raw, dtype="float64")
 
 
 def explain_matrix(
@@ -75,9 +85,11 @@ def explain_matrix(
     values: pd.DataFrame,
     to_output: Callable[[np.ndarray], np.ndarray],
     absent: frozenset[str] = frozenset(),
+    offset: np.ndarray | None = None,
 ) -> Explained:
     """TreeSHAP of the model input ``X``; ``values`` are the same rows' own values;
-    ``absent``: features the data did not give (see :class:`Explained`)."""
+    ``absent``: features the data did not give; ``offset``: the model's offset per row
+    (see :class:`Explained`)."""
     contrib = contributions(booster, X)
     present = X.notna().to_numpy()
     return Explained(
@@ -89,6 +101,7 @@ def explain_matrix(
         base=contrib[:, -1],
         to_output=to_output,
         absent=absent,
+        offset=None if offset is None else np.asarray(offset, dtype="float64"),
     )
 
 
@@ -126,6 +139,7 @@ def value_strings(values: pd.DataFrame) -> list[pa.Array]:
 
 
 BASE_FEATURE = "(base)"
+OFFSET_FEATURE = "(recent revenue carried forward)"
 
 
 def long_table(
@@ -136,11 +150,15 @@ def long_table(
     shap_values: np.ndarray,
     top_k: int = 0,
     base: np.ndarray | None = None,
+    offset: tuple[np.ndarray, pd.Series] | None = None,
 ) -> pa.Table:
     """Long explanations of one chunk and one target: a row per (client, kept feature).
 
     With ``base``, each client also gets a row whose feature is :data:`BASE_FEATURE` (value
-    null, shap the base value), so that a client's rows sum to the model's raw output.
+    null, shap the base value), so that a client's rows sum to the model's raw output. With
+    ``offset`` (each row's offset and the values of the feature it is computed from), each
+    client also gets a row :data:`OFFSET_FEATURE` (value: that feature's value, shap: the
+    offset), which the sum then includes.
     """
     n, f = shap_values.shape
     if values.shape != (n, f):
@@ -153,6 +171,11 @@ def long_table(
         shap_values = np.column_stack([shap_values, base])
         columns.append(BASE_FEATURE)
         strings.append(pa.nulls(n, type=pa.string()))
+    if offset is not None:
+        mask = np.column_stack([mask, np.ones(n, dtype=bool)])
+        shap_values = np.column_stack([shap_values, offset[0]])
+        columns.append(OFFSET_FEATURE)
+        strings.extend(value_strings(offset[1].to_frame()))
     rows, cols = np.nonzero(mask)
     flat_values = pa.chunked_array(strings, type=pa.string()).combine_chunks()
     ids = pa.array(np.asarray(client_ids, dtype=object), type=pa.string())

@@ -8,7 +8,8 @@ give its column at all (a feature outside the catalogue).
 
 The rule (fail closed): the **unavailable gain share** of a model is the share of its total
 split gain (LightGBM ``importance_type="gain"``) that comes from unavailable features. A model
-whose share is above ``score.max_unavailable_gain`` is not applied: scored, it would give
+whose share is above ``score.max_unavailable_gain`` is not applied (a model whose offset's
+feature is unavailable counts as 100%: its offset carries the model): scored, it would give
 every client nearly the same value (with only ``clients``, every client got the same churn
 probability). With ``score.unsupported: stop`` (the default) the run stops with an error
 naming the tables and the models that need them; with ``missing`` those targets are left
@@ -104,7 +105,10 @@ def model_support(
         elif spec is None and columns is not None and name not in columns:
             unavailable.append(name)
     names = tuple(unavailable)
-    return Support(bundle.target, names, gain_share(bundle, names), tuple(sorted(needed)))
+    share = gain_share(bundle, names)
+    if bundle.offset is not None and bundle.offset.feature in names:
+        share = 1.0  # the offset (recent revenue carried forward) cannot be computed
+    return Support(bundle.target, names, share, tuple(sorted(needed)))
 
 
 def unsupported_models(
