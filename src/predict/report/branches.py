@@ -205,9 +205,10 @@ def relationship_series(
     out = pd.concat(parts, ignore_index=True).reindex(columns=list(SERIES_COLUMNS))
     if by is not None:  # a group named like the total is the total's row once
         out = out.drop_duplicates(["date", "group"], keep="last")
+    for col in ("active_before", "retained", "nps_answers", "csat_answers"):
+        out[col] = out[col].fillna(0).astype("int64")
     for col in ("nps", "csat"):
-        answers = out[f"{col}_answers"].fillna(0)
-        out[col] = out[col].astype("float64").where(answers >= config.min_answers)
+        out[col] = out[col].astype("float64").where(out[f"{col}_answers"] >= config.min_answers)
     measured = out[["retention_rate", "nps", "csat"]].notna().any(axis=1)
     dated = out.loc[measured, "date"].unique()
     out = out[out["date"].isin(dated)]
@@ -297,7 +298,7 @@ def series_views(
         if not group_column(scores, tables, by):
             continue
         series = relationship_series(scores, tables, as_of, by, kpis, config)
-        frames.append(series.assign(by=by))
+        frames.append(series.assign(by=by)[["by", *SERIES_COLUMNS]])
         groups = client_groups(scores, tables.get("clients"), by)
         shown = series_groups(series, scores, groups, config.series_groups)
         months = [str(pd.Timestamp(d).to_period("M")) for d in sorted(series["date"].unique())]
