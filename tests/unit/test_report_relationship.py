@@ -219,7 +219,7 @@ def test_stage_table_counts_clients_with_their_strategy() -> None:
     assert out.loc["active", "share"] == pytest.approx(0.5)
     assert out.loc["churned", "clients"] == 0
     assert out.loc["dormant", "strategy"] == config.stage_strategies["dormant"].strategy
-    with pytest.raises(ValueError, match="unknown stage.*'vip'"):
+    with pytest.raises(ValueError, match=r"unknown stage.*'vip'"):
         stage_table(_stages(["vip"], ["active"]), config.stage_strategies)
     views = stage_views(scores.drop(columns="previous_lifecycle_stage"), config.stage_strategies)
     assert views["flows"] is None and views["table"]["id"] == "stages"
@@ -241,8 +241,10 @@ def test_strategies_for_every_stage_else_a_clear_error(tmp_path: Path) -> None:
         bad = _strategies(STAGES) | {"new": {"strategy": " ", "action": "x"}}
         from_dict(RelationshipConfig, {"stage_strategies": bad})
     params = tmp_path / "params.yaml"
-    params.write_text("report:\n  relationship:\n    stage_strategies:\n      new: {strategy: a, action: b}\n")
-    with pytest.raises(ConfigError, match="report.relationship: stage_strategies: no strategy"):
+    params.write_text(
+        "report:\n  relationship:\n    stage_strategies:\n      new: {strategy: a, action: b}\n"
+    )
+    with pytest.raises(ConfigError, match=r"report\.relationship: stage_strategies: no strategy"):
         load_report_config(params)
 
 

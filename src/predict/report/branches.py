@@ -183,9 +183,7 @@ def relationship_series(
     clients = tables.get("clients")
     groups = client_groups(scores, clients, by)
     total = client_groups(scores, clients, None)
-    dates = [
-        months_before(as_of, k) for k in range(config.series_months, -1, -config.step_months)
-    ]
+    dates = [months_before(as_of, k) for k in range(config.series_months, -1, -config.step_months)]
     has_activity = tables.get("facilities") is not None or tables.get("revenue") is not None
     active: dict[pd.Timestamp, pd.Index] = {}
 
@@ -220,7 +218,9 @@ def series_groups(series: pd.DataFrame, scores: pd.DataFrame, groups: pd.Series,
     label = groups.reindex(scores["client_id"].astype("str"))
     counts = label.value_counts()
     known = set(series["group"])
-    ranked = sorted((g for g in counts.index if g in known and g != ALL), key=lambda g: (-counts[g], g))
+    ranked = sorted(
+        (g for g in counts.index if g in known and g != ALL), key=lambda g: (-counts[g], g)
+    )
     return [ALL, *ranked[:n]]
 
 
@@ -266,7 +266,7 @@ def league_views(
     currency: str = "",
 ) -> list[dict[str, Any]]:
     """The branch and RM league tables (table spec, or a note why there is none)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for by, name in VIEWS.items():
         if not group_column(scores, tables, by):
             out.append({"by": by, "name": name, "table": None, "note": NO_COLUMN.format(by=by)})

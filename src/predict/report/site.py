@@ -240,9 +240,7 @@ def relationship_context(inputs: ReportInputs, config: ReportConfig) -> dict[str
     scores, tables = inputs.scores, inputs.tables
     views, series = branches.series_views(scores, tables, inputs.as_of, kpis, rel)
     return {
-        "leagues": branches.league_views(
-            scores, tables, inputs.as_of, kpis, rel, config.currency
-        ),
+        "leagues": branches.league_views(scores, tables, inputs.as_of, kpis, rel, config.currency),
         "series": views,
         "series_table": series,
         "series_file": SERIES_FILE,

@@ -152,9 +152,7 @@ STAGE_COLS = (
 )
 
 
-def stage_views(
-    scores: pd.DataFrame, strategies: Mapping[str, StageStrategy]
-) -> dict[str, Any]:
+def stage_views(scores: pd.DataFrame, strategies: Mapping[str, StageStrategy]) -> dict[str, Any]:
     """The stage table and the flow matrix (None without a previous scoring) as specs."""
     stages = table_spec(stage_table(scores, strategies), STAGE_COLS, table_id="stages")
     flows = flow_matrix(scores)
