@@ -17,8 +17,10 @@ from predict.report.branches import (
     league_table,
     league_views,
     relationship_series,
+    survey_answers,
+    survey_by_group,
 )
-from predict.report.kpis import ALL, KpiConfig
+from predict.report.kpis import ALL, KpiConfig, client_groups, survey_kpis, window_start
 from predict.report.stages import NOT_BEFORE, flow_matrix, stage_table, stage_views
 
 AS_OF = pd.Timestamp("2024-12-31")
@@ -149,7 +151,7 @@ def test_too_few_is_written_not_a_number(tables: dict, scores: pd.DataFrame) -> 
 
 def test_time_series_points_are_point_in_time(tables: dict, scores: pd.DataFrame) -> None:
     config = RelationshipConfig(min_answers=2, series_months=3, step_months=3)
-    out = relationship_series(scores, tables, AS_OF, "branch_id", KPIS, config)
+    out = relationship_series(scores, tables, AS_OF, ["branch_id"], KPIS, config)
     by = out.set_index(["date", "group"])
     sep = by.loc[(pd.Timestamp("2024-09-30"), "b1")]
     # window 2023-10..2024-09: A 10, B 0, B 6, C 8 -> 1 promoter, 2 detractors of 4
@@ -171,11 +173,12 @@ def test_time_series_points_are_point_in_time(tables: dict, scores: pd.DataFrame
 
 def test_time_series_leaves_out_dates_without_data(tables: dict, scores: pd.DataFrame) -> None:
     config = RelationshipConfig(min_answers=1, series_months=120, step_months=12)
-    out = relationship_series(scores, tables, AS_OF, None, KPIS, config)
+    out = relationship_series(scores, tables, AS_OF, ["segment"], KPIS, config)
     # facilities start 2020-01: nobody is active at 2019-12-31, so the first point with a
     # retention is 2021-12-31 (active at 2020-12-31); the first answer is dated 2023-12-31
     assert out["date"].min() == pd.Timestamp("2021-12-31")
-    assert set(out["group"]) == {ALL}
+    assert set(out["group"]) == {"x", "y", ALL}
+    assert set(out["by"]) == {"segment"}
 
 
 def _stages(now: list[str], before: list[str | None]) -> pd.DataFrame:
@@ -255,3 +258,13 @@ def test_strategies_for_every_stage_else_a_clear_error(tmp_path: Path) -> None:
 def test_bad_relationship_params_are_refused(key: str, value: int) -> None:
     with pytest.raises(ConfigError, match=key):
         from_dict(ReportConfig, {"relationship": {key: value}})
+
+
+def test_series_survey_sums_equal_the_portfolio_kpis(tables: dict, scores: pd.DataFrame) -> None:
+    """The per-client sums of the time series give the KPI table's NPS and CSAT exactly."""
+    groups = client_groups(scores, tables["clients"], "rm_id")
+    answers = survey_answers(tables["interactions"])
+    window = answers[(answers["date"] >= window_start(AS_OF, 12)) & (answers["date"] <= AS_OF)]
+    fast = survey_by_group(window.drop(columns="date").groupby("client_id").sum(), groups)
+    slow = survey_kpis(tables["interactions"], AS_OF, groups, 12)
+    pd.testing.assert_frame_equal(fast.sort_index(), slow.sort_index(), check_dtype=False)
