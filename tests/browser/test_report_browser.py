@@ -444,6 +444,41 @@ def test_keyboard_sorting_answers_space_and_enter_and_keeps_blanks_last(
     assert browser.problems() == []
 
 
+def test_league_tables_trends_and_stages_render_and_sort(
+    browser: DevTools, site: Path, tmp_path: Path
+) -> None:
+    browser.events.clear()
+    browser.open(site / "index.html")
+    for table in ("league-branch_id", "league-rm_id"):
+        index, before = _column(browser, table, "NPS")
+        texts = browser.js(
+            f"[...document.querySelectorAll('#{table} tbody tr')]"
+            f".map(tr => tr.cells[{index}].textContent.trim())"
+        )
+        # "too few" (under min_answers) is the only non-number and sorts with the blanks
+        assert all(t == "too few" for t, v in zip(texts, before, strict=True) if not v)
+        header = f"#{table} thead th:nth-child({index + 1})"
+        for _ in range(2):  # ascending, then descending: "too few" last both ways
+            browser.click(header)
+            _, values = _column(browser, table, "NPS")
+            known = [float(v) for v in values if v]
+            assert sorted(known) in (known, known[::-1])
+            assert values[len(known) :] == [""] * (len(values) - len(known))
+    _, texts = _column(browser, "league-rm_id", "NPS")
+    assert "" in texts  # the fixture has an RM with too few answers
+    for block in ("trends-branch-id", "trends-segment"):
+        assert browser.js(f"document.querySelectorAll('#{block} svg.chart').length") == 3
+    assert browser.js("document.querySelectorAll('#stages tbody tr').length") == 6
+    total = browser.js(
+        "document.querySelector('#stage-flows tfoot tr').lastElementChild.textContent"
+    )
+    assert int(total) == 40  # every client of the fixture in the flow matrix
+    assert (site / "relationship_series.csv").is_file()
+    browser.js("document.getElementById('league-branch-id').scrollIntoView()")
+    _keep(browser.screenshot(tmp_path / "report_relationship.png"))
+    assert browser.problems() == []
+
+
 # A4 landscape less the 10 mm side margins of the print stylesheet's @page, in CSS px (96/in)
 PRINT_CONTENT_PX = int((297 - 2 * 10) / 25.4 * 96)
 

@@ -179,7 +179,7 @@ def make_scores(
             "segment": clients["segment"],
             "branch_id": clients["branch_id"],
             "lifecycle_stage": pd.Series(
-                rng.choice(["onboarding", "growth", "mature", "decline"], n), dtype="str"
+                rng.choice(["new", "active", "active", "dormant"], n), dtype="str"
             ),
             "churn_probability": churn,
             "default_probability": default,
@@ -192,6 +192,7 @@ def make_scores(
     scores["in_default"] = np.arange(n) == n - 1  # the last client: newly in default
     scores.loc[scores["in_default"], "ead"] = 4e6  # the largest exposure of the book
     scores.loc[scores["in_default"], "default_probability"] = 1.0
+    scores.loc[scores["in_default"], "lifecycle_stage"] = "in_default"
     scores["expected_loss"] = scores["default_probability"] * 0.45 * scores["ead"]
     why = pd.Series(np.where(scores["in_default"], "in default at the as-of date", None))
     scores["default_not_scored_reason"] = scores["churn_not_scored_reason"] = why.astype("str")
@@ -225,6 +226,7 @@ def make_scores(
     # the client in default was performing at the previous scoring: newly defaulted, workout
     scores.loc[scores["in_default"], "previous_default_probability"] = 0.02
     scores.loc[scores["in_default"], "action"] = "workout"
+    scores["previous_lifecycle_stage"] = previous_stages(scores)
     scores["rm_id"] = clients["rm_id"]
     scores["churn_probability_change"] = (
         scores["churn_probability"] - scores["previous_churn_probability"]
@@ -239,6 +241,16 @@ def make_scores(
         columns={"previous_default_probability": "default_probability"}
     )
     return add_grades(scores, previous, GradesConfig())
+
+
+def previous_stages(scores: pd.DataFrame) -> pd.Series:
+    """The stage at the previous scoring: every 7th client (from the 4th) was new, the client
+    in default was active, the second client was not scored (a prospect that appeared)."""
+    before = scores["lifecycle_stage"].astype("object").copy()
+    before[np.arange(len(scores)) % 7 == 3] = "new"
+    before[scores["in_default"].to_numpy()] = "active"
+    before.iloc[1] = np.nan
+    return before.astype("str")
 
 
 def make_explanations(scores: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:

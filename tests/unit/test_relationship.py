@@ -187,6 +187,7 @@ def test_previous_scoring_and_changes() -> None:
             "default_probability": [0.07, 0.004, 0.01],
             "churn_probability": [0.1, 0.05, 0.35],
             "expected_contribution": [18.0, 5.0, 1.0],
+            "lifecycle_stage": pd.Series(["new", "active", "dormant"], dtype="str"),
         }
     )
     scores = add_previous(_scores(), previous)
@@ -194,6 +195,11 @@ def test_previous_scoring_and_changes() -> None:
     assert by.loc["a", "default_probability_change"] == pytest.approx(0.03)
     assert by.loc["a", "contribution_change"] == pytest.approx(2.0)
     assert np.isnan(by.loc["d", "previous_churn_probability"])
+    # the stage at the previous scoring rides along (the report's stage flows); d was not there
+    assert by.loc["a", "previous_lifecycle_stage"] == "new"
+    assert by.loc["c", "previous_lifecycle_stage"] == "dormant"
+    assert pd.isna(by.loc["d", "previous_lifecycle_stage"])
+    assert "lifecycle_stage_change" not in scores
 
 
 def test_stage_rules_workout_win_back_convert_and_no_watch_for_the_gone() -> None:

@@ -146,12 +146,41 @@ def test_portfolio_page_has_kpis_lists_warnings_and_sortable_tables(built: Path)
         "queue-filters",
         "early-warning",
         "drift",
+        "league-branch_id",
+        "league-rm_id",
+        "trends-branch-id",
+        "trends-segment",
+        "stages",
+        "stage-flows",
     ):
         assert table_id in refs.ids, table_id
     text = (built / "index.html").read_text(encoding="utf-8")
     assert 'class="sortable"' in text
     assert "max_dpd_12m" in text  # the drift alert
     assert any(r.startswith("clients/") for r in refs.refs)
+
+
+def test_portfolio_shows_league_tables_trends_and_stage_flows(
+    built: Path, run: PortfolioPaths
+) -> None:
+    text = (built / "index.html").read_text(encoding="utf-8")
+    scores = pd.read_parquet(run.scores / "scores.parquet")
+    trends = text[text.index('id="trends-branch-id"') : text.index('id="trends-segment"')]
+    assert trends.count("<svg") == 3  # retention, NPS, CSAT: each on its own axis
+    assert "NPS (-100..100) by branch" in trends and "Average CSAT (1-5) by branch" in trends
+    series = pd.read_csv(built / "relationship_series.csv")
+    assert set(series["by"]) == {"branch_id", "segment"}
+    assert set(series.loc[series["by"] == "branch_id", "group"]) == {
+        *scores["branch_id"].astype("str"),
+        "All",
+    }
+    assert (series.loc[series["nps"].notna(), "nps_answers"] >= 10).all()  # min_answers
+    stages = text[text.index('id="stages"') : text.index('id="stage-flows"')]
+    assert "Re-engage before the client leaves" in stages  # the dormant stage's strategy
+    flows = text[text.index('id="stage-flows"') :].split("</table>")[0]
+    assert "(not scored before)" in flows
+    total = flows[flows.index("<tfoot>") :]
+    assert f'<td class="num">{len(scores)}</td></tr>' in total
 
 
 def test_kpis_json_matches_the_scores(built: Path, run: PortfolioPaths) -> None:

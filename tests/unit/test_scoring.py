@@ -19,6 +19,7 @@ from predict.contract.spec import TARGETS
 from predict.contract.validation import ValidationFailed
 from predict.features import rates
 from predict.features.build import FeaturesConfig, build_features
+from predict.features.lifecycle import STAGES
 from predict.models.store import FeatureMismatchError, ModelBundle, load_bundle
 from predict.models.training import train_model
 from predict.progress import RichProgress, SilentProgress, progress_display
@@ -152,6 +153,13 @@ def test_previous_month_is_rescored_and_drift_is_written(
     result = scored[1]
     assert result.report.previous == "rescored previous month end"
     assert (result.scores["previous_as_of"].dropna() == pd.Timestamp("2025-11-30")).all()
+    # the stage at the rescored month end rides along for the report's stage flows: a month
+    # earlier, some clients were in another stage, and no stage is outside the known ones
+    scores = result.scores
+    before = scores["previous_lifecycle_stage"]
+    assert before.notna().any()
+    assert set(before.dropna()) <= set(STAGES)
+    assert (before.dropna() != scores.loc[before.notna(), "lifecycle_stage"]).any()
     early = pd.read_parquet(scored[0] / "early_warning.parquet")
     assert tuple(early.columns) == EARLY_WARNING_COLUMNS
     drift = result.drift
@@ -195,6 +203,8 @@ def test_given_previous_scores_are_compared_with_and_top_k_is_kept(
     second = _score(scoring_book, tmp_path, config, previous_path=scored[0] / "scores.parquet")
     assert second.scores["default_probability_change"].abs().max() == 0.0
     assert (second.scores["previous_as_of"] == pd.Timestamp(AS_OF)).all()
+    same = second.scores["previous_lifecycle_stage"] == second.scores["lifecycle_stage"]
+    assert same.all()  # the given file's stages, at the same as-of date
     assert second.early_warning.empty  # nothing moved
     expl = pd.read_parquet(tmp_path / "explanations.parquet")
     per_client = (

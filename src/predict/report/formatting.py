@@ -79,6 +79,8 @@ def cell(value: Any, fmt: str = "text", href: str | None = None) -> dict[str, An
     """``{"text", "sort", "href"}`` for one value; missing values sort last."""
     if is_missing(value):
         return {"text": MISSING, "sort": "", "href": href}
+    if fmt in FORMATS and isinstance(value, str):  # a word in place of a number ("too few")
+        return {"text": value, "sort": "", "href": href}
     if fmt in FORMATS:
         number = float(value)
         return {"text": FORMATS[fmt](number), "sort": repr(number), "href": href}

@@ -72,12 +72,12 @@ def active_clients(
         open_ = (fac["origination_date"] <= at) & (
             fac["closed_date"].isna() | (fac["closed_date"] > at)
         )
-        ids.update(fac.loc[open_, "client_id"].astype(str))
+        ids.update(fac.loc[open_, "client_id"].astype(str).to_numpy(dtype="object"))
     rev = tables.get("revenue")
     if rev is not None and len(rev):
         start = window_start(at, inactivity_months)
         recent = (rev["date"] >= start) & (rev["date"] <= at) & (rev["amount"] != 0)
-        ids.update(rev.loc[recent, "client_id"].astype(str))
+        ids.update(rev.loc[recent, "client_id"].astype(str).to_numpy(dtype="object"))
     return pd.Index(sorted(ids), dtype="str", name="client_id")
 
 

@@ -23,8 +23,8 @@ import pandas as pd
 
 from predict.config import load_params, load_section
 from predict.contract.spec import OUTPUT_COLUMN
-from predict.io import atomic_dir
-from predict.report import charts, client_page, credit
+from predict.io import atomic_dir, escape_formulas
+from predict.report import branches, charts, client_page, credit, stages
 from predict.report.card_sections import CardPolicy, ModelCardConfig
 from predict.report.explanations import (
     client_waterfall,
@@ -100,6 +100,9 @@ class ReportConfig:
     max_points: int = 500  # dots per global plot (sampled with ``seed``)
     seed: int = 0
     model_card: ModelCardConfig = field(default_factory=ModelCardConfig)  # governance fields
+    relationship: branches.RelationshipConfig = field(
+        default_factory=branches.RelationshipConfig
+    )  # branch and RM views, time series, stage strategies
 
 
 @dataclass(frozen=True)
@@ -249,7 +252,35 @@ def render_site(
         ctx = client_context(inputs, config, cid, (history, mine), expl_of.get(cid, empty))
         pages[f"clients/{page_of[cid]}"] = client_tpl.render(**common, **ctx)
     pages["kpis.json"] = _json_text(portfolio["headline"], portfolio["kpi_records"])
+    pages[SERIES_FILE] = _csv_text(portfolio["relationship"].pop("series_table"))
     return pages, page_of, portfolio["headline"]
+
+
+SERIES_FILE = "relationship_series.csv"  # every point of the branch and segment time series
+
+
+def _csv_text(frame: pd.DataFrame) -> str:
+    """CSV text, formula-escaped like every CSV the project writes (predict.io)."""
+    frame = frame.assign(date=pd.to_datetime(frame["date"]).dt.date) if "date" in frame else frame
+    return str(escape_formulas(frame).to_csv(index=False, lineterminator="\n"))
+
+
+def relationship_context(inputs: ReportInputs, config: ReportConfig) -> dict[str, Any]:
+    """Branch and RM league tables, time series per branch and segment, life-cycle stages
+    with their strategies and flows (:mod:`predict.report.branches`, :mod:`~.stages`)."""
+    rel, kpis = config.relationship, config.kpis
+    scores, tables = inputs.scores, inputs.tables
+    views, series = branches.series_views(scores, tables, inputs.as_of, kpis, rel)
+    return {
+        "leagues": branches.league_views(scores, tables, inputs.as_of, kpis, rel, config.currency),
+        "series": views,
+        "series_table": series,
+        "series_file": SERIES_FILE,
+        "min_answers": rel.min_answers,
+        "series_months": rel.series_months,
+        "step_months": rel.step_months,
+        "stages": stages.stage_views(scores, rel.stage_strategies),
+    }
 
 
 def _empty(tables: Mapping[str, pd.DataFrame], name: str) -> pd.DataFrame | None:
@@ -528,6 +559,7 @@ def portfolio_context(
         "populations": model_populations(scores),
         "n_client_pages": len(page_of),
         "notes": run_notes(inputs),
+        "relationship": relationship_context(inputs, config),
     }
 
 

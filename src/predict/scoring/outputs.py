@@ -67,6 +67,7 @@ EXTRA_COLUMNS = (
     "maturity_years",
     "previous_rating_grade",
     "grade_change",
+    "previous_lifecycle_stage",
     "run_rate_revenue",
     "funding_cost",
     "cost_to_serve",

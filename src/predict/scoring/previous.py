@@ -62,5 +62,7 @@ def rescore_previous(
     features = add_missing_features(features, bundles, "nan", ScoringReport())
     out = predict_outputs(features, bundles, config.chunk_size)
     out = apply_scope_rules(out, features, config, churn_knows_default_status(bundles))
+    if "lifecycle_stage" in features:
+        out["lifecycle_stage"] = features["lifecycle_stage"].astype("str").to_numpy()
     out["as_of"] = pd.Timestamp(prev)
     return out

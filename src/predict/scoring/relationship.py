@@ -409,13 +409,19 @@ def assign_actions(scores: pd.DataFrame, config: RelationshipConfig) -> pd.DataF
 
 
 PREVIOUS_COLUMNS = tuple(OUTPUT_COLUMN.values())
+# Carried from the previous scoring as ``previous_<column>`` when it has them (no change).
+PREVIOUS_STATE_COLUMNS = ("lifecycle_stage",)
 
 
 def add_previous(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
-    """Join the previous scoring (``previous_*`` columns and ``*_change`` = now - then)."""
+    """Join the previous scoring (``previous_*`` columns and ``*_change`` = now - then).
+
+    ``previous_lifecycle_stage`` is the stage at the previous scoring (missing for a client
+    it did not have); the report's stage-flow matrix reads it."""
     if previous is None:
         return scores
-    keep = ["client_id", "as_of", *[c for c in PREVIOUS_COLUMNS if c in previous.columns]]
+    carried = (*PREVIOUS_COLUMNS, *PREVIOUS_STATE_COLUMNS)
+    keep = ["client_id", "as_of", *[c for c in carried if c in previous.columns]]
     prev = previous[keep].rename(columns={c: f"previous_{c}" for c in keep if c != "client_id"})
     prev = prev.astype({"client_id": "str"}).drop_duplicates("client_id", keep="last")
     out = scores.drop(columns=[c for c in prev.columns if c != "client_id" and c in scores.columns])

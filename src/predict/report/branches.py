@@ -1,0 +1,387 @@
+"""Branch and relationship-manager views: league tables and time series.
+
+Definitions (the portfolio KPIs', :mod:`predict.report.kpis`, docs/report.md):
+
+- *clients*: scored clients of the group (``scores.parquet``; the group from the
+  ``clients`` table, else the scores);
+- *NPS*: % promoters (9-10) minus % detractors (0-6) of the NPS answers dated in the
+  ``kpis.survey_months`` calendar months up to the date, counted per answer, -100..100;
+  *CSAT*: the mean CSAT answer (1-5) in the same months. Each comes with its number of
+  answers; with fewer than ``min_answers`` answers the table says "too few" and the time
+  series leaves the point out (a gap), never a number resting on a handful of answers;
+- *retention (12m)*: of the clients active ``kpis.retention_months`` months before the
+  date (open facility, or revenue in the ``inactivity_months`` months up to it), the share
+  still active at the date; realised, from the tables, only rows dated on or before the
+  date (point in time);
+- *expected contribution*: the sum of the scores' ``expected_contribution``;
+- the relationship index and dimension scores (``relationship_index``,
+  ``satisfaction_score``, ``loyalty_score``, ``retention_score``, ``contribution_score``,
+  ``trust_score``): the mean over the group's clients where known, when the scores have
+  the column.
+
+The time series evaluates the same definitions at month ends ``0, step_months, ...,
+series_months`` months before the as-of date, each with the tables cut at that date;
+groups (branch, segment) are the clients' current ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from predict.report.charts import PALETTE, line_chart
+from predict.report.formatting import Col, money_cols, table_spec
+from predict.report.kpis import (
+    ALL,
+    NO_GROUP,
+    KpiConfig,
+    active_clients,
+    client_groups,
+    months_before,
+    portfolio_kpis,
+    window_start,
+)
+from predict.report.stages import StageStrategy, check_strategies, default_strategies
+
+TOO_FEW = "too few"
+DIMENSIONS = (
+    "relationship_index",
+    "satisfaction_score",
+    "loyalty_score",
+    "retention_score",
+    "contribution_score",
+    "trust_score",
+)
+LEAGUE_COLUMNS = (
+    "clients",
+    "nps",
+    "nps_answers",
+    "csat",
+    "csat_answers",
+    "active_before",
+    "retained",
+    "retention_rate",
+    "contribution",
+)
+SERIES_COLUMNS = (
+    "date",
+    "group",
+    "active_before",
+    "retained",
+    "retention_rate",
+    "nps",
+    "nps_answers",
+    "csat",
+    "csat_answers",
+)
+
+
+@dataclass(frozen=True)
+class RelationshipConfig:
+    """The ``report.relationship`` params."""
+
+    min_answers: int = 10  # fewer NPS (CSAT) answers than this: "too few", no number
+    series_months: int = 36  # time series: how far back from the as-of date
+    step_months: int = 3  # time series: months between points
+    series_groups: int = 5  # time series: lines drawn per chart (largest groups) besides All
+    stage_strategies: dict[str, StageStrategy] = field(default_factory=default_strategies)
+
+    def __post_init__(self) -> None:
+        if self.min_answers < 1:
+            raise ValueError(f"min_answers must be >= 1, got {self.min_answers}")
+        if self.series_months < 0 or self.step_months < 1:
+            raise ValueError(
+                "series_months must be >= 0 and step_months >= 1, got "
+                f"{self.series_months} and {self.step_months}"
+            )
+        if not 1 <= self.series_groups <= len(PALETTE) - 1:
+            raise ValueError(
+                f"series_groups must be 1..{len(PALETTE) - 1} (one colour each, and one for "
+                f"All), got {self.series_groups}"
+            )
+        check_strategies(self.stage_strategies)
+
+
+def group_column(scores: pd.DataFrame, tables: Mapping[str, pd.DataFrame], by: str) -> bool:
+    """Whether the clients table or the scores give ``by`` for at least one client."""
+    frames = [tables.get("clients"), scores]
+    return any(f is not None and by in f and f[by].notna().any() for f in frames)
+
+
+def too_few(values: pd.Series, answers: pd.Series, min_answers: int) -> pd.Series:
+    """``values`` with "too few" where fewer than ``min_answers`` answers stand behind."""
+    out = values.astype("object")
+    few = pd.to_numeric(answers, errors="coerce").fillna(0) < min_answers
+    out[few.to_numpy()] = TOO_FEW
+    return out
+
+
+def league_table(
+    scores: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    by: str,
+    kpis: KpiConfig,
+    min_answers: int,
+) -> pd.DataFrame:
+    """One row per group of ``by`` and a last ``All`` row: :data:`LEAGUE_COLUMNS` and the
+    dimension means present in the scores; NPS and CSAT are "too few" under
+    ``min_answers`` answers. Ranked by the relationship index when the scores have it, else
+    by NPS (largest first; "too few" last), then clients."""
+    frame = portfolio_kpis(scores, tables, as_of, kpis, by).set_index(by)
+    frame = frame.reindex(columns=list(LEAGUE_COLUMNS))
+    frame = frame.join(dimension_means(scores, tables, by))
+    frame["nps_answers"] = frame["nps_answers"].fillna(0)
+    frame["csat_answers"] = frame["csat_answers"].fillna(0)
+    key = "relationship_index" if "relationship_index" in frame else "nps"
+    rank = pd.to_numeric(frame[key], errors="coerce")
+    if key == "nps":
+        rank = rank.where(frame["nps_answers"] >= min_answers)
+    body, total = frame.iloc[:-1], frame.iloc[-1:]
+    body = body.assign(_rank=rank.iloc[:-1]).sort_values(
+        ["_rank", "clients"], ascending=False, na_position="last", kind="stable"
+    )
+    out = pd.concat([body.drop(columns="_rank"), total])
+    out["nps"] = too_few(out["nps"], out["nps_answers"], min_answers)
+    out["csat"] = too_few(out["csat"], out["csat_answers"], min_answers)
+    return out.reset_index()
+
+
+def dimension_means(
+    scores: pd.DataFrame, tables: Mapping[str, pd.DataFrame], by: str
+) -> pd.DataFrame:
+    """Per group of ``by`` and ``All``: the mean of each dimension column the scores have."""
+    present = [c for c in DIMENSIONS if c in scores]
+    if not present:
+        return pd.DataFrame(index=pd.Index([], name=by))
+    parts = []
+    for key in (by, None):
+        groups = client_groups(scores, tables.get("clients"), key)
+        label = groups.reindex(scores["client_id"].astype("str")).to_numpy()
+        values = scores[present].apply(pd.to_numeric, errors="coerce").astype("float64")
+        parts.append(values.groupby(label).mean())
+    out = pd.concat(parts)
+    out.index.name = by
+    return out
+
+
+def relationship_series(
+    scores: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    bys: Sequence[str],
+    kpis: KpiConfig,
+    config: RelationshipConfig,
+) -> pd.DataFrame:
+    """Long table (``by`` and :data:`SERIES_COLUMNS`): per grouping of ``bys``, date of the
+    history and group (``All`` for the whole book, always included), retention, NPS and
+    CSAT with their counts; NPS (CSAT) missing under ``min_answers`` answers. Dates with no
+    data are left out. The window of each date is cut once and shared by the groupings."""
+    clients = tables.get("clients")
+    # plain object indexes: lookups of 20,000 ids 50 times are slow on Arrow strings
+    groupings = {by: _plain(client_groups(scores, clients, by)) for by in bys}
+    total = _plain(client_groups(scores, clients, None))
+    dates = [months_before(as_of, k) for k in range(config.series_months, -1, -config.step_months)]
+    answers = survey_answers(tables.get("interactions"))
+    has_activity = tables.get("facilities") is not None or tables.get("revenue") is not None
+    active: dict[pd.Timestamp, np.ndarray] = {}
+
+    def active_at(d: pd.Timestamp) -> np.ndarray:
+        if d not in active:
+            ids = active_clients(tables, d, kpis.inactivity_months)
+            active[d] = ids.to_numpy(dtype="object")
+        return active[d]
+
+    parts = []
+    for date in dates:
+        start = window_start(date, kpis.survey_months)
+        window = answers[(answers["date"] >= start) & (answers["date"] <= date)]
+        per_client = window.drop(columns="date").groupby("client_id").sum()
+        per_client.index = per_client.index.astype("object")
+        if has_activity:
+            before = active_at(months_before(date, kpis.retention_months))
+            kept = pd.Index(before, dtype="object").isin(active_at(date))  # hash lookups
+        for by, groups in groupings.items():
+            for g in (groups, total):
+                frame = survey_by_group(per_client, g)
+                if has_activity:
+                    frame = frame.join(retention_by_group(before, kept, g), how="outer")
+                parts.append(frame.rename_axis("group").reset_index().assign(date=date, by=by))
+    columns = ["by", *SERIES_COLUMNS]
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts, ignore_index=True).reindex(columns=columns)
+    out = out.drop_duplicates(["by", "date", "group"], keep="last")  # a group named "All"
+    for col in ("active_before", "retained", "nps_answers", "csat_answers"):
+        out[col] = out[col].fillna(0).astype("int64")
+    for col in ("nps", "csat"):
+        out[col] = out[col].astype("float64").where(out[f"{col}_answers"] >= config.min_answers)
+    measured = out[["retention_rate", "nps", "csat"]].notna().any(axis=1)
+    out = out[measured.groupby([out["by"], out["date"]]).transform("any")]
+    return out.sort_values(["by", "date", "group"], kind="stable").reset_index(drop=True)
+
+
+def _plain(groups: pd.Series) -> pd.Series:
+    return pd.Series(
+        groups.to_numpy(dtype="object"), index=groups.index.astype("object"), dtype="object"
+    )
+
+
+def retention_by_group(before: np.ndarray, kept: np.ndarray, groups: pd.Series) -> pd.DataFrame:
+    """Per group: clients active before (``before``), how many of them are still active
+    (``kept``, aligned), and the rate (:func:`predict.report.kpis.retention_counts`)."""
+    label = groups.reindex(before).fillna(NO_GROUP).to_numpy()
+    frame = pd.DataFrame({"group": label, "kept": kept.astype("int64")})
+    out = frame.groupby("group").agg(active_before=("kept", "size"), retained=("kept", "sum"))
+    out["retention_rate"] = out["retained"] / out["active_before"]
+    return out
+
+
+def survey_answers(interactions: pd.DataFrame | None) -> pd.DataFrame:
+    """One row per interaction: client_id, date and the counts the survey KPIs add up
+    (NPS answers, promoters 9-10, detractors 0-6, CSAT answers and their sum)."""
+    cols = ["nps_answers", "promoters", "detractors", "csat_answers", "csat_sum"]
+    if interactions is None or interactions.empty:
+        empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
+        return empty.assign(client_id=pd.Series(dtype="str"), date=pd.Series(dtype="datetime64[s]"))
+    nan = pd.Series(np.nan, index=interactions.index)
+    nps = pd.to_numeric(interactions.get("nps", nan), errors="coerce").astype("float64")
+    csat = pd.to_numeric(interactions.get("csat", nan), errors="coerce").astype("float64")
+    return pd.DataFrame(
+        {
+            "client_id": interactions["client_id"].astype("str"),
+            "date": interactions["date"],
+            "nps_answers": nps.notna().astype("float64"),
+            "promoters": (nps >= 9).astype("float64"),
+            "detractors": (nps <= 6).astype("float64"),
+            "csat_answers": csat.notna().astype("float64"),
+            "csat_sum": csat.fillna(0.0),
+        }
+    )
+
+
+def survey_by_group(per_client: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
+    """NPS, NPS answers, mean CSAT and CSAT answers per group from per-client sums (the
+    same figures as :func:`predict.report.kpis.survey_kpis`, counted per answer)."""
+    label = groups.reindex(per_client.index).fillna(NO_GROUP).to_numpy()
+    sums = per_client.groupby(label).sum()
+    n, m = sums["nps_answers"], sums["csat_answers"]
+    out = pd.DataFrame(
+        {
+            "nps": (100.0 * (sums["promoters"] - sums["detractors"]) / n).where(n > 0),
+            "nps_answers": n,
+            "csat": (sums["csat_sum"] / m).where(m > 0),
+            "csat_answers": m,
+        }
+    )
+    out.index.name = "group"
+    return out
+
+
+def series_groups(series: pd.DataFrame, scores: pd.DataFrame, groups: pd.Series, n: int) -> list:
+    """``All`` and the ``n`` groups with the most scored clients (ties by name)."""
+    label = groups.reindex(scores["client_id"].astype("str"))
+    counts = label.value_counts()
+    known = set(series["group"])
+    ranked = sorted(
+        (g for g in counts.index if g in known and g != ALL), key=lambda g: (-counts[g], g)
+    )
+    return [ALL, *ranked[:n]]
+
+
+def series_frame(series: pd.DataFrame, column: str, groups: list) -> pd.DataFrame:
+    """Dates (rows) by group (columns) of one measure, NaN where unknown."""
+    wide = series.pivot_table(index="date", columns="group", values=column, aggfunc="first")
+    dates = pd.Index(sorted(series["date"].unique()), name="date")
+    return wide.reindex(index=dates, columns=groups).astype("float64")
+
+
+LEAGUE_COLS = (
+    Col("clients", "Clients", "int"),
+    Col("relationship_index", "Relationship index", "float"),
+    Col("satisfaction_score", "Satisfaction", "float"),
+    Col("loyalty_score", "Loyalty", "float"),
+    Col("retention_score", "Retention score", "float"),
+    Col("contribution_score", "Contribution score", "float"),
+    Col("trust_score", "Trust", "float"),
+    Col("nps", "NPS", "nps"),
+    Col("nps_answers", "NPS answers", "int"),
+    Col("csat", "Avg CSAT", "csat"),
+    Col("csat_answers", "CSAT answers", "int"),
+    Col("active_before", "Active 12m ago", "int"),
+    Col("retention_rate", "Retention (12m)", "pct"),
+    Col("contribution", "Exp. contribution", "money"),
+)
+VIEWS = {"branch_id": "branch", "rm_id": "relationship manager"}
+SERIES_BY = {"branch_id": "branch", "segment": "segment"}
+# measure -> (chart title, scale factor, fixed axis)
+MEASURES = {
+    "retention_rate": ("Retention (12m), % of clients active 12 months before", 100.0, (0, 100)),
+    "nps": ("NPS (-100..100)", 1.0, (-100, 100)),
+    "csat": ("Average CSAT (1-5)", 1.0, (1, 5)),
+}
+
+
+def league_views(
+    scores: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    kpis: KpiConfig,
+    config: RelationshipConfig,
+    currency: str = "",
+) -> list[dict[str, Any]]:
+    """The branch and RM league tables (table spec, or a note why there is none)."""
+    out: list[dict[str, Any]] = []
+    for by, name in VIEWS.items():
+        if not group_column(scores, tables, by):
+            out.append({"by": by, "name": name, "table": None, "note": NO_COLUMN.format(by=by)})
+            continue
+        frame = league_table(scores, tables, as_of, by, kpis, config.min_answers)
+        cols = (Col(by, name.capitalize()), *money_cols(LEAGUE_COLS, currency))
+        spec = table_spec(frame.iloc[:-1], cols, table_id=f"league-{by}", footer=frame.iloc[-1:])
+        out.append({"by": by, "name": name, "table": spec, "note": None})
+    return out
+
+
+NO_COLUMN = (
+    "No {by} in the clients table or the scores, so this table is left out "
+    "(docs/data_dictionary.md: clients.{by})."
+)
+
+
+def series_views(
+    scores: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    as_of: pd.Timestamp,
+    kpis: KpiConfig,
+    config: RelationshipConfig,
+) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """Per grouping (branch, segment) its charts of retention, NPS and CSAT over the
+    history, and all the points as one long table (the site's CSV)."""
+    bys = [by for by in SERIES_BY if group_column(scores, tables, by)]
+    long = relationship_series(scores, tables, as_of, bys, kpis, config)
+    views = []
+    for by in bys:
+        name = SERIES_BY[by]
+        series = long[long["by"] == by]
+        groups = client_groups(scores, tables.get("clients"), by)
+        shown = series_groups(series, scores, groups, config.series_groups)
+        months = [str(pd.Timestamp(d).to_period("M")) for d in sorted(series["date"].unique())]
+        charts_ = [
+            line_chart(
+                months,
+                {str(g): series_frame(series, col, shown)[g].to_numpy() * factor for g in shown},
+                title=f"{title} by {name}",
+                width=680,
+                y_range=(float(axis[0]), float(axis[1])),
+            )
+            for col, (title, factor, axis) in MEASURES.items()
+            if series[col].notna().any()
+        ]
+        total = int(series.loc[series["group"] != ALL, "group"].nunique())
+        views.append({"by": by, "name": name, "charts": charts_, "shown": shown, "groups": total})
+    return views, long

@@ -1,0 +1,270 @@
+"""Branch and RM league tables, time series and life-cycle stages on tiny hand-checked frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from predict.config import ConfigError, from_dict
+from predict.features.lifecycle import STAGES
+from predict.report import ReportConfig, load_report_config
+from predict.report.branches import (
+    TOO_FEW,
+    RelationshipConfig,
+    league_table,
+    league_views,
+    relationship_series,
+    survey_answers,
+    survey_by_group,
+)
+from predict.report.kpis import ALL, KpiConfig, client_groups, survey_kpis, window_start
+from predict.report.stages import NOT_BEFORE, flow_matrix, stage_table, stage_views
+
+AS_OF = pd.Timestamp("2024-12-31")
+KPIS = KpiConfig(retention_months=12, inactivity_months=6, survey_months=12)
+
+
+def _dates(values: list[str | None]) -> pd.Series:
+    return pd.Series(values, dtype="object").pipe(pd.to_datetime).astype("datetime64[s]")
+
+
+@pytest.fixture
+def tables() -> dict[str, pd.DataFrame]:
+    """Branch b1: A, B, C; b2: D. RM r1: A, B; r2: C, D.
+    Facilities: A and C open throughout, B closed 2024-05-15, D opened 2024-06-30.
+    Survey answers (nps, csat): A 2024-01-10 (10, 5), 2024-11-10 (9, 4), 2025-01-05 (0, 1:
+    after the as-of date); B 2023-12-31 (0, 1), 2024-02-01 (6, 2), 2024-10-01 (3, -);
+    C 2024-06-01 (8, 3); D 2024-12-31 (10, 5)."""
+    ids = pd.Series(list("ABCD"), dtype="str")
+    clients = pd.DataFrame(
+        {
+            "client_id": ids,
+            "segment": pd.Series(["x", "x", "y", "y"], dtype="str"),
+            "branch_id": pd.Series(["b1", "b1", "b1", "b2"], dtype="str"),
+            "rm_id": pd.Series(["r1", "r1", "r2", "r2"], dtype="str"),
+        }
+    )
+    facilities = pd.DataFrame(
+        {
+            "facility_id": pd.Series(["fa", "fb", "fc", "fd"], dtype="str"),
+            "client_id": ids,
+            "origination_date": _dates(["2020-01-31", "2020-01-31", "2020-01-31", "2024-06-30"]),
+            "closed_date": _dates([None, "2024-05-15", None, None]),
+        }
+    )
+    when = ["2024-01-10", "2024-11-10", "2025-01-05", "2023-12-31", "2024-02-01", "2024-10-01"]
+    interactions = pd.DataFrame(
+        {
+            "client_id": pd.Series(list("AAABBBCD"), dtype="str"),
+            "date": _dates([*when, "2024-06-01", "2024-12-31"]),
+            "kind": pd.Series(["survey"] * 8, dtype="str"),
+            "nps": pd.array([10, 9, 0, 0, 6, 3, 8, 10], dtype="Int64"),
+            "csat": pd.array([5, 4, 1, 1, 2, None, 3, 5], dtype="Int64"),
+        }
+    )
+    return {"clients": clients, "facilities": facilities, "interactions": interactions}
+
+
+@pytest.fixture
+def scores() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "client_id": pd.Series(list("ABCD"), dtype="str"),
+            "as_of": AS_OF,
+            "churn_probability": [0.1, 0.2, 0.3, 0.4],
+            "default_probability": [0.01, 0.02, 0.03, 0.04],
+            "expected_contribution": [100.0, 200.0, 300.0, 400.0],
+            "expected_loss": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+
+
+def test_branch_league_table_by_hand(tables: dict, scores: pd.DataFrame) -> None:
+    out = league_table(scores, tables, AS_OF, "branch_id", KPIS, min_answers=2).set_index(
+        "branch_id"
+    )
+    b1 = out.loc["b1"]
+    # answers of 2024: 10, 9, 6, 3, 8 -> 2 promoters, 2 detractors of 5; the 2025 and 2023
+    # answers are outside the window
+    assert b1["nps"] == pytest.approx(0.0)
+    assert b1["nps_answers"] == 5
+    assert b1["csat"] == pytest.approx((5 + 4 + 2 + 3) / 4)
+    assert b1["csat_answers"] == 4
+    # active 2023-12-31: A, B, C; still active 2024-12-31: A, C
+    assert (b1["active_before"], b1["retained"]) == (3, 2)
+    assert b1["retention_rate"] == pytest.approx(2 / 3)
+    assert b1["clients"] == 3
+    assert b1["contribution"] == pytest.approx(600.0)
+    b2 = out.loc["b2"]  # one answer: too few for a number
+    assert b2["nps"] == TOO_FEW and b2["csat"] == TOO_FEW
+    assert b2["nps_answers"] == 1
+    total = out.loc[ALL]  # 10, 9, 10 promoters, 6, 3 detractors of 6
+    assert total["nps"] == pytest.approx(100 * (3 / 6 - 2 / 6))
+    assert total["csat"] == pytest.approx((5 + 4 + 2 + 3 + 5) / 5)
+    assert out.index.tolist() == ["b1", "b2", ALL]  # ranked by NPS, too few last, All last
+
+
+def test_too_few_is_at_the_threshold_not_beyond(tables: dict, scores: pd.DataFrame) -> None:
+    out = league_table(scores, tables, AS_OF, "branch_id", KPIS, min_answers=5).set_index(
+        "branch_id"
+    )
+    assert out.loc["b1", "nps"] == pytest.approx(0.0)  # 5 answers: enough
+    assert out.loc["b1", "csat"] == TOO_FEW  # 4 answers: too few
+
+
+def test_league_ranks_by_the_index_and_shows_dimension_means(
+    tables: dict, scores: pd.DataFrame
+) -> None:
+    with_index = scores.assign(relationship_index=[80.0, 60.0, np.nan, 90.0])
+    out = league_table(with_index, tables, AS_OF, "branch_id", KPIS, 2).set_index("branch_id")
+    assert out.index.tolist() == ["b2", "b1", ALL]
+    assert out.loc["b1", "relationship_index"] == pytest.approx(70.0)  # C unknown: left out
+    assert out.loc[ALL, "relationship_index"] == pytest.approx(230 / 3)
+
+
+def test_rm_table_and_its_absence(tables: dict, scores: pd.DataFrame) -> None:
+    config = RelationshipConfig(min_answers=2)
+    views = {v["by"]: v for v in league_views(scores, tables, AS_OF, KPIS, config)}
+    rm = views["rm_id"]["table"]
+    assert rm is not None and rm["id"] == "league-rm_id"
+    first = {c["label"]: cell["text"] for c, cell in zip(rm["columns"], rm["rows"][0], strict=True)}
+    # r1 (A, B): answers 10, 9, 6, 3 -> NPS 0; r2 (C, D): 8, 10 -> 50 - 0 = +50 ranks first
+    assert first["Relationship manager"] == "r2" and first["NPS"] == "+50"
+    no_rm = {**tables, "clients": tables["clients"].drop(columns="rm_id")}
+    views = {v["by"]: v for v in league_views(scores, no_rm, AS_OF, KPIS, config)}
+    assert views["rm_id"]["table"] is None
+    assert "clients.rm_id" in views["rm_id"]["note"]
+    assert views["branch_id"]["table"] is not None
+
+
+def test_too_few_is_written_not_a_number(tables: dict, scores: pd.DataFrame) -> None:
+    views = league_views(scores, tables, AS_OF, KPIS, RelationshipConfig(min_answers=2))
+    branch = next(v["table"] for v in views if v["by"] == "branch_id")
+    labels = [c["label"] for c in branch["columns"]]
+    b2 = next(r for r in branch["rows"] if r[0]["text"] == "b2")
+    assert b2[labels.index("NPS")]["text"] == TOO_FEW
+    assert b2[labels.index("NPS")]["sort"] == ""  # sorts with the missing
+
+
+def test_time_series_points_are_point_in_time(tables: dict, scores: pd.DataFrame) -> None:
+    config = RelationshipConfig(min_answers=2, series_months=3, step_months=3)
+    out = relationship_series(scores, tables, AS_OF, ["branch_id"], KPIS, config)
+    by = out.set_index(["date", "group"])
+    sep = by.loc[(pd.Timestamp("2024-09-30"), "b1")]
+    # window 2023-10..2024-09: A 10, B 0, B 6, C 8 -> 1 promoter, 2 detractors of 4
+    assert sep["nps"] == pytest.approx(25.0 - 50.0)
+    assert sep["nps_answers"] == 4
+    assert sep["csat"] == pytest.approx((5 + 1 + 2 + 3) / 4)
+    # active 2023-09-30: A, B, C; at 2024-09-30: A, C (B closed in May), D
+    assert sep["retention_rate"] == pytest.approx(2 / 3)
+    dec = by.loc[(AS_OF, "b1")]
+    assert dec["nps"] == pytest.approx(0.0) and dec["csat"] == pytest.approx(3.5)
+    # b2: no answer and nobody active a year before in September -> no point at all;
+    # one answer in December -> still too few for a number
+    assert (pd.Timestamp("2024-09-30"), "b2") not in by.index
+    assert by.loc[(AS_OF, "b2"), "nps_answers"] == 1
+    assert np.isnan(by.loc[(AS_OF, "b2"), "nps"])
+    assert sorted(out["date"].unique()) == [pd.Timestamp("2024-09-30"), AS_OF]
+    assert set(out["group"]) == {"b1", "b2", ALL}
+
+
+def test_time_series_leaves_out_dates_without_data(tables: dict, scores: pd.DataFrame) -> None:
+    config = RelationshipConfig(min_answers=1, series_months=120, step_months=12)
+    out = relationship_series(scores, tables, AS_OF, ["segment"], KPIS, config)
+    # facilities start 2020-01: nobody is active at 2019-12-31, so the first point with a
+    # retention is 2021-12-31 (active at 2020-12-31); the first answer is dated 2023-12-31
+    assert out["date"].min() == pd.Timestamp("2021-12-31")
+    assert set(out["group"]) == {"x", "y", ALL}
+    assert set(out["by"]) == {"segment"}
+
+
+def _stages(now: list[str], before: list[str | None]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "client_id": pd.Series([f"c{i}" for i in range(len(now))], dtype="str"),
+            "lifecycle_stage": pd.Series(now, dtype="str"),
+            "previous_lifecycle_stage": pd.Series(before, dtype="str"),
+        }
+    )
+
+
+def test_flow_matrix_counts() -> None:
+    scores = _stages(
+        ["active", "active", "dormant", "churned", "new", "in_default"],
+        ["active", "new", "active", "dormant", None, "active"],
+    )
+    flows = flow_matrix(scores)
+    assert flows is not None
+    m = flows.set_index("previous_stage")
+    assert m.loc["active", "active"] == 1
+    assert m.loc["new", "active"] == 1
+    assert m.loc["active", "dormant"] == 1
+    assert m.loc["active", "in_default"] == 1
+    assert m.loc["dormant", "churned"] == 1
+    assert m.loc[NOT_BEFORE, "new"] == 1
+    assert m.loc["active", "Total"] == 3
+    assert m.loc["Total", "active"] == 2
+    assert m.loc["Total", "Total"] == 6
+    assert m.index.tolist() == [*STAGES, NOT_BEFORE, "Total"]
+    assert m.loc["potential"].sum() == 0
+    assert flow_matrix(scores.drop(columns="previous_lifecycle_stage")) is None
+
+
+def test_stage_table_counts_clients_with_their_strategy() -> None:
+    config = RelationshipConfig()
+    scores = _stages(["active", "active", "dormant", "new"], ["active"] * 4)
+    out = stage_table(scores, config.stage_strategies).set_index("lifecycle_stage")
+    assert out.index.tolist() == list(STAGES)  # every stage, even without clients
+    assert out.loc["active", "clients"] == 2
+    assert out.loc["active", "share"] == pytest.approx(0.5)
+    assert out.loc["churned", "clients"] == 0
+    assert out.loc["dormant", "strategy"] == config.stage_strategies["dormant"].strategy
+    with pytest.raises(ValueError, match=r"unknown stage.*'vip'"):
+        stage_table(_stages(["vip"], ["active"]), config.stage_strategies)
+    views = stage_views(scores.drop(columns="previous_lifecycle_stage"), config.stage_strategies)
+    assert views["flows"] is None and views["table"]["id"] == "stages"
+
+
+def _strategies(stages: tuple[str, ...]) -> dict:
+    return {s: {"strategy": f"serve {s}", "action": f"act on {s}"} for s in stages}
+
+
+def test_strategies_for_every_stage_else_a_clear_error(tmp_path: Path) -> None:
+    given = from_dict(RelationshipConfig, {"stage_strategies": _strategies(STAGES)})
+    assert given.stage_strategies["dormant"].action == "act on dormant"
+    missing = [s for s in STAGES if s != "dormant"]
+    with pytest.raises(ConfigError, match=r"no strategy for stage\(s\) \['dormant'\]"):
+        from_dict(RelationshipConfig, {"stage_strategies": _strategies(tuple(missing))})
+    with pytest.raises(ConfigError, match=r"unknown stage\(s\) \['vip'\]"):
+        from_dict(RelationshipConfig, {"stage_strategies": _strategies((*STAGES, "vip"))})
+    with pytest.raises(ConfigError, match="non-empty"):
+        bad = _strategies(STAGES) | {"new": {"strategy": " ", "action": "x"}}
+        from_dict(RelationshipConfig, {"stage_strategies": bad})
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "report:\n  relationship:\n    stage_strategies:\n      new: {strategy: a, action: b}\n"
+    )
+    with pytest.raises(ConfigError, match=r"report\.relationship: stage_strategies: no strategy"):
+        load_report_config(params)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("min_answers", 0), ("step_months", 0), ("series_months", -1), ("series_groups", 6)],
+)
+def test_bad_relationship_params_are_refused(key: str, value: int) -> None:
+    with pytest.raises(ConfigError, match=key):
+        from_dict(ReportConfig, {"relationship": {key: value}})
+
+
+def test_series_survey_sums_equal_the_portfolio_kpis(tables: dict, scores: pd.DataFrame) -> None:
+    """The per-client sums of the time series give the KPI table's NPS and CSAT exactly."""
+    groups = client_groups(scores, tables["clients"], "rm_id")
+    answers = survey_answers(tables["interactions"])
+    window = answers[(answers["date"] >= window_start(AS_OF, 12)) & (answers["date"] <= AS_OF)]
+    fast = survey_by_group(window.drop(columns="date").groupby("client_id").sum(), groups)
+    slow = survey_kpis(tables["interactions"], AS_OF, groups, 12)
+    pd.testing.assert_frame_equal(fast.sort_index(), slow.sort_index(), check_dtype=False)
