@@ -49,7 +49,7 @@ from predict.models.evaluation import (
 )
 from predict.models.flags import model_flags
 from predict.models.metrics_files import detail_path, write_metrics
-from predict.models.references import training_references
+from predict.models.references import contribution_quantiles, training_references
 from predict.models.skipped import empty_plots, untrainable, write_skipped
 from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
 from predict.models.tracking import PromotionData, TrackingConfig
@@ -541,6 +541,8 @@ def run_training(
         "config": json_ready(dataclasses.asdict(config)),
     }
     frozen = training_references(split_dir)  # rate reference etc. (models/references.py)
+    if target == "contribution":
+        frozen["contribution_quantiles"] = contribution_quantiles(split["train"])
     bundle = dataclasses.replace(bundle, metadata=meta, references=frozen)
     bundle_dir = save_bundle(bundle, Path(models_dir) / target)
     bundle = load_bundle(bundle_dir)  # what is on disk is what is tracked and scored
