@@ -123,6 +123,7 @@ def build_book(root: Path, n_clients: int = 300) -> Book:
     from predict.features import rates
     from predict.features.build import FeaturesConfig, build_features
     from predict.features.labels import build_labels
+    from predict.models.references import contribution_quantiles
     from predict.models.store import save_bundle
     from predict.synthetic import GenerateConfig, generate_portfolio
 
@@ -138,8 +139,10 @@ def build_book(root: Path, n_clients: int = 300) -> Book:
         build_labels(tables, dates, fc.labels), on=["client_id", "as_of"]
     )
     frozen = {"rate": rates.freeze(tables, TRAIN_AS_OF[-1])}  # as train does (references.json)
+    quantiles = {"contribution_quantiles": contribution_quantiles(frame)}  # as train does
     for target in ("churn", "default", "contribution"):
-        bundle = dataclasses.replace(train_on_features(frame, target), references=frozen)
+        refs = frozen | quantiles if target == "contribution" else frozen
+        bundle = dataclasses.replace(train_on_features(frame, target), references=refs)
         save_bundle(bundle, root / "models" / target)
     frame.to_parquet(root / "train.parquet", index=False)
     return Book(raw, root / "models", root / "train.parquet", tables)
