@@ -259,10 +259,8 @@ def contribution_percentiles(
         block = segments[name] if name is not None else reference["all"]
         if name is not None and block["rows"] < min_rows:
             continue
-        rows = (
-            segment.eq(name).fillna(False) if name is not None else out["contribution_basis"].isna()
-        )
-        rows = rows.to_numpy(dtype=bool)
+        in_block = segment.eq(name) if name is not None else out["contribution_basis"].isna()
+        rows = in_block.fillna(False).to_numpy(dtype=bool)
         if not rows.any():
             continue
         out.loc[rows, "contribution_basis"] = f"segment {name}" if name else "all training clients"
@@ -300,7 +298,8 @@ def score_dimension(
     score = np.where(weights > 0, total / np.where(weights > 0, weights, 1.0), np.nan)
     needed = np.ones(n, dtype=bool)
     if config.requires_any:
-        needed = np.column_stack([~np.isnan(parts[f]) for f in config.requires_any]).any(axis=1)
+        known_any = np.column_stack([~np.isnan(parts[f]) for f in config.requires_any])
+        needed = np.asarray(known_any.any(axis=1), dtype=bool)
     score = np.where(needed, score, np.nan)
     reasons = _reasons(frame, name, config, parts, score, needed, why_missing)
     return pd.Series(score, index=frame.index, dtype="float64"), reasons
