@@ -49,7 +49,7 @@ def _frame(**columns: list[float]) -> pd.DataFrame:
 
 
 def _dimension(frame: pd.DataFrame, name: str, config: DimensionsConfig = DEFAULT) -> pd.Series:
-    return score_dimension(frame, name, config.dimension(name), {})[0]
+    return score_dimension(frame, config.dimension(name), {})[0]
 
 
 def test_anchors_interpolate_and_hold_beyond_the_ends() -> None:
@@ -68,7 +68,7 @@ def test_a_dimension_is_the_weighted_mean_of_its_known_inputs() -> None:
         )
     )
     frame = _frame(csat_mean_12m=[4.5, np.nan, 4.5], complaints_12m=[1.0, 1.0, np.nan])
-    score, reason = score_dimension(frame, "satisfaction", config, {})
+    score, reason = score_dimension(frame, config, {})
     # (87.5 x 3 + 50 x 1) / 4 = 78.125; a missing input drops out: 50, then 87.5.
     np.testing.assert_allclose(score.to_numpy(), [78.125, 50.0, 87.5])
     # The strongest input: the largest weight x |score - 50| (CSAT: 3 x 37.5).
@@ -84,7 +84,7 @@ def test_a_complaint_lowers_satisfaction() -> None:
 
 def test_satisfaction_needs_a_survey_answer_not_only_the_absence_of_complaints() -> None:
     frame = _frame(csat_mean_12m=[np.nan], survey_score_all=[np.nan], complaints_12m=[0.0])
-    score, reason = score_dimension(frame, "satisfaction", DEFAULT.satisfaction, {})
+    score, reason = score_dimension(frame, DEFAULT.satisfaction, {})
     assert np.isnan(score.iloc[0])
     assert reason.iloc[0] == "not scored: needs one of csat_mean_12m, survey_score_all"
 
@@ -114,7 +114,7 @@ def test_retention_falls_with_the_churn_probability_and_months_without_revenue()
 def test_a_dimension_with_no_known_input_is_missing_with_its_reason() -> None:
     frame = _frame(churn_probability=[np.nan])
     why = {"months_since_revenue": "no revenue table"}
-    score, reason = score_dimension(frame, "retention", DEFAULT.retention, why)
+    score, reason = score_dimension(frame, DEFAULT.retention, why)
     assert np.isnan(score.iloc[0])
     assert reason.iloc[0] == (
         "not scored: none of churn_probability, months_since_revenue known (no revenue table)"

@@ -263,7 +263,8 @@ def contribution_percentiles(
         rows = in_block.fillna(False).to_numpy(dtype=bool)
         if not rows.any():
             continue
-        out.loc[rows, "contribution_basis"] = f"segment {name}" if name else "all training clients"
+        basis = f"segment {name}" if name is not None else "all training clients"
+        out.loc[rows, "contribution_basis"] = basis
         for column, (key, series) in values.items():
             if block[key] is not None:
                 q = np.asarray(block[key], dtype="float64")
@@ -280,9 +281,9 @@ def _render(feature: str, value: float, basis: object) -> str:
 
 
 def score_dimension(
-    frame: pd.DataFrame, name: str, config: DimensionConfig, why_missing: Mapping[str, str]
+    frame: pd.DataFrame, config: DimensionConfig, why_missing: Mapping[str, str]
 ) -> tuple[pd.Series, pd.Series]:
-    """``<name>_score`` and ``<name>_reason`` of each row of ``frame`` (which holds the inputs;
+    """A dimension's score and reason for each row of ``frame`` (which holds the inputs;
     an input absent from it is missing for every row, ``why_missing`` may say why)."""
     n = len(frame)
     total = np.zeros(n)
@@ -301,13 +302,12 @@ def score_dimension(
         known_any = np.column_stack([~np.isnan(parts[f]) for f in config.requires_any])
         needed = np.asarray(known_any.any(axis=1), dtype=bool)
     score = np.where(needed, score, np.nan)
-    reasons = _reasons(frame, name, config, parts, score, needed, why_missing)
+    reasons = _reasons(frame, config, parts, score, needed, why_missing)
     return pd.Series(score, index=frame.index, dtype="float64"), reasons
 
 
 def _reasons(
     frame: pd.DataFrame,
-    name: str,
     config: DimensionConfig,
     parts: Mapping[str, np.ndarray],
     score: np.ndarray,
@@ -319,19 +319,22 @@ def _reasons(
     stacked = np.column_stack([parts[f] for f in names])
     pull = np.where(np.isnan(stacked), -1.0, np.abs(stacked - 50.0) * weight)
     strongest = pull.argmax(axis=1)
+    values = {
+        f: pd.to_numeric(frame[f], errors="coerce").to_numpy(dtype="float64")
+        for f in names
+        if f in frame.columns
+    }
     basis = frame.get("contribution_basis", pd.Series(pd.NA, index=frame.index)).to_numpy()
     absent = "; ".join(why_missing[f] for f in names if f in why_missing)
+    unmet = f"not scored: needs one of {', '.join(config.requires_any)}"
+    empty = f"not scored: none of {', '.join(names)} known" + (f" ({absent})" * bool(absent))
     out = []
     for row in range(len(frame)):
         if not np.isnan(score[row]):
             f = names[strongest[row]]
-            out.append(_render(f, float(frame[f].iloc[row]), basis[row]))
-        elif not needed[row] and not np.isnan(stacked[row]).all():
-            out.append(f"not scored: needs one of {', '.join(config.requires_any)}")
+            out.append(_render(f, float(values[f][row]), basis[row]))
         else:
-            out.append(
-                f"not scored: none of {', '.join(names)} known" + (f" ({absent})" * bool(absent))
-            )
+            out.append(unmet if not needed[row] and not np.isnan(stacked[row]).all() else empty)
     return pd.Series(out, index=frame.index, dtype="str")
 
 
@@ -385,7 +388,7 @@ def add_dimensions(
         why |= {EXPECTED_PERCENTILE: note, REALISED_PERCENTILE: note}
     out = scores.copy()
     for d in DIMENSIONS:
-        out[f"{d}_score"], out[f"{d}_reason"] = score_dimension(frame, d, config.dimension(d), why)
+        out[f"{d}_score"], out[f"{d}_reason"] = score_dimension(frame, config.dimension(d), why)
     out["relationship_index"], out["relationship_dimensions"] = relationship_index(out, config)
     return out
 
