@@ -382,7 +382,7 @@ def add_dimensions(
         scores, realised, contribution_reference, config.contribution_min_rows
     )
     frame = pd.concat([frame, pct], axis=1)
-    why = {f: "no such column at this scoring" for f in wanted if f not in frame.columns}
+    why = {f: f"{f} not in this scoring's data" for f in wanted if f not in frame.columns}
     if contribution_reference is None:
         note = "no contribution_quantiles in the contribution model folder: retrain it"
         why |= {EXPECTED_PERCENTILE: note, REALISED_PERCENTILE: note}
