@@ -320,3 +320,12 @@ def test_scoring_writes_the_dimensions_with_the_frozen_contribution_quantiles(
         assert scores[f"{d}_score"].notna().any(), d
     known = scores["relationship_index"].notna()
     assert known.any() and scores.loc[known, "relationship_dimensions"].ge(3).all()
+
+
+def test_a_book_without_interactions_has_no_satisfaction_and_says_which_inputs_lack() -> None:
+    tables = {k: v for k, v in tiny_tables().items() if k != "interactions"}
+    features = build_features(tables, [D(2022, 12, 31)])
+    out = add_dimensions(_scores(features), features, None, DEFAULT)
+    assert out["satisfaction_score"].isna().all()
+    assert out["satisfaction_reason"].str.contains("csat_mean_12m not in this scoring's data").all()
+    assert out["trust_score"].notna().any()  # the other dimensions stand
