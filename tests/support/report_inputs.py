@@ -208,6 +208,14 @@ def make_scores(
         dtype="str",
     )
     scores["action_rule"] = scores["action"] + ": rule of the fixture"
+    dims = ("satisfaction", "loyalty", "retention", "contribution", "trust")
+    for k, d in enumerate(dims):
+        scores[f"{d}_score"] = ((np.arange(n) * 37 + k * 11) % 101).astype("float64")
+        scores[f"{d}_reason"] = pd.Series(
+            [f"{d} reason of client {i}" for i in range(n)], dtype="str"
+        )
+    scores["relationship_index"] = scores[[f"{d}_score" for d in dims]].mean(axis=1)
+    scores["relationship_dimensions"] = 5
     for t in ("churn", "default", "contribution"):
         scores[f"{t}_model_version"] = f"{t[:3]}0123456789"
         scores[f"{t}_reasons"] = pd.Series(

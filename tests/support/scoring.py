@@ -125,7 +125,7 @@ def build_book(root: Path, n_clients: int = 300) -> Book:
     from predict.features.build import FeaturesConfig, build_features
     from predict.features.labels import build_labels
     from predict.models.bins import DriftReferenceConfig
-    from predict.models.references import drift_reference
+    from predict.models.references import contribution_quantiles, drift_reference
     from predict.models.store import save_bundle
     from predict.synthetic import GenerateConfig, generate_portfolio
 
@@ -141,12 +141,15 @@ def build_book(root: Path, n_clients: int = 300) -> Book:
         build_labels(tables, dates, fc.labels), on=["client_id", "as_of"]
     )
     rate = rates.freeze(tables, TRAIN_AS_OF[-1])  # as train does (references.json)
+    quantiles = {"contribution_quantiles": contribution_quantiles(frame)}  # as train does
     # drift bins as train freezes them: features on the earlier dates, scores on the last
     last = frame["as_of"] == pd.Timestamp(TRAIN_AS_OF[-1])
     for target in ("churn", "default", "contribution"):
         bundle = train_on_features(frame, target)
         drift = drift_reference(bundle, frame[~last], frame[last], DriftReferenceConfig())
-        bundle = dataclasses.replace(bundle, references={"rate": rate, "drift": drift})
+        refs = {"rate": rate, "drift": drift}
+        refs |= quantiles if target == "contribution" else {}
+        bundle = dataclasses.replace(bundle, references=refs)
         save_bundle(bundle, root / "models" / target)
     frame.to_parquet(root / "train.parquet", index=False)
     return Book(raw, root / "models", root / "train.parquet", tables)

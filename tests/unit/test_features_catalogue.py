@@ -55,7 +55,7 @@ def test_each_spec_is_complete(spec: FeatureSpec) -> None:
 
 
 def test_catalogue_size_and_kinds() -> None:
-    assert len(FEATURES) == 74
+    assert len(FEATURES) == 75
     assert set(CATEGORICAL) == {"lifecycle_stage", "segment", "industry", "region", "nps_status"}
     assert len(NUMERIC) + len(CATEGORICAL) == len(FEATURES)
     assert {s.family for s in FEATURES.values()} == set(FAMILIES)

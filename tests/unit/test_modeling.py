@@ -183,6 +183,7 @@ def test_run_training_writes_bundle_metrics_and_plots(tmp_path: Path, split_book
     )
     loaded = load_bundle(tmp_path / "models" / "churn")
     assert loaded.version == result.bundle.version
+    assert "contribution_quantiles" not in loaded.references  # the contribution model's only
     assert (
         loaded.metadata["data_hash"]
         == result.data_hash
@@ -245,6 +246,13 @@ def test_run_training_without_truth_or_revenue_feature_says_so(
         == {k for k in REGRESSION_HEADLINE if not k.startswith(("baseline", "truth"))} | FLAG_KEYS
     )
     assert json.loads((tmp_path / "x" / "detail" / "contribution.json").read_text())["by_segment"]
+    # The contribution folder freezes its segment percentiles (contribution_score): the
+    # labels' here, and none of revenue_12m, which this split lacks.
+    frozen = load_bundle(tmp_path / "m" / "contribution").references["contribution_quantiles"]
+    labelled = train.loc[train["label_contribution"].notna()]
+    assert frozen["all"]["rows"] == len(labelled) and frozen["all"]["realised"] is None
+    assert frozen["all"]["expected"][50] == pytest.approx(labelled["label_contribution"].median())
+    assert set(frozen["segments"]) == set(labelled["segment"].dropna().astype("str"))
 
 
 def test_split_fingerprint_changes_with_the_data(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from predict.report.client_page import (
     dated_table,
     exposure_facts,
     facility_table,
+    relationship_facts,
 )
 from predict.report.explanations import feature_label
 
@@ -113,3 +114,22 @@ def test_waterfall_labels_are_the_features_meaning_with_the_value_in_units() -> 
     assert feature_label("months_to_last_maturity", None) == "No open facility left to mature"
     assert feature_label("segment", "sme") == "Segment is sme"
     assert feature_label("not_in_the_catalogue", "1.5") == "not_in_the_catalogue = 1.5"
+
+
+def test_relationship_block_shows_each_dimension_with_its_reason_and_the_index() -> None:
+    row = pd.Series(
+        {
+            "satisfaction_score": 87.6,
+            "satisfaction_reason": "Average satisfaction of 4.6 out of 5 in the last 12 months",
+            "trust_score": float("nan"),
+            "trust_reason": "not scored: needs one of max_dpd_12m, current_dpd",
+            "relationship_index": 71.2,
+            "relationship_dimensions": 4,
+        }
+    )
+    assert relationship_facts(row) == [
+        ("Satisfaction", "88: Average satisfaction of 4.6 out of 5 in the last 12 months"),
+        ("Trust", "–: not scored: needs one of max_dpd_12m, current_dpd"),
+        ("Relationship index", "71 (4 of 5)"),
+    ]
+    assert relationship_facts(pd.Series({"client_id": "c1"})) == []

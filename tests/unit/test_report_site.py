@@ -104,6 +104,9 @@ def test_client_page_links_back_and_shows_scores_history_and_waterfalls(built: P
         "Previous scoring",
         "Contacts and survey answers",
         "revenue fell",
+        "Relationship (0-100)",
+        "trust reason of client 11",
+        "(5 of 5)",
     ):
         assert expected in text, expected
     assert text.count("<svg") >= 3 + 4  # three waterfalls and the history charts

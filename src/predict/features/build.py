@@ -200,6 +200,7 @@ def _relationship_sql(
         ),
         "revenue_to_turnover_12m": (f"{revenue_12m} / nullif(s.annual_turnover, 0)", ("rev_f",)),
         **_counts("svc_f", {"services_held_3m": "services_3m"}),
+        "repeat_financings": ("greatest(coalesce(fac_f.n_deals, 0) - 1, 0)", ("fac_f",)),
         "annual_turnover": ("s.annual_turnover", ()),
         "segment": ("s.segment", ()),
         "industry": ("s.industry", ()),

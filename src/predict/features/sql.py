@@ -579,6 +579,7 @@ def facility_ctes(terms: bool = False) -> list[Cte]:
     AND f.maturity <= last_day(s.as_of + INTERVAL 12 MONTH)) AS limit_maturing_12m,
   count(*) FILTER (WHERE f.opened > s.as_of_m12) AS opened_12m,
   count(*) FILTER (WHERE f.closed > s.as_of_m12 AND f.closed <= s.as_of) AS closed_12m,
+  count(DISTINCT f.opened) AS n_deals,
   min(f.opened) AS first_facility
 FROM snap s JOIN fac_at f ON f.cid = s.cid AND f.midx = s.midx
 GROUP BY s.cid, s.midx""",

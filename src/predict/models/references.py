@@ -8,26 +8,46 @@
 - ``drift``: the drift check's bins and expected shares (:mod:`predict.models.bins`,
   :func:`drift_reference`): of each model feature on the train split, and of the model's
   calibrated output on the test split (out of sample). Scoring's PSI reads them.
+- ``contribution_quantiles`` (contribution model only): the percentiles 0, 1, ..., 100 per
+  segment of the contribution label (revenue over the horizon H after t, ``expected``) and of
+  ``revenue_12m`` (revenue of the 12 months up to t, ``realised``), over the train split's
+  rows with a contribution label (the model's population), and over all of them (``all``).
+  ``contribution_score`` (:mod:`predict.scoring.dimensions`) places a client's expected and
+  realised contribution within its segment against them, never against the scored input.
 
 Category levels are frozen in ``features.json`` (:class:`predict.models.store.FeatureSpec`).
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from predict.contract.spec import OUTPUT_COLUMN
 from predict.features import rates
 from predict.io import read_json
 from predict.models import bins as drift_bins
-from predict.models.store import ModelBundle
+
+if TYPE_CHECKING:  # store imports this module (checks of references.json)
+    from predict.models.store import ModelBundle
 
 log = logging.getLogger(__name__)
+
+
+QUANTILE_LEVELS = tuple(range(101))  # percentiles frozen for contribution_score
+EXPECTED_COLUMN = "label_contribution"  # revenue over (t, t+H]: what the model predicts
+REALISED_COLUMN = "revenue_12m"  # revenue over (t-12m, t]
+SEGMENT_COLUMN = "segment"
+
+
+class ContributionQuantilesError(ValueError):
+    """A model folder's ``contribution_quantiles`` is malformed."""
 
 
 class MissingReferenceError(FileNotFoundError):
@@ -126,3 +146,76 @@ def _window(rows: pd.DataFrame) -> dict[str, Any]:
         as_of = pd.to_datetime(rows["as_of"])
         out.update(first_as_of=str(as_of.min().date()), last_as_of=str(as_of.max().date()))
     return out
+
+
+def _percentiles(values: pd.Series) -> list[float] | None:
+    known = values.astype("float64").dropna().to_numpy()
+    if known.size == 0:
+        return None
+    return [float(v) for v in np.percentile(known, QUANTILE_LEVELS)]
+
+
+def _block(rows: pd.DataFrame) -> dict[str, Any]:
+    return {
+        "rows": len(rows),
+        "expected": _percentiles(rows[EXPECTED_COLUMN]),
+        "realised": _percentiles(rows[REALISED_COLUMN])
+        if REALISED_COLUMN in rows.columns
+        else None,
+    }
+
+
+def contribution_quantiles(train: pd.DataFrame) -> dict[str, Any]:
+    """``contribution_quantiles`` of a contribution model trained on ``train`` (see module).
+
+    Rows: those with a contribution label. A segment (or the realised revenue) with no
+    known value has ``None`` quantiles; a missing segment is not a segment of its own.
+    """
+    if EXPECTED_COLUMN not in train.columns:
+        raise KeyError(f"train split: no label column {EXPECTED_COLUMN!r}")
+    rows = train.loc[train[EXPECTED_COLUMN].notna()]
+    segments: dict[str, Any] = {}
+    if SEGMENT_COLUMN in rows.columns:
+        keyed = rows.loc[rows[SEGMENT_COLUMN].notna()]
+        for name, group in keyed.groupby(keyed[SEGMENT_COLUMN].astype("str"), sort=True):
+            segments[str(name)] = _block(group)
+    known_at = pd.to_datetime(rows["as_of"]).max() if "as_of" in rows.columns else None
+    return {
+        "levels": list(QUANTILE_LEVELS),
+        "expected": EXPECTED_COLUMN,
+        "realised": REALISED_COLUMN,
+        "known_at": None if known_at is None or pd.isna(known_at) else f"{known_at:%Y-%m-%d}",
+        "all": _block(rows),
+        "segments": segments,
+    }
+
+
+def _check_block(block: object, where: str, n: int) -> None:
+    if not isinstance(block, dict) or not isinstance(block.get("rows"), int):
+        raise ContributionQuantilesError(f"{where}: expected a mapping with an integer 'rows'")
+    for key in ("expected", "realised"):
+        values = block.get(key)
+        if values is None:
+            continue
+        ok = isinstance(values, list) and len(values) == n
+        if not ok or not all(isinstance(v, (int, float)) for v in values):
+            raise ContributionQuantilesError(f"{where}.{key}: expected {n} numbers or null")
+        if any(b < a for a, b in itertools.pairwise(values)):
+            raise ContributionQuantilesError(f"{where}.{key}: quantiles must not decrease")
+
+
+def check_contribution_quantiles(reference: object) -> None:
+    """Refuse a malformed ``contribution_quantiles`` (a :class:`ContributionQuantilesError`)."""
+    if not isinstance(reference, dict):
+        raise ContributionQuantilesError("contribution_quantiles: expected a mapping")
+    levels = reference.get("levels")
+    if not isinstance(levels, list) or len(levels) < 2 or levels != sorted(set(levels)):
+        raise ContributionQuantilesError("contribution_quantiles.levels: increasing percentiles")
+    if levels[0] != 0 or levels[-1] != 100:
+        raise ContributionQuantilesError("contribution_quantiles.levels: from 0 to 100")
+    _check_block(reference.get("all"), "contribution_quantiles.all", len(levels))
+    segments = reference.get("segments")
+    if not isinstance(segments, dict):
+        raise ContributionQuantilesError("contribution_quantiles.segments: expected a mapping")
+    for name, block in segments.items():
+        _check_block(block, f"contribution_quantiles.segments.{name}", len(levels))

@@ -60,6 +60,7 @@ from predict.models import bins
 from predict.models.booster_text import ModelTextError, check_model_text
 from predict.models.calibration import CalibrationError, Calibrator, calibrator_from_dict
 from predict.models.offset import Offset, OffsetError
+from predict.models.references import ContributionQuantilesError, check_contribution_quantiles
 
 log = logging.getLogger(__name__)
 
@@ -473,6 +474,11 @@ def _references(folder: Path, contents: Mapping[str, bytes]) -> dict[str, Any]:
         try:
             bins.check(references["drift"])
         except bins.DriftReferenceError as exc:
+            raise _refuse(folder, REFERENCES_FILE, str(exc)) from exc
+    if "contribution_quantiles" in references:
+        try:
+            check_contribution_quantiles(references["contribution_quantiles"])
+        except ContributionQuantilesError as exc:
             raise _refuse(folder, REFERENCES_FILE, str(exc)) from exc
     return references
 

@@ -53,7 +53,11 @@ from predict.models.evaluation import (
 from predict.models.flags import model_flags
 from predict.models.metrics_files import detail_path, write_metrics
 from predict.models.offset import Offset, OffsetConfig
-from predict.models.references import drift_reference, training_references
+from predict.models.references import (
+    contribution_quantiles,
+    drift_reference,
+    training_references,
+)
 from predict.models.skipped import empty_plots, untrainable, write_skipped
 from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
 from predict.models.tracking import PromotionData, TrackingConfig
@@ -590,6 +594,8 @@ def run_training(
     frozen["drift"] = drift_reference(
         bundle, split["train"], split["test"], config.drift_reference
     )  # feature bins on train, score bins on test (out of sample)
+    if target == "contribution":
+        frozen["contribution_quantiles"] = contribution_quantiles(split["train"])
     bundle = dataclasses.replace(bundle, metadata=meta, references=frozen)
     bundle_dir = save_bundle(bundle, Path(models_dir) / target)
     bundle = load_bundle(bundle_dir)  # what is on disk is what is tracked and scored

@@ -100,6 +100,31 @@ def exposure_facts(row: pd.Series, currency: str = "") -> list[tuple[str, str]]:
     return [(f"{lab}, {currency}" if currency and lab in money else lab, t) for lab, t in out]
 
 
+RELATIONSHIP = (
+    ("Satisfaction", "satisfaction"),
+    ("Loyalty", "loyalty"),
+    ("Retention", "retention"),
+    ("Contribution", "contribution"),
+    ("Trust", "trust"),
+)
+
+
+def relationship_facts(row: pd.Series) -> list[tuple[str, str]]:
+    """The five relationship dimensions (0-100, with the strongest input or why none) and
+    the index with how many dimensions it rests on; empty for scores without them."""
+    out = []
+    for label, name in RELATIONSHIP:
+        if f"{name}_score" not in row:
+            continue
+        score = cell(row[f"{name}_score"], "int")["text"]
+        reason = row.get(f"{name}_reason")
+        out.append((label, f"{score}: {reason}" if isinstance(reason, str) and reason else score))
+    if "relationship_index" in row:
+        index = cell(row["relationship_index"], "int")["text"]
+        out.append(("Relationship index", f"{index} ({row['relationship_dimensions']} of 5)"))
+    return out
+
+
 FACILITY_COLS = (
     Col("facility_id", "Facility"),
     Col("product", "Product"),

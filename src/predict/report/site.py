@@ -782,6 +782,7 @@ def client_context(
         "decision": client_page.action_sentence(row),
         "who": client_page.facts(row, client_page.WHO),
         "exposure": client_page.exposure_facts(row, config.currency),
+        "relationship": client_page.relationship_facts(row),
         "currency": config.currency,
         "triggers": _client_triggers(inputs.early_warning, client_id),
         "movement": movement_rows(row),

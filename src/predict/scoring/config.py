@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from predict.scoring.dimensions import DimensionsConfig
 from predict.scoring.drift import DriftConfig
 from predict.scoring.grades import GradesConfig
 from predict.scoring.reasons import ReasonsConfig
@@ -41,6 +42,7 @@ class ScoreConfig:
     value: ValueConfig = field(default_factory=ValueConfig)
     grades: GradesConfig = field(default_factory=GradesConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
+    dimensions: DimensionsConfig = field(default_factory=DimensionsConfig)
 
     def __post_init__(self) -> None:
         if self.chunk_size < 1:

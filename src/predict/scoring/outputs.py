@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from predict.io import json_text, sha256_file, write_csv, write_json, write_parquet
+from predict.scoring.dimensions import DIMENSION_COLUMNS
 from predict.scoring.result import ScoringReport, ScoringResult
 
 SCORE_COLUMNS = (
@@ -73,6 +74,7 @@ EXTRA_COLUMNS = (
     "cost_to_serve",
     "capital_charge",
     "action_rule",
+    *DIMENSION_COLUMNS,
     "run_id",
 )
 RUN_ID_KEY = "predict.run_id"

@@ -6,7 +6,8 @@ data cannot give becomes an all-missing column, a category unseen in training be
 missing; both are reported); then, chunk by chunk, each model's outputs, TreeSHAP
 explanations and reasons (:mod:`~predict.scoring.chunks`); the scope rules
 (:mod:`~predict.scoring.scope`). The relationship evaluation (exposure, expected loss, value,
-action), the change since the previous scoring (:mod:`~predict.scoring.previous`), the
+action), the five relationship dimensions and the index (:mod:`~predict.scoring.dimensions`),
+the change since the previous scoring (:mod:`~predict.scoring.previous`), the
 early-warning list and the drift check (:mod:`~predict.scoring.drift_check`) follow on the
 whole portfolio. :func:`score_folder` is ``predict score``: read, score, write.
 """
@@ -39,6 +40,7 @@ from predict.scoring.align import (
 from predict.scoring.chunks import score_chunks
 from predict.scoring.config import ScoreConfig
 from predict.scoring.dates import check_scoring_date
+from predict.scoring.dimensions import add_dimensions, frozen_contribution_quantiles
 from predict.scoring.drift_check import drift_report, drift_warnings
 from predict.scoring.early_warning import early_warning
 from predict.scoring.explain import ExplanationWriter
@@ -146,6 +148,8 @@ def score_snapshot(
     elif previous is not None and report.previous == "none":
         report.previous = "given"
     scores = evaluate_relationships(scores, tables, as_of, previous, config, horizon_months)
+    quantiles = frozen_contribution_quantiles(bundles)  # from the model folder, never the input
+    scores = add_dimensions(scores, features, quantiles, config.dimensions)
     scores = order_columns(scores)
     early = early_warning(
         scores,
