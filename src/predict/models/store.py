@@ -53,7 +53,7 @@ import pandas as pd
 
 from predict import io
 from predict.features import rates
-from predict.models import bins
+from predict.models import bins, potential
 from predict.models.booster_text import ModelTextError, check_model_text
 from predict.models.calibration import CalibrationError, Calibrator, calibrator_from_dict
 
@@ -437,6 +437,11 @@ def _references(folder: Path, contents: Mapping[str, bytes]) -> dict[str, Any]:
         try:
             bins.check(references["drift"])
         except bins.DriftReferenceError as exc:
+            raise _refuse(folder, REFERENCES_FILE, str(exc)) from exc
+    if "potential" in references:
+        try:
+            potential.check(references["potential"])
+        except potential.PotentialReferenceError as exc:
             raise _refuse(folder, REFERENCES_FILE, str(exc)) from exc
     return references
 

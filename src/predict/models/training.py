@@ -50,6 +50,7 @@ from predict.models.evaluation import (
 )
 from predict.models.flags import model_flags
 from predict.models.metrics_files import detail_path, write_metrics
+from predict.models.potential import PotentialConfig, PotentialUnavailable, potential_reference
 from predict.models.references import drift_reference, training_references
 from predict.models.skipped import empty_plots, untrainable, write_skipped
 from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
@@ -115,6 +116,7 @@ class TrainConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     drift_reference: DriftReferenceConfig = field(default_factory=DriftReferenceConfig)
+    potential: PotentialConfig = field(default_factory=PotentialConfig)  # contribution only
 
 
 def task_of(target: str) -> str:
@@ -546,6 +548,15 @@ def run_training(
     frozen["drift"] = drift_reference(
         bundle, split["train"], split["test"], config.drift_reference
     )  # feature bins on train, score bins on test (out of sample)
+    if target == "contribution":  # potential value and growth threshold (models/potential.py)
+        predicted = bundle.predict(split["test"])
+        try:
+            frozen["potential"] = potential_reference(
+                split, predicted, config.baseline.revenue_scale, config.potential
+            )
+        except PotentialUnavailable as exc:  # kept, with its reason, for scoring to report
+            log.warning("%s: trained without it (potential values will be missing)", exc)
+            frozen["potential_unavailable"] = str(exc)
     bundle = dataclasses.replace(bundle, metadata=meta, references=frozen)
     bundle_dir = save_bundle(bundle, Path(models_dir) / target)
     bundle = load_bundle(bundle_dir)  # what is on disk is what is tracked and scored

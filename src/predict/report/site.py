@@ -76,7 +76,7 @@ def _default_lists() -> dict[str, str]:
         "grow": "expected_contribution",
         "workout": "expected_loss",
         "win_back": "expected_contribution",
-        "convert": "expected_contribution",
+        "convert": "potential_value",
     }
 
 

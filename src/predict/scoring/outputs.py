@@ -72,6 +72,10 @@ EXTRA_COLUMNS = (
     "cost_to_serve",
     "capital_charge",
     "action_rule",
+    "potential_value",
+    "potential_basis",
+    "potential_not_scored_reason",
+    "growth_potential",
     "run_id",
 )
 RUN_ID_KEY = "predict.run_id"
