@@ -717,6 +717,7 @@ def client_context(
         },
         "decision": client_page.action_sentence(row),
         "who": client_page.facts(row, client_page.WHO),
+        "profile": client_page.profile(row, inputs.scores, config.currency),
         "exposure": client_page.exposure_facts(row, config.currency),
         "currency": config.currency,
         "triggers": _client_triggers(inputs.early_warning, client_id),
