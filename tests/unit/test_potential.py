@@ -18,7 +18,6 @@ from predict.models.potential import (
     PotentialReferenceError,
     check,
     conversions,
-    growth_reference,
     potential_reference,
     size_band,
     size_edges,
@@ -37,9 +36,16 @@ CONFIG = PotentialConfig(size_bands=1, min_clients=3, shrinkage=2.0)
 
 
 def _row(cid: str, as_of: str, stage: str, seg: str | None, ind: str | None, y: float) -> dict:
-    return {"client_id": cid, "as_of": pd.Timestamp(as_of), "lifecycle_stage": stage,
-            "segment": seg, "industry": ind, "annual_turnover": 1.0,
-            "label_contribution": y, "revenue_12m": 0.0}  # fmt: skip
+    return {
+        "client_id": cid,
+        "as_of": pd.Timestamp(as_of),
+        "lifecycle_stage": stage,
+        "segment": seg,
+        "industry": ind,
+        "annual_turnover": 1.0,
+        "label_contribution": y,
+        "revenue_12m": 0.0,
+    }
 
 
 def _hand_split() -> dict[str, pd.DataFrame]:
@@ -77,8 +83,10 @@ def test_cell_and_segment_means_shrunk_by_hand() -> None:
 
 def test_a_large_cell_keeps_its_own_mean() -> None:
     big = dataclasses.replace(CONFIG, min_clients=2)
-    cells = {(c["segment"], c["industry"]): c for c in
-             value_table(conversions(_hand_split()), big)["cells"]}  # fmt: skip
+    cells = {
+        (c["segment"], c["industry"]): c
+        for c in value_table(conversions(_hand_split()), big)["cells"]
+    }
     assert cells[("A", "x")]["value"] == 150.0 and cells[("A", "y")]["value"] == 350.0
 
 
@@ -117,8 +125,7 @@ def _scored() -> pd.DataFrame:
     return pd.DataFrame(
         {
             "client_id": ["g1", "g2", "g3", "g4", "g5", "g6", "g7"],
-            "lifecycle_stage": ["active", "active", "active", "in_default", "new", "active",
-                                "active"],  # fmt: skip
+            "lifecycle_stage": ["active"] * 3 + ["in_default", "new", "active", "active"],
             "in_default": [0, 0, 0, 1, 0, 0, 0],
             "default_probability": [0.01, 0.01, 0.06, 1.0, 0.01, 0.01, np.nan],
             "expected_contribution": [500.0, 400.0, 500.0, 500.0, 500.0, np.nan, 430.0],
@@ -169,18 +176,23 @@ def test_prospects_and_new_clients_get_the_cell_value_others_a_reason() -> None:
 
 def test_without_a_reference_every_value_is_missing_with_the_reason() -> None:
     scores = _scored()
-    out = potential_values(scores["lifecycle_stage"], scores["lifecycle_stage"],
-                           scores["lifecycle_stage"], scores["revenue_12m"], None, "why")  # fmt: skip
+    stage = scores["lifecycle_stage"]
+    out = potential_values(stage, stage, stage, scores["revenue_12m"], None, "why")
     assert out["potential_value"].isna().all()
     assert set(out["potential_not_scored_reason"]) == {"why"}
     assert growth_flags(scores, scores["revenue_12m"], None).isna().all()
 
 
 def test_bad_settings_and_references_refused() -> None:
-    for bad in ({"size_bands": 0}, {"min_clients": 0}, {"shrinkage": 0},
-                {"growth_top_share": 1.0}, {"floor_quantile": 1.0},
-                {"watch_default_probability": 0.0}):  # fmt: skip
-        with pytest.raises(ValueError, match="train.potential"):
+    for bad in (
+        {"size_bands": 0},
+        {"min_clients": 0},
+        {"shrinkage": 0},
+        {"growth_top_share": 1.0},
+        {"floor_quantile": 1.0},
+        {"watch_default_probability": 0.0},
+    ):
+        with pytest.raises(ValueError, match=r"train\.potential"):
             PotentialConfig(**bad)
     broken = _reference()
     broken["growth"]["floor"] = 0.0
@@ -209,8 +221,14 @@ def test_training_freezes_the_reference_or_says_why_not(
 ) -> None:
     book = _with_stages(split_book) if stages else split_book
     split = write_split(book, tmp_path / "split")
-    run_training(split, "contribution", fast_config(30, 10), models_dir=tmp_path / "models",
-                 metrics_dir=tmp_path / "metrics", plots_dir=tmp_path / "plots")  # fmt: skip
+    run_training(
+        split,
+        "contribution",
+        fast_config(30, 10),
+        models_dir=tmp_path / "models",
+        metrics_dir=tmp_path / "metrics",
+        plots_dir=tmp_path / "plots",
+    )
     references = load_bundle(tmp_path / "models" / "contribution").references
     if not stages:
         assert "lifecycle_stage" in references["potential_unavailable"]

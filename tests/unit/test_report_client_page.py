@@ -18,9 +18,9 @@ from predict.report.client_page import (
     profile,
     segment_percentile,
 )
+from predict.report.explanations import feature_label
 from predict.report.formatting import MISSING
 from tests.support.report_inputs import write_portfolio
-from predict.report.explanations import feature_label
 
 AS_OF = pd.Timestamp("2025-12-31")
 
@@ -149,13 +149,25 @@ def test_segment_percentile_counts_the_segments_clients_at_or_below() -> None:
 
 def test_profile_shows_scores_potential_dimensions_present_and_changes() -> None:
     book = _book()
-    row = pd.concat([book.iloc[3], pd.Series({
-        "churn_probability": 0.123, "default_probability": 0.0104,
-        "expected_contribution": 25_400.0, "rating_grade": "4", "previous_rating_grade": "3",
-        "potential_value": float("nan"), "potential_not_scored_reason": "stage active: x",
-        "growth_potential": True, "churn_probability_change": 0.021,
-        "contribution_change": -1500.0,
-    })])  # fmt: skip
+    row = pd.concat(
+        [
+            book.iloc[3],
+            pd.Series(
+                {
+                    "churn_probability": 0.123,
+                    "default_probability": 0.0104,
+                    "expected_contribution": 25_400.0,
+                    "rating_grade": "4",
+                    "previous_rating_grade": "3",
+                    "potential_value": float("nan"),
+                    "potential_not_scored_reason": "stage active: x",
+                    "growth_potential": True,
+                    "churn_probability_change": 0.021,
+                    "contribution_change": -1500.0,
+                }
+            ),
+        ]
+    )
     got = profile(row, book, "EUR")
     facts = dict(got["facts"])
     assert facts["Churn probability"] == "12.3%" and facts["Rating grade"] == "4"
@@ -167,8 +179,10 @@ def test_profile_shows_scores_potential_dimensions_present_and_changes() -> None
     assert set(dims) == {"Trust", "Relationship index"}  # only the columns the scores have
     assert dims["Relationship index"]["percentile"] == "75" and dims["Trust"]["peers"] == 0
     assert dict(got["changes"]) == {
-        "Churn probability": "+2.1 pp", "Expected contribution": "-1,500", "Rating grade": "3 → 4"
-    }  # fmt: skip
+        "Churn probability": "+2.1 pp",
+        "Expected contribution": "-1,500",
+        "Rating grade": "3 → 4",
+    }
     assert profile(book.iloc[0], book)["changes"] == []
 
 
@@ -179,8 +193,11 @@ def test_the_rendered_client_page_opens_with_the_profile(tmp_path: Path) -> None
     scores["potential_value"] = 12_345.0
     scores["growth_potential"] = pd.array([True] * len(scores), dtype="boolean")
     as_of = pd.Timestamp(scores["as_of"].iloc[0]).date().isoformat()
-    io.write_parquet(scores, run.scores / "scores.parquet",
-                     {"predict.run_id": "fixture0run0id00", "predict.as_of": as_of})  # fmt: skip
+    io.write_parquet(
+        scores,
+        run.scores / "scores.parquet",
+        {"predict.run_id": "fixture0run0id00", "predict.as_of": as_of},
+    )
     inputs = load_inputs(run.scores, run.models, run.metrics, run.tables, run.plots)
     config = ReportConfig(max_client_pages=0)
     site = build_report(inputs, site_dir(tmp_path / "reports"), config, clients=["C0011"]).site

@@ -118,7 +118,9 @@ def conversions(split: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     for name, frame in split.items():
         missing = [c for c in need if c not in frame.columns]
         if missing:
-            raise PotentialUnavailable(f"potential value: the {name} split lacks column(s) {missing}")
+            raise PotentialUnavailable(
+                f"potential value: the {name} split lacks column(s) {missing}"
+            )
         keep = frame["lifecycle_stage"].astype("str").eq(STAGE_NEW) & frame[LABEL].notna()
         frames.append(frame.loc[keep.to_numpy(dtype=bool)])
     rows = pd.concat(frames, ignore_index=True).sort_values(["client_id", "as_of"], kind="stable")
@@ -150,17 +152,23 @@ def value_table(rows: pd.DataFrame, config: PotentialConfig) -> dict[str, Any]:
     )
     book = float(frame["y"].mean())
     segments: dict[str, dict[str, Any]] = {}
-    for seg, g in frame.groupby("segment", sort=True):
+    for key, g in frame.groupby("segment", sort=True):
         n, mean = len(g), float(g["y"].mean())
-        segments[str(seg)] = {"n": n, "mean": mean, "value": shrink(n, mean, book, config)}
+        segments[str(key)] = {"n": n, "mean": mean, "value": shrink(n, mean, book, config)}
     cells = []
     full = frame.dropna(subset=["industry", "size_band"])
     for (seg, ind, band), g in full.groupby(["segment", "industry", "size_band"], sort=True):
         n, mean = len(g), float(g["y"].mean())
         toward = segments[str(seg)]["value"]
         cells.append(
-            {"segment": str(seg), "industry": str(ind), "size_band": str(band), "n": n,
-             "mean": mean, "value": shrink(n, mean, toward, config)}  # fmt: skip
+            {
+                "segment": str(seg),
+                "industry": str(ind),
+                "size_band": str(band),
+                "n": n,
+                "mean": mean,
+                "value": shrink(n, mean, toward, config),
+            }
         )
     return {
         "book": {"n": len(frame), "mean": book},
@@ -206,14 +214,18 @@ def growth_reference(
     floor = float(np.quantile(positive, config.floor_quantile))
     ratio = np.asarray(predicted, dtype="float64")[active] / np.maximum(today, floor)
     threshold = float(np.quantile(ratio, 1.0 - config.growth_top_share))
-    return {"rows": int(active.sum()), "revenue_scale": scale, "floor": floor,
-            "threshold": threshold}  # fmt: skip
+    return {
+        "rows": int(active.sum()),
+        "revenue_scale": scale,
+        "floor": floor,
+        "threshold": threshold,
+    }
 
 
 def potential_reference(
     split: Mapping[str, pd.DataFrame],
     predicted_test: np.ndarray,
-    scale: float,
+    scale: float | str,
     config: PotentialConfig,
 ) -> dict[str, Any]:
     """``references.json`` ``potential`` of the contribution model (see the module)."""
@@ -222,7 +234,7 @@ def potential_reference(
             f"potential reference: revenue scale H/12 must be a number > 0, got {scale!r} "
             "(resolve train.baseline.revenue_scale first)"
         )
-    reference = {
+    reference: dict[str, Any] = {
         "format": FORMAT,
         "settings": {
             "size_bands": config.size_bands,

@@ -197,7 +197,7 @@ def segment_percentile(scores: pd.DataFrame, row: pd.Series, column: str) -> tup
     is at or below the row's, and how many clients of the segment have a value (for display
     only: a percentile of this scoring's book, not a frozen reference). NaN, 0 without a
     value or a segment."""
-    value = row.get(column)
+    value: Any = row.get(column)
     if column not in scores or is_missing(value) or is_missing(row.get("segment")):
         return float("nan"), 0
     peers = scores.loc[scores["segment"].astype("str") == str(row["segment"]), column]
@@ -221,25 +221,39 @@ def profile(row: pd.Series, scores: pd.DataFrame, currency: str = "") -> dict[st
     scores and the index with their percentile in the segment (``dimensions``, only the
     columns the scores have); what changed since the previous scoring (``changes``)."""
     money = {label for label, _, fmt in PROFILE_SCORES if fmt == "money"}
-    out = [(f"{lab}, {currency}" if currency and lab in money else lab, text)
-           for lab, text in facts(row, PROFILE_SCORES)]  # fmt: skip
+    out = [
+        (f"{lab}, {currency}" if currency and lab in money else lab, text)
+        for lab, text in facts(row, PROFILE_SCORES)
+    ]
     if "potential_value" in row and is_missing(row["potential_value"]):
         reason = row.get("potential_not_scored_reason")
-        out = [(lab, f"{MISSING} ({reason})" if "Potential" in lab and not is_missing(reason)
-                else t) for lab, t in out]  # fmt: skip
+        out = [
+            (lab, f"{MISSING} ({reason})" if "Potential" in lab and not is_missing(reason) else t)
+            for lab, t in out
+        ]
     if (growth := _growth_text(row)) is not None:
         out.append(("Growth potential", growth))
     dimensions = []
     for label, column in DIMENSIONS:
         if column in row:
             pct, n = segment_percentile(scores, row, column)
-            dimensions.append({"label": label, "score": str(cell(row[column], "float")["text"]),
-                               "percentile": MISSING if n == 0 else f"{pct:.0f}",
-                               "peers": n})  # fmt: skip
-    changes = [(lab, str(cell(row[col], fmt)["text"])) for lab, col, fmt in CHANGES
-               if col in row and not is_missing(row[col])]  # fmt: skip
-    for label, now, before in (("Rating grade", "rating_grade", "previous_rating_grade"),
-                               ("Lifecycle stage", "lifecycle_stage", "previous_lifecycle_stage")):  # fmt: skip
+            dimensions.append(
+                {
+                    "label": label,
+                    "score": str(cell(row[column], "float")["text"]),
+                    "percentile": MISSING if n == 0 else f"{pct:.0f}",
+                    "peers": n,
+                }
+            )
+    changes = [
+        (lab, str(cell(row[col], fmt)["text"]))
+        for lab, col, fmt in CHANGES
+        if col in row and not is_missing(row[col])
+    ]
+    for label, now, before in (
+        ("Rating grade", "rating_grade", "previous_rating_grade"),
+        ("Lifecycle stage", "lifecycle_stage", "previous_lifecycle_stage"),
+    ):
         if before in row and not is_missing(row[before]):
             changes.append((label, f"{row[before]} → {cell(row.get(now), 'text')['text']}"))
     return {"facts": out, "dimensions": dimensions, "changes": changes}

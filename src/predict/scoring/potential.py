@@ -59,9 +59,13 @@ def _text(values: pd.Series) -> pd.Series:
 
 
 def potential_values(
-    stage: pd.Series, segment: pd.Series, industry: pd.Series, turnover: pd.Series,
-    reference: Mapping[str, Any] | None, missing: str = "no potential reference",
-) -> pd.DataFrame:  # fmt: skip
+    stage: pd.Series,
+    segment: pd.Series,
+    industry: pd.Series,
+    turnover: pd.Series,
+    reference: Mapping[str, Any] | None,
+    missing: str = "no potential reference",
+) -> pd.DataFrame:
     """``potential_value``, ``potential_basis``, ``potential_not_scored_reason`` per row."""
     n = len(stage)
     value = np.full(n, np.nan)
