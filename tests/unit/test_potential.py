@@ -6,6 +6,7 @@ trip, the action rules and the grow queue."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +30,15 @@ from predict.report.queue import build_queue
 from predict.scoring.config import ScoreConfig
 from predict.scoring.potential import growth_flags, potential_values
 from predict.scoring.relationship import assign_actions
+from predict.features.build import FeaturesConfig, build_features
+from predict.scoring.align import load_models
+from predict.scoring.reasons import catalogue_templates
+from predict.scoring.run import score_snapshot
+from tests.support.scoring import Book as ScoringBook
 from tests.support.splits import Book, fast_config, write_split
 
 ROOT = Path(__file__).resolve().parents[2]
+SCORE_AS_OF = dt.date(2025, 12, 31)
 CONFIG = PotentialConfig(size_bands=1, min_clients=3, shrinkage=2.0)
 
 
@@ -279,3 +286,52 @@ def test_grow_queue_puts_growth_potential_first() -> None:
         }
     )
     assert build_queue(scores, "grow").rows["client_id"].tolist() == ["c2", "c1", "c3"]
+
+
+def test_scoring_a_client_alone_gives_the_same_potential_and_growth(
+    scoring_book: ScoringBook, tmp_path: Path
+) -> None:
+    features = build_features(scoring_book.tables, [SCORE_AS_OF], FeaturesConfig())
+    bundles, _ = load_models(scoring_book.models)
+    reference = bundles["contribution"].references["potential"]
+    config = ScoreConfig(previous="none")
+
+    def score(rows: pd.DataFrame, out: Path) -> pd.DataFrame:
+        result = score_snapshot(
+            scoring_book.tables,
+            SCORE_AS_OF,
+            bundles,
+            lambda tables, dates: rows.copy(),
+            out,
+            config,
+            templates=catalogue_templates(),
+        )
+        return result.scores.set_index("client_id")
+
+    book = score(features, tmp_path / "all")
+    stages = book["lifecycle_stage"].astype("str")
+    assert book.loc[stages.isin(["potential", "new"]), "potential_value"].notna().any()
+    assert book.loc[~stages.isin(["potential", "new"]), "potential_value"].isna().all()
+    assert book.loc[~stages.eq("active"), "growth_potential"].eq(False).all()
+    prospect = book.index[stages.eq("potential") & book["potential_value"].notna()][0]
+    row = features[features["client_id"].astype("str") == prospect]
+    seg = str(row["segment"].iloc[0])
+    band = size_band(row["annual_turnover"], reference["value"]["size_edges"]).iloc[0]
+    cell = [
+        c
+        for c in reference["value"]["cells"]
+        if (c["segment"], c["industry"], c["size_band"])
+        == (seg, str(row["industry"].iloc[0]), band)
+    ]
+    want = cell[0]["value"] if cell else reference["value"]["segments"][seg]["value"]
+    assert book.loc[prospect, "potential_value"] == pytest.approx(want)
+    flagged = book.index[book["growth_potential"].fillna(False).astype(bool)]
+    assert len(flagged) > 0
+    for client in (prospect, flagged[0]):
+        alone = score(
+            features[features["client_id"].astype("str") == client], tmp_path / f"c{client}"
+        )
+        for column in ("potential_value", "potential_basis", "growth_potential"):
+            assert alone.loc[client, column] == book.loc[client, column] or (
+                pd.isna(alone.loc[client, column]) and pd.isna(book.loc[client, column])
+            )
