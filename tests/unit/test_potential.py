@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from predict.config import load_section
+from predict.config import ConfigError, load_section
+from predict.features.build import FeaturesConfig, build_features
 from predict.models.potential import (
     PotentialConfig,
     PotentialReferenceError,
@@ -25,14 +26,13 @@ from predict.models.potential import (
     value_table,
 )
 from predict.models.store import load_bundle
-from predict.models.training import run_training
+from predict.models.training import TrainConfig, run_training
 from predict.report.queue import build_queue
+from predict.scoring.align import load_models
 from predict.scoring.config import ScoreConfig
 from predict.scoring.potential import growth_flags, potential_values
-from predict.scoring.relationship import assign_actions
-from predict.features.build import FeaturesConfig, build_features
-from predict.scoring.align import load_models
 from predict.scoring.reasons import catalogue_templates
+from predict.scoring.relationship import assign_actions
 from predict.scoring.run import score_snapshot
 from tests.support.scoring import Book as ScoringBook
 from tests.support.splits import Book, fast_config, write_split
@@ -335,3 +335,13 @@ def test_scoring_a_client_alone_gives_the_same_potential_and_growth(
             assert alone.loc[client, column] == book.loc[client, column] or (
                 pd.isna(alone.loc[client, column]) and pd.isna(book.loc[client, column])
             )
+
+
+def test_a_bad_potential_setting_in_params_is_refused_with_its_name(tmp_path: Path) -> None:
+    params = (ROOT / "params.yaml").read_text(encoding="utf-8")
+    bad = params.replace("    growth_top_share: 0.2\n", "    growth_top_share: 1.5\n", 1)
+    assert bad != params
+    (tmp_path / "params.yaml").write_text(bad, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"growth_top_share"):
+        load_section(tmp_path / "params.yaml", "train", TrainConfig)
+    assert load_section(ROOT / "params.yaml", "train", TrainConfig).potential == PotentialConfig()
