@@ -388,9 +388,13 @@ def test_a_newly_defaulted_client_tops_the_queue_and_its_first_screen_decides(
     browser.wait_for("Page.loadEventFired", mark)
     assert "/clients/" in browser.js("location.pathname")
     # the first screen (1366 x 900): the decision, who, exposure and the scores are in view
-    for block in ("decision", "who", "exposure", "scores-now"):
+    # ...below the profile (issue #15 item 5), which opens the page
+    for block in ("decision", "profile", "who", "exposure", "scores-now"):
         bottom = browser.js(f"document.getElementById('{block}').getBoundingClientRect().top")
         assert 0 <= bottom < 900, block
+    profile = browser.js("document.getElementById('profile').innerText")
+    for expected in ("Churn probability", "Rating grade", "Since the previous scoring"):
+        assert expected in profile, expected
     text = browser.js("document.getElementById('first-screen').innerText")
     for expected in ("Relationship manager", "EAD", "Limit", "Drawn", "LGD", "Expected loss"):
         assert expected in text, expected

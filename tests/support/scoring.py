@@ -125,6 +125,7 @@ def build_book(root: Path, n_clients: int = 300) -> Book:
     from predict.features.build import FeaturesConfig, build_features
     from predict.features.labels import build_labels
     from predict.models.bins import DriftReferenceConfig
+    from predict.models.potential import PotentialConfig, potential_reference
     from predict.models.references import contribution_quantiles, drift_reference
     from predict.models.store import save_bundle
     from predict.synthetic import GenerateConfig, generate_portfolio
@@ -149,6 +150,11 @@ def build_book(root: Path, n_clients: int = 300) -> Book:
         drift = drift_reference(bundle, frame[~last], frame[last], DriftReferenceConfig())
         refs = {"rate": rate, "drift": drift}
         refs |= quantiles if target == "contribution" else {}
+        if target == "contribution":  # as train freezes it (models/potential.py), H = 12
+            predicted = bundle.predict(frame[last])
+            refs["potential"] = potential_reference(
+                {"train": frame[~last], "test": frame[last]}, predicted, 1.0, PotentialConfig()
+            )
         bundle = dataclasses.replace(bundle, references=refs)
         save_bundle(bundle, root / "models" / target)
     frame.to_parquet(root / "train.parquet", index=False)

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
-import pandas as pd
+from pathlib import Path
 
+import pandas as pd
+import pytest
+
+from predict import io
+from predict.report import ReportConfig, build_report, load_inputs, site_dir
 from predict.report.client_page import (
     EVENT_COLS,
     action_sentence,
     dated_table,
     exposure_facts,
     facility_table,
+    profile,
     relationship_facts,
+    segment_percentile,
 )
 from predict.report.explanations import feature_label
+from predict.report.formatting import MISSING
+from tests.support.report_inputs import write_portfolio
 
 AS_OF = pd.Timestamp("2025-12-31")
 
@@ -133,3 +142,94 @@ def test_relationship_block_shows_each_dimension_with_its_reason_and_the_index()
         ("Relationship index", "71 (4 of 5)"),
     ]
     assert relationship_facts(pd.Series({"client_id": "c1"})) == []
+
+
+def _book() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "client_id": ["a", "b", "c", "d", "e"],
+            "segment": ["sme", "sme", "sme", "sme", "large"],
+            "trust_score": [10.0, 40.0, 40.0, None, 90.0],
+            "relationship_index": [55.0, 20.0, 80.0, 60.0, 5.0],
+        }
+    )
+
+
+def test_segment_percentile_counts_the_segments_clients_at_or_below() -> None:
+    book = _book()
+    row = book.iloc[1]  # trust 40 in sme: 10, 40, 40 scored (d has none) -> 3 of 3 at or below
+    assert segment_percentile(book, row, "trust_score") == (100.0, 3)
+    assert segment_percentile(book, book.iloc[0], "trust_score") == (pytest.approx(100 / 3), 3)
+    # index 60 in sme: 55, 20, 60 at or below, 80 above -> 75%, 4 peers (e is another segment)
+    assert segment_percentile(book, book.iloc[3], "relationship_index") == (75.0, 4)
+    pct, n = segment_percentile(book, book.iloc[3], "trust_score")  # no score: no percentile
+    assert n == 0 and pct != pct
+    assert segment_percentile(book, book.iloc[0], "loyalty_score")[1] == 0  # column absent
+
+
+def test_profile_shows_scores_potential_dimensions_present_and_changes() -> None:
+    book = _book()
+    row = pd.concat(
+        [
+            book.iloc[3],
+            pd.Series(
+                {
+                    "churn_probability": 0.123,
+                    "default_probability": 0.0104,
+                    "expected_contribution": 25_400.0,
+                    "rating_grade": "4",
+                    "previous_rating_grade": "3",
+                    "potential_value": float("nan"),
+                    "potential_not_scored_reason": "stage active: x",
+                    "growth_potential": True,
+                    "churn_probability_change": 0.021,
+                    "contribution_change": -1500.0,
+                }
+            ),
+        ]
+    )
+    got = profile(row, book, "EUR")
+    facts = dict(got["facts"])
+    assert facts["Churn probability"] == "12.3%" and facts["Rating grade"] == "4"
+    assert facts["Expected contribution, EUR"] == "25,400"
+    assert facts["Potential value, EUR"] == "– (stage active: x)".replace("–", MISSING)
+    assert facts["Growth potential"].startswith("yes")
+    assert "Relationship value" not in facts  # not in the scores: not shown
+    dims = {d["label"]: d for d in got["dimensions"]}
+    assert set(dims) == {"Trust", "Relationship index"}  # only the columns the scores have
+    assert dims["Relationship index"]["percentile"] == "75" and dims["Trust"]["peers"] == 0
+    assert dict(got["changes"]) == {
+        "Churn probability": "+2.1 pp",
+        "Expected contribution": "-1,500",
+        "Rating grade": "3 → 4",
+    }
+    assert profile(book.iloc[0], book)["changes"] == []
+
+
+def test_the_rendered_client_page_opens_with_the_profile(tmp_path: Path) -> None:
+    run = write_portfolio(tmp_path)
+    scores = pd.read_parquet(run.scores / "scores.parquet")
+    scores["loyalty_score"] = [float(i) for i in range(len(scores))]
+    scores = scores.drop(columns=["trust_score", "trust_reason"], errors="ignore")
+    scores["potential_value"] = 12_345.0
+    scores["growth_potential"] = pd.array([True] * len(scores), dtype="boolean")
+    as_of = pd.Timestamp(scores["as_of"].iloc[0]).date().isoformat()
+    io.write_parquet(
+        scores,
+        run.scores / "scores.parquet",
+        {"predict.run_id": "fixture0run0id00", "predict.as_of": as_of},
+    )
+    inputs = load_inputs(run.scores, run.models, run.metrics, run.tables, run.plots)
+    config = ReportConfig(max_client_pages=0)
+    site = build_report(inputs, site_dir(tmp_path / "reports"), config, clients=["C0011"]).site
+    page = (site / "clients" / "C0011.html").read_text(encoding="utf-8")
+    assert page.index('id="profile"') < page.index('id="first-screen"')
+    profile_html = page[page.index('id="profile"') : page.index('id="first-screen"')]
+    assert "Potential value" in profile_html and "12,345" in profile_html
+    assert "Growth potential" in profile_html and 'id="dimensions"' in profile_html
+    segment = scores.loc[scores["client_id"] == "C0011", "segment"].iloc[0]
+    peers = scores.loc[scores["segment"] == segment, "loyalty_score"]
+    expected = 100.0 * (peers <= 11.0).mean()
+    assert f'<td class="num">{expected:.0f}</td>' in profile_html
+    assert "Trust" not in profile_html  # no trust_score column: not drawn
+    assert "Since the previous scoring" in profile_html

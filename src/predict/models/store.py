@@ -56,7 +56,7 @@ import pandas as pd
 
 from predict import io
 from predict.features import rates
-from predict.models import bins
+from predict.models import bins, potential
 from predict.models.booster_text import ModelTextError, check_model_text
 from predict.models.calibration import CalibrationError, Calibrator, calibrator_from_dict
 from predict.models.offset import Offset, OffsetError
@@ -479,6 +479,11 @@ def _references(folder: Path, contents: Mapping[str, bytes]) -> dict[str, Any]:
         try:
             check_contribution_quantiles(references["contribution_quantiles"])
         except ContributionQuantilesError as exc:
+            raise _refuse(folder, REFERENCES_FILE, str(exc)) from exc
+    if "potential" in references:
+        try:
+            potential.check(references["potential"])
+        except potential.PotentialReferenceError as exc:
             raise _refuse(folder, REFERENCES_FILE, str(exc)) from exc
     return references
 

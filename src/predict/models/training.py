@@ -53,6 +53,7 @@ from predict.models.evaluation import (
 from predict.models.flags import model_flags
 from predict.models.metrics_files import detail_path, write_metrics
 from predict.models.offset import Offset, OffsetConfig
+from predict.models.potential import PotentialConfig, PotentialUnavailable, potential_reference
 from predict.models.references import (
     contribution_quantiles,
     drift_reference,
@@ -123,6 +124,7 @@ class TrainConfig:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     drift_reference: DriftReferenceConfig = field(default_factory=DriftReferenceConfig)
+    potential: PotentialConfig = field(default_factory=PotentialConfig)  # contribution only
 
 
 def task_of(target: str) -> str:
@@ -596,6 +598,15 @@ def run_training(
     )  # feature bins on train, score bins on test (out of sample)
     if target == "contribution":
         frozen["contribution_quantiles"] = contribution_quantiles(split["train"])
+        # potential value and growth threshold (models/potential.py)
+        predicted = bundle.predict(split["test"])
+        try:
+            frozen["potential"] = potential_reference(
+                split, predicted, config.baseline.revenue_scale, config.potential
+            )
+        except PotentialUnavailable as exc:  # kept, with its reason, for scoring to report
+            log.warning("%s: trained without it (potential values will be missing)", exc)
+            frozen["potential_unavailable"] = str(exc)
     bundle = dataclasses.replace(bundle, metadata=meta, references=frozen)
     bundle_dir = save_bundle(bundle, Path(models_dir) / target)
     bundle = load_bundle(bundle_dir)  # what is on disk is what is tracked and scored

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from predict.report.formatting import MISSING, Col, cell, money_cols, table_spec
+from predict.report.formatting import MISSING, Col, cell, is_missing, money_cols, table_spec
 
 logger = logging.getLogger(__name__)
 
@@ -190,3 +190,95 @@ def by_client(tables: Mapping[str, pd.DataFrame], name: str, ids: set[str]) -> d
         return {}
     keep = frame[frame["client_id"].astype("str").isin(ids)]
     return {str(k): g for k, g in keep.groupby(keep["client_id"].astype("str"), sort=False)}
+
+
+# The one-screen profile that opens the client page (issue #15 item 5).
+PROFILE_SCORES = (
+    ("Churn probability", "churn_probability", "prob"),
+    ("Default probability", "default_probability", "prob"),
+    ("Expected contribution", "expected_contribution", "money"),
+    ("Rating grade", "rating_grade", "text"),
+    ("Relationship value", "relationship_value", "money"),
+    ("Economic profit", "economic_profit", "money"),
+    ("Potential value", "potential_value", "money"),
+)
+DIMENSIONS = (
+    ("Satisfaction", "satisfaction_score"),
+    ("Loyalty", "loyalty_score"),
+    ("Retention", "retention_score"),
+    ("Contribution", "contribution_score"),
+    ("Trust", "trust_score"),
+    ("Relationship index", "relationship_index"),
+)
+CHANGES = (
+    ("Churn probability", "churn_probability_change", "change"),
+    ("Default probability", "default_probability_change", "change"),
+    ("Expected contribution", "contribution_change", "money_change"),
+)
+
+
+def segment_percentile(scores: pd.DataFrame, row: pd.Series, column: str) -> tuple[float, int]:
+    """Share (0-100) of the clients of the row's segment in the scored book whose ``column``
+    is at or below the row's, and how many clients of the segment have a value (for display
+    only: a percentile of this scoring's book, not a frozen reference). NaN, 0 without a
+    value or a segment."""
+    value: Any = row.get(column)
+    if column not in scores or is_missing(value) or is_missing(row.get("segment")):
+        return float("nan"), 0
+    peers = scores.loc[scores["segment"].astype("str") == str(row["segment"]), column]
+    peers = pd.to_numeric(peers, errors="coerce").dropna()
+    if peers.empty:
+        return float("nan"), 0
+    return float(100.0 * (peers <= float(value)).mean()), len(peers)
+
+
+def _growth_text(row: pd.Series) -> str | None:
+    if "growth_potential" not in row:
+        return None
+    flag = row["growth_potential"]
+    if is_missing(flag):
+        return "not assessed"
+    return "yes: predicted contribution grows most relative to today's revenue" if flag else "no"
+
+
+def profile(row: pd.Series, scores: pd.DataFrame, currency: str = "") -> dict[str, Any]:
+    """The profile block: scores, grade, value, potential (``facts``); the five dimension
+    scores and the index with their percentile in the segment (``dimensions``, only the
+    columns the scores have); what changed since the previous scoring (``changes``)."""
+    money = {label for label, _, fmt in PROFILE_SCORES if fmt == "money"}
+    out = [
+        (f"{lab}, {currency}" if currency and lab in money else lab, text)
+        for lab, text in facts(row, PROFILE_SCORES)
+    ]
+    if "potential_value" in row and is_missing(row["potential_value"]):
+        reason = row.get("potential_not_scored_reason")
+        out = [
+            (lab, f"{MISSING} ({reason})" if "Potential" in lab and not is_missing(reason) else t)
+            for lab, t in out
+        ]
+    if (growth := _growth_text(row)) is not None:
+        out.append(("Growth potential", growth))
+    dimensions = []
+    for label, column in DIMENSIONS:
+        if column in row:
+            pct, n = segment_percentile(scores, row, column)
+            dimensions.append(
+                {
+                    "label": label,
+                    "score": str(cell(row[column], "float")["text"]),
+                    "percentile": MISSING if n == 0 else f"{pct:.0f}",
+                    "peers": n,
+                }
+            )
+    changes = [
+        (lab, str(cell(row[col], fmt)["text"]))
+        for lab, col, fmt in CHANGES
+        if col in row and not is_missing(row[col])
+    ]
+    for label, now, before in (
+        ("Rating grade", "rating_grade", "previous_rating_grade"),
+        ("Lifecycle stage", "lifecycle_stage", "previous_lifecycle_stage"),
+    ):
+        if before in row and not is_missing(row[before]):
+            changes.append((label, f"{row[before]} → {cell(row.get(now), 'text')['text']}"))
+    return {"facts": out, "dimensions": dimensions, "changes": changes}

@@ -19,7 +19,8 @@ Priority (the ranking, in currency, largest first), :func:`priority`:
   (new client, or no previous scoring) the whole expected loss ``PD × LGD × EAD``. Ties
   (e.g. clients long in default: no change) are broken by expected loss.
 - ``retain``: value at risk, ``contribution_at_risk`` = churn probability × run-rate revenue.
-- ``grow``: ``expected_contribution`` over the horizon.
+- ``grow``: clients flagged ``growth_potential`` first (:mod:`predict.scoring.potential`),
+  then ``expected_contribution`` over the horizon.
 
 A missing priority (e.g. no LGD) sorts last; the row is kept.
 """
@@ -39,7 +40,7 @@ SECTIONS: tuple[tuple[str, str, str], ...] = (
     ("default", "Newly in default / workout", "rise of expected loss since the previous scoring"),
     ("watch", "Performing watch", "rise of expected loss since the previous scoring"),
     ("retain", "Retain", "value at risk: churn probability × run-rate revenue"),
-    ("grow", "Grow", "expected contribution over the horizon"),
+    ("grow", "Grow", "growth potential first, then expected contribution over the horizon"),
 )
 CREDIT_SECTIONS = ("default", "watch")
 FILTER_COLUMNS = ("segment", "branch_id", "rm_id", "rating_grade")
@@ -115,6 +116,13 @@ def priority(scores: pd.DataFrame, key: str) -> pd.Series:
     return _number(scores, "expected_contribution")
 
 
+def _growth(rows: pd.DataFrame) -> pd.Series:
+    """``growth_potential`` as plain booleans (missing or absent: False)."""
+    if "growth_potential" not in rows.columns:
+        return pd.Series(False, index=rows.index)
+    return rows["growth_potential"].astype("boolean").fillna(False).astype(bool)
+
+
 def build_queue(scores: pd.DataFrame, key: str) -> Queue:
     """Section ``key``: its members with something to act on, highest priority first."""
     heading, means = next((h, m) for k, h, m in SECTIONS if k == key)
@@ -124,12 +132,13 @@ def build_queue(scores: pd.DataFrame, key: str) -> Queue:
     rows["priority"] = priority(rows, key)
     rows["new_default"] = newly_defaulted(rows)
     rows["_el"] = _number(rows, "expected_loss")
+    rows["_growth"] = _growth(rows) if key == "grow" else False
     rows = rows.sort_values(
-        ["new_default", "priority", "_el", "client_id"],
-        ascending=[False, False, False, True],
+        ["new_default", "_growth", "priority", "_el", "client_id"],
+        ascending=[False, False, False, False, True],
         na_position="last",
         kind="stable",
-    ).drop(columns="_el")
+    ).drop(columns=["_el", "_growth"])
     if key != "default":
         rows["new_default"] = False
     excluded = int((inside & ~keep).sum())

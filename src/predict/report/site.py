@@ -77,7 +77,7 @@ def _default_lists() -> dict[str, str]:
         "grow": "expected_contribution",
         "workout": "expected_loss",
         "win_back": "expected_contribution",
-        "convert": "expected_contribution",
+        "convert": "potential_value",
     }
 
 
@@ -781,6 +781,7 @@ def client_context(
         },
         "decision": client_page.action_sentence(row),
         "who": client_page.facts(row, client_page.WHO),
+        "profile": client_page.profile(row, inputs.scores, config.currency),
         "exposure": client_page.exposure_facts(row, config.currency),
         "relationship": client_page.relationship_facts(row),
         "currency": config.currency,

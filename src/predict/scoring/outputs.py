@@ -75,6 +75,10 @@ EXTRA_COLUMNS = (
     "capital_charge",
     "action_rule",
     *DIMENSION_COLUMNS,
+    "potential_value",
+    "potential_basis",
+    "potential_not_scored_reason",
+    "growth_potential",
     "run_id",
 )
 RUN_ID_KEY = "predict.run_id"

@@ -78,6 +78,8 @@ RULE_COLUMNS = frozenset(
         "default_probability_change",
         "previous_churn_probability",
         "previous_default_probability",
+        "potential_value",
+        "growth_potential",
     }
 )
 _OPS: dict[str, Callable[[Any, Any], Any]] = {

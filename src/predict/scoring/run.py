@@ -53,6 +53,7 @@ from predict.scoring.outputs import (
     stamp,
     write_outputs,
 )
+from predict.scoring.potential import add_potential
 from predict.scoring.previous import FeatureBuilder, read_previous, rescore_previous
 from predict.scoring.reasons import ReasonTemplate
 from predict.scoring.references import frozen_drift_bins, frozen_rate_reference, rate_table
@@ -139,6 +140,7 @@ def score_snapshot(
         )
     report.explanation_rows = writer.rows
     scores = score_table(tables, as_of, features, outputs, bundles, config, report.skipped_targets)
+    scores = add_potential(scores, features, bundles)  # frozen in the contribution model folder
     calendar_out_of_range(features, bundles, report, scored_masks(features, scores, bundles))
     if previous is None and config.previous == "month_end":
         task = progress.task("previous month end", total=None)
