@@ -237,10 +237,10 @@ def test_unsupported_models_say_why() -> None:
 
 def test_settings_are_validated() -> None:
     assert ScoreConfig().shap_engine == "tables"
-    with pytest.raises(ValueError, match="score.shap_engine"):
+    with pytest.raises(ValueError, match=r"score\.shap_engine"):
         ScoreConfig(shap_engine="fast")
     for bad in (0, -1.0, float("inf")):
-        with pytest.raises(ValueError, match="score.shap_table_mib"):
+        with pytest.raises(ValueError, match=r"score\.shap_table_mib"):
             ScoreConfig(shap_table_mib=bad)
     with pytest.raises((ConfigError, ValueError)):
         from_dict(ScoreConfig, {"shap_table_mib": "lots"}, where="params.yaml:score")

@@ -57,6 +57,7 @@ def _jit(**options: Any) -> Any:
 
     return wrap
 
+
 MISSING_TYPES = {"None": 0, "Zero": 1, "NaN": 2}
 MAX_PATH_FEATURES = 40  # distinct features on one path: bit sets in int64, tables 2^d
 ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold: |x| <= this is "zero" for missing_type Zero
@@ -172,7 +173,9 @@ def _add_leaf(p: _Parsed, node: dict[str, Any], feats: list[int], z: list[float]
     return idx
 
 
-def _walk(p: _Parsed, root: dict[str, Any], feats0: list[int], z0: list[float], total: float) -> None:
+def _walk(
+    p: _Parsed, root: dict[str, Any], feats0: list[int], z0: list[float], total: float
+) -> None:
     """Pre-order walk with an explicit stack (trees can be deep); ``total`` the root count."""
     # stack items: (node, distinct path features, their z, parent index, is_left)
     stack: list[tuple[dict[str, Any], list[int], list[float], int, bool]] = [
@@ -340,10 +343,10 @@ def _goes_left(
         if math.isnan(x) or x < 0.0 or x >= 2147483648.0:
             return False  # NaN and negative categories go right
         c = np.int64(x)  # truncation, as static_cast<int>
+        found = False
         for i in range(c0, c1):
-            if cats[i] == c:
-                return True
-        return False
+            found = found or cats[i] == c
+        return found
     if math.isnan(x) and missing_type != 2:
         x = 0.0
     if (missing_type == 1 and -ZERO_THRESHOLD <= x <= ZERO_THRESHOLD) or (
@@ -421,7 +424,9 @@ def _explain(
                     for k in range(d):
                         kb = 1 << k
                         if hot & kb:
-                            phi[path_feature[p0 + k]] += path_factor[p0 + k] * tables[t0 + (hot ^ kb)]
+                            phi[path_feature[p0 + k]] += (
+                                path_factor[p0 + k] * tables[t0 + (hot ^ kb)]
+                            )
                         else:
                             phi[path_feature[p0 + k]] -= b_hot
 
