@@ -16,8 +16,9 @@ the Shapley weight ``w(s) = s! (d - s - 1)! / d!``, the leaf's table is, for eve
 
     B(H) = v * sum over S subset of H of  w(|S|) * prod over j in D minus S of z_j
 
-and the leaf's part of the SHAP value of a path feature ``i`` is ``(1 / z_i - 1) B(H - {i})``
-when the row is hot on ``i``, ``-B(H)`` when it is not. A row's SHAP value of a feature is
+and the leaf's part of the SHAP value of a path feature ``i`` is ``(o_i / z_i - 1) B(H - {i})``
+with ``o_i = 1`` when the row is hot on ``i`` and 0 when not (then ``H - {i} = H`` and the
+part is ``-B(H)``). A row's SHAP value of a feature is
 the sum of these parts over the trees' leaves whose path splits on it; the base value is
 the sum over trees of ``sum_l v_l count_l / count_root`` (the expected raw output), and
 per row base + values equal the raw score.
@@ -59,6 +60,7 @@ def _jit(**options: Any) -> Any:
 
 
 MISSING_TYPES = {"None": 0, "Zero": 1, "NaN": 2}
+ROW_BLOCK = 32  # rows taken through one tree at a time (cache locality)
 MAX_PATH_FEATURES = 40  # distinct features on one path: bit sets in int64, tables 2^d
 ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold: |x| <= this is "zero" for missing_type Zero
 
@@ -73,7 +75,7 @@ class ModelTables:
     ``cats[cat_start:cat_end]``, children ``left`` / ``right`` (absolute node indices) and
     ``bit`` (1 << position of the node's feature among its path's distinct features).
     Leaves: ``feature == -1`` and ``leaf`` their index into ``path_start`` (their path
-    features ``path_feature`` with factors ``path_factor = 1 / z - 1``) and ``table_start``
+    features ``path_feature`` and their ``path_inv_z = 1 / z``) and ``table_start``
     (their 2^d entries of ``tables``).
     """
 
@@ -94,7 +96,7 @@ class ModelTables:
     leaf: np.ndarray
     path_start: np.ndarray
     path_feature: np.ndarray
-    path_factor: np.ndarray
+    path_inv_z: np.ndarray
     table_start: np.ndarray
     tables: np.ndarray
 
@@ -318,7 +320,7 @@ def model_tables(booster: lgb.Booster, max_bytes: int) -> ModelTables | str:
         leaf=np.asarray(parsed.leaf, dtype=np.int64),
         path_start=path_start,
         path_feature=path_feature,
-        path_factor=1.0 / z_all - 1.0,
+        path_inv_z=1.0 / z_all,
         table_start=table_start,
         tables=tables,
     )
@@ -375,7 +377,7 @@ def _explain(
     leaf: np.ndarray,
     path_start: np.ndarray,
     path_feature: np.ndarray,
-    path_factor: np.ndarray,
+    path_inv_z: np.ndarray,
     table_start: np.ndarray,
     tables: np.ndarray,
 ) -> None:  # pragma: no cover - numba
@@ -384,51 +386,50 @@ def _explain(
     widest = 1
     for t in range(n_trees):
         widest = max(widest, tree_start[t + 1] - tree_start[t])
-    for r in numba.prange(n):
-        x = X[r]
-        phi = out[r]
+    # rows in blocks, tree by tree within a block: a tree's nodes and tables stay in cache
+    # while the block's rows go through it
+    n_blocks = (n + ROW_BLOCK - 1) // ROW_BLOCK
+    for blk in numba.prange(n_blocks):
+        r0 = blk * ROW_BLOCK
+        r1 = min(n, r0 + ROW_BLOCK)
         cold = np.zeros(widest, dtype=np.int64)  # per node: path features the row is cold on
         for t in range(n_trees):
             s = tree_start[t]
             e = tree_start[t + 1]
             if e - s == 1:
                 continue  # a single leaf: no feature contributes
-            cold[0] = 0
-            for node in range(s, e):
-                c = cold[node - s]
-                f = feature[node]
-                if f >= 0:
-                    b = bit[node]
-                    if _goes_left(
-                        x[f],
-                        categorical[node],
-                        threshold[node],
-                        default_left[node],
-                        missing_type[node],
-                        cats,
-                        cat_start[node],
-                        cat_end[node],
-                    ):
-                        cold[left[node] - s] = c
-                        cold[right[node] - s] = c | b
+            for r in range(r0, r1):
+                x = X[r]
+                phi = out[r]
+                cold[0] = 0
+                for node in range(s, e):
+                    c = cold[node - s]
+                    f = feature[node]
+                    if f >= 0:
+                        b = bit[node]
+                        go = _goes_left(
+                            x[f],
+                            categorical[node],
+                            threshold[node],
+                            default_left[node],
+                            missing_type[node],
+                            cats,
+                            cat_start[node],
+                            cat_end[node],
+                        )
+                        cold[left[node] - s] = c | (0 if go else b)
+                        cold[right[node] - s] = c | (b if go else 0)
                     else:
-                        cold[left[node] - s] = c | b
-                        cold[right[node] - s] = c
-                else:
-                    lf = leaf[node]
-                    p0 = path_start[lf]
-                    d = path_start[lf + 1] - p0
-                    hot = ((1 << d) - 1) & ~c
-                    t0 = table_start[lf]
-                    b_hot = tables[t0 + hot]
-                    for k in range(d):
-                        kb = 1 << k
-                        if hot & kb:
-                            phi[path_feature[p0 + k]] += (
-                                path_factor[p0 + k] * tables[t0 + (hot ^ kb)]
-                            )
-                        else:
-                            phi[path_feature[p0 + k]] -= b_hot
+                        lf = leaf[node]
+                        p0 = path_start[lf]
+                        d = path_start[lf + 1] - p0
+                        hot = ((1 << d) - 1) & ~c
+                        t0 = table_start[lf]
+                        for k in range(d):
+                            # (o_k / z_k - 1) B(H - k): o_k = 1 if hot on k, else 0 (-B(H))
+                            o = (hot >> k) & 1
+                            share = tables[t0 + (hot & ~(1 << k))]
+                            phi[path_feature[p0 + k]] += (o * path_inv_z[p0 + k] - 1.0) * share
 
 
 def explain(tables: ModelTables, X: np.ndarray) -> np.ndarray:
@@ -458,7 +459,7 @@ def explain(tables: ModelTables, X: np.ndarray) -> np.ndarray:
             tables.leaf,
             tables.path_start,
             tables.path_feature,
-            tables.path_factor,
+            tables.path_inv_z,
             tables.table_start,
             tables.tables,
         )
