@@ -246,3 +246,16 @@ def test_settings_are_validated() -> None:
         from_dict(ScoreConfig, {"shap_table_mib": "lots"}, where="params.yaml:score")
     with pytest.raises(ValueError, match="SHAP engine"):
         contributions(_train("binary", {}, rounds=2), _rows(5), "fast")
+
+
+def test_concurrent_calls_give_the_serial_values() -> None:
+    """Threads (Dask's threaded scheduler) may explain at the same time."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    booster = _train("binary", {})
+    parts = [_rows(200, seed) for seed in range(4)]
+    serial = [contributions(booster, X, "tables") for X in parts]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(lambda X: contributions(booster, X, "tables"), parts))
+    for a, b in zip(serial, threaded, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -441,28 +441,31 @@ def explain(tables: ModelTables, X: np.ndarray) -> np.ndarray:
         raise ValueError(f"X has shape {X.shape}; the model takes {tables.n_features} features")
     out = np.zeros((X.shape[0], tables.n_features + 1), dtype=np.float64)
     if X.shape[0]:
-        _explain(
-            X,
-            out,
-            tables.tree_start,
-            tables.feature,
-            tables.categorical,
-            tables.threshold,
-            tables.default_left,
-            tables.missing_type,
-            tables.cat_start,
-            tables.cat_end,
-            tables.cats,
-            tables.left,
-            tables.right,
-            tables.bit,
-            tables.leaf,
-            tables.path_start,
-            tables.path_feature,
-            tables.path_inv_z,
-            tables.table_start,
-            tables.tables,
-        )
+        # one call at a time per process: each uses every core (numba's threads), and
+        # numba's fallback threading layer (workqueue) must not be entered concurrently
+        with _RUN_LOCK:
+            _explain(
+                X,
+                out,
+                tables.tree_start,
+                tables.feature,
+                tables.categorical,
+                tables.threshold,
+                tables.default_left,
+                tables.missing_type,
+                tables.cat_start,
+                tables.cat_end,
+                tables.cats,
+                tables.left,
+                tables.right,
+                tables.bit,
+                tables.leaf,
+                tables.path_start,
+                tables.path_feature,
+                tables.path_inv_z,
+                tables.table_start,
+                tables.tables,
+            )
     out[:, -1] = tables.base
     return out
 
@@ -485,6 +488,7 @@ _CACHE: weakref.WeakKeyDictionary[lgb.Booster, tuple[int, ModelTables | str]] = 
     weakref.WeakKeyDictionary()
 )
 _LOCK = threading.Lock()
+_RUN_LOCK = threading.Lock()
 
 
 def tables_for(booster: lgb.Booster, max_bytes: int) -> ModelTables | str:
