@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     n = args.clients
     per_1000 = {
-        e: {t: 1000 * statistics.median(v) / n for t, v in model_s[e].items()} for e in ENGINES
+        e: {t: 1e6 * statistics.median(v) / n for t, v in model_s[e].items()} for e in ENGINES
     }
     rate = {e: n / statistics.median(e2e[e]) for e in ENGINES}
     result = {
