@@ -215,6 +215,11 @@ def test_over_the_cap_falls_back_to_lightgbm(caplog: pytest.LogCaptureFixture) -
     np.testing.assert_array_equal(got, booster.predict(X, pred_contrib=True))
 
 
+def test_no_rows_no_values() -> None:
+    booster = _train("binary", {}, rounds=3)
+    assert contributions(booster, _rows().iloc[:0], "tables").shape == (0, 6)
+
+
 def test_tables_are_sized_as_documented() -> None:
     """sum over leaves of 2^d float64, d the leaf's distinct path features."""
     booster = _train("binary", {})

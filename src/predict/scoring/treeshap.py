@@ -475,6 +475,8 @@ def numeric_matrix(booster: lgb.Booster, X: pd.DataFrame | np.ndarray) -> np.nda
     become the codes of the training categories (``booster.pandas_categorical``), missing
     NaN; numbers float64. Uses LightGBM's own conversion, so the two engines see one input."""
     if isinstance(X, pd.DataFrame):
+        if len(X) == 0:  # LightGBM's conversion refuses an empty frame
+            return np.empty((0, X.shape[1]), dtype=np.float64)
         data, _, _, _ = lgb.basic._data_from_pandas(
             X, "auto", "auto", getattr(booster, "pandas_categorical", None)
         )
