@@ -1,4 +1,4 @@
-"""Benchmark of portfolio scoring: end to end vs the raw TreeSHAP floor, same models, same rows.
+"""Benchmark of portfolio scoring: end to end and raw TreeSHAP, both SHAP engines, same rows.
 
 A portfolio of ``--clients`` clients (default 1,000,000) is made by resampling, with a seed,
 the rows of a real features snapshot (``--features``: a features parquet, its latest as-of
@@ -7,15 +7,19 @@ about scoring, not about building features. The three models come from ``--model
 trained ``models/``); when absent, models are trained once with the project's ``train``
 defaults on a generated book and cached under ``benchmarks/out/score/`` (gitignored).
 
-Printed, as medians of ``--repeats`` runs:
+Printed, as medians of ``--repeats`` runs, for each SHAP engine (``score.shap_engine``:
+``lightgbm`` = ``Booster.predict(pred_contrib=True)``, ``tables`` = the precomputed leaf
+tables of :mod:`predict.scoring.treeshap`), measured in the same run on the same rows:
 
+- per model: raw TreeSHAP of its input matrix, chunk by chunk, nothing else; milliseconds per
+  1,000 rows, and the ratio lightgbm / tables (the speed-up); the tables' size and the time
+  to build them (once per model and process, not in the timings);
 - end to end: :func:`predict.scoring.chunks.score_chunks` (model input casting, TreeSHAP of the
   three models, calibrated outputs, reasons in plain words, long explanations written chunk
-  by chunk to Parquet) plus writing scores.parquet; clients per second;
-- the floor: ``Booster.predict(pred_contrib=True)`` of the three models on the same model
-  input matrices, chunk by chunk, nothing else; clients per second;
-- their ratio (target >= 0.8) and the peak memory of the process during the end-to-end runs
-  (RSS sampled every 50 ms; target < 8 GiB).
+  by chunk to Parquet) plus writing scores.parquet; clients per second, the speed-up, and
+  the projected time for 1,000,000 clients at that rate;
+- the largest |difference| between the engines' SHAP values over the first chunk, and the
+  peak memory of the process during the end-to-end runs (RSS sampled every 50 ms).
 
     python benchmarks/bench_score.py --clients 50000     # development size
     python benchmarks/bench_score.py                     # 1M clients: once, machine idle
@@ -46,7 +50,7 @@ from predict.models.store import ModelBundle, load_bundle, save_bundle
 from predict.scoring.align import add_missing_features, known_categories, load_models
 from predict.scoring.chunks import score_chunks
 from predict.scoring.config import ScoreConfig
-from predict.scoring.explain import ExplanationWriter
+from predict.scoring.explain import ExplanationWriter, contributions
 from predict.scoring.reasons import catalogue_templates
 from predict.scoring.result import ScoringReport
 
@@ -146,18 +150,47 @@ def end_to_end(
     return time.perf_counter() - t0, writer.rows
 
 
-def floor(
-    matrices: Mapping[str, pd.DataFrame], bundles: Mapping[str, ModelBundle], chunk_size: int
-) -> float:
-    """Seconds of raw TreeSHAP (pred_contrib) of every model on its input matrix, chunked."""
+ENGINES = ("lightgbm", "tables")
+
+
+def per_model(
+    matrices: Mapping[str, pd.DataFrame],
+    bundles: Mapping[str, ModelBundle],
+    chunk_size: int,
+    engine: str,
+    table_mib: float,
+) -> dict[str, float]:
+    """Seconds of raw TreeSHAP of each model on its input matrix, chunk by chunk."""
     n = len(next(iter(matrices.values())))
-    t0 = time.perf_counter()
-    for start in range(0, n, chunk_size):
-        for target, bundle in bundles.items():
-            bundle.booster.predict(
-                matrices[target].iloc[start : start + chunk_size], pred_contrib=True
-            )
-    return time.perf_counter() - t0
+    seconds = {}
+    for target, bundle in bundles.items():
+        t0 = time.perf_counter()
+        for start in range(0, n, chunk_size):
+            rows = matrices[target].iloc[start : start + chunk_size]
+            contributions(bundle.booster, rows, engine, table_mib)
+        seconds[target] = time.perf_counter() - t0
+    return seconds
+
+
+def prepare_tables(
+    matrices: Mapping[str, pd.DataFrame], bundles: Mapping[str, ModelBundle], table_mib: float
+) -> tuple[dict[str, dict[str, float]], float]:
+    """Build each model's tables (and compile) untimed; their size, build time and the largest
+    |tables - pred_contrib| over the first chunk's rows (at most 10,000)."""
+    from predict.scoring import treeshap
+
+    info, worst = {}, 0.0
+    for target, bundle in bundles.items():
+        rows = matrices[target].iloc[:10_000]
+        t0 = time.perf_counter()
+        built = treeshap.tables_for(bundle.booster, int(table_mib * 2**20))
+        build_s = time.perf_counter() - t0
+        mib = built.table_bytes / 2**20 if isinstance(built, treeshap.ModelTables) else None
+        info[target] = {"table_mib": mib, "build_s": build_s}
+        ours = contributions(bundle.booster, rows, "tables", table_mib)
+        theirs = contributions(bundle.booster, rows, "lightgbm")
+        worst = max(worst, float(np.abs(ours - theirs).max()))
+    return info, worst
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -174,6 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--book-clients", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--table-mib", type=float, default=ScoreConfig().shap_table_mib)
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = parser.parse_args(argv)
 
@@ -196,52 +230,81 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
 
-    e2e, raw, peaks, rows = [], [], [], 0
+    matrices = {t: b.matrix(known_categories(features, b)) for t, b in bundles.items()}
+    tables_info, max_diff = prepare_tables(matrices, bundles, args.table_mib)
+    print(f"tables {tables_info}; max |tables - pred_contrib| {max_diff:.1e}", flush=True)
+    model_s: dict[str, dict[str, list[float]]] = {e: {t: [] for t in bundles} for e in ENGINES}
+    e2e: dict[str, list[float]] = {e: [] for e in ENGINES}
+    peaks, rows = [], 0
     out = OUT / "run"
     for i in range(args.repeats):
-        # the floor's input matrices are built untimed and freed before the end-to-end run,
+        # the raw input matrices are built untimed and freed before the end-to-end runs,
         # whose peak memory is measured
         matrices = {t: b.matrix(known_categories(features, b)) for t, b in bundles.items()}
-        raw.append(floor(matrices, bundles, args.chunk_size))
+        for engine in ENGINES:
+            timed = per_model(matrices, bundles, args.chunk_size, engine, args.table_mib)
+            for target, sec in timed.items():
+                model_s[engine][target].append(sec)
         del matrices
         gc.collect()
-        with peak_rss() as peak:
-            seconds, rows = end_to_end(features, bundles, config, out)
-        e2e.append(seconds)
-        peaks.append(peak[0])
+        for engine in ENGINES:
+            engine_config = dataclasses.replace(
+                config, shap_engine=engine, shap_table_mib=args.table_mib
+            )
+            with peak_rss() as peak:
+                seconds, rows = end_to_end(features, bundles, engine_config, out)
+            e2e[engine].append(seconds)
+            peaks.append(peak[0])
         print(
-            f"  run {i + 1}: end to end {seconds:.1f} s, TreeSHAP floor {raw[-1]:.1f} s, "
-            f"peak {peak[0] / GIB:.2f} GiB",
+            f"  run {i + 1}: end to end lightgbm {e2e['lightgbm'][-1]:.1f} s, "
+            f"tables {e2e['tables'][-1]:.1f} s; raw "
+            + ", ".join(
+                f"{t} {model_s['lightgbm'][t][-1]:.1f}/{model_s['tables'][t][-1]:.1f} s"
+                for t in bundles
+            ),
             flush=True,
         )
+    n = args.clients
+    per_1000 = {
+        e: {t: 1e6 * statistics.median(v) / n for t, v in model_s[e].items()} for e in ENGINES
+    }
+    rate = {e: n / statistics.median(e2e[e]) for e in ENGINES}
     result = {
-        "clients": args.clients,
+        "clients": n,
         "repeats": args.repeats,
         "chunk_size": args.chunk_size,
         "trees": trees,
         "machine_cpus": psutil.cpu_count(),
-        "end_to_end_s": statistics.median(e2e),
-        "floor_s": statistics.median(raw),
-        "end_to_end_clients_per_s": args.clients / statistics.median(e2e),
-        "floor_clients_per_s": args.clients / statistics.median(raw),
+        "table_mib_cap": args.table_mib,
+        "tables": tables_info,
+        "max_abs_diff": max_diff,
+        "model_ms_per_1000_rows": per_1000,
+        "model_speedup": {t: per_1000["lightgbm"][t] / per_1000["tables"][t] for t in bundles},
+        "end_to_end_clients_per_s": rate,
+        "end_to_end_speedup": rate["tables"] / rate["lightgbm"],
+        "million_clients_minutes": {e: 1e6 / rate[e] / 60 for e in ENGINES},
         "peak_rss_gib": max(peaks) / GIB,
         "explanation_rows": rows,
         "explanations_mib": (out / "explanations.parquet").stat().st_size / 2**20,
         "date": dt.date.today().isoformat(),
     }
-    result["ratio"] = result["end_to_end_clients_per_s"] / result["floor_clients_per_s"]
+    for target in bundles:
+        print(
+            f"{target:>12}: pred_contrib {per_1000['lightgbm'][target]:8.1f} ms / 1000 rows, "
+            f"tables {per_1000['tables'][target]:8.1f} "
+            f"({result['model_speedup'][target]:.1f}x; "
+            f"tables {tables_info[target]['table_mib'] or 0:.1f} MiB, "
+            f"built in {tables_info[target]['build_s']:.1f} s)"
+        )
     print(
-        f"end to end (score + SHAP + reasons + write): "
-        f"{result['end_to_end_clients_per_s']:,.0f} clients/s"
+        f"end to end (score + SHAP + reasons + write): lightgbm {rate['lightgbm']:,.0f} "
+        f"clients/s, tables {rate['tables']:,.0f} clients/s ({result['end_to_end_speedup']:.2f}x)"
     )
     print(
-        f"raw TreeSHAP floor (pred_contrib, 3 models): "
-        f"{result['floor_clients_per_s']:,.0f} clients/s"
-    )
-    print(
-        f"ratio {result['ratio']:.2f} (target >= 0.8); peak memory "
-        f"{result['peak_rss_gib']:.2f} GiB (target < 8); explanations {rows:,} rows, "
-        f"{result['explanations_mib']:.0f} MiB"
+        "1,000,000 clients: "
+        + ", ".join(f"{e} {m:.1f} min" for e, m in result["million_clients_minutes"].items())
+        + f"; peak memory {result['peak_rss_gib']:.2f} GiB; explanations {rows:,} rows, "
+        f"{result['explanations_mib']:.0f} MiB; max |diff| {max_diff:.1e}"
     )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -20,15 +20,27 @@ from predict.models.store import ModelBundle
 from predict.progress import ProgressReporter, SilentProgress
 from predict.scoring.align import known_categories, model_input
 from predict.scoring.config import ScoreConfig
-from predict.scoring.explain import Explained, ExplanationWriter, explain_matrix, long_table
+from predict.scoring.explain import (
+    DEFAULT_TABLE_MIB,
+    Explained,
+    ExplanationWriter,
+    explain_matrix,
+    long_table,
+)
 from predict.scoring.reasons import ReasonTemplate, reasons_text
 
 
 def explain_chunk(
-    chunk: pd.DataFrame, bundle: ModelBundle, absent: frozenset[str] = frozenset()
+    chunk: pd.DataFrame,
+    bundle: ModelBundle,
+    absent: frozenset[str] = frozenset(),
+    engine: str = "tables",
+    table_mib: float = DEFAULT_TABLE_MIB,
 ) -> Explained:
     """SHAP of one chunk for one model (values: the clients' own feature values; ``absent``:
-    features the data did not give, never cited as reasons)."""
+    features the data did not give, never cited as reasons; ``engine``, ``table_mib``:
+    ``score.shap_engine`` and ``score.shap_table_mib``, see
+    :func:`predict.scoring.explain.contributions`)."""
     names = list(bundle.features.names)
     X = model_input(chunk, bundle)
     return explain_matrix(
@@ -39,6 +51,8 @@ def explain_chunk(
         bundle.from_raw,
         absent,
         bundle.offset_of(X) if bundle.offset is not None else None,
+        engine,
+        table_mib,
     )
 
 
@@ -67,7 +81,13 @@ def score_chunks(
         chunk = features.iloc[start : start + config.chunk_size]
         part = pd.DataFrame({"client_id": chunk["client_id"].to_numpy()})
         for target, bundle in bundles.items():
-            ex = explain_chunk(chunk, bundle, frozenset((absent or {}).get(target, ())))
+            ex = explain_chunk(
+                chunk,
+                bundle,
+                frozenset((absent or {}).get(target, ())),
+                config.shap_engine,
+                config.shap_table_mib,
+            )
             bundle.require_valid(ex.shap, "SHAP contributions")
             part[OUTPUT_COLUMN[target]] = bundle.from_raw(ex.raw)
             part[f"{target}_reasons"] = reasons_text(ex, templates, config.reasons)

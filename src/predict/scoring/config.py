@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any
 
 from predict.scoring.dimensions import DimensionsConfig
 from predict.scoring.drift import DriftConfig
+from predict.scoring.explain import DEFAULT_TABLE_MIB, SHAP_ENGINES
 from predict.scoring.grades import GradesConfig
 from predict.scoring.reasons import ReasonsConfig
 from predict.scoring.relationship import RelationshipConfig
@@ -27,6 +29,8 @@ class ScoreConfig:
 
     chunk_size: int = 50_000  # clients scored, explained and written at a time
     explanations_top_k: int = 0  # 0: every feature with |shap| > 0; k: the k largest per client
+    shap_engine: str = "tables"  # TreeSHAP by precomputed leaf tables, or lightgbm pred_contrib
+    shap_table_mib: float = DEFAULT_TABLE_MIB  # leaf tables per model; larger: lightgbm for it
     missing_features: str = "nan"  # a model feature absent from the data: nan (warn) or error
     # A model with more than this share of its gain from features the data cannot give
     # (source tables absent, empty or fully quarantined) is not applied (scoring/support.py)...
@@ -47,6 +51,15 @@ class ScoreConfig:
     def __post_init__(self) -> None:
         if self.chunk_size < 1:
             raise ValueError(f"score.chunk_size must be >= 1, got {self.chunk_size}")
+        if self.shap_engine not in SHAP_ENGINES:
+            raise ValueError(
+                f"score.shap_engine must be one of {SHAP_ENGINES}, got {self.shap_engine!r}"
+            )
+        mib = self.shap_table_mib
+        if not (isinstance(mib, int | float) and math.isfinite(mib) and mib > 0):
+            raise ValueError(
+                f"score.shap_table_mib must be a number > 0 (MiB), got {self.shap_table_mib!r}"
+            )
         if self.missing_features not in MISSING_FEATURE_RULES:
             raise ValueError(f"score.missing_features must be one of {MISSING_FEATURE_RULES}")
         if self.unsupported not in UNSUPPORTED_RULES:

@@ -1,12 +1,15 @@
 """Per-client SHAP explanations of the LightGBM models, and their long Parquet form.
 
-:func:`contributions` is TreeSHAP (path-dependent, exact for trees) by LightGBM itself,
-``Booster.predict(pred_contrib=True)``: fast, multithreaded C++, for a whole portfolio. It
-gives one value per feature plus a base value (the expected raw output); per row they sum to
-the model's raw output (log-odds for the classifiers; the regression's own scale for
-contribution): ``contributions(X).sum(axis=1) == booster.predict(X, raw_score=True)``. The
-values are those of ``shap.TreeExplainer`` (the ``shap`` library is the tests' oracle, not a
-dependency of this package).
+:func:`contributions` is TreeSHAP (path-dependent, exact for trees): one value per feature
+plus a base value (the expected raw output); per row they sum to the model's raw output
+(log-odds for the classifiers; the regression's own scale for contribution):
+``contributions(X).sum(axis=1) == booster.predict(X, raw_score=True)``. Two engines give the
+same values (``score.shap_engine``): ``tables`` (default), :mod:`predict.scoring.treeshap`,
+per-leaf tables precomputed once per model (FastTreeSHAP v2), several times faster per row;
+``lightgbm``, LightGBM's own ``Booster.predict(pred_contrib=True)``, also used for a model
+whose tables would exceed ``score.shap_table_mib`` or that the tables do not read (stated in
+the log). The values are those of ``shap.TreeExplainer`` (the ``shap`` library is the tests'
+oracle, not a dependency of this package).
 
 A model with an offset (the contribution model's recent revenue carried forward,
 :mod:`predict.models.offset`) adds it to the booster's raw output; SHAP values do not include
@@ -33,6 +36,9 @@ import pyarrow.parquet as pq
 from predict.io import atomic_path
 
 log = logging.getLogger(__name__)
+
+SHAP_ENGINES = ("tables", "lightgbm")
+DEFAULT_TABLE_MIB = 256.0  # score.shap_table_mib: leaf tables per model, MiB
 
 EXPLANATION_SCHEMA = pa.schema(
     [
@@ -86,11 +92,13 @@ def explain_matrix(
     to_output: Callable[[np.ndarray], np.ndarray],
     absent: frozenset[str] = frozenset(),
     offset: np.ndarray | None = None,
+    engine: str = "tables",
+    table_mib: float = DEFAULT_TABLE_MIB,
 ) -> Explained:
     """TreeSHAP of the model input ``X``; ``values`` are the same rows' own values;
     ``absent``: features the data did not give; ``offset``: the model's offset per row
-    (see :class:`Explained`)."""
-    contrib = contributions(booster, X)
+    (see :class:`Explained`); ``engine`` and ``table_mib``: see :func:`contributions`."""
+    contrib = contributions(booster, X, engine, table_mib)
     present = X.notna().to_numpy()
     return Explained(
         target=target,
@@ -105,8 +113,25 @@ def explain_matrix(
     )
 
 
-def contributions(booster: lgb.Booster, X: pd.DataFrame) -> np.ndarray:
-    """TreeSHAP of every row: shape (n, n_features + 1), the last column the base value."""
+def contributions(
+    booster: lgb.Booster,
+    X: pd.DataFrame,
+    engine: str = "tables",
+    table_mib: float = DEFAULT_TABLE_MIB,
+) -> np.ndarray:
+    """TreeSHAP of every row: shape (n, n_features + 1), the last column the base value.
+
+    ``engine``: ``tables`` (precomputed leaf tables, at most ``table_mib`` MiB per model, else
+    LightGBM for that model) or ``lightgbm`` (``pred_contrib``); equal values either way.
+    """
+    if engine not in SHAP_ENGINES:
+        raise ValueError(f"SHAP engine must be one of {SHAP_ENGINES}, got {engine!r}")
+    if engine == "tables":
+        from predict.scoring import treeshap  # numba: imported when first used
+
+        tables = treeshap.tables_for(booster, int(table_mib * 2**20))
+        if not isinstance(tables, str):
+            return treeshap.explain(tables, treeshap.numeric_matrix(booster, X))
     out = booster.predict(X, pred_contrib=True)
     return np.asarray(out, dtype="float64")
 
