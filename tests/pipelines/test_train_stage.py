@@ -77,6 +77,11 @@ def test_train_stage_writes_model_metrics_plots_and_registers_a_challenger(
     client = mlflow.MlflowClient(tracking_uri=mlflow_uri, registry_uri=mlflow_uri)
     version = client.get_model_version_by_alias("predict-default", "challenger")
     assert version.tags["model_version"] == bundle.version
+    run = client.get_run(version.run_id)  # the stage's params and the provenance (#17)
+    assert run.data.params["train.seed"] == str(TRAIN_PARAMS["seed"])
+    assert run.data.params["train.booster.num_boost_round"] == "40"
+    assert run.data.metrics["auc"] == headline["auc"]
+    assert run.data.tags["dvc_experiment"] == "none" and run.data.tags["git_revision"]
 
 
 def test_cli_trains_contribution_and_promotes_the_first_champion(

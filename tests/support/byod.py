@@ -82,9 +82,18 @@ def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def dvc_project(work: Path, raw: Path, params: Mapping[str, Any]) -> Path:
+def dvc_project(
+    work: Path,
+    raw: Path,
+    params: Mapping[str, Any],
+    *,
+    stages: tuple[str, ...] | None = None,
+    git: bool = False,
+) -> Path:
     """A DVC project in ``work``: code, params (the repo's, then SMALL_PARAMS, then
-    ``params``) with ``data.raw_dir`` = a copy of ``raw``, and every stage but generate."""
+    ``params``) with ``data.raw_dir`` = a copy of ``raw``, and every stage but generate
+    (or only ``stages``). ``git``: a git repository (DVC with SCM, for ``dvc exp``), nothing
+    committed yet."""
     shutil.copytree(raw, work / "data" / "raw")
     shutil.copytree(ROOT / "pipelines", work / "pipelines")
     ignore = shutil.ignore_patterns("__pycache__")
@@ -92,11 +101,25 @@ def dvc_project(work: Path, raw: Path, params: Mapping[str, Any]) -> Path:
     merged = _merge(yaml.safe_load((ROOT / "params.yaml").read_text()), SMALL_PARAMS)
     merged = _merge(merged, {"data": {"raw_dir": "data/raw"}, **params})
     (work / "params.yaml").write_text(yaml.safe_dump(merged, sort_keys=False))
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    stages.pop("generate")
-    (work / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}, sort_keys=False))
-    dvc(work, "init", "--no-scm", "-q", check=True)
+    every = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    every.pop("generate")
+    kept = {k: v for k, v in every.items() if stages is None or k in stages}
+    (work / "dvc.yaml").write_text(yaml.safe_dump({"stages": kept}, sort_keys=False))
+    if git:
+        git_cmd(work, "init", "-q", "-b", "main")
+        git_cmd(work, "config", "user.name", "predict tests")  # for DVC's experiment commits
+        git_cmd(work, "config", "user.email", "tests@predict.invalid")
+        dvc(work, "init", "-q", check=True)
+    else:
+        dvc(work, "init", "--no-scm", "-q", check=True)
     return work
+
+
+def git_cmd(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``git <args>`` in ``work`` with a fixed identity (tests need no global git config)."""
+    identity = ["-c", "user.name=predict tests", "-c", "user.email=tests@predict.invalid"]
+    return subprocess.run(["git", *identity, *args], cwd=work, capture_output=True, text=True,
+                          check=True)  # fmt: skip
 
 
 def dvc(work: Path, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:

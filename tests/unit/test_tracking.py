@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,11 @@ from tests.unit.conftest import SPLIT_TRAINING
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory: pytest.TempPathFactory, churn_bundle: ModelBundle) -> Path:
     return save_bundle(churn_bundle, tmp_path_factory.mktemp("models") / "churn")
+
+
+def _git_head() -> str:
+    done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
+    return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
 def _log(
@@ -88,6 +94,9 @@ def test_a_training_run_is_logged_and_registered_as_challenger(
     assert run.data.tags["model_version"] == churn_bundle.version
     assert run.data.metrics["test.auc"] == 0.7
     assert run.data.metrics["by_segment.model.a b_c.auc"] == 0.7
+    assert run.data.metrics["auc"] == 0.7  # the headline name, as `dvc exp show` lists it
+    assert run.data.tags["git_revision"] == _git_head()
+    assert run.data.tags["dvc_experiment"] == "none"
     artifacts = {a.path for a in client.list_artifacts(info.run_id, "bundle")}
     assert {"bundle/model.txt", "bundle/calibrator.json"} <= artifacts
     root = Path(mlflow_uri.removeprefix("sqlite:///")).parent

@@ -6,11 +6,15 @@ The tracking URI is passed in by the entry point (:func:`tracking_uri` builds it
 and MLflow itself is imported only when a function here runs. With a SQLite store, run
 artifacts go to ``mlartifacts/`` beside the database file.
 
-One run per target per training, in the experiment ``train.tracking.experiment``: params,
-the data hash, metrics (flattened: ``test.auc``, ``baseline.auc``, ...), the plot CSVs, the
-bundle files (``bundle/``), the feature list, the train split as a dataset input
-(``mlflow.log_input``: schema, profile, digest), and the model. The model is registered as
-``predict-<target>`` with the alias ``challenger``.
+One run per target per training, in the experiment ``train.tracking.experiment``: params
+(the LightGBM settings, the windows, the stage's ``train`` section as ``train.<key>``), the
+data hash, metrics (the flattened detail: ``test.auc``, ``baseline.auc``, ...; and the
+headline of ``metrics/<target>.json`` under its own names, ``auc``, ``truth_auc``, ..., the
+columns of ``dvc exp show``), the provenance tags (git revision, DVC experiment name and
+baseline: :mod:`.provenance`), the plot CSVs, the bundle files (``bundle/``), the feature
+list, the train split as a dataset input (``mlflow.log_input``: schema, profile, digest),
+and the model. The model is registered as ``predict-<target>`` with the alias
+``challenger``.
 
 The model is the whole bundle behind MLflow's pyfunc interface, logged as code
 (:mod:`predict.models.mlflow_model`; the bundle folder as artifacts, the ``predict``
@@ -46,6 +50,8 @@ from predict.models.evaluation import (
     expected_calibration_error,
     target_metrics,
 )
+from predict.models.metrics_files import headline_metrics
+from predict.models.provenance import run_context
 from predict.models.store import ModelBundle, load_bundle
 
 log = logging.getLogger(__name__)
@@ -164,6 +170,7 @@ def _log_run_content(
             "task": bundle.task,
             "data_hash": data_hash,
             "model_version": bundle.version,
+            **run_context(Path.cwd()),
         }
     )
     params = flatten(
@@ -173,6 +180,7 @@ def _log_run_content(
             "valid_window": meta.get("valid_window", {}),
         }
     )
+    params.update(flatten({"train": meta.get("config", {})}))
     params.update(
         data_hash=data_hash,
         calibration=meta.get("calibration"),
@@ -180,7 +188,11 @@ def _log_run_content(
         n_features=len(bundle.features.names),
     )
     mlflow.log_params({k: str(v)[:6000] for k, v in params.items()})
-    mlflow.log_metrics(_numeric(metrics))
+    numbers = _numeric(metrics)
+    # the headline under the names of metrics/<target>.json, as `dvc exp show` lists them
+    headline = headline_metrics(metrics, bundle.task)
+    numbers.update({k: float(v) for k, v in headline.items() if v is not None})
+    mlflow.log_metrics(numbers)
     mlflow.log_dict(bundle.features.to_dict(), "features.json")
     mlflow.log_dict(dict(metrics), "metrics.json")
     for name, path in artifacts.items():
