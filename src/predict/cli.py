@@ -188,10 +188,40 @@ def _iso_date(text: str, option: str) -> dt.date:
 
 
 @app.command()
-def features(
+def partition(
     input_dir: Annotated[Path, typer.Option("--input", help="Folder of validated tables.")] = Path(
         "data/validated"
     ),
+    out: Annotated[Path, typer.Option(help="Partitioned dataset folder (replaced whole).")] = Path(
+        "data/partitioned"
+    ),
+    params: Params = PARAMS,
+    quiet: Quiet = False,
+) -> None:
+    """Write the validated tables as a Parquet dataset partitioned by client hash, with its
+    digest, for runs on a Dask cluster (section `partition`; docs/scaling.md)."""
+    from predict.distributed.dataset import PartitionConfig, write_dataset
+
+    _configure_logging(quiet)
+    config = _settings(params, "partition", PartitionConfig)
+    try:
+        digest = write_dataset(input_dir, out, config)
+    except (OSError, ValueError) as exc:
+        _fail(exc)
+    rows = sum(t["rows"] for t in digest["tables"].values())
+    typer.echo(
+        f"{out}: {len(digest['tables'])} tables, {rows} rows in {digest['partitions']} partitions"
+    )
+
+
+@app.command()
+def features(
+    input_dir: Annotated[
+        Path,
+        typer.Option(
+            "--input", help="Folder of validated tables, or a partitioned dataset (with --dask)."
+        ),
+    ] = Path("data/validated"),
     out: Annotated[Path, typer.Option(help="features.parquet (snapshots.json beside it).")] = Path(
         "data/features/features.parquet"
     ),
