@@ -310,6 +310,13 @@ def score(
             "read as no activity); refused without it.",
         ),
     ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address, or 'local' (a LocalCluster): features, outputs, "
+            "TreeSHAP and reasons per client partition on Dask (default: score.distributed)."
+        ),
+    ] = None,
 ) -> None:
     """Score every client of a folder: probabilities, reasons, value, action, drift."""
     from predict.config import ConfigError
@@ -338,6 +345,7 @@ def score(
             validated=validated,
             quiet=True if quiet else None,
             after_data=after_data,
+            scheduler=scheduler,
         )
     except (OSError, ValueError, ValidationFailed, TableReadError) as exc:
         _fail(exc)

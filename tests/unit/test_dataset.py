@@ -30,7 +30,9 @@ from predict.scoring.config import ScoreConfig
 from predict.scoring.explain import ExplanationWriter
 from predict.scoring.reasons import catalogue_templates
 from predict.scoring.result import ScoringReport
+from predict.scoring.run import score_folder
 from predict.synthetic import generate_portfolio
+from tests.support.scoring import Book as ScoringBook
 from tests.support.scoring import train_on_features
 from tests.support.synthetic import SMALL, WINDOW
 
@@ -201,3 +203,33 @@ def test_cli_partition_then_features_from_the_dataset(validated: Path, tmp_path:
     )
     for name in ("snapshots.json", frates.REFERENCE_FILE):
         assert (tmp_path / name).read_bytes() == (tmp_path / "single" / name).read_bytes(), name
+
+
+def test_score_folder_on_a_cluster_equals_the_single_machine_run(
+    scoring_book: ScoringBook, cluster: Client, tmp_path: Path
+) -> None:
+    config = ScoreConfig(chunk_size=64, partitions=3)  # previous month end rescored too
+    plain = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "plain", config,
+                         CONFIG, validated=True, quiet=True)  # fmt: skip
+    address = cluster.scheduler.address  # type: ignore[union-attr]
+    on_dask = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "dask", config,
+                           CONFIG, validated=True, quiet=True, scheduler=address)  # fmt: skip
+    pd.testing.assert_frame_equal(on_dask.scores, plain.scores)
+    assert on_dask.report == plain.report
+    keys = ["client_id", "target", "feature"]
+    got = pd.read_parquet(tmp_path / "dask" / "explanations.parquet")
+    expected = pd.read_parquet(tmp_path / "plain" / "explanations.parquet")
+    assert len(expected) > 0
+    pd.testing.assert_frame_equal(
+        got.sort_values(keys, ignore_index=True), expected.sort_values(keys, ignore_index=True)
+    )
+    assert not (tmp_path / "dask" / "explanations.parts").exists()
+    for name in ("scores.parquet", "score_summary.json"):
+        assert (tmp_path / "dask" / name).is_file()
+
+
+def test_score_distributed_setting_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"score\.partitions"):
+        ScoreConfig(partitions=0)
+    with pytest.raises(ValueError, match=r"score\.distributed"):
+        ScoreConfig(distributed=" ")

@@ -161,7 +161,7 @@ def _write_table(
             order = np.argsort(part, kind="stable")
             sizes = np.bincount(part, minlength=config.partitions)
             bounds = np.concatenate([[0], np.cumsum(sizes)])
-            for k in np.flatnonzero(sizes):
+            for k in map(int, np.flatnonzero(sizes)):
                 if k not in writers:
                     writers[k] = pq.ParquetWriter(part_dir(out, k) / f"{name}.parquet", schema)
                 writers[k].write_batch(batch.take(order[bounds[k] : bounds[k + 1]]))
@@ -202,7 +202,7 @@ def write_dataset(
         known = frates.known_facilities(_book_tables(source))
         known.to_parquet(tmp / RATE_KNOWN, index=False)
         skeleton = read_skeleton(tmp)
-        digest = {
+        digest: dict[str, Any] = {
             "format": FORMAT,
             "partitions": config.partitions,
             "batch_rows": config.batch_rows,
@@ -219,7 +219,7 @@ def write_dataset(
         out_dir,
         len(names),
         config.partitions,
-        sum(t["rows"] for t in digest["tables"].values()),
+        sum(sum(counts) for counts in rows.values()),
     )
     return digest
 

@@ -36,13 +36,14 @@ def _score_part(
     bundles: Mapping[str, ModelBundle],
     config: ScoreConfig,
     templates: Mapping[str, ReasonTemplate],
+    absent: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """One partition: :func:`predict.scoring.chunks.score_chunks`, its explanations written to
     their own file."""
     if explanations is None:
-        return score_chunks(features, bundles, config, templates), 0
+        return score_chunks(features, bundles, config, templates, None, None, absent), 0
     with ExplanationWriter(explanations) as writer:
-        scores = score_chunks(features, bundles, config, templates, writer)
+        scores = score_chunks(features, bundles, config, templates, writer, None, absent)
     return scores, writer.rows
 
 
@@ -55,6 +56,7 @@ def score_features_dask(
     explanations_dir: str | os.PathLike[str] | None = None,
     partitions: int = 8,
     client: Client | None = None,
+    absent: Mapping[str, Sequence[str]] | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """:func:`predict.scoring.chunks.score_chunks` on Dask, partition by client.
 
@@ -63,13 +65,19 @@ def score_features_dask(
     in the order of ``features`` (equal to ``score_chunks``), and the number of explanation
     rows written: with ``explanations_dir``, each partition writes its long explanations to
     ``part-<k>.parquet`` there (a folder all workers can reach), read back as one dataset.
+    ``absent``: per target, the model features the data did not give (never cited).
     """
     features = features.reset_index(drop=True)
     part = client_partition(features["client_id"], partitions)
     positions = [np.flatnonzero(part == k) for k in range(partitions)]
     kept = [k for k in range(partitions) if len(positions[k])]
     pieces = [features.iloc[positions[k]].reset_index(drop=True) for k in kept]
-    shared = {"bundles": dict(bundles), "config": config, "templates": dict(templates)}
+    shared = {
+        "bundles": dict(bundles),
+        "config": config,
+        "templates": dict(templates),
+        "absent": dict(absent or {}),
+    }
     if explanations_dir is None:
         extras: list[tuple[str | None]] = [(None,)] * len(kept)
         results = run_partitions(_score_part, pieces, client, extras=extras, shared=shared)
@@ -169,3 +177,24 @@ def score_dataset(
     outputs = pd.concat([r[1] for r in results], ignore_index=True)
     outputs = outputs.sort_values("client_id", kind="stable", ignore_index=True)
     return features, outputs, sum(r[2] for r in results)
+
+
+def combine_explanations(
+    parts_dir: str | os.PathLike[str],
+    path: str | os.PathLike[str],
+    metadata: Mapping[str, str] | None = None,
+) -> int:
+    """The partitions' explanation files of ``parts_dir`` as one file ``path`` (written
+    atomically, batch by batch: memory bounded by a row group; rows in partition order),
+    with the run's ``metadata``; ``parts_dir`` is removed after. Returns the rows."""
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with ExplanationWriter(path, metadata) as writer:
+        for part in sorted(Path(parts_dir).glob("part-*.parquet")):
+            for batch in pq.ParquetFile(part).iter_batches():
+                writer.write(pa.Table.from_batches([batch]))
+    shutil.rmtree(parts_dir)
+    return writer.rows
