@@ -426,36 +426,46 @@ def train(
         "data/synthetic_truth"
     ),
     quiet: Quiet = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address, or 'local' (a LocalCluster): fit the boosters with "
+            "lightgbm.dask, early stopping decided here (docs/scaling.md)."
+        ),
+    ] = None,
 ) -> None:
     """Train, calibrate, evaluate and register models (what `dvc repro train` runs)."""
     import os
 
+    from predict.distributed.partitions import DistributedConfig, dask_client
     from predict.models.tracking import tracking_uri
     from predict.models.training import SkippedTraining, TrainConfig, run_training
 
     _configure_logging(quiet)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     config = _settings(params, "train", TrainConfig)
-    for name in _targets(target):
-        if name == "contribution":  # the carry-forward baseline's scale follows the horizon
-            config = _with_revenue_scale(config, params)
-        try:
-            result = run_training(
-                split,
-                name,
-                config,
-                models_dir=models,
-                metrics_dir=metrics,
-                plots_dir=plots,
-                truth_dir=truth,
-                tracking_uri=tracking_uri(os.environ, Path.cwd()),
-            )
-        except (FileNotFoundError, KeyError, ValueError) as exc:
-            _fail(exc)
-        if isinstance(result, SkippedTraining):
-            typer.echo(f"{name}: skipped ({result.reason}) -> {result.bundle_dir}")
-        else:
-            typer.echo(f"{name}: model {result.bundle.version} -> {result.bundle_dir}")
+    try:
+        with dask_client(DistributedConfig(scheduler=scheduler)) as client:
+            for name in _targets(target):
+                if name == "contribution":  # the baseline's scale follows the horizon
+                    config = _with_revenue_scale(config, params)
+                result = run_training(
+                    split,
+                    name,
+                    config,
+                    models_dir=models,
+                    metrics_dir=metrics,
+                    plots_dir=plots,
+                    truth_dir=truth,
+                    tracking_uri=tracking_uri(os.environ, Path.cwd()),
+                    client=client,
+                )
+                if isinstance(result, SkippedTraining):
+                    typer.echo(f"{name}: skipped ({result.reason}) -> {result.bundle_dir}")
+                else:
+                    typer.echo(f"{name}: model {result.bundle.version} -> {result.bundle_dir}")
+    except (OSError, KeyError, ValueError) as exc:  # FileNotFoundError, scheduler unreachable
+        _fail(exc)
 
 
 @app.command()

@@ -27,11 +27,14 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 from predict import io
 from predict.contract.spec import POPULATIONS
@@ -286,9 +289,16 @@ def feature_ranges(spec: FeatureSpec, frames: Sequence[pd.DataFrame]) -> dict[st
 
 
 def train_model(
-    train: pd.DataFrame, valid: pd.DataFrame, target: str, config: TrainConfig
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    target: str,
+    config: TrainConfig,
+    client: Client | None = None,
 ) -> ModelBundle:
-    """Fit the booster on ``train`` (early stopping on ``valid``), the calibrator on ``valid``."""
+    """Fit the booster on ``train`` (early stopping on ``valid``), the calibrator on ``valid``.
+
+    ``client``: the booster is fitted on its Dask cluster (``lightgbm.dask``, early stopping
+    decided here: :mod:`predict.distributed.training`)."""
     task = task_of(target)
     tr, va = labelled_rows(train, target, "train"), labelled_rows(valid, target, "valid")
     if tr.empty or va.empty:
@@ -297,7 +307,18 @@ def train_model(
     y_tr, transform = fit_labels(tr[LABEL_PREFIX + target].to_numpy("float64"), target, config)
     y_va, _ = fit_labels(va[LABEL_PREFIX + target].to_numpy("float64"), target, config)
     params = lgb_params(target, spec, y_tr, config)
-    booster = _fit_booster((spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params, config.booster)
+    if client is None:
+        booster = _fit_booster(
+            (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params, config.booster
+        )
+    else:
+        from predict.distributed.training import fit_booster_dask
+
+        b = config.booster
+        booster = fit_booster_dask(
+            (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params,
+            b.num_boost_round, b.early_stopping_rounds, client,
+        )  # fmt: skip
     metadata: dict[str, Any] = {
         "target": target,
         "task": task,
@@ -311,6 +332,8 @@ def train_model(
         "calibration": config.calibration if task == "binary" else config.contribution.calibration,
         "feature_ranges": feature_ranges(spec, (tr, va)),
     }
+    if client is not None:
+        metadata["fitted_on"] = "lightgbm.dask (early stopping on the driver)"
     raw = ModelBundle(target, booster, IdentityCalibrator(), spec, metadata)
     calibrator = make_calibrator(metadata["calibration"], task)
     calibrator.fit(raw.predict_uncalibrated(va), va[LABEL_PREFIX + target].to_numpy("float64"))
@@ -508,6 +531,7 @@ def run_training(
     plots_dir: str | os.PathLike[str],
     truth_dir: str | os.PathLike[str] | None = None,
     tracking_uri: str | None = None,
+    client: Client | None = None,
 ) -> TrainingResult | SkippedTraining:
     """The train stage for one target: fit, evaluate, save bundle, metrics and plot CSVs.
 
@@ -518,7 +542,7 @@ def run_training(
     ``<metrics_dir>/detail/<target>.json`` (:mod:`predict.models.metrics_files`).
 
     With a ``tracking_uri`` (and ``train.tracking.enabled``) the run is logged to MLflow
-    and the model registered as challenger.
+    and the model registered as challenger. ``client``: the booster is fitted on Dask.
     """
     split = read_split(split_dir)
     labels = _set_labels(split, target)
@@ -527,7 +551,7 @@ def run_training(
         dirs = {"models_dir": models_dir, "metrics_dir": metrics_dir, "plots_dir": plots_dir}
         return skip_target(target, reason, labels, **dirs)
     data_hash = split_fingerprint(Path(split_dir) / f"{s}.parquet" for s in SPLITS)
-    bundle = train_model(split["train"], split["valid"], target, config)
+    bundle = train_model(split["train"], split["valid"], target, config, client)
     metrics, plots = evaluate_model(
         bundle, split["train"], split["valid"], split["test"], config, read_truth(truth_dir)
     )
