@@ -79,7 +79,7 @@ def _quality(bundle: Any, test: pd.DataFrame, target: str) -> float:
     return float(roc_auc_score(y, p))
 
 
-def child(mode: str, work: Path, workers: int, repeats: int) -> dict[str, Any]:
+def child(mode: str, work: Path, workers: int, repeats: int, rounds: int) -> dict[str, Any]:
     """One step in this (fresh) process; its results as JSON-able data."""
     import contextlib
 
@@ -121,10 +121,12 @@ def child(mode: str, work: Path, workers: int, repeats: int) -> dict[str, Any]:
             frozen = {"rate": ds.frozen_rate_reference(work / "dataset", max(
                 d.date() for d in pd.to_datetime(frame["as_of"].unique())))}  # fmt: skip
             out["seconds"], out["quality"] = 0.0, {}
+            booster = dataclasses.replace(TrainConfig().booster, num_boost_round=rounds)
+            train_config = TrainConfig(booster=booster)
             for target in TARGETS:
                 train, valid, test = _split(frame, target)
                 start = time.perf_counter()
-                bundle = train_model(train, valid, target, TrainConfig(), client)
+                bundle = train_model(train, valid, target, train_config, client)
                 out["seconds"] += time.perf_counter() - start
                 out["quality"][target] = _quality(bundle, test, target)
                 out.setdefault("trees", {})[target] = bundle.booster.current_iteration()
@@ -181,9 +183,9 @@ def child(mode: str, work: Path, workers: int, repeats: int) -> dict[str, Any]:
     return out
 
 
-def _run_child(mode: str, work: Path, workers: int, repeats: int) -> dict[str, Any]:
+def _run_child(mode: str, work: Path, workers: int, repeats: int, rounds: int) -> dict[str, Any]:
     args = [sys.executable, __file__, "--child", mode, "--work", str(work)]
-    args += ["--workers", str(workers), "--repeats", str(repeats)]
+    args += ["--workers", str(workers), "--repeats", str(repeats), "--rounds", str(rounds)]
     done = subprocess.run(args, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{mode} failed:\n{done.stderr[-3000:]}")
@@ -214,7 +216,11 @@ def bench_size(clients: int, months: int, args: argparse.Namespace, root: Path) 
     for step in ("features", "train", "score"):
         for where in ("single", "cluster"):
             result[f"{step}-{where}"] = _run_child(
-                f"{step}-{where}", work, args.workers, args.repeats if step != "train" else 1
+                f"{step}-{where}",
+                work,
+                args.workers,
+                args.repeats if step != "train" else 1,
+                args.rounds,
             )
     a = pd.read_parquet(work / "features-single.parquet")
     b = pd.read_parquet(work / "features-cluster.parquet")
@@ -254,12 +260,13 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--rounds", type=int, default=2000, help="train.booster.num_boost_round")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(args.child, args.work, args.workers, args.repeats)))
+        print(json.dumps(child(args.child, args.work, args.workers, args.repeats, args.rounds)))
         return
     results = []
     with tempfile.TemporaryDirectory() as tmp:
