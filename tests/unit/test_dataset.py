@@ -24,6 +24,7 @@ from predict.features import rates as frates
 from predict.features.build import FeaturesConfig, build_feature_table, build_features, load_tables
 from predict.features.build import run as run_features
 from predict.features.snapshots import as_of_dates, scoring_as_of
+from predict.models.training import BoosterConfig, TrainConfig, train_model
 from predict.scoring.align import add_missing_features
 from predict.scoring.chunks import score_chunks
 from predict.scoring.config import ScoreConfig
@@ -33,7 +34,6 @@ from predict.scoring.result import ScoringReport
 from predict.scoring.run import score_folder
 from predict.synthetic import generate_portfolio
 from tests.support.scoring import Book as ScoringBook
-from tests.support.scoring import train_on_features
 from tests.support.synthetic import SMALL, WINDOW
 
 BOOK = dataclasses.replace(SMALL, seed=29, n_clients=500, months=30, truth_paths=0)
@@ -140,13 +140,23 @@ def test_feature_table_from_the_dataset_on_a_cluster_equals_the_single_machine_o
     assert got.summary == expected.summary
 
 
-def test_scoring_from_the_dataset_on_a_cluster_equals_score_chunks(
+def test_features_training_and_scoring_from_the_dataset_on_a_cluster(
     dataset: Path, tables: dict[str, pd.DataFrame], cluster: Client, tmp_path: Path
 ) -> None:
-    table = build_feature_table(tables, CONFIG).frame
-    bundles = {t: train_on_features(table.drop(columns=[
-        c for c in table.columns if c.startswith("label_") and c != f"label_{t}"
-    ]), t, trees=8) for t in ("churn", "default")}  # fmt: skip
+    """The whole path on the cluster: features and labels read by the workers from their
+    partitions, boosters fitted with lightgbm.dask, scoring read by the workers again; the
+    scores equal the single machine's with the same models."""
+    table = dd.build_feature_table_dataset(dataset, CONFIG, client=cluster).frame
+    dates = sorted(table["as_of"].unique())
+    booster = BoosterConfig(learning_rate=0.1, min_data_in_leaf=20, num_boost_round=40,
+                            early_stopping_rounds=10)  # fmt: skip
+    config_t = TrainConfig(num_threads=1, booster=booster)
+    bundles = {
+        t: train_model(table[table["as_of"] <= dates[-6]], table[table["as_of"] == dates[-5]],
+                       t, config_t, client=cluster)
+        for t in ("churn", "default")
+    }  # fmt: skip
+    assert all(b.metadata["fitted_on"].startswith("lightgbm.dask") for b in bundles.values())
     day = scoring_as_of(tables, CONFIG.as_of)
     known_at = max(as_of_dates(tables, CONFIG.as_of))
     reference = frates.freeze(tables, known_at)
