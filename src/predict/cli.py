@@ -191,10 +191,40 @@ def _iso_date(text: str, option: str) -> dt.date:
 
 
 @app.command()
-def features(
+def partition(
     input_dir: Annotated[Path, typer.Option("--input", help="Folder of validated tables.")] = Path(
         "data/validated"
     ),
+    out: Annotated[Path, typer.Option(help="Partitioned dataset folder (replaced whole).")] = Path(
+        "data/partitioned"
+    ),
+    params: Params = PARAMS,
+    quiet: Quiet = False,
+) -> None:
+    """Write the validated tables as a Parquet dataset partitioned by client hash, with its
+    digest, for runs on a Dask cluster (section `partition`; docs/scaling.md)."""
+    from predict.distributed.dataset import PartitionConfig, write_dataset
+
+    _configure_logging(quiet)
+    config = _settings(params, "partition", PartitionConfig)
+    try:
+        digest = write_dataset(input_dir, out, config)
+    except (OSError, ValueError) as exc:
+        _fail(exc)
+    rows = sum(t["rows"] for t in digest["tables"].values())
+    typer.echo(
+        f"{out}: {len(digest['tables'])} tables, {rows} rows in {digest['partitions']} partitions"
+    )
+
+
+@app.command()
+def features(
+    input_dir: Annotated[
+        Path,
+        typer.Option(
+            "--input", help="Folder of validated tables, or a partitioned dataset (with --dask)."
+        ),
+    ] = Path("data/validated"),
     out: Annotated[Path, typer.Option(help="features.parquet (snapshots.json beside it).")] = Path(
         "data/features/features.parquet"
     ),
@@ -280,6 +310,13 @@ def score(
             "read as no activity); refused without it.",
         ),
     ] = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address, or 'local' (a LocalCluster): features, outputs, "
+            "TreeSHAP and reasons per client partition on Dask (default: score.distributed)."
+        ),
+    ] = None,
 ) -> None:
     """Score every client of a folder: probabilities, reasons, value, action, drift."""
     from predict.config import ConfigError
@@ -307,6 +344,7 @@ def score(
             validated=validated,
             quiet=True if quiet else None,
             after_data=after_data,
+            scheduler=scheduler,
         )
     except (OSError, ValueError, ValidationFailed, TableReadError) as exc:
         _fail(exc)
@@ -395,36 +433,46 @@ def train(
         "data/synthetic_truth"
     ),
     quiet: Quiet = False,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            help="Dask scheduler address, or 'local' (a LocalCluster): fit the boosters with "
+            "lightgbm.dask, early stopping decided here (docs/scaling.md)."
+        ),
+    ] = None,
 ) -> None:
     """Train, calibrate, evaluate and register models (what `dvc repro train` runs)."""
     import os
 
+    from predict.distributed.partitions import DistributedConfig, dask_client
     from predict.models.tracking import tracking_uri
     from predict.models.training import SkippedTraining, TrainConfig, run_training
 
     _configure_logging(quiet)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     config = _settings(params, "train", TrainConfig)
-    for name in _targets(target):
-        if name == "contribution":  # the carry-forward baseline's scale follows the horizon
-            config = _with_revenue_scale(config, params)
-        try:
-            result = run_training(
-                split,
-                name,
-                config,
-                models_dir=models,
-                metrics_dir=metrics,
-                plots_dir=plots,
-                truth_dir=truth,
-                tracking_uri=tracking_uri(os.environ, Path.cwd()),
-            )
-        except (FileNotFoundError, KeyError, ValueError) as exc:
-            _fail(exc)
-        if isinstance(result, SkippedTraining):
-            typer.echo(f"{name}: skipped ({result.reason}) -> {result.bundle_dir}")
-        else:
-            typer.echo(f"{name}: model {result.bundle.version} -> {result.bundle_dir}")
+    try:
+        with dask_client(DistributedConfig(scheduler=scheduler)) as client:
+            for name in _targets(target):
+                if name == "contribution":  # the baseline's scale follows the horizon
+                    config = _with_revenue_scale(config, params)
+                result = run_training(
+                    split,
+                    name,
+                    config,
+                    models_dir=models,
+                    metrics_dir=metrics,
+                    plots_dir=plots,
+                    truth_dir=truth,
+                    tracking_uri=tracking_uri(os.environ, Path.cwd()),
+                    client=client,
+                )
+                if isinstance(result, SkippedTraining):
+                    typer.echo(f"{name}: skipped ({result.reason}) -> {result.bundle_dir}")
+                else:
+                    typer.echo(f"{name}: model {result.bundle.version} -> {result.bundle_dir}")
+    except (OSError, KeyError, ValueError) as exc:  # FileNotFoundError, scheduler unreachable
+        _fail(exc)
 
 
 @app.command()

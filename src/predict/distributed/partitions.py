@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,7 +40,7 @@ class DistributedConfig:
     """How to run on Dask: the number of client partitions and where the scheduler is."""
 
     partitions: int = 8  # client partitions (tasks); a few per worker core
-    scheduler: str | None = None  # address of a Dask scheduler; None: local threads
+    scheduler: str | None = None  # a Dask scheduler address, or "local"; None: local threads
 
     def __post_init__(self) -> None:
         if self.partitions < 1:
@@ -183,12 +184,34 @@ def dask_client(config: DistributedConfig) -> Iterator[Client | None]:
         return
     from distributed import Client
 
+    if config.scheduler == LOCAL:
+        with local_cluster() as client:
+            yield client
+        return
     client = Client(config.scheduler)
     try:
         logger.info("dask scheduler %s: %d worker(s)", config.scheduler, _workers(client))
         yield client
     finally:
         client.close()
+
+
+LOCAL = "local"  # a scheduler setting: a LocalCluster on this machine, for the run
+
+
+@contextmanager
+def local_cluster() -> Iterator[Client]:
+    """A client of a LocalCluster started here: one single-threaded worker process per core
+    (DuckDB and LightGBM bring their own threads), closed on exit."""
+    from distributed import Client, LocalCluster
+
+    workers = max(1, os.cpu_count() or 1)
+    with (
+        LocalCluster(n_workers=workers, threads_per_worker=1, dashboard_address=":0") as cluster,
+        Client(cluster) as client,
+    ):
+        logger.info("dask LocalCluster: %d worker(s)", workers)
+        yield client
 
 
 def _workers(client: Client) -> int:

@@ -29,6 +29,15 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from predict.distributed.dataset import (
+    DIGEST,
+    parts_with_clients,
+    read_digest,
+    read_part,
+    read_skeleton,
+)
+from predict.distributed.dataset import frozen_rate_reference as dataset_frozen_reference
+from predict.distributed.dataset import rate_reference as dataset_rate_reference
 from predict.distributed.partitions import (
     KEYS,
     DistributedConfig,
@@ -172,6 +181,81 @@ def build_feature_table_dask(
     return FeatureTable(frame, summarise(tables, frame, dates, config))
 
 
+# ---------------------------------------------------------------- from a partitioned dataset
+
+
+def _part_features(
+    k: int,
+    dataset: str,
+    as_of_dates: Sequence[dt.date],
+    config: FeaturesConfig,
+    names: Sequence[str],
+    rates: pd.DataFrame,
+    labels: LabelConfig | None = None,
+) -> pd.DataFrame:
+    """One task: partition ``k`` read by the worker from ``dataset``; its features (and
+    labels, joined as in ``build_feature_table``, when ``labels`` is given)."""
+    tables = read_part(dataset, k)
+    if labels is None:
+        return _features(tables, as_of_dates, config, names, {}, rates)
+    return _features_and_labels(tables, as_of_dates, config, names, labels, {}, rates)
+
+
+def _dataset_parts(dataset: str | os.PathLike[str]) -> tuple[str, list[int]]:
+    """The dataset's absolute path (what the tasks get) and its partitions with clients."""
+    parts = parts_with_clients(read_digest(dataset))
+    if not parts:
+        raise ValueError(f"{dataset}: no partition holds a client (table clients is empty)")
+    return str(Path(dataset).resolve()), parts
+
+
+def build_features_dataset(
+    dataset: str | os.PathLike[str],
+    as_of_dates: Sequence[dt.date],
+    config: FeaturesConfig | None = None,
+    names: Sequence[str] | None = None,
+    *,
+    client: Client | None = None,
+    rate_reference: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    """:func:`predict.features.build.build_features` of the whole book from a partitioned
+    dataset (:mod:`predict.distributed.dataset`): each task gets a partition number and
+    reads its own files; the driver reads the digest, the skeleton and the rated facilities."""
+    config = config or FeaturesConfig()
+    path, parts = _dataset_parts(dataset)
+    if rate_reference is None:
+        rate_reference = dataset_rate_reference(path, list(as_of_dates))
+    shared = {
+        "dataset": path,
+        "as_of_dates": sorted(set(as_of_dates)),
+        "config": config,
+        "names": global_feature_names(read_skeleton(path), names),
+        "rates": rate_reference,
+    }
+    return concat_parts(run_partitions(_part_features, parts, client, shared=shared))
+
+
+def build_feature_table_dataset(
+    dataset: str | os.PathLike[str], config: FeaturesConfig, *, client: Client | None = None
+) -> FeatureTable:
+    """:func:`predict.features.build.build_feature_table` from a partitioned dataset: the
+    same frame and summary, the book-wide decisions taken on the dataset's skeleton."""
+    path, parts = _dataset_parts(dataset)
+    skeleton = read_skeleton(path)
+    dates = as_of_dates(skeleton, config.as_of)
+    end = resolve_data_end(skeleton, config.data_end)
+    shared = {
+        "dataset": path,
+        "as_of_dates": dates,
+        "config": config,
+        "names": global_feature_names(skeleton),
+        "rates": dataset_rate_reference(path, dates),
+        "labels": dataclasses.replace(config.labels, data_end=end),
+    }
+    frame = concat_parts(run_partitions(_part_features, parts, client, shared=shared))
+    return FeatureTable(frame, summarise(skeleton, frame, dates, config))
+
+
 def run(
     input_dir: str | os.PathLike[str],
     out_path: str | os.PathLike[str],
@@ -183,16 +267,24 @@ def run(
 
     ``client``: an open client; else one to ``dask_config.scheduler`` (or local threads).
     """
-    tables = load_tables(input_dir)
     start = time.perf_counter()
+    dataset = (Path(input_dir) / DIGEST).is_file()  # a partitioned dataset: workers read it
+    tables = read_skeleton(input_dir) if dataset else load_tables(input_dir)
     with nullcontext(client) if client is not None else dask_client(dask_config) as active:
-        result = build_feature_table_dask(
-            tables, config, partitions=dask_config.partitions, client=active
-        )
+        if dataset:
+            result = build_feature_table_dataset(input_dir, config, client=active)
+        else:
+            result = build_feature_table_dask(
+                tables, config, partitions=dask_config.partitions, client=active
+            )
     out = Path(out_path)
     write_parquet(result.frame, out)
     write_json(result.summary, out.with_name("snapshots.json"))
-    reference = frates.freeze(tables, max(as_of_dates(tables, config.as_of)))
+    known_at = max(as_of_dates(tables, config.as_of))
+    if dataset:
+        reference = dataset_frozen_reference(input_dir, known_at)
+    else:
+        reference = frates.freeze(tables, known_at)
     write_json(reference, out.with_name(frates.REFERENCE_FILE))
     logger.info(
         "wrote %s: %d rows, %d partitions on %s, %.1f s",
@@ -228,7 +320,9 @@ __all__ = [
     "BOOK_TABLES",
     "book_tables",
     "build_feature_table_dask",
+    "build_feature_table_dataset",
     "build_features_dask",
+    "build_features_dataset",
     "feature_builder",
     "run",
 ]

@@ -131,7 +131,12 @@ def point_in_time(
     tables: Mapping[str, pd.DataFrame], as_of_dates: Sequence[dt.date]
 ) -> pd.DataFrame:
     """``rate_ref_t`` for every as-of date, each from the facilities known at it."""
-    known = known_facilities(tables)
+    return point_in_time_known(known_facilities(tables), as_of_dates)
+
+
+def point_in_time_known(known: pd.DataFrame, as_of_dates: Sequence[dt.date]) -> pd.DataFrame:
+    """:func:`point_in_time` from the rated facilities (:func:`known_facilities`), e.g. as
+    stored with a partitioned dataset."""
     parts = []
     for day in sorted(set(as_of_dates)):
         m = _medians(known, day)
@@ -141,7 +146,12 @@ def point_in_time(
 
 def freeze(tables: Mapping[str, pd.DataFrame], known_at: dt.date) -> dict[str, Any]:
     """The reference as known at ``known_at`` (JSON-able): stored in each model folder."""
-    m = _medians(known_facilities(tables), known_at)
+    return freeze_known(known_facilities(tables), known_at)
+
+
+def freeze_known(known: pd.DataFrame, known_at: dt.date) -> dict[str, Any]:
+    """:func:`freeze` from the rated facilities (:func:`known_facilities`)."""
+    m = _medians(known, known_at)
     return {
         "format": FORMAT,
         "known_at": known_at.isoformat(),

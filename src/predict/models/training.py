@@ -29,11 +29,14 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 from predict import io
 from predict.contract.spec import POPULATIONS
@@ -330,9 +333,16 @@ def model_offset(target: str, spec: FeatureSpec, config: TrainConfig) -> Offset 
 
 
 def train_model(
-    train: pd.DataFrame, valid: pd.DataFrame, target: str, config: TrainConfig
+    train: pd.DataFrame,
+    valid: pd.DataFrame,
+    target: str,
+    config: TrainConfig,
+    client: Client | None = None,
 ) -> ModelBundle:
-    """Fit the booster on ``train`` (early stopping on ``valid``), the calibrator on ``valid``."""
+    """Fit the booster on ``train`` (early stopping on ``valid``), the calibrator on ``valid``.
+
+    ``client``: the booster is fitted on its Dask cluster (``lightgbm.dask``, early stopping
+    decided here: :mod:`predict.distributed.training`)."""
     task = task_of(target)
     tr, va = labelled_rows(train, target, "train"), labelled_rows(valid, target, "valid")
     if tr.empty or va.empty:
@@ -342,9 +352,19 @@ def train_model(
     y_tr, transform = fit_labels(tr[LABEL_PREFIX + target].to_numpy("float64"), target, config)
     y_va, _ = fit_labels(va[LABEL_PREFIX + target].to_numpy("float64"), target, config)
     params = lgb_params(target, spec, y_tr, config)
-    booster = _fit_booster(
-        (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params, config.booster, offset
-    )
+    if client is None:
+        booster = _fit_booster(
+            (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params, config.booster, offset
+        )
+    else:
+        from predict.distributed.training import fit_booster_dask
+
+        b = config.booster
+        init = None if offset is None else (offset.values(tr), offset.values(va))
+        booster = fit_booster_dask(
+            (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params,
+            b.num_boost_round, b.early_stopping_rounds, client, init,
+        )  # fmt: skip
     metadata: dict[str, Any] = {
         "target": target,
         "task": task,
@@ -363,6 +383,8 @@ def train_model(
     }
     if offset is not None:
         metadata["offset"] = offset.to_dict()
+    if client is not None:
+        metadata["fitted_on"] = "lightgbm.dask (early stopping on the driver)"
     raw = ModelBundle(target, booster, IdentityCalibrator(), spec, metadata)
     calibrator = make_calibrator(metadata["calibration"], task)
     calibrator.fit(raw.predict_uncalibrated(va), va[LABEL_PREFIX + target].to_numpy("float64"))
@@ -560,6 +582,7 @@ def run_training(
     plots_dir: str | os.PathLike[str],
     truth_dir: str | os.PathLike[str] | None = None,
     tracking_uri: str | None = None,
+    client: Client | None = None,
 ) -> TrainingResult | SkippedTraining:
     """The train stage for one target: fit, evaluate, save bundle, metrics and plot CSVs.
 
@@ -570,7 +593,7 @@ def run_training(
     ``<metrics_dir>/detail/<target>.json`` (:mod:`predict.models.metrics_files`).
 
     With a ``tracking_uri`` (and ``train.tracking.enabled``) the run is logged to MLflow
-    and the model registered as challenger.
+    and the model registered as challenger. ``client``: the booster is fitted on Dask.
     """
     split = read_split(split_dir)
     labels = _set_labels(split, target)
@@ -579,7 +602,7 @@ def run_training(
         dirs = {"models_dir": models_dir, "metrics_dir": metrics_dir, "plots_dir": plots_dir}
         return skip_target(target, reason, labels, **dirs)
     data_hash = split_fingerprint(Path(split_dir) / f"{s}.parquet" for s in SPLITS)
-    bundle = train_model(split["train"], split["valid"], target, config)
+    bundle = train_model(split["train"], split["valid"], target, config, client)
     metrics, plots = evaluate_model(
         bundle, split["train"], split["valid"], split["test"], config, read_truth(truth_dir)
     )

@@ -47,6 +47,10 @@ class ScoreConfig:
     grades: GradesConfig = field(default_factory=GradesConfig)
     drift: DriftConfig = field(default_factory=DriftConfig)
     dimensions: DimensionsConfig = field(default_factory=DimensionsConfig)
+    # Per-client scoring (features, outputs, TreeSHAP, reasons) on Dask: null = this machine;
+    # "local" = a LocalCluster started for the run; else a scheduler address (tcp://host:8786).
+    distributed: str | None = None
+    partitions: int = 8  # client partitions of the distributed scoring
 
     def __post_init__(self) -> None:
         if self.chunk_size < 1:
@@ -68,6 +72,12 @@ class ScoreConfig:
             raise ValueError("score.max_unavailable_gain must be in [0, 1)")
         if self.previous not in ("month_end", "none"):
             raise ValueError("score.previous must be 'month_end' or 'none'")
+        if self.partitions < 1:
+            raise ValueError(f"score.partitions must be >= 1, got {self.partitions}")
+        if self.distributed is not None and not self.distributed.strip():
+            raise ValueError(
+                "score.distributed must be null, 'local' or a Dask scheduler address, got ''"
+            )
 
 
 def configs_from_params(params_path: str | os.PathLike[str] | None) -> tuple[ScoreConfig, Any]:

@@ -21,7 +21,7 @@ import shutil
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -61,6 +61,9 @@ from predict.scoring.result import ScoringReport, ScoringResult
 from predict.scoring.scope import apply_scope_rules, churn_knows_default_status, ensure_targets
 from predict.scoring.support import apply_support
 from predict.scoring.value import add_risk_adjusted_value
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -116,11 +119,14 @@ def score_snapshot(
     report: ScoringReport | None = None,
     progress: ProgressReporter | None = None,
     horizon_months: int = 12,
+    client: Client | None = None,
 ) -> ScoringResult:
     """Score every client at ``as_of``; explanations are written to ``out_dir`` on the way.
 
     ``previous``: an earlier scoring to compare with; None and ``config.previous ==
-    "month_end"``: the same models are run on the month end before ``as_of``.
+    "month_end"``: the same models are run on the month end before ``as_of``. ``client``:
+    the outputs, TreeSHAP and reasons run on Dask (``config.partitions`` client partitions,
+    explanations per partition, then combined into one file).
     """
     report = report or ScoringReport()
     progress = progress or SilentProgress()
@@ -134,11 +140,16 @@ def score_snapshot(
     features = add_missing_features(features, bundles, config.missing_features, report)
     unseen_categories(features, bundles, report)
     meta = stamp(report) if report.run_id else None
-    with ExplanationWriter(Path(out_dir) / "explanations.parquet", meta) as writer:
-        outputs = score_chunks(
-            features, bundles, config, templates, writer, progress, report.missing_features
+    if client is not None:
+        outputs, report.explanation_rows = _score_on_dask(
+            features, bundles, config, templates, Path(out_dir), meta, report, client
         )
-    report.explanation_rows = writer.rows
+    else:
+        with ExplanationWriter(Path(out_dir) / "explanations.parquet", meta) as writer:
+            outputs = score_chunks(
+                features, bundles, config, templates, writer, progress, report.missing_features
+            )
+        report.explanation_rows = writer.rows
     scores = score_table(tables, as_of, features, outputs, bundles, config, report.skipped_targets)
     scores = add_potential(scores, features, bundles)  # frozen in the contribution model folder
     calendar_out_of_range(features, bundles, report, scored_masks(features, scores, bundles))
@@ -169,6 +180,32 @@ def score_snapshot(
     return ScoringResult(scores, early, drift, report, migration)
 
 
+def _score_on_dask(
+    features: pd.DataFrame,
+    bundles: Mapping[str, ModelBundle],
+    config: ScoreConfig,
+    templates: Mapping[str, ReasonTemplate],
+    out_dir: Path,
+    meta: Mapping[str, str] | None,
+    report: ScoringReport,
+    client: Client,
+) -> tuple[pd.DataFrame, int]:
+    """:func:`score_chunks` partition by client on Dask; the partitions' explanation files
+    (written by the workers into ``out_dir``, a folder they must reach) combined into
+    ``explanations.parquet``."""
+    from predict.distributed.scoring import combine_explanations, score_features_dask
+
+    parts = out_dir / "explanations.parts"
+    outputs, rows = score_features_dask(
+        features, bundles, config, templates, explanations_dir=parts,
+        partitions=config.partitions, client=client, absent=report.missing_features,
+    )  # fmt: skip
+    combined = combine_explanations(parts, out_dir / "explanations.parquet", meta)
+    if combined != rows:
+        raise RuntimeError(f"explanations: {rows} rows written by the workers, {combined} combined")
+    return outputs, rows
+
+
 def score_folder(
     input_dir: str | os.PathLike[str],
     models_dir: str | os.PathLike[str],
@@ -182,6 +219,7 @@ def score_folder(
     validation_mode: str = "lenient",
     quiet: bool | None = False,
     after_data: bool = False,
+    scheduler: str | None = None,
 ) -> ScoringResult:
     """``predict score``: validate (unless ``validated``), build features, score, write.
 
@@ -189,7 +227,9 @@ def score_folder(
     run has finished (:func:`predict.io.atomic_dir`): a failed or killed run leaves the
     previous outputs as they were. A failed validation's report goes to ``<out_dir>.failed/``.
     ``as_of`` (``--as-of``; default ``features.as_of.scoring``) must lie within the data;
-    ``after_data`` allows one after its end (:mod:`~predict.scoring.dates`).
+    ``after_data`` allows one after its end (:mod:`~predict.scoring.dates`). ``scheduler``
+    (else ``config.distributed``): a Dask scheduler address or ``local``: the features and
+    the per-client scoring run on Dask (docs/scaling.md).
     """
     from predict.features.snapshots import require_month_ends, scoring_as_of
 
@@ -211,7 +251,8 @@ def score_folder(
             report.run_id = run_identity(inputs, as_of.isoformat(), settings)
             report.as_of = as_of.isoformat()
             result = _score_into(stage, tables, as_of, bundles, config, features_config, report,
-                                 previous_path, quiet)  # fmt: skip
+                                 previous_path, quiet,
+                                 scheduler or config.distributed)  # fmt: skip
     shutil.rmtree(failed, ignore_errors=True)
     return result
 
@@ -242,8 +283,11 @@ def _score_into(
     report: ScoringReport,
     previous_path: str | os.PathLike[str] | None,
     quiet: bool | None,
+    scheduler: str | None = None,
 ) -> ScoringResult:
-    """Score and write every output of the run into ``stage``."""
+    """Score and write every output of the run into ``stage`` (on Dask with ``scheduler``)."""
+    from predict.distributed.partitions import DistributedConfig, dask_client
+    from predict.distributed.steps import build_features_dask
     from predict.features.build import build_features
     from predict.scoring.reasons import catalogue_templates
 
@@ -254,10 +298,20 @@ def _score_into(
     frozen = frozen_rate_reference(bundles)  # from the model folders, never the input
     frozen_drift_bins(bundles)  # the drift check's bins: refused before any work if lacking
 
-    def build(t: Mapping[str, pd.DataFrame], dates: list[dt.date]) -> pd.DataFrame:
-        return build_features(t, dates, features_config, rate_reference=rate_table(frozen, dates))
+    with (
+        dask_client(DistributedConfig(config.partitions, scheduler)) as client,
+        progress_display(quiet) as progress,
+    ):
 
-    with progress_display(quiet) as progress:
+        def build(t: Mapping[str, pd.DataFrame], dates: list[dt.date]) -> pd.DataFrame:
+            rates = rate_table(frozen, dates)
+            if client is None:
+                return build_features(t, dates, features_config, rate_reference=rates)
+            return build_features_dask(
+                t, dates, features_config, partitions=config.partitions, client=client,
+                rate_reference=rates,
+            )  # fmt: skip
+
         result = score_snapshot(
             tables,
             as_of,
@@ -270,6 +324,7 @@ def _score_into(
             report=report,
             progress=progress,
             horizon_months=features_config.horizon_months,
+            client=client,
         )
     write_outputs(result, stage)
     return result

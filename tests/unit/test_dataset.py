@@ -1,0 +1,245 @@
+"""The partitioned dataset (predict.distributed.dataset): written by client hash in batches,
+workers read their own partition's files, and features, labels, training and scoring from
+it equal the single-machine run on a real two-process LocalCluster."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+from typer.testing import CliRunner
+
+from predict.cli import app
+from predict.distributed import dataset as ds
+from predict.distributed import partitions as dp
+from predict.distributed import scoring as dist_scoring
+from predict.distributed import steps as dd
+from predict.features import rates as frates
+from predict.features.build import FeaturesConfig, build_feature_table, build_features, load_tables
+from predict.features.build import run as run_features
+from predict.features.snapshots import as_of_dates, scoring_as_of
+from predict.models.training import BoosterConfig, TrainConfig, train_model
+from predict.scoring.align import add_missing_features
+from predict.scoring.chunks import score_chunks
+from predict.scoring.config import ScoreConfig
+from predict.scoring.explain import ExplanationWriter
+from predict.scoring.reasons import catalogue_templates
+from predict.scoring.result import ScoringReport
+from predict.scoring.run import score_folder
+from predict.synthetic import generate_portfolio
+from tests.support.scoring import Book as ScoringBook
+from tests.support.synthetic import SMALL, WINDOW
+
+BOOK = dataclasses.replace(SMALL, seed=29, n_clients=500, months=30, truth_paths=0)
+CONFIG = FeaturesConfig()
+PARTS = 5
+
+
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("validated")
+    for name, frame in generate_portfolio(BOOK, WINDOW).tables.items():
+        frame.to_parquet(folder / f"{name}.parquet", index=False)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def tables(validated: Path) -> dict[str, pd.DataFrame]:
+    return load_tables(validated)
+
+
+@pytest.fixture(scope="module")
+def dataset(validated: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("ds") / "partitioned"
+    ds.write_dataset(validated, out, ds.PartitionConfig(partitions=PARTS, batch_rows=997))
+    return out
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Client]:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as local,
+        Client(local) as client,
+    ):
+        yield client
+
+
+def test_client_hash_is_the_same_in_another_process() -> None:
+    ids = [f"C{i:05d}" for i in range(50)]
+    here = dp.client_partition(pd.Series(ids, dtype="str"), 7).tolist()
+    code = (
+        "import pandas as pd; from predict.distributed.partitions import client_partition; "
+        f"print(client_partition(pd.Series({ids!r}, dtype='str'), 7).tolist())"
+    )
+    env_seed = {"PYTHONHASHSEED": "12345"}  # Python's own hash would move with it
+    import os
+
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True,
+        env={**os.environ, **env_seed},
+    )  # fmt: skip
+    assert out.stdout.strip() == str(here)
+
+
+def test_dataset_parts_are_the_in_memory_partitions_and_the_digest_counts_them(
+    dataset: Path, tables: dict[str, pd.DataFrame]
+) -> None:
+    expected = dp.partition_tables(tables, PARTS)
+    digest = ds.read_digest(dataset)
+    for k in range(PARTS):
+        got = ds.read_part(dataset, k)
+        assert set(got) == set(tables)
+        for name in tables:
+            pd.testing.assert_frame_equal(got[name], expected[k][name], obj=f"{name} part {k}")
+            assert digest["tables"][name]["rows_per_partition"][k] == len(expected[k][name])
+    for name, frame in tables.items():
+        assert digest["tables"][name]["rows"] == len(frame)
+    skeleton = ds.read_skeleton(dataset)
+    assert all(len(skeleton[n]) == 2 for n in tables if len(tables[n]))
+    # the book-wide decisions read the same from the skeleton as from the whole tables
+    assert as_of_dates(skeleton, CONFIG.as_of) == as_of_dates(tables, CONFIG.as_of)
+    assert scoring_as_of(skeleton, CONFIG.as_of) == scoring_as_of(tables, CONFIG.as_of)
+    dates = as_of_dates(tables, CONFIG.as_of)
+    pd.testing.assert_frame_equal(
+        ds.rate_reference(dataset, dates), frates.point_in_time(tables, dates)
+    )
+    known_at = max(dates)
+    assert ds.frozen_rate_reference(dataset, known_at) == frates.freeze(tables, known_at)
+    assert not list(dataset.parent.glob(".partitioned*"))  # no temporary folder left
+
+
+def test_a_balance_of_an_unknown_facility_stops_the_partitioning(
+    validated: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "bad"
+    folder.mkdir()
+    for path in validated.glob("*.parquet"):
+        frame = pd.read_parquet(path)
+        if path.stem == "facility_balances":
+            frame.loc[3, "facility_id"] = "F-NOBODY"
+        frame.to_parquet(folder / path.name, index=False)
+    with pytest.raises(ValueError, match=r"facility_balances, column facility_id.*F-NOBODY"):
+        ds.write_dataset(folder, tmp_path / "out", ds.PartitionConfig(partitions=3))
+    assert not (tmp_path / "out").exists()
+
+
+def test_feature_table_from_the_dataset_on_a_cluster_equals_the_single_machine_one(
+    dataset: Path, tables: dict[str, pd.DataFrame], cluster: Client
+) -> None:
+    expected = build_feature_table(tables, CONFIG)
+    got = dd.build_feature_table_dataset(dataset, CONFIG, client=cluster)
+    pd.testing.assert_frame_equal(got.frame, expected.frame)
+    assert got.summary == expected.summary
+
+
+def test_features_training_and_scoring_from_the_dataset_on_a_cluster(
+    dataset: Path, tables: dict[str, pd.DataFrame], cluster: Client, tmp_path: Path
+) -> None:
+    """The whole path on the cluster: features and labels read by the workers from their
+    partitions, boosters fitted with lightgbm.dask, scoring read by the workers again; the
+    scores equal the single machine's with the same models."""
+    table = dd.build_feature_table_dataset(dataset, CONFIG, client=cluster).frame
+    dates = sorted(table["as_of"].unique())
+    booster = BoosterConfig(learning_rate=0.1, min_data_in_leaf=20, num_boost_round=40,
+                            early_stopping_rounds=10)  # fmt: skip
+    config_t = TrainConfig(num_threads=1, booster=booster)
+    bundles = {
+        t: train_model(table[table["as_of"] <= dates[-6]], table[table["as_of"] == dates[-5]],
+                       t, config_t, client=cluster)
+        for t in ("churn", "default")
+    }  # fmt: skip
+    assert all(b.metadata["fitted_on"].startswith("lightgbm.dask") for b in bundles.values())
+    day = scoring_as_of(tables, CONFIG.as_of)
+    known_at = max(as_of_dates(tables, CONFIG.as_of))
+    reference = frates.freeze(tables, known_at)
+    rates = frates.frozen_table(reference, [day])
+    snapshot = build_features(tables, [day], CONFIG, rate_reference=rates)
+    report = ScoringReport()
+    snapshot = add_missing_features(snapshot, bundles, "nan", report)
+    config, templates = ScoreConfig(chunk_size=150), catalogue_templates()
+    with ExplanationWriter(tmp_path / "explanations.parquet") as writer:
+        expected = score_chunks(
+            snapshot, bundles, config, templates, writer, None, report.missing_features
+        )
+    features, outputs, rows = dist_scoring.score_dataset(
+        dataset, day, bundles, config, templates, CONFIG, reference,
+        explanations_dir=tmp_path / "parts", client=cluster,
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(features, snapshot)
+    pd.testing.assert_frame_equal(outputs, expected)
+    assert rows == writer.rows > 0
+    keys = ["client_id", "target", "feature"]
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "parts").sort_values(keys, ignore_index=True),
+        pd.read_parquet(tmp_path / "explanations.parquet").sort_values(keys, ignore_index=True),
+    )
+
+
+def test_cli_partition_then_features_from_the_dataset(validated: Path, tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("partition:\n  partitions: 3\n  batch_rows: 5000\nfeatures: {}\n")
+    out = tmp_path / "partitioned"
+    runner = CliRunner()
+    result = runner.invoke(
+        app, ["partition", "--input", str(validated), "--out", str(out), "--params", str(params)]
+    )
+    assert result.exit_code == 0, result.output
+    assert ds.read_digest(out)["partitions"] == 3
+    result = runner.invoke(
+        app,
+        [
+            "features",
+            "--input",
+            str(out),
+            "--out",
+            str(tmp_path / "f.parquet"),
+            "--dask",
+            "--params",
+            str(params),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    run_features(validated, tmp_path / "single" / "f.parquet", CONFIG)
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(tmp_path / "f.parquet"), pd.read_parquet(tmp_path / "single" / "f.parquet")
+    )
+    for name in ("snapshots.json", frates.REFERENCE_FILE):
+        assert (tmp_path / name).read_bytes() == (tmp_path / "single" / name).read_bytes(), name
+
+
+def test_score_folder_on_a_cluster_equals_the_single_machine_run(
+    scoring_book: ScoringBook, cluster: Client, tmp_path: Path
+) -> None:
+    config = ScoreConfig(chunk_size=64, partitions=3)  # previous month end rescored too
+    plain = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "plain", config,
+                         CONFIG, validated=True, quiet=True)  # fmt: skip
+    address = cluster.scheduler.address  # type: ignore[union-attr]
+    on_dask = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "dask", config,
+                           CONFIG, validated=True, quiet=True, scheduler=address)  # fmt: skip
+    pd.testing.assert_frame_equal(on_dask.scores, plain.scores)
+    assert on_dask.report == plain.report
+    keys = ["client_id", "target", "feature"]
+    got = pd.read_parquet(tmp_path / "dask" / "explanations.parquet")
+    expected = pd.read_parquet(tmp_path / "plain" / "explanations.parquet")
+    assert len(expected) > 0
+    pd.testing.assert_frame_equal(
+        got.sort_values(keys, ignore_index=True), expected.sort_values(keys, ignore_index=True)
+    )
+    assert not (tmp_path / "dask" / "explanations.parts").exists()
+    for name in ("scores.parquet", "score_summary.json"):
+        assert (tmp_path / "dask" / name).is_file()
+
+
+def test_score_distributed_setting_is_checked() -> None:
+    with pytest.raises(ValueError, match=r"score\.partitions"):
+        ScoreConfig(partitions=0)
+    with pytest.raises(ValueError, match=r"score\.distributed"):
+        ScoreConfig(distributed=" ")

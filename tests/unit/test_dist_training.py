@@ -1,0 +1,139 @@
+"""Distributed training (predict.distributed.training): the driver's metric path is
+LightGBM's, its early stopping is LightGBM's rule, and a booster fitted with lightgbm.dask on
+a two-process LocalCluster is as good as the single-machine one."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+from distributed import Client, LocalCluster
+from sklearn.metrics import roc_auc_score
+
+from predict.distributed import training as dt_
+from predict.features.build import FeaturesConfig, build_feature_table
+from predict.models.training import BoosterConfig, TrainConfig, labelled_rows, train_model
+from predict.synthetic import generate_portfolio
+from tests.support.synthetic import SMALL, WINDOW
+
+
+def _data(seed: int, n: int = 1500) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = pd.DataFrame(rng.normal(size=(n, 4)), columns=list("abcd"))
+    logit = 1.2 * x["a"] - 0.8 * x["b"] + 0.3 * x["c"] ** 2
+    binary = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype("float64")
+    amount = rng.gamma(2.0, np.exp(0.5 * x["a"].to_numpy()))
+    amount[rng.random(n) < 0.3] = 0.0
+    return x, binary, amount
+
+
+BASE = {"learning_rate": 0.1, "num_leaves": 7, "min_data_in_leaf": 20, "seed": 1, "num_threads": 1,
+        "deterministic": True, "force_row_wise": True, "verbosity": -1}  # fmt: skip
+CASES = [
+    ({"objective": "binary", "metric": ["auc"]}, "binary"),
+    ({"objective": "binary", "metric": ["binary_logloss"]}, "binary"),
+    ({"objective": "tweedie", "metric": ["tweedie"], "tweedie_variance_power": 1.2}, "amount"),
+    ({"objective": "regression", "metric": ["regression"]}, "amount"),
+    ({"objective": "huber", "metric": ["huber"], "alpha": 1.0}, "amount"),
+]
+
+
+@pytest.mark.parametrize(("extra", "label"), CASES)
+def test_driver_metric_path_is_lightgbms_and_so_is_the_early_stopping(
+    extra: dict[str, object], label: str
+) -> None:
+    x, binary, amount = _data(3)
+    y = binary if label == "binary" else amount
+    params = {**BASE, **extra}
+    train, valid = slice(0, 1000), slice(1000, None)
+    dtrain = lgb.Dataset(x[train], y[train])
+    dvalid = lgb.Dataset(x[valid], y[valid], reference=dtrain)
+    seen: dict[str, dict[str, list[float]]] = {}
+    full = lgb.train(params, dtrain, 60, valid_sets=[dvalid], valid_names=["v"],
+                     callbacks=[lgb.record_evaluation(seen)])  # fmt: skip
+    name = next(iter(params["metric"]))  # type: ignore[call-overload]
+    path = dt_.metric_path(full, x[valid], y[valid], name, params)
+    lgb_name = {"regression": "l2"}.get(name, name)
+    np.testing.assert_allclose(path, seen["v"][lgb_name], rtol=1e-9, atol=1e-12)
+    stop = lgb.early_stopping(5, first_metric_only=True, verbose=False)
+    stopped = lgb.train(params, dtrain, 60, valid_sets=[dvalid], valid_names=["v"],
+                        callbacks=[stop])  # fmt: skip
+    assert dt_.best_iteration(path, dt_.higher_is_better(name), 5) == stopped.best_iteration
+
+
+def test_driver_metric_path_starts_from_the_offset_as_lightgbm_does() -> None:
+    # a tweedie model with an init_score (the contribution offset): the driver's path from
+    # the same per-row starting scores is LightGBM's own record
+    x, _, amount = _data(4)
+    init = np.log1p(np.abs(x["d"].to_numpy()))
+    params = {**BASE, "objective": "tweedie", "metric": ["tweedie"], "tweedie_variance_power": 1.2}
+    train, valid = slice(0, 1000), slice(1000, None)
+    dtrain = lgb.Dataset(x[train], amount[train], init_score=init[train])
+    dvalid = lgb.Dataset(x[valid], amount[valid], init_score=init[valid], reference=dtrain)
+    seen: dict[str, dict[str, list[float]]] = {}
+    full = lgb.train(params, dtrain, 40, valid_sets=[dvalid], valid_names=["v"],
+                     callbacks=[lgb.record_evaluation(seen)])  # fmt: skip
+    path = dt_.metric_path(full, x[valid], amount[valid], "tweedie", params, init[valid])
+    np.testing.assert_allclose(path, seen["v"]["tweedie"], rtol=1e-9, atol=1e-12)
+    without = dt_.metric_path(full, x[valid], amount[valid], "tweedie", params)
+    assert not np.allclose(without, path)  # the offset matters to the metric
+
+
+def test_best_iteration_on_a_hand_path() -> None:
+    # higher is better, patience 2: 0.6 at iteration 2 (the first best), no improvement for
+    # iterations 3 and 4: stop; the later 0.9 is never seen (as LightGBM would have stopped)
+    assert dt_.best_iteration(np.array([0.5, 0.6, 0.6, 0.55, 0.9]), True, 2) == 2
+    assert dt_.best_iteration(np.array([0.5, 0.6, 0.6, 0.55, 0.9]), True, 3) == 5
+    assert dt_.best_iteration(np.array([3.0, 2.0, 2.5, 1.0]), False, 2) == 4
+    assert dt_.best_iteration(np.array([1.0]), False, 10) == 1
+
+
+BOOK = dataclasses.replace(SMALL, seed=31, n_clients=900, months=30, truth_paths=0)
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return build_feature_table(generate_portfolio(BOOK, WINDOW).tables, FeaturesConfig()).frame
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Client]:
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as local,
+        Client(local) as client,
+    ):
+        yield client
+
+
+@pytest.mark.parametrize("target", ["churn", "contribution"])
+def test_dask_training_is_as_good_as_one_machine(
+    table: pd.DataFrame, cluster: Client, target: str
+) -> None:
+    dates = sorted(table["as_of"].unique())
+    labelled = table[table[f"label_{target}"].notna()]
+    dates = sorted(labelled["as_of"].unique())
+    train = labelled[labelled["as_of"] <= dates[-3]]
+    valid = labelled[labelled["as_of"] == dates[-2]]
+    test = labelled_rows(labelled[labelled["as_of"] == dates[-1]], target, "test")
+    booster = BoosterConfig(learning_rate=0.1, min_data_in_leaf=20, num_boost_round=150,
+                            early_stopping_rounds=15)  # fmt: skip
+    config = TrainConfig(num_threads=1, booster=booster)
+    single = train_model(train, valid, target, config)
+    on_dask = train_model(train, valid, target, config, client=cluster)
+    assert on_dask.metadata["fitted_on"].startswith("lightgbm.dask")
+    assert 1 <= on_dask.booster.current_iteration() <= 150
+    assert on_dask.features.names == single.features.names
+    y = test[f"label_{target}"].to_numpy("float64")
+    got, expected = on_dask.predict(test), single.predict(test)
+    if target == "churn":
+        auc = roc_auc_score(y, got), roc_auc_score(y, expected)
+        assert auc[0] > 0.6 and abs(auc[0] - auc[1]) < 0.05, auc
+    else:
+        rmse = [float(np.sqrt(np.mean((p - y) ** 2))) for p in (got, expected)]
+        assert rmse[0] < 1.1 * rmse[1], rmse
