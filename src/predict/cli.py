@@ -322,6 +322,7 @@ def score(
     from predict.config import ConfigError
     from predict.contract.tables import TableReadError
     from predict.contract.validation import ValidationFailed
+    from predict.distributed.cluster import open_cluster
     from predict.scoring.config import configs_from_params
     from predict.scoring.result import summary_lines
     from predict.scoring.run import score_folder
@@ -345,6 +346,7 @@ def score(
             quiet=True if quiet else None,
             after_data=after_data,
             scheduler=scheduler,
+            cluster_factory=open_cluster,
         )
     except (OSError, ValueError, ValidationFailed, TableReadError) as exc:
         _fail(exc)

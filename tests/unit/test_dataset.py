@@ -20,6 +20,7 @@ from predict.distributed import dataset as ds
 from predict.distributed import partitions as dp
 from predict.distributed import scoring as dist_scoring
 from predict.distributed import steps as dd
+from predict.distributed.cluster import open_cluster
 from predict.features import rates as frates
 from predict.features.build import FeaturesConfig, build_feature_table, build_features, load_tables
 from predict.features.build import run as run_features
@@ -223,7 +224,8 @@ def test_score_folder_on_a_cluster_equals_the_single_machine_run(
                          CONFIG, validated=True, quiet=True)  # fmt: skip
     address = cluster.scheduler.address  # type: ignore[union-attr]
     on_dask = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "dask", config,
-                           CONFIG, validated=True, quiet=True, scheduler=address)  # fmt: skip
+                           CONFIG, validated=True, quiet=True, scheduler=address,
+                           cluster_factory=open_cluster)  # fmt: skip
     pd.testing.assert_frame_equal(on_dask.scores, plain.scores)
     assert on_dask.report == plain.report
     keys = ["client_id", "target", "feature"]

@@ -342,7 +342,7 @@ def train_model(
     """Fit the booster on ``train`` (early stopping on ``valid``), the calibrator on ``valid``.
 
     ``client``: the booster is fitted on its Dask cluster (``lightgbm.dask``, early stopping
-    decided here: :mod:`predict.distributed.training`)."""
+    decided here: :mod:`predict.models.dask_fit`)."""
     task = task_of(target)
     tr, va = labelled_rows(train, target, "train"), labelled_rows(valid, target, "valid")
     if tr.empty or va.empty:
@@ -357,7 +357,7 @@ def train_model(
             (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params, config.booster, offset
         )
     else:
-        from predict.distributed.training import fit_booster_dask
+        from predict.models.dask_fit import fit_booster_dask
 
         b = config.booster
         init = None if offset is None else (offset.values(tr), offset.values(va))

@@ -19,9 +19,9 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +38,7 @@ from predict.scoring.align import (
     unseen_categories,
 )
 from predict.scoring.chunks import score_chunks
+from predict.scoring.cluster import Cluster, ClusterFactory
 from predict.scoring.config import ScoreConfig
 from predict.scoring.dates import check_scoring_date
 from predict.scoring.dimensions import add_dimensions, frozen_contribution_quantiles
@@ -61,9 +62,6 @@ from predict.scoring.result import ScoringReport, ScoringResult
 from predict.scoring.scope import apply_scope_rules, churn_knows_default_status, ensure_targets
 from predict.scoring.support import apply_support
 from predict.scoring.value import add_risk_adjusted_value
-
-if TYPE_CHECKING:
-    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -119,14 +117,14 @@ def score_snapshot(
     report: ScoringReport | None = None,
     progress: ProgressReporter | None = None,
     horizon_months: int = 12,
-    client: Client | None = None,
+    cluster: Cluster | None = None,
 ) -> ScoringResult:
     """Score every client at ``as_of``; explanations are written to ``out_dir`` on the way.
 
     ``previous``: an earlier scoring to compare with; None and ``config.previous ==
-    "month_end"``: the same models are run on the month end before ``as_of``. ``client``:
-    the outputs, TreeSHAP and reasons run on Dask (``config.partitions`` client partitions,
-    explanations per partition, then combined into one file).
+    "month_end"``: the same models are run on the month end before ``as_of``. ``cluster``:
+    the outputs, TreeSHAP and reasons run on it (:class:`predict.scoring.cluster.Cluster`;
+    on Dask: explanations per partition, then combined into one file).
     """
     report = report or ScoringReport()
     progress = progress or SilentProgress()
@@ -140,9 +138,9 @@ def score_snapshot(
     features = add_missing_features(features, bundles, config.missing_features, report)
     unseen_categories(features, bundles, report)
     meta = stamp(report) if report.run_id else None
-    if client is not None:
-        outputs, report.explanation_rows = _score_on_dask(
-            features, bundles, config, templates, Path(out_dir), meta, report, client
+    if cluster is not None:
+        outputs, report.explanation_rows = cluster.score(
+            features, bundles, config, templates, Path(out_dir), meta, report
         )
     else:
         with ExplanationWriter(Path(out_dir) / "explanations.parquet", meta) as writer:
@@ -180,32 +178,6 @@ def score_snapshot(
     return ScoringResult(scores, early, drift, report, migration)
 
 
-def _score_on_dask(
-    features: pd.DataFrame,
-    bundles: Mapping[str, ModelBundle],
-    config: ScoreConfig,
-    templates: Mapping[str, ReasonTemplate],
-    out_dir: Path,
-    meta: Mapping[str, str] | None,
-    report: ScoringReport,
-    client: Client,
-) -> tuple[pd.DataFrame, int]:
-    """:func:`score_chunks` partition by client on Dask; the partitions' explanation files
-    (written by the workers into ``out_dir``, a folder they must reach) combined into
-    ``explanations.parquet``."""
-    from predict.distributed.scoring import combine_explanations, score_features_dask
-
-    parts = out_dir / "explanations.parts"
-    outputs, rows = score_features_dask(
-        features, bundles, config, templates, explanations_dir=parts,
-        partitions=config.partitions, client=client, absent=report.missing_features,
-    )  # fmt: skip
-    combined = combine_explanations(parts, out_dir / "explanations.parquet", meta)
-    if combined != rows:
-        raise RuntimeError(f"explanations: {rows} rows written by the workers, {combined} combined")
-    return outputs, rows
-
-
 def score_folder(
     input_dir: str | os.PathLike[str],
     models_dir: str | os.PathLike[str],
@@ -220,6 +192,7 @@ def score_folder(
     quiet: bool | None = False,
     after_data: bool = False,
     scheduler: str | None = None,
+    cluster_factory: ClusterFactory | None = None,
 ) -> ScoringResult:
     """``predict score``: validate (unless ``validated``), build features, score, write.
 
@@ -229,7 +202,8 @@ def score_folder(
     ``as_of`` (``--as-of``; default ``features.as_of.scoring``) must lie within the data;
     ``after_data`` allows one after its end (:mod:`~predict.scoring.dates`). ``scheduler``
     (else ``config.distributed``): a Dask scheduler address or ``local``: the features and
-    the per-client scoring run on Dask (docs/scaling.md).
+    the per-client scoring run on the cluster ``cluster_factory`` opens on it (the CLI gives
+    :func:`predict.distributed.cluster.open_cluster`; docs/scaling.md).
     """
     from predict.features.snapshots import require_month_ends, scoring_as_of
 
@@ -252,7 +226,7 @@ def score_folder(
             report.as_of = as_of.isoformat()
             result = _score_into(stage, tables, as_of, bundles, config, features_config, report,
                                  previous_path, quiet,
-                                 scheduler or config.distributed)  # fmt: skip
+                                 scheduler or config.distributed, cluster_factory)  # fmt: skip
     shutil.rmtree(failed, ignore_errors=True)
     return result
 
@@ -284,10 +258,10 @@ def _score_into(
     previous_path: str | os.PathLike[str] | None,
     quiet: bool | None,
     scheduler: str | None = None,
+    cluster_factory: ClusterFactory | None = None,
 ) -> ScoringResult:
-    """Score and write every output of the run into ``stage`` (on Dask with ``scheduler``)."""
-    from predict.distributed.partitions import DistributedConfig, dask_client
-    from predict.distributed.steps import build_features_dask
+    """Score and write every output of the run into ``stage`` (on a cluster with
+    ``scheduler``, opened by ``cluster_factory``)."""
     from predict.features.build import build_features
     from predict.scoring.reasons import catalogue_templates
 
@@ -298,19 +272,24 @@ def _score_into(
     frozen = frozen_rate_reference(bundles)  # from the model folders, never the input
     frozen_drift_bins(bundles)  # the drift check's bins: refused before any work if lacking
 
-    with (
-        dask_client(DistributedConfig(config.partitions, scheduler)) as client,
-        progress_display(quiet) as progress,
-    ):
+    if scheduler and cluster_factory is None:
+        raise ValueError(
+            f"scoring on the cluster {scheduler!r} (--scheduler / score.distributed) needs a "
+            "cluster: run it through `predict score`, or pass cluster_factory="
+            "predict.distributed.cluster.open_cluster"
+        )
+    on_cluster = (
+        cluster_factory(scheduler, config.partitions)
+        if scheduler and cluster_factory is not None
+        else nullcontext(None)
+    )
+    with on_cluster as cluster, progress_display(quiet) as progress:
 
         def build(t: Mapping[str, pd.DataFrame], dates: list[dt.date]) -> pd.DataFrame:
             rates = rate_table(frozen, dates)
-            if client is None:
+            if cluster is None:
                 return build_features(t, dates, features_config, rate_reference=rates)
-            return build_features_dask(
-                t, dates, features_config, partitions=config.partitions, client=client,
-                rate_reference=rates,
-            )  # fmt: skip
+            return cluster.build_features(t, dates, features_config, rates)
 
         result = score_snapshot(
             tables,
@@ -324,7 +303,7 @@ def _score_into(
             report=report,
             progress=progress,
             horizon_months=features_config.horizon_months,
-            client=client,
+            cluster=cluster,
         )
     write_outputs(result, stage)
     return result
