@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +11,7 @@ import pytest
 
 from predict.config import ConfigError, from_dict
 from predict.features.lifecycle import STAGES
-from predict.report import ReportConfig, load_report_config
+from predict.report import ReportConfig, ReportInputError, load_report_config
 from predict.report.branches import (
     TOO_FEW,
     RelationshipConfig,
@@ -21,9 +22,10 @@ from predict.report.branches import (
     survey_answers,
     survey_by_group,
 )
+from predict.report.inputs import load_contribution_reference
 from predict.report.kpis import ALL, KpiConfig, client_groups, survey_kpis, window_start
-from predict.scoring.dimensions import DimensionsConfig
 from predict.report.stages import NOT_BEFORE, flow_matrix, stage_table, stage_views
+from predict.scoring.dimensions import DimensionsConfig
 
 AS_OF = pd.Timestamp("2024-12-31")
 KPIS = KpiConfig(retention_months=12, inactivity_months=6, survey_months=12)
@@ -393,3 +395,27 @@ def test_index_from_data_leaves_out_dates_without_a_snapshot(
     twice = pd.concat([_snapshots(), _snapshots().iloc[:1]])
     with pytest.raises(ValueError, match="several rows"):
         index_series(twice, _groups(tables, scores), dates, REFERENCE, _dims())
+
+
+def test_index_series_reads_score_dimensions_not_a_report_param(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("report: {}\nscore:\n  dimensions:\n    min_dimensions: 2\n")
+    assert load_report_config(params).dimensions.min_dimensions == 2
+    params.write_text("report:\n  dimensions: {min_dimensions: 2}\n")
+    with pytest.raises(ConfigError, match=r"score\.dimensions"):
+        load_report_config(params)
+    params.write_text("report: {}\nscore:\n  dimensions:\n    min_dimensions: 9\n")
+    with pytest.raises(ConfigError, match="min_dimensions"):
+        load_report_config(params)
+
+
+def test_a_malformed_frozen_reference_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "contribution"
+    folder.mkdir()
+    assert load_contribution_reference(tmp_path) is None  # no references.json: none
+    (folder / "references.json").write_text(json.dumps({"contribution_quantiles": REFERENCE}))
+    assert load_contribution_reference(tmp_path) == REFERENCE
+    bad = REFERENCE | {"levels": [0, 60, 50]}
+    (folder / "references.json").write_text(json.dumps({"contribution_quantiles": bad}))
+    with pytest.raises(ReportInputError, match="levels"):
+        load_contribution_reference(tmp_path)

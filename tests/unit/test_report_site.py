@@ -83,9 +83,7 @@ def write_snapshots(run: PortfolioPaths) -> Path:
 @pytest.fixture(scope="module")
 def built(run: PortfolioPaths) -> Path:
     features = write_snapshots(run)
-    inputs = load_inputs(
-        run.scores, run.models, run.metrics, run.tables, run.plots, features, None
-    )
+    inputs = load_inputs(run.scores, run.models, run.metrics, run.tables, run.plots, features, None)
     result = build_report(inputs, site_dir(run.root / "reports"), ReportConfig(), clients=["C0011"])
     assert result.index == run.root / "reports" / "review" / "index.html"
     return result.site

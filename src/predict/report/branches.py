@@ -57,12 +57,12 @@ from predict.report.kpis import (
     window_start,
 )
 from predict.report.stages import StageStrategy, check_strategies, default_strategies
+from predict.scoring.dimensions import DIMENSIONS as DIMENSION_NAMES
 from predict.scoring.dimensions import (
     REALISED_COLUMN,
     DimensionsConfig,
     add_dimensions,
 )
-from predict.scoring.dimensions import DIMENSIONS as DIMENSION_NAMES
 
 TOO_FEW = "too few"
 DIMENSIONS = (
@@ -186,6 +186,11 @@ def dimension_means(
     return out
 
 
+def series_dates(as_of: pd.Timestamp, config: RelationshipConfig) -> list[pd.Timestamp]:
+    """The month ends ``series_months, ..., step_months, 0`` months before the as-of date."""
+    return [months_before(as_of, k) for k in range(config.series_months, -1, -config.step_months)]
+
+
 def relationship_series(
     scores: pd.DataFrame,
     tables: Mapping[str, pd.DataFrame],
@@ -202,7 +207,7 @@ def relationship_series(
     # plain object indexes: lookups of 20,000 ids 50 times are slow on Arrow strings
     groupings = {by: _plain(client_groups(scores, clients, by)) for by in bys}
     total = _plain(client_groups(scores, clients, None))
-    dates = [months_before(as_of, k) for k in range(config.series_months, -1, -config.step_months)]
+    dates = series_dates(as_of, config)
     answers = survey_answers(tables.get("interactions"))
     has_activity = tables.get("facilities") is not None or tables.get("revenue") is not None
     active: dict[pd.Timestamp, np.ndarray] = {}
@@ -468,15 +473,15 @@ def series_views(
     if features is not None and bys:
         clients = tables.get("clients")
         groupings = {by: client_groups(scores, clients, by) for by in bys}
-        dates = [months_before(as_of, k) for k in range(config.series_months, -1, -config.step_months)]
+        dates = series_dates(as_of, config)
         index = index_series(
             features, groupings, dates, reference, dimensions or DimensionsConfig()
         )
         long["date"] = pd.to_datetime(long["date"]).astype("datetime64[ns]")
         index["date"] = pd.to_datetime(index["date"]).astype("datetime64[ns]")
         long = long.merge(index, on=["by", "date", "group"], how="outer")
-        counts = [c for c in long if c.endswith("_clients") or c in ("active_before", "retained")]
-        counts += ["nps_answers", "csat_answers"]
+        counts = [str(c) for c in long.columns if str(c).endswith("_clients")]
+        counts += ["active_before", "retained", "nps_answers", "csat_answers"]
         long[counts] = long[counts].fillna(0).astype("int64")
         long = long.sort_values(["by", "date", "group"], kind="stable").reset_index(drop=True)
     views = []
