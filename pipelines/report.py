@@ -1,7 +1,8 @@
 """DVC stage `report`: the static review report for risk teams, with the model card.
 
-- reads: data/scores/, models/, metrics/, plots/, data/validated/
-- params: `report`
+- reads: data/scores/, models/, metrics/, plots/, data/validated/,
+  data/features/features.parquet
+- params: `report`, `score.dimensions`
 - writes: reports/review/ (index.html, client pages, explanations, model card)
 
 Options: `predict report --help`. They are declared once, in :mod:`predict.cli`; this

@@ -98,6 +98,10 @@ def report(
         "data/validated"
     ),
     plots: Annotated[Path, typer.Option(help="Folder of plots/<target>/*.csv.")] = Path("plots"),
+    features: Annotated[
+        Path,
+        typer.Option(help="Features table, every snapshot (the index series; absent: none)."),
+    ] = Path("data/features/features.parquet"),
     out: Annotated[Path, typer.Option(help="Reports folder; the site is OUT/review.")] = Path(
         "reports"
     ),
@@ -128,7 +132,10 @@ def report(
     except ConfigError as exc:
         _fail(exc, code=2)
     try:
-        inputs = load_inputs(scores, models, metrics, tables, plots)
+        from predict.report.branches import feature_columns
+
+        columns = feature_columns(config.dimensions)
+        inputs = load_inputs(scores, models, metrics, tables, plots, features, columns)
     except (ReportInputError, OSError) as exc:
         _fail(exc)  # the scoring outputs, models or tables: data (1), not settings (2)
     try:

@@ -129,6 +129,7 @@ def test_dvc_stage_reads_its_inputs_and_owns_only_reports_review() -> None:
     assert stage["params"] == [
         "report",
         "features.inactivity_months",
+        "score.dimensions",
         "score.relationship",
         "score.drift",
     ]
@@ -137,6 +138,7 @@ def test_dvc_stage_reads_its_inputs_and_owns_only_reports_review() -> None:
         "models",
         "metrics",
         "data/validated",
+        "data/features/features.parquet",
         "pipelines/report.py",
         "src/predict/report",
     ):

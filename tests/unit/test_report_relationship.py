@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -10,18 +11,21 @@ import pytest
 
 from predict.config import ConfigError, from_dict
 from predict.features.lifecycle import STAGES
-from predict.report import ReportConfig, load_report_config
+from predict.report import ReportConfig, ReportInputError, load_report_config
 from predict.report.branches import (
     TOO_FEW,
     RelationshipConfig,
+    index_series,
     league_table,
     league_views,
     relationship_series,
     survey_answers,
     survey_by_group,
 )
+from predict.report.inputs import load_contribution_reference
 from predict.report.kpis import ALL, KpiConfig, client_groups, survey_kpis, window_start
 from predict.report.stages import NOT_BEFORE, flow_matrix, stage_table, stage_views
+from predict.scoring.dimensions import DimensionsConfig
 
 AS_OF = pd.Timestamp("2024-12-31")
 KPIS = KpiConfig(retention_months=12, inactivity_months=6, survey_months=12)
@@ -268,3 +272,150 @@ def test_series_survey_sums_equal_the_portfolio_kpis(tables: dict, scores: pd.Da
     fast = survey_by_group(window.drop(columns="date").groupby("client_id").sum(), groups)
     slow = survey_kpis(tables["interactions"], AS_OF, groups, 12)
     pd.testing.assert_frame_equal(fast.sort_index(), slow.sort_index(), check_dtype=False)
+
+
+# --- the relationship index from the data at each past date (features snapshots) ---
+
+
+def _dims() -> DimensionsConfig:
+    """One input per dimension, linear anchors, so each score is easy to compute by hand."""
+    one = {"weight": 1.0, "anchors": [[0, 0], [100, 100]]}
+    return from_dict(
+        DimensionsConfig,
+        {
+            "min_dimensions": 3,
+            "contribution_min_rows": 1,
+            "satisfaction": {"inputs": [{"feature": "csat_mean_12m", **one}]},
+            "loyalty": {"inputs": [{"feature": "nps_mean_12m", **one}]},
+            "retention": {
+                "inputs": [
+                    {"feature": "churn_probability", "weight": 2.0, "anchors": [[0, 100], [1, 0]]},
+                    {"feature": "months_since_revenue", **one},
+                ]
+            },
+            "contribution": {
+                "inputs": [
+                    {"feature": "expected_contribution_percentile", **one},
+                    {"feature": "realised_contribution_percentile", **one},
+                ]
+            },
+            "trust": {"inputs": [{"feature": "max_dpd_12m", **one}]},
+        },
+    )
+
+
+REFERENCE = {
+    "levels": [0, 50, 100],
+    "all": {"rows": 10, "expected": [0.0, 10.0, 20.0], "realised": [0.0, 100.0, 200.0]},
+    "segments": {},
+}
+
+
+def _snapshots() -> pd.DataFrame:
+    """Clients A, B, C (branch b1) and D (b2) at 2024-09-30 and 2024-12-31; D has no
+    survey answer and no DPD known in September."""
+    rows = {
+        "client_id": list("ABCDABCD"),
+        "as_of": ["2024-09-30"] * 4 + ["2024-12-31"] * 4,
+        "segment": list("xxyy" * 2),
+        "csat_mean_12m": [80, 40, 60, None, 90, 50, 70, 10],
+        "nps_mean_12m": [50, 20, None, None, 60, 30, 40, 20],
+        "months_since_revenue": [10, 20, 30, 40, 0, 0, 0, 0],
+        "revenue_12m": [50.0, 100.0, 150.0, None, 0.0, 0.0, 0.0, 0.0],
+        "max_dpd_12m": [0, 90, 30, None, 0, 0, 0, 0],
+    }
+    out = pd.DataFrame(rows)
+    out["client_id"] = out["client_id"].astype("str")
+    out["as_of"] = pd.to_datetime(out["as_of"]).astype("datetime64[ms]")
+    return out
+
+
+def _groups(tables: dict, scores: pd.DataFrame) -> dict:
+    return {"branch_id": client_groups(scores, tables["clients"], "branch_id")}
+
+
+def test_index_from_data_group_mean_by_hand(tables: dict, scores: pd.DataFrame) -> None:
+    dates = [pd.Timestamp("2024-09-30"), AS_OF]
+    out = index_series(_snapshots(), _groups(tables, scores), dates, REFERENCE, _dims())
+    sep = out.set_index(["date", "group"]).loc[(pd.Timestamp("2024-09-30"), "b1")]
+    # b1 in September: A, B, C. Satisfaction = csat: (80 + 40 + 60) / 3 = 60.
+    assert sep["satisfaction_score_from_data"] == pytest.approx(60.0)
+    assert sep["satisfaction_score_from_data_clients"] == 3
+    # loyalty: A 50, B 20 (C unknown) -> 35 over 2 clients
+    assert sep["loyalty_score_from_data"] == pytest.approx(35.0)
+    assert sep["loyalty_score_from_data_clients"] == 2
+    # retention: churn_probability is a model output, missing at past dates and dropped:
+    # months_since_revenue alone, (10 + 20 + 30) / 3
+    assert sep["retention_score_from_data"] == pytest.approx(20.0)
+    # contribution: realised percentile only (expected is a model output): revenue 50, 100,
+    # 150 against the frozen quantiles 0 / 100 / 200 at levels 0 / 50 / 100 -> 25, 50, 75
+    assert sep["contribution_score_from_data"] == pytest.approx(50.0)
+    # trust: dpd 0, 90, 30 -> 0, 90, 30
+    assert sep["trust_score_from_data"] == pytest.approx(40.0)
+    # index per client (equal weights, >= 3 dimensions known):
+    # A (80, 50, 10, 25, 0) -> 33; B (40, 20, 20, 50, 90) -> 44; C (60, -, 30, 75, 30) -> 48.75
+    assert sep["relationship_index_from_data"] == pytest.approx((33 + 44 + 48.75) / 3)
+    assert sep["relationship_index_from_data_clients"] == 3
+    # b2 in September: D has only retention (40) and contribution missing (no revenue): no
+    # index (1 dimension < 3), the group mean rests on 0 clients
+    d = out.set_index(["date", "group"]).loc[(pd.Timestamp("2024-09-30"), "b2")]
+    assert d["relationship_index_from_data_clients"] == 0
+    assert np.isnan(d["relationship_index_from_data"])
+    assert d["retention_score_from_data"] == pytest.approx(40.0)
+    # All: the four clients
+    every = out.set_index(["date", "group"]).loc[(pd.Timestamp("2024-09-30"), ALL)]
+    assert every["retention_score_from_data_clients"] == 4
+    assert every["retention_score_from_data"] == pytest.approx(25.0)
+
+
+def test_index_from_data_is_point_in_time(tables: dict, scores: pd.DataFrame) -> None:
+    dates = [pd.Timestamp("2024-09-30"), AS_OF]
+    groups = _groups(tables, scores)
+    before = index_series(_snapshots(), groups, dates, REFERENCE, _dims())
+    later = _snapshots()
+    december = later["as_of"] == pd.Timestamp("2024-12-31")
+    later.loc[december, ["csat_mean_12m", "max_dpd_12m", "revenue_12m"]] = [0, 90, 0.0]
+    after = index_series(later, groups, dates, REFERENCE, _dims())
+    sep = pd.Timestamp("2024-09-30")
+    pd.testing.assert_frame_equal(
+        before[before["date"] == sep].reset_index(drop=True),
+        after[after["date"] == sep].reset_index(drop=True),
+    )
+    dec_before = before[before["date"] == AS_OF]["satisfaction_score_from_data"].to_numpy()
+    dec_after = after[after["date"] == AS_OF]["satisfaction_score_from_data"].to_numpy()
+    assert not np.allclose(dec_before, dec_after)  # the change does show at its own date
+
+
+def test_index_from_data_leaves_out_dates_without_a_snapshot(
+    tables: dict, scores: pd.DataFrame
+) -> None:
+    dates = [pd.Timestamp("2024-06-30"), pd.Timestamp("2024-09-30")]
+    out = index_series(_snapshots(), _groups(tables, scores), dates, REFERENCE, _dims())
+    assert set(out["date"]) == {pd.Timestamp("2024-09-30")}
+    twice = pd.concat([_snapshots(), _snapshots().iloc[:1]])
+    with pytest.raises(ValueError, match="several rows"):
+        index_series(twice, _groups(tables, scores), dates, REFERENCE, _dims())
+
+
+def test_index_series_reads_score_dimensions_not_a_report_param(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("report: {}\nscore:\n  dimensions:\n    min_dimensions: 2\n")
+    assert load_report_config(params).dimensions.min_dimensions == 2
+    params.write_text("report:\n  dimensions: {min_dimensions: 2}\n")
+    with pytest.raises(ConfigError, match=r"score\.dimensions"):
+        load_report_config(params)
+    params.write_text("report: {}\nscore:\n  dimensions:\n    min_dimensions: 9\n")
+    with pytest.raises(ConfigError, match="min_dimensions"):
+        load_report_config(params)
+
+
+def test_a_malformed_frozen_reference_is_refused(tmp_path: Path) -> None:
+    folder = tmp_path / "contribution"
+    folder.mkdir()
+    assert load_contribution_reference(tmp_path) is None  # no references.json: none
+    (folder / "references.json").write_text(json.dumps({"contribution_quantiles": REFERENCE}))
+    assert load_contribution_reference(tmp_path) == REFERENCE
+    bad = REFERENCE | {"levels": [0, 60, 50]}
+    (folder / "references.json").write_text(json.dumps({"contribution_quantiles": bad}))
+    with pytest.raises(ReportInputError, match="levels"):
+        load_contribution_reference(tmp_path)

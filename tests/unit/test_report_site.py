@@ -7,6 +7,7 @@ import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -49,9 +50,40 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> PortfolioPaths:
     return write_portfolio(tmp_path_factory.mktemp("run"), evil=True)
 
 
+def write_snapshots(run: PortfolioPaths) -> Path:
+    """A features table with every scored client at the as-of date and 3 and 6 months
+    before (the few columns the dimension scores read)."""
+    scores = pd.read_parquet(run.scores / "scores.parquet")
+    as_of = pd.Timestamp(scores["as_of"].max())
+    rng = np.random.default_rng(7)
+    parts = []
+    for k in (6, 3, 0):
+        n = len(scores)
+        parts.append(
+            pd.DataFrame(
+                {
+                    "client_id": scores["client_id"].astype("str").to_numpy(),
+                    "as_of": (as_of.to_period("M") - k).to_timestamp(how="end").normalize(),
+                    "segment": scores["segment"].astype("str").to_numpy(),
+                    "csat_mean_12m": rng.uniform(1, 5, n),
+                    "nps_mean_12m": rng.uniform(0, 10, n),
+                    "tenure_months": rng.uniform(0, 120, n),
+                    "months_since_revenue": rng.integers(0, 12, n).astype("float64"),
+                    "max_dpd_12m": rng.integers(0, 90, n).astype("float64"),
+                    "current_dpd": np.zeros(n),
+                    "revenue_12m": rng.uniform(0, 1000, n),
+                }
+            )
+        )
+    path = run.root / "features.parquet"
+    pd.concat(parts, ignore_index=True).astype({"as_of": "datetime64[ms]"}).to_parquet(path)
+    return path
+
+
 @pytest.fixture(scope="module")
 def built(run: PortfolioPaths) -> Path:
-    inputs = load_inputs(run.scores, run.models, run.metrics, run.tables, run.plots)
+    features = write_snapshots(run)
+    inputs = load_inputs(run.scores, run.models, run.metrics, run.tables, run.plots, features, None)
     result = build_report(inputs, site_dir(run.root / "reports"), ReportConfig(), clients=["C0011"])
     assert result.index == run.root / "reports" / "review" / "index.html"
     return result.site
@@ -169,9 +201,20 @@ def test_portfolio_shows_league_tables_trends_and_stage_flows(
     text = (built / "index.html").read_text(encoding="utf-8")
     scores = pd.read_parquet(run.scores / "scores.parquet")
     trends = text[text.index('id="trends-branch-id"') : text.index('id="trends-segment"')]
-    assert trends.count("<svg") == 3  # retention, NPS, CSAT: each on its own axis
+    assert trends.count("<svg") == 4  # retention, NPS, CSAT, the index: each on its own axis
     assert "NPS (-100..100) by branch" in trends and "Average CSAT (1-5) by branch" in trends
+    label = "Relationship index (0-100), from the data at each date (model outputs not included)"
+    assert label in trends
     series = pd.read_csv(built / "relationship_series.csv")
+    # the index from the features snapshots: 3 dates, every scored client behind All's points
+    index = series[series["relationship_index_from_data_clients"] > 0]
+    assert index["date"].nunique() == 3
+    every = index[(index["by"] == "segment") & (index["group"] == "All")]
+    assert (every["relationship_index_from_data_clients"] == len(scores)).all()
+    assert every["relationship_index_from_data"].between(0, 100).all()
+    # no contribution_quantiles in the fabricated model folder: contribution left missing
+    assert (series["contribution_score_from_data_clients"] == 0).all()
+    assert "no contribution_quantiles in the contribution model folder" in text
     assert set(series["by"]) == {"branch_id", "segment"}
     assert set(series.loc[series["by"] == "branch_id", "group"]) == {
         *scores["branch_id"].astype("str"),

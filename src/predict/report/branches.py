@@ -22,6 +22,17 @@ Definitions (the portfolio KPIs', :mod:`predict.report.kpis`, docs/report.md):
 The time series evaluates the same definitions at month ends ``0, step_months, ...,
 series_months`` months before the as-of date, each with the tables cut at that date;
 groups (branch, segment) are the clients' current ones.
+
+The *relationship index from the data* (``<dimension>_from_data``, :func:`index_series`):
+at each of those dates that the features table has a snapshot of, the dimension scores and
+the index of every client in the snapshot, computed by the scoring's own
+:func:`predict.scoring.dimensions.add_dimensions` with ``score.dimensions`` and the
+contribution quantiles frozen in the contribution model folder, from that snapshot's
+features only (point in time); model outputs are not available at past dates, so the
+model-based inputs (``churn_probability``, ``expected_contribution_percentile``) are missing
+and dropped from their dimensions as any missing input is. Per group and date: the mean over
+the clients where known, and ``<dimension>_from_data_clients``, how many that is. It is not
+the scores' index (which includes the model outputs); the two are not compared.
 """
 
 from __future__ import annotations
@@ -46,6 +57,12 @@ from predict.report.kpis import (
     window_start,
 )
 from predict.report.stages import StageStrategy, check_strategies, default_strategies
+from predict.scoring.dimensions import DIMENSIONS as DIMENSION_NAMES
+from predict.scoring.dimensions import (
+    REALISED_COLUMN,
+    DimensionsConfig,
+    add_dimensions,
+)
 
 TOO_FEW = "too few"
 DIMENSIONS = (
@@ -169,6 +186,11 @@ def dimension_means(
     return out
 
 
+def series_dates(as_of: pd.Timestamp, config: RelationshipConfig) -> list[pd.Timestamp]:
+    """The month ends ``series_months, ..., step_months, 0`` months before the as-of date."""
+    return [months_before(as_of, k) for k in range(config.series_months, -1, -config.step_months)]
+
+
 def relationship_series(
     scores: pd.DataFrame,
     tables: Mapping[str, pd.DataFrame],
@@ -185,7 +207,7 @@ def relationship_series(
     # plain object indexes: lookups of 20,000 ids 50 times are slow on Arrow strings
     groupings = {by: _plain(client_groups(scores, clients, by)) for by in bys}
     total = _plain(client_groups(scores, clients, None))
-    dates = [months_before(as_of, k) for k in range(config.series_months, -1, -config.step_months)]
+    dates = series_dates(as_of, config)
     answers = survey_answers(tables.get("interactions"))
     has_activity = tables.get("facilities") is not None or tables.get("revenue") is not None
     active: dict[pd.Timestamp, np.ndarray] = {}
@@ -222,6 +244,80 @@ def relationship_series(
         out[col] = out[col].astype("float64").where(out[f"{col}_answers"] >= config.min_answers)
     measured = out[["retention_rate", "nps", "csat"]].notna().any(axis=1)
     out = out[measured.groupby([out["by"], out["date"]]).transform("any")]
+    return out.sort_values(["by", "date", "group"], kind="stable").reset_index(drop=True)
+
+
+FROM_DATA = "_from_data"  # suffix of the index and dimension means from the data at each date
+FROM_DATA_NOTE = "from the data at each date (model outputs not included)"
+
+
+def feature_columns(config: DimensionsConfig) -> list[str]:
+    """The features table's columns :func:`index_series` reads (those the file lacks are
+    missing inputs, dropped from their dimensions)."""
+    inputs = {i.feature for d in DIMENSION_NAMES for i in config.dimension(d).inputs}
+    return sorted({"client_id", "as_of", "segment", REALISED_COLUMN} | inputs)
+
+
+def index_series(
+    features: pd.DataFrame,
+    groupings: Mapping[str, pd.Series],
+    dates: Sequence[pd.Timestamp],
+    reference: Mapping[str, Any] | None,
+    config: DimensionsConfig,
+) -> pd.DataFrame:
+    """Long table: ``by``, ``date``, ``group`` (``All`` included) and, for each of
+    :data:`DIMENSIONS`, ``<column>_from_data`` (the mean over the group's clients of the
+    snapshot where known) and ``<column>_from_data_clients`` (how many). ``groupings`` maps
+    ``by`` to client_id -> group; a client without one is in ``(none)``. Only the snapshot
+    rows dated exactly at a date are used (point in time); dates without a snapshot are
+    left out."""
+    columns = ["by", "date", "group"]
+    for col in DIMENSIONS:
+        columns += [f"{col}{FROM_DATA}", f"{col}{FROM_DATA}_clients"]
+    if features is None or features.empty or not dates:
+        return pd.DataFrame(columns=columns)
+    for name in ("client_id", "as_of"):
+        if name not in features:
+            raise ValueError(f"features table: no column {name!r}, needed for the index series")
+    when = pd.to_datetime(features["as_of"]).to_numpy(dtype="datetime64[ns]")
+    wanted = pd.DatetimeIndex(list(dates)).as_unit("ns").normalize()
+    total = pd.Series(ALL, index=pd.Index([], dtype="object"), dtype="object")
+    parts = []
+    for date in wanted:
+        snap = features[when == date.to_datetime64()].reset_index(drop=True)
+        if snap.empty:
+            continue
+        ids = snap["client_id"].astype("str")
+        if ids.duplicated().any():
+            raise ValueError(
+                f"features table: client {ids[ids.duplicated()].iloc[0]!r} has several rows "
+                f"at as_of {date.date()}"
+            )
+        nan = pd.Series(np.nan, index=snap.index, dtype="float64")
+        segment = snap["segment"] if "segment" in snap else pd.Series(pd.NA, index=snap.index)
+        frame = pd.DataFrame(
+            {"client_id": ids, "segment": segment.astype("str"), "expected_contribution": nan}
+        )
+        scored = add_dimensions(frame, snap, reference, config)
+        values = scored[list(DIMENSIONS)].astype("float64")
+        ids_plain = ids.to_numpy(dtype="object")
+        for by, groups in groupings.items():
+            for g in (groups, total):
+                if g is total:
+                    label = np.full(len(ids_plain), ALL, dtype="object")
+                else:
+                    label = _plain(groups).reindex(ids_plain).fillna(NO_GROUP).to_numpy()
+                grouped = values.groupby(label)
+                means = grouped.mean().add_suffix(FROM_DATA)
+                counts = grouped.count().add_suffix(f"{FROM_DATA}_clients")
+                part = means.join(counts).rename_axis("group").reset_index()
+                parts.append(part.assign(date=date, by=by))
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    out = pd.concat(parts, ignore_index=True).reindex(columns=columns)
+    out = out.drop_duplicates(["by", "date", "group"], keep="last")  # a group named "All"
+    for col in DIMENSIONS:
+        out[f"{col}{FROM_DATA}_clients"] = out[f"{col}{FROM_DATA}_clients"].astype("int64")
     return out.sort_values(["by", "date", "group"], kind="stable").reset_index(drop=True)
 
 
@@ -323,6 +419,11 @@ MEASURES = {
     "retention_rate": ("Retention (12m), % of clients active 12 months before", 100.0, (0, 100)),
     "nps": ("NPS (-100..100)", 1.0, (-100, 100)),
     "csat": ("Average CSAT (1-5)", 1.0, (1, 5)),
+    f"relationship_index{FROM_DATA}": (
+        f"Relationship index (0-100), {FROM_DATA_NOTE},",
+        1.0,
+        (0, 100),
+    ),
 }
 
 
@@ -359,11 +460,30 @@ def series_views(
     as_of: pd.Timestamp,
     kpis: KpiConfig,
     config: RelationshipConfig,
+    features: pd.DataFrame | None = None,
+    reference: Mapping[str, Any] | None = None,
+    dimensions: DimensionsConfig | None = None,
 ) -> tuple[list[dict[str, Any]], pd.DataFrame]:
-    """Per grouping (branch, segment) its charts of retention, NPS and CSAT over the
-    history, and all the points as one long table (the site's CSV)."""
+    """Per grouping (branch, segment) its charts of retention, NPS, CSAT and, with the
+    features table (every snapshot), the relationship index from the data at each date
+    (:func:`index_series`) over the history, and all the points as one long table (the
+    site's CSV)."""
     bys = [by for by in SERIES_BY if group_column(scores, tables, by)]
     long = relationship_series(scores, tables, as_of, bys, kpis, config)
+    if features is not None and bys:
+        clients = tables.get("clients")
+        groupings = {by: client_groups(scores, clients, by) for by in bys}
+        dates = series_dates(as_of, config)
+        index = index_series(
+            features, groupings, dates, reference, dimensions or DimensionsConfig()
+        )
+        long["date"] = pd.to_datetime(long["date"]).astype("datetime64[ns]")
+        index["date"] = pd.to_datetime(index["date"]).astype("datetime64[ns]")
+        long = long.merge(index, on=["by", "date", "group"], how="outer")
+        counts = [str(c) for c in long.columns if str(c).endswith("_clients")]
+        counts += ["active_before", "retained", "nps_answers", "csat_answers"]
+        long[counts] = long[counts].fillna(0).astype("int64")
+        long = long.sort_values(["by", "date", "group"], kind="stable").reset_index(drop=True)
     views = []
     for by in bys:
         name = SERIES_BY[by]
@@ -380,7 +500,7 @@ def series_views(
                 y_range=(float(axis[0]), float(axis[1])),
             )
             for col, (title, factor, axis) in MEASURES.items()
-            if series[col].notna().any()
+            if col in series and series[col].notna().any()
         ]
         total = int(series.loc[series["group"] != ALL, "group"].nunique())
         views.append({"by": by, "name": name, "charts": charts_, "shown": shown, "groups": total})

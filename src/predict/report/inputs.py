@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,6 +62,8 @@ class ReportInputs:
     summary: dict[str, Any] = field(default_factory=dict)  # score_summary.json of the scoring
     migration: pd.DataFrame | None = None  # migration.parquet: clients by previous grade, grade
     skipped_models: dict[str, str] = field(default_factory=dict)  # target -> why not trained
+    features: pd.DataFrame | None = None  # features table, every snapshot (index from the data)
+    contribution_reference: dict[str, Any] | None = None  # contribution_quantiles, frozen
 
     @property
     def as_of(self) -> pd.Timestamp:
@@ -231,12 +233,64 @@ def load_plots(plots_dir: str | os.PathLike[str] | None) -> dict[str, dict[str, 
     return out
 
 
+def load_features(
+    path: str | os.PathLike[str] | None, columns: Sequence[str] | None = None
+) -> pd.DataFrame | None:
+    """The features table (every snapshot), only ``columns`` of it that the file has
+    (all when None); None when ``path`` is None or absent."""
+    if path is None or not Path(path).exists():
+        return None
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    try:
+        names = ds.dataset(path, format="parquet").schema.names
+    except (OSError, pa.ArrowInvalid) as exc:
+        raise ReportInputError(f"features table {path}: {exc}") from exc
+    wanted = None if columns is None else [c for c in columns if c in names]
+    frame = pd.read_parquet(path, columns=wanted)
+    for name in ("client_id", "as_of"):
+        if name not in frame:
+            raise ReportInputError(f"features table {path}: no column {name!r}")
+    return frame
+
+
+def load_contribution_reference(
+    models_dir: str | os.PathLike[str] | None,
+) -> dict[str, Any] | None:
+    """``contribution_quantiles`` of ``models/contribution/references.json``, checked; None
+    when there is no contribution model folder or it has none (trained before they were
+    frozen)."""
+    from predict.models.references import (
+        ContributionQuantilesError,
+        check_contribution_quantiles,
+    )
+    from predict.models.store import REFERENCES_FILE
+
+    if models_dir is None:
+        return None
+    path = Path(models_dir) / "contribution" / REFERENCES_FILE
+    if not path.is_file():
+        return None
+    data = read_json(path)
+    reference = data.get("contribution_quantiles") if isinstance(data, dict) else None
+    if reference is None:
+        return None
+    try:
+        check_contribution_quantiles(reference)
+    except ContributionQuantilesError as exc:
+        raise ReportInputError(f"{path}: {exc}") from exc
+    return dict(reference)
+
+
 def load_inputs(
     scores_dir: str | os.PathLike[str],
     models_dir: str | os.PathLike[str] | None = None,
     metrics_dir: str | os.PathLike[str] | None = None,
     tables_dir: str | os.PathLike[str] | None = None,
     plots_dir: str | os.PathLike[str] | None = None,
+    features_path: str | os.PathLike[str] | None = None,
+    feature_columns: Sequence[str] | None = None,
 ) -> ReportInputs:
     """Load everything the report shows; optional inputs that are absent are left out."""
     summary = load_summary(scores_dir)  # read once: the same-run check and the notes
@@ -253,4 +307,6 @@ def load_inputs(
         summary=summary,
         migration=migration,
         skipped_models=load_skipped_models(models_dir),
+        features=load_features(features_path, feature_columns),
+        contribution_reference=load_contribution_reference(models_dir),
     )

@@ -21,7 +21,7 @@ import jinja2
 import numpy as np
 import pandas as pd
 
-from predict.config import load_params, load_section
+from predict.config import ConfigError, load_params, load_section
 from predict.contract.spec import OUTPUT_COLUMN
 from predict.io import atomic_dir, escape_formulas
 from predict.report import branches, charts, client_page, credit, stages
@@ -63,6 +63,7 @@ from predict.report.model_card import (
 )
 from predict.report.notes import run_notes
 from predict.report.queue import FILTER_COLUMNS, Queue, attach_triggers, build_queues, el_rise
+from predict.scoring.dimensions import DimensionsConfig
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +104,8 @@ class ReportConfig:
     relationship: branches.RelationshipConfig = field(
         default_factory=branches.RelationshipConfig
     )  # branch and RM views, time series, stage strategies
+    # not a report param: score.dimensions, set by load_report_config (the index series)
+    dimensions: DimensionsConfig = field(default_factory=DimensionsConfig)
 
 
 @dataclass(frozen=True)
@@ -119,8 +122,21 @@ def load_report_config(params_path: str | Path) -> ReportConfig:
     ``kpis.inactivity_months`` comes from ``features.inactivity_months`` so the realised
     retention on the portfolio page and the churn target can never disagree.
     """
+    from predict.config import from_dict
+    from predict.scoring.config import ScoreConfig
+
     config = load_section(params_path, "report", ReportConfig)
-    features = load_params(params_path).get("features") or {}
+    params = load_params(params_path)
+    if "dimensions" in (params.get("report") or {}):
+        raise ConfigError(
+            f"{params_path}: report.dimensions is not a report param; the index series uses "
+            "score.dimensions (the scoring's own)"
+        )
+    section = params.get("score")
+    if section is not None:
+        score = from_dict(ScoreConfig, section, where=f"{params_path}:score")
+        config = dataclasses.replace(config, dimensions=score.dimensions)
+    features = params.get("features") or {}
     months = features.get("inactivity_months")
     if months is None:
         return config
@@ -270,12 +286,23 @@ def relationship_context(inputs: ReportInputs, config: ReportConfig) -> dict[str
     with their strategies and flows (:mod:`predict.report.branches`, :mod:`~.stages`)."""
     rel, kpis = config.relationship, config.kpis
     scores, tables = inputs.scores, inputs.tables
-    views, series = branches.series_views(scores, tables, inputs.as_of, kpis, rel)
+    views, series = branches.series_views(
+        scores,
+        tables,
+        inputs.as_of,
+        kpis,
+        rel,
+        inputs.features,
+        inputs.contribution_reference,
+        config.dimensions,
+    )
     return {
         "leagues": branches.league_views(scores, tables, inputs.as_of, kpis, rel, config.currency),
         "series": views,
         "series_table": series,
         "series_file": SERIES_FILE,
+        "index_from_data": inputs.features is not None,
+        "contribution_reference": inputs.contribution_reference is not None,
         "min_answers": rel.min_answers,
         "series_months": rel.series_months,
         "step_months": rel.step_months,
