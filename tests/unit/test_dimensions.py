@@ -147,9 +147,19 @@ def test_percentiles_interpolate_and_take_the_middle_rank_of_ties() -> None:
     levels = np.array([0.0, 25.0, 50.0, 75.0, 100.0])
     quantiles = np.array([0.0, 0.0, 10.0, 20.0, 40.0])
     values = np.array([-1.0, 0.0, 5.0, 30.0, 40.0, 50.0, np.nan])
-    # 0 is the quantile at levels 0 and 25: 12.5; 5 is half-way from (0, 12.5) to (10, 50).
-    expected = [0.0, 12.5, 31.25, 87.5, 100.0, 100.0, np.nan]
+    # 0 is the quantile at levels 0 and 25: 12.5 (middle of the tie); 5 is half-way from
+    # (0, 25: above every tied zero) to (10, 50): 37.5.
+    expected = [0.0, 12.5, 37.5, 87.5, 100.0, 100.0, np.nan]
     np.testing.assert_allclose(percentile_of(values, quantiles, levels), expected)
+
+
+def test_a_value_just_above_a_mass_of_ties_reads_the_share_at_or_below_it() -> None:
+    # 41% of the training labels are 0 (percentiles 0..40), then 100, 101, ...: a revenue of
+    # 1 lies 1% of the way from 0 (level 40) to 100 (level 41): 40.01, not the tie's middle 20
+    levels = np.arange(101.0)
+    quantiles = np.r_[np.zeros(41), 100.0 + np.arange(60.0)]
+    got = percentile_of(np.array([1.0, 100.0]), quantiles, levels)
+    np.testing.assert_allclose(got, [40.01, 41.0])
 
 
 def _reference(rows_b: int = 100) -> dict:

@@ -34,6 +34,7 @@ from predict.scoring.potential import growth_flags, potential_values
 from predict.scoring.reasons import catalogue_templates
 from predict.scoring.relationship import assign_actions
 from predict.scoring.run import score_snapshot
+from predict.scoring.scope import NOT_SCORED
 from tests.support.scoring import Book as ScoringBook
 from tests.support.splits import Book, fast_config, write_split
 
@@ -137,6 +138,7 @@ def _scored() -> pd.DataFrame:
             "default_probability": [0.01, 0.01, 0.06, 1.0, 0.01, 0.01, np.nan],
             "expected_contribution": [500.0, 400.0, 500.0, 500.0, 500.0, np.nan, 430.0],
             "revenue_12m": [100.0] * 7,
+            "default_not_scored_reason": [None] * 6 + [NOT_SCORED["no_exposure"]],
         }
     )
 
@@ -152,6 +154,22 @@ def test_growth_flags_and_a_subset_scored_gives_the_same_flags() -> None:
     for i in range(len(scores)):
         alone = scores.iloc[[i]]
         assert growth_flags(alone, alone["revenue_12m"], reference).equals(flags.iloc[[i]])
+
+
+def test_growth_is_not_flagged_when_the_default_status_pd_or_revenue_is_unknown() -> None:
+    # g1 of the case above (ratio 5, flagged) with one thing unknown at a time: in_default
+    # missing (no credit data), PD missing for another reason than no exposure, revenue
+    # missing: no flag (missing), never True
+    reference = _reference()
+    base = _scored().iloc[[0]]
+    for change in (
+        {"in_default": pd.array([pd.NA], dtype="boolean")},
+        {"default_probability": [np.nan], "default_not_scored_reason": ["exposure unknown"]},
+        {"revenue_12m": [np.nan]},
+    ):
+        row = base.assign(**change)
+        flag = growth_flags(row, row["revenue_12m"], reference)
+        assert pd.isna(flag.iloc[0]), change
 
 
 def test_prospects_and_new_clients_get_the_cell_value_others_a_reason() -> None:

@@ -223,14 +223,26 @@ class DimensionsConfig:
 
 
 def percentile_of(values: np.ndarray, quantiles: np.ndarray, levels: np.ndarray) -> np.ndarray:
-    """Percentile (0-100) of each value among the frozen ``quantiles`` at ``levels``: linear
-    between two quantiles, the middle level of tied quantiles, 0 below the first, 100 above
-    the last; missing stays missing."""
+    """Percentile (0-100) of each value among the frozen ``quantiles`` at ``levels``: the
+    middle level of tied quantiles for a value equal to them; between two distinct
+    quantiles, linear from the last level of the lower to the first level of the upper
+    (so a value just above a mass of ties reads the share at or below it, not its middle);
+    0 below the first, 100 above the last; missing stays missing."""
+    values = np.asarray(values, dtype="float64")
     unique, first = np.unique(quantiles, return_index=True)
     last = len(quantiles) - 1 - np.unique(quantiles[::-1], return_index=True)[1]
-    middle = (levels[first] + levels[last]) / 2.0
-    out = np.interp(values, unique, middle) if len(unique) > 1 else np.full(len(values), 50.0)
-    out = np.where(values < unique[0], 0.0, np.where(values > unique[-1], 100.0, out))
+    lo_level, hi_level = levels[last].astype("float64"), levels[first].astype("float64")
+    middle = (lo_level + hi_level) / 2.0
+    top = len(unique) - 1
+    filled = np.where(np.isnan(values), unique[0], values)
+    pos = np.clip(np.searchsorted(unique, filled), 0, top)  # first distinct quantile >= value
+    exact = unique[pos] == filled
+    lo, hi = np.clip(pos - 1, 0, top), pos
+    span = unique[hi] - unique[lo]
+    frac = np.divide(filled - unique[lo], span, out=np.zeros_like(filled), where=span > 0)
+    between = lo_level[lo] + frac * (hi_level[hi] - lo_level[lo])
+    out = np.where(exact, middle[pos], between)
+    out = np.where(filled < unique[0], 0.0, np.where(filled > unique[-1], 100.0, out))
     return np.where(np.isnan(values), np.nan, out)
 
 

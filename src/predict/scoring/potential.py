@@ -13,10 +13,12 @@ Columns added (docs/scoring.md, docs/data_dictionary.md):
   training, or no reference in the model folder;
 - ``potential_basis``: ``cell`` or ``segment`` (what the value was read from), with n;
 - ``growth_potential`` (nullable boolean): stage ``active``, not in default, default
-  probability below the frozen watch threshold (a missing one, i.e. no exposure, does not
-  exclude), and ``expected_contribution / max(revenue_12m × H/12, floor)`` at or above the
-  frozen threshold; False for every other client; missing where the ratio cannot be
-  computed for an eligible client (no expected contribution) or there is no reference.
+  probability below the frozen watch threshold (a missing one because the client has no
+  exposure does not exclude), and ``expected_contribution / max(revenue_12m × H/12, floor)``
+  at or above the frozen threshold; False for every other client; missing (fail closed,
+  never True) for an eligible client whose default status is unknown, whose PD is missing
+  for another reason than no exposure, or whose expected contribution or recent revenue is
+  missing, and for everyone when there is no reference.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ import pandas as pd
 
 from predict.models import potential as ref
 from predict.models.store import ModelBundle
+from predict.scoring.scope import NOT_SCORED
 
 log = logging.getLogger(__name__)
 
@@ -113,16 +116,23 @@ def growth_flags(
         return pd.Series(pd.NA, index=index, dtype="boolean")
     growth, watch = reference["growth"], float(reference["settings"]["watch_default_probability"])
     stage = _column(scores, "lifecycle_stage", index).astype("str")
-    in_default = pd.to_numeric(_column(scores, "in_default", index), errors="coerce").eq(1)
+    status = pd.to_numeric(_column(scores, "in_default", index).astype("Float64"), errors="coerce")
+    in_default = status.eq(1).fillna(False)
     pd_now = pd.to_numeric(_column(scores, "default_probability", index), errors="coerce")
+    why = _column(scores, "default_not_scored_reason", index).astype("str")
+    # a missing PD is known to be harmless only for a client with no exposure
+    pd_known = pd_now.notna() | why.eq(NOT_SCORED["no_exposure"])
     eligible = stage.eq("active") & ~in_default & ~pd_now.ge(watch)
     expected = pd.to_numeric(_column(scores, "expected_contribution", index), errors="coerce")
+    revenue = pd.Series(pd.to_numeric(pd.Series(revenue_12m), errors="coerce").to_numpy(), index)
     ratio = ref.growth_ratio(
         expected.to_numpy("float64"), revenue_12m, growth["revenue_scale"], growth["floor"]
     )
     flag = pd.Series(ratio >= float(growth["threshold"]), index=index, dtype="boolean")
     flag[~eligible.to_numpy(dtype=bool)] = False
-    flag[(eligible & expected.isna()).to_numpy(dtype=bool)] = pd.NA
+    # fail closed: default status, PD, expected or recent revenue unknown -> no flag (NA)
+    unknown = eligible & (status.isna() | ~pd_known | expected.isna() | revenue.isna())
+    flag[unknown.to_numpy(dtype=bool)] = pd.NA
     return flag
 
 
