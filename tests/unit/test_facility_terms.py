@@ -137,14 +137,22 @@ def test_snapshots_summary_says_whether_terms_are_dated() -> None:
     from predict.features.labels import build_labels
 
     config = FeaturesConfig()
-    for dated in (False, True):
+    # none; TERMS (f2's first row after its origination: partly dated); TERMS plus a row at
+    # every facility's origination (dated)
+    for terms, dated in ((None, False), ("partly", False), ("full", True)):
         tables = tiny_tables()
-        if dated:
-            tables["facility_terms"] = frame("facility_terms", TERMS)
+        if terms is not None:
+            rows = list(TERMS)
+            if terms == "full":
+                starts = tables["facilities"][["facility_id", "origination_date"]]
+                rows += [(f, f"{d:%Y-%m-%d}", None, None, None) for f, d in starts.to_numpy()]
+            tables["facility_terms"] = frame("facility_terms", rows)
         features = build_features(tables, DATES)
         labels = build_labels(tables, DATES, config.labels)
         frame_ = features.merge(labels, on=["client_id", "as_of"], how="left")
-        assert summarise(tables, frame_, DATES, config)["facility_terms"] is dated
+        summary = summarise(tables, frame_, DATES, config)
+        assert summary["facility_terms"] is dated, terms
+        assert (summary["facility_terms_coverage"] is None) is (terms is None)
 
 
 def test_rate_reference_reads_each_facility_at_its_rate_at_origination() -> None:
@@ -165,3 +173,40 @@ def test_rate_reference_reads_each_facility_at_its_rate_at_origination() -> None
     assert dict(zip(fac["facility_id"], rates.rate_at_origination(without), strict=True)) == dict(
         zip(fac["facility_id"], fac["interest_rate"], strict=True)
     )
+
+
+def test_terms_count_as_dated_only_when_every_facility_has_a_row_from_origination() -> None:
+    # F1 dated at origination, F2 only from a later change (recorded terms stand in before),
+    # F3 with no row at all: 1 of 3 covered -> not dated, coverage 1/3; the card says so
+    from predict.features.build import terms_coverage
+    from predict.report.model_card import terms_flags
+
+    facilities = pd.DataFrame(
+        {
+            "facility_id": ["F1", "F2", "F3"],
+            "origination_date": pd.to_datetime(["2020-01-15", "2020-03-01", "2021-01-01"]),
+        }
+    )
+    terms = pd.DataFrame(
+        {
+            "facility_id": ["F1", "F1", "F2"],
+            "effective_date": pd.to_datetime(["2020-01-15", "2022-06-30", "2023-06-30"]),
+        }
+    )
+    got = terms_coverage({"facilities": facilities, "facility_terms": terms})
+    assert got["facility_terms"] is False
+    assert got["facility_terms_coverage"] == pytest.approx(1 / 3)
+    flags = terms_flags({"split": got})
+    assert len(flags) == 1 and "only 33.3% of facilities" in flags[0]
+    full = pd.concat(
+        [terms, pd.DataFrame({"facility_id": ["F2", "F3"],
+                              "effective_date": pd.to_datetime(["2020-03-01", "2020-12-31"])})]
+    )  # fmt: skip
+    dated = terms_coverage({"facilities": facilities, "facility_terms": full})
+    assert dated == {"facility_terms": True, "facility_terms_coverage": 1.0}
+    assert terms_flags({"split": dated}) == []
+    assert terms_coverage({"facilities": facilities}) == {
+        "facility_terms": False,
+        "facility_terms_coverage": None,
+    }
+    assert "as recorded" in terms_flags({"split": {"facility_terms": False}})[0]

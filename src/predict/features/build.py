@@ -646,10 +646,28 @@ def summarise(
         "targets_skipped": {t: w for t, w in _label_availability(tables).items() if w},
         "censored_rows": int(sum(s["rows"] for s in snapshots if s["censored"])),
         # Whether the terms of facilities are dated (as of t) or taken as recorded (the
-        # latest: a look-ahead the model card states).
-        "facility_terms": bool(len(tables.get("facility_terms", ()))),
+        # latest: a look-ahead the model card states): dated only when every facility has a
+        # terms row on or before its origination (before its first row a facility falls back
+        # to the recorded, latest, terms).
+        **terms_coverage(tables),
         "snapshots": snapshots,
     }
+
+
+def terms_coverage(tables: Mapping[str, pd.DataFrame]) -> dict[str, Any]:
+    """``facility_terms_coverage``: the share of facilities with a ``facility_terms`` row
+    dated on or before their origination (None without facilities or terms);
+    ``facility_terms``: true only when that share is 1 (every term of every facility is
+    dated from its start, so no recorded, later, value stands in before a first row)."""
+    terms, facilities = tables.get("facility_terms"), tables.get("facilities")
+    if terms is None or not len(terms) or facilities is None or not len(facilities):
+        return {"facility_terms": False, "facility_terms_coverage": None}
+    first = terms.groupby(terms["facility_id"].astype("str"))["effective_date"].min()
+    start = pd.to_datetime(facilities["origination_date"]).to_numpy()
+    dated_from = pd.to_datetime(facilities["facility_id"].astype("str").map(first)).to_numpy()
+    covered = ~pd.isna(dated_from) & (dated_from <= start)
+    share = float(covered.mean())
+    return {"facility_terms": share == 1.0, "facility_terms_coverage": share}
 
 
 def load_tables(folder: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:

@@ -260,5 +260,6 @@ def run(
         raise FileNotFoundError(f"{reference} missing: rerun the features stage")
     write_json(read_json(reference), Path(out_dir) / REFERENCE_FILE)
     report["facility_terms"] = bool(summary.get("facility_terms", False))  # for the model card
+    report["facility_terms_coverage"] = summary.get("facility_terms_coverage")
     write_split_metrics(report, metrics_path)
     return report

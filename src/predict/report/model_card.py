@@ -320,11 +320,25 @@ TERMS_AS_RECORDED = (
 )
 
 
+TERMS_PARTLY_DATED = (
+    "facility terms partly dated: only {share:.1%} of facilities have a facility_terms row on "
+    "or before their origination; before a facility's first row its limit, rate and maturity "
+    "are the recorded (latest) values, so a change after t can leak into the features at t "
+    "(a look-ahead risk; give each facility a first row at origination, "
+    "docs/data_dictionary.md, facility_terms)"
+)
+
+
 def terms_flags(metrics: Mapping[str, Any]) -> list[str]:
     """The look-ahead flag when the features did not date facility terms (metrics/split.json
     ``facility_terms`` false or absent: not known to be dated, so the risk is stated)."""
     split = metrics.get("split", {})
-    return [] if split.get("facility_terms") is True else [TERMS_AS_RECORDED]
+    if split.get("facility_terms") is True:
+        return []
+    coverage = split.get("facility_terms_coverage")
+    if isinstance(coverage, (int, float)):
+        return [TERMS_PARTLY_DATED.format(share=coverage)]
+    return [TERMS_AS_RECORDED]
 
 
 def task_of(info: ModelInfo) -> str:
