@@ -26,6 +26,9 @@ from predict.models.training import (
     run_training,
     train_model,
 )
+from predict.report.inputs import ModelInfo
+from predict.report.model_card import model_card
+from predict.report.site import environment
 from tests.support.splits import Book, fast_config, make_book, write_split
 
 FAST = fast_config(60, 15, learning_rate=0.1)
@@ -184,3 +187,36 @@ def test_backtest_judges_every_variant_on_unseen_next_period_rows() -> None:
     before = book[book["as_of"] <= "2021-12-31"]["label_default"].notna().sum()
     assert variants.loc["refit_all_rows", "fit_rows"] == before
     assert variants.loc["recalibrated", "trees"] == variants.loc["evaluation", "trees"]
+
+
+def test_model_card_shows_both_fits_and_which_one_scores(split_book: Book) -> None:
+    config = _refit("rows", "default")
+    evaluated = train_model(split_book.train, split_book.valid, "default", config)
+    final = final_model(evaluated, _sets(split_book), config)
+    fits = final.metadata["fits"]
+    info = ModelInfo("default", dict(final.metadata), final.features.to_dict())
+    [card] = model_card({"default": info}, {"default": {"fits": fits}}, None)
+    evaluation, refit = card["fit_rows"]
+    n_train = int(split_book.train["label_default"].notna().sum())
+    n_refit = n_train + int(split_book.valid["label_default"].notna().sum())
+    assert evaluation[0] == "evaluation" and "scores" not in evaluation[1]
+    assert evaluation[2:5] == ["2021-06-30 to 2021-12-31", n_train, "2022-06-30 to 2022-06-30"]
+    assert refit[0] == "refit" and "scores the portfolio" in refit[1]
+    assert refit[2:5] == ["2021-06-30 to 2022-06-30", n_refit, "2022-12-31 to 2022-12-31"]
+    assert refit[5] == final.booster.num_trees() and "rows rule" in refit[6]
+    assert not [row for row in card["metric_rows"] if row[0].startswith("fits")]
+    assert not [name for name, _ in card["windows"] if name.startswith("fits")]
+    html = (
+        environment()
+        .get_template("model_card.html.j2")
+        .render(
+            title="t",
+            as_of="2024-12-31",
+            cards=[card],
+            limitations=(),
+            definitions=(),
+            definitions_source="",
+            skipped={},
+        )
+    )
+    assert 'id="fits-default"' in html and "final refit on train + valid" in html
