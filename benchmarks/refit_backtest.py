@@ -25,6 +25,7 @@ import pandas as pd
 from predict.config import load_section
 from predict.io import read_json, write_csv
 from predict.models.backtest import refit_backtest
+from predict.models.refit import ROUND_RULES
 from predict.models.split import SplitConfig, labelled_as_ofs
 from predict.models.training import TASKS, TrainConfig
 
@@ -59,6 +60,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--judge", action="append", default=[], help="ISO as-of date; repeatable")
     parser.add_argument("--targets", nargs="+", default=list(TASKS))
+    parser.add_argument("--rules", nargs="+", default=list(ROUND_RULES))
+    parser.add_argument(
+        "--no-all-dates", action="store_true", help="leave out the refit_all_<rule> variants"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/out/refit_backtest"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
@@ -80,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             split_config,
             judge=judge,
             targets=args.targets,
+            rules=args.rules,
+            all_dates=not args.no_all_dates,
         )
         print(markdown(table), f"\n({time.perf_counter() - start:.0f} s)", flush=True)
         tables.append(table)

@@ -62,6 +62,7 @@ def _variants(
     target: str,
     config: TrainConfig,
     rules: Sequence[str],
+    all_dates: bool,
 ) -> dict[str, ModelBundle]:
     """Every variant's model of ``target`` (see the module)."""
     evaluation = train_model(sets["train"], sets["valid"], target, config)
@@ -74,7 +75,7 @@ def _variants(
     }
     fit, calibration = refit_sets(sets)
     fits = {"refit": fit}
-    if before_test["as_of"].nunique() > fit["as_of"].nunique():  # dates purged before valid
+    if all_dates and before_test["as_of"].nunique() > fit["as_of"].nunique():  # purged dates
         fits["refit_all"] = before_test
     for prefix, rows in fits.items():
         for rule in rules:
@@ -93,10 +94,12 @@ def refit_backtest(
     judge: dt.date | None = None,
     targets: Sequence[str] = tuple(TASKS),
     rules: Sequence[str] = ROUND_RULES,
+    all_dates: bool = True,
 ) -> pd.DataFrame:
     """One row per (target, variant): trees, fitted rows, calibration rows and the metrics on
     the labelled rows at ``judge`` (see the module). ``frame`` is the features table (every
-    as-of date, labels included); ``labelled_as_ofs`` its uncensored as-of dates."""
+    as-of date, labels included); ``labelled_as_ofs`` its uncensored as-of dates;
+    ``all_dates`` False leaves out the ``refit_all_<rule>`` variants."""
     dates = sorted(set(labelled_as_ofs))
     judge = judge or dates[-1]
     if judge not in dates:
@@ -123,7 +126,7 @@ def refit_backtest(
         if reason is not None:
             log.warning("backtest: %s skipped: %s", target, reason)
             continue
-        for name, bundle in _variants(sets, before_test, target, config, rules).items():
+        for name, bundle in _variants(sets, before_test, target, config, rules, all_dates).items():
             meta = bundle.metadata
             rows.append(
                 {
