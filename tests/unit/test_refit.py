@@ -220,3 +220,27 @@ def test_model_card_shows_both_fits_and_which_one_scores(split_book: Book) -> No
         )
     )
     assert 'id="fits-default"' in html and "final refit on train + valid" in html
+
+
+def test_backtest_runs_only_the_variants_asked_for() -> None:
+    dates = tuple(f"{y}-{m}" for y in (2020, 2021, 2022, 2023) for m in ("06-30", "12-31"))
+    book = make_book(200, dates, seed=4).drop(
+        columns=["true_p_churn", "true_p_default", "true_expected_contribution"]
+    )
+    labelled = [dt.date.fromisoformat(d) for d in dates]
+    table = refit_backtest(
+        book,
+        labelled,
+        12,
+        fast_config(20, 5, learning_rate=0.1),
+        SplitConfig(valid_as_ofs=1, min_train_as_ofs=1),
+        judge=dt.date(2023, 6, 30),
+        targets=("contribution",),
+        rules=("sqrt_rows",),
+        all_dates=False,
+    )
+    assert list(table["variant"]) == ["evaluation", "recalibrated", "refit_sqrt_rows"]
+    assert set(table["judge_as_of"]) == {"2023-06-30"}
+    # as if the data ended at 2023-06-30: test 2022-06-30, nothing fitted after 2021-06-30
+    assert set(table["calibration"]) >= {"2022-06-30..2022-06-30"}
+    assert (pd.to_datetime(table["fit_to"]) <= pd.Timestamp("2021-06-30")).all()
