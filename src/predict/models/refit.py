@@ -20,7 +20,8 @@ evaluation fit (``n_eval``) and of the refit (``n_refit``):
 
 More rows support more trees, but the added rows are mostly the same clients at later
 as-of dates, so they add less information than their count says: the full row ratio is the
-aggressive end. The default is chosen from the backtest (``benchmarks/refit_backtest.py``).
+aggressive end. ``sqrt_rows`` (the default) did best overall in the backtest
+(``benchmarks/refit_backtest.py``). Left out of params, no target is refitted.
 
 This module holds only the rules and the facts it records; the fit itself goes through the
 same bundle-building code as the evaluation fit (:func:`predict.models.training.final_model`),
@@ -48,7 +49,7 @@ class RefitConfig:
     """``train.final_refit``: the targets refitted after evaluation and the rounds rule."""
 
     enabled: tuple[str, ...] = ()  # targets whose scoring model is the refit; () = none
-    rounds: str = "same"  # same | sqrt_rows | rows (see the module)
+    rounds: str = "sqrt_rows"  # same | sqrt_rows | rows (see the module)
 
     def __post_init__(self) -> None:
         unknown = [t for t in self.enabled if t not in TARGETS]
