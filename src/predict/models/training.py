@@ -62,6 +62,7 @@ from predict.models.references import (
     drift_reference,
     training_references,
 )
+from predict.models.refit import RefitConfig, fits_block, labelled_count, refit_rounds, refit_sets
 from predict.models.skipped import empty_plots, untrainable, write_skipped
 from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
 from predict.models.tracking import PromotionData, TrackingConfig
@@ -128,6 +129,7 @@ class TrainConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     drift_reference: DriftReferenceConfig = field(default_factory=DriftReferenceConfig)
     potential: PotentialConfig = field(default_factory=PotentialConfig)  # contribution only
+    final_refit: RefitConfig = field(default_factory=RefitConfig)
 
 
 def task_of(target: str) -> str:
@@ -259,11 +261,15 @@ def _fit_booster(
     params: dict[str, Any],
     config: BoosterConfig,
     offset: Offset | None = None,
+    rounds: int | None = None,
 ) -> lgb.Booster:
     """Early-stopped booster; with ``offset``, each row's offset is its ``init_score``
-    (the booster's raw score is then the part on top of it)."""
+    (the booster's raw score is then the part on top of it); with ``rounds`` (the final
+    refit) exactly that many trees, no early stopping."""
     init = (offset.values(train[0]), offset.values(valid[0])) if offset else (None, None)
     dtrain = lgb.Dataset(train[0], train[1], init_score=init[0], free_raw_data=False)
+    if rounds is not None:  # the final refit: exactly ``rounds`` trees, no early stopping
+        return lgb.train(params, dtrain, num_boost_round=rounds)
     dvalid = lgb.Dataset(
         valid[0], valid[1], init_score=init[1], reference=dtrain, free_raw_data=False
     )
@@ -338,11 +344,16 @@ def train_model(
     target: str,
     config: TrainConfig,
     client: Client | None = None,
+    *,
+    rounds: int | None = None,
 ) -> ModelBundle:
     """Fit the booster on ``train`` (early stopping on ``valid``), the calibrator on ``valid``.
 
     ``client``: the booster is fitted on its Dask cluster (``lightgbm.dask``, early stopping
-    decided here: :mod:`predict.models.dask_fit`)."""
+    decided here: :mod:`predict.models.dask_fit`). With ``rounds`` (the final refit,
+    :mod:`predict.models.refit`): exactly that many trees, no early stopping, on one machine;
+    ``valid`` is then only the calibration set (metadata ``fit: refit``).
+    """
     task = task_of(target)
     tr, va = labelled_rows(train, target, "train"), labelled_rows(valid, target, "valid")
     if tr.empty or va.empty:
@@ -352,10 +363,11 @@ def train_model(
     y_tr, transform = fit_labels(tr[LABEL_PREFIX + target].to_numpy("float64"), target, config)
     y_va, _ = fit_labels(va[LABEL_PREFIX + target].to_numpy("float64"), target, config)
     params = lgb_params(target, spec, y_tr, config)
-    if client is None:
+    if client is None or rounds is not None:
         booster = _fit_booster(
-            (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params, config.booster, offset
-        )
+            (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params, config.booster, offset,
+            rounds,
+        )  # fmt: skip
     else:
         from predict.models.dask_fit import fit_booster_dask
 
@@ -366,6 +378,7 @@ def train_model(
             b.num_boost_round, b.early_stopping_rounds, client, init,
         )  # fmt: skip
     metadata: dict[str, Any] = {
+        "fit": "evaluation" if rounds is None else "refit",
         "target": target,
         "task": task,
         "objective": params["objective"],
@@ -389,6 +402,29 @@ def train_model(
     calibrator = make_calibrator(metadata["calibration"], task)
     calibrator.fit(raw.predict_uncalibrated(va), va[LABEL_PREFIX + target].to_numpy("float64"))
     return ModelBundle(target, booster, calibrator, spec, metadata)
+
+
+def final_model(
+    evaluated: ModelBundle, sets: Mapping[str, pd.DataFrame], config: TrainConfig
+) -> ModelBundle:
+    """The model ``predict score`` uses: ``evaluated`` (the evaluation fit) itself, or, for a
+    target in ``train.final_refit.enabled``, its refit on train + valid with the rounds rule's
+    fixed trees, calibrated on test (:mod:`predict.models.refit`). Both fits' facts go to the
+    returned bundle's metadata (``fits``)."""
+    target, rule = evaluated.target, config.final_refit.rounds
+    final = evaluated
+    if target in config.final_refit.enabled:
+        fit, calibration = refit_sets(sets)
+        rounds = refit_rounds(
+            int(evaluated.metadata["best_iteration"]),
+            int(evaluated.metadata["train_window"]["rows"]),
+            labelled_count(fit, LABEL_PREFIX + target),
+            rule,
+        )
+        log.info("%s: final refit on train + valid, %d trees (rule %s)", target, rounds, rule)
+        final = train_model(fit, calibration, target, config, rounds=rounds)
+    fits = fits_block(evaluated.metadata, final.metadata, config.final_refit)
+    return dataclasses.replace(final, metadata={**final.metadata, "fits": fits})
 
 
 @dataclass(frozen=True)
@@ -609,6 +645,8 @@ def run_training(
     metrics["rows"].update(
         train=bundle.metadata["train_window"]["rows"], valid=bundle.metadata["valid_window"]["rows"]
     )
+    bundle = final_model(bundle, split, config)  # the scoring model: the evaluation fit or refit
+    metrics["fits"] = bundle.metadata["fits"]
     meta = {
         **bundle.metadata,
         "data_hash": data_hash,
@@ -647,7 +685,7 @@ def run_training(
             bundle_dir=bundle_dir,
             input_example=example,
             plots_dir=Path(plots_dir) / target,
-            training_data=split["train"],
+            training_data=refit_sets(split)[0] if meta["fit"] == "refit" else split["train"],
         )
     return TrainingResult(bundle, metrics, plots, example, bundle_dir, data_hash)
 

@@ -99,10 +99,13 @@ def find_value(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
 
 
 def window_facts(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """(name, value) of every metadata entry that describes a date window."""
+    """(name, value) of every metadata entry that describes a date window (the ``fits``
+    block has its own table, :func:`fit_rows`)."""
     out = []
     for path, value in walk(metadata):
         name = ".".join(path)
+        if path[:1] == ("fits",):
+            continue
         if any(w in name for w in WINDOW_WORDS) and not isinstance(value, (dict, list)):
             out.append((name, str(value)))
         elif any(w in name for w in WINDOW_WORDS) and isinstance(value, list) and len(value) <= 4:
@@ -137,7 +140,9 @@ METRIC_ORDER = (
     "n",
     "positives",
 )
-NOT_METRICS = frozenset({"rows", "target", "population"})  # shown with the data, not as metrics
+NOT_METRICS = frozenset(
+    {"rows", "target", "population", "fits"}
+)  # shown with the data, not as metrics
 
 
 def metrics_table(metrics: Mapping[str, Any]) -> tuple[list[str], list[list[Any]], list[str]]:
@@ -196,6 +201,49 @@ def data_facts(metrics: Mapping[str, Any], target: str) -> list[tuple[str, str]]
             span = f"{dates[0]} to {dates[-1]} ({len(dates)} as-of dates)"
             facts.append((f"split.{name}.as_of", span))
     return facts
+
+
+FIT_COLUMNS = ("fit", "role", "fitted on", "rows", "calibrated on", "trees", "trees rule")
+
+
+def _span(window: Any) -> str:
+    if not isinstance(window, Mapping):
+        return ""
+    return f"{window.get('from', '?')} to {window.get('to', '?')}"
+
+
+def fit_rows(metrics: Mapping[str, Any], target: str) -> list[list[Any]]:
+    """The evaluation fit and, when there is one, the final refit (metrics detail ``fits``,
+    :func:`predict.models.refit.fits_block`): one row each, with which one scores."""
+    fits = metrics.get(target, {}).get("fits", {})
+    if not isinstance(fits, Mapping):
+        return []
+    scoring = fits.get("scoring")
+    roles = {
+        "evaluation": "documented performance (test period)",
+        "refit": "final refit on train + valid (no test metric of its own; see the backtest)",
+    }
+    rules = {"evaluation": "early stopping on the valid period"}
+    rows = []
+    for name in ("evaluation", "refit"):
+        fit = fits.get(name)
+        if not isinstance(fit, Mapping):
+            continue
+        train = fit.get("train_window", {})
+        role = roles[name] + ("; scores the portfolio" if scoring == name else "")
+        rule = rules.get(name, f"best iteration, {fit.get('rounds_rule', '?')} rule")
+        rows.append(
+            [
+                name,
+                role,
+                _span(train),
+                train.get("rows") if isinstance(train, Mapping) else None,
+                _span(fit.get("calibration_window")),
+                fit.get("trees"),
+                rule,
+            ]
+        )
+    return rows
 
 
 POPULATION_COLUMNS = (
@@ -394,6 +442,8 @@ def model_card(
                 "windows": window_facts(info.metadata) + data_facts(metrics, target),
                 "population": population,
                 "population_tables": cards.population_tables(metrics, target, task),
+                "fit_columns": FIT_COLUMNS,
+                "fit_rows": fit_rows(metrics, target),
                 "features": features,
                 "performance": cards.performance_table(detail, target, task),
                 "segments": segments,
