@@ -100,6 +100,9 @@ def test_facility_table_states_open_matured_and_closed_and_leaves_out_the_future
     assert table["rows"][0][3]["text"] == "6.47%"
     assert table["columns"][2]["label"] == "Limit, EUR"
     assert facility_table(None, AS_OF) is None
+    # a client whose only facility opens after the as-of date: an empty table, no crash
+    later = facility_table(_facilities().iloc[[3]], AS_OF, "EUR")
+    assert later is not None and later["rows"] == []
 
 
 def test_dated_table_is_newest_first_capped_and_says_how_many_were_left_out() -> None:

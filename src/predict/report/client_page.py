@@ -146,6 +146,7 @@ def facility_table(
     if facilities is None:
         return None
     rows = facilities[facilities["origination_date"] <= as_of].copy()
+    rows["status"] = "open"  # a column first: .loc cannot add one to an empty frame
     closed = rows["closed_date"].notna() & (rows["closed_date"] <= as_of)
     rows.loc[closed, "status"] = "closed"
     past = ~closed & (rows["maturity_date"] < as_of)
