@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+from distributed import Client, LocalCluster
 
 from predict.models.store import ModelBundle
 from predict.models.training import train_model
@@ -21,3 +24,15 @@ def default_bundle(split_book: Book) -> ModelBundle:
 def churn_bundle(split_book: Book) -> ModelBundle:
     """The churn model of ``split_book`` (few trees)."""
     return train_model(split_book.train, split_book.valid, "churn", SPLIT_TRAINING)
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[Client]:
+    """A real 2-process LocalCluster (one thread per worker), one per test module."""
+    with (
+        LocalCluster(
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+        ) as local,
+        Client(local) as client,
+    ):
+        yield client

@@ -7,12 +7,11 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 from typer.testing import CliRunner
 
 from predict.cli import app
@@ -60,17 +59,6 @@ def dataset(validated: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("ds") / "partitioned"
     ds.write_dataset(validated, out, ds.PartitionConfig(partitions=PARTS, batch_rows=997))
     return out
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Client]:
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as local,
-        Client(local) as client,
-    ):
-        yield client
 
 
 def test_client_hash_is_the_same_in_another_process() -> None:

@@ -5,13 +5,12 @@ a two-process LocalCluster is as good as the single-machine one."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 from sklearn.metrics import roc_auc_score
 
 from predict.distributed import training as dt_
@@ -98,17 +97,6 @@ BOOK = dataclasses.replace(SMALL, seed=31, n_clients=900, months=30, truth_paths
 @pytest.fixture(scope="module")
 def table() -> pd.DataFrame:
     return build_feature_table(generate_portfolio(BOOK, WINDOW).tables, FeaturesConfig()).frame
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Client]:
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as local,
-        Client(local) as client,
-    ):
-        yield client
 
 
 @pytest.mark.parametrize("target", ["churn", "contribution"])

@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import dask
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
+from distributed import Client
 from typer.testing import CliRunner
 
 from predict.cli import app
@@ -48,17 +47,6 @@ def dates(tables: dict[str, pd.DataFrame]) -> list[dt.date]:
 @pytest.fixture(scope="module")
 def single(tables: dict[str, pd.DataFrame], dates: list[dt.date]) -> pd.DataFrame:
     return build_features(tables, dates, CONFIG)
-
-
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[Client]:
-    with (
-        LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-        ) as local,
-        Client(local) as client,
-    ):
-        yield client
 
 
 def _sorted(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

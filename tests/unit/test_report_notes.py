@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from predict.report.inputs import ReportInputs
-from predict.report.model_card import card_flags, metrics_table
+from predict.report.model_card import all_figures, card_flags
 from predict.report.notes import input_lines, run_notes
 
 
@@ -64,6 +64,9 @@ def test_partial_input_shows_in_the_notes() -> None:
 def test_model_card_metrics_show_revenue_gini_and_tweedie_deviance_beside_rmse() -> None:
     metrics = {"test": {"rmse": 10.0, "spearman": 0.9, "revenue_gini": 0.6}}
     metrics["test"]["tweedie_deviance"] = 80.0
-    columns, rows, _ = metrics_table(metrics)
-    assert columns == ["", "rmse", "spearman", "revenue_gini", "tweedie_deviance"]
-    assert rows == [["model (test period)", 10.0, 0.9, 0.6, 80.0]]
+    assert all_figures(metrics) == [
+        ("test.rmse", "10"),
+        ("test.spearman", "0.9000"),
+        ("test.revenue_gini", "0.6000"),
+        ("test.tweedie_deviance", "80"),
+    ]

@@ -17,7 +17,7 @@ from predict.models.store import read_model_info
 from predict.report import ReportConfig, ReportInputError, build_report, load_inputs, site_dir
 from predict.report import site as site_module
 from predict.report.formatting import client_page_name
-from predict.report.model_card import population_facts
+from predict.report.model_card import population_definition
 from tests.support.report_inputs import EVIL_ID, PortfolioPaths, make_portfolio, write_portfolio
 
 SMALL = ReportConfig(max_client_pages=2)  # fewer client pages where they are not the point
@@ -463,11 +463,9 @@ def test_model_card_states_its_definitions_and_the_contract_threshold(built: Pat
 
 def test_model_card_population_falls_back_to_the_contract() -> None:
     """Metrics without a population block: the card states the contract's population."""
-    text, rows = population_facts({"churn": {"test": {"auc": 0.8}}}, "churn")
-    assert text == POPULATIONS["churn"] and rows == []
-    text, _ = population_facts({}, "default")
-    assert text == POPULATIONS["default"]
-    assert population_facts({}, "unknown")[0] == ""  # no contract entry: nothing invented
+    assert population_definition({"churn": {"test": {"auc": 0.8}}}, "churn") == POPULATIONS["churn"]
+    assert population_definition({}, "default") == POPULATIONS["default"]
+    assert population_definition({}, "unknown") == ""  # no contract entry: nothing invented
 
 
 class _Headers(HTMLParser):

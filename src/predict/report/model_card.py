@@ -113,61 +113,9 @@ def window_facts(metadata: Mapping[str, Any]) -> list[tuple[str, str]]:
     return out
 
 
-ROW_LABELS = {
-    "test": "model (test period)",
-    "baseline": "baseline",
-    "uplift": "model − baseline",
-    "truth": "truth (generator)",
-}
-METRIC_ORDER = (
-    "auc",
-    "gini",
-    "ks",
-    "pr_auc",
-    "brier",
-    "ece",
-    "top_decile_lift",
-    "top_decile_capture",
-    "rmse",
-    "mae",
-    "spearman",
-    "revenue_gini",
-    "tweedie_deviance",
-    "bias",
-    "mean_actual",
-    "mean_predicted",
-    "base_rate",
-    "n",
-    "positives",
-)
 NOT_METRICS = frozenset(
     {"rows", "target", "population", "fits"}
 )  # shown with the data, not as metrics
-
-
-def metrics_table(metrics: Mapping[str, Any]) -> tuple[list[str], list[list[Any]], list[str]]:
-    """Numeric leaves of a metrics JSON pivoted: one row per block, one column per metric.
-
-    ``{"test": {"auc": .8}, "baseline": {"auc": .6, "name": "lr"}}`` becomes columns
-    ``["", "auc"]``, rows ``[["model (test period)", .8], ["baseline", .6]]`` and notes
-    ``["baseline.name: lr"]`` (the text and true/false leaves). For notebooks and machines:
-    the card itself shows :func:`all_figures` (two columns) and the performance rows.
-    """
-    cells: dict[str, dict[str, float]] = {}
-    notes: list[str] = []
-    for path, value in walk({k: v for k, v in metrics.items() if k not in NOT_METRICS}):
-        if not path:
-            continue
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            notes.append(f"{'.'.join(path)}: {value}")
-            continue
-        row = ".".join(path[:-1]) or "(top)"
-        cells.setdefault(row, {})[path[-1]] = float(value)
-    keys = {k for vals in cells.values() for k in vals}
-    columns = [c for c in METRIC_ORDER if c in keys] + sorted(keys - set(METRIC_ORDER))
-    order = [r for r in ROW_LABELS if r in cells] + [r for r in cells if r not in ROW_LABELS]
-    rows = [[ROW_LABELS.get(r, r), *[cells[r].get(c) for c in columns]] for r in order]
-    return ["", *columns], rows, notes
 
 
 def all_figures(metrics: Mapping[str, Any]) -> list[tuple[str, str]]:
@@ -246,29 +194,13 @@ def fit_rows(metrics: Mapping[str, Any], target: str) -> list[list[Any]]:
     return rows
 
 
-POPULATION_COLUMNS = (
-    "rows",
-    "clients",
-    "rows_unlabelled",
-    "rows_in_default",
-    "rows_without_exposure",
-)
-
-
-def population_facts(metrics: Mapping[str, Any], target: str) -> tuple[str, list[list[Any]]]:
-    """The model's population in words (the metrics' ``definition``, else the contract's
-    :data:`POPULATIONS` of the target) and its size per set (train, valid, test): rows and
-    clients in it, rows outside it (or censored), in default, without exposure."""
+def population_definition(metrics: Mapping[str, Any], target: str) -> str:
+    """The model's population in words: the metrics' ``definition``, else the contract's
+    :data:`POPULATIONS` of the target (its sizes per set: ``card_sections.population_tables``)."""
     block = metrics.get(target, {}).get("population", {})
     if not isinstance(block, Mapping):
         block = {}
-    rows = [
-        [name, *(entry.get(k) for k in POPULATION_COLUMNS)]
-        for name, entry in block.items()
-        if isinstance(entry, Mapping)
-    ]
-    definition = str(block.get("definition", "") or POPULATIONS.get(target, ""))
-    return definition, rows
+    return str(block.get("definition", "") or POPULATIONS.get(target, ""))
 
 
 def feature_rows(info: ModelInfo) -> list[dict[str, str]]:
@@ -424,7 +356,7 @@ def model_card(
         detail = metrics.get(target, {})
         features = feature_rows(info)
         names = [f["name"] for f in features]
-        population, _ = population_facts(metrics, target)
+        population = population_definition(metrics, target)
         segments, statuses = cards.segment_table(detail, target, task, shares)
         pricing = (
             cards.pricing_paragraph(names, _importance(explanations, target))
