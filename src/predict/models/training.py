@@ -658,9 +658,9 @@ def run_training(
         bundle, split["train"], split["test"], config.drift_reference
     )  # feature bins on train, score bins on test (out of sample)
     if target == "contribution":
-        frozen["contribution_quantiles"] = contribution_quantiles(split["train"])
+        predicted = bundle.predict(split["test"])  # the scoring model's, out of the fit
+        frozen["contribution_quantiles"] = contribution_quantiles(split["test"], predicted)
         # potential value and growth threshold (models/potential.py)
-        predicted = bundle.predict(split["test"])
         try:
             frozen["potential"] = potential_reference(
                 split, predicted, config.baseline.revenue_scale, config.potential

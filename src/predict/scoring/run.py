@@ -158,9 +158,9 @@ def score_snapshot(
         report.previous = "rescored previous month end" if previous is not None else "none"
     elif previous is not None and report.previous == "none":
         report.previous = "given"
-    scores = evaluate_relationships(scores, tables, as_of, previous, config, horizon_months)
     quantiles = frozen_contribution_quantiles(bundles)  # from the model folder, never the input
-    scores = add_dimensions(scores, features, quantiles, config.dimensions)
+    scores = add_dimensions(scores, features, quantiles, config.dimensions)  # rules may test them
+    scores = evaluate_relationships(scores, tables, as_of, previous, config, horizon_months)
     scores = order_columns(scores)
     early = early_warning(
         scores,
