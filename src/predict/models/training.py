@@ -695,4 +695,6 @@ def promotion_data(
 ) -> PromotionData:
     """The split's test rows labelled for ``target``, on which promotion re-scores both models."""
     rows = labelled_rows(pd.read_parquet(Path(split_dir) / "test.parquet"), target, "test")
-    return PromotionData(rows, rows[LABEL_PREFIX + target].to_numpy("float64"), config.n_bins)
+    data_hash = split_fingerprint(Path(split_dir) / f"{s}.parquet" for s in SPLITS)
+    y = rows[LABEL_PREFIX + target].to_numpy("float64")
+    return PromotionData(rows, y, config.n_bins, data_hash)
