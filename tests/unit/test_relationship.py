@@ -397,3 +397,77 @@ def test_no_balances_table_leaves_drawn_unknown_and_ead_at_the_limit(
     scores = pd.DataFrame({"client_id": pd.Series(["a", "z"], dtype="str")})
     out = add_exposure(scores, exp, RULE_CFG).set_index("client_id")
     assert np.isnan(out.loc["a", "drawn"]) and out.loc["z", "drawn"] == 0.0
+
+
+def test_a_client_without_exposure_has_no_lgd_and_zero_expected_loss() -> None:
+    """c's only facility closed before the as-of date: EAD 0, LGD missing (not the default
+    45%), expected loss 0 whatever the PD."""
+    exposure = client_exposure(_tables(), AS_OF, CFG)
+    scores = add_value(add_exposure(_scores(), exposure, CFG)).set_index("client_id")
+    assert scores.loc["c", "ead"] == 0.0 and np.isnan(scores.loc["c", "lgd"])
+    assert scores.loc["c", "expected_loss"] == 0.0
+    assert scores.loc["a", "lgd"] == pytest.approx((0.4 * 90.0 + 0.2 * 50.0) / 140.0)
+
+
+def test_an_issued_guarantee_is_not_a_funded_balance() -> None:
+    """funded_drawn leaves out products the bank does not fund (score.relationship.funded):
+    b's guarantee drawn 30 counts in drawn and EAD, not in the funding cost."""
+    from predict.scoring.value import ValueConfig, add_risk_adjusted_value
+
+    tables = _tables()
+    balances = tables["facility_balances"].copy()
+    balances.loc[balances["facility_id"].eq("f3"), "outstanding"] = 30.0
+    tables["facility_balances"] = balances
+    cfg = RelationshipConfig(
+        ccf=CFG.ccf, lgd=CFG.lgd, default_ccf=1.0, default_lgd=0.45, funded={"guarantee": False}
+    )
+    exposure = client_exposure(tables, AS_OF, cfg).set_index("client_id")
+    assert exposure.loc["b", "drawn"] == 30.0 and exposure.loc["b", "funded_drawn"] == 0.0
+    assert exposure.loc["b", "ead"] == pytest.approx(30.0 + 0.5 * 10.0)  # headroom 10 at CCF 0.5
+    assert exposure.loc["a", "funded_drawn"] == exposure.loc["a", "drawn"] == 110.0
+    scores = add_value(add_exposure(_scores(), exposure.reset_index(), cfg))
+    scores["lifecycle_stage"] = pd.Series("active", index=scores.index, dtype="str")
+    value = ValueConfig(funding_rate=0.03)
+    out = add_risk_adjusted_value(scores, tables, AS_OF.date(), 12, value).set_index("client_id")
+    assert out.loc["b", "funding_cost"] == 0.0
+    assert out.loc["a", "funding_cost"] == pytest.approx(0.03 * 110.0 * (1 - 0.5 / 2))
+    # Funded by default: the same book with no funded setting charges the guarantee.
+    plain = client_exposure(tables, AS_OF, CFG).set_index("client_id")
+    assert plain.loc["b", "funded_drawn"] == 30.0
+    with pytest.raises(ValueError, match="use true or false"):
+        RelationshipConfig(funded={"guarantee": "no"})  # type: ignore[dict-item]
+
+
+def test_exposure_uses_the_terms_in_force_at_the_as_of_date() -> None:
+    """With facility_terms, the limit and maturity at t are those of the latest terms row
+    dated on or before t: a limit cut and a maturity extension after t change nothing at t
+    (the same exposure as from the tables cut at t), and are used once in force."""
+    tables = _tables()
+    terms = pd.DataFrame(
+        {
+            "facility_id": ["f1", "f1", "f1"],
+            "effective_date": [_d("2020-01-01"), _d("2024-03-31"), _d("2024-09-30")],
+            "limit_amount": [100.0, 120.0, 70.0],  # raised before t, cut after t
+            "interest_rate": [0.05, np.nan, 0.07],
+            "maturity_date": [_d("2026-01-01"), pd.NaT, _d("2030-01-01")],  # extended after t
+        }
+    ).astype({"facility_id": "str"})
+    tables["facility_terms"] = terms
+    at_t = facility_exposure(
+        tables["facilities"], tables["facility_balances"], AS_OF, CFG, terms
+    ).set_index("facility_id")
+    assert at_t.loc["f1", "limit_amount"] == 120.0  # the raise in force, not the later cut
+    years = (_d("2026-01-01") - AS_OF).days / 365.25  # the maturity in force at t
+    assert at_t.loc["f1", "maturity_years"] == pytest.approx(years)
+    cut = dict(tables, facility_terms=terms[terms["effective_date"] <= AS_OF])
+    pd.testing.assert_frame_equal(
+        client_exposure(tables, AS_OF, CFG), client_exposure(cut, AS_OF, CFG)
+    )
+    later = pd.Timestamp("2024-10-31")
+    after = facility_exposure(
+        tables["facilities"], tables["facility_balances"], later, CFG, terms
+    ).set_index("facility_id")
+    assert after.loc["f1", "limit_amount"] == 70.0
+    assert after.loc["f1", "maturity_years"] == pytest.approx(
+        (_d("2030-01-01") - later).days / 365.25
+    )

@@ -62,6 +62,7 @@ EXTRA_COLUMNS = (
     "open_facilities",
     "limit_total",
     "drawn",
+    "funded_drawn",
     "undrawn",
     "utilisation",
     "lgd",

@@ -13,8 +13,17 @@ is the risk-adjusted value of the relationship over the same H months.
   end where given, else the product's rule (``undrawn``: ``headroom`` = limit - drawn for
   revolving-type products, ``none`` = 0 for amortising loans, whose repaid principal cannot
   be redrawn, so their EAD is the outstanding). ``utilisation = drawn / (drawn + undrawn)``.
-- ``LGD`` by product; a client's LGD is the EAD-weighted mean over its open facilities. The
-  contract has no collateral field, so secured vs unsecured is expressed through the product.
+- Limits and maturities are the terms in force at the as-of date: with the optional
+  ``facility_terms`` table, per term the latest value of a row dated on or before it, else
+  the value recorded in ``facilities`` (as the features read them, docs/data_dictionary.md),
+  so scoring an earlier as-of never uses a later limit cut or maturity extension.
+- ``LGD`` by product; a client's LGD is the EAD-weighted mean over its open facilities;
+  missing for a client with no exposure (EAD 0: nothing to lose, so no LGD to state; its
+  expected loss is 0). The contract has no collateral field, so secured vs unsecured is
+  expressed through the product.
+- ``funded_drawn``: the drawn balance of the facilities the bank funds (``funded``, by
+  product: an issued guarantee's outstanding is a contingent liability, not a funded
+  balance); the value's funding cost is charged on it (:mod:`~predict.scoring.value`).
 - ``expected_loss = PD x LGD x EAD``; 0 for a client without exposure (no PD either).
 - ``action``: the first rule in the ordered params list whose conditions all hold, else the
   default action. Rules are data (column, operator, value). A threshold is a fixed value,
@@ -52,6 +61,7 @@ EXPOSURE_COLUMNS = (
     "lgd",
     "utilisation",
     "maturity_years",
+    "funded_drawn",
 )
 # Columns a rule may test; those of the previous scoring exist only when there is one.
 RULE_COLUMNS = frozenset(
@@ -208,6 +218,10 @@ class RelationshipConfig:
     # headroom (limit - drawn, revolving-type) or none (0, amortising).
     undrawn: dict[str, str] = field(default_factory=dict)
     default_undrawn: str = "headroom"  # products not listed (conservative: full headroom)
+    # Whether the drawn balance is funded by the bank (funding cost), by product: an issued
+    # guarantee is off balance sheet (false); products not listed: default_funded.
+    funded: dict[str, bool] = field(default_factory=dict)
+    default_funded: bool = True
     rules: tuple[ActionRule, ...] = field(default_factory=_default_rules)
     default_action: str = "maintain"
     early_warning: EarlyWarningConfig = field(default_factory=EarlyWarningConfig)
@@ -219,10 +233,44 @@ class RelationshipConfig:
                     f"score.relationship.undrawn: product {product!r} has rule {rule!r}; "
                     f"use one of {list(UNDRAWN_RULES)}"
                 )
+        for product, flag in {**self.funded, "(default_funded)": self.default_funded}.items():
+            if not isinstance(flag, bool):
+                raise ValueError(
+                    f"score.relationship.funded: product {product!r} has {flag!r}; "
+                    "use true or false"
+                )
 
 
 def _timestamp(as_of: dt.date | pd.Timestamp) -> pd.Timestamp:
     return pd.Timestamp(as_of).normalize()
+
+
+TERMS = ("limit_amount", "interest_rate", "maturity_date")
+
+
+def terms_in_force(
+    facilities: pd.DataFrame, terms: pd.DataFrame | None, as_of: dt.date | pd.Timestamp
+) -> pd.DataFrame:
+    """``facilities`` with each term (limit, rate, maturity) in force at ``as_of``: the latest
+    non-empty value of a ``facility_terms`` row dated on or before it, else as recorded."""
+    if terms is None or terms.empty:
+        return facilities
+    t = _timestamp(as_of)
+    dated = terms.loc[pd.to_datetime(terms["effective_date"]) <= t]
+    dated = dated.sort_values(["facility_id", "effective_date"], kind="stable")
+    out = facilities.copy()
+    ids = out["facility_id"].astype("str")
+    for column in TERMS:
+        if column not in dated.columns:
+            continue
+        given = dated.loc[dated[column].notna()]
+        latest = given.groupby(given["facility_id"].astype("str"), sort=False)[column].last()
+        in_force = ids.map(latest)
+        recorded = out.get(column, pd.Series(np.nan, index=out.index, dtype=given[column].dtype))
+        if pd.api.types.is_datetime64_any_dtype(recorded):
+            in_force = pd.to_datetime(in_force).astype(recorded.dtype)
+        out[column] = in_force.where(in_force.notna(), recorded)
+    return out
 
 
 def facility_exposure(
@@ -230,9 +278,12 @@ def facility_exposure(
     balances: pd.DataFrame | None,
     as_of: dt.date | pd.Timestamp,
     config: RelationshipConfig,
+    terms: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Point-in-time exposure of each facility open at ``as_of`` (one row per facility)."""
+    """Point-in-time exposure of each facility open at ``as_of`` (one row per facility), on
+    the terms in force at ``as_of`` (``terms``: the optional ``facility_terms`` table)."""
     t = _timestamp(as_of)
+    facilities = terms_in_force(facilities, terms, t)
     open_ = facilities[
         (facilities["origination_date"] <= t) & ~(facilities["closed_date"] <= t).fillna(False)
     ]
@@ -246,6 +297,8 @@ def facility_exposure(
     product = out["product"].astype("str")
     out["ccf"] = product.map(config.ccf).astype("float64").fillna(config.default_ccf)
     out["lgd"] = product.map(config.lgd).astype("float64").fillna(config.default_lgd)
+    funded = product.map(config.funded).astype("object").fillna(config.default_funded)
+    out["funded"] = funded.astype("bool")
     if balances is None:
         log.warning(
             "no facility_balances table: drawn, undrawn and utilisation are unknown; "
@@ -311,8 +364,11 @@ def client_exposure(
     if facilities is None:
         log.warning("no facilities table: EAD and expected loss are unknown (NaN)")
         return None
-    fac = facility_exposure(facilities, tables.get("facility_balances"), as_of, config)
+    fac = facility_exposure(
+        facilities, tables.get("facility_balances"), as_of, config, tables.get("facility_terms")
+    )
     fac["lgd_x_ead"] = fac["lgd"] * fac["ead"]
+    fac["funded_drawn"] = fac["drawn"].where(fac["funded"], 0.0)
     dated = fac["maturity_years"].notna()
     fac["m_x_ead"] = (fac["maturity_years"] * fac["ead"]).where(dated, 0.0)
     fac["dated_ead"] = fac["ead"].where(dated, 0.0)
@@ -323,6 +379,7 @@ def client_exposure(
             open_facilities=("facility_id", "size"),
             limit_total=("limit_amount", "sum"),
             drawn=("drawn", "sum"),
+            funded_drawn=("funded_drawn", "sum"),
             undrawn=("undrawn", "sum"),
             ead=("ead", "sum"),
             lgd_x_ead=("lgd_x_ead", "sum"),
@@ -332,10 +389,8 @@ def client_exposure(
         )
         .reset_index()
     )
-    g.loc[g["drawn_unknown"], ["drawn", "undrawn"]] = np.nan  # not 0: sum() skips NaN
-    g["lgd"] = np.where(
-        g["ead"] > 0, g["lgd_x_ead"] / g["ead"].where(g["ead"] > 0), config.default_lgd
-    )
+    g.loc[g["drawn_unknown"], ["drawn", "undrawn", "funded_drawn"]] = np.nan  # sum() skips NaN
+    g["lgd"] = g["lgd_x_ead"] / g["ead"].where(g["ead"] > 0)  # no exposure: no LGD
     g["maturity_years"] = g["m_x_ead"] / g["dated_ead"].where(g["dated_ead"] > 0)
     committed = g["drawn"] + g["undrawn"]
     g["utilisation"] = g["drawn"] / committed.where(committed > 0)
@@ -345,8 +400,8 @@ def client_exposure(
 def add_exposure(
     scores: pd.DataFrame, exposure: pd.DataFrame | None, config: RelationshipConfig
 ) -> pd.DataFrame:
-    """Join exposure onto the scores; clients with no open facility get zero exposure (an
-    unknown drawn / undrawn of a client with facilities stays unknown)."""
+    """Join exposure onto the scores; clients with no open facility get zero exposure and
+    no LGD (an unknown drawn / undrawn of a client with facilities stays unknown)."""
     out = scores.drop(columns=[c for c in EXPOSURE_COLUMNS[1:] if c in scores.columns])
     if exposure is None:
         for c in EXPOSURE_COLUMNS[1:]:
@@ -354,10 +409,10 @@ def add_exposure(
         return out
     out = out.merge(exposure, on="client_id", how="left", validate="one_to_one")
     none_open = ~out["client_id"].isin(exposure["client_id"]).to_numpy()
-    zero = ["open_facilities", "limit_total", "drawn", "undrawn", "ead"]
+    zero = ["open_facilities", "limit_total", "drawn", "undrawn", "ead", "funded_drawn"]
     out[zero] = out[zero].astype("float64")  # one dtype whoever else is in the input
     out.loc[none_open, zero] = out.loc[none_open, zero].fillna(0.0)
-    out["lgd"] = out["lgd"].fillna(config.default_lgd)
+    out["lgd"] = out["lgd"].astype("float64")
     return out
 
 

@@ -3,10 +3,12 @@
 All flows are over the same H months as the expected contribution and the expected loss;
 annual rates are scaled by ``H / 12``:
 
-- ``funding = funding_rate x H/12 x expected drawn``, the expected drawn balance being
-  ``drawn x (1 - churn_probability / 2)`` (a client that leaves does so, on average,
-  half-way through H; ``drawn`` when its churn probability is unknown; missing when drawn is,
-  e.g. without a facility_balances table);
+- ``funding = funding_rate x H/12 x expected funded drawn``, the expected funded drawn
+  balance being ``funded_drawn x (1 - churn_probability / 2)`` (``funded_drawn``: the drawn
+  balance of the products the bank funds, ``score.relationship.funded``: not an issued
+  guarantee's outstanding, a contingent liability; a client that leaves does so, on
+  average, half-way through H; ``funded_drawn`` when its churn probability is unknown;
+  missing when drawn is, e.g. without a facility_balances table);
 - ``cost_to_serve = annual cost of its segment x H/12`` for clients in a stage that is
   served (not ``no_cost_stages``), else 0;
 - ``capital``: an IRB-formula capital estimate from the model PD, annualised: the Basel IRB
@@ -116,7 +118,8 @@ def add_risk_adjusted_value(
     revenue = run_rate_revenue(tables, out["client_id"], as_of, config.run_rate_months)
     out["run_rate_revenue"] = revenue
     out["contribution_at_risk"] = churn * revenue
-    expected_drawn = out["drawn"].astype("float64") * (1.0 - churn.fillna(0.0) / 2.0)
+    funded = out["funded_drawn"] if "funded_drawn" in out.columns else out["drawn"]
+    expected_drawn = funded.astype("float64") * (1.0 - churn.fillna(0.0) / 2.0)
     out["funding_cost"] = config.funding_rate * years * expected_drawn
     annual = out["segment"].astype("str").map(config.cost_to_serve)
     annual = annual.astype("float64").fillna(config.default_cost_to_serve)
