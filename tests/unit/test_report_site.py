@@ -194,6 +194,8 @@ def test_portfolio_page_has_kpis_lists_warnings_and_sortable_tables(built: Path)
     assert "max_dpd_12m" in text  # the drift alert
     kpi = text[text.index('id="kpi-segment"') :].split("</table>")[0]
     assert "Expected loss, performing" in kpi and "Expected loss, in default" in kpi
+    league = text[text.index('id="league-branch_id"') :].split("</table>")[0]
+    assert "Ranked (new, active, dormant)" in league and "Clients (all stages)" in league
     assert any(r.startswith("clients/") for r in refs.refs)
 
 
