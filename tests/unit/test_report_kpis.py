@@ -168,7 +168,6 @@ def test_contribution_at_risk_is_the_sum_of_the_scores_column(scores: pd.DataFra
     assert out["contribution_at_risk_above_threshold"] == pytest.approx(85.0)
     assert out["expected_leavers"] == pytest.approx(1.2)
     assert out["predicted_churn"] == pytest.approx(0.4)
-    assert out["expected_loss"] == pytest.approx(10.0)
     assert out["clients"] == 4
     by_segment = score_kpis(scores, client_groups(scores, None, "segment"), 0.5)
     assert by_segment.loc["x", "contribution_at_risk"] == pytest.approx(80.0)  # 20 + 60
@@ -177,6 +176,60 @@ def test_contribution_at_risk_is_the_sum_of_the_scores_column(scores: pd.DataFra
     none = score_kpis(bare, client_groups(bare, None, None), 0.5).loc[ALL]
     assert math.isnan(none["contribution_at_risk"])
     assert math.isnan(none["contribution_at_risk_above_threshold"])
+
+
+def _performing_and_defaulted() -> pd.DataFrame:
+    """P performing (PD 2%, EL 10); D in default, scored at PD 100% (EL = LGD x EAD = 100)."""
+    return pd.DataFrame(
+        {
+            "client_id": pd.Series(["P", "D"], dtype="str"),
+            "segment": pd.Series(["x", "x"], dtype="str"),
+            "churn_probability": [0.1, np.nan],
+            "default_probability": [0.02, 1.0],
+            "expected_contribution": [50.0, 0.0],
+            "expected_loss": [10.0, 100.0],
+            "ead": [1000.0, 250.0],
+            "in_default": pd.array([False, True], dtype="boolean"),
+            "lifecycle_stage": pd.Series(["active", "in_default"], dtype="str"),
+        }
+    )
+
+
+def test_mean_pd_and_expected_loss_leave_clients_in_default_apart() -> None:
+    scores = _performing_and_defaulted()
+    out = score_kpis(scores, client_groups(scores, None, None), 0.5).loc[ALL]
+    assert out["mean_default_probability"] == pytest.approx(0.02)  # not (0.02 + 1) / 2
+    assert out["expected_loss_performing"] == pytest.approx(10.0)
+    assert out["expected_loss_in_default"] == pytest.approx(100.0)
+    assert "expected_loss" not in out  # no total mixing the two
+    assert out["ead"] == pytest.approx(1250.0)  # exposure stays the whole book's
+
+
+def test_expected_loss_split_is_zero_without_members_and_missing_without_status() -> None:
+    scores = _performing_and_defaulted()
+    scores["segment"] = pd.Series(["x", "y"], dtype="str")
+    by = score_kpis(scores, client_groups(scores, None, "segment"), 0.5)
+    assert by.loc["x", "expected_loss_in_default"] == 0.0  # status known, none in default
+    assert math.isnan(by.loc["y", "mean_default_probability"])  # nobody performing
+    assert by.loc["y", "expected_loss_performing"] == 0.0
+    # status unknown (in_default missing): in neither sum, not in the mean
+    unknown = scores.assign(in_default=pd.array([pd.NA, True], dtype="boolean"))
+    by = score_kpis(unknown, client_groups(unknown, None, "segment"), 0.5)
+    assert math.isnan(by.loc["x", "expected_loss_performing"])
+    assert math.isnan(by.loc["x", "mean_default_probability"])
+    # no in_default column: the status is unknown, so the figures are missing, never guessed
+    bare = scores.drop(columns="in_default")
+    total = score_kpis(bare, client_groups(bare, None, None), 0.5).loc[ALL]
+    for key in ("mean_default_probability", "expected_loss_performing", "expected_loss_in_default"):
+        assert math.isnan(total[key]), key
+
+
+def test_in_default_as_zero_one_is_read_and_anything_else_refused() -> None:
+    scores = _performing_and_defaulted().assign(in_default=[0.0, 1.0])
+    out = score_kpis(scores, client_groups(scores, None, None), 0.5).loc[ALL]
+    assert out["expected_loss_in_default"] == pytest.approx(100.0)
+    with pytest.raises(ValueError, match="column 'in_default' must be a yes/no flag"):
+        score_kpis(scores.assign(in_default=[0, 2]), client_groups(scores, None, None), 0.5)
 
 
 def test_portfolio_kpis_has_a_row_per_group_and_a_total(

@@ -13,11 +13,13 @@ from predict.config import ConfigError, from_dict
 from predict.features.lifecycle import STAGES
 from predict.report import ReportConfig, ReportInputError, load_report_config
 from predict.report.branches import (
+    RANKED_STAGES,
     TOO_FEW,
     RelationshipConfig,
     index_series,
     league_table,
     league_views,
+    ranked_clients,
     relationship_series,
     survey_answers,
     survey_by_group,
@@ -82,6 +84,7 @@ def scores() -> pd.DataFrame:
             "default_probability": [0.01, 0.02, 0.03, 0.04],
             "expected_contribution": [100.0, 200.0, 300.0, 400.0],
             "expected_loss": [1.0, 2.0, 3.0, 4.0],
+            "lifecycle_stage": pd.Series(["active", "active", "new", "dormant"], dtype="str"),
         }
     )
 
@@ -127,6 +130,57 @@ def test_league_ranks_by_the_index_and_shows_dimension_means(
     assert out.index.tolist() == ["b2", "b1", ALL]
     assert out.loc["b1", "relationship_index"] == pytest.approx(70.0)  # C unknown: left out
     assert out.loc[ALL, "relationship_index"] == pytest.approx(230 / 3)
+
+
+def test_index_means_and_rank_leave_out_former_clients(tables: dict, scores: pd.DataFrame) -> None:
+    """b1 (A 80, B 60) ranks below b2 (D 75); a former client of b2 with index 0 changes
+    neither b2's index mean nor its rank, only its count of clients (all stages)."""
+    ranked = scores.assign(relationship_index=[80.0, 60.0, np.nan, 75.0])
+    before = league_table(ranked, tables, AS_OF, "branch_id", KPIS, 2).set_index("branch_id")
+    former = pd.DataFrame(
+        {
+            "client_id": pd.Series(["E"], dtype="str"),
+            "as_of": AS_OF,
+            "churn_probability": [np.nan],
+            "default_probability": [np.nan],
+            "expected_contribution": [0.0],
+            "expected_loss": [0.0],
+            "lifecycle_stage": pd.Series(["churned"], dtype="str"),
+            "relationship_index": [0.0],
+        }
+    )
+    clients = pd.DataFrame(
+        {
+            "client_id": pd.Series(["E"], dtype="str"),
+            "segment": pd.Series(["y"], dtype="str"),
+            "branch_id": pd.Series(["b2"], dtype="str"),
+            "rm_id": pd.Series(["r2"], dtype="str"),
+        }
+    )
+    more = {**tables, "clients": pd.concat([tables["clients"], clients], ignore_index=True)}
+    after = league_table(
+        pd.concat([ranked, former], ignore_index=True), more, AS_OF, "branch_id", KPIS, 2
+    ).set_index("branch_id")
+    assert before.index.tolist() == after.index.tolist() == ["b2", "b1", ALL]
+    assert after.loc["b2", "relationship_index"] == before.loc["b2", "relationship_index"] == 75.0
+    assert (after.loc["b2", "clients"], after.loc["b2", "clients_ranked"]) == (2, 1)
+    assert after.loc[ALL, "relationship_index"] == pytest.approx((80 + 60 + 75) / 3)
+    assert after.loc[ALL, "clients_ranked"] == 4  # A, B, C (index unknown), D
+    # over every client, as before the fix, E's 0 would pull b2 to 37.5, below b1's 70
+
+
+def test_clients_in_default_and_prospects_are_not_ranked(scores: pd.DataFrame) -> None:
+    assert set(RANKED_STAGES) <= set(STAGES)
+    assert set(STAGES) - set(RANKED_STAGES) == {"potential", "churned", "in_default"}
+    stages = pd.Series(["in_default", "potential", "active", None], dtype="str")
+    assert ranked_clients(scores.assign(lifecycle_stage=stages)).tolist() == [
+        False,
+        False,
+        True,
+        False,  # a missing stage is not ranked
+    ]
+    with pytest.raises(ValueError, match="no column 'lifecycle_stage'"):
+        ranked_clients(scores.drop(columns="lifecycle_stage"))
 
 
 def test_rm_table_and_its_absence(tables: dict, scores: pd.DataFrame) -> None:

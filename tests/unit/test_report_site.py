@@ -192,6 +192,10 @@ def test_portfolio_page_has_kpis_lists_warnings_and_sortable_tables(built: Path)
     text = (built / "index.html").read_text(encoding="utf-8")
     assert 'class="sortable"' in text
     assert "max_dpd_12m" in text  # the drift alert
+    kpi = text[text.index('id="kpi-segment"') :].split("</table>")[0]
+    assert "Expected loss, performing" in kpi and "Expected loss, in default" in kpi
+    league = text[text.index('id="league-branch_id"') :].split("</table>")[0]
+    assert "Ranked (new, active, dormant)" in league and "Clients (all stages)" in league
     assert any(r.startswith("clients/") for r in refs.refs)
 
 
@@ -234,7 +238,19 @@ def test_kpis_json_matches_the_scores(built: Path, run: PortfolioPaths) -> None:
     scores = pd.read_parquet(run.scores / "scores.parquet")
     head = kpis["headline"]
     assert head["clients"] == len(scores)
-    assert head["expected_loss"] == pytest.approx(scores["expected_loss"].sum())
+    in_default = scores["in_default"].astype(bool)
+    assert head["expected_loss_in_default"] == pytest.approx(
+        scores.loc[in_default, "expected_loss"].sum()
+    )
+    assert head["expected_loss_performing"] == pytest.approx(
+        scores.loc[~in_default, "expected_loss"].sum()
+    )
+    assert head["mean_default_probability"] == pytest.approx(
+        scores.loc[~in_default, "default_probability"].mean()
+    )
+    assert "expected_loss" not in head  # no total adding the two
+    footer = kpis["by"]["segment"][-1]  # the segment table's All row: the same split
+    assert footer["expected_loss_in_default"] == head["expected_loss_in_default"]
     assert head["contribution_at_risk"] == pytest.approx(scores["contribution_at_risk"].sum())
     assert head["retention_rate"] == pytest.approx(0.8)  # every fifth client left
     assert [r["segment"] for r in kpis["by"]["segment"]][-1] == "All"

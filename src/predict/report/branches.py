@@ -2,8 +2,14 @@
 
 Definitions (the portfolio KPIs', :mod:`predict.report.kpis`, docs/report.md):
 
-- *clients*: scored clients of the group (``scores.parquet``; the group from the
-  ``clients`` table, else the scores);
+- *clients*: scored clients of the group, every life-cycle stage (``scores.parquet``; the
+  group from the ``clients`` table, else the scores); NPS, CSAT, retention and expected
+  contribution are over them, as in the portfolio KPI tables;
+- *clients ranked* (``clients_ranked``): those of them in the book and performing, life-cycle
+  stage in :data:`RANKED_STAGES` (new, active, dormant; not potential, churned nor
+  in_default): the population of the index and dimension means and so of the ranking, so
+  that a branch is not ranked down for its prospects, former clients or clients in default
+  (whose index reads low by construction);
 - *NPS*: % promoters (9-10) minus % detractors (0-6) of the NPS answers dated in the
   ``kpis.survey_months`` calendar months up to the date, counted per answer, -100..100;
   *CSAT*: the mean CSAT answer (1-5) in the same months. Each comes with its number of
@@ -16,8 +22,8 @@ Definitions (the portfolio KPIs', :mod:`predict.report.kpis`, docs/report.md):
 - *expected contribution*: the sum of the scores' ``expected_contribution``;
 - the relationship index and dimension scores (``relationship_index``,
   ``satisfaction_score``, ``loyalty_score``, ``retention_score``, ``contribution_score``,
-  ``trust_score``): the mean over the group's clients where known, when the scores have
-  the column.
+  ``trust_score``): the mean over the group's clients ranked (above) where known, when the
+  scores have the column.
 
 The time series evaluates the same definitions at month ends ``0, step_months, ...,
 series_months`` months before the as-of date, each with the tables cut at that date;
@@ -65,6 +71,9 @@ from predict.scoring.dimensions import (
 )
 
 TOO_FEW = "too few"
+# the life-cycle stages of the clients behind the index means and the ranking: in the book
+# and performing (not potential, churned nor in_default)
+RANKED_STAGES = ("new", "active", "dormant")
 DIMENSIONS = (
     "relationship_index",
     "satisfaction_score",
@@ -75,6 +84,7 @@ DIMENSIONS = (
 )
 LEAGUE_COLUMNS = (
     "clients",
+    "clients_ranked",
     "nps",
     "nps_answers",
     "csat",
@@ -146,12 +156,15 @@ def league_table(
     min_answers: int,
 ) -> pd.DataFrame:
     """One row per group of ``by`` and a last ``All`` row: :data:`LEAGUE_COLUMNS` and the
-    dimension means present in the scores; NPS and CSAT are "too few" under
-    ``min_answers`` answers. Ranked by the relationship index when the scores have it, else
-    by NPS (largest first; "too few" last), then clients."""
+    dimension means present in the scores (over the clients ranked, :func:`dimension_means`);
+    NPS and CSAT are "too few" under ``min_answers`` answers. Ranked by the relationship
+    index when the scores have it, else by NPS (largest first; "too few" last), then by
+    the clients ranked."""
     frame = portfolio_kpis(scores, tables, as_of, kpis, by).set_index(by)
-    frame = frame.reindex(columns=list(LEAGUE_COLUMNS))
-    frame = frame.join(dimension_means(scores, tables, by))
+    frame = frame.reindex(columns=[c for c in LEAGUE_COLUMNS if c != "clients_ranked"])
+    means = dimension_means(scores, tables, by)
+    frame = frame.join(means)
+    frame.insert(1, "clients_ranked", frame.pop("clients_ranked").fillna(0).astype("int64"))
     frame["nps_answers"] = frame["nps_answers"].fillna(0)
     frame["csat_answers"] = frame["csat_answers"].fillna(0)
     key = "relationship_index" if "relationship_index" in frame else "nps"
@@ -160,7 +173,7 @@ def league_table(
         rank = rank.where(frame["nps_answers"] >= min_answers)
     body, total = frame.iloc[:-1], frame.iloc[-1:]
     body = body.assign(_rank=rank.iloc[:-1]).sort_values(
-        ["_rank", "clients"], ascending=False, na_position="last", kind="stable"
+        ["_rank", "clients_ranked"], ascending=False, na_position="last", kind="stable"
     )
     out = pd.concat([body.drop(columns="_rank"), total])
     out["nps"] = too_few(out["nps"], out["nps_answers"], min_answers)
@@ -168,20 +181,34 @@ def league_table(
     return out.reset_index()
 
 
+def ranked_clients(scores: pd.DataFrame) -> pd.Series:
+    """Whether each scored client is among the clients ranked: life-cycle stage in
+    :data:`RANKED_STAGES` (a missing stage is not)."""
+    if "lifecycle_stage" not in scores:
+        raise ValueError(
+            "scores: no column 'lifecycle_stage', needed for the league tables' population "
+            f"(the clients of stage {', '.join(RANKED_STAGES)})"
+        )
+    return scores["lifecycle_stage"].astype("str").isin(RANKED_STAGES).fillna(False).astype(bool)
+
+
 def dimension_means(
     scores: pd.DataFrame, tables: Mapping[str, pd.DataFrame], by: str
 ) -> pd.DataFrame:
-    """Per group of ``by`` and ``All``: the mean of each dimension column the scores have."""
+    """Per group of ``by`` and ``All``: ``clients_ranked`` (clients of a stage in
+    :data:`RANKED_STAGES`) and, over them, the mean of each dimension column the scores have
+    (where known; missing for a group with none)."""
     present = [c for c in DIMENSIONS if c in scores]
-    if not present:
-        return pd.DataFrame(index=pd.Index([], name=by))
+    ranked = ranked_clients(scores).to_numpy()
+    values = scores[present].apply(pd.to_numeric, errors="coerce").astype("float64")
     parts = []
     for key in (by, None):
         groups = client_groups(scores, tables.get("clients"), key)
-        label = groups.reindex(scores["client_id"].astype("str")).to_numpy()
-        values = scores[present].apply(pd.to_numeric, errors="coerce").astype("float64")
-        parts.append(values.groupby(label).mean())
-    out = pd.concat(parts)
+        label = groups.reindex(scores["client_id"].astype("str")).to_numpy(dtype="object")
+        counts = pd.Series(ranked, dtype="int64").groupby(label).sum().rename("clients_ranked")
+        means = values[ranked].groupby(label[ranked]).mean()
+        parts.append(pd.DataFrame(counts).join(means))
+    out = pd.concat(parts).reindex(columns=["clients_ranked", *present])
     out.index.name = by
     return out
 
@@ -397,8 +424,9 @@ def series_frame(series: pd.DataFrame, column: str, groups: list) -> pd.DataFram
 
 
 LEAGUE_COLS = (
-    Col("clients", "Clients", "int"),
-    Col("relationship_index", "Relationship index", "float"),
+    Col("clients", "Clients (all stages)", "int"),
+    Col("clients_ranked", "Ranked (new, active, dormant)", "int"),
+    Col("relationship_index", "Relationship index (ranked)", "float"),
     Col("satisfaction_score", "Satisfaction", "float"),
     Col("loyalty_score", "Loyalty", "float"),
     Col("retention_score", "Retention score", "float"),

@@ -17,7 +17,17 @@ Definitions (also in docs/report.md), the same as the labels' (:mod:`predict.fea
   (``churn_probability x run_rate_revenue``, docs/scoring.md) over the clients where it is
   known; missing when no client's is known or the column is absent;
   *contribution at risk above threshold*: the same sum over the clients whose churn
-  probability is at or above ``churn_threshold``.
+  probability is at or above ``churn_threshold``;
+- *default status*: the scores' ``in_default`` (true: in default at the as-of date, scored
+  at PD 100% with EL = LGD x EAD; missing: status unknown, no PD). Without the column the
+  figures that need it are missing, never computed over everyone;
+- *mean default probability*: the mean ``default_probability`` over the clients known not
+  to be in default (``in_default`` false) where it is known: the performing book's PD,
+  not diluted upwards by the 100% of the clients in default;
+- *expected loss, performing* / *in default*: the sum of ``expected_loss`` over the clients
+  not in default / in default; 0 for a group with none of them (and some client of known
+  status), missing when none of its clients' expected loss is known. Clients of unknown
+  status are in neither (their PD, hence their expected loss, is missing).
 """
 
 from __future__ import annotations
@@ -155,9 +165,37 @@ def survey_kpis(
     return out
 
 
+def default_status(scores: pd.DataFrame) -> pd.Series:
+    """The scores' ``in_default`` as a nullable boolean (missing: status unknown); all
+    missing when the scores have no such column (no client's status is known)."""
+    if "in_default" not in scores:
+        return pd.Series(pd.NA, index=scores.index, dtype="boolean")
+    try:
+        return scores["in_default"].astype("boolean")
+    except (TypeError, ValueError) as err:
+        raise ValueError(
+            "scores: column 'in_default' must be a yes/no flag (true, false, 1, 0 or "
+            f"missing): {err}"
+        ) from err
+
+
+def sum_where(
+    values: pd.Series, members: pd.Series, known: pd.Series, group: pd.Series
+) -> pd.Series:
+    """Per group, the sum of ``values`` over the ``members`` rows where known: 0 when the
+    group has no member but some row of ``known`` status, missing when it has members whose
+    values are all unknown or no row of known status."""
+    total = values.where(members).groupby(group).sum(min_count=1)
+    has_member = members.groupby(group).any()
+    has_known = known.groupby(group).any()
+    return total.where(has_member, 0.0).where(has_member | has_known)
+
+
 def score_kpis(scores: pd.DataFrame, groups: pd.Series, churn_threshold: float) -> pd.DataFrame:
     """Per group: sums and means of the scores; contribution at risk is the sum of the scores
-    column (all clients, and those at or above ``churn_threshold``), missing without it."""
+    column (all clients, and those at or above ``churn_threshold``), missing without it.
+    The mean default probability is over the clients not in default, and the expected loss
+    is split between them and those in default (:func:`default_status`)."""
     s = scores.copy()
     s["group"] = groups.reindex(s["client_id"].astype(str)).fillna(NO_GROUP).to_numpy()
     p = s["churn_probability"].astype("float64")
@@ -165,17 +203,23 @@ def score_kpis(scores: pd.DataFrame, groups: pd.Series, churn_threshold: float) 
     car = s["contribution_at_risk"].astype("float64") if known else pd.Series(np.nan, s.index)
     s["_car"] = car
     s["_car_thr"] = car.where(p >= churn_threshold, 0.0).where(car.notna())
+    status = default_status(s)
+    performing = status.eq(False).fillna(False).astype(bool)
+    defaulted = status.eq(True).fillna(False).astype(bool)
+    s["_pd_performing"] = s["default_probability"].astype("float64").where(performing)
+    loss = pd.to_numeric(s["expected_loss"], errors="coerce").astype("float64")
     g = s.groupby("group")
     return pd.DataFrame(
         {
             "clients": g.size(),
             "predicted_churn": g["churn_probability"].mean(),
             "expected_leavers": g["churn_probability"].sum(),
-            "mean_default_probability": g["default_probability"].mean(),
+            "mean_default_probability": g["_pd_performing"].mean(),
             "contribution": g["expected_contribution"].sum(),
             "contribution_at_risk": g["_car"].sum(min_count=1),
             "contribution_at_risk_above_threshold": g["_car_thr"].sum(min_count=1),
-            "expected_loss": g["expected_loss"].sum(),
+            "expected_loss_performing": sum_where(loss, performing, status.notna(), s["group"]),
+            "expected_loss_in_default": sum_where(loss, defaulted, status.notna(), s["group"]),
             "ead": g["ead"].sum() if "ead" in s else np.nan,
         }
     )

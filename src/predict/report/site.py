@@ -384,7 +384,8 @@ PORTFOLIO_COLS = (
     Col("contribution", "Exp. contribution", "money"),
     Col("contribution_at_risk", "Contribution at risk", "money"),
     Col("contribution_at_risk_above_threshold", "… of clients ≥ threshold", "money"),
-    Col("expected_loss", "Expected loss", "money"),
+    Col("expected_loss_performing", "Expected loss, performing", "money"),
+    Col("expected_loss_in_default", "Expected loss, in default", "money"),
     Col("ead", "EAD", "money"),
 )
 CLIENT_COLS = (
@@ -440,17 +441,13 @@ OUT_OF_BOOK = {"potential": "prospects", "churned": "former_clients"}
 
 def book_counts(scores: pd.DataFrame) -> dict[str, Any]:
     """Clients in the book (lifecycle stage neither ``potential`` nor ``churned``), prospects
-    and former clients; expected loss of the performing clients and of those in default."""
+    and former clients. (The expected loss of the performing clients and of those in default
+    comes with the KPIs' All row, :func:`predict.report.kpis.score_kpis`.)"""
     stage = scores["lifecycle_stage"].astype("str") if "lifecycle_stage" in scores else None
     out: dict[str, Any] = {}
     if stage is not None:
         out["clients_in_book"] = int((~stage.isin(list(OUT_OF_BOOK))).sum())
         out.update({name: int((stage == s).sum()) for s, name in OUT_OF_BOOK.items()})
-    if "expected_loss" in scores and "in_default" in scores:
-        loss = pd.to_numeric(scores["expected_loss"], errors="coerce")
-        in_default = scores["in_default"].astype("boolean").fillna(False).astype(bool)
-        out["expected_loss_performing"] = _plain(loss[~in_default].sum(min_count=1))
-        out["expected_loss_in_default"] = _plain(loss[in_default].sum(min_count=1))
     return out
 
 
