@@ -69,6 +69,56 @@ def test_rate_spreads_by_hand() -> None:
     assert _at(feats, "a3", D(2020, 3, 31), "rate_spread_open") == pytest.approx(0.01)
 
 
+def _repriced_book() -> dict[str, pd.DataFrame]:
+    """The pricing book, three term loans of January 2021 (7%, 8%, 9%: median 8%) and a1's
+    March 2020 loan fa (4%, March median 5%) repriced to 7.5% on 2021-01-15, then cut to 80k
+    on 2021-02-10 (a row repeating the rate); ``facilities`` records the latest terms."""
+    book = _pricing_book()
+    clients = frame(
+        "clients",
+        [(f"a{i}", "2020-01-01", "sme", "A", "n", "b1", "rm1", 1e6) for i in (7, 8, 9)],
+    )
+    january = ((7, 0.07, "2021-01-05"), (8, 0.08, "2021-01-10"), (9, 0.09, "2021-01-20"))
+    loans = frame(
+        "facilities",
+        [
+            (f"j{i}", f"a{i}", "term_loan", 100_000.0, rate, day, "2026-01-31", None)
+            for i, rate, day in january
+        ],
+    )
+    fac = pd.concat([book["facilities"], loans], ignore_index=True)
+    fac.loc[fac["facility_id"] == "fa", ["limit_amount", "interest_rate"]] = (80_000.0, 0.075)
+    terms = frame(
+        "facility_terms",
+        [
+            ("fa", "2020-03-05", 100_000.0, 0.04, "2025-03-05"),
+            ("fa", "2021-01-15", None, 0.075, None),
+            ("fa", "2021-02-10", 80_000.0, 0.075, None),
+        ],
+    )
+    return {
+        "clients": pd.concat([book["clients"], clients], ignore_index=True),
+        "facilities": fac,
+        "facility_terms": terms,
+    }
+
+
+def test_a_repriced_rate_is_spread_over_the_reference_of_its_own_month() -> None:
+    """fa before its repricing: 4% over March 2020's 5%; after it: 7.5% over January 2021's
+    8% (not over March 2020's 5%: +2.5 points of base rate move), also after the limit cut
+    that repeats the rate; the other loans keep their origination month's reference. Point in
+    time: at 2020-12-31 the repricing (dated later, and in the recorded rate) moves nothing."""
+    dates = [D(2020, 12, 31), D(2021, 1, 31), D(2021, 3, 31)]
+    feats = build_features(_repriced_book(), dates)
+    assert _at(feats, "a1", D(2020, 12, 31), "rate_spread_open") == pytest.approx(-0.01)
+    assert _at(feats, "a1", D(2020, 12, 31), "rate_spread_all") == pytest.approx(-0.01)
+    for at in dates[1:]:
+        assert _at(feats, "a1", at, "rate_spread_open") == pytest.approx(-0.005)
+        assert _at(feats, "a1", at, "rate_spread_all") == pytest.approx(-0.005)
+        assert _at(feats, "a2", at, "rate_spread_all") == pytest.approx(0.0, abs=1e-12)
+        assert _at(feats, "a9", at, "rate_spread_open") == pytest.approx(0.01)
+
+
 def test_rate_reference_excludes_clients_onboarded_after_t() -> None:
     """a6, onboarded in June, holds a March term loan at 8%: known only from June on. At
     2020-03-31 and 04-30 March's median is that of a1-a3 (5%); from 2020-06-30 on it is

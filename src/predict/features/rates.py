@@ -18,10 +18,14 @@ origination month, reference rate; :func:`predict.features.sql.rate_spread_ctes`
   (:func:`freeze`, stored in each model folder) for every as-of date, never from the
   scoring input. A client's spread then depends only on its own facilities.
 
-A facility whose (product, origination month) has no reference takes the latest earlier
-origination month of that product that has one (an ASOF join in the SQL, the same rule at
-training and at scoring); without any, it has no spread (the features stay missing when
-no facility of the client has one). The reference is never taken from the input at scoring.
+A facility's spread at t is its rate in force at t over the reference of the month that
+rate was set: its origination month, or the month of the ``facility_terms`` row that
+repriced it (a repricing is compared with the new business of its own month, so the base
+rate's move since origination is not read as risk). A facility whose (product, month) has
+no reference takes the latest earlier origination month of that product that has one (an
+ASOF join in the SQL, the same rule at training and at scoring); without any, it has no
+spread (the features stay missing when no facility of the client has one). The reference
+is never taken from the input at scoring.
 """
 
 from __future__ import annotations

@@ -600,16 +600,36 @@ TERMS_AT: tuple[tuple[str, str, str], ...] = (
 )
 
 
+# Each ``facility_terms`` row with the terms in force from its date (running per facility:
+# an empty value keeps the term) and ``rate_set``, the date the rate in force then was set:
+# that of the latest row whose running rate differs from the row before it (the first row
+# giving a rate included); NULL while no row has given a rate.
+TERMS_RUNNING = """SELECT facility_id, effective, limit_amount, interest_rate, maturity,
+  last_value(CASE WHEN interest_rate IS DISTINCT FROM prev_rate THEN effective END
+    IGNORE NULLS) OVER (PARTITION BY facility_id ORDER BY effective) AS rate_set
+FROM (SELECT *, lag(interest_rate) OVER (PARTITION BY facility_id ORDER BY effective)
+    AS prev_rate
+  FROM (SELECT t.facility_id, t.effective_date::DATE AS effective,
+      last_value(t.limit_amount IGNORE NULLS) OVER w AS limit_amount,
+      last_value(t.interest_rate IGNORE NULLS) OVER w AS interest_rate,
+      last_value(t.maturity_date::DATE IGNORE NULLS) OVER w AS maturity
+    FROM terms_t t WINDOW w AS (PARTITION BY t.facility_id ORDER BY t.effective_date)))"""
+
+
 def terms_ctes(terms: bool) -> list[Cte]:
     """``fac_at``: every facility originated on or before t, per snapshot (cid, midx), with
-    its terms in force at t (``limit_amount``, ``interest_rate``, ``maturity``) and its
-    limit in force 3 and 6 months before (``limit_m3``, ``limit_m6``).
+    its terms in force at t (``limit_amount``, ``interest_rate``, ``maturity``), its
+    limit in force 3 and 6 months before (``limit_m3``, ``limit_m6``) and the day its rate
+    in force at t was set (``rate_set``).
 
     A term in force at a day is the latest value given by a ``facility_terms`` row dated on
     or before that day (``terms``: running per facility, an empty value leaving the term
     unchanged), else the value recorded in ``facilities`` (the latest: a look-ahead the
     model card states when the table is absent). Without ``facility_terms`` every term is
-    as recorded. The rate reference is not read here: it is the view ``rate_ref_t``
+    as recorded. The rate in force was set on the date of the row that gave it (the first
+    row of the latest run of rows with that rate: a row repeating the rate, e.g. a limit
+    cut, sets nothing), else at origination (no row gave a rate: the recorded one).
+    The rate reference is not read here: it is the view ``rate_ref_t``
     (:mod:`predict.features.rates`, built from each facility's rate at origination).
     """
     base = "s.cid, s.midx, f.facility_id, f.product, f.opened, f.closed"
@@ -617,9 +637,12 @@ def terms_ctes(terms: bool) -> list[Cte]:
     if not terms:
         recorded = ", ".join(f"f.{column} AS {name}" for name, column, _ in TERMS_AT)
         return [
-            Cte("fac_at", f"SELECT {base}, {recorded} FROM {source}", ("snap", "fac")),
+            Cte(
+                "fac_at",
+                f"SELECT {base}, {recorded}, f.opened AS rate_set FROM {source}",
+                ("snap", "fac"),
+            ),
         ]
-    running = "OVER (PARTITION BY t.facility_id ORDER BY t.effective_date)"
     joins, columns = [], []
     for k, day in enumerate(dict.fromkeys(d for _, _, d in TERMS_AT)):
         joins.append(
@@ -627,16 +650,9 @@ def terms_ctes(terms: bool) -> list[Cte]:
             f"AND s.{day} >= t{k}.effective"
         )
         columns += [f"coalesce(t{k}.{c}, f.{c}) AS {n}" for n, c, d in TERMS_AT if d == day]
+    columns.append("coalesce(t0.rate_set, f.opened) AS rate_set")  # t0: the terms at t
     return [
-        Cte(
-            "terms",
-            f"""SELECT t.facility_id, t.effective_date::DATE AS effective,
-  last_value(t.limit_amount IGNORE NULLS) {running} AS limit_amount,
-  last_value(t.interest_rate IGNORE NULLS) {running} AS interest_rate,
-  last_value(t.maturity_date::DATE IGNORE NULLS) {running} AS maturity
-FROM terms_t t""",
-            materialized=True,
-        ),
+        Cte("terms", TERMS_RUNNING, materialized=True),
         Cte(
             "fac_at",
             f"SELECT {base}, {', '.join(columns)}\nFROM {source}\n" + "\n".join(joins),
@@ -647,16 +663,19 @@ FROM terms_t t""",
 
 
 def rate_spread_ctes(open_t: str) -> list[Cte]:
-    """The spread of each facility's rate over the reference rate of its product and
-    origination month (:mod:`predict.features.rates`).
+    """The spread of each facility's rate in force at t over the reference rate of its
+    product for the month that rate was set (``fac_at.rate_set``: the origination month
+    unless a ``facility_terms`` row repriced it; :mod:`predict.features.rates`).
 
     The reference (``rate_ref``) is the registered view ``rate_ref_t`` (as-of month,
     product, origination month, rate): at training built point in time from the book, at
     scoring the one frozen in the model folder; never from the clients of the statement.
     A facility takes the reference of its month or, without one, of the latest earlier
     month of its product (ASOF join); without any, it has no spread.
-    Rates set at origination carry the base rate of that month and a premium for the
-    borrower's risk then: the spread keeps the premium.
+    A rate set at origination or at a repricing carries the base rate of that month and a
+    premium for the borrower's risk then: the spread keeps the premium. (Against the
+    origination month's reference, a line repriced after the base rate moved would carry
+    the move: +4.5 points for a 2021 line repriced in 2024 on the synthetic book.)
     """
     return [
         Cte("rate_ref", "SELECT midx, product, omidx, ref_rate FROM rate_ref_t"),
@@ -668,7 +687,7 @@ def rate_spread_ctes(open_t: str) -> list[Cte]:
   avg(f.interest_rate - r.ref_rate) AS spread_all
 FROM snap s JOIN fac_at f ON f.cid = s.cid AND f.midx = s.midx
 ASOF JOIN rate_ref r ON r.midx = s.midx AND r.product = f.product
-  AND {midx("f.opened")} >= r.omidx
+  AND {midx("f.rate_set")} >= r.omidx
 WHERE f.interest_rate IS NOT NULL
 GROUP BY s.cid, s.midx""",
             ("snap", "fac_at", "rate_ref"),
