@@ -24,6 +24,7 @@ from predict.features import rates as frates
 from predict.features.build import FeaturesConfig, build_feature_table, build_features, load_tables
 from predict.features.build import run as run_features
 from predict.features.snapshots import as_of_dates, scoring_as_of
+from predict.io import read_json
 from predict.models.training import BoosterConfig, TrainConfig, train_model
 from predict.scoring.align import add_missing_features
 from predict.scoring.chunks import score_chunks
@@ -233,3 +234,52 @@ def test_score_distributed_setting_is_checked() -> None:
         ScoreConfig(partitions=0)
     with pytest.raises(ValueError, match=r"score\.distributed"):
         ScoreConfig(distributed=" ")
+
+
+def _without_run_id(report: ScoringReport) -> ScoringReport:
+    return dataclasses.replace(report, run_id="")
+
+
+def _same_outputs(got: Path, expected: Path) -> None:
+    """Every file of two scoring runs equal, but for the run id (the inputs differ: a
+    dataset and a folder of tables) and the explanations' row order (by partition)."""
+    for name in ("scores.parquet", "early_warning.parquet", "drift.parquet",
+                 "migration.parquet"):  # fmt: skip
+        a, b = (pd.read_parquet(f / name).drop(columns="run_id", errors="ignore")
+                for f in (got, expected))  # fmt: skip
+        pd.testing.assert_frame_equal(a, b, obj=name)
+    keys = ["client_id", "target", "feature"]
+    a = pd.read_parquet(got / "explanations.parquet")
+    b = pd.read_parquet(expected / "explanations.parquet")
+    assert len(b) > 0
+    pd.testing.assert_frame_equal(
+        a.sort_values(keys, ignore_index=True), b.sort_values(keys, ignore_index=True)
+    )
+    a_sum, b_sum = (read_json(f / "score_summary.json") | {"run_id": ""} for f in (got, expected))
+    assert a_sum == b_sum
+    assert sorted(p.name for p in got.iterdir()) == sorted(p.name for p in expected.iterdir())
+
+
+def test_score_from_a_dataset_on_a_cluster_equals_the_single_machine_run(
+    scoring_book: ScoringBook, cluster: Client, tmp_path: Path
+) -> None:
+    """``predict score`` of a partitioned dataset: every per-client step on the workers (each
+    reading its partition, the previous month end rescored there), the driver holding the
+    skeleton and the clients' rows; every output equals the single machine's."""
+    dataset = tmp_path / "partitioned"
+    ds.write_dataset(scoring_book.raw, dataset, ds.PartitionConfig(partitions=4, batch_rows=900))
+    config = ScoreConfig(chunk_size=64)
+    plain = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "plain", config,
+                         CONFIG, validated=True, quiet=True)  # fmt: skip
+    address = cluster.scheduler.address  # type: ignore[union-attr]
+    on_dask = score_folder(dataset, scoring_book.models, tmp_path / "dask", config, CONFIG,
+                           quiet=True, scheduler=address, cluster_factory=open_cluster)  # fmt: skip
+    assert plain.report.previous == "rescored previous month end"
+    assert len(plain.early_warning) > 0
+    pd.testing.assert_frame_equal(on_dask.scores, plain.scores)
+    pd.testing.assert_frame_equal(on_dask.early_warning, plain.early_warning)
+    pd.testing.assert_frame_equal(on_dask.drift, plain.drift)
+    pd.testing.assert_frame_equal(on_dask.migration, plain.migration)
+    assert _without_run_id(on_dask.report) == _without_run_id(plain.report)
+    _same_outputs(tmp_path / "dask", tmp_path / "plain")
+    assert not (tmp_path / "dask" / "explanations.parquet.parts").exists()
