@@ -86,19 +86,23 @@ def child(mode: str, work: Path, models: Path, params: Path) -> dict[str, Any]:
 def _run_child(mode: str, work: Path, args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, __file__, "--child", mode, "--work", str(work),
                "--models", str(args.models), "--params", str(args.params)]  # fmt: skip
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+    done = subprocess.run(command, check=False, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{mode} run failed:\n{done.stderr[-4000:]}")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
 def bench_size(copies: int, args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    from predict.distributed.dataset import PartitionConfig, write_dataset
+    from predict.distributed.dataset import PartitionConfig, read_digest, write_dataset
 
     work = root / f"x{copies}"
     start = time.perf_counter()
-    rows = replicate(args.input, work / "validated", copies)
-    write_dataset(work / "validated", work / "partitioned", PartitionConfig(args.partitions))
+    if not (work / "partitioned").is_dir():  # a kept --work folder is reused
+        replicate(args.input, work / "validated", copies)
+        write_dataset(work / "validated", work / "partitioned", PartitionConfig(args.partitions))
     prepared = time.perf_counter() - start
+    rows = sum(r["rows"] for r in read_digest(work / "partitioned")["tables"].values())
     single = _run_child("single", work, args)
     cluster = _run_child("cluster", work, args)
     a = pd.read_parquet(work / "scores-single" / "scores.parquet").drop(columns="run_id")
@@ -115,7 +119,7 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--copies", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--partitions", type=int, default=8)
-    parser.add_argument("--work", type=Path, default=None)
+    parser.add_argument("--work", type=Path, default=None, help="keep the books here (reused)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -123,9 +127,9 @@ def main() -> None:
         print(json.dumps(child(args.child, args.work, args.models, args.params)))
         return
     results = []
-    with tempfile.TemporaryDirectory(dir=args.work) as tmp:
+    with tempfile.TemporaryDirectory() as tmp:
         for copies in args.copies:
-            result = bench_size(copies, args, Path(tmp))
+            result = bench_size(copies, args, args.work or Path(tmp))
             results.append(result)
             print(json.dumps(result), flush=True)
     if args.json:

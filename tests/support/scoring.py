@@ -142,16 +142,15 @@ def build_book(root: Path, n_clients: int = 300) -> Book:
         build_labels(tables, dates, fc.labels), on=["client_id", "as_of"]
     )
     rate = rates.freeze(tables, TRAIN_AS_OF[-1])  # as train does (references.json)
-    quantiles = {"contribution_quantiles": contribution_quantiles(frame)}  # as train does
     # drift bins as train freezes them: features on the earlier dates, scores on the last
     last = frame["as_of"] == pd.Timestamp(TRAIN_AS_OF[-1])
     for target in ("churn", "default", "contribution"):
         bundle = train_on_features(frame, target)
         drift = drift_reference(bundle, frame[~last], frame[last], DriftReferenceConfig())
         refs = {"rate": rate, "drift": drift}
-        refs |= quantiles if target == "contribution" else {}
-        if target == "contribution":  # as train freezes it (models/potential.py), H = 12
+        if target == "contribution":  # as train freezes them (models/potential.py), H = 12
             predicted = bundle.predict(frame[last])
+            refs["contribution_quantiles"] = contribution_quantiles(frame[last], predicted)
             refs["potential"] = potential_reference(
                 {"train": frame[~last], "test": frame[last]}, predicted, 1.0, PotentialConfig()
             )

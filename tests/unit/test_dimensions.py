@@ -163,21 +163,22 @@ def test_a_value_just_above_a_mass_of_ties_reads_the_share_at_or_below_it() -> N
 
 
 def _reference(rows_b: int = 100) -> dict:
-    train = pd.DataFrame(
+    test = pd.DataFrame(
         {
             "client_id": [f"c{i}" for i in range(200)],
             "as_of": pd.Timestamp("2024-12-31"),
             "segment": ["a"] * 100 + ["b"] * 100,
-            "label_contribution": np.r_[np.arange(100.0), np.arange(100.0) * 10],
+            "label_contribution": 1.0,  # any known label: the row is in the population
             "revenue_12m": np.r_[np.arange(100.0), np.arange(100.0) * 10],
         }
     )
-    reference = contribution_quantiles(train)
+    predicted = np.r_[np.arange(100.0), np.arange(100.0) * 10]
+    reference = contribution_quantiles(test, predicted)
     reference["segments"]["b"]["rows"] = rows_b
     return reference
 
 
-def test_contribution_quantiles_are_frozen_per_segment_from_the_labelled_train_rows() -> None:
+def test_contribution_quantiles_are_frozen_per_segment_from_test_predictions() -> None:
     reference = _reference()
     check_contribution_quantiles(reference)
     assert reference["known_at"] == "2024-12-31"
@@ -203,11 +204,11 @@ def test_contribution_is_placed_within_the_segment_or_among_all_when_it_is_small
     assert out["contribution_basis"].tolist() == [
         "segment a",
         "segment b",
-        "all training clients",
+        "all clients at training",
     ]
     np.testing.assert_allclose(out["realised_contribution_percentile"].to_numpy()[:2], [100, 0])
     small = contribution_percentiles(scores, realised, _reference(rows_b=10), min_rows=50)
-    assert small["contribution_basis"].iloc[1] == "all training clients"
+    assert small["contribution_basis"].iloc[1] == "all clients at training"
 
 
 def _scores(features: pd.DataFrame) -> pd.DataFrame:

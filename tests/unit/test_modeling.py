@@ -246,12 +246,17 @@ def test_run_training_without_truth_or_revenue_feature_says_so(
         == {k for k in REGRESSION_HEADLINE if not k.startswith(("baseline", "truth"))} | FLAG_KEYS
     )
     assert json.loads((tmp_path / "x" / "detail" / "contribution.json").read_text())["by_segment"]
-    # The contribution folder freezes its segment percentiles (contribution_score): the
-    # labels' here, and none of revenue_12m, which this split lacks.
-    frozen = load_bundle(tmp_path / "m" / "contribution").references["contribution_quantiles"]
-    labelled = train.loc[train["label_contribution"].notna()]
+    # The contribution folder freezes its segment percentiles (contribution_score): of the
+    # scoring model's predictions on the labelled test rows (not of the labels), and none of
+    # revenue_12m, which this split lacks.
+    bundle = load_bundle(tmp_path / "m" / "contribution")
+    frozen = bundle.references["contribution_quantiles"]
+    labelled = test.loc[test["label_contribution"].notna()]
+    predicted = bundle.predict(labelled)
     assert frozen["all"]["rows"] == len(labelled) and frozen["all"]["realised"] is None
-    assert frozen["all"]["expected"][50] == pytest.approx(labelled["label_contribution"].median())
+    assert frozen["all"]["expected"][50] == pytest.approx(float(np.median(predicted)))
+    assert np.std(predicted) < labelled["label_contribution"].std()  # narrower than outcomes
+    assert frozen["all"]["expected"][50] != pytest.approx(labelled["label_contribution"].median())
     assert set(frozen["segments"]) == set(labelled["segment"].dropna().astype("str"))
 
 

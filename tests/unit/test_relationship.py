@@ -141,7 +141,7 @@ def test_actions_follow_ordered_rules_from_data() -> None:
     assert out.loc["a", "action_rule"] == "watch: default_probability >= 0.05"
 
 
-def test_rules_come_from_params_and_quantiles_are_portfolio_wide() -> None:
+def test_rules_come_from_params() -> None:
     cfg = from_dict(
         RelationshipConfig,
         {
@@ -149,7 +149,7 @@ def test_rules_come_from_params_and_quantiles_are_portfolio_wide() -> None:
                 {
                     "action": "retain",
                     "when": [
-                        {"column": "expected_contribution", "op": ">=", "quantile": 0.75},
+                        {"column": "expected_contribution", "op": ">=", "value": 15.0},
                         {"column": "churn_probability", "op": ">", "value": 0.1},
                     ],
                 },
@@ -160,6 +160,33 @@ def test_rules_come_from_params_and_quantiles_are_portfolio_wide() -> None:
     )
     out = assign_actions(_scores(), cfg).set_index("client_id")
     assert out["action"].to_dict() == {"a": "retain", "b": "focus", "c": "focus", "d": "focus"}
+
+
+def test_the_shipped_rules_give_a_client_alone_the_action_it_gets_within_the_book() -> None:
+    """The retain rule tests the frozen percentile, not a quantile of the scored input: each
+    client's action is the same scored alone as within the book (the old portfolio quantile
+    moved client a from retain to maintain when scored alone)."""
+    cfg = RelationshipConfig()
+    scores = _scores().assign(
+        default_probability=[0.02, 0.02, 0.02, 0.02],
+        churn_probability=[0.3, 0.3, 0.05, 0.3],
+        expected_contribution_percentile=[80.0, 60.0, 90.0, np.nan],
+        lifecycle_stage=pd.Series(["active"] * 4, dtype="str"),
+    )
+    book = assign_actions(scores, cfg).set_index("client_id")
+    assert book["action"].to_dict() == {
+        "a": "retain",  # top quarter of its segment, churn 30%
+        "b": "maintain",  # percentile 60
+        "c": "maintain",  # churn 5%
+        "d": "maintain",  # unknown percentile fires nothing
+    }
+    assert book.loc["a", "action_rule"] == (
+        "retain: expected_contribution_percentile >= 75 and churn_probability >= 0.2"
+    )
+    for i in range(len(scores)):
+        alone = assign_actions(scores.iloc[[i]], cfg).set_index("client_id")
+        client = scores["client_id"].iloc[i]
+        assert alone.loc[client, "action"] == book.loc[client, "action"], client
 
 
 def test_rule_on_absent_column_never_fires_and_bad_rules_are_refused(
@@ -175,8 +202,24 @@ def test_rule_on_absent_column_never_fires_and_bad_rules_are_refused(
         Condition("pd", ">", 0.1)
     with pytest.raises(ValueError, match="unknown operator"):
         Condition("default_probability", "=>", 0.1)
-    with pytest.raises(ValueError, match="exactly one"):
+    with pytest.raises(ValueError, match="give a value"):
+        Condition("default_probability", ">")
+    # A portfolio quantile made a client's action depend on who else was scored: refused,
+    # from params too, saying what to use instead.
+    with pytest.raises(ValueError, match="expected_contribution_percentile"):
         Condition("default_probability", ">", 0.1, quantile=0.5)
+    with pytest.raises(ValueError, match=r"quantile 0\.75"):
+        from_dict(
+            RelationshipConfig,
+            {
+                "rules": [
+                    {
+                        "action": "retain",
+                        "when": [{"column": "relationship_value", "op": ">=", "quantile": 0.75}],
+                    }
+                ]
+            },
+        )
 
 
 def test_previous_scoring_and_changes() -> None:

@@ -19,6 +19,7 @@ from predict.models.evaluation import (
     binary_metrics,
     regression_metrics,
 )
+from predict.models.refit import RefitConfig
 from predict.models.store import ModelBundle, save_bundle
 from predict.models.tracking import (
     PromotionData,
@@ -30,7 +31,7 @@ from predict.models.tracking import (
     registered_name,
     tracking_uri,
 )
-from predict.models.training import labelled_rows, train_model
+from predict.models.training import final_model, labelled_rows, train_model
 from tests.support.splits import Book
 from tests.unit.conftest import SPLIT_TRAINING
 
@@ -159,6 +160,37 @@ def test_promotion_moves_champion_only_when_the_paired_interval_excludes_zero(
     assert _tag(mlflow_uri, config, better.registered_version).startswith("better and")
     again = promote(mlflow_uri, "default", "binary", config, test)
     assert not again.promoted and again.reason == "challenger is already champion"
+
+
+def test_promotion_does_not_compare_on_rows_the_refit_was_calibrated_on(
+    mlflow_uri: str, split_book: Book, tmp_path: Path
+) -> None:
+    """The final refit is calibrated on the test split: re-scored on the same split's test
+    rows it would be judged in sample (flattered), so promotion declines to compare."""
+    config = TrackingConfig(experiment="unit", model_prefix="insample-", draws=200, seed=3)
+    _log_bundle(mlflow_uri, config, _weak(split_book), split_book, tmp_path / "weak")
+    promote(mlflow_uri, "default", "binary", config)  # first champion
+    training = dataclasses.replace(SPLIT_TRAINING, final_refit=RefitConfig(enabled=("default",)))
+    evaluated = train_model(split_book.train, split_book.valid, "default", training)
+    sets = {"train": split_book.train, "valid": split_book.valid, "test": split_book.test}
+    refit = final_model(evaluated, sets, training)
+    assert refit.metadata["fits"]["refit"]["calibration_set"] == "test"
+    refit = dataclasses.replace(refit, metadata={**refit.metadata, "data_hash": "split-a"})
+    _log_bundle(mlflow_uri, config, refit, split_book, tmp_path / "refit")
+    rows = labelled_rows(split_book.test, "default", "test")
+    y = rows["label_default"].to_numpy("float64")
+    same_split = promote(
+        mlflow_uri, "default", "binary", config, PromotionData(rows, y, data_hash="split-a")
+    )
+    assert not same_split.promoted and same_split.comparison is None
+    assert same_split.reason.startswith("not compared: the test rows are in sample for")
+    assert "challenger v2 (fitted or calibrated on them)" in same_split.reason
+    assert _tag(mlflow_uri, config, "2") == same_split.reason
+    # The same rows from another split (say a later one's test set) are out of its sample.
+    later = promote(
+        mlflow_uri, "default", "binary", config, PromotionData(rows, y, data_hash="split-b")
+    )
+    assert later.comparison is not None and later.promoted
 
 
 def test_promotion_refuses_a_better_ranking_with_worse_calibration(

@@ -9,11 +9,15 @@
   :func:`drift_reference`): of each model feature on the train split, and of the model's
   calibrated output on the test split (out of sample). Scoring's PSI reads them.
 - ``contribution_quantiles`` (contribution model only): the percentiles 0, 1, ..., 100 per
-  segment of the contribution label (revenue over the horizon H after t, ``expected``) and of
-  ``revenue_12m`` (revenue of the 12 months up to t, ``realised``), over the train split's
-  rows with a contribution label (the model's population), and over all of them (``all``).
-  ``contribution_score`` (:mod:`predict.scoring.dimensions`) places a client's expected and
-  realised contribution within its segment against them, never against the scored input.
+  segment of the model's own expected contribution (``expected``: the scoring model's
+  calibrated prediction) and of ``revenue_12m`` (revenue of the 12 months up to t,
+  ``realised``), over the test split's rows with a contribution label (the model's
+  population at the latest labelled date, held out of the trees' fit), and over all of them
+  (``all``). ``contribution_score`` (:mod:`predict.scoring.dimensions`) places a
+  client's expected and realised contribution within its segment against them, never
+  against the scored input. Predictions are placed among predictions, not among realised
+  labels: a prediction is narrower than the outcomes it predicts (it regresses to the
+  mean), so against the labels every client would read close to the middle.
 
 Category levels are frozen in ``features.json`` (:class:`predict.models.store.FeatureSpec`).
 """
@@ -41,7 +45,8 @@ log = logging.getLogger(__name__)
 
 
 QUANTILE_LEVELS = tuple(range(101))  # percentiles frozen for contribution_score
-EXPECTED_COLUMN = "label_contribution"  # revenue over (t, t+H]: what the model predicts
+LABEL_COLUMN = "label_contribution"  # revenue over (t, t+H]: the model's population has it
+EXPECTED_COLUMN = "expected_contribution"  # the model's calibrated prediction
 REALISED_COLUMN = "revenue_12m"  # revenue over (t-12m, t]
 SEGMENT_COLUMN = "segment"
 
@@ -165,15 +170,23 @@ def _block(rows: pd.DataFrame) -> dict[str, Any]:
     }
 
 
-def contribution_quantiles(train: pd.DataFrame) -> dict[str, Any]:
-    """``contribution_quantiles`` of a contribution model trained on ``train`` (see module).
+def contribution_quantiles(test: pd.DataFrame, predicted: np.ndarray) -> dict[str, Any]:
+    """``contribution_quantiles`` of a contribution model (see module): ``predicted`` is the
+    scoring model's calibrated prediction for the rows of ``test``, row for row.
 
-    Rows: those with a contribution label. A segment (or the realised revenue) with no
-    known value has ``None`` quantiles; a missing segment is not a segment of its own.
+    Rows: those with a contribution label and a prediction. A segment (or the realised
+    revenue) with no known value has ``None`` quantiles; a missing segment is not a segment
+    of its own.
     """
-    if EXPECTED_COLUMN not in train.columns:
-        raise KeyError(f"train split: no label column {EXPECTED_COLUMN!r}")
-    rows = train.loc[train[EXPECTED_COLUMN].notna()]
+    if LABEL_COLUMN not in test.columns:
+        raise KeyError(f"test split: no label column {LABEL_COLUMN!r}")
+    predicted = np.asarray(predicted, dtype="float64")
+    if predicted.shape != (len(test),):
+        raise ValueError(
+            f"contribution quantiles: {predicted.shape[0]} predictions for {len(test)} test rows"
+        )
+    frame = test.assign(**{EXPECTED_COLUMN: predicted})
+    rows = frame.loc[frame[LABEL_COLUMN].notna() & frame[EXPECTED_COLUMN].notna()]
     segments: dict[str, Any] = {}
     if SEGMENT_COLUMN in rows.columns:
         keyed = rows.loc[rows[SEGMENT_COLUMN].notna()]

@@ -300,6 +300,25 @@ class PromotionData:
     rows: pd.DataFrame
     y: np.ndarray
     n_bins: int = 10
+    # split_fingerprint of the split the rows come from (a model's metadata ``data_hash``):
+    # a model trained on that split whose scoring fit used its test set (the final refit is
+    # calibrated on it) has seen these rows, and is not compared on them.
+    data_hash: str | None = None
+
+
+def fitted_on(bundle: ModelBundle, data: PromotionData) -> str | None:
+    """Why ``bundle`` has seen ``data``'s rows (None when it has not): trained on the same
+    split (``data_hash``) with a scoring fit that used the test set (fitted or calibrated
+    on it, as the final refit is: :mod:`predict.models.refit`)."""
+    meta = bundle.metadata
+    if data.data_hash is None or meta.get("data_hash") != data.data_hash:
+        return None
+    fits = meta.get("fits") or {}
+    if fits.get("scoring") != "refit":
+        return None
+    refit = fits.get("refit") or {}
+    used = [*refit.get("fit_sets", []), refit.get("calibration_set")]
+    return "fitted or calibrated on them" if "test" in used else None
 
 
 @dataclass(frozen=True)
@@ -487,15 +506,22 @@ def promote(
             f"v{champion.version} needs the test split (both are re-scored on it)"
         )
     else:
-        comparison = compare(
-            task,
-            metric,
-            test,
-            _download_bundle(mlflow, challenger.run_id, target),
-            _download_bundle(mlflow, champion.run_id, target),
-            config,
-        )
-        promoted, reason = verdict(comparison, config.level)
+        bundles = {
+            f"{who} v{v.version}": _download_bundle(mlflow, v.run_id, target)
+            for who, v in (("challenger", challenger), ("champion", champion))
+        }
+        seen = {who: why for who, b in bundles.items() if (why := fitted_on(b, test))}
+        if seen:  # an in-sample comparison would favour the model that saw the rows
+            promoted = False
+            reason = (
+                "not compared: the test rows are in sample for "
+                + "; ".join(f"{who} ({why})" for who, why in seen.items())
+                + ": compare on labelled rows neither model saw (a later split's test set)"
+            )
+        else:
+            new, old = bundles.values()
+            comparison = compare(task, metric, test, new, old, config)
+            promoted, reason = verdict(comparison, config.level)
     client.set_model_version_tag(name, challenger.version, "promotion", reason[:5000])
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, challenger.version)

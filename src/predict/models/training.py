@@ -658,9 +658,9 @@ def run_training(
         bundle, split["train"], split["test"], config.drift_reference
     )  # feature bins on train, score bins on test (out of sample)
     if target == "contribution":
-        frozen["contribution_quantiles"] = contribution_quantiles(split["train"])
+        predicted = bundle.predict(split["test"])  # the scoring model's, out of the fit
+        frozen["contribution_quantiles"] = contribution_quantiles(split["test"], predicted)
         # potential value and growth threshold (models/potential.py)
-        predicted = bundle.predict(split["test"])
         try:
             frozen["potential"] = potential_reference(
                 split, predicted, config.baseline.revenue_scale, config.potential
@@ -695,4 +695,6 @@ def promotion_data(
 ) -> PromotionData:
     """The split's test rows labelled for ``target``, on which promotion re-scores both models."""
     rows = labelled_rows(pd.read_parquet(Path(split_dir) / "test.parquet"), target, "test")
-    return PromotionData(rows, rows[LABEL_PREFIX + target].to_numpy("float64"), config.n_bins)
+    data_hash = split_fingerprint(Path(split_dir) / f"{s}.parquet" for s in SPLITS)
+    y = rows[LABEL_PREFIX + target].to_numpy("float64")
+    return PromotionData(rows, y, config.n_bins, data_hash)

@@ -2,12 +2,13 @@
 
 Everything of a client's score row that reads the client's own rows runs here
 (:func:`client_rows`): the scope rules on the model outputs, the potential value, the
-exposure, expected loss and value, the risk-adjusted value, the change since the previous
-scoring, the grades and the relationship dimensions. None of it looks at another client (the
+relationship dimensions, the exposure, expected loss and value, the risk-adjusted value, the
+change since the previous scoring and the grades. None of it looks at another client (the
 book-wide references are frozen in the model folders), so a book split by client gives, part
-by part, the rows of the whole book. What needs the whole book (the action rules' portfolio
-quantiles, the migration matrix, the early-warning list's order, the drift shares) runs after,
-on all the rows (:mod:`predict.scoring.run`).
+by part, the rows of the whole book. What needs the whole book (the migration matrix, the
+early-warning list's order, the drift shares) runs after, on all the rows
+(:func:`predict.scoring.run.book_steps`); the actions run there too, each client's from its
+own row.
 
 On a cluster (:class:`PartScorer`) each worker scores its own partition of a partitioned
 dataset and sends back only its clients' rows (:class:`ClientScores`): the score rows, what
@@ -92,19 +93,19 @@ def client_rows(
     report: ScoringReport,
     horizon_months: int,
 ) -> pd.DataFrame:
-    """The score row of every client of ``features`` before the book-wide steps: outputs and
-    scope (:func:`score_table`), potential, exposure, expected loss and value over the
-    horizon, risk-adjusted value, change since ``previous``, grades, dimensions. Calendar
-    features outside their training range are counted into ``report``."""
+    """The score row of every client of ``features`` before the actions and the book-wide
+    steps: outputs and scope (:func:`score_table`), potential, dimensions, exposure, expected
+    loss and value over the horizon, risk-adjusted value, change since ``previous``, grades.
+    Calendar features outside their training range are counted into ``report``."""
     scores = score_table(tables, as_of, features, outputs, bundles, config, report.skipped_targets)
     scores = add_potential(scores, features, bundles)  # frozen in the contribution model folder
     calendar_out_of_range(features, bundles, report, scored_masks(features, scores, bundles))
+    quantiles = frozen_contribution_quantiles(bundles)  # from the model folder, never the input
+    scores = add_dimensions(scores, features, quantiles, config.dimensions)  # rules may test them
     exposure = rel.client_exposure(tables, as_of, config.relationship)
     out = rel.add_value(rel.add_exposure(scores, exposure, config.relationship))
     out = add_risk_adjusted_value(out, tables, as_of, horizon_months, config.value)
-    out = add_grades(rel.add_previous(out, previous), previous, config.grades)
-    quantiles = frozen_contribution_quantiles(bundles)  # from the model folder, never the input
-    return add_dimensions(out, features, quantiles, config.dimensions)
+    return add_grades(rel.add_previous(out, previous), previous, config.grades)
 
 
 # ---------------------------------------------------------------- partition by partition

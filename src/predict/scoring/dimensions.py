@@ -15,7 +15,8 @@ own data and the model folders.
   (NaN) and ``<dimension>_reason`` says why; otherwise ``<dimension>_reason`` renders the
   strongest input in plain words: the one with the largest ``weight x |score - 50|``.
 - ``expected_contribution_percentile``: the client's expected contribution placed among the
-  contribution labels (revenue over the horizon) of the train split's clients of its segment;
+  contribution model's expected contributions for the test split's clients of its segment
+  (predictions among predictions: the latest labelled date, held out of the trees' fit);
   ``realised_contribution_percentile``: its ``revenue_12m`` among theirs. Both read the
   percentiles frozen at training in the contribution model folder (``references.json``,
   ``contribution_quantiles``: :mod:`predict.models.references`); a segment with fewer than
@@ -55,6 +56,9 @@ DIMENSION_COLUMNS = (
     "relationship_index",
     "relationship_dimensions",
     *(f"{d}_reason" for d in DIMENSIONS),
+    EXPECTED_PERCENTILE,
+    REALISED_PERCENTILE,
+    "contribution_basis",
 )
 
 
@@ -275,7 +279,7 @@ def contribution_percentiles(
         rows = in_block.fillna(False).to_numpy(dtype=bool)
         if not rows.any():
             continue
-        basis = f"segment {name}" if name is not None else "all training clients"
+        basis = f"segment {name}" if name is not None else "all clients at training"
         out.loc[rows, "contribution_basis"] = basis
         for column, (key, series) in values.items():
             if block[key] is not None:
@@ -399,6 +403,8 @@ def add_dimensions(
         note = "no contribution_quantiles in the contribution model folder: retrain it"
         why |= {EXPECTED_PERCENTILE: note, REALISED_PERCENTILE: note}
     out = scores.copy()
+    for column in pct.columns:  # the percentiles themselves (action rules may test them)
+        out[column] = pct[column]
     for d in DIMENSIONS:
         out[f"{d}_score"], out[f"{d}_reason"] = score_dimension(frame, config.dimension(d), why)
     out["relationship_index"], out["relationship_dimensions"] = relationship_index(out, config)

@@ -17,7 +17,11 @@ is the risk-adjusted value of the relationship over the same H months.
   contract has no collateral field, so secured vs unsecured is expressed through the product.
 - ``expected_loss = PD x LGD x EAD``; 0 for a client without exposure (no PD either).
 - ``action``: the first rule in the ordered params list whose conditions all hold, else the
-  default action. Rules are data (column, operator, value or portfolio quantile).
+  default action. Rules are data (column, operator, value). A threshold is a fixed value,
+  never a quantile of the scored portfolio: a client's action depends only on its own data
+  and the model folders. To pick "the top quarter", test a percentile frozen at training
+  (``expected_contribution_percentile``: the client's expected contribution among the
+  contribution model's predictions for its segment, :mod:`predict.scoring.dimensions`).
 """
 
 from __future__ import annotations
@@ -80,6 +84,15 @@ RULE_COLUMNS = frozenset(
         "previous_default_probability",
         "potential_value",
         "growth_potential",
+        # relationship dimensions (predict.scoring.dimensions, computed before the actions)
+        "expected_contribution_percentile",
+        "realised_contribution_percentile",
+        "satisfaction_score",
+        "loyalty_score",
+        "retention_score",
+        "contribution_score",
+        "trust_score",
+        "relationship_index",
     }
 )
 _OPS: dict[str, Callable[[Any, Any], Any]] = {
@@ -94,7 +107,8 @@ _OPS: dict[str, Callable[[Any, Any], Any]] = {
 
 @dataclass(frozen=True)
 class Condition:
-    """``column op threshold``; threshold is ``value`` or the portfolio ``quantile`` of column."""
+    """``column op value``. ``quantile`` (a portfolio quantile, accepted before) is refused:
+    it made a client's action depend on who else was scored."""
 
     column: str
     op: str
@@ -107,10 +121,15 @@ class Condition:
                 f"rule condition on {self.column!r}: unknown operator {self.op!r}; "
                 f"use one of {sorted(_OPS)}"
             )
-        if (self.value is None) == (self.quantile is None):
+        if self.quantile is not None:
             raise ValueError(
-                f"rule condition on {self.column!r}: give exactly one of value, quantile"
+                f"rule condition on {self.column!r}: quantile {self.quantile:g} (a quantile of "
+                "the scored portfolio) is no longer accepted: it made a client's action depend "
+                "on who else is scored; give a value, or test a percentile frozen at training "
+                "(expected_contribution_percentile >= 75 for the top quarter of the segment)"
             )
+        if self.value is None:
+            raise ValueError(f"rule condition on {self.column!r}: give a value")
         if self.column not in RULE_COLUMNS:
             raise ValueError(
                 f"rule condition: unknown column {self.column!r}; "
@@ -118,8 +137,7 @@ class Condition:
             )
 
     def describe(self) -> str:
-        rhs = f"q{self.quantile:g}" if self.quantile is not None else f"{self.value}"
-        return f"{self.column} {self.op} {rhs}"
+        return f"{self.column} {self.op} {self.value}"
 
 
 @dataclass(frozen=True)
@@ -160,7 +178,7 @@ def _default_rules() -> tuple[ActionRule, ...]:
         ActionRule(
             "retain",
             (
-                Condition("relationship_value", ">=", quantile=0.75),
+                Condition("expected_contribution_percentile", ">=", 75),
                 Condition("churn_probability", ">=", 0.2),
             ),
         ),
@@ -363,10 +381,7 @@ def add_value(scores: pd.DataFrame) -> pd.DataFrame:
 
 def _condition_mask(frame: pd.DataFrame, cond: Condition) -> np.ndarray:
     col = frame[cond.column]
-    if cond.quantile is not None:
-        threshold: object = pd.to_numeric(col, errors="coerce").quantile(cond.quantile)
-    else:
-        threshold = cond.value
+    threshold = cond.value
     if isinstance(threshold, str):
         values: pd.Series = col.astype("str")
     else:

@@ -135,10 +135,10 @@ def book_steps(
     report: ScoringReport,
     events: EventTriggers | None = None,
 ) -> ScoringResult:
-    """What needs every client's row (:func:`predict.scoring.clients.client_rows`): the
-    actions (their rules may test portfolio quantiles), the column order, the early-warning
-    list (``events``: its event triggers, default from ``tables``), the drift check from the
-    book's bin counts and the grade migration matrix."""
+    """The steps after every client's row (:func:`predict.scoring.clients.client_rows`):
+    the actions (each client's from its own row), the column order, the early-warning list
+    (``events``: its event triggers, default from ``tables``; ordered over the whole book),
+    the drift check from the book's bin counts and the grade migration matrix."""
     scores = order_columns(rel.assign_actions(scores, config.relationship))
     early = early_warning(
         scores,
