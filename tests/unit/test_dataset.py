@@ -5,6 +5,7 @@ it equal the single-machine run on a real two-process LocalCluster."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -283,3 +284,39 @@ def test_score_from_a_dataset_on_a_cluster_equals_the_single_machine_run(
     assert _without_run_id(on_dask.report) == _without_run_id(plain.report)
     _same_outputs(tmp_path / "dask", tmp_path / "plain")
     assert not (tmp_path / "dask" / "explanations.parquet.parts").exists()
+
+
+def test_score_from_a_dataset_with_a_previous_file_equals_the_single_machine_run(
+    scoring_book: ScoringBook, cluster: Client, tmp_path: Path
+) -> None:
+    """A given previous scoring is split by client to the workers; its grades, one of them
+    off today's scale, are regraded from the PD on the whole file first, as one machine
+    does: the change columns, grades and early-warning list equal the single machine's."""
+    dataset = tmp_path / "partitioned"
+    ds.write_dataset(scoring_book.raw, dataset, ds.PartitionConfig(partitions=3))
+    config = ScoreConfig(chunk_size=100, previous="none")
+    earlier = dt.date(2025, 9, 30)
+    first = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "first", config,
+                         CONFIG, as_of=earlier, validated=True, quiet=True)  # fmt: skip
+    previous = first.scores.assign(rating_grade=first.scores["rating_grade"].astype("str"))
+    previous.loc[previous.index[0], "rating_grade"] = "off-scale"
+    previous.to_parquet(tmp_path / "previous.parquet", index=False)
+    plain = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "plain", config,
+                         CONFIG, validated=True, quiet=True,
+                         previous_path=tmp_path / "previous.parquet")  # fmt: skip
+    address = cluster.scheduler.address  # type: ignore[union-attr]
+    on_dask = score_folder(dataset, scoring_book.models, tmp_path / "dask", config, CONFIG,
+                           quiet=True, scheduler=address, cluster_factory=open_cluster,
+                           previous_path=tmp_path / "previous.parquet")  # fmt: skip
+    assert plain.scores["grade_change"].notna().any()
+    assert len(plain.early_warning) > 0
+    _same_outputs(tmp_path / "dask", tmp_path / "plain")
+    assert _without_run_id(on_dask.report) == _without_run_id(plain.report)
+
+
+def test_a_dataset_is_scored_only_on_a_cluster(
+    scoring_book: ScoringBook, dataset: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=r"partitioned dataset.*--scheduler"):
+        score_folder(dataset, scoring_book.models, tmp_path / "out", ScoreConfig(), CONFIG)
+    assert not (tmp_path / "out").exists()

@@ -10,6 +10,11 @@ action), the five relationship dimensions and the index (:mod:`~predict.scoring.
 the change since the previous scoring (:mod:`~predict.scoring.previous`), the
 early-warning list and the drift check (:mod:`~predict.scoring.drift_check`) follow on the
 whole portfolio. :func:`score_folder` is ``predict score``: read, score, write.
+
+The per-client steps live in :mod:`~predict.scoring.clients`, the steps over every row in
+:func:`book_steps`; a partitioned dataset is scored on a cluster with the same two halves
+(:func:`score_dataset_snapshot`: the workers read their own partitions, the driver holds
+the dataset's skeleton and the clients' rows).
 """
 
 from __future__ import annotations
@@ -166,10 +171,13 @@ def score_dataset_snapshot(
     features_config: Any,
     *,
     templates: Mapping[str, ReasonTemplate],
+    rate_reference: Mapping[str, Any] | None,
     previous: pd.DataFrame | None = None,
     report: ScoringReport | None = None,
 ) -> ScoringResult:
     """:func:`score_snapshot` of a partitioned dataset on ``cluster``: the same result.
+    ``rate_reference``: the models' frozen one (:func:`~predict.scoring.references.
+    frozen_rate_reference`).
 
     The driver holds the dataset's ``skeleton`` (which tables and columns hold a value,
     first and last dates), the models and the frozen references; every per-client step
@@ -194,7 +202,7 @@ def score_dataset_snapshot(
             report.previous = "given"
     scorer = PartScorer(
         as_of, dict(bundles), config, dict(templates), features_config,
-        tuple(available_features(skeleton)[0]), frozen_rate_reference(bundles),
+        tuple(available_features(skeleton)[0]), rate_reference,
         dict(skeleton), part_report(report), rescore, features_config.horizon_months,
     )  # fmt: skip
     meta = stamp(report) if report.run_id else None
@@ -313,6 +321,7 @@ def _score_dataset_folder(
     previous = read_previous(previous_path) if previous_path else None
     if previous is not None:
         report.previous = str(previous_path)
+    frozen = frozen_rate_reference(bundles)  # from the model folders, never the input
     frozen_drift_bins(bundles)  # the drift check's bins: refused before any work if lacking
     with atomic_dir(out_dir) as stage, cluster_factory(scheduler, config.partitions) as cluster:
         skeleton = cluster.read_skeleton(dataset)
@@ -327,7 +336,8 @@ def _score_dataset_folder(
         report.run_id = run_identity(inputs, as_of.isoformat(), settings)
         result = score_dataset_snapshot(
             cluster, dataset.resolve(), skeleton, as_of, bundles, stage, config,
-            features_config, templates=catalogue_templates(), previous=previous, report=report,
+            features_config, templates=catalogue_templates(), rate_reference=frozen,
+            previous=previous, report=report,
         )  # fmt: skip
         write_outputs(result, stage)
     return result
