@@ -103,8 +103,10 @@ def bench_size(copies: int, args: argparse.Namespace, root: Path) -> dict[str, A
         write_dataset(work / "validated", work / "partitioned", PartitionConfig(args.partitions))
     prepared = time.perf_counter() - start
     rows = sum(r["rows"] for r in read_digest(work / "partitioned")["tables"].values())
-    single = _run_child("single", work, args)
     cluster = _run_child("cluster", work, args)
+    if args.cluster_only:
+        return {"copies": copies, "rows": rows, "prepare_seconds": prepared, "cluster": cluster}
+    single = _run_child("single", work, args)
     a = pd.read_parquet(work / "scores-single" / "scores.parquet").drop(columns="run_id")
     b = pd.read_parquet(work / "scores-cluster" / "scores.parquet").drop(columns="run_id")
     reasons = [c for c in a.columns if c.endswith("_reasons")]
@@ -125,6 +127,7 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--work", type=Path, default=None, help="keep the books here (reused)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
+    parser.add_argument("--cluster-only", action="store_true", help="no single-machine run")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

@@ -320,3 +320,23 @@ def test_a_dataset_is_scored_only_on_a_cluster(
     with pytest.raises(ValueError, match=r"partitioned dataset.*--scheduler"):
         score_folder(dataset, scoring_book.models, tmp_path / "out", ScoreConfig(), CONFIG)
     assert not (tmp_path / "out").exists()
+
+
+def test_cli_scores_a_dataset_on_the_scheduler_given(
+    scoring_book: ScoringBook, cluster: Client, tmp_path: Path
+) -> None:
+    dataset = tmp_path / "partitioned"
+    ds.write_dataset(scoring_book.raw, dataset, ds.PartitionConfig(partitions=2))
+    params = Path(__file__).resolve().parents[2] / "params.yaml"
+    base = ["score", "--input", str(dataset), "--models", str(scoring_book.models),
+            "--params", str(params), "--quiet", "--as-of", "2025-11-30"]  # fmt: skip
+    refused = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "none")])
+    assert refused.exit_code == 1 and "--scheduler" in refused.output
+    address = cluster.scheduler.address  # type: ignore[union-attr]
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(app, [*base, "--out", str(out), "--scheduler", address])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert f"scored {len(scores)} clients as of 2025-11-30" in result.output
+    assert scores["client_id"].is_unique and len(scores) > 100
+    assert (out / "explanations.parquet").is_file() and (out / "early_warning.parquet").is_file()

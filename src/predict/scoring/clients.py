@@ -20,7 +20,6 @@ row is back, are a second pass per partition (:class:`PartEvents`).
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -158,10 +157,7 @@ class PartScorer:
     def __call__(
         self, tables: Tables, previous: pd.DataFrame | None, explanations: str | None
     ) -> ClientScores:
-        report = ScoringReport(
-            skipped_targets=dict(self.report.skipped_targets),
-            unsupported=dict(self.report.unsupported),
-        )
+        report = part_report(self.report)
         features = self.build(tables, [self.as_of]).reset_index(drop=True)
         columns = frozenset(features.columns)
         bundles = apply_support(self.bundles, self.skeleton, self.config, report, columns)
@@ -283,22 +279,25 @@ def concat_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     client at the previous month end, leaves it missing, not retyped)."""
     kept = [f for f in frames if len(f)] or list(frames[:1])
     widest = max(kept, key=lambda f: len(f.columns))
-    columns = list(widest.columns) + [c for f in kept for c in f.columns if c not in widest.columns]
+    columns = list(widest.columns)
+    columns += dict.fromkeys(c for f in kept for c in f.columns if c not in widest.columns)
     dtypes: dict[str, Any] = {}
     for frame in kept:
         for c in frame.columns:
             dtypes.setdefault(c, frame[c].dtype)
-    out = pd.concat(kept, ignore_index=True).reindex(columns=list(dict.fromkeys(columns)))
+    out = pd.concat(kept, ignore_index=True)
+    if list(out.columns) != columns:
+        out = out.reindex(columns=columns)
     out = out.astype({c: d for c, d in dtypes.items() if out[c].dtype != d})
     return out.sort_values("client_id", kind="stable", ignore_index=True)
 
 
 def part_report(report: ScoringReport) -> ScoringReport:
-    """What a partition needs of the driver's report: the models skipped so far."""
-    return dataclasses.replace(
-        ScoringReport(), skipped_targets=dict(report.skipped_targets),
-        unsupported=dict(report.unsupported),
-    )  # fmt: skip
+    """A partition's fresh report, with what it needs of the driver's: the models skipped
+    so far (the scores say why they are missing) and why."""
+    return ScoringReport(
+        skipped_targets=dict(report.skipped_targets), unsupported=dict(report.unsupported)
+    )
 
 
 __all__ = [

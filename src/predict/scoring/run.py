@@ -209,6 +209,8 @@ def score_dataset_snapshot(
     path = out_dir / "explanations.parquet"
     parts = cluster.map_parts(dataset, scorer, previous, path, meta)
     scores, bundles, drift = combine_parts(parts, bundles, report)
+    rescored = any(p.previous for p in parts)
+    del parts  # the partitions' rows, now in scores: not held twice
     written = _parquet_rows(path)
     if written != report.explanation_rows:
         raise RuntimeError(
@@ -216,7 +218,6 @@ def score_dataset_snapshot(
             "combined"
         )
     if rescore is not None:
-        rescored = any(p.previous for p in parts)
         report.previous = "rescored previous month end" if rescored else "none"
 
     def events(ids: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, pd.Series]:
