@@ -293,7 +293,14 @@ def split(
 
 @app.command()
 def score(
-    input_dir: Annotated[Path, typer.Option("--input", help="Folder of contract tables.")],
+    input_dir: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="Folder of contract tables, or a partitioned dataset (`predict partition`; "
+            "scored on the cluster of --scheduler, each worker reading its partitions).",
+        ),
+    ],
     models: Annotated[Path, typer.Option(help="Folder of models/<target>/.")] = Path("models"),
     out: Annotated[Path, typer.Option(help="Folder for the scoring outputs.")] = Path(
         "data/scores"

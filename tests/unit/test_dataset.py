@@ -5,6 +5,7 @@ it equal the single-machine run on a real two-process LocalCluster."""
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from predict.features import rates as frates
 from predict.features.build import FeaturesConfig, build_feature_table, build_features, load_tables
 from predict.features.build import run as run_features
 from predict.features.snapshots import as_of_dates, scoring_as_of
+from predict.io import read_json
 from predict.models.training import BoosterConfig, TrainConfig, train_model
 from predict.scoring.align import add_missing_features
 from predict.scoring.chunks import score_chunks
@@ -233,3 +235,108 @@ def test_score_distributed_setting_is_checked() -> None:
         ScoreConfig(partitions=0)
     with pytest.raises(ValueError, match=r"score\.distributed"):
         ScoreConfig(distributed=" ")
+
+
+def _without_run_id(report: ScoringReport) -> ScoringReport:
+    return dataclasses.replace(report, run_id="")
+
+
+def _same_outputs(got: Path, expected: Path) -> None:
+    """Every file of two scoring runs equal, but for the run id (the inputs differ: a
+    dataset and a folder of tables) and the explanations' row order (by partition)."""
+    for name in ("scores.parquet", "early_warning.parquet", "drift.parquet",
+                 "migration.parquet"):  # fmt: skip
+        a, b = (pd.read_parquet(f / name).drop(columns="run_id", errors="ignore")
+                for f in (got, expected))  # fmt: skip
+        pd.testing.assert_frame_equal(a, b, obj=name)
+    keys = ["client_id", "target", "feature"]
+    a = pd.read_parquet(got / "explanations.parquet")
+    b = pd.read_parquet(expected / "explanations.parquet")
+    assert len(b) > 0
+    pd.testing.assert_frame_equal(
+        a.sort_values(keys, ignore_index=True), b.sort_values(keys, ignore_index=True)
+    )
+    a_sum, b_sum = (read_json(f / "score_summary.json") | {"run_id": ""} for f in (got, expected))
+    assert a_sum == b_sum
+    assert sorted(p.name for p in got.iterdir()) == sorted(p.name for p in expected.iterdir())
+
+
+def test_score_from_a_dataset_on_a_cluster_equals_the_single_machine_run(
+    scoring_book: ScoringBook, cluster: Client, tmp_path: Path
+) -> None:
+    """``predict score`` of a partitioned dataset: every per-client step on the workers (each
+    reading its partition, the previous month end rescored there), the driver holding the
+    skeleton and the clients' rows; every output equals the single machine's."""
+    dataset = tmp_path / "partitioned"
+    ds.write_dataset(scoring_book.raw, dataset, ds.PartitionConfig(partitions=4, batch_rows=900))
+    config = ScoreConfig(chunk_size=64)
+    plain = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "plain", config,
+                         CONFIG, validated=True, quiet=True)  # fmt: skip
+    address = cluster.scheduler.address  # type: ignore[union-attr]
+    on_dask = score_folder(dataset, scoring_book.models, tmp_path / "dask", config, CONFIG,
+                           quiet=True, scheduler=address, cluster_factory=open_cluster)  # fmt: skip
+    assert plain.report.previous == "rescored previous month end"
+    assert len(plain.early_warning) > 0
+    pd.testing.assert_frame_equal(on_dask.scores, plain.scores)
+    pd.testing.assert_frame_equal(on_dask.early_warning, plain.early_warning)
+    pd.testing.assert_frame_equal(on_dask.drift, plain.drift)
+    pd.testing.assert_frame_equal(on_dask.migration, plain.migration)
+    assert _without_run_id(on_dask.report) == _without_run_id(plain.report)
+    _same_outputs(tmp_path / "dask", tmp_path / "plain")
+    assert not (tmp_path / "dask" / "explanations.parquet.parts").exists()
+
+
+def test_score_from_a_dataset_with_a_previous_file_equals_the_single_machine_run(
+    scoring_book: ScoringBook, cluster: Client, tmp_path: Path
+) -> None:
+    """A given previous scoring is split by client to the workers; its grades, one of them
+    off today's scale, are regraded from the PD on the whole file first, as one machine
+    does: the change columns, grades and early-warning list equal the single machine's."""
+    dataset = tmp_path / "partitioned"
+    ds.write_dataset(scoring_book.raw, dataset, ds.PartitionConfig(partitions=3))
+    config = ScoreConfig(chunk_size=100, previous="none")
+    earlier = dt.date(2025, 9, 30)
+    first = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "first", config,
+                         CONFIG, as_of=earlier, validated=True, quiet=True)  # fmt: skip
+    previous = first.scores.assign(rating_grade=first.scores["rating_grade"].astype("str"))
+    previous.loc[previous.index[0], "rating_grade"] = "off-scale"
+    previous.to_parquet(tmp_path / "previous.parquet", index=False)
+    plain = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "plain", config,
+                         CONFIG, validated=True, quiet=True,
+                         previous_path=tmp_path / "previous.parquet")  # fmt: skip
+    address = cluster.scheduler.address  # type: ignore[union-attr]
+    on_dask = score_folder(dataset, scoring_book.models, tmp_path / "dask", config, CONFIG,
+                           quiet=True, scheduler=address, cluster_factory=open_cluster,
+                           previous_path=tmp_path / "previous.parquet")  # fmt: skip
+    assert plain.scores["grade_change"].notna().any()
+    assert len(plain.early_warning) > 0
+    _same_outputs(tmp_path / "dask", tmp_path / "plain")
+    assert _without_run_id(on_dask.report) == _without_run_id(plain.report)
+
+
+def test_a_dataset_is_scored_only_on_a_cluster(
+    scoring_book: ScoringBook, dataset: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match=r"partitioned dataset.*--scheduler"):
+        score_folder(dataset, scoring_book.models, tmp_path / "out", ScoreConfig(), CONFIG)
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_scores_a_dataset_on_the_scheduler_given(
+    scoring_book: ScoringBook, cluster: Client, tmp_path: Path
+) -> None:
+    dataset = tmp_path / "partitioned"
+    ds.write_dataset(scoring_book.raw, dataset, ds.PartitionConfig(partitions=2))
+    params = Path(__file__).resolve().parents[2] / "params.yaml"
+    base = ["score", "--input", str(dataset), "--models", str(scoring_book.models),
+            "--params", str(params), "--quiet", "--as-of", "2025-11-30"]  # fmt: skip
+    refused = CliRunner().invoke(app, [*base, "--out", str(tmp_path / "none")])
+    assert refused.exit_code == 1 and "--scheduler" in refused.output
+    address = cluster.scheduler.address  # type: ignore[union-attr]
+    out = tmp_path / "scores"
+    result = CliRunner().invoke(app, [*base, "--out", str(out), "--scheduler", address])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_parquet(out / "scores.parquet")
+    assert f"scored {len(scores)} clients as of 2025-11-30" in result.output
+    assert scores["client_id"].is_unique and len(scores) > 100
+    assert (out / "explanations.parquet").is_file() and (out / "early_warning.parquet").is_file()

@@ -9,20 +9,24 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pandas as pd
 
+from predict.distributed.dataset import read_digest, read_skeleton
 from predict.distributed.partitions import DistributedConfig, dask_client
-from predict.distributed.scoring import combine_explanations, score_features_dask
+from predict.distributed.scoring import combine_explanations, map_dataset, score_features_dask
 from predict.distributed.steps import build_features_dask
 from predict.models.store import ModelBundle
+from predict.scoring.cluster import PartTask
 from predict.scoring.config import ScoreConfig
 from predict.scoring.reasons import ReasonTemplate
 from predict.scoring.result import ScoringReport
 
 if TYPE_CHECKING:
     from distributed import Client
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,22 @@ class DaskCluster:
                 f"explanations: {rows} rows written by the workers, {combined} combined"
             )
         return outputs, rows
+
+    def read_skeleton(self, dataset: Path) -> dict[str, pd.DataFrame]:
+        read_digest(dataset)  # a dataset of this format, or a clear error
+        return read_skeleton(dataset)
+
+    def map_parts(
+        self,
+        dataset: Path,
+        task: PartTask[T],
+        by_client: pd.DataFrame | None = None,
+        explanations: Path | None = None,
+        meta: Mapping[str, str] | None = None,
+    ) -> list[T]:
+        """:func:`.scoring.map_dataset` on this cluster."""
+        return map_dataset(dataset, task, client=self.client, by_client=by_client,
+                           explanations=explanations, metadata=meta)  # fmt: skip
 
 
 @contextmanager

@@ -44,7 +44,7 @@ from predict.io import atomic_dir, read_json, write_json
 logger = logging.getLogger(__name__)
 
 FORMAT = 1
-DIGEST = "digest.json"
+DIGEST = "digest.json"  # what makes a folder a dataset (scoring.cluster.DATASET_DIGEST too)
 SKELETON = "skeleton"
 RATE_KNOWN = "book/rate_known.parquet"
 

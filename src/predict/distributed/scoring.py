@@ -10,15 +10,16 @@ import datetime as dt
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
 
-from predict.distributed.dataset import part_dir, read_part, read_skeleton
+from predict.distributed.dataset import part_dir, read_digest, read_part, read_skeleton
 from predict.distributed.partitions import client_partition, concat_parts, run_partitions
 from predict.io import atomic_dir
 from predict.scoring.chunks import score_chunks
+from predict.scoring.cluster import PartTask
 from predict.scoring.explain import ExplanationWriter
 
 if TYPE_CHECKING:
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
     from predict.models.store import ModelBundle
     from predict.scoring.config import ScoreConfig
     from predict.scoring.reasons import ReasonTemplate
+
+T = TypeVar("T")
 
 
 def _score_part(
@@ -177,6 +180,59 @@ def score_dataset(
     outputs = pd.concat([r[1] for r in results], ignore_index=True)
     outputs = outputs.sort_values("client_id", kind="stable", ignore_index=True)
     return features, outputs, sum(r[2] for r in results)
+
+
+def _run_task(
+    k: int,
+    rows: pd.DataFrame | None,
+    explanations: str | None,
+    dataset: str,
+    task: PartTask[T],
+) -> T:
+    """One task: partition ``k`` read by the worker, ``task`` run on its tables."""
+    return task(read_part(dataset, k), rows, explanations)
+
+
+def map_dataset(
+    dataset: str | os.PathLike[str],
+    task: PartTask[T],
+    *,
+    client: Client | None = None,
+    by_client: pd.DataFrame | None = None,
+    explanations: str | os.PathLike[str] | None = None,
+    metadata: Mapping[str, str] | None = None,
+) -> list[T]:
+    """``task(tables, rows, explanations_file)`` on every partition of ``dataset`` holding a
+    client, each task reading its own partition (the driver reads only the digest); the
+    results in partition order.
+
+    ``by_client`` (a ``client_id`` column) is split by the dataset's client hash, each task
+    getting the rows of its own clients (index kept). With ``explanations`` (a file), each
+    task gets a file of its own in ``<explanations>.parts/`` (a folder every worker can
+    write), combined into ``explanations`` batch by batch afterwards, with ``metadata``.
+    """
+    from predict.distributed.steps import _dataset_parts
+
+    path, parts = _dataset_parts(dataset)
+    pieces: list[pd.DataFrame | None] = [None] * len(parts)
+    if by_client is not None:
+        partitions = int(read_digest(path)["partitions"])
+        where = client_partition(by_client["client_id"].astype("str"), partitions)
+        pieces = [by_client[where == k] for k in parts]
+    shared = {"dataset": path, "task": task}
+    if explanations is None:
+        plain: list[tuple[pd.DataFrame | None, str | None]] = [(rows, None) for rows in pieces]
+        return run_partitions(_run_task, parts, client, extras=plain, shared=shared)
+    target = Path(explanations)
+    folder = target.with_name(f"{target.name}.parts")
+    with atomic_dir(folder) as tmp:
+        extras = [
+            (rows, str(tmp / f"{part_dir(Path(), k).name}.parquet"))
+            for rows, k in zip(pieces, parts, strict=True)
+        ]
+        results = run_partitions(_run_task, parts, client, extras=extras, shared=shared)
+    combine_explanations(folder, target, metadata)
+    return results
 
 
 def combine_explanations(

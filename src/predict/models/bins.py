@@ -133,11 +133,21 @@ def _bin_index(bins: Bins, values: pd.Series) -> np.ndarray:
     return np.where(missing, n_inner, idx)
 
 
-def shares(bins: Bins, values: pd.Series) -> np.ndarray:
-    """Share of ``values`` in each of ``bins`` (sums to 1; zeros for an empty series)."""
-    counts = np.bincount(_bin_index(bins, values), minlength=len(bins.reference_shares))
+def bin_counts(bins: Bins, values: pd.Series) -> np.ndarray:
+    """Number of ``values`` in each of ``bins`` (int64; the missing bin last). Counts of
+    parts of a column add up to the counts of the whole column."""
+    return np.bincount(_bin_index(bins, values), minlength=len(bins.reference_shares))
+
+
+def shares_of_counts(counts: np.ndarray) -> np.ndarray:
+    """The shares of bin ``counts`` (sums to 1; zeros when there is no value)."""
     total = counts.sum()
     return counts / total if total else counts.astype("float64")
+
+
+def shares(bins: Bins, values: pd.Series) -> np.ndarray:
+    """Share of ``values`` in each of ``bins`` (sums to 1; zeros for an empty series)."""
+    return shares_of_counts(bin_counts(bins, values))
 
 
 def is_numeric(values: pd.Series) -> bool:

@@ -90,6 +90,11 @@ def add_missing_features(
     return frame.assign(**added) if added else frame
 
 
+# target -> categorical feature -> {value unseen in training: clients}
+UnseenCounts = dict[str, dict[str, dict[str, int]]]
+UNSEEN_SHOWN = 20  # values per feature kept in the report (the most frequent)
+
+
 def unseen_categories(
     frame: pd.DataFrame, bundles: Mapping[str, ModelBundle], report: ScoringReport
 ) -> None:
@@ -98,20 +103,53 @@ def unseen_categories(
     They are scored as missing. (A model trained on part of the clients, e.g. churn on active
     ones, has not seen the stages of the others: that shows here too.)
     """
+    report_unseen(count_unseen(frame, bundles), bundles, report)
+
+
+def count_unseen(frame: pd.DataFrame, bundles: Mapping[str, ModelBundle]) -> UnseenCounts:
+    """Every value unseen in training and its clients, per model and categorical feature
+    (counts of parts of a book add up: :func:`add_unseen`)."""
+    out: UnseenCounts = {}
     for target, bundle in bundles.items():
         for name, cats in bundle.features.categories.items():
             values = frame[name].astype("str")
             unseen = values.notna() & ~values.isin(cats)
             if unseen.any():
-                top = values[unseen].value_counts().head(20)
-                found = {str(k): int(v) for k, v in top.items()}
-                report.unseen_categories.setdefault(target, {})[name] = found
-                log.warning(
-                    "%s model, feature %r: categories unseen in training, scored as missing: %s",
-                    target,
-                    name,
-                    found,
-                )
+                found = values[unseen].value_counts()
+                out.setdefault(target, {})[name] = {str(k): int(v) for k, v in found.items()}
+    return out
+
+
+def add_unseen(a: UnseenCounts, b: UnseenCounts) -> UnseenCounts:
+    """The unseen counts of two parts of a book together."""
+    out = {t: {n: dict(c) for n, c in per.items()} for t, per in a.items()}
+    for target, per in b.items():
+        for name, counts in per.items():
+            into = out.setdefault(target, {}).setdefault(name, {})
+            for value, n in counts.items():
+                into[value] = into.get(value, 0) + n
+    return out
+
+
+def report_unseen(
+    counts: UnseenCounts, bundles: Mapping[str, ModelBundle], report: ScoringReport
+) -> None:
+    """The :data:`UNSEEN_SHOWN` most frequent unseen values of each model's categorical
+    features into ``report`` (ties by value: the same whatever the row order), warned about."""
+    for target, bundle in bundles.items():
+        for name in bundle.features.categories:
+            per = counts.get(target, {}).get(name)
+            if not per:
+                continue
+            top = sorted(per.items(), key=lambda kv: (-kv[1], kv[0]))[:UNSEEN_SHOWN]
+            found = dict(top)
+            report.unseen_categories.setdefault(target, {})[name] = found
+            log.warning(
+                "%s model, feature %r: categories unseen in training, scored as missing: %s",
+                target,
+                name,
+                found,
+            )
 
 
 def known_categories(frame: pd.DataFrame, bundle: ModelBundle) -> pd.DataFrame:

@@ -13,14 +13,14 @@ Conventional reading: < 0.1 stable, 0.1-0.25 a shift worth a look, > 0.25 a real
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
-from predict.models.bins import Bins, shares
+from predict.models.bins import Bins, bin_counts, shares_of_counts
 
 log = logging.getLogger(__name__)
 
@@ -86,18 +86,38 @@ def compare(
     A column missing from ``current`` counts as entirely missing (all rows in the missing
     bin), which is what the scoring models see too.
     """
-    rows = []
+    reference = list(reference)
+    return compare_counts(reference, count_bins(reference, current), len(current), kind, config)
+
+
+def count_bins(reference: Iterable[Bins], current: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Column -> the number of ``current``'s rows in each of its bins (a column missing from
+    ``current``: every row in the missing bin). Counts of the parts of a snapshot add up to
+    the counts of the whole (what a cluster's partitions send back)."""
+    out = {}
     for bins in reference:
         values = (
             current[bins.name]
             if bins.name in current.columns
             else pd.Series(np.nan, index=current.index, dtype="float64")
         )
-        cur = shares(bins, values)
-        value = (
-            psi(np.asarray(bins.reference_shares), cur, config.epsilon) if len(values) else np.nan
-        )
-        rows.append(
+        out[bins.name] = bin_counts(bins, values)
+    return out
+
+
+def compare_counts(
+    reference: Iterable[Bins],
+    counts: Mapping[str, np.ndarray],
+    rows: int,
+    kind: str,
+    config: DriftConfig,
+) -> pd.DataFrame:
+    """:func:`compare` from the bin ``counts`` of a snapshot of ``rows`` rows."""
+    out = []
+    for bins in reference:
+        cur = shares_of_counts(np.asarray(counts[bins.name]))
+        value = psi(np.asarray(bins.reference_shares), cur, config.epsilon) if rows else np.nan
+        out.append(
             {
                 "variable": bins.name,
                 "kind": kind,
@@ -105,12 +125,12 @@ def compare(
                 "level": level(value, config),
                 "n_bins": len(bins.reference_shares),
                 "reference_rows": bins.reference_rows,
-                "current_rows": len(values),
+                "current_rows": rows,
                 "reference_missing_share": bins.reference_shares[-1],
-                "current_missing_share": float(cur[-1]) if len(values) else np.nan,
+                "current_missing_share": float(cur[-1]) if rows else np.nan,
             }
         )
-    return pd.DataFrame(rows, columns=list(DRIFT_COLUMNS))
+    return pd.DataFrame(out, columns=list(DRIFT_COLUMNS))
 
 
 def log_warnings(drift: pd.DataFrame, config: DriftConfig) -> None:

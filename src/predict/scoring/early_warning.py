@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -252,17 +252,25 @@ def _revenue_drop(
 _DEFAULT_SIDE = ("downgrade", "pd_ratio", "default_", "new_dpd", "credit_event")
 
 
+# The event triggers of clients ``ids`` in the window (start, end]: code -> detail per
+# client, indexed as ``ids`` (as :func:`event_triggers`; a cluster computes them per partition).
+EventTriggers = Callable[[pd.Series, pd.Timestamp, pd.Timestamp], dict[str, pd.Series]]
+
+
 def early_warning(
     scores: pd.DataFrame,
     tables: Mapping[str, pd.DataFrame],
     config: EarlyWarningConfig,
     previous_source: str = "none",
     skipped: list[str] | None = None,
+    events: EventTriggers | None = None,
 ) -> pd.DataFrame:
     """The clients with at least one trigger, most triggers first (columns: see module).
 
     The event triggers a missing table switches off are logged and appended to ``skipped``
-    (the scoring summary's ``early_warning_not_evaluated``).
+    (the scoring summary's ``early_warning_not_evaluated``). ``events``: the event triggers
+    (default: :func:`event_triggers` on ``tables``; then ``tables`` need only say which
+    tables exist, e.g. a partitioned dataset's skeleton).
     """
     missing = not_evaluated(tables)
     if skipped is not None:
@@ -273,7 +281,11 @@ def early_warning(
     end = pd.Timestamp(scores["as_of"].max())
     prev = pd.Timestamp(_col(scores, "previous_as_of").max())
     start = prev if pd.notna(prev) else end - pd.offsets.MonthEnd(config.window_months)
-    found = {**score_triggers(scores, config), **event_triggers(tables, ids, start, end, config)}
+    if events is None:
+        found_events = event_triggers(tables, ids, start, end, config)
+    else:
+        found_events = events(ids, start, end)
+    found = {**score_triggers(scores, config), **found_events}
     fired = pd.DataFrame(found, index=scores.index)
     on = fired.notna()
     hit = on.any(axis=1).to_numpy()

@@ -99,6 +99,18 @@ def previous_grades(previous: pd.DataFrame | None, config: GradesConfig) -> pd.D
     )
 
 
+def regrade_off_scale(previous: pd.DataFrame, config: GradesConfig) -> pd.DataFrame:
+    """``previous`` without its ``rating_grade`` when any of its grades is off today's scale
+    (as :func:`previous_grades` decides on the whole file: then every previous grade comes
+    from its PD). Applied to the whole file before it is split by client, the parts are
+    graded as the whole would be."""
+    reported = previous.get("rating_grade")
+    if reported is None or reported.dropna().isin(config.scale).all():
+        return previous
+    log.warning("previous rating grades are not on today's scale: regraded from their PD")
+    return previous.drop(columns="rating_grade")
+
+
 def add_grades(
     scores: pd.DataFrame, previous: pd.DataFrame | None, config: GradesConfig
 ) -> pd.DataFrame:

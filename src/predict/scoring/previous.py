@@ -42,6 +42,18 @@ def read_previous(path: str | os.PathLike[str]) -> pd.DataFrame:
     return frame
 
 
+def previous_month_end(tables: Mapping[str, pd.DataFrame], as_of: dt.date) -> dt.date | None:
+    """The month end before ``as_of`` to rescore (None, warned, when the data start later).
+    Reads only the tables' first dates: a partitioned dataset's skeleton will do."""
+    from predict.features.snapshots import add_months, data_start
+
+    prev = add_months(as_of, -1)
+    if prev < data_start(tables):
+        log.warning("no previous scoring: %s is before the data start", prev)
+        return None
+    return prev
+
+
 def rescore_previous(
     tables: Mapping[str, pd.DataFrame],
     as_of: dt.date,
@@ -50,12 +62,19 @@ def rescore_previous(
     config: ScoreConfig,
 ) -> pd.DataFrame | None:
     """The same models on the month end before ``as_of`` (None when the data start later)."""
-    from predict.features.snapshots import add_months, data_start
+    prev = previous_month_end(tables, as_of)
+    return None if prev is None else rescore_at(tables, prev, bundles, build, config)
 
-    prev = add_months(as_of, -1)
-    if prev < data_start(tables):
-        log.warning("no previous scoring: %s is before the data start", prev)
-        return None
+
+def rescore_at(
+    tables: Mapping[str, pd.DataFrame],
+    prev: dt.date,
+    bundles: Mapping[str, ModelBundle],
+    build: FeatureBuilder,
+    config: ScoreConfig,
+) -> pd.DataFrame | None:
+    """The models' outputs (scope rules applied) for the clients of ``tables`` at ``prev``
+    (None when none of them was onboarded by then)."""
     features = build(tables, [prev]).reset_index(drop=True)
     if features.empty:
         return None

@@ -10,6 +10,11 @@ action), the five relationship dimensions and the index (:mod:`~predict.scoring.
 the change since the previous scoring (:mod:`~predict.scoring.previous`), the
 early-warning list and the drift check (:mod:`~predict.scoring.drift_check`) follow on the
 whole portfolio. :func:`score_folder` is ``predict score``: read, score, write.
+
+The per-client steps live in :mod:`~predict.scoring.clients`, the steps over every row in
+:func:`book_steps`; a partitioned dataset is scored on a cluster with the same two halves
+(:func:`score_dataset_snapshot`: the workers read their own partitions, the driver holds
+the dataset's skeleton and the clients' rows).
 """
 
 from __future__ import annotations
@@ -23,85 +28,48 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from predict.io import atomic_dir
 from predict.models.store import ModelBundle
 from predict.progress import ProgressReporter, SilentProgress, progress_display
 from predict.scoring import relationship as rel
-from predict.scoring.align import (
-    add_missing_features,
-    calendar_out_of_range,
-    load_models,
-    scored_masks,
-    unseen_categories,
-)
+from predict.scoring.align import add_missing_features, load_models, unseen_categories
 from predict.scoring.chunks import score_chunks
-from predict.scoring.cluster import Cluster, ClusterFactory
+from predict.scoring.clients import (
+    PartEvents,
+    PartScorer,
+    client_rows,
+    combine_events,
+    combine_parts,
+    part_report,
+)
+from predict.scoring.cluster import Cluster, ClusterFactory, is_dataset
 from predict.scoring.config import ScoreConfig
 from predict.scoring.dates import check_scoring_date
-from predict.scoring.dimensions import add_dimensions, frozen_contribution_quantiles
-from predict.scoring.drift_check import drift_report, drift_warnings
-from predict.scoring.early_warning import early_warning
+from predict.scoring.drift_check import DriftCounts, drift_counts, drift_from_counts, drift_warnings
+from predict.scoring.early_warning import EventTriggers, early_warning
 from predict.scoring.explain import ExplanationWriter
-from predict.scoring.grades import add_grades, migration_matrix
+from predict.scoring.grades import migration_matrix, regrade_off_scale
 from predict.scoring.inputs import load_input
 from predict.scoring.outputs import (
-    client_attributes,
     order_columns,
     run_identity,
     stamp,
     write_outputs,
 )
-from predict.scoring.potential import add_potential
-from predict.scoring.previous import FeatureBuilder, read_previous, rescore_previous
+from predict.scoring.previous import (
+    FeatureBuilder,
+    previous_month_end,
+    read_previous,
+    rescore_previous,
+)
 from predict.scoring.reasons import ReasonTemplate
 from predict.scoring.references import frozen_drift_bins, frozen_rate_reference, rate_table
 from predict.scoring.result import ScoringReport, ScoringResult
-from predict.scoring.scope import apply_scope_rules, churn_knows_default_status, ensure_targets
 from predict.scoring.support import apply_support
-from predict.scoring.value import add_risk_adjusted_value
 
 log = logging.getLogger(__name__)
-
-
-def score_table(
-    tables: Mapping[str, pd.DataFrame],
-    as_of: dt.date,
-    features: pd.DataFrame,
-    outputs: pd.DataFrame,
-    bundles: Mapping[str, ModelBundle],
-    config: ScoreConfig,
-    skipped: Mapping[str, str],
-) -> pd.DataFrame:
-    """A row per client: attributes, as-of, lifecycle stage, the model outputs and reasons
-    (``outputs``, row for row with ``features``) with the scope rules applied, every target."""
-    scores = client_attributes(tables, features["client_id"]).merge(
-        outputs, on="client_id", how="left", validate="one_to_one"
-    )
-    scores.insert(1, "as_of", pd.Timestamp(as_of).as_unit("s"))
-    stage = features.get("lifecycle_stage", np.nan)
-    scores["lifecycle_stage"] = pd.Series(stage, index=scores.index, dtype="str")
-    scoped = apply_scope_rules(scores, features, config, churn_knows_default_status(bundles))
-    return ensure_targets(scoped, bundles, skipped)
-
-
-def evaluate_relationships(
-    scores: pd.DataFrame,
-    tables: Mapping[str, pd.DataFrame],
-    as_of: dt.date,
-    previous: pd.DataFrame | None,
-    config: ScoreConfig,
-    horizon_months: int = 12,
-) -> pd.DataFrame:
-    """Exposure, expected loss, value (risk-adjusted over the horizon), change since the
-    previous scoring and action."""
-    exposure = rel.client_exposure(tables, as_of, config.relationship)
-    out = rel.add_value(rel.add_exposure(scores, exposure, config.relationship))
-    out = add_risk_adjusted_value(out, tables, as_of, horizon_months, config.value)
-    out = add_grades(rel.add_previous(out, previous), previous, config.grades)
-    return rel.assign_actions(out, config.relationship)
 
 
 def score_snapshot(
@@ -148,9 +116,6 @@ def score_snapshot(
                 features, bundles, config, templates, writer, progress, report.missing_features
             )
         report.explanation_rows = writer.rows
-    scores = score_table(tables, as_of, features, outputs, bundles, config, report.skipped_targets)
-    scores = add_potential(scores, features, bundles)  # frozen in the contribution model folder
-    calendar_out_of_range(features, bundles, report, scored_masks(features, scores, bundles))
     if previous is None and config.previous == "month_end":
         task = progress.task("previous month end", total=None)
         previous = rescore_previous(tables, as_of, bundles, build, config)
@@ -158,24 +123,115 @@ def score_snapshot(
         report.previous = "rescored previous month end" if previous is not None else "none"
     elif previous is not None and report.previous == "none":
         report.previous = "given"
-    quantiles = frozen_contribution_quantiles(bundles)  # from the model folder, never the input
-    scores = add_dimensions(scores, features, quantiles, config.dimensions)  # rules may test them
-    scores = evaluate_relationships(scores, tables, as_of, previous, config, horizon_months)
-    scores = order_columns(scores)
+    scores = client_rows(tables, as_of, features, outputs, bundles, config, previous, report,
+                         horizon_months)  # fmt: skip
+    task = progress.task("drift", total=None)
+    counts = drift_counts(features, outputs, bundles)
+    progress.done(task)
+    return book_steps(scores, tables, counts, bundles, config, report)
+
+
+def book_steps(
+    scores: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    drift: DriftCounts,
+    bundles: Mapping[str, ModelBundle],
+    config: ScoreConfig,
+    report: ScoringReport,
+    events: EventTriggers | None = None,
+) -> ScoringResult:
+    """The steps after every client's row (:func:`predict.scoring.clients.client_rows`):
+    the actions (each client's from its own row), the column order, the early-warning list
+    (``events``: its event triggers, default from ``tables``; ordered over the whole book),
+    the drift check from the book's bin counts and the grade migration matrix."""
+    scores = order_columns(rel.assign_actions(scores, config.relationship))
     early = early_warning(
         scores,
         tables,
         config.relationship.early_warning,
         report.previous,
         report.early_warning_not_evaluated,
+        events,
     )
     report.early_warning_rows = len(early)
-    task = progress.task("drift", total=None)
-    drift = drift_report(features, outputs, bundles, config.drift)
-    progress.done(task)
-    report.drift_warnings = drift_warnings(drift)
+    drift_frame = drift_from_counts(drift, bundles, config.drift)
+    report.drift_warnings = drift_warnings(drift_frame)
     migration = migration_matrix(scores, config.grades)
-    return ScoringResult(scores, early, drift, report, migration)
+    return ScoringResult(scores, early, drift_frame, report, migration)
+
+
+def score_dataset_snapshot(
+    cluster: Cluster,
+    dataset: Path,
+    skeleton: Mapping[str, pd.DataFrame],
+    as_of: dt.date,
+    bundles: Mapping[str, ModelBundle],
+    out_dir: Path,
+    config: ScoreConfig,
+    features_config: Any,
+    *,
+    templates: Mapping[str, ReasonTemplate],
+    rate_reference: Mapping[str, Any] | None,
+    previous: pd.DataFrame | None = None,
+    report: ScoringReport | None = None,
+) -> ScoringResult:
+    """:func:`score_snapshot` of a partitioned dataset on ``cluster``: the same result.
+    ``rate_reference``: the models' frozen one (:func:`~predict.scoring.references.
+    frozen_rate_reference`).
+
+    The driver holds the dataset's ``skeleton`` (which tables and columns hold a value,
+    first and last dates), the models and the frozen references; every per-client step
+    runs on the workers, each reading its own partition (:class:`~predict.scoring.clients.
+    PartScorer`: features at ``as_of`` and at the previous month end, outputs, TreeSHAP
+    with explanations written per partition, reasons, exposure, value, grades, dimensions).
+    The driver gets back the clients' rows, the drift bin counts and the counts of what the
+    run noticed, then runs the book-wide steps (:func:`book_steps`); the early-warning event
+    triggers are a second pass on the workers in the window those rows give.
+    """
+    from predict.features.build import available_features
+
+    report = report or ScoringReport()
+    bundles = apply_support(bundles, skeleton, config, report)
+    report.as_of = as_of.isoformat()
+    rescore = None
+    if previous is None and config.previous == "month_end":
+        rescore = previous_month_end(skeleton, as_of)
+    elif previous is not None:
+        previous = regrade_off_scale(previous, config.grades)  # decided on the whole file
+        if report.previous == "none":
+            report.previous = "given"
+    scorer = PartScorer(
+        as_of, dict(bundles), config, dict(templates), features_config,
+        tuple(available_features(skeleton)[0]), rate_reference,
+        dict(skeleton), part_report(report), rescore, features_config.horizon_months,
+    )  # fmt: skip
+    meta = stamp(report) if report.run_id else None
+    path = out_dir / "explanations.parquet"
+    parts = cluster.map_parts(dataset, scorer, previous, path, meta)
+    scores, bundles, drift = combine_parts(parts, bundles, report)
+    rescored = any(p.previous for p in parts)
+    del parts  # the partitions' rows, now in scores: not held twice
+    written = _parquet_rows(path)
+    if written != report.explanation_rows:
+        raise RuntimeError(
+            f"explanations: {report.explanation_rows} rows written by the workers, {written} "
+            "combined"
+        )
+    if rescore is not None:
+        report.previous = "rescored previous month end" if rescored else "none"
+
+    def events(ids: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, pd.Series]:
+        task = PartEvents(config.relationship.early_warning, start, end)
+        found = cluster.map_parts(dataset, task, pd.DataFrame({"client_id": ids}))
+        return combine_events(found, ids)
+
+    return book_steps(scores, skeleton, drift, bundles, config, report, events)
+
+
+def _parquet_rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def score_folder(
@@ -209,6 +265,13 @@ def score_folder(
 
     report = ScoringReport()
     bundles, report.skipped_targets = load_models(models_dir)
+    scheduler = scheduler or config.distributed
+    if is_dataset(Path(input_dir)):
+        return _score_dataset_folder(
+            Path(input_dir), bundles, Path(out_dir), config, features_config, report,
+            as_of=as_of, previous_path=previous_path, after_data=after_data,
+            scheduler=scheduler, cluster_factory=cluster_factory,
+        )  # fmt: skip
     failed = Path(out_dir).with_name(f"{Path(out_dir).name}.failed")
     shutil.rmtree(failed, ignore_errors=True)  # an older run's: never mixed with this one's
     with atomic_dir(out_dir) as stage:
@@ -225,9 +288,59 @@ def score_folder(
             report.run_id = run_identity(inputs, as_of.isoformat(), settings)
             report.as_of = as_of.isoformat()
             result = _score_into(stage, tables, as_of, bundles, config, features_config, report,
-                                 previous_path, quiet,
-                                 scheduler or config.distributed, cluster_factory)  # fmt: skip
+                                 previous_path, quiet, scheduler, cluster_factory)  # fmt: skip
     shutil.rmtree(failed, ignore_errors=True)
+    return result
+
+
+def _score_dataset_folder(
+    dataset: Path,
+    bundles: Mapping[str, ModelBundle],
+    out_dir: Path,
+    config: ScoreConfig,
+    features_config: Any,
+    report: ScoringReport,
+    *,
+    as_of: dt.date | None,
+    previous_path: str | os.PathLike[str] | None,
+    after_data: bool,
+    scheduler: str | None,
+    cluster_factory: ClusterFactory | None,
+) -> ScoringResult:
+    """:func:`score_folder` of a partitioned dataset: on the cluster, the driver reading only
+    the dataset's skeleton (:func:`score_dataset_snapshot`). Its tables were validated
+    before ``predict partition`` wrote them."""
+    from predict.features.snapshots import require_month_ends, scoring_as_of
+    from predict.scoring.reasons import catalogue_templates
+
+    if not scheduler or cluster_factory is None:
+        raise ValueError(
+            f"{dataset} is a partitioned dataset: its rows are read by the workers of a "
+            "cluster; pass --scheduler (an address or local) or set score.distributed, and "
+            "run it through `predict score`"
+        )
+    previous = read_previous(previous_path) if previous_path else None
+    if previous is not None:
+        report.previous = str(previous_path)
+    frozen = frozen_rate_reference(bundles)  # from the model folders, never the input
+    frozen_drift_bins(bundles)  # the drift check's bins: refused before any work if lacking
+    with atomic_dir(out_dir) as stage, cluster_factory(scheduler, config.partitions) as cluster:
+        skeleton = cluster.read_skeleton(dataset)
+        where = "--as-of" if as_of else "features.as_of.scoring"
+        as_of = as_of or scoring_as_of(skeleton, features_config.as_of)
+        require_month_ends([as_of], "scoring as-of (--as-of)")
+        check_scoring_date(skeleton, as_of, where, after_data)
+        settings: dict[str, Any] = {"models": {k: b.version for k, b in bundles.items()}}
+        settings |= {"validated": True, "score": repr(config)}
+        settings |= {"features": repr(features_config)}
+        inputs = {"input": dataset, "previous": previous_path}
+        report.run_id = run_identity(inputs, as_of.isoformat(), settings)
+        result = score_dataset_snapshot(
+            cluster, dataset.resolve(), skeleton, as_of, bundles, stage, config,
+            features_config, templates=catalogue_templates(), rate_reference=frozen,
+            previous=previous, report=report,
+        )  # fmt: skip
+        write_outputs(result, stage)
     return result
 
 

@@ -1,0 +1,313 @@
+"""The per-client part of a scoring run, on the whole book or partition by partition.
+
+Everything of a client's score row that reads the client's own rows runs here
+(:func:`client_rows`): the scope rules on the model outputs, the potential value, the
+relationship dimensions, the exposure, expected loss and value, the risk-adjusted value, the
+change since the previous scoring and the grades. None of it looks at another client (the
+book-wide references are frozen in the model folders), so a book split by client gives, part
+by part, the rows of the whole book. What needs the whole book (the migration matrix, the
+early-warning list's order, the drift shares) runs after, on all the rows
+(:func:`predict.scoring.run.book_steps`); the actions run there too, each client's from its
+own row.
+
+On a cluster (:class:`PartScorer`) each worker scores its own partition of a partitioned
+dataset and sends back only its clients' rows (:class:`ClientScores`): the score rows, what
+the run noticed (counts that add up: unseen categories, calendar features out of range,
+explanation rows) and the drift bin counts; :func:`combine_parts` puts them together. The
+early-warning event triggers, which read the event tables in a window known only once every
+row is back, are a second pass per partition (:class:`PartEvents`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from predict.models.store import ModelBundle
+from predict.scoring import relationship as rel
+from predict.scoring.align import (
+    UnseenCounts,
+    add_missing_features,
+    add_unseen,
+    calendar_out_of_range,
+    count_unseen,
+    report_unseen,
+    scored_masks,
+)
+from predict.scoring.chunks import score_chunks
+from predict.scoring.config import ScoreConfig
+from predict.scoring.dimensions import add_dimensions, frozen_contribution_quantiles
+from predict.scoring.drift_check import DriftCounts, drift_counts
+from predict.scoring.early_warning import EarlyWarningConfig, event_triggers
+from predict.scoring.explain import ExplanationWriter
+from predict.scoring.grades import add_grades
+from predict.scoring.outputs import client_attributes
+from predict.scoring.potential import add_potential
+from predict.scoring.previous import rescore_at
+from predict.scoring.reasons import ReasonTemplate
+from predict.scoring.references import rate_table
+from predict.scoring.result import ScoringReport
+from predict.scoring.scope import apply_scope_rules, churn_knows_default_status, ensure_targets
+from predict.scoring.support import apply_support
+from predict.scoring.value import add_risk_adjusted_value
+
+Tables = Mapping[str, pd.DataFrame]
+
+
+def score_table(
+    tables: Tables,
+    as_of: dt.date,
+    features: pd.DataFrame,
+    outputs: pd.DataFrame,
+    bundles: Mapping[str, ModelBundle],
+    config: ScoreConfig,
+    skipped: Mapping[str, str],
+) -> pd.DataFrame:
+    """A row per client: attributes, as-of, lifecycle stage, the model outputs and reasons
+    (``outputs``, row for row with ``features``) with the scope rules applied, every target."""
+    scores = client_attributes(tables, features["client_id"]).merge(
+        outputs, on="client_id", how="left", validate="one_to_one"
+    )
+    scores.insert(1, "as_of", pd.Timestamp(as_of).as_unit("s"))
+    stage = features.get("lifecycle_stage", np.nan)
+    scores["lifecycle_stage"] = pd.Series(stage, index=scores.index, dtype="str")
+    scoped = apply_scope_rules(scores, features, config, churn_knows_default_status(bundles))
+    return ensure_targets(scoped, bundles, skipped)
+
+
+def client_rows(
+    tables: Tables,
+    as_of: dt.date,
+    features: pd.DataFrame,
+    outputs: pd.DataFrame,
+    bundles: Mapping[str, ModelBundle],
+    config: ScoreConfig,
+    previous: pd.DataFrame | None,
+    report: ScoringReport,
+    horizon_months: int,
+) -> pd.DataFrame:
+    """The score row of every client of ``features`` before the actions and the book-wide
+    steps: outputs and scope (:func:`score_table`), potential, dimensions, exposure, expected
+    loss and value over the horizon, risk-adjusted value, change since ``previous``, grades.
+    Calendar features outside their training range are counted into ``report``."""
+    scores = score_table(tables, as_of, features, outputs, bundles, config, report.skipped_targets)
+    scores = add_potential(scores, features, bundles)  # frozen in the contribution model folder
+    calendar_out_of_range(features, bundles, report, scored_masks(features, scores, bundles))
+    quantiles = frozen_contribution_quantiles(bundles)  # from the model folder, never the input
+    scores = add_dimensions(scores, features, quantiles, config.dimensions)  # rules may test them
+    exposure = rel.client_exposure(tables, as_of, config.relationship)
+    out = rel.add_value(rel.add_exposure(scores, exposure, config.relationship))
+    out = add_risk_adjusted_value(out, tables, as_of, horizon_months, config.value)
+    return add_grades(rel.add_previous(out, previous), previous, config.grades)
+
+
+# ---------------------------------------------------------------- partition by partition
+
+
+@dataclass
+class ClientScores:
+    """What one partition sends back: its clients' rows and counts that add up."""
+
+    scores: pd.DataFrame  # client_rows of its clients
+    report: ScoringReport  # support, missing features, clients, calendar, explanation rows
+    unseen: UnseenCounts = field(default_factory=dict)  # every unseen value, with its clients
+    drift: DriftCounts = field(default_factory=DriftCounts)
+    previous: bool = False  # the rescored previous month end had clients
+
+
+@dataclass(frozen=True)
+class PartScorer:
+    """Scores one partition of a book on a worker: ``self(tables, previous, explanations)``
+    with the partition's tables, its clients' rows of a given previous scoring (None: none
+    given) and the file its explanations go to (None: not written).
+
+    Every book-wide setting is fixed by the driver before the split: the models the book
+    supports (``report``: the skipped ones so far), the features the whole book can give
+    (``names``), the frozen rate reference, the month end to rescore (``rescore_at``, None:
+    no rescoring) and the tables' skeleton (which columns hold a value) for the support check
+    on the feature columns."""
+
+    as_of: dt.date
+    bundles: Mapping[str, ModelBundle]
+    config: ScoreConfig
+    templates: Mapping[str, ReasonTemplate]
+    features_config: Any
+    names: tuple[str, ...]
+    rate_reference: Mapping[str, Any] | None
+    skeleton: Tables
+    report: ScoringReport
+    rescore_at: dt.date | None
+    horizon_months: int
+
+    def build(self, tables: Tables, dates: list[dt.date]) -> pd.DataFrame:
+        """The features of ``tables``' clients at ``dates``: the book's feature list, the
+        models' frozen rate reference."""
+        from predict.features.build import build_features
+
+        rates = rate_table(self.rate_reference, dates)
+        return build_features(tables, dates, self.features_config, self.names,
+                              rate_reference=rates)  # fmt: skip
+
+    def __call__(
+        self, tables: Tables, previous: pd.DataFrame | None, explanations: str | None
+    ) -> ClientScores:
+        report = part_report(self.report)
+        features = self.build(tables, [self.as_of]).reset_index(drop=True)
+        columns = frozenset(features.columns)
+        bundles = apply_support(self.bundles, self.skeleton, self.config, report, columns)
+        report.clients = len(features)
+        features = add_missing_features(features, bundles, self.config.missing_features, report)
+        outputs = self._outputs(features, bundles, report, explanations)
+        if self.rescore_at is not None:
+            previous = rescore_at(tables, self.rescore_at, bundles, self.build, self.config)
+        scores = client_rows(tables, self.as_of, features, outputs, bundles, self.config,
+                             previous, report, self.horizon_months)  # fmt: skip
+        return ClientScores(
+            scores,
+            report,
+            count_unseen(features, bundles),
+            drift_counts(features, outputs, bundles),
+            self.rescore_at is not None and previous is not None,
+        )
+
+    def _outputs(
+        self,
+        features: pd.DataFrame,
+        bundles: Mapping[str, ModelBundle],
+        report: ScoringReport,
+        explanations: str | None,
+    ) -> pd.DataFrame:
+        absent = report.missing_features
+        if explanations is None:
+            return score_chunks(features, bundles, self.config, self.templates, None, None, absent)
+        with ExplanationWriter(explanations) as writer:
+            outputs = score_chunks(
+                features, bundles, self.config, self.templates, writer, None, absent
+            )
+        report.explanation_rows = writer.rows
+        return outputs
+
+
+@dataclass(frozen=True)
+class PartEvents:
+    """The early-warning event triggers of one partition's clients (``rows``: their
+    ``client_id``, indexed as in the book's scores) in the window (start, end]."""
+
+    config: EarlyWarningConfig
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    def __call__(
+        self, tables: Tables, rows: pd.DataFrame | None, explanations: str | None
+    ) -> pd.DataFrame:
+        if rows is None:
+            raise ValueError("early-warning events: the partition's clients are needed")
+        ids = rows["client_id"].astype("str")
+        found = event_triggers(tables, ids, self.start, self.end, self.config)
+        return pd.DataFrame(found, index=ids.index)
+
+
+def combine_events(parts: Sequence[pd.DataFrame], ids: pd.Series) -> dict[str, pd.Series]:
+    """The partitions' event triggers (:class:`PartEvents`) as :func:`event_triggers` of the
+    whole book gives them: code -> detail per client, indexed as ``ids``."""
+    frames = [p for p in parts if len(p.columns)]
+    if not frames:
+        return {}
+    frame = pd.concat(frames).reindex(ids.index)
+    return {code: frame[code] for code in frames[0].columns}
+
+
+def combine_parts(
+    parts: Sequence[ClientScores],
+    bundles: Mapping[str, ModelBundle],
+    report: ScoringReport,
+) -> tuple[pd.DataFrame, dict[str, ModelBundle], DriftCounts]:
+    """The partitions' rows as the whole book's (sorted by client, as one machine gives
+    them), the models applied, the drift counts of the book; ``report`` completed as the
+    whole book's run would fill it."""
+    if not parts:
+        raise ValueError("no partition holds a client: nothing to score")
+    first = parts[0].report
+    for part in parts[1:]:
+        if (part.report.skipped_targets, part.report.missing_features) != (
+            first.skipped_targets,
+            first.missing_features,
+        ):
+            raise RuntimeError("partitions disagree on the models applied or features absent")
+    report.skipped_targets = dict(first.skipped_targets)
+    report.unsupported = dict(first.unsupported)
+    report.missing_features = dict(first.missing_features)
+    applied = {t: b for t, b in bundles.items() if t not in report.skipped_targets}
+    report.clients = sum(p.report.clients for p in parts)
+    report.models = {t: b.version for t, b in applied.items()}
+    report.explanation_rows = sum(p.report.explanation_rows for p in parts)
+    report_unseen(reduce(add_unseen, (p.unseen for p in parts), {}), applied, report)
+    report.calendar_out_of_range = _calendar(parts, applied)
+    drift = reduce(DriftCounts.add, (p.drift for p in parts), DriftCounts())
+    return concat_rows([p.scores for p in parts]), applied, drift
+
+
+def _calendar(
+    parts: Sequence[ClientScores], bundles: Mapping[str, ModelBundle]
+) -> dict[str, dict[str, dict[str, float]]]:
+    """The partitions' calendar features out of range, summed, in the single-run order."""
+    from predict.features.catalogue import CALENDAR
+
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for target in bundles:
+        for name in CALENDAR:
+            found = [
+                f for p in parts if (f := p.report.calendar_out_of_range.get(target, {}).get(name))
+            ]
+            if found:
+                total = dict(found[0])
+                total["below"] = sum(f["below"] for f in found)
+                total["above"] = sum(f["above"] for f in found)
+                out.setdefault(target, {})[name] = total
+    return out
+
+
+def concat_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Partitions' score rows as one frame sorted by client (the single-machine order), each
+    column with the dtype the partitions give it (a partition without a column, e.g. with no
+    client at the previous month end, leaves it missing, not retyped)."""
+    kept = [f for f in frames if len(f)] or list(frames[:1])
+    widest = max(kept, key=lambda f: len(f.columns))
+    columns = list(widest.columns)
+    columns += dict.fromkeys(c for f in kept for c in f.columns if c not in widest.columns)
+    dtypes: dict[str, Any] = {}
+    for frame in kept:
+        for c in frame.columns:
+            dtypes.setdefault(c, frame[c].dtype)
+    out = pd.concat(kept, ignore_index=True)
+    if list(out.columns) != columns:
+        out = out.reindex(columns=columns)
+    out = out.astype({c: d for c, d in dtypes.items() if out[c].dtype != d})
+    return out.sort_values("client_id", kind="stable", ignore_index=True)
+
+
+def part_report(report: ScoringReport) -> ScoringReport:
+    """A partition's fresh report, with what it needs of the driver's: the models skipped
+    so far (the scores say why they are missing) and why."""
+    return ScoringReport(
+        skipped_targets=dict(report.skipped_targets), unsupported=dict(report.unsupported)
+    )
+
+
+__all__ = [
+    "ClientScores",
+    "PartEvents",
+    "PartScorer",
+    "client_rows",
+    "combine_events",
+    "combine_parts",
+    "concat_rows",
+    "part_report",
+    "score_table",
+]
