@@ -61,10 +61,13 @@ def test_grade_change_counts_notches_from_the_reported_grades() -> None:
     assert out.loc["b", "grade_change"] == 2.0  # A -> C: down two notches
     assert out.loc["c", "grade_change"] == -2.0  # D -> B as reported (not the PD 0.9 -> C)
     assert np.isnan(out.loc["d", "grade_change"]) and np.isnan(out.loc["e", "grade_change"])
-    # a previous file on another scale is regraded from its PD
-    previous["rating_grade"] = ["AAA", "AAA", "BB", "B"]
+    # grades off today's scale are regraded from their PD, row by row; a grade of today's
+    # scale is kept whatever the other rows hold
+    previous["rating_grade"] = ["AAA", "AAA", "BB", "C"]
     out = add_grades(_scores(), previous, CFG).set_index("client_id")
-    assert out.loc["c", "previous_rating_grade"] == "C"
+    assert out.loc["c", "previous_rating_grade"] == "C"  # BB -> its PD 0.9 -> C
+    assert out.loc["a", "previous_rating_grade"] == "A"
+    assert out.loc["d", "previous_rating_grade"] == "C"  # as reported, not its PD's B
 
 
 def test_migration_matrix_counts_clients_by_grade_pair() -> None:

@@ -126,3 +126,20 @@ def test_every_headline_key_is_documented_and_the_headline_stays_short() -> None
     keys = set(BINARY_HEADLINE) | set(REGRESSION_HEADLINE) | {"truth_rmse_ratio"}
     assert documented == keys
     assert len(BINARY_HEADLINE) <= MAX_HEADLINE and len(REGRESSION_HEADLINE) + 1 <= MAX_HEADLINE
+
+
+def test_metrics_are_written_to_ten_significant_digits_so_cpus_agree(tmp_path: Path) -> None:
+    # two machines' last bits of the same correlation (seen: an Intel and an AMD run)
+    one, other = binary_detail(), binary_detail()
+    one["test"]["auc"], other["test"]["auc"] = 0.9624873143599171, 0.962487314359917
+    for d in (one, other):
+        d["rows"]["lists"] = [0.12345678901234, float("nan")]
+    a = write_metrics(one, "binary", tmp_path / "a", "churn")
+    b = write_metrics(other, "binary", tmp_path / "b", "churn")
+    detail = json.loads(a[1].read_text())
+    assert (
+        detail["test"]["auc"] == 0.9624873144
+        and json.loads(a[0].read_text())["auc"] == 0.9624873144
+    )
+    assert detail["rows"]["lists"][0] == 0.123456789 and detail["rows"]["test"] == 1000
+    assert a[0].read_text() == b[0].read_text() and a[1].read_text() == b[1].read_text()

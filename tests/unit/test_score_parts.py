@@ -11,7 +11,7 @@ from predict.models.bins import Bins, bin_counts
 from predict.scoring import drift as drift_mod
 from predict.scoring.align import add_unseen, report_unseen
 from predict.scoring.clients import combine_events, concat_rows
-from predict.scoring.grades import GradesConfig, previous_grades, regrade_off_scale
+from predict.scoring.grades import GradesConfig, previous_grades
 from predict.scoring.result import ScoringReport
 from tests.support.scoring import train_bundle
 
@@ -84,9 +84,7 @@ def test_combine_events_puts_each_partitions_triggers_on_its_clients() -> None:
 
 
 @pytest.mark.parametrize("grade", ["3", "ZZ"])
-def test_regrading_an_off_scale_file_before_the_split_grades_parts_as_the_whole(
-    grade: str,
-) -> None:
+def test_previous_grades_are_decided_per_client_so_parts_grade_as_the_whole(grade: str) -> None:
     config = GradesConfig()
     previous = pd.DataFrame(
         {"client_id": ["c1", "c2"], "default_probability": [0.001, 0.2],
@@ -94,10 +92,12 @@ def test_regrading_an_off_scale_file_before_the_split_grades_parts_as_the_whole(
     )  # fmt: skip
     whole = previous_grades(previous, config)
     assert whole is not None
-    # c1's reported grade is kept only when the whole file is on the scale
-    regraded = grade not in config.scale
-    assert (whole["previous_rating_grade"].iloc[0] == config.scale[3]) is not regraded
-    ready = regrade_off_scale(previous, config)
-    parts = [previous_grades(ready.iloc[[k]], config) for k in range(2)]
+    # c1's reported grade is on today's scale: kept whatever c2's row says (PD 0.001 would
+    # grade it scale[2]); c2's is kept when on the scale, else its PD 0.2 is regraded
+    assert whole["previous_rating_grade"].tolist() == [
+        config.scale[3],
+        grade if grade in config.scale else config.scale[9],
+    ]
+    parts = [previous_grades(previous.iloc[[k]], config) for k in range(2)]
     got = pd.concat(parts, ignore_index=True)
     pd.testing.assert_frame_equal(got, whole.reset_index(drop=True))

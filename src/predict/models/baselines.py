@@ -112,7 +112,13 @@ class ScorecardBaseline:
         columns = ColumnTransformer(
             [("num", num, numeric), ("cat", cat, list(self.spec.categorical))]
         )
-        return make_pipeline(columns, LogisticRegression(C=self.c, max_iter=self.max_iter))
+        # Newton-Cholesky to a gradient of 1e-10: converged to the optimum itself, so the
+        # coefficients do not carry the path's rounding (lbfgs stopped at tol 1e-4 gave
+        # probabilities differing by ~1e-10 between two CPUs' BLAS kernels)
+        model = LogisticRegression(
+            C=self.c, max_iter=self.max_iter, solver="newton-cholesky", tol=1e-10
+        )
+        return make_pipeline(columns, model)
 
     def fit(
         self, train: pd.DataFrame, y_train: np.ndarray, valid: pd.DataFrame, y_valid: np.ndarray

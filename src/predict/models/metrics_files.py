@@ -9,7 +9,10 @@
   the model card and MLflow use.
 
 The headline is a pure function of the detail, so it never says anything the detail does
-not.
+not. Both are written with every float rounded to ``DIGITS`` (10) significant digits: the
+last bits of a float sum depend on the CPU's vector kernels (a correlation read
+0.9624873143599171 on one machine, 0.962487314359917 on another), and the committed metrics
+must be the same bytes on any machine (``scripts/check_results.py``).
 """
 
 from __future__ import annotations
@@ -22,6 +25,19 @@ from typing import Any
 from predict import io
 
 DETAIL_FOLDER = "detail"
+DIGITS = 10
+
+
+def rounded(obj: Any, digits: int = DIGITS) -> Any:
+    """``obj`` with every float (in nested dicts and lists) rounded to ``digits`` significant
+    digits; NaN and infinities are kept, everything else unchanged."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{digits}g}")
+    if isinstance(obj, Mapping):
+        return {k: rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [rounded(v, digits) for v in obj]
+    return obj
 
 
 def _entries(block: str, *names: str, prefix: str = "") -> dict[str, tuple[str, str]]:
@@ -88,8 +104,10 @@ def write_metrics(
     detail: Mapping[str, Any], task: str, metrics_dir: str | os.PathLike[str], target: str
 ) -> tuple[Path, Path]:
     """Write the headline (``<target>.json``) and the detail; return both paths."""
-    head = io.write_json(headline_metrics(detail, task), Path(metrics_dir) / f"{target}.json")
-    return head, io.write_json(dict(detail), detail_path(metrics_dir, target))
+    detail = rounded(detail)
+    head_values = rounded(headline_metrics(detail, task))
+    head = io.write_json(head_values, Path(metrics_dir) / f"{target}.json")
+    return head, io.write_json(detail, detail_path(metrics_dir, target))
 
 
 def split_headline(report: Mapping[str, Any]) -> dict[str, float | int | str | bool | None]:
@@ -115,7 +133,8 @@ def split_headline(report: Mapping[str, Any]) -> dict[str, float | int | str | b
 def write_split_metrics(report: Mapping[str, Any], metrics_path: str | os.PathLike[str]) -> Path:
     """``metrics/split.json`` (the headline, a DVC metric) and ``metrics/detail/split.json``."""
     path = Path(metrics_path)
-    io.write_json(dict(report), path.parent / DETAIL_FOLDER / path.name)
+    report = rounded(report)
+    io.write_json(report, path.parent / DETAIL_FOLDER / path.name)
     return io.write_json(split_headline(report), path)
 
 

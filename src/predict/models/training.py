@@ -54,7 +54,7 @@ from predict.models.evaluation import (
     uplift,
 )
 from predict.models.flags import model_flags
-from predict.models.metrics_files import detail_path, write_metrics
+from predict.models.metrics_files import detail_path, rounded, write_metrics
 from predict.models.offset import Offset, OffsetConfig
 from predict.models.potential import PotentialConfig, PotentialUnavailable, potential_reference
 from predict.models.references import (
@@ -647,6 +647,7 @@ def run_training(
     )
     bundle = final_model(bundle, split, config)  # the scoring model: the evaluation fit or refit
     metrics["fits"] = bundle.metadata["fits"]
+    metrics = rounded(metrics)  # 10 significant digits: the same bytes on any CPU
     meta = {
         **bundle.metadata,
         "data_hash": data_hash,

@@ -7,9 +7,9 @@ with no model PD gets no grade (missing). Notches count grades along the scale, 
 ``grade_change = index(now) - index(before)`` is positive for a downgrade (the default grade
 is the last notch).
 
-The previous grade is the one the previous scores file reported when it has a
-``rating_grade`` column whose values are all on today's scale; else the previous PD placed on
-today's scale. The migration matrix counts today's clients by (previous grade, grade), with
+The previous grade is decided client by client: the grade the previous scores file reported
+(``rating_grade``) when it is a grade of today's scale, else the previous PD placed on today's
+scale. The migration matrix counts today's clients by (previous grade, grade), with
 ``(none)`` for a client that had no grade before or has none now.
 """
 
@@ -82,33 +82,28 @@ def notch(grade: pd.Series, config: GradesConfig) -> pd.Series:
 
 
 def previous_grades(previous: pd.DataFrame | None, config: GradesConfig) -> pd.DataFrame | None:
-    """client_id and previous_rating_grade: as reported, else from the previous PD."""
+    """client_id and previous_rating_grade, decided row by row: the reported ``rating_grade``
+    where it is a grade of today's scale, else the previous PD (and ``in_default``) placed on
+    today's scale. Each client's previous grade depends only on its own previous row."""
     if previous is None or "default_probability" not in previous.columns:
         return None
     prev = previous.drop_duplicates("client_id", keep="last")
+    grade = grade_of(prev["default_probability"], prev.get("in_default"), config)
     reported = prev.get("rating_grade")
-    on_scale = reported is not None and reported.dropna().isin(config.scale).all()
-    if reported is not None and not on_scale:
-        log.warning("previous rating grades are not on today's scale: regraded from their PD")
-    if on_scale and reported is not None:
-        grade = reported.astype("str")
-    else:
-        grade = grade_of(prev["default_probability"], prev.get("in_default"), config)
+    if reported is not None:
+        on_scale = reported.isin(config.scale).to_numpy()
+        off = reported.notna().to_numpy() & ~on_scale
+        if off.any():
+            first = prev["client_id"].astype("str").to_numpy()[off][0]
+            log.warning(
+                "previous scores: %d rating grades are not on today's scale (first: client %s, "
+                "%r): those clients are regraded from their previous PD",
+                int(off.sum()), first, reported.to_numpy()[off][0],
+            )  # fmt: skip
+        grade = grade.where(~on_scale, reported.astype("str"))
     return pd.DataFrame(
         {"client_id": prev["client_id"].astype("str"), "previous_rating_grade": grade}
     )
-
-
-def regrade_off_scale(previous: pd.DataFrame, config: GradesConfig) -> pd.DataFrame:
-    """``previous`` without its ``rating_grade`` when any of its grades is off today's scale
-    (as :func:`previous_grades` decides on the whole file: then every previous grade comes
-    from its PD). Applied to the whole file before it is split by client, the parts are
-    graded as the whole would be."""
-    reported = previous.get("rating_grade")
-    if reported is None or reported.dropna().isin(config.scale).all():
-        return previous
-    log.warning("previous rating grades are not on today's scale: regraded from their PD")
-    return previous.drop(columns="rating_grade")
 
 
 def add_grades(

@@ -50,7 +50,7 @@ from predict.scoring.dates import check_scoring_date
 from predict.scoring.drift_check import DriftCounts, drift_counts, drift_from_counts, drift_warnings
 from predict.scoring.early_warning import EventTriggers, early_warning
 from predict.scoring.explain import ExplanationWriter
-from predict.scoring.grades import migration_matrix, regrade_off_scale
+from predict.scoring.grades import migration_matrix
 from predict.scoring.inputs import load_input
 from predict.scoring.outputs import (
     order_columns,
@@ -196,10 +196,8 @@ def score_dataset_snapshot(
     rescore = None
     if previous is None and config.previous == "month_end":
         rescore = previous_month_end(skeleton, as_of)
-    elif previous is not None:
-        previous = regrade_off_scale(previous, config.grades)  # decided on the whole file
-        if report.previous == "none":
-            report.previous = "given"
+    elif previous is not None and report.previous == "none":
+        report.previous = "given"
     scorer = PartScorer(
         as_of, dict(bundles), config, dict(templates), features_config,
         tuple(available_features(skeleton)[0]), rate_reference,
