@@ -51,6 +51,27 @@ def _pricing_book() -> dict[str, pd.DataFrame]:
     return {"clients": clients, "facilities": facilities}
 
 
+@pytest.mark.parametrize("order", [[0, 1, 2], [1, 2, 0], [2, 0, 1]])
+def test_rate_spreads_sum_in_facility_order_whatever_the_row_order(order: list[int]) -> None:
+    # Float sums depend on their order: 0.2 + 0.3 + 0.1 = 0.6 but (0.1 + 0.2) + 0.3 =
+    # 0.6000000000000001. The spreads sum the client's facilities in facility_id order, so
+    # the feature is the same bits however the rows (or, at scale, the ASOF join) order them.
+    clients = frame("clients", [("x", "2020-01-01", "sme", "A", "n", "b1", "rm1", 1e6)])
+    rows = [
+        ("f1", "x", "term_loan", 100_000.0, 0.1, "2020-03-05", "2025-03-05", None),
+        ("f2", "x", "term_loan", 100_000.0, 0.2, "2020-03-06", "2025-03-05", None),
+        ("f3", "x", "term_loan", 100_000.0, 0.3, "2020-03-07", "2025-03-05", None),
+    ]
+    book = {"clients": clients, "facilities": frame("facilities", [rows[k] for k in order])}
+    zero = {"format": rates.FORMAT, "known_at": "2020-12-31", "min_peers": 3,
+            "rows": [{"product": "term_loan", "month": "2020-03", "ref_rate": 0.0}]}  # fmt: skip
+    at = D(2020, 12, 31)
+    feats = build_features(book, [at], rate_reference=rates.frozen_table(zero, [at]))
+    assert _at(feats, "x", at, "rate_spread_all") == ((0.1 + 0.2) + 0.3) / 3  # exactly
+    open_ = ((100_000.0 * 0.1 + 100_000.0 * 0.2) + 100_000.0 * 0.3) / 300_000.0
+    assert _at(feats, "x", at, "rate_spread_open") == open_
+
+
 def test_rate_spreads_by_hand() -> None:
     feats = build_features(_pricing_book(), [D(2020, 2, 29), D(2020, 3, 31), D(2020, 12, 31)])
     assert feats.loc[feats["as_of"] == pd.Timestamp(D(2020, 2, 29)), SPREADS].isna().all().all()

@@ -672,6 +672,9 @@ def rate_spread_ctes(open_t: str) -> list[Cte]:
     scoring the one frozen in the model folder; never from the clients of the statement.
     A facility takes the reference of its month or, without one, of the latest earlier
     month of its product (ASOF join); without any, it has no spread.
+    The sums run over the client's facilities in facility_id order (ordered lists): the
+    ASOF join hands the rows over in an order that depends on the other clients of the
+    statement, and a float sum's last bit on that order.
     A rate set at origination or at a repricing carries the base rate of that month and a
     premium for the borrower's risk then: the spread keeps the premium. (Against the
     origination month's reference, a line repriced after the base rate moved would carry
@@ -682,9 +685,11 @@ def rate_spread_ctes(open_t: str) -> list[Cte]:
         Cte(
             "spread_f",
             f"""SELECT s.cid, s.midx,
-  sum(f.limit_amount * (f.interest_rate - r.ref_rate)) FILTER (WHERE {open_t})
-    / nullif(sum(f.limit_amount) FILTER (WHERE {open_t}), 0) AS spread_open,
-  avg(f.interest_rate - r.ref_rate) AS spread_all
+  list_sum(list(f.limit_amount * (f.interest_rate - r.ref_rate) ORDER BY f.facility_id)
+    FILTER (WHERE {open_t}))
+    / nullif(list_sum(list(f.limit_amount ORDER BY f.facility_id) FILTER (WHERE {open_t})), 0)
+    AS spread_open,
+  list_avg(list(f.interest_rate - r.ref_rate ORDER BY f.facility_id)) AS spread_all
 FROM snap s JOIN fac_at f ON f.cid = s.cid AND f.midx = s.midx
 ASOF JOIN rate_ref r ON r.midx = s.midx AND r.product = f.product
   AND {midx("f.rate_set")} >= r.omidx

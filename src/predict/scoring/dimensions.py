@@ -360,9 +360,14 @@ def relationship_index(dims: pd.DataFrame, config: DimensionsConfig) -> tuple[pd
     weights = np.array([config.dimension(d).weight for d in DIMENSIONS])
     values = dims[[f"{d}_score" for d in DIMENSIONS]].to_numpy(dtype="float64")
     known = ~np.isnan(values)
-    w = np.where(known, weights, 0.0)
-    total = np.where(known, values, 0.0) @ weights
-    wsum = w.sum(axis=1)
+    # Summed dimension by dimension in a fixed order, element-wise: a matrix product (BLAS)
+    # rounds a row differently with the number of rows and the CPU, and a client's index
+    # must be the same bits alone as within the book.
+    total = np.zeros(len(values))
+    wsum = np.zeros(len(values))
+    for j, weight in enumerate(weights):
+        total += np.where(known[:, j], values[:, j] * weight, 0.0)
+        wsum += np.where(known[:, j], weight, 0.0)
     count = known.sum(axis=1)
     index = np.where(
         (count >= config.min_dimensions) & (wsum > 0), total / np.where(wsum > 0, wsum, 1), np.nan
