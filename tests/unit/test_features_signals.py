@@ -70,6 +70,7 @@ def test_rate_spreads_sum_in_facility_order_whatever_the_row_order(order: list[i
     assert _at(feats, "x", at, "rate_spread_all") == ((0.1 + 0.2) + 0.3) / 3  # exactly
     open_ = ((100_000.0 * 0.1 + 100_000.0 * 0.2) + 100_000.0 * 0.3) / 300_000.0
     assert _at(feats, "x", at, "rate_spread_open") == open_
+    assert _at(feats, "x", at, "avg_interest_rate") == open_  # the reference is 0
 
 
 def test_rate_spreads_by_hand() -> None:

@@ -551,6 +551,7 @@ def facility_ctes(terms: bool = False) -> list[Cte]:
         return f"(f.opened <= {day} AND (f.closed IS NULL OR f.closed > {day}))"
 
     rated = f"{open_t} AND f.interest_rate IS NOT NULL"
+    maturing = f"{open_t} AND f.maturity <= last_day(s.as_of + INTERVAL 12 MONTH)"
     return [
         Cte(
             "fac",
@@ -566,17 +567,16 @@ def facility_ctes(terms: bool = False) -> list[Cte]:
             f"""SELECT s.cid, s.midx,
   count(*) FILTER (WHERE {open_t}) AS n_open,
   count(DISTINCT f.product) FILTER (WHERE {open_t}) AS n_products,
-  sum(f.limit_amount) FILTER (WHERE {open_t}) AS total_limit,
-  sum(f.limit_m3) FILTER (WHERE {open_at("s.as_of_m3")}) AS limit_m3,
-  sum(f.limit_m6) FILTER (WHERE {open_at("s.as_of_m6")}) AS limit_m6,
-  sum(f.limit_amount * f.interest_rate) FILTER (WHERE {rated})
-    / nullif(sum(f.limit_amount) FILTER (WHERE {rated}), 0) AS avg_rate,
+  {ordered_sum("f.limit_amount", open_t)} AS total_limit,
+  {ordered_sum("f.limit_m3", open_at("s.as_of_m3"))} AS limit_m3,
+  {ordered_sum("f.limit_m6", open_at("s.as_of_m6"))} AS limit_m6,
+  {ordered_sum("f.limit_amount * f.interest_rate", rated)}
+    / nullif({ordered_sum("f.limit_amount", rated)}, 0) AS avg_rate,
   min(date_diff('day', s.as_of, f.maturity)) FILTER (WHERE {open_t} AND f.maturity IS NOT NULL)
     / {DAYS_PER_MONTH} AS months_to_maturity,
   max(date_diff('day', s.as_of, f.maturity)) FILTER (WHERE {open_t} AND f.maturity IS NOT NULL)
     / {DAYS_PER_MONTH} AS months_to_last_maturity,
-  sum(f.limit_amount) FILTER (WHERE {open_t}
-    AND f.maturity <= last_day(s.as_of + INTERVAL 12 MONTH)) AS limit_maturing_12m,
+  {ordered_sum("f.limit_amount", maturing)} AS limit_maturing_12m,
   count(*) FILTER (WHERE f.opened > s.as_of_m12) AS opened_12m,
   count(*) FILTER (WHERE f.closed > s.as_of_m12 AND f.closed <= s.as_of) AS closed_12m,
   count(DISTINCT f.opened) AS n_deals,
@@ -662,6 +662,15 @@ def terms_ctes(terms: bool) -> list[Cte]:
     ]
 
 
+def ordered_sum(expr: str, where: str) -> str:
+    """SQL: the sum of ``expr`` over a client's facilities (``fac_at f``) meeting ``where``,
+    added in facility_id order (NULL without any). The joins behind ``fac_at`` (ASOF, hash)
+    hand the rows over in an order that depends on the other clients of the statement, and
+    a float sum's last bit depends on its order: ordered, a client's features are the same
+    bits alone, in a partition or within the whole book."""
+    return f"list_sum(list({expr} ORDER BY f.facility_id) FILTER (WHERE {where}))"
+
+
 def rate_spread_ctes(open_t: str) -> list[Cte]:
     """The spread of each facility's rate in force at t over the reference rate of its
     product for the month that rate was set (``fac_at.rate_set``: the origination month
@@ -672,9 +681,7 @@ def rate_spread_ctes(open_t: str) -> list[Cte]:
     scoring the one frozen in the model folder; never from the clients of the statement.
     A facility takes the reference of its month or, without one, of the latest earlier
     month of its product (ASOF join); without any, it has no spread.
-    The sums run over the client's facilities in facility_id order (ordered lists): the
-    ASOF join hands the rows over in an order that depends on the other clients of the
-    statement, and a float sum's last bit on that order.
+    The sums run over the client's facilities in facility_id order (:func:`ordered_sum`).
     A rate set at origination or at a repricing carries the base rate of that month and a
     premium for the borrower's risk then: the spread keeps the premium. (Against the
     origination month's reference, a line repriced after the base rate moved would carry
@@ -685,10 +692,8 @@ def rate_spread_ctes(open_t: str) -> list[Cte]:
         Cte(
             "spread_f",
             f"""SELECT s.cid, s.midx,
-  list_sum(list(f.limit_amount * (f.interest_rate - r.ref_rate) ORDER BY f.facility_id)
-    FILTER (WHERE {open_t}))
-    / nullif(list_sum(list(f.limit_amount ORDER BY f.facility_id) FILTER (WHERE {open_t})), 0)
-    AS spread_open,
+  {ordered_sum("f.limit_amount * (f.interest_rate - r.ref_rate)", open_t)}
+    / nullif({ordered_sum("f.limit_amount", open_t)}, 0) AS spread_open,
   list_avg(list(f.interest_rate - r.ref_rate ORDER BY f.facility_id)) AS spread_all
 FROM snap s JOIN fac_at f ON f.cid = s.cid AND f.midx = s.midx
 ASOF JOIN rate_ref r ON r.midx = s.midx AND r.product = f.product
