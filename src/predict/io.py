@@ -166,6 +166,13 @@ def _escape_cell(value: Any) -> Any:
     return value
 
 
+def unescape_cell(value: Any) -> Any:
+    """The text :func:`_escape_cell` escaped, as it was (``'=x`` -> ``=x``); else unchanged."""
+    if isinstance(value, str) and value.startswith("'") and value[1:].startswith(FORMULA_TRIGGERS):
+        return value[1:] if _escape_cell(value[1:]) == value else value
+    return value
+
+
 def escape_formulas(df: pd.DataFrame) -> pd.DataFrame:
     """Text cells a spreadsheet would run as a formula, prefixed with ``'`` (OWASP CSV injection).
 

@@ -290,8 +290,8 @@ def test_score_from_a_dataset_with_a_previous_file_equals_the_single_machine_run
     scoring_book: ScoringBook, cluster: Client, tmp_path: Path
 ) -> None:
     """A given previous scoring is split by client to the workers; its grades, one of them
-    off today's scale, are regraded from the PD on the whole file first, as one machine
-    does: the change columns, grades and early-warning list equal the single machine's."""
+    off today's scale (that client's regraded from its PD, as one machine does), the change
+    columns and the early-warning list equal the single machine's."""
     dataset = tmp_path / "partitioned"
     ds.write_dataset(scoring_book.raw, dataset, ds.PartitionConfig(partitions=3))
     config = ScoreConfig(chunk_size=100, previous="none")

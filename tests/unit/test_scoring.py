@@ -29,6 +29,7 @@ from predict.scoring.config import ScoreConfig
 from predict.scoring.early_warning import EARLY_WARNING_COLUMNS
 from predict.scoring.explain import BASE_FEATURE
 from predict.scoring.outputs import SCORE_COLUMNS
+from predict.scoring.previous import read_previous
 from predict.scoring.reasons import catalogue_templates
 from predict.scoring.result import ScoringResult
 from predict.scoring.run import score_folder, score_snapshot
@@ -199,18 +200,56 @@ def test_chunk_size_does_not_change_any_result(scoring_book: Book, tmp_path: Pat
 def test_given_previous_scores_are_compared_with_and_top_k_is_kept(
     scoring_book: Book, scored: tuple[Path, ScoringResult], tmp_path: Path
 ) -> None:
+    before = dt.date(2025, 11, 30)
+    first = _score(scoring_book, tmp_path / "before", as_of=before)
     config = dataclasses.replace(FAST, explanations_top_k=3)
-    second = _score(scoring_book, tmp_path, config, previous_path=scored[0] / "scores.parquet")
-    assert second.scores["default_probability_change"].abs().max() == 0.0
-    assert (second.scores["previous_as_of"] == pd.Timestamp(AS_OF)).all()
-    same = second.scores["previous_lifecycle_stage"] == second.scores["lifecycle_stage"]
-    assert same.all()  # the given file's stages, at the same as-of date
-    assert second.early_warning.empty  # nothing moved
-    expl = pd.read_parquet(tmp_path / "explanations.parquet")
+    second = _score(scoring_book, tmp_path / "now", config,
+                    previous_path=tmp_path / "before" / "scores.parquet")  # fmt: skip
+    got = second.scores.set_index("client_id")
+    then = first.scores.set_index("client_id")
+    assert (got.loc[then.index, "previous_as_of"] == pd.Timestamp(before)).all()
+    assert got.drop(then.index)["previous_as_of"].isna().all()  # onboarded since
+    change = got.loc[then.index, "default_probability"] - then["default_probability"]
+    pd.testing.assert_series_equal(
+        got.loc[then.index, "default_probability_change"], change, check_names=False
+    )
+    assert got.loc[then.index, "previous_lifecycle_stage"].tolist() == (
+        then["lifecycle_stage"].tolist()
+    )
+    # the file of the month end before gives what rescoring that month end gives
+    rescored = scored[1].scores.set_index("client_id").loc[got.index]
+    for c in ("previous_default_probability", "previous_churn_probability"):
+        pd.testing.assert_series_equal(got[c], rescored[c], check_names=False)
+    expl = pd.read_parquet(tmp_path / "now" / "explanations.parquet")
     per_client = (
         expl[expl["feature"] != BASE_FEATURE].groupby(["client_id", "target"], observed=True).size()
     )
     assert per_client.max() == 3
+
+
+def test_a_previous_scoring_not_before_the_as_of_is_refused(
+    scoring_book: Book, scored: tuple[Path, ScoringResult], tmp_path: Path
+) -> None:
+    # the same month's scores (or a later month's) would compare with the future and empty
+    # the early-warning event window: refused, naming the rule and the first client
+    with pytest.raises(ValueError, match="as_of must be before the scoring as-of 2025-12-31"):
+        _score(scoring_book, tmp_path / "out", previous_path=scored[0] / "scores.parquet")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_csv_previous_file_reads_back_as_written(tmp_path: Path) -> None:
+    scores = pd.DataFrame(
+        {"client_id": ["00123", "=45", "-7"], "as_of": ["2025-11-30"] * 3,
+         "default_probability": [0.01, 0.2, 0.003], "rating_grade": ["3", "10", "D"]}
+    )  # fmt: skip
+    path = io.write_csv(scores, tmp_path / "scores.csv")
+    assert "'=45" in path.read_text()  # escaped for spreadsheets
+    back = read_previous(path)
+    assert back["client_id"].tolist() == ["00123", "=45", "-7"]
+    assert back["rating_grade"].tolist() == ["3", "10", "D"]
+    io.write_csv(pd.concat([scores, scores.iloc[[0]]]), tmp_path / "twice.csv")
+    with pytest.raises(ValueError, match=r"client_id must be unique.*'00123' in rows \[0, 3\]"):
+        read_previous(tmp_path / "twice.csv")
 
 
 def test_a_missing_model_folder_skips_that_target(scoring_book: Book, tmp_path: Path) -> None:

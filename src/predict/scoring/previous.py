@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from predict import io
 from predict.models.store import ModelBundle
 from predict.scoring.align import add_missing_features
 from predict.scoring.chunks import predict_outputs
@@ -25,12 +26,25 @@ log = logging.getLogger(__name__)
 FeatureBuilder = Callable[[Mapping[str, pd.DataFrame], list[dt.date]], pd.DataFrame]
 
 
+# Text columns of a previous scores file: read as text from a CSV, so that ids such as
+# "00123" and grades such as "3" come back as written (pandas would make numbers of them).
+TEXT_COLUMNS = ("client_id", "rating_grade", "lifecycle_stage", "segment")
+
+
 def read_previous(path: str | os.PathLike[str]) -> pd.DataFrame:
-    """A previous ``scores.parquet`` (or ``.csv``) with client_id, as_of and probabilities."""
+    """A previous ``scores.parquet`` (or ``.csv``, as ``predict score`` writes it) with
+    client_id, as_of and some outputs: one row per client, refused otherwise."""
     p = Path(path)
     if not p.is_file():
         raise FileNotFoundError(f"previous scores {p} not found")
-    frame = pd.read_csv(p) if p.suffix == ".csv" else pd.read_parquet(p)
+    if p.suffix == ".csv":
+        head = pd.read_csv(p, nrows=0).columns
+        frame = pd.read_csv(p, dtype={c: "str" for c in TEXT_COLUMNS if c in head})
+        for c in TEXT_COLUMNS:  # the CSV writer's formula escaping undone
+            if c in frame.columns:
+                frame[c] = frame[c].map(io.unescape_cell, na_action="ignore").astype("str")
+    else:
+        frame = pd.read_parquet(p)
     needed = {"client_id", "as_of"}
     if not needed <= set(frame.columns) or not set(PREVIOUS_COLUMNS) & set(frame.columns):
         raise ValueError(
@@ -39,7 +53,32 @@ def read_previous(path: str | os.PathLike[str]) -> pd.DataFrame:
         )
     frame["client_id"] = frame["client_id"].astype("str")
     frame["as_of"] = pd.to_datetime(frame["as_of"]).astype("datetime64[s]")
+    twice = frame["client_id"].duplicated(keep=False)
+    if twice.any():
+        first = frame.loc[twice, "client_id"].iloc[0]
+        raise ValueError(
+            f"previous scores {p}: column client_id must be unique (one scoring per client); "
+            f"{int(frame.loc[twice, 'client_id'].nunique())} clients appear more than once "
+            f"(first: {first!r} in rows {frame.index[frame['client_id'] == first].tolist()[:5]})"
+        )
+    if frame["as_of"].isna().any():
+        row = int(frame.index[frame["as_of"].isna()][0])
+        raise ValueError(f"previous scores {p}: column as_of is empty in row {row}")
     return frame
+
+
+def require_before(previous: pd.DataFrame, as_of: dt.date, source: object = "") -> None:
+    """Refuse a previous scoring that is not strictly before ``as_of``: changes against a
+    later (or the same) scoring would compare with the future, and the early-warning event
+    window (previous as-of, as-of] would be empty or reversed."""
+    late = previous["as_of"] >= pd.Timestamp(as_of)
+    if late.any():
+        row = previous.loc[late].iloc[0]
+        raise ValueError(
+            f"previous scores {source}: column as_of must be before the scoring as-of "
+            f"{as_of.isoformat()}; {int(late.sum())} rows are not (first: client "
+            f"{row['client_id']!r}, as_of {pd.Timestamp(row['as_of']).date().isoformat()})"
+        )
 
 
 def previous_month_end(tables: Mapping[str, pd.DataFrame], as_of: dt.date) -> dt.date | None:

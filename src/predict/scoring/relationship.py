@@ -498,6 +498,8 @@ def add_previous(scores: pd.DataFrame, previous: pd.DataFrame | None) -> pd.Data
     prev = prev.astype({"client_id": "str"}).drop_duplicates("client_id", keep="last")
     out = scores.drop(columns=[c for c in prev.columns if c != "client_id" and c in scores.columns])
     out = out.merge(prev, on="client_id", how="left", validate="one_to_one")
+    matched = int(out["previous_as_of"].notna().sum())
+    log.info("previous scoring: %d of %d clients found in it", matched, len(out))
     for c in PREVIOUS_COLUMNS:
         if c in out.columns and f"previous_{c}" in out.columns:
             name = "contribution_change" if c == "expected_contribution" else f"{c}_change"

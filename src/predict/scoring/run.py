@@ -62,6 +62,7 @@ from predict.scoring.previous import (
     FeatureBuilder,
     previous_month_end,
     read_previous,
+    require_before,
     rescore_previous,
 )
 from predict.scoring.reasons import ReasonTemplate
@@ -96,6 +97,8 @@ def score_snapshot(
     """
     report = report or ScoringReport()
     progress = progress or SilentProgress()
+    if previous is not None:
+        require_before(previous, as_of, report.previous)
     bundles = apply_support(bundles, tables, config, report)
     task = progress.task("features", total=None)
     features = build(tables, [as_of]).reset_index(drop=True)
@@ -191,6 +194,8 @@ def score_dataset_snapshot(
     from predict.features.build import available_features
 
     report = report or ScoringReport()
+    if previous is not None:
+        require_before(previous, as_of, report.previous)
     bundles = apply_support(bundles, skeleton, config, report)
     report.as_of = as_of.isoformat()
     rescore = None
