@@ -452,6 +452,29 @@ def test_every_output_file_carries_the_run_id_and_as_of(
     assert check_one_run(out) == (run_id, as_of)
 
 
+def test_a_table_with_every_row_quarantined_scores_as_an_absent_table(
+    scoring_book: Book, tmp_path: Path
+) -> None:
+    # every balance invalid: not "no balance" (fully drawn, utilisation 1, no DPD trigger
+    # missing) but unknown, exactly as without the file
+    def copy(name: str) -> Path:
+        folder = tmp_path / name
+        shutil.copytree(scoring_book.raw, folder)
+        return folder
+
+    broken, absent = copy("broken"), copy("absent")
+    balances = pd.read_parquet(broken / "facility_balances.parquet")
+    balances.assign(outstanding=-1.0).to_parquet(broken / "facility_balances.parquet")
+    (absent / "facility_balances.parquet").unlink()
+    config = dataclasses.replace(FAST, max_unavailable_gain=0.99)
+    got = _score(scoring_book, tmp_path / "out1", config, raw=broken, validated=False)
+    want = _score(scoring_book, tmp_path / "out2", config, raw=absent, validated=False)
+    assert got.scores["utilisation"].isna().all()
+    assert "new_dpd: no facility_balances" in got.report.early_warning_not_evaluated
+    exposure = ["drawn", "undrawn", "utilisation", "ead", "funded_drawn", "expected_loss"]
+    pd.testing.assert_frame_equal(got.scores[exposure], want.scores[exposure])
+
+
 def test_a_failed_run_leaves_the_previous_outputs_whole(scoring_book: Book, tmp_path: Path) -> None:
     """The run writes beside the output folder and swaps it in at the end: a run that fails
     midway (here: previous scores that are not there, after the data was read) changes

@@ -52,7 +52,8 @@ def _row_errors(result: ValidationResult) -> pd.DataFrame:
 def _assert_accounted(result: ValidationResult) -> None:
     for name, counts in result.counts.items():
         assert counts.rows_in == counts.rows_valid + counts.rows_quarantined, name
-        assert len(result.tables[name]) == counts.rows_valid
+        # a table none of whose rows is valid is absent (optional) or stops the run (clients)
+        assert (len(result.tables[name]) if name in result.tables else 0) == counts.rows_valid
         assert len(result.quarantined[name]) == counts.rows_quarantined
 
 
@@ -344,6 +345,26 @@ def test_empty_clients_is_an_error_and_empty_optional_table_a_warning(tmp_path: 
     frames["clients"] = frames["clients"].iloc[:0]
     result = validate_folder(write_folder(tmp_path / "raw2", frames), LENIENT)
     assert not result.ok and "table_empty" in _fatal_rules(result)
+
+
+def test_an_optional_table_with_every_row_quarantined_is_absent(tmp_path: Path) -> None:
+    # as an empty file: scoring then says what it cannot evaluate, rather than reading
+    # "no balances" as fully drawn facilities or "no events" as none happened
+    frames = contract_frames()
+    frames["facility_balances"]["outstanding"] = "-1"
+    result = validate_folder(write_folder(tmp_path / "raw", frames), LENIENT)
+    assert result.ok
+    assert "facility_balances" not in result.tables and "facility_balances" in result.absent
+    counts = result.counts["facility_balances"]
+    assert counts.rows_valid == 0 and counts.rows_quarantined == counts.rows_in > 0
+    assert len(result.quarantined["facility_balances"]) == counts.rows_in  # nothing lost
+    write_validated(result, tmp_path / "validated", tmp_path / "quarantine", tmp_path / "rep")
+    assert not (tmp_path / "validated" / "facility_balances.parquet").exists()
+    assert "facility_balances" not in load_validated(tmp_path / "validated")
+    # an empty optional table file in a validated folder (older runs) reads as absent too
+    frames_now = load_validated(tmp_path / "validated")
+    frames_now["interactions"].iloc[:0].to_parquet(tmp_path / "validated" / "interactions.parquet")
+    assert "interactions" not in load_validated(tmp_path / "validated")
 
 
 def test_parquet_input_gives_the_same_tables_as_csv(tmp_path: Path) -> None:

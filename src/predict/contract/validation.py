@@ -183,9 +183,12 @@ def validate_folder(
         result.counts[name] = TableCounts(len(raw), len(valid), len(quarantined))
         parents[name] = _parent_keys(TABLES[name], raw, valid)
         if valid.empty:
-            what = "the run stops" if TABLES[name].required else "it is as good as absent"
+            what = "the run stops" if TABLES[name].required else "treated as absent"
             detail = f"table {name}: none of its {len(raw)} row(s) is valid ({what})"
             issues.add(name, "no_valid_rows", detail)
+            if not TABLES[name].required:  # as an empty file: absent, not a table of no rows
+                del result.tables[name]
+                result.absent += (name,)
     result.issues = issues.frame()
     return result
 
@@ -635,8 +638,12 @@ def load_validated(folder: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
     root = Path(folder)
     if not (root / "clients.parquet").is_file():
         raise FileNotFoundError(f"{root}: no clients.parquet; run the validate stage first")
-    return {
+    tables = {
         name: cast_to_contract(pd.read_parquet(path), table)
         for name, table in TABLES.items()
         if (path := root / f"{name}.parquet").is_file()
     }
+    for name in [n for n, frame in tables.items() if frame.empty and not TABLES[n].required]:
+        logger.warning("%s: table %s has no rows: treated as absent", root, name)
+        del tables[name]
+    return tables

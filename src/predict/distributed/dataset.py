@@ -192,6 +192,10 @@ def write_dataset(
     if not (source / "clients.parquet").is_file():
         raise FileNotFoundError(f"{source}: no clients.parquet; run the validate stage first")
     names = [n for n in TABLES if (source / f"{n}.parquet").is_file()]
+    empty = [n for n in names if not TABLES[n].required and _rows(source / f"{n}.parquet") == 0]
+    for n in empty:  # as load_validated: an empty optional table is absent
+        logger.warning("%s: table %s has no rows: treated as absent", source, n)
+    names = [n for n in names if n not in empty]
     owners = _owners(source)
     with atomic_dir(out_dir) as tmp:
         (tmp / SKELETON).mkdir()
@@ -222,6 +226,12 @@ def write_dataset(
         sum(sum(counts) for counts in rows.values()),
     )
     return digest
+
+
+def _rows(path: Path) -> int:
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def _book_tables(source: Path) -> dict[str, pd.DataFrame]:
