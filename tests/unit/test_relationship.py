@@ -89,6 +89,42 @@ def test_facility_exposure_is_point_in_time() -> None:
     assert fac.loc["f6", "drawn"] == 30.0 and fac.loc["f6", "ead"] == 30.0
 
 
+def test_a_line_closed_on_paper_still_owing_at_the_month_end_is_exposure() -> None:
+    # f5 (c's term loan, 80) closed on 2024-05-15; its April balance is history, but a
+    # balance of 25 at the as-of month end is still owed: EAD 25, nothing undrawn. The
+    # features' has_exposure counts it, so the PD's population and the EAD's agree.
+    t = _tables()
+    late = pd.DataFrame(
+        {"facility_id": ["f5"], "month_end": [AS_OF], "outstanding": [25.0], "days_past_due": [0]}
+    ).astype({"facility_id": "str"})
+    t["facility_balances"] = pd.concat([t["facility_balances"], late], ignore_index=True)
+    fac = facility_exposure(t["facilities"], t["facility_balances"], AS_OF, CFG)
+    row = fac.set_index("facility_id").loc["f5"]
+    assert (row["drawn"], row["undrawn"], row["ead"]) == (25.0, 0.0, 25.0)
+    assert row["undrawn_source"] == "closed" and row["lgd"] == 0.2  # term loan
+    c = client_exposure(t, AS_OF, CFG).set_index("client_id").loc["c"]
+    assert (c["ead"], c["drawn"], c["utilisation"]) == (25.0, 25.0, 1.0)
+    assert c["open_facilities"] == 0 and c["limit_total"] == 0.0  # the line is closed
+    # without a balance at the month end (only April's) f5 stays out, as before
+    assert "f5" not in set(facility_exposure(*_tables().values(), AS_OF, CFG)["facility_id"])
+
+
+def test_products_without_their_own_parameters_are_named_in_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    t = _tables()
+    t["facilities"].loc[1, "product"] = "overdraft"  # f2, open
+    with caplog.at_level("WARNING", logger="predict.scoring.relationship"):
+        fac = facility_exposure(t["facilities"], t["facility_balances"], AS_OF, CFG)
+    said = {r.getMessage().split(" take")[0].split(".")[-1]: r.getMessage() for r in caplog.records}
+    lgd = "take the default lgd 0.45: overdraft (1 facilities), guarantee (1 facilities)"
+    assert said["lgd"].endswith(lgd)
+    assert said["ccf"].startswith("products not in score.relationship.ccf take the default ccf 1.0")
+    # f2 and the term loans (f5, f6: no CCF of their own in CFG), closed f5 included
+    assert "overdraft (1 facilities)" in said["ccf"] and "term_loan (2 facilities)" in said["ccf"]
+    assert fac.set_index("facility_id").loc["f2", "lgd"] == 0.45
+
+
 def test_client_exposure_weights_lgd_by_ead() -> None:
     exp = client_exposure(_tables(), AS_OF, CFG)
     assert exp is not None

@@ -280,25 +280,23 @@ def facility_exposure(
     config: RelationshipConfig,
     terms: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """Point-in-time exposure of each facility open at ``as_of`` (one row per facility), on
-    the terms in force at ``as_of`` (``terms``: the optional ``facility_terms`` table)."""
+    """Point-in-time exposure at ``as_of`` (one row per facility), on the terms in force at
+    ``as_of`` (``terms``: the optional ``facility_terms`` table): every facility open at
+    ``as_of``, and every facility closed on paper that still has a balance outstanding at
+    the ``as_of`` month end (the features' ``has_exposure`` counts it: the client is in the
+    default model's population, so its exposure must be too); such a closed line's EAD is
+    its balance (``undrawn`` 0, ``undrawn_source`` ``closed``: nothing more can be drawn)."""
     t = _timestamp(as_of)
     facilities = terms_in_force(facilities, terms, t)
-    open_ = facilities[
-        (facilities["origination_date"] <= t) & ~(facilities["closed_date"] <= t).fillna(False)
-    ]
-    cols = ["facility_id", "client_id", "product", "limit_amount"]
-    out = open_[cols].copy()
-    maturity = open_.get("maturity_date", pd.Series(pd.NaT, index=open_.index))
-    out["maturity_years"] = ((pd.to_datetime(maturity) - t).dt.days / 365.25).clip(lower=0.0)
+    started = facilities["origination_date"] <= t
+    closed = (facilities["closed_date"] <= t).fillna(False)
+    open_ = facilities[started & ~closed]
+    out = _facility_terms(open_, t, config)
+    _warn_unlisted_products(facilities.loc[started, "product"], config)
     latest = _latest_balances(balances, t)
     out = out.merge(latest, on="facility_id", how="left")
     limit = out["limit_amount"].astype("float64")
     product = out["product"].astype("str")
-    out["ccf"] = product.map(config.ccf).astype("float64").fillna(config.default_ccf)
-    out["lgd"] = product.map(config.lgd).astype("float64").fillna(config.default_lgd)
-    funded = product.map(config.funded).astype("object").fillna(config.default_funded)
-    out["funded"] = funded.astype("bool")
     if balances is None:
         log.warning(
             "no facility_balances table: drawn, undrawn and utilisation are unknown; "
@@ -318,14 +316,80 @@ def facility_exposure(
             t.date(),
         )
     out["drawn"] = out["drawn"].astype("float64").fillna(limit)
-    rule = product.map(config.undrawn).fillna(config.default_undrawn)
+    rule = product.map(config.undrawn).fillna(config.default_undrawn).astype("str")
     headroom = (limit - out["drawn"]).clip(lower=0.0)
     by_rule = pd.Series(np.where(rule == "headroom", headroom, 0.0), index=out.index)
     given = out["available"].astype("float64")
     out["undrawn"] = given.where(given.notna(), by_rule).clip(lower=0.0)
     out["undrawn_source"] = np.where(given.notna(), "available", "rule:" + rule)
     out["ead"] = out["drawn"] + out["ccf"] * out["undrawn"]
+    owed = _closed_with_balance(facilities[started & closed], balances, t, config)
+    return out if owed.empty else pd.concat([out, owed], ignore_index=True)
+
+
+def _facility_terms(
+    facilities: pd.DataFrame, t: pd.Timestamp, config: RelationshipConfig
+) -> pd.DataFrame:
+    """facility_id, client_id, product, limit, maturity in years, CCF, LGD and funded."""
+    out = facilities[["facility_id", "client_id", "product", "limit_amount"]].copy()
+    maturity = facilities.get("maturity_date", pd.Series(pd.NaT, index=facilities.index))
+    out["maturity_years"] = ((pd.to_datetime(maturity) - t).dt.days / 365.25).clip(lower=0.0)
+    product = out["product"].astype("str")
+    out["ccf"] = product.map(config.ccf).astype("float64").fillna(config.default_ccf)
+    out["lgd"] = product.map(config.lgd).astype("float64").fillna(config.default_lgd)
+    funded = product.map(config.funded).astype("object").fillna(config.default_funded)
+    out["funded"] = funded.astype("bool")
     return out
+
+
+def _closed_with_balance(
+    closed: pd.DataFrame,
+    balances: pd.DataFrame | None,
+    t: pd.Timestamp,
+    config: RelationshipConfig,
+) -> pd.DataFrame:
+    """The facilities closed on or before ``t`` with a balance outstanding at the month end
+    ``t`` (> 0): drawn = that balance, undrawn 0, EAD = drawn."""
+    if balances is None or balances.empty or closed.empty:
+        return pd.DataFrame()
+    at_t = balances.loc[
+        (pd.to_datetime(balances["month_end"]) == t) & (balances["outstanding"] > 0),
+        ["facility_id", "outstanding"],
+    ]
+    drawn = at_t.groupby(at_t["facility_id"].astype("str"))["outstanding"].sum()
+    owed = closed[closed["facility_id"].astype("str").isin(drawn.index)]
+    if owed.empty:
+        return pd.DataFrame()
+    out = _facility_terms(owed, t, config).reset_index(drop=True)
+    out["drawn"] = out["facility_id"].astype("str").map(drawn).astype("float64")
+    out["available"] = np.nan
+    out["undrawn"] = 0.0
+    out["undrawn_source"] = "closed"
+    out["ead"] = out["drawn"]
+    log.warning(
+        "%d facilities closed on or before %s still have a balance outstanding at that month "
+        "end (%s in all): counted as exposure (EAD = the balance)",
+        len(out), t.date(), f"{out['drawn'].sum():,.0f}",
+    )  # fmt: skip
+    return out
+
+
+def _warn_unlisted_products(products: pd.Series, config: RelationshipConfig) -> None:
+    """Say which product codes take a default CCF, LGD or undrawn rule (not listed)."""
+    codes = products.astype("str")
+    defaults: dict[str, tuple[Mapping[str, object], object]] = {
+        "ccf": (config.ccf, config.default_ccf),
+        "lgd": (config.lgd, config.default_lgd),
+        "undrawn": (config.undrawn, config.default_undrawn),
+    }
+    for name, (listed, default) in defaults.items():
+        unlisted = codes[~codes.isin(list(listed))].value_counts()
+        if not unlisted.empty:
+            log.warning(
+                "products not in score.relationship.%s take the default %s %s: %s",
+                name, name, default,
+                ", ".join(f"{p} ({n} facilities)" for p, n in unlisted.items()),
+            )  # fmt: skip
 
 
 def _latest_balances(balances: pd.DataFrame | None, t: pd.Timestamp) -> pd.DataFrame:
@@ -373,11 +437,13 @@ def client_exposure(
     fac["m_x_ead"] = (fac["maturity_years"] * fac["ead"]).where(dated, 0.0)
     fac["dated_ead"] = fac["ead"].where(dated, 0.0)
     fac["drawn_unknown"] = fac["drawn"].isna() | fac["undrawn"].isna()
+    fac["is_open"] = fac["undrawn_source"].ne("closed")  # a closed line still owing is not
+    fac["open_limit"] = fac["limit_amount"].where(fac["is_open"], 0.0)
     g = (
         fac.groupby("client_id", sort=False)
         .agg(
-            open_facilities=("facility_id", "size"),
-            limit_total=("limit_amount", "sum"),
+            open_facilities=("is_open", "sum"),
+            limit_total=("open_limit", "sum"),
             drawn=("drawn", "sum"),
             funded_drawn=("funded_drawn", "sum"),
             undrawn=("undrawn", "sum"),
