@@ -49,7 +49,14 @@ _MODES = """\
 - Balances dated before their facility's origination are kept (banks backfill history); so
   are balances after a facility closed, and revenue or facilities dated before onboarding.
 - An empty optional table is treated as absent (with a warning): an empty `credit_events`
-  file must not make every client look like a non-defaulter.
+  file must not make every client look like a non-defaulter. So is an optional table none
+  of whose rows is valid, and an empty optional table file in a validated folder or when a
+  partitioned dataset is written: every balance quarantined leaves exposure and utilisation
+  unknown and says the DPD trigger was not evaluated, as without the file, rather than
+  reading the facilities as fully drawn.
+- The validated tables are sorted by their key, then by every other column in contract
+  order (missing values last): the same rows listed in another order give the same tables
+  and the same features to the last bit (float sums follow the row order).
 - A duplicated key flags every copy: nothing says which one is right.
 - Terms in force at t (`facility_terms`): for each of `limit_amount`, `interest_rate` and
   `maturity_date`, the value of the latest row dated on or before t that gives one (an empty

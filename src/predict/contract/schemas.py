@@ -57,7 +57,8 @@ RULES: dict[str, Rule] = {
             "table",
             "error",
             "Every row of the table broke a rule (lenient mode): an error for clients (nothing "
-            "left to score); for an optional table a warning.",
+            "left to score); for an optional table a warning, and the table is treated as "
+            "absent (its rows stay in the quarantine; the validated folder has no file for it).",
         ),
         Rule(
             "value_converted",

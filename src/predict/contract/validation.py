@@ -178,6 +178,7 @@ def validate_folder(
             result.absent += (name,) if absent else ()
             continue
         valid, quarantined, row_issues = _validate_rows(TABLES[name], raw, parents, as_of)
+        valid = canonical_order(TABLES[name], valid)
         issues.rows.append(row_issues)
         result.tables[name], result.quarantined[name] = valid, quarantined
         result.counts[name] = TableCounts(len(raw), len(valid), len(quarantined))
@@ -191,6 +192,16 @@ def validate_folder(
                 result.absent += (name,)
     result.issues = issues.frame()
     return result
+
+
+def canonical_order(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` sorted by the table's key, then by every other contract column in contract
+    order (missing values last): an order that depends only on the rows, not on how the
+    file listed them. Float sums over a client's rows follow it, so the same rows in any
+    order give the same features to the last bit (tests/unit/test_validation.py)."""
+    key = [c for c in table.key if c in frame.columns]
+    rest = [c.name for c in table.columns if c.name in frame.columns and c.name not in key]
+    return frame.sort_values([*key, *rest], kind="stable", na_position="last", ignore_index=True)
 
 
 def _no_keys() -> _ParentKeys:
