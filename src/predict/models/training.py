@@ -650,6 +650,7 @@ def run_training(
     metrics = rounded(metrics)  # 10 significant digits: the same bytes on any CPU
     meta = {
         **bundle.metadata,
+        "fits": metrics["fits"],  # as the metrics file says it (10 significant digits)
         "data_hash": data_hash,
         "metrics": metrics["test"],
         "config": json_ready(dataclasses.asdict(config)),
