@@ -129,6 +129,7 @@ def test_dvc_stage_reads_its_inputs_and_owns_only_reports_review() -> None:
     assert stage["params"] == [
         "report",
         "features.inactivity_months",
+        "features.default",
         "score.dimensions",
         "score.relationship",
         "score.drift",

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from predict.config import ConfigError
 from predict.report import load_report_config
 
 
@@ -15,10 +18,27 @@ def test_report_takes_inactivity_window_from_the_features_section(tmp_path: Path
     assert config.list_size == 7
 
 
+def test_report_takes_the_default_trigger_from_the_features_section(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text(
+        "features:\n  default:\n    event_kinds: [default, write_off, Distressed_Sale]\n"
+        "    write_off_kinds: [write_off]\n    dpd_threshold: 60\nreport: {}\n"
+    )
+    kpis = load_report_config(params).kpis
+    assert kpis.dpd_threshold == 60
+    assert kpis.default_event_kinds == ("default", "write_off", "Distressed_Sale")
+    # the retention's default trigger is the labels': not settable in the report section
+    params.write_text("report:\n  kpis:\n    dpd_threshold: 30\n")
+    with pytest.raises(ConfigError, match=r"report.kpis.dpd_threshold is not a report param"):
+        load_report_config(params)
+
+
 def test_report_keeps_its_default_without_a_features_section(tmp_path: Path) -> None:
     params = tmp_path / "params.yaml"
     params.write_text("report:\n  list_size: 7\n")
-    assert load_report_config(params).kpis.inactivity_months == 6
+    kpis = load_report_config(params).kpis
+    assert (kpis.inactivity_months, kpis.dpd_threshold) == (6, 90)
+    assert kpis.default_event_kinds == ("default", "write_off")
 
 
 def test_model_card_stability_lists_the_models_own_score_and_features_only() -> None:

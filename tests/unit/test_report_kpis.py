@@ -10,6 +10,7 @@ import pytest
 
 from predict.report.kpis import (
     ALL,
+    COVERAGE,
     KpiConfig,
     active_clients,
     client_groups,
@@ -131,12 +132,82 @@ def test_retention_counts_clients_active_a_year_ago_still_active_now(
     tables: dict[str, pd.DataFrame], scores: pd.DataFrame
 ) -> None:
     groups = client_groups(scores, tables["clients"], "segment")
-    out = retention(tables, AS_OF, groups, months=12, inactivity_months=6)
+    out = retention(tables, AS_OF, groups, KpiConfig(retention_months=12, inactivity_months=6))
     assert list(out.loc["x", ["active_before", "retained"]]) == [2, 1]  # A stays, B left
     assert out.loc["x", "retention_rate"] == pytest.approx(0.5)
     assert list(out.loc["y", ["active_before", "retained"]]) == [1, 1]  # C; D new, E never
-    total = retention(tables, AS_OF, client_groups(scores, tables["clients"], None))
+    # no credit_events or facility_balances table: no default can be seen, so "defaulted"
+    # is missing (not 0) and the rate is over every client active before, as the label's
+    assert out["defaulted"].isna().all()
+    total = retention(tables, AS_OF, client_groups(scores, tables["clients"], None), KpiConfig())
     assert total.loc[ALL, "retention_rate"] == pytest.approx(2 / 3)
+
+
+def _retention_book() -> dict[str, pd.DataFrame]:
+    """Five clients with a facility open at 2023-12-31 (12 months before AS_OF):
+    S stays; L leaves (facility closed 2024-05-15, a default event after AS_OF is not seen);
+    V defaults (a "Default " event in 2024-06, any case and spaces) and its facility is
+    closed: an exit through default; W is at 90 days past due at 2024-09-30 and stays open
+    (in workout, still active); R defaulted in 2023-06 (before the window), cured and stays.
+    Not triggers: a covenant breach of S, 89 days past due of S."""
+    ids = ["S", "L", "V", "W", "R"]
+    facilities = pd.DataFrame(
+        {
+            "facility_id": pd.Series([f"f{c}" for c in ids], dtype="str"),
+            "client_id": pd.Series(ids, dtype="str"),
+            "origination_date": _dates(["2020-01-31"] * 5),
+            "closed_date": _dates([None, "2024-05-15", "2024-08-31", None, None]),
+        }
+    )
+    balances = pd.DataFrame(
+        {
+            "facility_id": pd.Series(["fS", "fW", "fW"], dtype="str"),
+            "month_end": _dates(["2024-03-31", "2024-08-31", "2024-09-30"]),
+            "outstanding": [100.0, 100.0, 100.0],
+            "days_past_due": [89, 60, 90],
+        }
+    )
+    events = pd.DataFrame(
+        {
+            "client_id": pd.Series(["V", "R", "S", "L"], dtype="str"),
+            "date": _dates(["2024-06-10", "2023-06-15", "2024-02-01", "2025-01-15"]),
+            "kind": pd.Series(["Default ", "default", "covenant_breach", "default"], dtype="str"),
+        }
+    )
+    clients = pd.DataFrame(
+        {"client_id": pd.Series(ids, dtype="str"), "segment": pd.Series(["x"] * 5, dtype="str")}
+    )
+    return {
+        "clients": clients,
+        "facilities": facilities,
+        "facility_balances": balances,
+        "credit_events": events,
+    }
+
+
+def test_retention_counts_exits_through_default_apart_as_the_churn_label() -> None:
+    book = _retention_book()
+    groups = pd.Series("x", index=pd.Index(list("SLVWR"), dtype="str"))
+    out = retention(book, AS_OF, groups, KpiConfig()).loc["x"]
+    # active 12 months before: all five; defaulted since: V (event), W (90 DPD) -> 2;
+    # of the other three S and R are still active, L left: 2 / 3 (every exit counted as
+    # attrition would read 3 / 5: W "retained", V "lost")
+    assert list(out[["active_before", "defaulted", "retained"]]) == [5, 2, 2]
+    assert out["retention_rate"] == pytest.approx(2 / 3)
+    # the labels' trigger: dpd_threshold and the default kinds are params (features.default)
+    lower = retention(book, AS_OF, groups, KpiConfig(dpd_threshold=89)).loc["x"]
+    assert list(lower[["defaulted", "retained"]]) == [3, 1]  # S's 89 days now a trigger too
+    kinds = retention(book, AS_OF, groups, KpiConfig(default_event_kinds=("write_off",)))
+    # only W (DPD); V's exit is then attrition: S and R retained of four
+    assert list(kinds.loc["x", ["defaulted", "retained"]]) == [1, 2]
+    # events alone (no balances): V only
+    no_bal = {k: v for k, v in book.items() if k != "facility_balances"}
+    assert retention(no_bal, AS_OF, groups, KpiConfig()).loc["x", "defaulted"] == 1
+    # nobody left once the defaulted are out: the rate is missing, not 0 or 1
+    only_v = {**book, "facilities": book["facilities"].iloc[[2]]}
+    gone = retention(only_v, AS_OF, groups, KpiConfig()).loc["x"]
+    assert (gone["active_before"], gone["defaulted"]) == (1, 1)
+    assert math.isnan(gone["retention_rate"])
 
 
 def test_net_promoter_score_is_promoters_minus_detractors_in_points() -> None:
@@ -176,6 +247,56 @@ def test_contribution_at_risk_is_the_sum_of_the_scores_column(scores: pd.DataFra
     none = score_kpis(bare, client_groups(bare, None, None), 0.5).loc[ALL]
     assert math.isnan(none["contribution_at_risk"])
     assert math.isnan(none["contribution_at_risk_above_threshold"])
+
+
+def test_a_sum_with_no_known_value_is_missing_not_zero(scores: pd.DataFrame) -> None:
+    # no model applied: every churn probability, contribution, EAD and expected loss missing
+    blank = scores.assign(
+        churn_probability=np.nan,
+        expected_contribution=np.nan,
+        contribution_at_risk=np.nan,
+        ead=np.nan,
+        expected_loss=np.nan,
+        in_default=pd.array([False, False, True, False], dtype="boolean"),
+    )
+    out = score_kpis(blank, client_groups(blank, None, None), 0.5).loc[ALL]
+    for key in (
+        "expected_leavers",
+        "contribution",
+        "contribution_at_risk",
+        "contribution_at_risk_above_threshold",
+        "expected_loss_performing",
+        "expected_loss_in_default",
+        "ead",
+    ):
+        assert math.isnan(out[key]), key
+        assert out[COVERAGE[key][0]] == 0, key
+    assert (out["clients_performing"], out["clients_in_default"]) == (3, 1)
+
+
+def test_a_sum_over_part_of_its_population_says_how_many_clients() -> None:
+    # A, B performing with EL 10 and unknown; C in default with EL 100 and D with unknown EL
+    # (the default model not applied to it) -> performing 10 (1 of 2), in default 100 (1 of 2)
+    scores = pd.DataFrame(
+        {
+            "client_id": pd.Series(list("ABCD"), dtype="str"),
+            "churn_probability": [0.2, np.nan, np.nan, 0.3],
+            "default_probability": [0.01, np.nan, 1.0, np.nan],
+            "expected_contribution": [100.0, np.nan, 50.0, 25.0],
+            "expected_loss": [10.0, np.nan, 100.0, np.nan],
+            "ead": [1000.0, 0.0, 100.0, np.nan],
+            "in_default": pd.array([False, False, True, True], dtype="boolean"),
+        }
+    )
+    out = score_kpis(scores, client_groups(scores, None, None), 0.5).loc[ALL]
+    assert (out["expected_leavers"], out["expected_leavers_clients"]) == (pytest.approx(0.5), 2)
+    assert (out["contribution"], out["contribution_clients"]) == (175.0, 3)
+    assert (out["ead"], out["ead_clients"]) == (1100.0, 3)  # a known 0 is known
+    assert out["expected_loss_performing"] == 10.0
+    assert (out["expected_loss_performing_clients"], out["clients_performing"]) == (1, 2)
+    assert out["expected_loss_in_default"] == 100.0
+    assert (out["expected_loss_in_default_clients"], out["clients_in_default"]) == (1, 2)
+    assert (out["contribution_at_risk_clients"], out["clients"]) == (0, 4)  # no such column
 
 
 def _performing_and_defaulted() -> pd.DataFrame:

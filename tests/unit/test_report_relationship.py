@@ -229,6 +229,38 @@ def test_time_series_points_are_point_in_time(tables: dict, scores: pd.DataFrame
     assert set(out["group"]) == {"b1", "b2", ALL}
 
 
+def test_league_table_and_series_count_defaults_apart_point_in_time(
+    tables: dict, scores: pd.DataFrame
+) -> None:
+    """B defaults on 2024-04-01 (then its facility closes), C is written off on 2024-11-15
+    and keeps its facility open: neither is attrition, and C's write-off is not seen at
+    2024-09-30."""
+    events = pd.DataFrame(
+        {
+            "client_id": pd.Series(["B", "C"], dtype="str"),
+            "date": _dates(["2024-04-01", "2024-11-15"]),
+            "kind": pd.Series(["default", "WRITE_OFF"], dtype="str"),
+        }
+    )
+    book = {**tables, "credit_events": events}
+    out = league_table(scores, book, AS_OF, "branch_id", KPIS, min_answers=2).set_index("branch_id")
+    # b1 active 2023-12-31: A, B, C; B and C defaulted since; of A alone, A still active
+    b1 = out.loc["b1"]
+    assert (b1["active_before"], b1["defaulted"], b1["retained"]) == (3, 2, 1)
+    assert b1["retention_rate"] == pytest.approx(1.0)  # not 2 / 3: B left through default
+    assert b1["contribution_clients"] == 3
+    config = RelationshipConfig(min_answers=2, series_months=3, step_months=3)
+    series = relationship_series(scores, book, AS_OF, ["branch_id"], KPIS, config)
+    by = series.set_index(["date", "group"])
+    sep = by.loc[(pd.Timestamp("2024-09-30"), "b1")]
+    assert (sep["active_before"], sep["defaulted"], sep["retained"]) == (3, 1, 2)
+    dec = by.loc[(AS_OF, "b1")]
+    assert (dec["active_before"], dec["defaulted"], dec["retained"]) == (3, 2, 1)
+    # without a credit_events or facility_balances table no default can be seen: missing
+    plain = relationship_series(scores, tables, AS_OF, ["branch_id"], KPIS, config)
+    assert plain["defaulted"].isna().all()
+
+
 def test_time_series_leaves_out_dates_without_data(tables: dict, scores: pd.DataFrame) -> None:
     config = RelationshipConfig(min_answers=1, series_months=120, step_months=12)
     out = relationship_series(scores, tables, AS_OF, ["segment"], KPIS, config)

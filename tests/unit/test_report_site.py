@@ -16,7 +16,7 @@ from predict.contract.spec import DEFAULT_DPD_THRESHOLD, POPULATIONS
 from predict.models.store import read_model_info
 from predict.report import ReportConfig, ReportInputError, build_report, load_inputs, site_dir
 from predict.report import site as site_module
-from predict.report.formatting import client_page_name
+from predict.report.formatting import Col, client_page_name, coverage, money_cols, table_spec
 from predict.report.model_card import population_definition
 from tests.support.report_inputs import EVIL_ID, PortfolioPaths, make_portfolio, write_portfolio
 
@@ -419,6 +419,59 @@ def test_report_without_optional_inputs_still_builds(run: PortfolioPaths, tmp_pa
     assert "No model metadata found" in (tmp_path / "review" / "model_card.html").read_text(
         encoding="utf-8"
     )
+
+
+def test_a_partial_sum_cell_says_on_how_many_clients_it_rests() -> None:
+    frame = pd.DataFrame({"x": [1234.4, np.nan, 5.0], "x_clients": [1, 0, 3], "clients": [2, 2, 3]})
+    cols = money_cols([Col("x", "X", "money", of=("x_clients", "clients"))], "EUR")
+    assert cols[0].of == ("x_clients", "clients") and cols[0].label == "X, EUR"
+    first, missing, full = (r[0] for r in table_spec(frame, cols, table_id="t")["rows"])
+    assert (first["text"], first["of"]) == ("1,234", "1 of 2")
+    assert missing["text"] == "–" and "of" not in missing  # missing, not "0 (0 of 2)"
+    assert (full["text"], full["of"]) == ("5", "")  # every client known: nothing to say
+    assert coverage(1, 2, "clients") == "1 of 2 clients" and coverage(None, 2) == ""
+
+
+def _card(text: str, label: str) -> str:
+    """The value of the headline card labelled ``label`` on the portfolio page."""
+    head = text[: text.index(f'<div class="l">{label}')]
+    return head[head.rindex('<div class="v">') + len('<div class="v">') :].split("</div>")[0]
+
+
+def test_a_sum_no_client_has_reads_missing_and_a_partial_one_says_on_how_many(
+    run: PortfolioPaths, tmp_path: Path
+) -> None:
+    """The churn model not applied (no churn probability, no contribution at risk) and the
+    expected loss of every other performing client unknown: expected leavers and
+    contribution at risk read "–" (never 0), the expected loss the sum of the known ones
+    with "k of N clients"."""
+    scores = pd.read_parquet(run.scores / "scores.parquet")
+    scores["churn_probability"] = np.nan
+    scores["contribution_at_risk"] = np.nan
+    performing = ~scores["in_default"].astype(bool)
+    unknown = performing & (np.arange(len(scores)) % 2 == 0)
+    scores.loc[unknown, "expected_loss"] = np.nan
+    _same_run(run, tmp_path / "scores", scores)
+    result = build_report(load_inputs(tmp_path / "scores"), tmp_path / "review", SMALL)
+    text = result.index.read_text(encoding="utf-8")
+    assert _card(text, "Expected leavers") == "–"
+    assert _card(text, "Predicted churn (mean)") == "–"
+    assert _card(text, "Contribution at risk (p × run-rate revenue)") == "–"
+    known = performing & ~unknown
+    total = round(scores.loc[known, "expected_loss"].sum())
+    assert _card(text, "Expected loss, performing clients") == (
+        f"{total:,} ({int(known.sum()):,} of {int(performing.sum()):,} clients)"
+    )
+    assert _card(text, "Clients in the book (not prospects, not former)") != "–"
+    # every client's EAD known: no "of" on the card
+    assert "of" not in _card(text, "EAD")
+    head = json.loads((result.site / "kpis.json").read_text(encoding="utf-8"))["headline"]
+    assert head["expected_leavers"] is None and head["expected_leavers_clients"] == 0
+    assert head["expected_loss_performing_clients"] == int(known.sum())
+    # the KPI table's footer says the same
+    footer = text[text.index('id="kpi-segment"') :].split("</table>")[0].split("<tfoot>")[1]
+    n_of = f"{int(known.sum()):,} of {int(performing.sum()):,}"
+    assert f'>{total:,}<span class="of">{n_of}</span></td>' in footer
 
 
 def test_grades_migration_and_value_decomposition_are_shown(built: Path) -> None:

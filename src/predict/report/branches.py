@@ -16,10 +16,13 @@ Definitions (the portfolio KPIs', :mod:`predict.report.kpis`, docs/report.md):
   answers; with fewer than ``min_answers`` answers the table says "too few" and the time
   series leaves the point out (a gap), never a number resting on a handful of answers;
 - *retention (12m)*: of the clients active ``kpis.retention_months`` months before the
-  date (open facility, or revenue in the ``inactivity_months`` months up to it), the share
-  still active at the date; realised, from the tables, only rows dated on or before the
-  date (point in time);
-- *expected contribution*: the sum of the scores' ``expected_contribution``;
+  date (open facility, or revenue in the ``inactivity_months`` months up to it), those with
+  a default trigger since are counted apart (``defaulted``: an exit through default is a
+  credit loss, not attrition, as in the churn label), and of the others the share still
+  active at the date; realised, from the tables, only rows dated on or before the date
+  (point in time; :func:`predict.report.kpis.retention_table`);
+- *expected contribution*: the sum of the scores' ``expected_contribution`` where known,
+  with ``contribution_clients``, how many clients that is (missing when none is known);
 - the relationship index and dimension scores (``relationship_index``,
   ``satisfaction_score``, ``loyalty_score``, ``retention_score``, ``contribution_score``,
   ``trust_score``): the mean over the group's clients ranked (above) where known, when the
@@ -54,12 +57,16 @@ from predict.report.charts import PALETTE, line_chart
 from predict.report.formatting import Col, money_cols, table_spec
 from predict.report.kpis import (
     ALL,
+    COVERAGE,
     NO_GROUP,
     KpiConfig,
     active_clients,
     client_groups,
+    default_triggers,
+    defaulted_between,
     months_before,
     portfolio_kpis,
+    retention_table,
     window_start,
 )
 from predict.report.stages import StageStrategy, check_strategies, default_strategies
@@ -90,14 +97,17 @@ LEAGUE_COLUMNS = (
     "csat",
     "csat_answers",
     "active_before",
+    "defaulted",
     "retained",
     "retention_rate",
     "contribution",
+    "contribution_clients",
 )
 SERIES_COLUMNS = (
     "date",
     "group",
     "active_before",
+    "defaulted",
     "retained",
     "retention_rate",
     "nps",
@@ -237,6 +247,7 @@ def relationship_series(
     dates = series_dates(as_of, config)
     answers = survey_answers(tables.get("interactions"))
     has_activity = tables.get("facilities") is not None or tables.get("revenue") is not None
+    triggers = default_triggers(tables, kpis)
     active: dict[pd.Timestamp, np.ndarray] = {}
 
     def active_at(d: pd.Timestamp) -> np.ndarray:
@@ -252,13 +263,16 @@ def relationship_series(
         per_client = window.drop(columns="date").groupby("client_id").sum()
         per_client.index = per_client.index.astype("object")
         if has_activity:
-            before = active_at(months_before(date, kpis.retention_months))
+            start = months_before(date, kpis.retention_months)
+            before = active_at(start)
             kept = pd.Index(before, dtype="object").isin(active_at(date))  # hash lookups
+            gone = defaulted_between(triggers, start, date)
+            defaulted = None if gone is None else pd.Index(before).isin(gone.astype("object"))
         for by, groups in groupings.items():
             for g in (groups, total):
                 frame = survey_by_group(per_client, g)
                 if has_activity:
-                    frame = frame.join(retention_by_group(before, kept, g), how="outer")
+                    frame = frame.join(retention_by_group(before, kept, defaulted, g), how="outer")
                 parts.append(frame.rename_axis("group").reset_index().assign(date=date, by=by))
     columns = ["by", *SERIES_COLUMNS]
     if not parts:
@@ -267,6 +281,8 @@ def relationship_series(
     out = out.drop_duplicates(["by", "date", "group"], keep="last")  # a group named "All"
     for col in ("active_before", "retained", "nps_answers", "csat_answers"):
         out[col] = out[col].fillna(0).astype("int64")
+    if triggers is not None:  # else no default can be seen: missing
+        out["defaulted"] = out["defaulted"].fillna(0).astype("int64")
     for col in ("nps", "csat"):
         out[col] = out[col].astype("float64").where(out[f"{col}_answers"] >= config.min_answers)
     measured = out[["retention_rate", "nps", "csat"]].notna().any(axis=1)
@@ -354,14 +370,14 @@ def _plain(groups: pd.Series) -> pd.Series:
     )
 
 
-def retention_by_group(before: np.ndarray, kept: np.ndarray, groups: pd.Series) -> pd.DataFrame:
-    """Per group: clients active before (``before``), how many of them are still active
-    (``kept``, aligned), and the rate (:func:`predict.report.kpis.retention_counts`)."""
+def retention_by_group(
+    before: np.ndarray, kept: np.ndarray, defaulted: np.ndarray | None, groups: pd.Series
+) -> pd.DataFrame:
+    """Per group: clients active before (``before``), those who defaulted since
+    (``defaulted``, aligned; None: none can be seen), how many of the others are still
+    active (``kept``, aligned), and the rate (:func:`predict.report.kpis.retention_table`)."""
     label = groups.reindex(before).fillna(NO_GROUP).to_numpy()
-    frame = pd.DataFrame({"group": label, "kept": kept.astype("int64")})
-    out = frame.groupby("group").agg(active_before=("kept", "size"), retained=("kept", "sum"))
-    out["retention_rate"] = out["retained"] / out["active_before"]
-    return out
+    return retention_table(label, kept, defaulted)
 
 
 def survey_answers(interactions: pd.DataFrame | None) -> pd.DataFrame:
@@ -437,14 +453,19 @@ LEAGUE_COLS = (
     Col("csat", "Avg CSAT", "csat"),
     Col("csat_answers", "CSAT answers", "int"),
     Col("active_before", "Active 12m ago", "int"),
-    Col("retention_rate", "Retention (12m)", "pct"),
-    Col("contribution", "Exp. contribution", "money"),
+    Col("defaulted", "Of them defaulted", "int"),
+    Col("retention_rate", "Retention (12m), not defaulted", "pct"),
+    Col("contribution", "Exp. contribution", "money", of=COVERAGE["contribution"]),
 )
 VIEWS = {"branch_id": "branch", "rm_id": "relationship manager"}
 SERIES_BY = {"branch_id": "branch", "segment": "segment"}
 # measure -> (chart title, scale factor, fixed axis)
 MEASURES = {
-    "retention_rate": ("Retention (12m), % of clients active 12 months before", 100.0, (0, 100)),
+    "retention_rate": (
+        "Retention (12m), % of clients active 12 months before (defaulted since left out)",
+        100.0,
+        (0, 100),
+    ),
     "nps": ("NPS (-100..100)", 1.0, (-100, 100)),
     "csat": ("Average CSAT (1-5)", 1.0, (1, 5)),
     f"relationship_index{FROM_DATA}": (
@@ -510,6 +531,7 @@ def series_views(
         long = long.merge(index, on=["by", "date", "group"], how="outer")
         counts = [str(c) for c in long.columns if str(c).endswith("_clients")]
         counts += ["active_before", "retained", "nps_answers", "csat_answers"]
+        counts += ["defaulted"] if long["defaulted"].notna().any() else []
         long[counts] = long[counts].fillna(0).astype("int64")
         long = long.sort_values(["by", "date", "group"], kind="stable").reset_index(drop=True)
     views = []

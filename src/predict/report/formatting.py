@@ -6,6 +6,7 @@ and links are decided here, in one tested place.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -48,11 +49,14 @@ FORMATS: dict[str, Callable[[float], str]] = {
 
 @dataclass(frozen=True)
 class Col:
-    """A table column: frame column ``key``, header ``label``, format name (or ``text``)."""
+    """A table column: frame column ``key``, header ``label``, format name (or ``text``);
+    ``of``: (column of the clients whose value is known, column of the clients it is out
+    of), for a sum over part of a population (:func:`coverage`)."""
 
     key: str
     label: str
     fmt: str = "text"
+    of: tuple[str, str] | None = None
 
     @property
     def numeric(self) -> bool:
@@ -64,7 +68,7 @@ def money_cols(cols: Sequence[Col], currency: str) -> tuple[Col, ...]:
     if not currency:
         return tuple(cols)
     return tuple(
-        Col(c.key, f"{c.label}, {currency}", c.fmt) if c.fmt.startswith("money") else c
+        dataclasses.replace(c, label=f"{c.label}, {currency}") if c.fmt.startswith("money") else c
         for c in cols
     )
 
@@ -73,6 +77,14 @@ def is_missing(value: Any) -> bool:
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     return isinstance(value, float) and math.isnan(value)
+
+
+def coverage(known: Any, total: Any, word: str = "") -> str:
+    """``"n of N"`` (with `` word`` after it) when the figure rests on fewer clients than its
+    population (``known < total``), else empty: a sum over part of the clients says so."""
+    if is_missing(known) or is_missing(total) or int(known) >= int(total):
+        return ""
+    return f"{int(known):,} of {int(total):,}{' ' + word if word else ''}"
 
 
 def cell(value: Any, fmt: str = "text", href: str | None = None) -> dict[str, Any]:
@@ -99,7 +111,9 @@ def table_spec(
     caption: str = "",
     row_data: Sequence[str] = (),
 ) -> dict[str, Any]:
-    """A sortable table for the template (columns absent from ``frame`` are skipped).
+    """A sortable table for the template (columns absent from ``frame`` are skipped). A
+    column with ``of`` gives its cells ``of``, "n of N" when the sum rests on part of its
+    clients (:func:`coverage`), shown under the number.
 
     ``row_data``: columns of ``frame`` written on each row as ``data-<column>`` attributes
     (the portfolio's filters read them; missing values are empty).
@@ -107,11 +121,14 @@ def table_spec(
     cols = [c for c in columns if c.key in frame.columns]
     links = links or {}
 
+    def one(row: pd.Series, c: Col) -> dict[str, Any]:
+        out = cell(row[c.key], c.fmt, links[c.key](row) if c.key in links else None)
+        if c.of is not None and not is_missing(row[c.key]):
+            out["of"] = coverage(row.get(c.of[0]), row.get(c.of[1]))  # under the number
+        return out
+
     def rows_of(part: pd.DataFrame) -> list[list[dict[str, Any]]]:
-        return [
-            [cell(row[c.key], c.fmt, links[c.key](row) if c.key in links else None) for c in cols]
-            for _, row in part.iterrows()
-        ]
+        return [[one(row, c) for c in cols] for _, row in part.iterrows()]
 
     return {
         "id": table_id,

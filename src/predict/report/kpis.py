@@ -1,6 +1,6 @@
 """Portfolio KPIs as pure functions of the scores and the (validated) contract tables.
 
-Definitions (also in docs/report.md), the same as the labels' (:mod:`predict.features.labels`):
+Definitions (also in docs/report.md), the labels' (:mod:`predict.features.labels`):
 
 - windows are calendar months ending with the as-of month: "the last 12 months" at
   2024-12-31 is 2024-01-01..2024-12-31 (as in the feature catalogue);
@@ -8,16 +8,30 @@ Definitions (also in docs/report.md), the same as the labels' (:mod:`predict.fea
   closed on or before d) or non-zero revenue in the ``inactivity_months`` calendar months
   up to d; with no facilities table, revenue alone decides (and the other way round).
   Only rows dated on or before d are used (point in time);
-- *retention rate* (realised): of the clients active at the month end
-  ``retention_months`` before the as-of date, the share still active at the as-of date;
+- *default trigger* (the churn and default labels'): a ``credit_events`` row of a kind in
+  ``default_event_kinds`` (``features.default.event_kinds``, any case), or a facility at
+  ``dpd_threshold`` or more days past due at a month end on or after its origination month;
+- *retention rate* (realised, as the churn label, which leaves exits through default out:
+  a default is a credit loss, not a voluntary departure): of the clients active at the
+  month end ``retention_months`` before the as-of date (``active_before``), those with a
+  default trigger dated after that month end and on or before the as-of date are counted
+  apart (``defaulted``); of the others, the share still active at the as-of date
+  (``retained / (active_before - defaulted)``). Without a ``credit_events`` or
+  ``facility_balances`` table no default can be seen: ``defaulted`` is missing and the rate
+  is over every client active before (as the label is then);
 - *NPS*: over the survey answers in the last ``survey_months`` months, the percentage of
   promoters (9-10) minus the percentage of detractors (0-6), counted per answer;
 - *CSAT*: the mean of the CSAT answers (1-5) in the same window;
+- *sums over a group* (expected leavers, expected contribution, contribution at risk,
+  expected loss, EAD): the sum over the group's members whose value is known, with
+  ``<kpi>_clients``, how many that is (:data:`COVERAGE` names it and the population it is
+  out of). Missing when no member's value is known (never a 0 made of nothing); 0 only
+  when known values add up to 0, or for a group with no member at all (expected loss of
+  a group where nobody is in default, with some client of known status);
 - *contribution at risk*: the sum of the scores column ``contribution_at_risk``
-  (``churn_probability x run_rate_revenue``, docs/scoring.md) over the clients where it is
-  known; missing when no client's is known or the column is absent;
-  *contribution at risk above threshold*: the same sum over the clients whose churn
-  probability is at or above ``churn_threshold``;
+  (``churn_probability x run_rate_revenue``, docs/scoring.md); missing when the column is
+  absent; *contribution at risk above threshold*: the same sum with 0 for the clients whose
+  churn probability is below ``churn_threshold`` (known over the same clients);
 - *default status*: the scores' ``in_default`` (true: in default at the as-of date, scored
   at PD 100% with EL = LGD x EAD; missing: status unknown, no PD). Without the column the
   figures that need it are missing, never computed over everyone;
@@ -25,9 +39,8 @@ Definitions (also in docs/report.md), the same as the labels' (:mod:`predict.fea
   to be in default (``in_default`` false) where it is known: the performing book's PD,
   not diluted upwards by the 100% of the clients in default;
 - *expected loss, performing* / *in default*: the sum of ``expected_loss`` over the clients
-  not in default / in default; 0 for a group with none of them (and some client of known
-  status), missing when none of its clients' expected loss is known. Clients of unknown
-  status are in neither (their PD, hence their expected loss, is missing).
+  not in default (``clients_performing``) / in default (``clients_in_default``). Clients
+  of unknown status are in neither (their PD, hence their expected loss, is missing).
 """
 
 from __future__ import annotations
@@ -40,7 +53,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from predict.contract.spec import OUTPUT_COLUMN, POPULATIONS
+from predict.contract.spec import (
+    DEFAULT_DPD_THRESHOLD,
+    DEFAULT_EVENT_KINDS,
+    OUTPUT_COLUMN,
+    POPULATIONS,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +75,22 @@ class KpiConfig:
     survey_months: int = 12
     churn_threshold: float = 0.5
     default_bins: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 1.0)
+    # the labels' default trigger (features.default; set by the report's config loader)
+    default_event_kinds: tuple[str, ...] = DEFAULT_EVENT_KINDS
+    dpd_threshold: int = DEFAULT_DPD_THRESHOLD
+
+
+# sum KPI -> (column counting the clients whose value is known, column of the population)
+COVERAGE: dict[str, tuple[str, str]] = {
+    "predicted_churn": ("expected_leavers_clients", "clients"),
+    "expected_leavers": ("expected_leavers_clients", "clients"),
+    "contribution": ("contribution_clients", "clients"),
+    "contribution_at_risk": ("contribution_at_risk_clients", "clients"),
+    "contribution_at_risk_above_threshold": ("contribution_at_risk_clients", "clients"),
+    "expected_loss_performing": ("expected_loss_performing_clients", "clients_performing"),
+    "expected_loss_in_default": ("expected_loss_in_default_clients", "clients_in_default"),
+    "ead": ("ead_clients", "clients"),
+}
 
 
 def months_before(as_of: pd.Timestamp, months: int) -> pd.Timestamp:
@@ -105,28 +139,102 @@ def client_groups(scores: pd.DataFrame, clients: pd.DataFrame | None, by: str | 
     return out.fillna(NO_GROUP).astype("str")
 
 
+def default_triggers(tables: Mapping[str, pd.DataFrame], config: KpiConfig) -> pd.DataFrame | None:
+    """Dated default triggers (``client_id``, ``date``), the labels' (module docstring): a
+    credit event of a default kind at its date, a facility at ``dpd_threshold`` or more days
+    past due at its month end. None without a ``credit_events`` or ``facility_balances``
+    table (no default can be seen)."""
+    parts = []
+    events = tables.get("credit_events")
+    if events is not None:
+        kinds = {k.strip().lower() for k in config.default_event_kinds}
+        hit = events["kind"].astype("str").str.strip().str.lower().isin(kinds).fillna(False)
+        parts.append(events.loc[hit.astype(bool), ["client_id", "date"]])
+    balances, facilities = tables.get("facility_balances"), tables.get("facilities")
+    if balances is not None and facilities is not None:
+        due = pd.to_numeric(balances["days_past_due"], errors="coerce")
+        late = balances.loc[(due >= config.dpd_threshold).fillna(False).astype(bool)]
+        fac = facilities[["facility_id", "client_id", "origination_date"]]
+        late = late[["facility_id", "month_end"]].merge(fac, on="facility_id", how="inner")
+        opened = late["origination_date"].dt.to_period("M") <= late["month_end"].dt.to_period("M")
+        late = late.loc[opened, ["client_id", "month_end"]]
+        parts.append(late.rename(columns={"month_end": "date"}))
+    if not parts:
+        return None
+    frames = [
+        pd.DataFrame(
+            {
+                "client_id": f["client_id"].astype("str").to_numpy(dtype="object"),
+                "date": pd.to_datetime(f["date"]).to_numpy(dtype="datetime64[ns]"),
+            }
+        )
+        for f in parts
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def defaulted_between(
+    triggers: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestamp
+) -> pd.Index | None:
+    """Client ids with a default trigger dated after ``start`` and on or before ``end``;
+    None when no default can be seen (``triggers`` None)."""
+    if triggers is None:
+        return None
+    when = triggers["date"]
+    hit = (when > pd.Timestamp(start)) & (when <= pd.Timestamp(end))
+    return pd.Index(sorted(set(triggers.loc[hit, "client_id"])), dtype="str", name="client_id")
+
+
 def retention(
     tables: Mapping[str, pd.DataFrame],
     as_of: pd.Timestamp,
     groups: pd.Series,
-    months: int = 12,
-    inactivity_months: int = 6,
+    config: KpiConfig,
 ) -> pd.DataFrame:
-    """Per group: clients active ``months`` before as_of, how many are still active, rate."""
-    before = active_clients(tables, months_before(as_of, months), inactivity_months)
-    now = active_clients(tables, as_of, inactivity_months)
-    return retention_counts(before, now, groups)
+    """Per group: clients active ``retention_months`` before as_of, of them those who
+    defaulted since, how many of the others are still active, and the rate."""
+    start = months_before(as_of, config.retention_months)
+    before = active_clients(tables, start, config.inactivity_months)
+    now = active_clients(tables, as_of, config.inactivity_months)
+    defaulted = defaulted_between(default_triggers(tables, config), start, as_of)
+    return retention_counts(before, now, groups, defaulted)
 
 
-def retention_counts(before: pd.Index, now: pd.Index, groups: pd.Series) -> pd.DataFrame:
-    """Per group: of the ``before`` clients, how many are in ``now``, and the rate."""
-    frame = pd.DataFrame({"client_id": before})
-    frame["group"] = groups.reindex(before).fillna(NO_GROUP).to_numpy()
-    frame["retained"] = frame["client_id"].isin(now).astype("int64")
-    out = frame.groupby("group").agg(
-        active_before=("client_id", "size"), retained=("retained", "sum")
+def retention_counts(
+    before: pd.Index, now: pd.Index, groups: pd.Series, defaulted: pd.Index | None
+) -> pd.DataFrame:
+    """Per group: of the ``before`` clients, those in ``defaulted`` (missing when None: no
+    default can be seen), how many of the others are in ``now``, and the rate."""
+    label = groups.reindex(before).fillna(NO_GROUP).to_numpy()
+    kept = before.isin(now)
+    out_ = None if defaulted is None else before.isin(defaulted)
+    return retention_table(label, kept, out_)
+
+
+def retention_table(
+    label: np.ndarray, kept: np.ndarray, defaulted: np.ndarray | None
+) -> pd.DataFrame:
+    """Per group of ``label`` (one per client active before): ``active_before``,
+    ``defaulted`` (missing when ``defaulted`` is None), ``retained`` (still active and not
+    defaulted) and ``retention_rate`` = retained / (active_before - defaulted), missing
+    when nobody is left in the population."""
+    out_ = np.zeros(len(label), dtype=bool) if defaulted is None else np.asarray(defaulted, bool)
+    frame = pd.DataFrame(
+        {
+            "group": label,
+            "defaulted": out_.astype("int64"),
+            "retained": (np.asarray(kept, bool) & ~out_).astype("int64"),
+        }
     )
-    out["retention_rate"] = out["retained"] / out["active_before"]
+    out = frame.groupby("group").agg(
+        active_before=("retained", "size"),
+        defaulted=("defaulted", "sum"),
+        retained=("retained", "sum"),
+    )
+    base = out["active_before"] - out["defaulted"]
+    out["retention_rate"] = (out["retained"] / base.where(base > 0)).astype("float64")
+    if defaulted is None:
+        out["defaulted"] = np.nan
     return out
 
 
@@ -181,46 +289,62 @@ def default_status(scores: pd.DataFrame) -> pd.Series:
 
 def sum_where(
     values: pd.Series, members: pd.Series, known: pd.Series, group: pd.Series
-) -> pd.Series:
-    """Per group, the sum of ``values`` over the ``members`` rows where known: 0 when the
-    group has no member but some row of ``known`` status, missing when it has members whose
-    values are all unknown or no row of known status."""
-    total = values.where(members).groupby(group).sum(min_count=1)
+) -> tuple[pd.Series, pd.Series]:
+    """Per group, the sum of ``values`` over the ``members`` rows where known, and how many
+    rows that is: 0 (of 0) when the group has no member but some row of ``known`` status,
+    missing when it has members whose values are all unknown or no row of known status."""
+    inside = values.where(members)
+    total = inside.groupby(group).sum(min_count=1)
     has_member = members.groupby(group).any()
     has_known = known.groupby(group).any()
-    return total.where(has_member, 0.0).where(has_member | has_known)
+    total = total.where(has_member, 0.0).where(has_member | has_known)
+    return total, inside.notna().groupby(group).sum().astype("int64")
 
 
 def score_kpis(scores: pd.DataFrame, groups: pd.Series, churn_threshold: float) -> pd.DataFrame:
-    """Per group: sums and means of the scores; contribution at risk is the sum of the scores
-    column (all clients, and those at or above ``churn_threshold``), missing without it.
-    The mean default probability is over the clients not in default, and the expected loss
-    is split between them and those in default (:func:`default_status`)."""
+    """Per group: sums and means of the scores, each sum with ``<kpi>_clients``, the clients
+    whose value is known (:data:`COVERAGE`); a sum is missing when no client's value is
+    known. Contribution at risk is the sum of the scores column (all clients, and those at
+    or above ``churn_threshold``), missing without it. The mean default probability is over
+    the clients not in default, and the expected loss is split between them and those in
+    default (:func:`default_status`)."""
     s = scores.copy()
     s["group"] = groups.reindex(s["client_id"].astype(str)).fillna(NO_GROUP).to_numpy()
     p = s["churn_probability"].astype("float64")
-    known = "contribution_at_risk" in s
-    car = s["contribution_at_risk"].astype("float64") if known else pd.Series(np.nan, s.index)
+    nan = pd.Series(np.nan, index=s.index, dtype="float64")
+    car = s["contribution_at_risk"].astype("float64") if "contribution_at_risk" in s else nan
     s["_car"] = car
     s["_car_thr"] = car.where(p >= churn_threshold, 0.0).where(car.notna())
+    s["_contribution"] = s["expected_contribution"].astype("float64")
+    s["_ead"] = pd.to_numeric(s["ead"], errors="coerce").astype("float64") if "ead" in s else nan
     status = default_status(s)
     performing = status.eq(False).fillna(False).astype(bool)
     defaulted = status.eq(True).fillna(False).astype(bool)
     s["_pd_performing"] = s["default_probability"].astype("float64").where(performing)
     loss = pd.to_numeric(s["expected_loss"], errors="coerce").astype("float64")
+    el_performing = sum_where(loss, performing, status.notna(), s["group"])
+    el_default = sum_where(loss, defaulted, status.notna(), s["group"])
     g = s.groupby("group")
     return pd.DataFrame(
         {
             "clients": g.size(),
             "predicted_churn": g["churn_probability"].mean(),
-            "expected_leavers": g["churn_probability"].sum(),
+            "expected_leavers": p.groupby(s["group"]).sum(min_count=1),
+            "expected_leavers_clients": g["churn_probability"].count(),
             "mean_default_probability": g["_pd_performing"].mean(),
-            "contribution": g["expected_contribution"].sum(),
+            "contribution": g["_contribution"].sum(min_count=1),
+            "contribution_clients": g["_contribution"].count(),
             "contribution_at_risk": g["_car"].sum(min_count=1),
             "contribution_at_risk_above_threshold": g["_car_thr"].sum(min_count=1),
-            "expected_loss_performing": sum_where(loss, performing, status.notna(), s["group"]),
-            "expected_loss_in_default": sum_where(loss, defaulted, status.notna(), s["group"]),
-            "ead": g["ead"].sum() if "ead" in s else np.nan,
+            "contribution_at_risk_clients": g["_car"].count(),
+            "clients_performing": performing.groupby(s["group"]).sum().astype("int64"),
+            "expected_loss_performing": el_performing[0],
+            "expected_loss_performing_clients": el_performing[1],
+            "clients_in_default": defaulted.groupby(s["group"]).sum().astype("int64"),
+            "expected_loss_in_default": el_default[0],
+            "expected_loss_in_default_clients": el_default[1],
+            "ead": g["_ead"].sum(min_count=1),
+            "ead_clients": g["_ead"].count(),
         }
     )
 
@@ -240,12 +364,14 @@ def portfolio_kpis(
         activity = (
             active_clients(tables, start, config.inactivity_months),
             active_clients(tables, as_of, config.inactivity_months),
+            defaulted_between(default_triggers(tables, config), start, as_of),
         )
     for key in ([by] if by else []) + [None]:
         groups = client_groups(scores, tables.get("clients"), key)
         frame = score_kpis(scores, groups, config.churn_threshold)
         if activity is not None:
-            frame = frame.join(retention_counts(*activity, groups), how="outer")
+            before, now, defaulted = activity
+            frame = frame.join(retention_counts(before, now, groups, defaulted), how="outer")
         frame = frame.join(
             survey_kpis(tables.get("interactions"), as_of, groups, config.survey_months), how="left"
         )

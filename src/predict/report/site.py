@@ -38,6 +38,8 @@ from predict.report.formatting import (
     cell,
     client_page_name,
     client_page_names,
+    coverage,
+    is_missing,
     money_cols,
     table_spec,
 )
@@ -48,6 +50,7 @@ from predict.report.history import (
 )
 from predict.report.inputs import ReportInputError, ReportInputs
 from predict.report.kpis import (
+    COVERAGE,
     KpiConfig,
     action_counts,
     default_risk_histogram,
@@ -117,12 +120,14 @@ class ReportResult:
 
 
 def load_report_config(params_path: str | Path) -> ReportConfig:
-    """The ``report`` section, with "active" defined as the labels define it.
+    """The ``report`` section, with "active" and "default" defined as the labels define them.
 
-    ``kpis.inactivity_months`` comes from ``features.inactivity_months`` so the realised
-    retention on the portfolio page and the churn target can never disagree.
+    ``kpis.inactivity_months`` comes from ``features.inactivity_months``, and the default
+    trigger (``kpis.default_event_kinds``, ``kpis.dpd_threshold``) from ``features.default``,
+    so the realised retention on the portfolio page and the churn target can never disagree.
     """
     from predict.config import from_dict
+    from predict.features.labels import DefaultDefinition
     from predict.scoring.config import ScoreConfig
 
     config = load_section(params_path, "report", ReportConfig)
@@ -136,11 +141,25 @@ def load_report_config(params_path: str | Path) -> ReportConfig:
     if section is not None:
         score = from_dict(ScoreConfig, section, where=f"{params_path}:score")
         config = dataclasses.replace(config, dimensions=score.dimensions)
+    kpis_section = (params.get("report") or {}).get("kpis") or {}
+    taken = sorted({"default_event_kinds", "dpd_threshold"} & set(kpis_section))
+    if taken:
+        raise ConfigError(
+            f"{params_path}: report.kpis.{taken[0]} is not a report param; retention uses the "
+            "labels' default trigger, features.default (event_kinds, dpd_threshold)"
+        )
     features = params.get("features") or {}
+    kpis = config.kpis
     months = features.get("inactivity_months")
-    if months is None:
-        return config
-    kpis = dataclasses.replace(config.kpis, inactivity_months=int(months))
+    if months is not None:
+        kpis = dataclasses.replace(kpis, inactivity_months=int(months))
+    if features.get("default") is not None:
+        default = from_dict(
+            DefaultDefinition, features["default"], where=f"{params_path}:features.default"
+        )
+        kpis = dataclasses.replace(
+            kpis, default_event_kinds=default.event_kinds, dpd_threshold=default.dpd_threshold
+        )
     return dataclasses.replace(config, kpis=kpis)
 
 
@@ -374,19 +393,30 @@ def action_list(scores: pd.DataFrame, action: str, config: ReportConfig) -> pd.D
 PORTFOLIO_COLS = (
     Col("clients", "Clients", "int"),
     Col("active_before", "Active 12m ago", "int"),
-    Col("retained", "Still active", "int"),
-    Col("retention_rate", "Retention (12m)", "pct"),
-    Col("predicted_churn", "Predicted churn", "prob"),
-    Col("expected_leavers", "Expected leavers", "float"),
+    Col("defaulted", "Of them defaulted", "int"),
+    Col("retained", "Still active, not defaulted", "int"),
+    Col("retention_rate", "Retention (12m), not defaulted", "pct"),
+    *(
+        Col(key, label, fmt, of=COVERAGE[key])
+        for key, label, fmt in (
+            ("predicted_churn", "Predicted churn", "prob"),
+            ("expected_leavers", "Expected leavers", "float"),
+        )
+    ),
     Col("nps", "NPS", "nps"),
     Col("nps_answers", "NPS answers", "int"),
     Col("csat", "Avg CSAT", "csat"),
-    Col("contribution", "Exp. contribution", "money"),
-    Col("contribution_at_risk", "Contribution at risk", "money"),
-    Col("contribution_at_risk_above_threshold", "… of clients ≥ threshold", "money"),
-    Col("expected_loss_performing", "Expected loss, performing", "money"),
-    Col("expected_loss_in_default", "Expected loss, in default", "money"),
-    Col("ead", "EAD", "money"),
+    *(
+        Col(key, label, "money", of=COVERAGE[key])
+        for key, label in (
+            ("contribution", "Exp. contribution"),
+            ("contribution_at_risk", "Contribution at risk"),
+            ("contribution_at_risk_above_threshold", "… of clients ≥ threshold"),
+            ("expected_loss_performing", "Expected loss, performing"),
+            ("expected_loss_in_default", "Expected loss, in default"),
+            ("ead", "EAD"),
+        )
+    ),
 )
 CLIENT_COLS = (
     Col("client_id", "Client"),
@@ -569,6 +599,7 @@ def portfolio_context(
         "cards": headline_cards(headline, config.kpis, config.currency),
         "retention_months": config.kpis.retention_months,
         "inactivity_months": config.kpis.inactivity_months,
+        "dpd_threshold": config.kpis.dpd_threshold,
         "survey_months": config.kpis.survey_months,
         "churn_threshold": config.kpis.churn_threshold,
         "kpi_records": records,
@@ -615,7 +646,16 @@ def headline_cards(
         ("Clients in the book (not prospects, not former)", "clients_in_book", "int"),
         ("Prospects (not scored for churn or default)", "prospects", "int"),
         ("Former clients (churned)", "former_clients", "int"),
-        (f"Retention, last {kpis.retention_months} months", "retention_rate", "pct"),
+        (
+            f"Retention, last {kpis.retention_months} months (clients that did not default)",
+            "retention_rate",
+            "pct",
+        ),
+        (
+            f"Defaulted, of the clients active {kpis.retention_months} months before",
+            "defaulted",
+            "int",
+        ),
         ("Predicted churn (mean)", "predicted_churn", "prob"),
         ("Expected leavers", "expected_leavers", "float"),
         (f"NPS, last {kpis.survey_months} months", "nps", "nps"),
@@ -636,8 +676,20 @@ def headline_cards(
         (f"EAD{unit}", "ead", "money"),
     )
     return [
-        (label, table_cell(headline.get(key), fmt)) for label, key, fmt in items if key in headline
+        (label, _card_value(headline, key, fmt)) for label, key, fmt in items if key in headline
     ]
+
+
+def _card_value(headline: Mapping[str, Any], key: str, fmt: str) -> str:
+    """The card's figure ("–" when missing); a sum over part of its population says on how
+    many clients it rests (``1,234 (40 of 300 clients)``, :data:`COVERAGE`)."""
+    text = table_cell(headline.get(key), fmt)
+    value = headline.get(key)
+    if key in COVERAGE and not is_missing(value):
+        known, total = COVERAGE[key]
+        part = coverage(headline.get(known), headline.get(total), "clients")
+        text += f" ({part})" if part else ""
+    return text
 
 
 def _reason_col(config: ReportConfig, action: str) -> str:
