@@ -14,8 +14,8 @@ On a cluster (:class:`PartScorer`) each worker scores its own partition of a par
 dataset and sends back only its clients' rows (:class:`ClientScores`): the score rows, what
 the run noticed (counts that add up: unseen categories, calendar features out of range,
 explanation rows) and the drift bin counts; :func:`combine_parts` puts them together. The
-early-warning event triggers, which read the event tables in a window known only once every
-row is back, are a second pass per partition (:class:`PartEvents`).
+early-warning event triggers, which read the event tables in each client's window (from its
+row), are a second pass per partition (:class:`PartEvents`).
 """
 
 from __future__ import annotations
@@ -197,11 +197,10 @@ class PartScorer:
 @dataclass(frozen=True)
 class PartEvents:
     """The early-warning event triggers of one partition's clients (``rows``: their
-    ``client_id``, indexed as in the book's scores) in the window (start, end]."""
+    ``client_id`` and each client's window, ``window_start`` and ``window_end``, indexed as
+    in the book's scores), each in its own window (start, end]."""
 
     config: EarlyWarningConfig
-    start: pd.Timestamp
-    end: pd.Timestamp
 
     def __call__(
         self, tables: Tables, rows: pd.DataFrame | None, explanations: str | None
@@ -209,7 +208,7 @@ class PartEvents:
         if rows is None:
             raise ValueError("early-warning events: the partition's clients are needed")
         ids = rows["client_id"].astype("str")
-        found = event_triggers(tables, ids, self.start, self.end, self.config)
+        found = event_triggers(tables, ids, rows["window_start"], rows["window_end"], self.config)
         return pd.DataFrame(found, index=ids.index)
 
 

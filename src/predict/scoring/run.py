@@ -186,7 +186,7 @@ def score_dataset_snapshot(
     with explanations written per partition, reasons, exposure, value, grades, dimensions).
     The driver gets back the clients' rows, the drift bin counts and the counts of what the
     run noticed, then runs the book-wide steps (:func:`book_steps`); the early-warning event
-    triggers are a second pass on the workers in the window those rows give.
+    triggers are a second pass on the workers, each client in its own window.
     """
     from predict.features.build import available_features
 
@@ -220,9 +220,9 @@ def score_dataset_snapshot(
     if rescore is not None:
         report.previous = "rescored previous month end" if rescored else "none"
 
-    def events(ids: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, pd.Series]:
-        task = PartEvents(config.relationship.early_warning, start, end)
-        found = cluster.map_parts(dataset, task, pd.DataFrame({"client_id": ids}))
+    def events(ids: pd.Series, start: pd.Series, end: pd.Series) -> dict[str, pd.Series]:
+        rows = pd.DataFrame({"client_id": ids, "window_start": start, "window_end": end})
+        found = cluster.map_parts(dataset, PartEvents(config.relationship.early_warning), rows)
         return combine_events(found, ids)
 
     return book_steps(scores, skeleton, drift, bundles, config, report, events)
