@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -316,39 +316,39 @@ def _revenue_drop(
 _DEFAULT_SIDE = ("downgrade", "pd_ratio", "default_", "new_dpd", "credit_event")
 
 
-# The event triggers of clients ``ids``, each in its own window (start, end] (Series indexed
-# as ``ids``): code -> detail per client, indexed as ``ids`` (as :func:`event_triggers`; a
-# cluster computes them per partition).
-EventTriggers = Callable[[pd.Series, pd.Series, pd.Series], dict[str, pd.Series]]
-
-
 def early_warning(
     scores: pd.DataFrame,
     tables: Mapping[str, pd.DataFrame],
     config: EarlyWarningConfig,
     previous_source: str = "none",
     skipped: list[str] | None = None,
-    events: EventTriggers | None = None,
 ) -> pd.DataFrame:
     """The clients with at least one trigger, most triggers first (columns: see module).
 
     The event triggers a missing table switches off are logged and appended to ``skipped``
-    (the scoring summary's ``early_warning_not_evaluated``). ``events``: the event triggers
-    (default: :func:`event_triggers` on ``tables``; then ``tables`` need only say which
-    tables exist, e.g. a partitioned dataset's skeleton).
+    (the scoring summary's ``early_warning_not_evaluated``).
     """
     missing = not_evaluated(tables)
     if skipped is not None:
         skipped.extend(missing)
+    return rank_early_warning(early_warning_rows(scores, tables, config, previous_source))
+
+
+def early_warning_rows(
+    scores: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    config: EarlyWarningConfig,
+    previous_source: str = "none",
+) -> pd.DataFrame:
+    """The early-warning rows of the clients of ``scores`` with at least one trigger, in the
+    order of ``scores``, unranked: each row reads only its client's score row and its
+    client's events in its own window, so the rows of a book's parts are the book's rows
+    (:func:`rank_early_warning` orders them)."""
     if scores.empty:
         return empty_early_warning()
     ids = scores["client_id"].astype("str")
     start, end = event_windows(scores, config)
-    if events is None:
-        found_events = event_triggers(tables, ids, start, end, config)
-    else:
-        found_events = events(ids, start, end)
-    found = {**score_triggers(scores, config), **found_events}
+    found = {**score_triggers(scores, config), **event_triggers(tables, ids, start, end, config)}
     fired = pd.DataFrame(found, index=scores.index)
     on = fired.notna()
     hit = on.any(axis=1).to_numpy()
@@ -362,8 +362,13 @@ def early_warning(
     out["triggers"] = [", ".join(on.columns[row]) for row in on.to_numpy()]
     out["details"] = ["; ".join(str(v) for v in row if pd.notna(v)) for row in fired.to_numpy()]
     out["reasons"] = _col(sub, "default_reasons").where(default_side, _col(sub, "churn_reasons"))
-    out = out.reindex(columns=list(EARLY_WARNING_COLUMNS))
-    out["_n"] = out["triggers"].str.count(",")
+    return _typed(out.reindex(columns=list(EARLY_WARNING_COLUMNS)).reset_index(drop=True))
+
+
+def rank_early_warning(rows: pd.DataFrame) -> pd.DataFrame:
+    """Early-warning rows (:func:`early_warning_rows`, in the book's client order) ranked:
+    most triggers first, then the highest PD (missing last)."""
+    out = rows.assign(_n=rows["triggers"].str.count(","))
     out = out.sort_values(["_n", "default_probability"], ascending=False, na_position="last")
     return _typed(out.drop(columns="_n").reset_index(drop=True))
 
