@@ -23,7 +23,7 @@ from predict.scoring.grades import (
     previous_grades,
     regrade_off_scale,
 )
-from predict.scoring.parts import merge_scores, merged_batches
+from predict.scoring.parts import merge_scores, merged_batches, write_part
 from predict.scoring.result import ScoringReport
 from tests.support.scoring import train_bundle
 
@@ -108,7 +108,7 @@ def _parts(book: pd.DataFrame, folder: Path) -> list[str]:
     for k in range(3):
         part = book.iloc[k::3].sample(frac=1.0, random_state=k)  # shuffled, then sorted
         part = part.sort_values("client_id", ignore_index=True)
-        paths.append(str(write_parquet(part, folder / f"part-{k}.parquet")))
+        paths.append(str(write_part(part, folder / f"part-{k}.parquet", 3)))
     return paths
 
 
@@ -121,6 +121,10 @@ def test_merged_batches_give_every_row_in_client_order_holding_a_batch_per_part(
     assert max(len(b) for b in batches) <= 3 * 2  # at most batch_rows rows of each part
     merged = pd.concat(batches, ignore_index=True)
     assert merged["client_id"].tolist() == book["client_id"].tolist()
+    part = pq.ParquetFile(tmp_path / "part-0.parquet")  # clients 0, 3, ..., 21
+    assert part.metadata.num_row_groups == 3  # 8 rows, 3 a row group
+    got = pd.read_parquet(tmp_path / "part-0.parquet").astype({"as_of": "datetime64[s]"})
+    pd.testing.assert_frame_equal(got, book.iloc[0::3].reset_index(drop=True))
 
 
 @pytest.mark.parametrize("batch_rows", [1, 4, 1000])

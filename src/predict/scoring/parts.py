@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from predict.io import atomic_path, escape_formulas, write_parquet
+from predict.io import atomic_path, escape_formulas
 from predict.scoring import relationship as rel
 from predict.scoring.clients import ClientScores, PartScorer, Tables, conform
 from predict.scoring.early_warning import early_warning_rows
@@ -69,7 +69,7 @@ class PartBook:
         scores = order_columns(rel.assign_actions(part.scores, config.relationship))
         scores = scores.sort_values("client_id", kind="stable", ignore_index=True)
         path = Path(self.scores_dir) / Path(explanations).name
-        write_parquet(scores, path)  # atomic: temp file, then renamed
+        write_part(scores, path, config.merge_batch_rows)
         early = early_warning_rows(
             scores, tables, config.relationship.early_warning, self.previous_source
         )
@@ -84,6 +84,19 @@ class PartBook:
             latest(scores, "previous_as_of"),
             value_counts(scores),
         )
+
+
+def write_part(scores: pd.DataFrame, path: Path, row_group_rows: int) -> Path:
+    """A part's score rows as Parquet (pandas' schema), in row groups of ``row_group_rows``
+    rows: a reader of the file holds one row group at a time, so the merge reading
+    ``row_group_rows`` rows of each part holds no more. Atomic: temporary file, renamed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with atomic_path(path) as tmp:
+        table = pa.Table.from_pandas(scores, preserve_index=False)
+        pq.write_table(table, tmp, row_group_size=row_group_rows)
+    return path
 
 
 def merge_scores(
@@ -130,7 +143,9 @@ def merged_batches(paths: Sequence[str | Path], batch_rows: int) -> Iterator[pd.
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    readers = [pq.ParquetFile(p).iter_batches(batch_size=batch_rows) for p in paths]
+    readers = [
+        pq.ParquetFile(p, pre_buffer=False).iter_batches(batch_size=batch_rows) for p in paths
+    ]
 
     def refill(k: int) -> pd.DataFrame | None:
         for batch in readers[k]:
@@ -152,4 +167,4 @@ def merged_batches(paths: Sequence[str | Path], batch_rows: int) -> Iterator[pd.
         yield pd.concat(out).sort_values("client_id", kind="stable", ignore_index=True)
 
 
-__all__ = ["PartBook", "PartSummary", "merge_scores", "merged_batches"]
+__all__ = ["PartBook", "PartSummary", "merge_scores", "merged_batches", "write_part"]
