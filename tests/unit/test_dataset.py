@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from distributed import Client
 from typer.testing import CliRunner
@@ -25,7 +26,7 @@ from predict.features import rates as frates
 from predict.features.build import FeaturesConfig, build_feature_table, build_features, load_tables
 from predict.features.build import run as run_features
 from predict.features.snapshots import as_of_dates, scoring_as_of
-from predict.io import read_json
+from predict.io import read_json, write_csv
 from predict.models.training import BoosterConfig, TrainConfig, train_model
 from predict.scoring.align import add_missing_features
 from predict.scoring.chunks import score_chunks
@@ -284,6 +285,39 @@ def test_score_from_a_dataset_on_a_cluster_equals_the_single_machine_run(
     assert _without_run_id(on_dask.report) == _without_run_id(plain.report)
     _same_outputs(tmp_path / "dask", tmp_path / "plain")
     assert not (tmp_path / "dask" / "explanations.parquet.parts").exists()
+
+
+def test_scores_merged_in_many_batches_equal_the_single_machine_files(
+    scoring_book: ScoringBook, cluster: Client, tmp_path: Path
+) -> None:
+    """The driver writes the scores files by merging the partitions' sorted files 7 rows of
+    each at a time (dozens of batches), holding no score row: the files equal the single
+    machine's (the Parquet schema with its pandas metadata too), the CSV byte for byte the one
+    pandas writes from the whole frame."""
+    dataset = tmp_path / "partitioned"
+    ds.write_dataset(scoring_book.raw, dataset, ds.PartitionConfig(partitions=4))
+    config = ScoreConfig(chunk_size=64, merge_batch_rows=7)
+    plain = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "plain", config,
+                         CONFIG, validated=True, quiet=True)  # fmt: skip
+    address = cluster.scheduler.address  # type: ignore[union-attr]
+    on_dask = score_folder(dataset, scoring_book.models, tmp_path / "dask", config, CONFIG,
+                           quiet=True, scheduler=address, cluster_factory=open_cluster)  # fmt: skip
+    assert on_dask.held_scores is None and plain.held_scores is not None
+    assert on_dask.scores_file == tmp_path / "dask" / "scores.parquet"
+    assert plain.report.clients > 4 * 7 * 5  # each partition read in 5 batches or more
+    _same_outputs(tmp_path / "dask", tmp_path / "plain")
+    pd.testing.assert_frame_equal(on_dask.scores, plain.scores)  # read back, typed as held
+    assert on_dask.counts == plain.counts
+    # the CSV merged batch by batch is the one pandas writes from the whole frame
+    whole = write_csv(on_dask.scores.assign(run_id=on_dask.report.run_id), tmp_path / "w.csv")
+    assert (tmp_path / "dask" / "scores.csv").read_bytes() == whole.read_bytes()
+    a_csv, b_csv = (pd.read_csv(f / "scores.csv").drop(columns="run_id")
+                    for f in (tmp_path / "dask", tmp_path / "plain"))  # fmt: skip
+    pd.testing.assert_frame_equal(a_csv, b_csv)
+    a, b = (pq.read_schema(f / "scores.parquet") for f in (tmp_path / "dask", tmp_path / "plain"))
+    assert a.remove_metadata().equals(b.remove_metadata())
+    assert a.metadata[b"pandas"] == b.metadata[b"pandas"]
+    assert not (tmp_path / "dask" / "scores.parts").exists()
 
 
 def test_score_from_a_dataset_with_a_previous_file_equals_the_single_machine_run(

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from predict.scoring.early_warning import EARLY_WARNING_COLUMNS, EarlyWarningConfig, early_warning
+from predict.scoring.early_warning import (
+    EARLY_WARNING_COLUMNS,
+    EarlyWarningConfig,
+    early_warning,
+    event_windows,
+)
 from predict.scoring.grades import GradesConfig, add_grades
 
 AS_OF = pd.Timestamp("2024-06-30")
@@ -177,3 +182,88 @@ def test_a_missing_table_is_reported_not_silently_no_trigger(
     assert "new_dpd not evaluated: no facility_balances" in caplog.text
     assert not {"dpd", "complaint", "detractor"} & set(ew["client_id"])
     assert "event" in set(ew["client_id"])  # the triggers with their tables still fire
+
+
+# Each client's own window: A was last scored at the end of March, B at the end of May, C
+# never (its window: the last month, May 31 - June 30).
+A_PREV, B_PREV = pd.Timestamp("2024-03-31"), pd.Timestamp("2024-05-31")
+
+
+def _book() -> tuple[pd.DataFrame, dict[str, pd.DataFrame]]:
+    ids = ["A", "B", "C"]
+    scores = pd.DataFrame(
+        {
+            "client_id": pd.Series(ids, dtype="str"),
+            "as_of": AS_OF,
+            "segment": "sme",
+            "branch_id": "b1",
+            "default_probability": [0.01, 0.01, 0.01],
+            "churn_probability": [0.05, 0.05, 0.05],
+            "action": "maintain",
+            "default_reasons": "arrears",
+            "churn_reasons": "fewer contacts",
+            "previous_as_of": pd.Series([A_PREV, B_PREV, pd.NaT], dtype="datetime64[s]"),
+            "previous_default_probability": [0.01, 0.01, float("nan")],
+            "previous_churn_probability": [0.05, 0.05, float("nan")],
+        }
+    )
+    tables = {
+        "facilities": pd.DataFrame({"facility_id": ["fa"], "client_id": ["A"]}),
+        # A: 0 days past due at its previous as-of (March), 40 in May, 45 now: new since
+        # A's own previous scoring, though not since B's
+        "facility_balances": pd.DataFrame(
+            {
+                "facility_id": ["fa", "fa", "fa"],
+                "month_end": _d("2024-03-31", "2024-05-31", "2024-06-30"),
+                "days_past_due": [0, 40, 45],
+            }
+        ),
+        "credit_events": pd.DataFrame(
+            {"client_id": ["B"], "date": _d("2024-06-10"), "kind": ["watchlist"]}
+        ),
+        # April complaints: in A's window (Mar 31, Jun 30], not in B's (May 31, Jun 30];
+        # C's on June 5 is in its last month
+        "interactions": pd.DataFrame(
+            {
+                "client_id": ["A", "B", "C"],
+                "date": _d("2024-04-15", "2024-04-20", "2024-06-05"),
+                "kind": ["complaint", "complaint", "complaint"],
+                "nps": pd.array([None, None, None], dtype="Int64"),
+            }
+        ),
+    }
+    return scores, tables
+
+
+def test_each_client_is_warned_on_its_own_window() -> None:
+    scores, tables = _book()
+    ew = early_warning(scores, tables, CFG, "previous.parquet").set_index("client_id")
+    assert dict(ew["triggers"]) == {
+        "A": "new_dpd, complaint",  # DPD 0 at March 31 -> 45; the April complaint
+        "B": "credit_event",  # its April complaint is before its own window
+        "C": "complaint",  # no previous scoring: the last month
+    }
+    assert ew.loc["A", "details"] == "DPD 0 -> 45; complaint"
+    assert ew.loc["A", "previous_as_of"] == A_PREV  # each client's own previous as-of
+    assert ew.loc["B", "previous_as_of"] == B_PREV
+    assert pd.isna(ew.loc["C", "previous_as_of"])
+
+
+def test_a_clients_row_is_the_same_alone_and_within_the_book() -> None:
+    scores, tables = _book()
+    book = early_warning(scores, tables, CFG, "previous.parquet")
+    for client in ("A", "B", "C"):
+        alone = early_warning(scores[scores["client_id"] == client], tables, CFG,
+                              "previous.parquet")  # fmt: skip
+        pd.testing.assert_frame_equal(
+            alone, book[book["client_id"] == client].reset_index(drop=True), obj=client
+        )
+
+
+def test_event_windows_come_from_each_clients_own_dates() -> None:
+    scores, _ = _book()
+    start, end = event_windows(scores, CFG)
+    assert list(start) == [A_PREV, B_PREV, pd.Timestamp("2024-05-31")]
+    assert (end == AS_OF).all()
+    with pytest.raises(ValueError, match=r"no window end for client\(s\) \['B'\]"):
+        event_windows(scores.assign(as_of=[AS_OF, pd.NaT, AS_OF]), CFG)

@@ -506,3 +506,44 @@ def test_an_older_failed_folder_is_removed_before_this_run_validates(
     with pytest.raises(ValidationFailed) as caught:
         _score(scoring_book, out, raw=tmp_path / "raw", validated=False)
     assert not (failed / "quarantine").exists(), caught.value
+
+
+def test_a_month_end_with_no_client_yet_is_an_empty_rescoring_with_the_same_columns(
+    scoring_book: Book,
+) -> None:
+    """Rescoring a month end before any of the clients was onboarded gives no row but the
+    columns a rescoring with clients gives: joined to today's rows, each client is new
+    (previous columns missing), whoever else is in the book (a partition of a dataset gets
+    the same columns as the whole book)."""
+    from predict.features.build import build_features
+    from predict.scoring.align import load_models
+    from predict.scoring.previous import rescore_at
+    from predict.scoring.relationship import PREVIOUS_COLUMNS, add_previous
+
+    bundles, _ = load_models(scoring_book.models)
+    tables = scoring_book.tables
+    onboarded = tables["clients"]["onboarding_date"]
+    prev = dt.date(2025, 10, 31)
+    late = set(tables["clients"].loc[onboarded > pd.Timestamp(prev), "client_id"])
+    assert late  # clients onboarded after the month end rescored
+    facilities = tables["facilities"][tables["facilities"]["client_id"].isin(late)]
+    part = {
+        name: frame[frame["client_id"].isin(late)] if "client_id" in frame.columns
+        else frame[frame["facility_id"].isin(facilities["facility_id"])]
+        if "facility_id" in frame.columns else frame
+        for name, frame in tables.items()
+    }  # fmt: skip
+
+    def build(t: dict[str, pd.DataFrame], dates: list[dt.date]) -> pd.DataFrame:
+        return build_features(t, dates, FeaturesConfig())
+
+    empty = rescore_at(part, prev, bundles, build, FAST)
+    full = rescore_at(tables, prev, bundles, build, FAST)
+    assert empty.empty and len(full) > 0
+    carried = ["client_id", "as_of", *PREVIOUS_COLUMNS, "lifecycle_stage"]
+    assert set(carried) <= set(empty.columns)
+    today = full[["client_id", *PREVIOUS_COLUMNS]].assign(client_id=lambda f: f["client_id"] + "x")
+    new, old = add_previous(today, empty), add_previous(today, full)
+    assert list(new.columns) == list(old.columns)
+    assert new.dtypes.to_dict() == old.dtypes.to_dict()
+    assert new["previous_as_of"].isna().all() and new["previous_default_probability"].isna().all()

@@ -6,16 +6,17 @@ relationship dimensions, the exposure, expected loss and value, the risk-adjuste
 change since the previous scoring and the grades. None of it looks at another client (the
 book-wide references are frozen in the model folders), so a book split by client gives, part
 by part, the rows of the whole book. What needs the whole book (the migration matrix, the
-early-warning list's order, the drift shares) runs after, on all the rows
-(:func:`predict.scoring.run.book_steps`); the actions run there too, each client's from its
-own row.
+early-warning list's order, the drift shares) runs after, on all the rows or on their
+counts (:func:`predict.scoring.run.book_steps`); the actions and early-warning rows run
+there too, each client's from its own row.
 
 On a cluster (:class:`PartScorer`) each worker scores its own partition of a partitioned
-dataset and sends back only its clients' rows (:class:`ClientScores`): the score rows, what
-the run noticed (counts that add up: unseen categories, calendar features out of range,
-explanation rows) and the drift bin counts; :func:`combine_parts` puts them together. The
-early-warning event triggers, which read the event tables in a window known only once every
-row is back, are a second pass per partition (:class:`PartEvents`).
+dataset: its clients' rows (:class:`ClientScores`), what the run noticed (counts that add
+up: unseen categories, calendar features out of range, explanation rows) and the drift bin
+counts; :func:`combine_counts` adds the counts up, :func:`concat_rows` (or, without the rows
+on the driver, :func:`rows_layout` and :func:`predict.scoring.parts.merge_scores`) puts the
+rows together. :class:`predict.scoring.parts.PartBook` runs the rest of each client's steps
+on the worker.
 """
 
 from __future__ import annotations
@@ -44,7 +45,6 @@ from predict.scoring.chunks import score_chunks
 from predict.scoring.config import ScoreConfig
 from predict.scoring.dimensions import add_dimensions, frozen_contribution_quantiles
 from predict.scoring.drift_check import DriftCounts, drift_counts
-from predict.scoring.early_warning import EarlyWarningConfig, event_triggers
 from predict.scoring.explain import ExplanationWriter
 from predict.scoring.grades import add_grades
 from predict.scoring.outputs import client_attributes
@@ -194,35 +194,6 @@ class PartScorer:
         return outputs
 
 
-@dataclass(frozen=True)
-class PartEvents:
-    """The early-warning event triggers of one partition's clients (``rows``: their
-    ``client_id``, indexed as in the book's scores) in the window (start, end]."""
-
-    config: EarlyWarningConfig
-    start: pd.Timestamp
-    end: pd.Timestamp
-
-    def __call__(
-        self, tables: Tables, rows: pd.DataFrame | None, explanations: str | None
-    ) -> pd.DataFrame:
-        if rows is None:
-            raise ValueError("early-warning events: the partition's clients are needed")
-        ids = rows["client_id"].astype("str")
-        found = event_triggers(tables, ids, self.start, self.end, self.config)
-        return pd.DataFrame(found, index=ids.index)
-
-
-def combine_events(parts: Sequence[pd.DataFrame], ids: pd.Series) -> dict[str, pd.Series]:
-    """The partitions' event triggers (:class:`PartEvents`) as :func:`event_triggers` of the
-    whole book gives them: code -> detail per client, indexed as ``ids``."""
-    frames = [p for p in parts if len(p.columns)]
-    if not frames:
-        return {}
-    frame = pd.concat(frames).reindex(ids.index)
-    return {code: frame[code] for code in frames[0].columns}
-
-
 def combine_parts(
     parts: Sequence[ClientScores],
     bundles: Mapping[str, ModelBundle],
@@ -231,6 +202,17 @@ def combine_parts(
     """The partitions' rows as the whole book's (sorted by client, as one machine gives
     them), the models applied, the drift counts of the book; ``report`` completed as the
     whole book's run would fill it."""
+    applied, drift = combine_counts(parts, bundles, report)
+    return concat_rows([p.scores for p in parts]), applied, drift
+
+
+def combine_counts(
+    parts: Sequence[ClientScores],
+    bundles: Mapping[str, ModelBundle],
+    report: ScoringReport,
+) -> tuple[dict[str, ModelBundle], DriftCounts]:
+    """What the partitions noticed, added up: the models applied and the book's drift counts;
+    ``report`` completed as the whole book's run would fill it (the rows are not read)."""
     if not parts:
         raise ValueError("no partition holds a client: nothing to score")
     first = parts[0].report
@@ -250,7 +232,7 @@ def combine_parts(
     report_unseen(reduce(add_unseen, (p.unseen for p in parts), {}), applied, report)
     report.calendar_out_of_range = _calendar(parts, applied)
     drift = reduce(DriftCounts.add, (p.drift for p in parts), DriftCounts())
-    return concat_rows([p.scores for p in parts]), applied, drift
+    return applied, drift
 
 
 def _calendar(
@@ -277,7 +259,18 @@ def concat_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     """Partitions' score rows as one frame sorted by client (the single-machine order), each
     column with the dtype the partitions give it (a partition without a column, e.g. with no
     client at the previous month end, leaves it missing, not retyped)."""
+    layout = rows_layout(frames, [len(f) for f in frames])
     kept = [f for f in frames if len(f)] or list(frames[:1])
+    out = pd.concat(kept, ignore_index=True)
+    return conform(out, layout).sort_values("client_id", kind="stable", ignore_index=True)
+
+
+def rows_layout(frames: Sequence[pd.DataFrame], rows: Sequence[int]) -> pd.DataFrame:
+    """The columns and dtypes (an empty frame) of the partitions' score rows put together
+    (``frames``: each partition's rows, or only their columns and dtypes, with ``rows`` rows
+    each): the columns of the widest partition holding rows, then any other's; each column
+    with the dtype of the first partition holding rows that has it."""
+    kept = [f for f, n in zip(frames, rows, strict=True) if n] or list(frames[:1])
     widest = max(kept, key=lambda f: len(f.columns))
     columns = list(widest.columns)
     columns += dict.fromkeys(c for f in kept for c in f.columns if c not in widest.columns)
@@ -285,11 +278,15 @@ def concat_rows(frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
     for frame in kept:
         for c in frame.columns:
             dtypes.setdefault(c, frame[c].dtype)
-    out = pd.concat(kept, ignore_index=True)
-    if list(out.columns) != columns:
-        out = out.reindex(columns=columns)
-    out = out.astype({c: d for c, d in dtypes.items() if out[c].dtype != d})
-    return out.sort_values("client_id", kind="stable", ignore_index=True)
+    return pd.DataFrame({c: pd.Series([], dtype=dtypes[c]) for c in columns})
+
+
+def conform(frame: pd.DataFrame, layout: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with the columns of ``layout`` (one it lacks: missing) and their dtypes."""
+    if list(frame.columns) != list(layout.columns):
+        frame = frame.reindex(columns=layout.columns)
+    retype = {c: d for c, d in layout.dtypes.items() if frame[c].dtype != d}
+    return frame.astype(retype) if retype else frame
 
 
 def part_report(report: ScoringReport) -> ScoringReport:
@@ -302,12 +299,13 @@ def part_report(report: ScoringReport) -> ScoringReport:
 
 __all__ = [
     "ClientScores",
-    "PartEvents",
     "PartScorer",
     "client_rows",
-    "combine_events",
+    "combine_counts",
     "combine_parts",
     "concat_rows",
+    "conform",
     "part_report",
+    "rows_layout",
     "score_table",
 ]

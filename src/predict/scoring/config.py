@@ -51,6 +51,9 @@ class ScoreConfig:
     # "local" = a LocalCluster started for the run; else a scheduler address (tcp://host:8786).
     distributed: str | None = None
     partitions: int = 8  # client partitions of the distributed scoring
+    # A partitioned dataset's scores are merged from the partitions' files on the driver
+    # reading this many rows of each at a time (its memory: about this x partitions rows).
+    merge_batch_rows: int = 1_024
 
     def __post_init__(self) -> None:
         if self.chunk_size < 1:
@@ -74,6 +77,8 @@ class ScoreConfig:
             raise ValueError("score.previous must be 'month_end' or 'none'")
         if self.partitions < 1:
             raise ValueError(f"score.partitions must be >= 1, got {self.partitions}")
+        if self.merge_batch_rows < 1:
+            raise ValueError(f"score.merge_batch_rows must be >= 1, got {self.merge_batch_rows}")
         if self.distributed is not None and not self.distributed.strip():
             raise ValueError(
                 "score.distributed must be null, 'local' or a Dask scheduler address, got ''"

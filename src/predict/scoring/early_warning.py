@@ -4,8 +4,10 @@ One row per client with at least one trigger; ``triggers`` names them (comma-sep
 codes) and ``details`` says what moved. "Previous" is the scoring the run compares with: the
 previous run's stored scores when given (what was actually reported), else today's models
 rerun on the month end before (``previous_source`` says which; ``none``: no comparison, only
-the event triggers). Event triggers look at the window (previous as-of, as-of]; with no
-previous scoring, the last ``window_months`` months.
+the event triggers). Event triggers look at each client's own window (its previous as-of,
+its as-of]; a client with no previous scoring, the last ``window_months`` months before its
+as-of (:func:`event_windows`): never a window set by another client's dates, so a client's
+row is the same scored alone or within any book.
 
 Triggers (``score.relationship.early_warning``):
 
@@ -33,8 +35,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -199,14 +202,62 @@ def not_evaluated(tables: Mapping[str, pd.DataFrame]) -> list[str]:
 def event_triggers(
     tables: Mapping[str, pd.DataFrame],
     ids: pd.Series,
+    start: pd.Timestamp | pd.Series,
+    end: pd.Timestamp | pd.Series,
+    config: EarlyWarningConfig,
+) -> dict[str, pd.Series]:
+    """Triggers on what happened in each client's window (start, end]: code -> detail per
+    client, indexed as ``ids`` (missing: no).
+
+    ``start``, ``end``: one date for every client, or a date per client (Series indexed as
+    ``ids``; see :func:`event_windows`). Each client's triggers read only its own rows in its
+    own window (the clients are taken window by window; a run has one or two windows: the
+    clients with a previous scoring and those without). A trigger whose tables are absent is
+    left out (see :func:`not_evaluated`).
+    """
+    ids = ids.astype("str")
+    starts, ends = _per_client_dates(start, ids, "start"), _per_client_dates(end, ids, "end")
+    keys = pd.DataFrame({"start": starts.to_numpy(), "end": ends.to_numpy()})
+    windows = keys.groupby(["start", "end"], sort=True).indices
+    groups: list[tuple[Any, np.ndarray]] = [(k, np.asarray(p)) for k, p in windows.items()]
+    if not groups:  # no client: the triggers evaluated, none fired
+        groups = [((pd.NaT, pd.NaT), np.array([], dtype="int64"))]
+    found: dict[str, list[pd.Series]] = {}
+    for (s, e), pos in groups:
+        window = _window_triggers(tables, ids.iloc[pos].reset_index(drop=True), s, e, config)
+        for code, detail in window.items():
+            found.setdefault(code, []).append(detail.set_axis(pos))
+    return {
+        code: pd.concat(parts).sort_index().set_axis(ids.index) for code, parts in found.items()
+    }
+
+
+def _per_client_dates(value: pd.Timestamp | pd.Series, ids: pd.Series, what: str) -> pd.Series:
+    """A window bound per client (one date repeated, or the Series given); a client without
+    one is refused (its window would be a guess)."""
+    if isinstance(value, pd.Series):
+        if not value.index.equals(ids.index):
+            raise ValueError(f"early warning: the window {what}s must be indexed as the clients")
+        dates = pd.to_datetime(value)
+    else:
+        dates = pd.Series(pd.Timestamp(value), index=ids.index)
+    lacking = ids[dates.isna().to_numpy()]
+    if len(lacking):
+        raise ValueError(
+            f"early warning: no window {what} for client(s) {sorted(lacking)[:5]} "
+            "(their as_of is missing)"
+        )
+    return dates
+
+
+def _window_triggers(
+    tables: Mapping[str, pd.DataFrame],
+    ids: pd.Series,
     start: pd.Timestamp,
     end: pd.Timestamp,
     config: EarlyWarningConfig,
 ) -> dict[str, pd.Series]:
-    """Triggers on what happened in (start, end]: code -> detail per client (missing: no).
-
-    A trigger whose tables are absent is left out (see :func:`not_evaluated`).
-    """
+    """:func:`event_triggers` of clients ``ids`` sharing one window (start, end]."""
     out: dict[str, pd.Series] = {}
     if tables.get("facilities") is not None and tables.get("facility_balances") is not None:
         dpd_now, dpd_then = ids.map(_max_dpd(tables, end)), ids.map(_max_dpd(tables, start))
@@ -234,6 +285,19 @@ def event_triggers(
     return out
 
 
+def event_windows(scores: pd.DataFrame, config: EarlyWarningConfig) -> tuple[pd.Series, pd.Series]:
+    """Each client's event window (start, end], indexed as ``scores``: from its own previous
+    as-of (``previous_as_of``; with none, ``window_months`` month ends before its as-of) to
+    its as-of. Never another client's dates: a client's triggers are the same scored alone
+    or within any book."""
+    end = pd.to_datetime(scores["as_of"])
+    ids = scores["client_id"].astype("str")
+    _per_client_dates(end, ids, "end")  # every client has an as-of, or a clear error
+    fallback = end.map({t: t - pd.offsets.MonthEnd(config.window_months) for t in end.unique()})
+    before = pd.to_datetime(_col(scores, "previous_as_of"))
+    return before.where(before.notna(), fallback), end
+
+
 def _revenue_drop(
     tables: Mapping[str, pd.DataFrame],
     ids: pd.Series,
@@ -252,40 +316,39 @@ def _revenue_drop(
 _DEFAULT_SIDE = ("downgrade", "pd_ratio", "default_", "new_dpd", "credit_event")
 
 
-# The event triggers of clients ``ids`` in the window (start, end]: code -> detail per
-# client, indexed as ``ids`` (as :func:`event_triggers`; a cluster computes them per partition).
-EventTriggers = Callable[[pd.Series, pd.Timestamp, pd.Timestamp], dict[str, pd.Series]]
-
-
 def early_warning(
     scores: pd.DataFrame,
     tables: Mapping[str, pd.DataFrame],
     config: EarlyWarningConfig,
     previous_source: str = "none",
     skipped: list[str] | None = None,
-    events: EventTriggers | None = None,
 ) -> pd.DataFrame:
     """The clients with at least one trigger, most triggers first (columns: see module).
 
     The event triggers a missing table switches off are logged and appended to ``skipped``
-    (the scoring summary's ``early_warning_not_evaluated``). ``events``: the event triggers
-    (default: :func:`event_triggers` on ``tables``; then ``tables`` need only say which
-    tables exist, e.g. a partitioned dataset's skeleton).
+    (the scoring summary's ``early_warning_not_evaluated``).
     """
     missing = not_evaluated(tables)
     if skipped is not None:
         skipped.extend(missing)
+    return rank_early_warning(early_warning_rows(scores, tables, config, previous_source))
+
+
+def early_warning_rows(
+    scores: pd.DataFrame,
+    tables: Mapping[str, pd.DataFrame],
+    config: EarlyWarningConfig,
+    previous_source: str = "none",
+) -> pd.DataFrame:
+    """The early-warning rows of the clients of ``scores`` with at least one trigger, in the
+    order of ``scores``, unranked: each row reads only its client's score row and its
+    client's events in its own window, so the rows of a book's parts are the book's rows
+    (:func:`rank_early_warning` orders them)."""
     if scores.empty:
         return empty_early_warning()
     ids = scores["client_id"].astype("str")
-    end = pd.Timestamp(scores["as_of"].max())
-    prev = pd.Timestamp(_col(scores, "previous_as_of").max())
-    start = prev if pd.notna(prev) else end - pd.offsets.MonthEnd(config.window_months)
-    if events is None:
-        found_events = event_triggers(tables, ids, start, end, config)
-    else:
-        found_events = events(ids, start, end)
-    found = {**score_triggers(scores, config), **found_events}
+    start, end = event_windows(scores, config)
+    found = {**score_triggers(scores, config), **event_triggers(tables, ids, start, end, config)}
     fired = pd.DataFrame(found, index=scores.index)
     on = fired.notna()
     hit = on.any(axis=1).to_numpy()
@@ -294,13 +357,18 @@ def early_warning(
     sub, on, fired = scores.loc[hit], on.loc[hit], fired.loc[hit]
     default_side = on[[c for c in on.columns if c.startswith(_DEFAULT_SIDE)]].any(axis=1)
     out = pd.DataFrame({c: _col(sub, c) for c in EARLY_WARNING_COLUMNS if c in sub.columns})
-    out["previous_as_of"] = prev if pd.notna(prev) else pd.NaT
+    out["previous_as_of"] = pd.to_datetime(_col(sub, "previous_as_of"))  # each client's own
     out["previous_source"] = previous_source
     out["triggers"] = [", ".join(on.columns[row]) for row in on.to_numpy()]
     out["details"] = ["; ".join(str(v) for v in row if pd.notna(v)) for row in fired.to_numpy()]
     out["reasons"] = _col(sub, "default_reasons").where(default_side, _col(sub, "churn_reasons"))
-    out = out.reindex(columns=list(EARLY_WARNING_COLUMNS))
-    out["_n"] = out["triggers"].str.count(",")
+    return _typed(out.reindex(columns=list(EARLY_WARNING_COLUMNS)).reset_index(drop=True))
+
+
+def rank_early_warning(rows: pd.DataFrame) -> pd.DataFrame:
+    """Early-warning rows (:func:`early_warning_rows`, in the book's client order) ranked:
+    most triggers first, then the highest PD (missing last)."""
+    out = rows.assign(_n=rows["triggers"].str.count(","))
     out = out.sort_values(["_n", "default_probability"], ascending=False, na_position="last")
     return _typed(out.drop(columns="_n").reset_index(drop=True))
 

@@ -124,24 +124,49 @@ def add_grades(
 
 def migration_matrix(scores: pd.DataFrame, config: GradesConfig) -> pd.DataFrame:
     """Clients by (previous grade, grade), long form, with the share of the previous grade."""
+    return migration_from_counts(
+        migration_counts(scores), latest(scores, "as_of"), latest(scores, "previous_as_of"), config
+    )
+
+
+def latest(scores: pd.DataFrame, column: str) -> pd.Timestamp:
+    """The latest date of ``column`` (NaT without the column or a date)."""
+    values = scores[column] if column in scores.columns else pd.Series([], dtype="datetime64[s]")
+    return pd.Timestamp(values.max())
+
+
+def migration_counts(scores: pd.DataFrame) -> pd.DataFrame:
+    """``previous_grade``, ``rating_grade``, ``clients``: the clients of ``scores`` by grade
+    pair (``(none)`` for no grade); the counts of parts of a book add up to the book's."""
     now = scores["rating_grade"].astype("str").fillna(NONE)
     if "previous_rating_grade" in scores.columns:
         before = scores["previous_rating_grade"].astype("str").fillna(NONE)
     else:
         before = pd.Series(NONE, index=scores.index, dtype="str")
-    counts = (
+    return (
         pd.DataFrame({"previous_grade": before, "rating_grade": now})
         .value_counts()
         .rename("clients")
         .reset_index()
     )
+
+
+def migration_from_counts(
+    counts: pd.DataFrame,
+    as_of: pd.Timestamp,
+    previous_as_of: pd.Timestamp,
+    config: GradesConfig,
+) -> pd.DataFrame:
+    """The migration matrix from grade-pair counts (:func:`migration_counts`, of the whole book
+    or summed over its parts) and the book's latest as-of and previous as-of: each pair once,
+    on the scale's order, with its share of the previous grade's clients."""
+    pairs = counts.groupby(["previous_grade", "rating_grade"], as_index=False)["clients"].sum()
     order = {g: i for i, g in enumerate((*config.scale, NONE))}
-    counts = counts.sort_values(
+    out = pd.DataFrame(pairs).sort_values(
         ["previous_grade", "rating_grade"], key=lambda s: s.map(order), ignore_index=True
     )
-    total = counts.groupby("previous_grade")["clients"].transform("sum")
-    counts["share"] = counts["clients"] / total
-    for col in ("as_of", "previous_as_of"):
-        stamps = scores.get(col, pd.Series(pd.NaT, index=scores.index))
-        counts[col] = pd.Series(stamps.max(), index=counts.index).astype("datetime64[s]")
-    return counts[list(MIGRATION_COLUMNS)].astype({"clients": "int64"})
+    total = out.groupby("previous_grade")["clients"].transform("sum")
+    out["share"] = out["clients"] / total
+    for col, stamp in (("as_of", as_of), ("previous_as_of", previous_as_of)):
+        out[col] = pd.Series(stamp, index=out.index).astype("datetime64[s]")
+    return out[list(MIGRATION_COLUMNS)].astype({"clients": "int64"})

@@ -131,11 +131,14 @@ def order_columns(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_outputs(result: ScoringResult, out_dir: str | os.PathLike[str]) -> None:
-    """scores (.parquet, .csv), early_warning, drift and score_summary.json into ``out_dir``."""
+    """scores (.parquet, .csv), early_warning, drift and score_summary.json into ``out_dir``
+    (the scores only when ``result`` holds them: a cluster run wrote them already,
+    :func:`predict.scoring.parts.merge_scores`)."""
     out, meta = Path(out_dir), stamp(result.report)
-    scores = result.scores.assign(run_id=result.report.run_id)
-    write_parquet(scores, out / "scores.parquet", meta)
-    write_csv(scores, out / "scores.csv")
+    if result.held_scores is not None:  # else already written, part by part
+        scores = result.held_scores.assign(run_id=result.report.run_id)
+        write_parquet(scores, out / "scores.parquet", meta)
+        write_csv(scores, out / "scores.csv")
     write_parquet(result.early_warning, out / "early_warning.parquet", meta)
     write_parquet(result.drift, out / "drift.parquet", meta)
     write_parquet(result.migration, out / "migration.parquet", meta)

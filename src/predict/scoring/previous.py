@@ -100,7 +100,8 @@ def rescore_previous(
     build: FeatureBuilder,
     config: ScoreConfig,
 ) -> pd.DataFrame | None:
-    """The same models on the month end before ``as_of`` (None when the data start later)."""
+    """The same models on the month end before ``as_of`` (None when the data start later:
+    decided from the dates alone, the same for every client)."""
     prev = previous_month_end(tables, as_of)
     return None if prev is None else rescore_at(tables, prev, bundles, build, config)
 
@@ -111,16 +112,17 @@ def rescore_at(
     bundles: Mapping[str, ModelBundle],
     build: FeatureBuilder,
     config: ScoreConfig,
-) -> pd.DataFrame | None:
+) -> pd.DataFrame:
     """The models' outputs (scope rules applied) for the clients of ``tables`` at ``prev``
-    (None when none of them was onboarded by then)."""
+    (no row when none of them was onboarded by then: each client is then new, whoever else
+    is in the book)."""
     features = build(tables, [prev]).reset_index(drop=True)
-    if features.empty:
-        return None
     features = add_missing_features(features, bundles, "nan", ScoringReport())
     out = predict_outputs(features, bundles, config.chunk_size)
-    out = apply_scope_rules(out, features, config, churn_knows_default_status(bundles))
+    if len(out):  # no row: no rule to apply (the columns carried are the outputs')
+        out = apply_scope_rules(out, features, config, churn_knows_default_status(bundles))
     if "lifecycle_stage" in features:
-        out["lifecycle_stage"] = features["lifecycle_stage"].astype("str").to_numpy()
+        stage = features["lifecycle_stage"].astype("str").to_numpy()
+        out["lifecycle_stage"] = pd.Series(stage, index=out.index, dtype="str")
     out["as_of"] = pd.Timestamp(prev)
     return out

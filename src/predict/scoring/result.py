@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -38,13 +39,55 @@ class ScoringReport:
 
 @dataclass(frozen=True)
 class ScoringResult:
-    """One snapshot's scores, early-warning list and drift, with what the run noticed."""
+    """One snapshot's scores, early-warning list and drift, with what the run noticed.
 
-    scores: pd.DataFrame
+    The scores are held (``held_scores``), or, for a book scored part by part on a cluster,
+    only written (``scores_file``: nothing per client is held on the driver; ``layout``: the
+    columns and their dtypes, an empty frame). ``counts``: clients per ``action`` and per
+    ``rating_grade`` (the console summary's, without reading the scores back)."""
+
+    held_scores: pd.DataFrame | None
     early_warning: pd.DataFrame
     drift: pd.DataFrame
     report: ScoringReport
     migration: pd.DataFrame = field(default_factory=pd.DataFrame)  # rating-grade migration
+    counts: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    scores_file: Path | None = None
+    layout: pd.DataFrame | None = None
+
+    @property
+    def scores(self) -> pd.DataFrame:
+        """The score rows: held, else read back from ``scores_file`` (all of them, into this
+        process's memory) typed as ``layout``, without the file's ``run_id``."""
+        if self.held_scores is not None:
+            return self.held_scores
+        if self.scores_file is None or self.layout is None:
+            raise ValueError("this scoring result holds no scores and names no scores file")
+        frame = pd.read_parquet(self.scores_file)
+        frame = frame[list(self.layout.columns)]
+        return frame.astype({c: d for c, d in self.layout.dtypes.items() if frame[c].dtype != d})
+
+
+def value_counts(scores: pd.DataFrame, columns: tuple[str, ...] = ("action", "rating_grade")
+                 ) -> dict[str, dict[str, int]]:  # fmt: skip
+    """Clients per value of each of ``columns`` present (missing values not counted)."""
+    return {
+        c: {str(k): int(n) for k, n in scores[c].value_counts().items()}
+        for c in columns
+        if c in scores.columns
+    }
+
+
+def add_counts(
+    a: Mapping[str, Mapping[str, int]], b: Mapping[str, Mapping[str, int]]
+) -> dict[str, dict[str, int]]:
+    """Two parts' :func:`value_counts` summed."""
+    out = {c: dict(v) for c, v in a.items()}
+    for column, per in b.items():
+        into = out.setdefault(column, {})
+        for value, n in per.items():
+            into[value] = into.get(value, 0) + n
+    return out
 
 
 def _by_value(per_target: Mapping[str, Any]) -> dict[str, Any]:
@@ -60,7 +103,8 @@ def _by_value(per_target: Mapping[str, Any]) -> dict[str, Any]:
 
 def summary_lines(result: ScoringResult) -> list[str]:
     """A few lines for the console (the details are in score_summary.json)."""
-    r, s = result.report, result.scores
+    r = result.report
+    counts = result.counts or value_counts(result.scores)
     lines = [f"scored {r.clients} clients as of {r.as_of} with {', '.join(r.models) or 'no model'}"]
     lines += [f"  skipped {t}: {why}" for t, why in r.skipped_targets.items()]
     for targets, names in _by_value(r.missing_features).items():
@@ -83,14 +127,14 @@ def summary_lines(result: ScoringResult) -> list[str]:
             )
     if r.quarantined:
         lines.append(f"  quarantined rows: {r.quarantined}")
-    counts = s["action"].value_counts()
-    lines.append("  actions: " + ", ".join(f"{a!s} {int(n)}" for a, n in counts.items()))
+    actions = sorted(counts.get("action", {}).items(), key=lambda kv: (-kv[1], kv[0]))
+    lines.append("  actions: " + ", ".join(f"{a} {n}" for a, n in actions))
     lines.append(f"  early warning: {r.early_warning_rows} row(s); previous: {r.previous}")
     if r.early_warning_not_evaluated:
         lines.append("  early warning not evaluated: " + "; ".join(r.early_warning_not_evaluated))
-    if "rating_grade" in s.columns:
-        grades = s["rating_grade"].value_counts().sort_index()
-        lines.append("  grades: " + ", ".join(f"{g!s} {int(n)}" for g, n in grades.items()))
+    if "rating_grade" in counts:
+        grades = sorted(counts["rating_grade"].items())
+        lines.append("  grades: " + ", ".join(f"{g} {n}" for g, n in grades))
     flagged = len(r.drift_warnings)
     lines += [f"  drift {w}" for w in r.drift_warnings[:10]]
     if flagged > 10:

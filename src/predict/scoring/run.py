@@ -13,18 +13,21 @@ whole portfolio. :func:`score_folder` is ``predict score``: read, score, write.
 
 The per-client steps live in :mod:`~predict.scoring.clients`, the steps over every row in
 :func:`book_steps`; a partitioned dataset is scored on a cluster with the same two halves
-(:func:`score_dataset_snapshot`: the workers read their own partitions, the driver holds
-the dataset's skeleton and the clients' rows).
+(:func:`score_dataset_snapshot`: the workers read their own partitions and run every
+per-client step, the driver holds the dataset's skeleton and counts, and merges the
+partitions' score files into the scores files).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
 import shutil
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -37,20 +40,28 @@ from predict.scoring import relationship as rel
 from predict.scoring.align import add_missing_features, load_models, unseen_categories
 from predict.scoring.chunks import score_chunks
 from predict.scoring.clients import (
-    PartEvents,
     PartScorer,
     client_rows,
-    combine_events,
-    combine_parts,
+    combine_counts,
     part_report,
+    rows_layout,
 )
 from predict.scoring.cluster import Cluster, ClusterFactory, is_dataset
 from predict.scoring.config import ScoreConfig
 from predict.scoring.dates import check_scoring_date
 from predict.scoring.drift_check import DriftCounts, drift_counts, drift_from_counts, drift_warnings
-from predict.scoring.early_warning import EventTriggers, early_warning
+from predict.scoring.early_warning import (
+    early_warning_rows,
+    empty_early_warning,
+    not_evaluated,
+    rank_early_warning,
+)
 from predict.scoring.explain import ExplanationWriter
-from predict.scoring.grades import migration_matrix
+from predict.scoring.grades import (
+    latest,
+    migration_counts,
+    migration_from_counts,
+)
 from predict.scoring.inputs import load_input
 from predict.scoring.outputs import (
     order_columns,
@@ -58,6 +69,7 @@ from predict.scoring.outputs import (
     stamp,
     write_outputs,
 )
+from predict.scoring.parts import PartBook, merge_scores
 from predict.scoring.previous import (
     FeatureBuilder,
     previous_month_end,
@@ -67,7 +79,7 @@ from predict.scoring.previous import (
 )
 from predict.scoring.reasons import ReasonTemplate
 from predict.scoring.references import frozen_drift_bins, frozen_rate_reference, rate_table
-from predict.scoring.result import ScoringReport, ScoringResult
+from predict.scoring.result import ScoringReport, ScoringResult, add_counts, value_counts
 from predict.scoring.support import apply_support
 
 log = logging.getLogger(__name__)
@@ -141,26 +153,49 @@ def book_steps(
     bundles: Mapping[str, ModelBundle],
     config: ScoreConfig,
     report: ScoringReport,
-    events: EventTriggers | None = None,
 ) -> ScoringResult:
     """The steps after every client's row (:func:`predict.scoring.clients.client_rows`):
     the actions (each client's from its own row), the column order, the early-warning list
-    (``events``: its event triggers, default from ``tables``; ordered over the whole book),
-    the drift check from the book's bin counts and the grade migration matrix."""
+    (each client's rows from its own row and events, ordered over the whole book), the drift
+    check from the book's bin counts and the grade migration matrix."""
     scores = order_columns(rel.assign_actions(scores, config.relationship))
-    early = early_warning(
+    ew = config.relationship.early_warning
+    report.early_warning_not_evaluated.extend(not_evaluated(tables))
+    return _book_result(
         scores,
-        tables,
-        config.relationship.early_warning,
-        report.previous,
-        report.early_warning_not_evaluated,
-        events,
+        early_warning_rows(scores, tables, ew, report.previous),
+        drift,
+        migration_counts(scores),
+        (latest(scores, "as_of"), latest(scores, "previous_as_of")),
+        value_counts(scores),
+        bundles,
+        config,
+        report,
     )
+
+
+def _book_result(
+    scores: pd.DataFrame | None,
+    early_rows: pd.DataFrame,
+    drift: DriftCounts,
+    migration: pd.DataFrame,
+    dates: tuple[pd.Timestamp, pd.Timestamp],
+    values: dict[str, dict[str, int]],
+    bundles: Mapping[str, ModelBundle],
+    config: ScoreConfig,
+    report: ScoringReport,
+    **written: Any,
+) -> ScoringResult:
+    """The book-wide steps on what every client gave: the early-warning rows ranked, the drift
+    check, the migration matrix from the grade-pair counts (``dates``: the latest as-of and
+    previous as-of). ``written``: where the scores went when not held (``scores_file``,
+    ``layout``: see :class:`~predict.scoring.result.ScoringResult`)."""
+    early = rank_early_warning(early_rows)
     report.early_warning_rows = len(early)
     drift_frame = drift_from_counts(drift, bundles, config.drift)
     report.drift_warnings = drift_warnings(drift_frame)
-    migration = migration_matrix(scores, config.grades)
-    return ScoringResult(scores, early, drift_frame, report, migration)
+    matrix = migration_from_counts(migration, *dates, config.grades)
+    return ScoringResult(scores, early, drift_frame, report, matrix, values, **written)
 
 
 def score_dataset_snapshot(
@@ -178,18 +213,23 @@ def score_dataset_snapshot(
     previous: pd.DataFrame | None = None,
     report: ScoringReport | None = None,
 ) -> ScoringResult:
-    """:func:`score_snapshot` of a partitioned dataset on ``cluster``: the same result.
-    ``rate_reference``: the models' frozen one (:func:`~predict.scoring.references.
-    frozen_rate_reference`).
+    """:func:`score_snapshot` of a partitioned dataset on ``cluster``, its scores written into
+    ``out_dir`` (``scores.parquet``, ``scores.csv``, ``explanations.parquet``): the same
+    result and files. ``rate_reference``: the models' frozen one (:func:`~predict.scoring.
+    references.frozen_rate_reference`).
 
     The driver holds the dataset's ``skeleton`` (which tables and columns hold a value,
-    first and last dates), the models and the frozen references; every per-client step
-    runs on the workers, each reading its own partition (:class:`~predict.scoring.clients.
-    PartScorer`: features at ``as_of`` and at the previous month end, outputs, TreeSHAP
-    with explanations written per partition, reasons, exposure, value, grades, dimensions).
-    The driver gets back the clients' rows, the drift bin counts and the counts of what the
-    run noticed, then runs the book-wide steps (:func:`book_steps`); the early-warning event
-    triggers are a second pass on the workers in the window those rows give.
+    first and last dates), the models and the frozen references, and no score row: every
+    per-client step runs on the workers, each reading its own partition
+    (:class:`~predict.scoring.parts.PartBook`: features at ``as_of`` and at the previous
+    month end, outputs, TreeSHAP with explanations written per partition, reasons, exposure,
+    value, grades, dimensions, actions, early-warning rows, grade-pair counts; its score
+    rows written to a file of its own). The driver gets back counts that add up, the
+    early-warning rows and each part's columns, merges the part files into the scores files
+    (:func:`~predict.scoring.parts.merge_scores`, ``config.merge_batch_rows`` rows of each part
+    at a time)
+    and ranks the early-warning list. The result names the scores file rather than holding
+    the rows (:attr:`ScoringResult.scores` reads them back).
     """
     from predict.features.build import available_features
 
@@ -201,6 +241,8 @@ def score_dataset_snapshot(
     rescore = None
     if previous is None and config.previous == "month_end":
         rescore = previous_month_end(skeleton, as_of)
+        if rescore is not None:
+            report.previous = "rescored previous month end"
     elif previous is not None and report.previous == "none":
         report.previous = "given"
     scorer = PartScorer(
@@ -210,25 +252,46 @@ def score_dataset_snapshot(
     )  # fmt: skip
     meta = stamp(report) if report.run_id else None
     path = out_dir / "explanations.parquet"
-    parts = cluster.map_parts(dataset, scorer, previous, path, meta)
-    scores, bundles, drift = combine_parts(parts, bundles, report)
-    rescored = any(p.previous for p in parts)
-    del parts  # the partitions' rows, now in scores: not held twice
-    written = _parquet_rows(path)
-    if written != report.explanation_rows:
-        raise RuntimeError(
-            f"explanations: {report.explanation_rows} rows written by the workers, {written} "
-            "combined"
+    folder = out_dir / "scores.parts"
+    try:
+        shutil.rmtree(folder, ignore_errors=True)  # an interrupted run's
+        folder.mkdir(parents=True)
+        task = PartBook(scorer, str(folder), report.previous)
+        parts = cluster.map_parts(dataset, task, previous, path, meta)
+        bundles, drift = combine_counts([p.counts for p in parts], bundles, report)
+        if rescore is not None and not all(p.counts.previous for p in parts):
+            raise RuntimeError(f"partitions were not all rescored at {rescore}")
+        written = _parquet_rows(path)
+        if written != report.explanation_rows:
+            raise RuntimeError(
+                f"explanations: {report.explanation_rows} rows written by the workers, "
+                f"{written} combined"
+            )
+        layout = order_columns(
+            rows_layout([p.counts.scores for p in parts], [p.rows for p in parts])
         )
-    if rescore is not None:
-        report.previous = "rescored previous month end" if rescored else "none"
+        merged = merge_scores([p.path for p in parts], layout, out_dir, stamp(report),
+                              report.run_id, config.merge_batch_rows)  # fmt: skip
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    if merged != report.clients:
+        raise RuntimeError(f"scores: {report.clients} clients scored, {merged} rows merged")
+    report.early_warning_not_evaluated.extend(not_evaluated(skeleton))
+    early_rows = [p.early_warning for p in parts if len(p.early_warning)]
+    early = (
+        pd.concat(early_rows).sort_values("client_id", kind="stable", ignore_index=True)
+        if early_rows
+        else empty_early_warning()
+    )  # in the book's client order, as one machine ranks them
+    values: dict[str, dict[str, int]] = reduce(add_counts, (p.values for p in parts), {})
+    dates = (_latest(p.as_of for p in parts), _latest(p.previous_as_of for p in parts))
+    migration = pd.concat([p.migration for p in parts], ignore_index=True)
+    return _book_result(None, early, drift, migration, dates, values, bundles, config, report,
+                        scores_file=out_dir / "scores.parquet", layout=layout)  # fmt: skip
 
-    def events(ids: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> dict[str, pd.Series]:
-        task = PartEvents(config.relationship.early_warning, start, end)
-        found = cluster.map_parts(dataset, task, pd.DataFrame({"client_id": ids}))
-        return combine_events(found, ids)
 
-    return book_steps(scores, skeleton, drift, bundles, config, report, events)
+def _latest(stamps: Iterable[pd.Timestamp]) -> pd.Timestamp:
+    return pd.Timestamp(pd.Series(list(stamps), dtype="datetime64[s]").max())
 
 
 def _parquet_rows(path: Path) -> int:
@@ -344,7 +407,7 @@ def _score_dataset_folder(
             previous=previous, report=report,
         )  # fmt: skip
         write_outputs(result, stage)
-    return result
+    return dataclasses.replace(result, scores_file=out_dir / "scores.parquet")  # swapped in
 
 
 @contextmanager
