@@ -27,6 +27,7 @@ never cited: its missing value says nothing about the client.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -189,6 +190,7 @@ def effect_words(impact: float, target: str, up: bool) -> str:
     return f"adds {amount} to {score}" if up else f"takes {amount} off {score}"
 
 
+@functools.cache
 def _family_label(family: str) -> str:
     return family.replace("_", " ").capitalize()
 
@@ -228,6 +230,7 @@ def client_reasons(
     impacts: Sequence[float],
     templates: Mapping[str, ReasonTemplate],
     ups: Sequence[bool] | None = None,
+    sentences: dict[tuple[int, type, Any], str] | None = None,
 ) -> list[str]:
     """Reasons of one client for one score: drivers (strongest first) grouped by family.
 
@@ -235,7 +238,9 @@ def client_reasons(
     each driver's *reason* (its family and direction removed jointly, see
     :func:`reason_impacts`; every driver of one reason carries the same value) and ``ups``
     whether each pushes the score up (its SHAP sign; default: the impact's sign, which a flat
-    stretch of the calibrator can make zero).
+    stretch of the calibrator can make zero). ``sentences``: a memo of :func:`sentence` by
+    (feature index, value type, value) shared by the clients of one call of
+    :func:`reasons_text` (the same text, written once per distinct value).
     """
     groups: dict[tuple[bool, str], list[tuple[str, float]]] = {}
     signs = ups if ups is not None else [i >= 0 for i in impacts]
@@ -244,7 +249,15 @@ def client_reasons(
             continue
         name = features[j]
         tmpl = templates.get(name) or fallback_template(name)
-        groups.setdefault((up, tmpl.family), []).append((sentence(tmpl, values[j]), impact))
+        value = values[j]
+        if sentences is None:
+            text = sentence(tmpl, value)
+        else:
+            key = (int(j), type(value), value)  # the type: 1, 1.0 and True are equal keys
+            text = sentences.get(key)  # a NaN value: never equal, never found (still right)
+            if text is None:
+                text = sentences[key] = sentence(tmpl, value)
+        groups.setdefault((up, tmpl.family), []).append((text, impact))
     out = []
     for (up, family), items in sorted(groups.items(), key=lambda kv: not kv[0][0]):
         total = items[0][1]  # the reason's joint impact (the same for each of its drivers)
@@ -285,11 +298,13 @@ def reasons_text(
     impacts = reason_impacts(explained, drivers, chosen, families)
     ups = chosen > 0
     cells = explained.values.to_numpy(dtype=object)
+    memo: dict[tuple[int, type, Any], str] = {}
     return [
         SEPARATOR.join(
             client_reasons(
-                explained.target, features, cells[i], drivers[i], impacts[i], templates, ups[i]
+                explained.target, features, cells[i], drivers[i], impacts[i], templates, ups[i],
+                memo,
             )
         )
         for i in range(len(cells))
-    ]
+    ]  # fmt: skip
