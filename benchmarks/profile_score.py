@@ -120,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
         totals.append(total)
         print(f"run {i + 1}: {total:.1f} s, {clients} clients", flush=True)
     total = statistics.median(totals)
-    names = sorted({k for r in runs for k in r}, key=lambda k: -statistics.median(
-        [r.get(k, 0.0) for r in runs]))
+    names = sorted(
+        {k for r in runs for k in r},
+        key=lambda k: -statistics.median([r.get(k, 0.0) for r in runs]),
+    )
     print(f"\n{'step':<48} {'seconds':>8} {'share':>7}")
     for name in names:
         sec = statistics.median([r.get(name, 0.0) for r in runs])
