@@ -250,13 +250,12 @@ def client_reasons(
         name = features[j]
         tmpl = templates.get(name) or fallback_template(name)
         value = values[j]
-        if sentences is None:
-            text = sentence(tmpl, value)
-        else:
-            key = (int(j), type(value), value)  # the type: 1, 1.0 and True are equal keys
-            text = sentences.get(key)  # a NaN value: never equal, never found (still right)
-            if text is None:
-                text = sentences[key] = sentence(tmpl, value)
+        key = (int(j), type(value), value)  # the type: 1, 1.0 and True are equal keys
+        # a NaN value is never equal to another, never found: written again (still right)
+        known = None if sentences is None else sentences.get(key)
+        text = known if known is not None else sentence(tmpl, value)
+        if sentences is not None and known is None:
+            sentences[key] = text
         groups.setdefault((up, tmpl.family), []).append((text, impact))
     out = []
     for (up, family), items in sorted(groups.items(), key=lambda kv: not kv[0][0]):
