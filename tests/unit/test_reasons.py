@@ -234,29 +234,3 @@ def test_reason_impacts_on_a_real_model_stay_within_the_probability() -> None:
     ups, downs = cited & (chosen > 0), cited & (chosen < 0)
     assert (impacts[ups] >= 0).all() and (impacts <= p + 1e-12)[ups].all()
     assert (impacts[downs] <= 0).all() and (-impacts <= 1 - p + 1e-12)[downs].all()
-
-
-def test_a_value_repeated_across_clients_reads_the_same_and_equal_keys_stay_apart() -> None:
-    """reasons_text writes each (feature, value) sentence once per call and reuses it: the
-    text of every client is the one of that client alone; 1.0 and True (equal as keys) of
-    one object column keep their own words, and a missing value its own."""
-    flag = ReasonTemplate("Flag is {value}", "profile", "No flag")
-    values = pd.DataFrame(
-        {"flag": pd.Series([1.0, True, 1.0, np.nan, 1.0], dtype=object), "dpd": [45.0] * 5}
-    )
-    shap = np.array([[0.9, 0.1]] * 5)
-    templates = {"flag": flag, "dpd": TEMPLATES["dpd"]}
-    config = ReasonsConfig(top_up=1, top_down=0)
-    together = reasons_text(_explained(values, shap), templates, config)
-    alone = [
-        reasons_text(_explained(values.iloc[[i]], shap[[i]]), templates, config)[0]
-        for i in range(len(values))
-    ]
-    assert together == alone
-    assert [t.split(" (")[0] for t in together] == [
-        "Profile: Flag is 1",
-        "Profile: Flag is True",
-        "Profile: Flag is 1",
-        "Profile: No flag",
-        "Profile: Flag is 1",
-    ]

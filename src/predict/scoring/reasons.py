@@ -27,7 +27,6 @@ never cited: its missing value says nothing about the client.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -190,7 +189,6 @@ def effect_words(impact: float, target: str, up: bool) -> str:
     return f"adds {amount} to {score}" if up else f"takes {amount} off {score}"
 
 
-@functools.cache
 def _family_label(family: str) -> str:
     return family.replace("_", " ").capitalize()
 
@@ -230,7 +228,6 @@ def client_reasons(
     impacts: Sequence[float],
     templates: Mapping[str, ReasonTemplate],
     ups: Sequence[bool] | None = None,
-    sentences: dict[tuple[int, type, Any], str] | None = None,
 ) -> list[str]:
     """Reasons of one client for one score: drivers (strongest first) grouped by family.
 
@@ -238,9 +235,7 @@ def client_reasons(
     each driver's *reason* (its family and direction removed jointly, see
     :func:`reason_impacts`; every driver of one reason carries the same value) and ``ups``
     whether each pushes the score up (its SHAP sign; default: the impact's sign, which a flat
-    stretch of the calibrator can make zero). ``sentences``: a memo of :func:`sentence` by
-    (feature index, value type, value) shared by the clients of one call of
-    :func:`reasons_text` (the same text, written once per distinct value).
+    stretch of the calibrator can make zero).
     """
     groups: dict[tuple[bool, str], list[tuple[str, float]]] = {}
     signs = ups if ups is not None else [i >= 0 for i in impacts]
@@ -249,14 +244,7 @@ def client_reasons(
             continue
         name = features[j]
         tmpl = templates.get(name) or fallback_template(name)
-        value = values[j]
-        key = (int(j), type(value), value)  # the type: 1, 1.0 and True are equal keys
-        # a NaN value is never equal to another, never found: written again (still right)
-        known = None if sentences is None else sentences.get(key)
-        text = known if known is not None else sentence(tmpl, value)
-        if sentences is not None and known is None:
-            sentences[key] = text
-        groups.setdefault((up, tmpl.family), []).append((text, impact))
+        groups.setdefault((up, tmpl.family), []).append((sentence(tmpl, values[j]), impact))
     out = []
     for (up, family), items in sorted(groups.items(), key=lambda kv: not kv[0][0]):
         total = items[0][1]  # the reason's joint impact (the same for each of its drivers)
@@ -297,13 +285,11 @@ def reasons_text(
     impacts = reason_impacts(explained, drivers, chosen, families)
     ups = chosen > 0
     cells = explained.values.to_numpy(dtype=object)
-    memo: dict[tuple[int, type, Any], str] = {}
     return [
         SEPARATOR.join(
             client_reasons(
-                explained.target, features, cells[i], drivers[i], impacts[i], templates, ups[i],
-                memo,
+                explained.target, features, cells[i], drivers[i], impacts[i], templates, ups[i]
             )
         )
         for i in range(len(cells))
-    ]  # fmt: skip
+    ]
