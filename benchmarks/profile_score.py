@@ -14,11 +14,13 @@ and LightGBM use both cores), the second less disturbed by other jobs on a share
 
     python benchmarks/profile_score.py --input data/validated --models models
     python benchmarks/profile_score.py --compare /tmp/base/src --rounds 3
+    python benchmarks/profile_score.py --compare /tmp/base/src --other-models /tmp/models
     python benchmarks/profile_score.py --clients 5000 ...   # the book's first 5,000 clients
 
 ``--compare SRC``: ``--rounds`` rounds, each one fresh process of the code at ``SRC`` (e.g.
 ``git archive <commit> src | tar -x -C /tmp/base``) and one of this checkout's code, in
-turn, on the same inputs; printed: per step the median seconds of each and the totals,
+turn, on the same inputs (``--other-models``: a third, this code on other model folders);
+printed: per step the median seconds of each and the totals,
 clients per second and the projection for 1,000,000 clients (linear in the clients: the
 fixed costs, about 1-2 s per process, are then overstated). ``--clients N``: the run is on
 the first N clients (by client_id) of the book and their rows of every table (a temporary
@@ -192,13 +194,16 @@ def subset(folder: Path, n: int, out: Path) -> Path:
 def compare(args: argparse.Namespace) -> None:
     """Alternate fresh processes of the code at ``args.compare`` and of this checkout."""
     own = Path(__file__).resolve().parents[1] / "src"
-    versions: dict[str, list[dict[str, Any]]] = {"baseline": [], "this": []}
+    variants = [("baseline", args.compare, args.models), ("this", own, args.models)]
+    if args.other_models is not None:
+        variants.append(("this, other models", own, args.other_models))
+    versions: dict[str, list[dict[str, Any]]] = {name: [] for name, _, _ in variants}
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.rounds):
-            for name, src in (("baseline", args.compare), ("this", own)):
-                out = Path(tmp) / f"{name}-{i}.json"
+            for name, src, models in variants:
+                out = Path(tmp) / f"{name.replace(' ', '_')}-{i}.json"
                 env = dict(os.environ, PYTHONPATH=str(src))
-                paths = {"--input": args.input, "--models": args.models, "--params": args.params}
+                paths = {"--input": args.input, "--models": models, "--params": args.params}
                 cmd = [sys.executable, __file__, "--json", str(out)]
                 cmd += [str(x) for kv in paths.items() for x in kv]
                 subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -207,8 +212,10 @@ def compare(args: argparse.Namespace) -> None:
                 load = os.getloadavg()[0]
                 print(f"round {i + 1} {name}: {run['wall']:.1f} s (load {load:.1f})", flush=True)
     print_table(versions)
-    base, this = _median(versions["baseline"], "wall"), _median(versions["this"], "wall")
-    print(f"speed-up (baseline / this, median wall): {base / this:.2f}x")
+    base = _median(versions["baseline"], "wall"), _median(versions["baseline"], "cpu")
+    for name in list(versions)[1:]:
+        wall, cpu = _median(versions[name], "wall"), _median(versions[name], "cpu")
+        print(f"baseline / {name}: {base[0] / wall:.2f}x wall, {base[1] / cpu:.2f}x CPU (medians)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--compare", type=Path, default=None, help="src folder of a baseline")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--other-models", type=Path, default=None, help="with --compare: also this code on these"
+    )
     parser.add_argument("--clients", type=int, default=None, help="the book's first N clients")
     parser.add_argument("--json", type=Path, default=None, help="write the run here")
     args = parser.parse_args(argv)
