@@ -82,7 +82,9 @@ def test_a_teammate_pulls_the_results_instead_of_rerunning(project: Path, tmp_pa
 
 
 def test_an_experiment_is_compared_with_main_on_both_sides(project: Path) -> None:
-    _ok(dvc(project, "exp", "run", "-n", "faster", "-S", "train.booster.learning_rate=0.2"))
+    # the contribution model's own learning rate (train.contribution.booster, docs/models.md)
+    faster = "train.contribution.booster.learning_rate=0.2"
+    _ok(dvc(project, "exp", "run", "-n", "faster", "-S", faster))
     shown = _ok(dvc(project, "exp", "show", "--csv", "--no-pager"))
     rows = list(csv.DictReader(io.StringIO(shown)))
     by_name = {r["Experiment"] or r["rev"]: r for r in rows}

@@ -19,6 +19,7 @@ from predict.models.store import FeatureSpec, load_bundle
 from predict.models.training import (
     ContributionConfig,
     SkippedTraining,
+    booster_config,
     evaluate_model,
     feature_columns,
     lgb_params,
@@ -146,6 +147,34 @@ def test_unknown_contribution_objective_is_refused(split_book: Book) -> None:
     cfg = dataclasses.replace(FAST, contribution=ContributionConfig(objective="poisson_magic"))
     with pytest.raises(ValueError, match="poisson_magic"):
         train_model(split_book.train, split_book.valid, "contribution", cfg)
+
+
+def test_contribution_booster_settings_override_train_booster_for_that_model_only(
+    split_book: Book,
+) -> None:
+    """train.contribution.booster: its keys over train.booster for the contribution model;
+    the classifiers keep train.booster; an unknown key or a wrong type stops the run."""
+    override = ContributionConfig(booster={"learning_rate": 0.2, "num_leaves": 7})
+    cfg = dataclasses.replace(FAST, contribution=override)
+    own = booster_config("contribution", cfg)
+    assert (own.learning_rate, own.num_leaves) == (0.2, 7)
+    assert own.min_data_in_leaf == FAST.booster.min_data_in_leaf == 20  # the rest as given
+    assert booster_config("churn", cfg) == booster_config("default", cfg) == FAST.booster
+    contribution = train_model(split_book.train, split_book.valid, "contribution", cfg)
+    assert contribution.metadata["params"]["learning_rate"] == 0.2
+    assert contribution.metadata["params"]["num_leaves"] == 7
+    leaves = [t["num_leaves"] for t in contribution.booster.dump_model()["tree_info"]]
+    assert max(leaves) <= 7
+    churn = train_model(split_book.train, split_book.valid, "churn", cfg)
+    assert churn.metadata["params"]["learning_rate"] == FAST.booster.learning_rate == 0.1
+    plain = train_model(split_book.train, split_book.valid, "contribution", FAST)
+    assert plain.metadata["params"]["learning_rate"] == 0.1
+    with pytest.raises(ValueError, match=r"\['learnin_rate'\] not settings of train.booster"):
+        booster_config("contribution", dataclasses.replace(
+            FAST, contribution=ContributionConfig(booster={"learnin_rate": 0.05})))  # fmt: skip
+    with pytest.raises(ValueError, match=r"num_leaves: 7\.5 is not a int"):
+        booster_config("contribution", dataclasses.replace(
+            FAST, contribution=ContributionConfig(booster={"num_leaves": 7.5})))  # fmt: skip
 
 
 def test_unknown_target_is_refused(split_book: Book) -> None:

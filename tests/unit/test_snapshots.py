@@ -179,3 +179,26 @@ def test_date_settings_accept_auto_dates_and_iso_text() -> None:
 def test_bad_snapshot_params_are_refused() -> None:
     with pytest.raises(ValueError, match="step_months"):
         SnapshotConfig(step_months=0)
+
+
+def test_dates_given_as_text_or_as_datetimes_give_the_same_span() -> None:
+    """A datetime column is read as it is (validated tables), a text one parsed: the same
+    first and last dates either way."""
+    tables = tiny_tables()
+    as_text = {
+        name: t.assign(
+            **{
+                c: t[c].dt.strftime("%Y-%m-%d").astype("str")
+                for c in t.columns
+                if pd.api.types.is_datetime64_any_dtype(t[c])
+            }
+        )
+        for name, t in tables.items()
+    }
+    assert any(
+        pd.api.types.is_datetime64_any_dtype(t[c]) for t in tables.values() for c in t.columns
+    )
+    assert table_ends(as_text) == table_ends(tables)
+    assert table_ends(tables)["clients"] == D(2023, 3, 1)
+    assert data_start(as_text) == data_start(tables) == D(2020, 2, 29)
+    assert data_end(as_text) == data_end(tables) == D(2022, 12, 31)

@@ -128,7 +128,11 @@ def _dated_values(tables: Mapping[str, pd.DataFrame], names: Iterable[str]) -> l
             continue
         for column in _DATED_COLUMNS[name]:
             if column in frame.columns and frame[column].notna().any():
-                found.append(pd.to_datetime(frame[column]))
+                values = frame[column]
+                # a datetime column as it is (validated tables): to_datetime would look at it
+                # value by value, most of the time of every data_end / table_ends call
+                is_datetime = pd.api.types.is_datetime64_any_dtype(values)
+                found.append(values if is_datetime else pd.to_datetime(values))
     return found
 
 

@@ -109,6 +109,9 @@ class ContributionConfig:
     huber_alpha: float = 1.0  # on the signed-log scale
     calibration: str = "scale"  # scale | linear | identity (fitted on the validation period)
     offset: OffsetConfig | None = None  # recent revenue carried forward (tweedie); None: none
+    # train.booster settings this model fits with instead (e.g. {learning_rate: 0.05}); any
+    # key of train.booster, the others as there: see booster_config
+    booster: dict[str, float | int | str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,29 @@ class TrainConfig:
     drift_reference: DriftReferenceConfig = field(default_factory=DriftReferenceConfig)
     potential: PotentialConfig = field(default_factory=PotentialConfig)  # contribution only
     final_refit: RefitConfig = field(default_factory=RefitConfig)
+
+
+def booster_config(target: str, config: TrainConfig) -> BoosterConfig:
+    """The LightGBM settings ``target`` fits with: ``train.booster``, and for contribution
+    its own ``train.contribution.booster`` keys over them (an unknown key is an error)."""
+    if target != "contribution" or not config.contribution.booster:
+        return config.booster
+    known = {f.name for f in dataclasses.fields(BoosterConfig)}
+    unknown = sorted(set(config.contribution.booster) - known)
+    if unknown:
+        raise ValueError(
+            f"train.contribution.booster: {unknown} not settings of train.booster "
+            f"(expected some of {sorted(known)})"
+        )
+    for key, value in config.contribution.booster.items():
+        default = getattr(config.booster, key)
+        kinds: tuple[type, ...] = (int, float) if isinstance(default, float) else (type(default),)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise ValueError(
+                f"train.contribution.booster.{key}: {value!r} is not a {type(default).__name__} "
+                f"(train.booster.{key} is {default!r})"
+            )
+    return dataclasses.replace(config.booster, **config.contribution.booster)  # type: ignore[arg-type]
 
 
 def task_of(target: str) -> str:
@@ -180,7 +206,7 @@ def lgb_params(
     target: str, spec: FeatureSpec, y: np.ndarray, config: TrainConfig
 ) -> dict[str, Any]:
     """Booster parameters for ``target``: objective, seeds, determinism, constraints."""
-    b = config.booster
+    b = booster_config(target, config)
     params: dict[str, Any] = {
         "learning_rate": b.learning_rate,
         "num_leaves": b.num_leaves,
@@ -365,13 +391,13 @@ def train_model(
     params = lgb_params(target, spec, y_tr, config)
     if client is None or rounds is not None:
         booster = _fit_booster(
-            (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params, config.booster, offset,
-            rounds,
+            (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params,
+            booster_config(target, config), offset, rounds,
         )  # fmt: skip
     else:
         from predict.models.dask_fit import fit_booster_dask
 
-        b = config.booster
+        b = booster_config(target, config)
         init = None if offset is None else (offset.values(tr), offset.values(va))
         booster = fit_booster_dask(
             (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params,
