@@ -151,6 +151,13 @@ def write_parquet(
     return Path(path)
 
 
+def parquet_rows(path: str | os.PathLike[str]) -> int:
+    """The rows of a Parquet file (from its footer: nothing else is read)."""
+    import pyarrow.parquet as pq
+
+    return int(pq.ParquetFile(path).metadata.num_rows)
+
+
 def parquet_metadata(path: str | os.PathLike[str]) -> dict[str, str]:
     """The key-value schema metadata of a Parquet file (footer only; pandas' own key left out)."""
     import pyarrow.parquet as pq

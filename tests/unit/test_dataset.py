@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -106,6 +107,20 @@ def test_dataset_parts_are_the_in_memory_partitions_and_the_digest_counts_them(
     known_at = max(dates)
     assert ds.frozen_rate_reference(dataset, known_at) == frates.freeze(tables, known_at)
     assert not list(dataset.parent.glob(".partitioned*"))  # no temporary folder left
+
+
+def test_an_empty_optional_table_is_left_out_of_the_dataset(
+    validated: Path, tmp_path: Path
+) -> None:
+    # as load_validated reads it: absent, so the workers' parts do not hold a table of no
+    # rows that would read as "no event happened"
+    folder = tmp_path / "validated"
+    shutil.copytree(validated, folder)
+    events = pd.read_parquet(folder / "credit_events.parquet")
+    events.iloc[:0].to_parquet(folder / "credit_events.parquet", index=False)
+    digest = ds.write_dataset(folder, tmp_path / "partitioned", ds.PartitionConfig(partitions=2))
+    assert "credit_events" not in digest["tables"] and "revenue" in digest["tables"]
+    assert "credit_events" not in ds.read_part(tmp_path / "partitioned", 0)
 
 
 def test_a_balance_of_an_unknown_facility_stops_the_partitioning(

@@ -120,8 +120,9 @@ def test_products_without_their_own_parameters_are_named_in_a_warning(
     lgd = "take the default lgd 0.45: overdraft (1 facilities), guarantee (1 facilities)"
     assert said["lgd"].endswith(lgd)
     assert said["ccf"].startswith("products not in score.relationship.ccf take the default ccf 1.0")
-    # f2 and the term loans (f5, f6: no CCF of their own in CFG), closed f5 included
-    assert "overdraft (1 facilities)" in said["ccf"] and "term_loan (2 facilities)" in said["ccf"]
+    # f2 and f6, the one term loan in the exposure (no CCF of its own in CFG): f5, closed
+    # and owing nothing at the as-of, is not counted
+    assert "overdraft (1 facilities)" in said["ccf"] and "term_loan (1 facilities)" in said["ccf"]
     assert fac.set_index("facility_id").loc["f2", "lgd"] == 0.45
 
 

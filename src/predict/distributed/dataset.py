@@ -39,7 +39,7 @@ from predict.contract.spec import TABLES
 from predict.contract.tables import KIND_DTYPES, cast_to_contract
 from predict.distributed.partitions import BY_FACILITY, HASH_KEY, client_partition
 from predict.features import rates as frates
-from predict.io import atomic_dir, read_json, write_json
+from predict.io import atomic_dir, parquet_rows, read_json, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +192,9 @@ def write_dataset(
     if not (source / "clients.parquet").is_file():
         raise FileNotFoundError(f"{source}: no clients.parquet; run the validate stage first")
     names = [n for n in TABLES if (source / f"{n}.parquet").is_file()]
-    empty = [n for n in names if not TABLES[n].required and _rows(source / f"{n}.parquet") == 0]
+    empty = [
+        n for n in names if not TABLES[n].required and parquet_rows(source / f"{n}.parquet") == 0
+    ]
     for n in empty:  # as load_validated: an empty optional table is absent
         logger.warning("%s: table %s has no rows: treated as absent", source, n)
     names = [n for n in names if n not in empty]
@@ -226,12 +228,6 @@ def write_dataset(
         sum(sum(counts) for counts in rows.values()),
     )
     return digest
-
-
-def _rows(path: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def _book_tables(source: Path) -> dict[str, pd.DataFrame]:

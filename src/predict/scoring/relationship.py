@@ -292,7 +292,6 @@ def facility_exposure(
     closed = (facilities["closed_date"] <= t).fillna(False)
     open_ = facilities[started & ~closed]
     out = _facility_terms(open_, t, config)
-    _warn_unlisted_products(facilities.loc[started, "product"], config)
     latest = _latest_balances(balances, t)
     out = out.merge(latest, on="facility_id", how="left")
     limit = out["limit_amount"].astype("float64")
@@ -307,6 +306,7 @@ def facility_exposure(
         out["undrawn"] = np.nan
         out["undrawn_source"] = "unknown"
         out["ead"] = limit
+        _warn_unlisted_products(out["product"], config)
         return out
     unknown = out["drawn"].isna()
     if unknown.any():
@@ -324,7 +324,9 @@ def facility_exposure(
     out["undrawn_source"] = np.where(given.notna(), "available", "rule:" + rule)
     out["ead"] = out["drawn"] + out["ccf"] * out["undrawn"]
     owed = _closed_with_balance(facilities[started & closed], balances, t, config)
-    return out if owed.empty else pd.concat([out, owed], ignore_index=True)
+    out = out if owed.empty else pd.concat([out, owed], ignore_index=True)
+    _warn_unlisted_products(out["product"], config)
+    return out
 
 
 def _facility_terms(
@@ -375,7 +377,8 @@ def _closed_with_balance(
 
 
 def _warn_unlisted_products(products: pd.Series, config: RelationshipConfig) -> None:
-    """Say which product codes take a default CCF, LGD or undrawn rule (not listed)."""
+    """Say which product codes of the facilities in the exposure take a default CCF, LGD or
+    undrawn rule (not listed), and on how many facilities."""
     codes = products.astype("str")
     defaults: dict[str, tuple[Mapping[str, object], object]] = {
         "ccf": (config.ccf, config.default_ccf),

@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from predict.io import atomic_dir
+from predict.io import atomic_dir, parquet_rows
 from predict.models.store import ModelBundle
 from predict.progress import ProgressReporter, SilentProgress, progress_display
 from predict.scoring import relationship as rel
@@ -277,7 +277,7 @@ def score_dataset_snapshot(
         bundles, drift = combine_counts([p.counts for p in parts], bundles, report)
         if rescore is not None and not all(p.counts.previous for p in parts):
             raise RuntimeError(f"partitions were not all rescored at {rescore}")
-        written = _parquet_rows(path)
+        written = parquet_rows(path)
         if written != report.explanation_rows:
             raise RuntimeError(
                 f"explanations: {report.explanation_rows} rows written by the workers, "
@@ -308,12 +308,6 @@ def score_dataset_snapshot(
 
 def _latest(stamps: Iterable[pd.Timestamp]) -> pd.Timestamp:
     return pd.Timestamp(pd.Series(list(stamps), dtype="datetime64[s]").max())
-
-
-def _parquet_rows(path: Path) -> int:
-    import pyarrow.parquet as pq
-
-    return int(pq.ParquetFile(path).metadata.num_rows)
 
 
 def score_folder(
