@@ -58,6 +58,31 @@ def test_bins_are_fixed_on_the_reference_not_on_current_data() -> None:
     assert shares(bins, shifted["x"])[-2] > 0.9
 
 
+
+def test_a_score_on_a_few_steps_keeps_its_bins_under_last_bit_rounding() -> None:
+    # an isotonic-calibrated score: 44% of the book on its lowest step. The same clients
+    # scored again, their values rounded differently in the last bits (TreeSHAP's sum at
+    # scoring against LightGBM's prediction at training), are the same distribution: PSI 0.
+    # With a cut point at the step itself, 1e-16 moved the whole step to the next bin.
+    steps = np.array([0.002981260647359455, 0.004947433518862091, 0.0142469, 0.0155807, 0.0374])
+    ref = pd.Series(np.repeat(steps, [440, 150, 160, 100, 150]))
+    bins = fit_bins(ref, "default_probability", BINS)
+    assert not set(bins.edges) & set(steps)  # no cut point on a value of the reference
+    assert bins.edges[0] == pytest.approx((steps[0] + steps[1]) / 2)
+    for ulps in (-3, 3, 800):  # 800 ulps: the 0.002981260647359815 seen at scoring
+        again = pd.Series(ref.to_numpy() + ulps * np.spacing(ref.to_numpy()))
+        np.testing.assert_array_equal(shares(bins, again), np.asarray(bins.reference_shares))
+    assert bins.reference_shares[0] == pytest.approx(0.44)
+
+
+def test_cut_points_lie_in_the_gaps_between_reference_values() -> None:
+    # counts 0..4: the deciles fall on the values; each cut moves to the middle of the gap
+    # above its value, the bins (edge[i-1], edge[i]] hold the same rows as before
+    ref = pd.Series([0, 0, 0, 0, 1, 1, 2, 2, 3, 4] * 10, dtype="float64")
+    bins = fit_bins(ref, "n", BINS)
+    assert bins.edges == (0.5, 1.5, 2.5, 3.5)
+    assert bins.reference_shares == pytest.approx((0.4, 0.2, 0.2, 0.1, 0.1, 0.0))
+
 def test_missing_values_have_their_own_bin() -> None:
     ref = pd.Series([1.0, 2.0, 3.0, np.nan] * 50)
     bins = fit_bins(ref, "x", BINS)

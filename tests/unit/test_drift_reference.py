@@ -76,12 +76,20 @@ def test_psi_on_frozen_bins_by_hand() -> None:
 
 def _old_psi(reference: pd.Series, current: pd.Series, n_bins: int, top: int) -> float:
     """PSI as scoring computed it before the bins were frozen, written out again: bins
-    refitted on the reference rows at each scoring (quantile edges, or top categories),
-    then shares floored at 1e-4."""
+    refitted on the reference rows at each scoring (quantile edges moved into the gaps
+    between reference values, or top categories), then shares floored at 1e-4."""
     if pd.api.types.is_numeric_dtype(reference):
         ref = reference.to_numpy("float64")
         finite = ref[np.isfinite(ref)]
-        edges = np.unique(np.quantile(finite, np.linspace(0, 1, n_bins + 1)[1:-1]))
+        cuts = np.quantile(finite, np.linspace(0, 1, n_bins + 1)[1:-1])
+        # each cut in the middle of the gap between the reference values around it
+        gaps = []
+        for cut in cuts:
+            below = finite[finite <= cut + 1e-9 * max(1.0, abs(cut))]
+            above = finite[finite > cut + 1e-9 * max(1.0, abs(cut))]
+            if above.size:
+                gaps.append((below.max() + above.min()) / 2)
+        edges = np.unique(gaps)
 
         def index(v: pd.Series) -> np.ndarray:
             arr = v.to_numpy("float64", na_value=np.nan)

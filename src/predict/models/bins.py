@@ -3,9 +3,14 @@
 (:mod:`predict.scoring.drift`) reads them and never refits them on the data it checks.
 
 - numeric column: interior cut points at the ``bins``-quantiles of the reference's finite
-  values (``numpy.quantile``, linear interpolation), ties merged, so a column with few
-  distinct values has fewer bins; bin ``i`` is ``(edge[i-1], edge[i]]``, the first and last
-  open-ended;
+  values (``numpy.quantile``, linear interpolation), each moved to the middle of the gap
+  between the reference values on either side of it (values within :data:`SAME` of each
+  other, relative, count as one value), ties merged, so a column with few distinct values
+  has fewer bins; bin ``i`` is ``(edge[i-1], edge[i]]``, the first and last open-ended. A
+  cut point never sits on a reference value: a score with many clients on one value (an
+  isotonic calibration's steps, a count) computed again with another rounding of its last
+  bits (TreeSHAP's sum at scoring, LightGBM's prediction at training) stays in its bin;
+  at the value itself a rounding of 1e-16 moved 44% of a book to the next bin (PSI 4.3);
 - categorical column: the ``max_categories`` most frequent reference values (ties in count
   keep pandas' ``value_counts`` order), then ``(other)`` for the rarer ones and for values
   the reference never had;
@@ -24,6 +29,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
+SAME = 1e-9  # reference values closer than this (relative, at least 1e-9 absolute) are one value
 MISSING = "(missing)"
 OTHER = "(other)"
 FORMAT = "predict.drift_reference/1"
@@ -154,6 +160,25 @@ def is_numeric(values: pd.Series) -> bool:
     return pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values)
 
 
+def gap_edges(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Each cut point moved to the middle of the gap between the reference ``values`` on
+    either side of it: the largest value at most the cut (plus :data:`SAME`) and the next
+    larger one; a cut with no larger value is dropped; increasing, without repeats.
+
+    >>> gap_edges(np.array([1.0, 1.0, 1.0, 2.0, 4.0]), np.array([1.0, 1.0, 3.0, 4.0]))
+    array([1.5, 3. ])
+    """
+    u = np.unique(values)
+    out = []
+    for cut in np.unique(cuts):
+        reach = cut + SAME * max(1.0, abs(float(cut)))
+        i = int(np.searchsorted(u, reach, side="right"))  # u[i]: first value beyond the cut
+        if i == 0 or i >= len(u):
+            continue  # no reference value below (cannot happen for a quantile) or above
+        out.append(u[i - 1] + (u[i] - u[i - 1]) / 2)
+    return np.unique(np.asarray(out, dtype="float64"))
+
+
 def fit_bins(
     values: pd.Series,
     name: str,
@@ -173,7 +198,7 @@ def fit_bins(
         arr = pd.to_numeric(present, errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         arr = arr[np.isfinite(arr)]
         qs = np.linspace(0, 1, config.bins + 1)[1:-1]
-        edges = np.unique(np.quantile(arr, qs)) if arr.size else np.array([])
+        edges = gap_edges(arr, np.quantile(arr, qs)) if arr.size else np.array([])
         cuts = tuple(float(e) for e in edges)
         draft = Bins(name, "numeric", cuts, (), (0.0,) * (len(edges) + 2), 0)
     ref = shares(draft, values)
