@@ -64,6 +64,62 @@ def test_driver_metric_path_is_lightgbms_and_so_is_the_early_stopping(
     assert dt_.best_iteration(path, dt_.higher_is_better(name), 5) == stopped.best_iteration
 
 
+
+@pytest.mark.parametrize(("extra", "label"), CASES)
+def test_the_workers_callback_stops_where_lightgbms_early_stopping_does(
+    extra: dict[str, object], label: str
+) -> None:
+    # the callback every worker runs (on one machine here): the same rounds fitted as
+    # LightGBM's own early stopping, which stops `rounds` rounds after the first best
+    x, binary, amount = _data(5)
+    y = binary if label == "binary" else amount
+    params = {**BASE, **extra, "learning_rate": 0.3}  # overfits quickly: stops well before 300
+    train, valid = slice(0, 1000), slice(1000, None)
+    dtrain = lgb.Dataset(x[train], y[train], free_raw_data=False)
+    dvalid = lgb.Dataset(x[valid], y[valid], reference=dtrain)
+    own = lgb.train(params, dtrain, 300, valid_sets=[dvalid], valid_names=["v"],
+                    callbacks=[lgb.early_stopping(7, first_metric_only=True, verbose=False)],
+                    keep_training_booster=True)  # keeps every tree fitted
+    name = next(iter(params["metric"]))  # type: ignore[call-overload]
+    stop = dt_.StopOnValidation(x[valid], y[valid], name, params, 7)
+    ours = lgb.train(params, dtrain, 300, callbacks=[stop], keep_training_booster=True)
+    assert own.current_iteration() == own.best_iteration + 7 < 300
+    assert ours.current_iteration() == own.current_iteration()
+    assert ours.best_iteration == own.best_iteration
+    assert stop._state == {}  # nothing held after the fit
+
+
+def test_the_callback_keeps_each_boosters_scores_apart() -> None:
+    # one callback object shared by two fits at once (workers in one process): each fit's
+    # decision is its own, the same as alone
+    x, binary, _ = _data(6)
+    params = {**BASE, "objective": "binary", "metric": ["auc"], "learning_rate": 0.3}
+    train, valid = slice(0, 1000), slice(1000, None)
+    stop = dt_.StopOnValidation(x[valid], binary[valid], "auc", params, 5)
+    alone = lgb.train(params, lgb.Dataset(x[train], binary[train]), 200, callbacks=[stop])
+    other = {**params, "num_leaves": 3}
+    b1 = lgb.Booster(params, lgb.Dataset(x[train], binary[train]))
+    b2 = lgb.Booster(other, lgb.Dataset(x[train], binary[train]))
+    stopped = {}
+    for i in range(200):
+        for key, b in (("same", b1), ("other", b2)):
+            if key in stopped:
+                continue
+            b.update()
+            env = lgb.callback.CallbackEnv(b, params, i, 0, 200, None)
+            try:
+                stop(env)
+            except lgb.callback.EarlyStopException as e:
+                stopped[key] = (i + 1, e.best_iteration + 1)
+    assert stopped["same"] == (alone.best_iteration + 5, alone.best_iteration)
+    assert set(stopped) == {"same", "other"} and stop._state == {}
+
+
+def test_a_stopping_callback_needs_at_least_one_round() -> None:
+    x, binary, _ = _data(7, n=50)
+    with pytest.raises(ValueError, match="at least 1"):
+        dt_.StopOnValidation(x, binary, "auc", BASE, 0)
+
 def test_driver_metric_path_starts_from_the_offset_as_lightgbm_does() -> None:
     # a tweedie model with an init_score (the contribution offset): the driver's path from
     # the same per-row starting scores is LightGBM's own record
@@ -125,3 +181,37 @@ def test_dask_training_is_as_good_as_one_machine(
     else:
         rmse = [float(np.sqrt(np.mean((p - y) ** 2))) for p in (got, expected)]
         assert rmse[0] < 1.1 * rmse[1], rmse
+
+
+def test_dask_training_stops_early_on_the_workers(
+    table: pd.DataFrame, cluster: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    # the workers stop `early_stopping_rounds` after the best round (not all 2,000 rounds),
+    # and the driver keeps the trees up to the best iteration
+    labelled = table[table["label_churn"].notna()]
+    dates = sorted(labelled["as_of"].unique())
+    train = labelled[labelled["as_of"] <= dates[-3]]
+    valid = labelled[labelled["as_of"] == dates[-2]]
+    booster = BoosterConfig(learning_rate=0.3, min_data_in_leaf=20, num_boost_round=2000,
+                            early_stopping_rounds=10)  # fmt: skip
+    config = TrainConfig(num_threads=1, booster=booster)
+    with caplog.at_level("INFO", logger="predict.models.dask_fit"):
+        bundle = train_model(train, valid, "churn", config, client=cluster)
+    fitted = [r for r in caplog.records if "rounds fitted" in r.getMessage()]
+    assert len(fitted) == 1
+    n_fitted, best = fitted[0].args[2], fitted[0].args[4]  # type: ignore[index]
+    assert n_fitted == best + 10 < 2000  # stopped by the rule, not at num_boost_round
+    assert bundle.booster.current_iteration() == best
+
+
+def test_the_final_refit_runs_on_the_cluster_with_its_fixed_trees(
+    table: pd.DataFrame, cluster: Client
+) -> None:
+    labelled = table[table["label_default"].notna()]
+    dates = sorted(labelled["as_of"].unique())
+    fit = labelled[labelled["as_of"] <= dates[-2]]
+    calibration = labelled[labelled["as_of"] == dates[-1]]
+    config = TrainConfig(num_threads=1, booster=BoosterConfig(min_data_in_leaf=20))
+    refit = train_model(fit, calibration, "default", config, client=cluster, rounds=17)
+    assert refit.booster.current_iteration() == 17
+    assert refit.metadata["fit"] == "refit" and refit.metadata["fitted_on"] == "lightgbm.dask"

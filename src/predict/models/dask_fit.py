@@ -1,14 +1,22 @@
-"""Training on a Dask cluster with ``lightgbm.dask``, early stopping decided on the driver.
+"""Training on a Dask cluster with ``lightgbm.dask``, early stopping on the whole validation period.
 
 The booster is fitted data-parallel on the workers (``DaskLGBMClassifier`` /
-``DaskLGBMRegressor``, the same LightGBM parameters as on one machine) for
-``train.booster.num_boost_round`` rounds: ``lightgbm.dask`` (4.7) evaluates a validation
-set per worker, on that worker's share only, so its early stopping cannot be trusted. The
-driver then evaluates the validation period itself, tree by tree (:func:`metric_path`:
-the first metric of the parameters, as LightGBM defines it), picks the best iteration by
-LightGBM's own early-stopping rule (:func:`best_iteration`: the first best score, stopping
-once ``early_stopping_rounds`` rounds bring no improvement) and keeps the trees up to it.
-The result is an ordinary LightGBM text model, saved and scored as on one machine.
+``DaskLGBMRegressor``, the same LightGBM parameters as on one machine). ``lightgbm.dask``
+(4.7) evaluates a validation set per worker, on that worker's share only, so its own early
+stopping cannot be trusted. Instead every worker runs the callback
+:class:`StopOnValidation`, which holds the whole validation period: after each round it adds
+the new tree's raw scores to its running total and computes the first metric of the
+parameters, as LightGBM defines it (:func:`metric_value`). Data-parallel LightGBM gives every
+worker the same trees, so every worker reaches the same decision at the same round and the
+training stops once ``early_stopping_rounds`` rounds bring no improvement (LightGBM's own
+rule), instead of fitting all ``num_boost_round`` rounds. The driver then evaluates the
+validation period itself, tree by tree (:func:`metric_path`), picks the best iteration by the
+same rule (:func:`best_iteration`) and keeps the trees up to it: the callback only saves the
+rounds the rule would never look at, the driver's choice is the one kept. The result is an
+ordinary LightGBM text model, saved and scored as on one machine.
+
+With a fixed number of rounds (the final refit, :mod:`predict.models.refit`) no callback
+runs and every tree is kept.
 
 Data-parallel LightGBM finds its histogram bins from each worker's rows, so the trees are
 not bit-identical to the single-machine ones: quality is, within noise (docs/scaling.md).
@@ -17,6 +25,7 @@ not bit-identical to the single-machine ones: quality is, within noise (docs/sca
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import warnings
 from typing import TYPE_CHECKING, Any
@@ -105,17 +114,85 @@ def best_iteration(path: np.ndarray, higher: bool, rounds: int) -> int:
     return best_i + 1
 
 
+class StopOnValidation:
+    """A LightGBM callback (after each round) that stops the training by LightGBM's
+    early-stopping rule on the metric ``name`` of the whole validation set ``(x, y)``, each
+    row starting from ``init`` (a model's offset; none: 0).
+
+    Sent to every Dask worker: each keeps its running raw scores per booster (a worker in
+    the driver's process may share this object with another), so a fit's decision depends
+    only on its own trees. It raises ``EarlyStopException`` at the round where
+    :func:`best_iteration` would stop scanning; the trees fitted up to then are kept and the
+    driver chooses among them (:func:`fit_booster_dask`).
+    """
+
+    order = 30
+    before_iteration = False
+
+    def __init__(
+        self,
+        x: pd.DataFrame,
+        y: np.ndarray,
+        name: str,
+        params: dict[str, Any],
+        rounds: int,
+        init: np.ndarray | None = None,
+    ) -> None:
+        if rounds < 1:
+            raise ValueError(f"early_stopping_rounds must be at least 1, got {rounds}")
+        self.x, self.name, self.params, self.rounds = x, name, dict(params), int(rounds)
+        self.y = np.asarray(y, dtype="float32").astype("float64")  # as LightGBM stores labels
+        self.init = None if init is None else np.asarray(init, dtype="float64")
+        self.higher = higher_is_better(name)
+        self._state: dict[int, list[Any]] = {}  # id(booster) -> [raw, best round, best score]
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_state"], state["_lock"] = {}, None
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def __call__(self, env: lgb.callback.CallbackEnv) -> None:
+        model = env.model
+        with self._lock:
+            state = self._state.setdefault(
+                id(model),
+                [np.zeros(len(self.x)) if self.init is None else self.init.copy(), -1, None],
+            )
+        raw, best_round, best = state
+        raw += model.predict(self.x, raw_score=True, start_iteration=env.iteration, num_iteration=1)
+        score = metric_value(self.name, self.y, raw, self.params)
+        i = env.iteration - env.begin_iteration
+        if best is None or (score > best if self.higher else score < best):
+            state[1], state[2] = i, score
+        elif i - best_round >= self.rounds:
+            with self._lock:
+                self._state.pop(id(model), None)
+            raise lgb.callback.EarlyStopException(best_round + env.begin_iteration, [])
+        if env.iteration + 1 >= env.end_iteration:
+            with self._lock:
+                self._state.pop(id(model), None)
+
+
 def fit_booster_dask(
     train: tuple[pd.DataFrame, np.ndarray],
-    valid: tuple[pd.DataFrame, np.ndarray],
+    valid: tuple[pd.DataFrame, np.ndarray] | None,
     params: dict[str, Any],
     num_boost_round: int,
-    early_stopping_rounds: int,
+    early_stopping_rounds: int | None,
     client: Client,
-    init_score: tuple[np.ndarray, np.ndarray] | None = None,
+    init_score: tuple[np.ndarray, np.ndarray | None] | None = None,
 ) -> lgb.Booster:
-    """``lightgbm.dask`` on the cluster of ``client`` with ``params``; the trees up to the
-    best iteration on ``valid`` (chosen on the driver, :func:`best_iteration`).
+    """``lightgbm.dask`` on the cluster of ``client`` with ``params``.
+
+    With ``early_stopping_rounds``: the workers stop by LightGBM's rule on the whole
+    ``valid`` set (:class:`StopOnValidation`) and the trees up to the best iteration on
+    ``valid`` are kept (chosen on the driver, :func:`best_iteration`). Without (``None``: the
+    final refit): exactly ``num_boost_round`` trees; ``valid`` is not used.
     ``init_score``: each train and valid row's starting raw score (a model's offset), as
     the single-machine fit's ``init_score``."""
     import dask.dataframe as dd
@@ -133,29 +210,53 @@ def fit_booster_dask(
     model = kind(
         client=client, n_estimators=num_boost_round, random_state=params["seed"], **settings
     )
+    first = next(iter(params["metric"]))
+    valid_init = None if init_score is None else init_score[1]
+    fit_kwargs: dict[str, Any] = {}
+    if early_stopping_rounds is not None:
+        if valid is None:
+            raise ValueError("early stopping needs a validation set")
+        stop = StopOnValidation(valid[0], valid[1], first, params, early_stopping_rounds, valid_init)
+        # sent to the workers once, as data (not inside the task graph); each gets its copy
+        fit_kwargs["callbacks"] = [client.scatter(stop, broadcast=True, hash=False)]
+    if init_score is not None:
+        init = pd.Series(np.asarray(init_score[0], dtype="float64"), name="init_score")
+        fit_kwargs["init_score"] = dd.from_pandas(init, npartitions=workers, sort=False)
     start = time.perf_counter()
     with warnings.catch_warnings():  # lightgbm.dask warns of the n_jobs it always replaces
         warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")
-        if init_score is None:
-            model.fit(x_d, y_d)
-        else:
-            init = pd.Series(np.asarray(init_score[0], dtype="float64"), name="init_score")
-            model.fit(x_d, y_d, init_score=dd.from_pandas(init, npartitions=workers, sort=False))
+        model.fit(x_d, y_d, **fit_kwargs)
     booster = model.booster_
-    first = next(iter(params["metric"]))
-    valid_init = None if init_score is None else init_score[1]
+    fitted = booster.current_iteration()
+    if early_stopping_rounds is None:
+        log.info(
+            "dask training: %d worker(s), %.1f s; %d rounds (fixed)",
+            workers, time.perf_counter() - start, fitted,
+        )  # fmt: skip
+        return lgb.Booster(model_str=booster.model_to_string(num_iteration=-1))
+    assert valid is not None
+    # stopped by the callback: LightGBM hands back the trees up to the workers' best round,
+    # which was fitted early_stopping_rounds rounds before the stop
+    stopped = int(getattr(model, "best_iteration_", 0) or 0)
+    if stopped:
+        fitted = stopped + early_stopping_rounds
     path = metric_path(booster, valid[0], valid[1], first, params, valid_init)
     best = best_iteration(path, higher_is_better(first), early_stopping_rounds)
+    if stopped and best != stopped:  # cannot happen with identical trees and data: say so
+        log.warning("dask training: the workers stopped at best round %d, the driver's best "
+                    "is %d (kept)", stopped, best)  # fmt: skip
     log.info(
-        "dask training: %d worker(s), %.1f s; best iteration %d of %d (valid %s %.5f)",
-        workers,
-        time.perf_counter() - start,
-        best,
-        booster.current_iteration(),
-        first,
-        path[best - 1],
-    )
+        "dask training: %d worker(s), %.1f s; %d of at most %d rounds fitted, best iteration "
+        "%d (valid %s %.5f)",
+        workers, time.perf_counter() - start, fitted, num_boost_round, best, first, path[best - 1],
+    )  # fmt: skip
     return lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
 
 
-__all__ = ["best_iteration", "fit_booster_dask", "metric_path", "metric_value"]
+__all__ = [
+    "StopOnValidation",
+    "best_iteration",
+    "fit_booster_dask",
+    "metric_path",
+    "metric_value",
+]

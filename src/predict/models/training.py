@@ -376,9 +376,10 @@ def train_model(
     """Fit the booster on ``train`` (early stopping on ``valid``), the calibrator on ``valid``.
 
     ``client``: the booster is fitted on its Dask cluster (``lightgbm.dask``, early stopping
-    decided here: :mod:`predict.models.dask_fit`). With ``rounds`` (the final refit,
-    :mod:`predict.models.refit`): exactly that many trees, no early stopping, on one machine;
-    ``valid`` is then only the calibration set (metadata ``fit: refit``).
+    on the whole validation period: :mod:`predict.models.dask_fit`). With ``rounds`` (the
+    final refit, :mod:`predict.models.refit`): exactly that many trees, no early stopping
+    (on the cluster too when ``client`` is given); ``valid`` is then only the calibration
+    set (metadata ``fit: refit``).
     """
     task = task_of(target)
     tr, va = labelled_rows(train, target, "train"), labelled_rows(valid, target, "valid")
@@ -389,7 +390,7 @@ def train_model(
     y_tr, transform = fit_labels(tr[LABEL_PREFIX + target].to_numpy("float64"), target, config)
     y_va, _ = fit_labels(va[LABEL_PREFIX + target].to_numpy("float64"), target, config)
     params = lgb_params(target, spec, y_tr, config)
-    if client is None or rounds is not None:
+    if client is None:
         booster = _fit_booster(
             (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params,
             booster_config(target, config), offset, rounds,
@@ -401,7 +402,8 @@ def train_model(
         init = None if offset is None else (offset.values(tr), offset.values(va))
         booster = fit_booster_dask(
             (spec.matrix(tr), y_tr), (spec.matrix(va), y_va), params,
-            b.num_boost_round, b.early_stopping_rounds, client, init,
+            b.num_boost_round if rounds is None else rounds,
+            b.early_stopping_rounds if rounds is None else None, client, init,
         )  # fmt: skip
     metadata: dict[str, Any] = {
         "fit": "evaluation" if rounds is None else "refit",
@@ -423,7 +425,11 @@ def train_model(
     if offset is not None:
         metadata["offset"] = offset.to_dict()
     if client is not None:
-        metadata["fitted_on"] = "lightgbm.dask (early stopping on the driver)"
+        metadata["fitted_on"] = (
+            "lightgbm.dask (early stopping on the whole validation period)"
+            if rounds is None
+            else "lightgbm.dask"
+        )
     raw = ModelBundle(target, booster, IdentityCalibrator(), spec, metadata)
     calibrator = make_calibrator(metadata["calibration"], task)
     calibrator.fit(raw.predict_uncalibrated(va), va[LABEL_PREFIX + target].to_numpy("float64"))
@@ -431,12 +437,16 @@ def train_model(
 
 
 def final_model(
-    evaluated: ModelBundle, sets: Mapping[str, pd.DataFrame], config: TrainConfig
+    evaluated: ModelBundle,
+    sets: Mapping[str, pd.DataFrame],
+    config: TrainConfig,
+    client: Client | None = None,
 ) -> ModelBundle:
     """The model ``predict score`` uses: ``evaluated`` (the evaluation fit) itself, or, for a
     target in ``train.final_refit.enabled``, its refit on train + valid with the rounds rule's
     fixed trees, calibrated on test (:mod:`predict.models.refit`). Both fits' facts go to the
-    returned bundle's metadata (``fits``)."""
+    returned bundle's metadata (``fits``). ``client``: the refit is fitted on its Dask
+    cluster, as the evaluation fit was."""
     target, rule = evaluated.target, config.final_refit.rounds
     final = evaluated
     if target in config.final_refit.enabled:
@@ -448,7 +458,7 @@ def final_model(
             rule,
         )
         log.info("%s: final refit on train + valid, %d trees (rule %s)", target, rounds, rule)
-        final = train_model(fit, calibration, target, config, rounds=rounds)
+        final = train_model(fit, calibration, target, config, client, rounds=rounds)
     fits = fits_block(evaluated.metadata, final.metadata, config.final_refit)
     return dataclasses.replace(final, metadata={**final.metadata, "fits": fits})
 
@@ -671,7 +681,7 @@ def run_training(
     metrics["rows"].update(
         train=bundle.metadata["train_window"]["rows"], valid=bundle.metadata["valid_window"]["rows"]
     )
-    bundle = final_model(bundle, split, config)  # the scoring model: the evaluation fit or refit
+    bundle = final_model(bundle, split, config, client)  # the scoring model: evaluation fit or refit
     metrics["fits"] = bundle.metadata["fits"]
     metrics = rounded(metrics)  # 10 significant digits: the same bytes on any CPU
     meta = {
