@@ -4,10 +4,10 @@ Every as-of date t is a month end, so "dated on or before t" is "in month m(t) o
 (month index m = year * 12 + month) and a window "the last W months" is the months
 (m(t) - W, m(t)]. A pass over a range of clients works in three steps:
 
-1. *Buckets* (DuckDB). The boundary months are every as-of month and every window start
-   m(t) - W. Each event row's month index and bucket (the first boundary on or after its
-   month: :class:`Buckets`) are computed once when the pass is loaded, so every window of
-   every as-of date is a run of whole buckets. Each event table is aggregated once to one
+1. *Buckets* (DuckDB). Every month is a bucket (:func:`bucket_frame`: the same buckets
+   whatever the as-of dates, so a snapshot's sums do not depend on the other dates built
+   with it). Each event row's month index and bucket (:class:`Buckets`) are computed once
+   when the pass is loaded, so every window of every as-of date is a run of whole buckets. Each event table is aggregated once to one
    row per (client, bucket), whatever the number of as-of dates (balances, and revenue for
    its volatility, first per client-month, which those features need): the ``*_b`` CTEs,
    each one statement of its own.
@@ -30,7 +30,6 @@ once per distinct code before the statements run.
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
 import functools
 import re
@@ -100,7 +99,7 @@ class Windows:
 
     @property
     def starts(self) -> tuple[int, ...]:
-        """Every window length: each m(t) - w is a bucket boundary."""
+        """Every window length: the earliest m(t) - w is where the buckets start."""
         return tuple(sorted({*WINDOWS, self.inactivity, self.dormant}))
 
 
@@ -164,19 +163,26 @@ def calendar_frame(as_of_dates: Sequence[dt.date]) -> pd.DataFrame:
 def bucket_frame(
     as_of_dates: Sequence[dt.date], starts: Iterable[int], first_month: int | None = None
 ) -> pd.DataFrame:
-    """Month index -> bucket (the first boundary on or after it), from ``first_month``.
+    """Month index -> bucket: every month is its own bucket, from ``first_month`` (the
+    data's first month) or the earliest window start m(t) - w, whichever is earlier, up to
+    the last as-of month; months after it have no bucket (they are in every snapshot's
+    future).
 
-    Boundaries: every as-of month and every window start m(t) - w. Months before the first
-    boundary (down to ``first_month``, the data's first month) go to the first boundary;
-    months after the last as-of date have no bucket (they are in every snapshot's future).
+    One bucket per month, whatever the as-of dates: a window's sum adds the same monthly
+    subtotals in the same order whichever other dates are built with it, so a snapshot's
+    features are bit-identical built alone or with other as-of dates (the features stage's
+    many dates, the scoring date with its previous month end). Buckets that ended at the
+    as-of months and window starts only (fewer rows) summed a month's events into
+    different subtotals for different sets of dates: the revenue windows differed in
+    their last bits.
     """
     months = sorted({month_index(d) for d in as_of_dates})
-    bounds = sorted({m - w for m in months for w in (0, *starts)})
-    span = range(min(bounds[0], first_month or bounds[0]), bounds[-1] + 1)
+    lowest = min(m - w for m in months for w in (0, *starts))
+    span = range(min(lowest, first_month or lowest), months[-1] + 1)
     return pd.DataFrame(
         {
             "m": pd.array(list(span), dtype="int32"),
-            "b": pd.array([bounds[bisect.bisect_left(bounds, m)] for m in span], dtype="int32"),
+            "b": pd.array(list(span), dtype="int32"),
         }
     )
 

@@ -1,8 +1,8 @@
 """Per-snapshot windows over bucket rows, in numpy: the step after DuckDB's event aggregation.
 
 DuckDB aggregates each event table once to one row per (client, bucket) (see
-:mod:`predict.features.sql`: buckets end at every as-of month and every window start, so a
-window of any as-of date is a run of whole buckets). What each snapshot (client, as-of
+:mod:`predict.features.sql`: every month is a bucket, so a window of any as-of date is a
+run of whole buckets). What each snapshot (client, as-of
 month t) needs of those rows is then a *contiguous run* of the client's rows sorted by
 bucket: the buckets b with ``t - months < b <= t - skip`` (or every bucket up to t). With
 the rows sorted by (client, bucket), the run's ends are two binary searches, and every
