@@ -63,7 +63,9 @@ STEPS: list[tuple[str, str, str]] = [
     ("predict.scoring.run", "book_steps", "book steps (actions, early warning, drift)"),
     ("predict.scoring.run", "write_outputs", "write outputs"),
 ]
-PREVIOUS = "previous month end: other"  # rescore_previous less its features and outputs
+# the rescoring less its features and outputs (rescore_previous before 2026-12-06, rescore_at
+# since: its features are then built with the as-of date's, in "features")
+PREVIOUS = "previous month end: other"
 
 _stack: list[str] = []
 _wall: dict[str, float] = defaultdict(float)
@@ -100,7 +102,8 @@ def _wrap(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _install() -> None:
-    for module, attr, name in [*STEPS, ("predict.scoring.run", "rescore_previous", PREVIOUS)]:
+    rescoring = [("predict.scoring.run", a, PREVIOUS) for a in ("rescore_previous", "rescore_at")]
+    for module, attr, name in [*STEPS, *rescoring]:
         owner: Any = importlib.import_module(module)
         if "." in attr:
             cls_name, attr = attr.split(".")

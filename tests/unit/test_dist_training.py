@@ -64,7 +64,6 @@ def test_driver_metric_path_is_lightgbms_and_so_is_the_early_stopping(
     assert dt_.best_iteration(path, dt_.higher_is_better(name), 5) == stopped.best_iteration
 
 
-
 @pytest.mark.parametrize(("extra", "label"), CASES)
 def test_the_workers_callback_stops_where_lightgbms_early_stopping_does(
     extra: dict[str, object], label: str
@@ -77,9 +76,15 @@ def test_the_workers_callback_stops_where_lightgbms_early_stopping_does(
     train, valid = slice(0, 1000), slice(1000, None)
     dtrain = lgb.Dataset(x[train], y[train], free_raw_data=False)
     dvalid = lgb.Dataset(x[valid], y[valid], reference=dtrain)
-    own = lgb.train(params, dtrain, 300, valid_sets=[dvalid], valid_names=["v"],
-                    callbacks=[lgb.early_stopping(7, first_metric_only=True, verbose=False)],
-                    keep_training_booster=True)  # keeps every tree fitted
+    own = lgb.train(
+        params,
+        dtrain,
+        300,
+        valid_sets=[dvalid],
+        valid_names=["v"],
+        callbacks=[lgb.early_stopping(7, first_metric_only=True, verbose=False)],
+        keep_training_booster=True,
+    )  # keeps every tree fitted
     name = next(iter(params["metric"]))  # type: ignore[call-overload]
     stop = dt_.StopOnValidation(x[valid], y[valid], name, params, 7)
     ours = lgb.train(params, dtrain, 300, callbacks=[stop], keep_training_booster=True)
@@ -119,6 +124,7 @@ def test_a_stopping_callback_needs_at_least_one_round() -> None:
     x, binary, _ = _data(7, n=50)
     with pytest.raises(ValueError, match="at least 1"):
         dt_.StopOnValidation(x, binary, "auc", BASE, 0)
+
 
 def test_driver_metric_path_starts_from_the_offset_as_lightgbm_does() -> None:
     # a tweedie model with an init_score (the contribution offset): the driver's path from

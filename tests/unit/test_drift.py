@@ -58,7 +58,6 @@ def test_bins_are_fixed_on_the_reference_not_on_current_data() -> None:
     assert shares(bins, shifted["x"])[-2] > 0.9
 
 
-
 def test_a_score_on_a_few_steps_keeps_its_bins_under_last_bit_rounding() -> None:
     # an isotonic-calibrated score: 44% of the book on its lowest step. The same clients
     # scored again, their values rounded differently in the last bits (TreeSHAP's sum at
@@ -82,6 +81,7 @@ def test_cut_points_lie_in_the_gaps_between_reference_values() -> None:
     bins = fit_bins(ref, "n", BINS)
     assert bins.edges == (0.5, 1.5, 2.5, 3.5)
     assert bins.reference_shares == pytest.approx((0.4, 0.2, 0.2, 0.1, 0.1, 0.0))
+
 
 def test_missing_values_have_their_own_bin() -> None:
     ref = pd.Series([1.0, 2.0, 3.0, np.nan] * 50)

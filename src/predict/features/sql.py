@@ -7,10 +7,11 @@ Every as-of date t is a month end, so "dated on or before t" is "in month m(t) o
 1. *Buckets* (DuckDB). Every month is a bucket (:func:`bucket_frame`: the same buckets
    whatever the as-of dates, so a snapshot's sums do not depend on the other dates built
    with it). Each event row's month index and bucket (:class:`Buckets`) are computed once
-   when the pass is loaded, so every window of every as-of date is a run of whole buckets. Each event table is aggregated once to one
-   row per (client, bucket), whatever the number of as-of dates (balances, and revenue for
-   its volatility, first per client-month, which those features need): the ``*_b`` CTEs,
-   each one statement of its own.
+   when the pass is loaded, so every window of every as-of date is a run of whole buckets.
+   Each event table is aggregated once to one row per (client, bucket), whatever the
+   number of as-of dates (balances, and revenue for its volatility, first per
+   client-month, which those features need): the ``*_b`` CTEs, each one statement of its
+   own.
 2. *Windows* (numpy, :mod:`predict.features.windows`). The windowed CTEs (``*_f``, "the
    latest X on or before t", sums over all history) are not SQL: for each snapshot its
    window is a contiguous run of the client's bucket rows, and each aggregate is one

@@ -158,6 +158,8 @@ class StopOnValidation:
 
     def __call__(self, env: lgb.callback.CallbackEnv) -> None:
         model = env.model
+        if not isinstance(model, lgb.Booster):
+            raise TypeError("StopOnValidation stops a training (lgb.train), not a cv")
         with self._lock:
             state = self._state.setdefault(
                 id(model),
@@ -216,7 +218,9 @@ def fit_booster_dask(
     if early_stopping_rounds is not None:
         if valid is None:
             raise ValueError("early stopping needs a validation set")
-        stop = StopOnValidation(valid[0], valid[1], first, params, early_stopping_rounds, valid_init)
+        stop = StopOnValidation(
+            valid[0], valid[1], first, params, early_stopping_rounds, valid_init
+        )
         # sent to the workers once, as data (not inside the task graph); each gets its copy
         fit_kwargs["callbacks"] = [client.scatter(stop, broadcast=True, hash=False)]
     if init_score is not None:

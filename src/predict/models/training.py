@@ -681,7 +681,7 @@ def run_training(
     metrics["rows"].update(
         train=bundle.metadata["train_window"]["rows"], valid=bundle.metadata["valid_window"]["rows"]
     )
-    bundle = final_model(bundle, split, config, client)  # the scoring model: evaluation fit or refit
+    bundle = final_model(bundle, split, config, client)  # scoring model: evaluation fit or refit
     metrics["fits"] = bundle.metadata["fits"]
     metrics = rounded(metrics)  # 10 significant digits: the same bytes on any CPU
     meta = {

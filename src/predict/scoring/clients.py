@@ -49,7 +49,7 @@ from predict.scoring.explain import ExplanationWriter
 from predict.scoring.grades import add_grades
 from predict.scoring.outputs import client_attributes
 from predict.scoring.potential import add_potential
-from predict.scoring.previous import rescore_at
+from predict.scoring.previous import features_with_previous, rescore_at
 from predict.scoring.reasons import ReasonTemplate
 from predict.scoring.references import rate_table
 from predict.scoring.result import ScoringReport
@@ -158,14 +158,17 @@ class PartScorer:
         self, tables: Tables, previous: pd.DataFrame | None, explanations: str | None
     ) -> ClientScores:
         report = part_report(self.report)
-        features = self.build(tables, [self.as_of]).reset_index(drop=True)
+        features, at_previous = features_with_previous(
+            self.build, tables, self.as_of, self.rescore_at
+        )
         columns = frozenset(features.columns)
         bundles = apply_support(self.bundles, self.skeleton, self.config, report, columns)
         report.clients = len(features)
         features = add_missing_features(features, bundles, self.config.missing_features, report)
         outputs = self._outputs(features, bundles, report, explanations)
         if self.rescore_at is not None:
-            previous = rescore_at(tables, self.rescore_at, bundles, self.build, self.config)
+            previous = rescore_at(tables, self.rescore_at, bundles, self.build, self.config,
+                                  at_previous)  # fmt: skip
         scores = client_rows(tables, self.as_of, features, outputs, bundles, self.config,
                              previous, report, self.horizon_months)  # fmt: skip
         return ClientScores(

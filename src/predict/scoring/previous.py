@@ -93,17 +93,24 @@ def previous_month_end(tables: Mapping[str, pd.DataFrame], as_of: dt.date) -> dt
     return prev
 
 
-def rescore_previous(
+def features_with_previous(
+    build: FeatureBuilder,
     tables: Mapping[str, pd.DataFrame],
     as_of: dt.date,
-    bundles: Mapping[str, ModelBundle],
-    build: FeatureBuilder,
-    config: ScoreConfig,
-) -> pd.DataFrame | None:
-    """The same models on the month end before ``as_of`` (None when the data start later:
-    decided from the dates alone, the same for every client)."""
-    prev = previous_month_end(tables, as_of)
-    return None if prev is None else rescore_at(tables, prev, bundles, build, config)
+    prev: dt.date | None,
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The features at ``as_of`` and, when ``prev`` is given, at ``prev``: one pass over the
+    events for both dates (each date's rows, in order, are the bits its own pass gives:
+    every month is its own bucket, :func:`predict.features.sql.bucket_frame`), instead of a
+    second pass for the month end to rescore."""
+    if prev is None:
+        return build(tables, [as_of]).reset_index(drop=True), None
+    both = build(tables, [prev, as_of])
+    dates = pd.to_datetime(both["as_of"])
+    return (
+        both[dates == pd.Timestamp(as_of)].reset_index(drop=True),
+        both[dates == pd.Timestamp(prev)].reset_index(drop=True),
+    )
 
 
 def rescore_at(
@@ -112,11 +119,15 @@ def rescore_at(
     bundles: Mapping[str, ModelBundle],
     build: FeatureBuilder,
     config: ScoreConfig,
+    features: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The models' outputs (scope rules applied) for the clients of ``tables`` at ``prev``
     (no row when none of them was onboarded by then: each client is then new, whoever else
-    is in the book)."""
-    features = build(tables, [prev]).reset_index(drop=True)
+    is in the book). ``features``: their features at ``prev``, already built
+    (:func:`features_with_previous`); None: built here."""
+    if features is None:
+        features = build(tables, [prev])
+    features = features.reset_index(drop=True)
     features = add_missing_features(features, bundles, "nan", ScoringReport())
     out = predict_outputs(features, bundles, config.chunk_size)
     if len(out):  # no row: no rule to apply (the columns carried are the outputs')

@@ -72,10 +72,11 @@ from predict.scoring.outputs import (
 from predict.scoring.parts import PartBook, merge_scores
 from predict.scoring.previous import (
     FeatureBuilder,
+    features_with_previous,
     previous_month_end,
     read_previous,
     require_before,
-    rescore_previous,
+    rescore_at,
 )
 from predict.scoring.reasons import ReasonTemplate
 from predict.scoring.references import frozen_drift_bins, frozen_rate_reference, rate_table
@@ -112,8 +113,10 @@ def score_snapshot(
     if previous is not None:
         require_before(previous, as_of, report.previous)
     bundles = apply_support(bundles, tables, config, report)
+    rescore = previous is None and config.previous == "month_end"
+    prev = previous_month_end(tables, as_of) if rescore else None
     task = progress.task("features", total=None)
-    features = build(tables, [as_of]).reset_index(drop=True)
+    features, at_previous = features_with_previous(build, tables, as_of, prev)
     progress.done(task)
     bundles = apply_support(bundles, tables, config, report, frozenset(features.columns))
     report.as_of, report.clients = as_of.isoformat(), len(features)
@@ -131,9 +134,10 @@ def score_snapshot(
                 features, bundles, config, templates, writer, progress, report.missing_features
             )
         report.explanation_rows = writer.rows
-    if previous is None and config.previous == "month_end":
+    if rescore:
         task = progress.task("previous month end", total=None)
-        previous = rescore_previous(tables, as_of, bundles, build, config)
+        if prev is not None:
+            previous = rescore_at(tables, prev, bundles, build, config, at_previous)
         progress.done(task)
         report.previous = "rescored previous month end" if previous is not None else "none"
     elif previous is not None and report.previous == "none":
