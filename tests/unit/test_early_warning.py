@@ -58,7 +58,8 @@ def _scores(with_previous: bool = True) -> pd.DataFrame:
     if not with_previous:
         return add_grades(scores, None, GradesConfig())
     prev = _previous()
-    scores["previous_as_of"] = PREV
+    # as add_previous joins it: the clients of the previous scoring carry its date
+    scores["previous_as_of"] = scores["client_id"].map(prev.set_index("client_id")["as_of"])
     for c in ("default_probability", "churn_probability"):
         scores[f"previous_{c}"] = scores["client_id"].map(prev.set_index("client_id")[c])
     return add_grades(scores, prev, GradesConfig())
@@ -143,7 +144,7 @@ def test_each_trigger_names_itself() -> None:
     assert by.loc["churn", "reasons"] == "fewer contacts"
     assert by.loc["dpd", "reasons"] == "arrears"
     assert (ew["previous_source"] == "previous.parquet").all()
-    assert (ew["previous_as_of"] == PREV).all()
+    assert (ew.set_index("client_id").drop(index="newcomer")["previous_as_of"] == PREV).all()
 
 
 def test_without_previous_only_events_fire_and_the_list_says_so() -> None:
@@ -182,6 +183,42 @@ def test_a_missing_table_is_reported_not_silently_no_trigger(
     assert "new_dpd not evaluated: no facility_balances" in caplog.text
     assert not {"dpd", "complaint", "detractor"} & set(ew["client_id"])
     assert "event" in set(ew["client_id"])  # the triggers with their tables still fire
+
+
+def test_bank_codes_match_whatever_their_case_and_spaces() -> None:
+    # the features map " Complaint" and "WATCHLIST" to their families: so does the list
+    tables = _tables()
+    tables["credit_events"]["kind"] = ["WATCHLIST", "restructuring", "watchlist"]
+    tables["interactions"]["kind"] = [" Complaint", "complaint", "Survey", "survey"]
+    ew = early_warning(_scores(), tables, CFG, "previous.parquet").set_index("client_id")
+    assert ew.loc["event", "triggers"] == "credit_event"
+    assert ew.loc["event", "details"] == "watchlist"
+    assert ew.loc["complaint", "triggers"] == "complaint"
+
+
+def test_a_book_without_any_nps_answer_says_detractor_was_not_evaluated(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tables = _tables()
+    tables["interactions"]["nps"] = pd.array([None] * 4, dtype="Int64")
+    skipped: list[str] = []
+    with caplog.at_level("WARNING"):
+        ew = early_warning(_scores(), tables, CFG, "previous.parquet", skipped)
+    assert skipped == ["detractor: no interactions.nps"]
+    assert "detractor not evaluated: no interactions.nps" in caplog.text
+    assert "complaint" in set(ew["client_id"])  # the interactions' other trigger still fires
+
+
+def test_a_client_of_the_previous_scoring_without_its_score_is_not_called_new() -> None:
+    # "quiet" was in the previous scoring but had no default probability (out of scope, or
+    # the model not run); now at 6%: listed above the threshold, "not scored before"
+    scores = _scores()
+    scores.loc[scores["client_id"] == "quiet", "default_probability"] = 0.06
+    scores.loc[scores["client_id"] == "quiet", "previous_default_probability"] = float("nan")
+    ew = early_warning(scores, _tables(), CFG, "previous.parquet").set_index("client_id")
+    assert ew.loc["quiet", "triggers"] == "default_new_above"
+    assert ew.loc["quiet", "details"] == "default 6.0%, not scored before"
+    assert ew.loc["newcomer", "details"] == "churn 40.0%, new"  # not in the previous scoring
 
 
 # Each client's own window: A was last scored at the end of March, B at the end of May, C

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,8 +149,13 @@ def score_triggers(scores: pd.DataFrame, config: EarlyWarningConfig) -> dict[str
         out[f"{target}_rise"] = move.where(now_p - prev_p >= rise)
         out[f"{target}_crossed"] = move.where((prev_p < threshold) & (now_p >= threshold))
         if "previous_as_of" in scores.columns:
+            # no previous score: a client new since the previous scoring ("new"), or one it
+            # had but without this score (out of the model's scope then, or the model not
+            # run): never called new when it was there
+            there = pd.to_datetime(scores["previous_as_of"]).notna()
+            why = pd.Series(np.where(there, "not scored before", "new"), index=scores.index)
             new = prev_p.isna() & (now_p >= threshold)
-            out[f"{target}_new_above"] = (f"{target} " + _pct(now_p) + ", new").where(new)
+            out[f"{target}_new_above"] = (f"{target} " + _pct(now_p) + ", " + why).where(new)
     return out
 
 
@@ -187,16 +192,43 @@ EVENT_TABLES = {
 }
 
 
+# ... and the optional columns: a column without any value switches its trigger off too.
+EVENT_COLUMNS = {"detractor": (("interactions", "nps"),)}
+
+
+def _has_values(tables: Mapping[str, pd.DataFrame], table: str, column: str) -> bool:
+    frame = tables.get(table)
+    return frame is not None and column in frame.columns and bool(frame[column].notna().any())
+
+
 def not_evaluated(tables: Mapping[str, pd.DataFrame]) -> list[str]:
-    """The event triggers a missing table switches off, e.g. ``new_dpd: no facility_balances``
-    (each logged as a warning: a trigger not evaluated is not a trigger that did not fire)."""
+    """The event triggers a missing table, or an optional column without any value, switches
+    off, e.g. ``new_dpd: no facility_balances``, ``detractor: no interactions.nps`` (each
+    logged as a warning: a trigger not evaluated is not a trigger that did not fire).
+    ``tables``: the tables, or a dataset's skeleton (each column's least and greatest value)."""
     out = []
     for trigger, needs in EVENT_TABLES.items():
         missing = [t for t in needs if tables.get(t) is None]
+        if not missing:
+            missing = [
+                f"{t}.{c}"
+                for t, c in EVENT_COLUMNS.get(trigger, ())
+                if not _has_values(tables, t, c)
+            ]
         if missing:
             out.append(f"{trigger}: no {', '.join(missing)}")
             log.warning("early warning: %s not evaluated: no %s", trigger, ", ".join(missing))
     return out
+
+
+def _codes(values: pd.Series) -> pd.Series:
+    """The bank's codes as compared with the params' lists: trimmed, lower case (as the
+    features map them, :func:`predict.features.sql.family_column`)."""
+    return values.astype("str").str.strip().str.lower()
+
+
+def _is_kind(values: pd.Series, kinds: Sequence[str]) -> pd.Series:
+    return _codes(values).isin([k.strip().lower() for k in kinds])
 
 
 def event_triggers(
@@ -268,14 +300,16 @@ def _window_triggers(
         ).where(new_dpd)
     events = _window_rows(tables.get("credit_events"), start, end)
     if events is not None:
-        ev = events[events["kind"].astype("str").isin(config.event_kinds)]
-        out["credit_event"] = _per_client(ev, ev["kind"].astype("str"), ids)
+        ev = events[_is_kind(events["kind"], config.event_kinds)]
+        out["credit_event"] = _per_client(ev, _codes(ev["kind"]), ids)
     contacts = _window_rows(tables.get("interactions"), start, end)
     if contacts is not None:
-        comp = contacts[contacts["kind"].astype("str").isin(config.complaint_kinds)]
-        out["complaint"] = _per_client(comp, comp["kind"].astype("str"), ids)
-        det = contacts[contacts["nps"] <= config.detractor_nps]
-        out["detractor"] = _per_client(det, "NPS " + det["nps"].astype("int64").astype("str"), ids)
+        comp = contacts[_is_kind(contacts["kind"], config.complaint_kinds)]
+        out["complaint"] = _per_client(comp, _codes(comp["kind"]), ids)
+        if _has_values(tables, "interactions", "nps"):  # else not evaluated (not_evaluated)
+            det = contacts[contacts["nps"] <= config.detractor_nps]
+            nps = "NPS " + det["nps"].astype("int64").astype("str")
+            out["detractor"] = _per_client(det, nps, ids)
     if tables.get("revenue") is not None:
         dropped, before = (
             _revenue_drop(tables, ids, end, config),
