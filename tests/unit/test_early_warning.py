@@ -215,6 +215,7 @@ def test_a_client_of_the_previous_scoring_without_its_score_is_not_called_new() 
     scores = _scores()
     scores.loc[scores["client_id"] == "quiet", "default_probability"] = 0.06
     scores.loc[scores["client_id"] == "quiet", "previous_default_probability"] = float("nan")
+    scores.loc[scores["client_id"] == "down", "churn_probability"] = float("nan")  # not scored
     ew = early_warning(scores, _tables(), CFG, "previous.parquet").set_index("client_id")
     assert ew.loc["quiet", "triggers"] == "default_new_above"
     assert ew.loc["quiet", "details"] == "default 6.0%, not scored before"

@@ -153,9 +153,8 @@ def score_triggers(scores: pd.DataFrame, config: EarlyWarningConfig) -> dict[str
             # had but without this score (out of the model's scope then, or the model not
             # run): never called new when it was there
             there = pd.to_datetime(scores["previous_as_of"]).notna()
-            why = np.where(there, ", not scored before", ", new")
-            text = pd.Series(f"{target} " + _pct(now_p).to_numpy(dtype=object) + why,
-                             index=scores.index, dtype="str")  # fmt: skip
+            why = pd.Series(np.where(there, ", not scored before", ", new"), dtype="str")
+            text = f"{target} " + _pct(now_p) + why.set_axis(scores.index)
             out[f"{target}_new_above"] = text.where(prev_p.isna() & (now_p >= threshold))
     return out
 
