@@ -510,6 +510,32 @@ def test_migration_table_pivots_the_scorings_migration_file() -> None:
     assert migration_table(no_previous) is None and migration_table(None) is None
 
 
+def test_named_grades_read_in_the_scales_order_not_the_alphabets() -> None:
+    # score.grades.names AAA ... C, D last: the matrix and the chart follow the scale
+    from predict.report.credit import grade_chart, grade_order, migration_table
+    from predict.scoring.grades import GradesConfig
+
+    scale = GradesConfig(bounds=(0.001, 0.01, 0.05, 0.2, 1.0),
+                         names=("AAA", "AA", "A", "BBB", "CCC")).scale  # fmt: skip
+    migration = pd.DataFrame(
+        {
+            "previous_grade": pd.Series(["AAA", "AA", "A", "CCC", "BBB"], dtype="str"),
+            "rating_grade": pd.Series(["AA", "A", "A", "D", "(none)"], dtype="str"),
+            "clients": [1, 1, 1, 1, 1],
+        }
+    )
+    spec = migration_table(migration, scale)
+    assert spec is not None
+    labels = [c["label"] for c in spec["columns"]][1:]
+    assert labels == ["AA", "A", "D", "(none)"]
+    assert [r[0]["text"] for r in spec["rows"]] == ["AAA", "AA", "A", "BBB", "CCC"]
+    assert grade_order(pd.Series(["A", "AAA", "D", "AA"])) == ["A", "AA", "AAA", "D", "(none)"]
+    scores = pd.DataFrame({"rating_grade": ["A", "AAA", "D", "AA", "AAA"]})
+    chart = grade_chart(scores, scale)
+    assert chart is not None
+    assert grade_order(scores["rating_grade"], scale) == ["AAA", "AA", "A", "D", "(none)"]
+
+
 def test_model_card_states_its_definitions_and_the_contract_threshold(built: Path) -> None:
     """The card defines the value and risk figures the report shows (pointing to
     docs/scoring.md), takes the default DPD threshold from the contract and does not say

@@ -9,6 +9,7 @@ older scoring, or no previous scores), and the page says so.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -44,26 +45,32 @@ EARLY_WARNING_COLS = tuple(
 )
 
 
-def grade_order(grades: pd.Series) -> list[str]:
-    """Grades best first: numeric names by number, then the others (e.g. D), then none."""
+def grade_order(grades: pd.Series, scale: Sequence[str] = ()) -> list[str]:
+    """Grades best first, then none: the master ``scale`` (``score.grades``, best first) where
+    given, so that named grades (AAA ... C, D) read in the scale's order, not the alphabet's;
+    grades off the scale (or without one): numeric names by number, then the others."""
     names = sorted({str(g) for g in grades.dropna()} - {NONE})
-    numeric = sorted((n for n in names if n.isdigit()), key=int)
-    return [*numeric, *[n for n in names if not n.isdigit()], NONE]
+    on_scale = [g for g in scale if g in names]
+    rest = [n for n in names if n not in on_scale]
+    numeric = sorted((n for n in rest if n.isdigit()), key=int)
+    return [*on_scale, *numeric, *[n for n in rest if not n.isdigit()], NONE]
 
 
-def grade_chart(scores: pd.DataFrame) -> Any:
+def grade_chart(scores: pd.DataFrame, scale: Sequence[str] = ()) -> Any:
     """Clients per rating grade (no grade: a bar of its own); None without grades."""
     if "rating_grade" not in scores.columns:
         return None
     grades = scores["rating_grade"].astype("str").fillna(NONE)
     counts = grades.value_counts()
-    order = [g for g in grade_order(grades) if g in counts.index]
+    order = [g for g in grade_order(grades, scale) if g in counts.index]
     return charts.column_chart(
         order, [int(counts[g]) for g in order], title="Clients by rating grade"
     )
 
 
-def migration_table(migration: pd.DataFrame | None) -> dict[str, Any] | None:
+def migration_table(
+    migration: pd.DataFrame | None, scale: Sequence[str] = ()
+) -> dict[str, Any] | None:
     """Clients by previous grade (rows) and grade now (columns), pivoted from the scoring's
     ``migration.parquet`` (``previous_grade``, ``rating_grade``, ``clients``); None without
     it or when no client had a previous grade (no previous scores)."""
@@ -74,7 +81,7 @@ def migration_table(migration: pd.DataFrame | None) -> dict[str, Any] | None:
     if (before == NONE).all():
         return None
     now = migration["rating_grade"].astype("str").fillna(NONE)
-    order = grade_order(pd.concat([now, before]))
+    order = grade_order(pd.concat([now, before]), scale)
     long = pd.DataFrame({"from": before, "to": now, "clients": migration["clients"]})
     matrix = long.pivot_table(index="from", columns="to", values="clients", aggfunc="sum")
     matrix = matrix.reindex(index=order, columns=order).fillna(0).astype("int64")

@@ -109,6 +109,9 @@ class ReportConfig:
     )  # branch and RM views, time series, stage strategies
     # not a report param: score.dimensions, set by load_report_config (the index series)
     dimensions: DimensionsConfig = field(default_factory=DimensionsConfig)
+    # not a report param: the master scale of score.grades, best first (grade chart and
+    # migration table order); empty: numeric names by number, the others by name
+    grade_scale: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -137,10 +140,17 @@ def load_report_config(params_path: str | Path) -> ReportConfig:
             f"{params_path}: report.dimensions is not a report param; the index series uses "
             "score.dimensions (the scoring's own)"
         )
+    if "grade_scale" in (params.get("report") or {}):
+        raise ConfigError(
+            f"{params_path}: report.grade_scale is not a report param; the grades are "
+            "score.grades (the scoring's own)"
+        )
     section = params.get("score")
     if section is not None:
         score = from_dict(ScoreConfig, section, where=f"{params_path}:score")
-        config = dataclasses.replace(config, dimensions=score.dimensions)
+        config = dataclasses.replace(
+            config, dimensions=score.dimensions, grade_scale=score.grades.scale
+        )
     kpis_section = (params.get("report") or {}).get("kpis") or {}
     taken = sorted({"default_event_kinds", "dpd_threshold"} & set(kpis_section))
     if taken:
@@ -579,7 +589,7 @@ def portfolio_context(
             actions["action"], actions["clients"], title="Clients by recommended action"
         ),
     }
-    grades = credit.grade_chart(scores)
+    grades = credit.grade_chart(scores, config.grade_scale)
     if grades is not None:
         charts_["grades"] = grades
     first = config.group_by[0] if config.group_by else None
@@ -607,7 +617,7 @@ def portfolio_context(
         "charts": charts_,
         "lists": lists,
         "early_warning": early_warning_table(inputs, config, page_of),
-        "migration": credit.migration_table(inputs.migration),
+        "migration": credit.migration_table(inputs.migration, config.grade_scale),
         "previous_source": _previous_source(inputs.early_warning),
         "drift": drift_table(inputs.drift),
         "model_versions": _model_versions(scores),
