@@ -454,6 +454,24 @@ def test_index_from_data_group_mean_by_hand(tables: dict, scores: pd.DataFrame) 
     assert every["retention_score_from_data"] == pytest.approx(25.0)
 
 
+def test_index_from_data_counts_the_clients_ranked_at_each_date(
+    tables: dict, scores: pd.DataFrame
+) -> None:
+    # the league table's population: in September B had churned and C was a prospect, so
+    # b1's means rest on A alone; in December all four are active
+    snaps = _snapshots()
+    snaps["lifecycle_stage"] = ["active", "churned", "potential", "new"] + ["active"] * 4
+    dates = [pd.Timestamp("2024-09-30"), AS_OF]
+    out = index_series(snaps, _groups(tables, scores), dates, REFERENCE, _dims())
+    sep = out.set_index(["date", "group"]).loc[(pd.Timestamp("2024-09-30"), "b1")]
+    assert sep["satisfaction_score_from_data"] == pytest.approx(80.0)  # A's alone
+    assert sep["satisfaction_score_from_data_clients"] == 1
+    every = out.set_index(["date", "group"]).loc[(pd.Timestamp("2024-09-30"), ALL)]
+    assert every["retention_score_from_data_clients"] == 2  # A and D
+    dec = out.set_index(["date", "group"]).loc[(AS_OF, "b1")]
+    assert dec["satisfaction_score_from_data_clients"] == 3
+
+
 def test_index_from_data_is_point_in_time(tables: dict, scores: pd.DataFrame) -> None:
     dates = [pd.Timestamp("2024-09-30"), AS_OF]
     groups = _groups(tables, scores)

@@ -298,7 +298,7 @@ def feature_columns(config: DimensionsConfig) -> list[str]:
     """The features table's columns :func:`index_series` reads (those the file lacks are
     missing inputs, dropped from their dimensions)."""
     inputs = {i.feature for d in DIMENSION_NAMES for i in config.dimension(d).inputs}
-    return sorted({"client_id", "as_of", "segment", REALISED_COLUMN} | inputs)
+    return sorted({"client_id", "as_of", "segment", "lifecycle_stage", REALISED_COLUMN} | inputs)
 
 
 def index_series(
@@ -313,7 +313,9 @@ def index_series(
     snapshot where known) and ``<column>_from_data_clients`` (how many). ``groupings`` maps
     ``by`` to client_id -> group; a client without one is in ``(none)``. Only the snapshot
     rows dated exactly at a date are used (point in time); dates without a snapshot are
-    left out."""
+    left out. The clients are those ranked at that date, as in the league table: life-cycle
+    stage (the snapshot's ``lifecycle_stage``) in :data:`RANKED_STAGES` (without the column:
+    every client)."""
     columns = ["by", "date", "group"]
     for col in DIMENSIONS:
         columns += [f"{col}{FROM_DATA}", f"{col}{FROM_DATA}_clients"]
@@ -328,6 +330,9 @@ def index_series(
     parts = []
     for date in wanted:
         snap = features[when == date.to_datetime64()].reset_index(drop=True)
+        if "lifecycle_stage" in snap:  # the league table's population at that date
+            ranked = snap["lifecycle_stage"].astype("str").isin(RANKED_STAGES).fillna(False)
+            snap = snap[ranked.to_numpy(dtype=bool)].reset_index(drop=True)
         if snap.empty:
             continue
         ids = snap["client_id"].astype("str")
