@@ -591,3 +591,19 @@ def test_every_table_header_on_every_page_has_a_scope(built: Path) -> None:
             assert scope == ("col" if in_head else "row"), f"{page.name}: th scope={scope}"
         counted += len(parser.headers)
     assert counted >= 50
+
+
+def test_every_early_warning_row_the_table_shows_gets_a_client_page(run: PortfolioPaths) -> None:
+    # the table ranks the rows by the rise of expected loss: the pages are chosen from the
+    # same ranking, not from the scoring's order (33 of 50 rows shown had no page)
+    import dataclasses
+
+    inputs = load_inputs(run.scores, run.models, run.metrics, run.tables, run.plots, None, None)
+    assert inputs.early_warning is not None and len(inputs.early_warning) >= 4
+    reversed_ew = inputs.early_warning.iloc[::-1].reset_index(drop=True)
+    inputs = dataclasses.replace(inputs, early_warning=reversed_ew)
+    config = ReportConfig(list_size=2, action_lists={})
+    shown = site_module.ranked_early_warning(reversed_ew, inputs.scores)["client_id"].head(2)
+    assert list(shown) != list(reversed_ew["client_id"].astype("str").head(2))  # orders differ
+    pages = site_module.select_clients(inputs, config, [])
+    assert set(shown.astype("str")) <= set(pages)

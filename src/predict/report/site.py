@@ -373,7 +373,8 @@ def select_clients(
     queues: Sequence[Queue] = (),
 ) -> list[str]:
     """Client ids that get a page: requested ones, every client shown in the review queue,
-    then early-warning and action lists (these capped at ``max_client_pages``)."""
+    then early-warning (the rows the report's table shows, in its order:
+    :func:`ranked_early_warning`) and action lists (these capped at ``max_client_pages``)."""
     known = set(inputs.scores["client_id"])
     unknown = [c for c in requested if str(c) not in known]
     if unknown:
@@ -383,7 +384,8 @@ def select_clients(
         )
     listed: list[str] = []
     if inputs.early_warning is not None and "client_id" in inputs.early_warning:
-        listed += inputs.early_warning["client_id"].astype("str").head(config.list_size).tolist()
+        shown = ranked_early_warning(inputs.early_warning, inputs.scores)  # the table's order
+        listed += shown["client_id"].astype("str").head(config.list_size).tolist()
     for action in config.action_lists:
         listed += action_list(inputs.scores, action, config).client_id.tolist()
     listed = [c for c in dict.fromkeys(listed) if c in known][: config.max_client_pages]
