@@ -86,7 +86,19 @@ def test_satisfaction_needs_a_survey_answer_not_only_the_absence_of_complaints()
     frame = _frame(csat_mean_12m=[np.nan], survey_score_all=[np.nan], complaints_12m=[0.0])
     score, reason = score_dimension(frame, DEFAULT.satisfaction, {})
     assert np.isnan(score.iloc[0])
-    assert reason.iloc[0] == "not scored: needs one of csat_mean_12m, survey_score_all"
+    assert reason.iloc[0] == "not scored: needs one of csat_mean_12m"
+
+
+def test_an_old_survey_answer_alone_does_not_make_satisfaction_known() -> None:
+    # one neutral answer years ago (survey_score_all 0.5), none in the last 12 months and no
+    # complaint: not a measure of satisfaction today (it read 76, "0 complaints"); with a
+    # CSAT answer this year the old answers still count as an input
+    frame = _frame(csat_mean_12m=[np.nan, 4.0], survey_score_all=[0.5, 0.5],
+                   complaints_12m=[0.0, 0.0])  # fmt: skip
+    score, reason = score_dimension(frame, DEFAULT.satisfaction, {})
+    assert np.isnan(score.iloc[0]) and reason.iloc[0] == "not scored: needs one of csat_mean_12m"
+    # 4.0 -> 70 (x3), 0.5 -> 40 (x1), no complaint -> 100 (x1.5): 400 / 5.5 = 72.7
+    assert score.iloc[1] == pytest.approx((3 * 70 + 40 + 1.5 * 100) / 5.5)
 
 
 def test_a_renewal_raises_loyalty_and_trust() -> None:

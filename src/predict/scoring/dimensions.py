@@ -148,7 +148,9 @@ def _satisfaction() -> DimensionConfig:
             ("complaints_12m", 1.5, [[0, 100], [1, 60], [2, 35], [4, 0]]),
             ("survey_nonresponse_12m", 0.5, [[0, 100], [0.5, 60], [1, 20]]),
         ),
-        requires_any=("csat_mean_12m", "survey_score_all"),
+        # a CSAT answer in the last 12 months: an old answer alone (survey_score_all) is no
+        # measure of satisfaction today, and "no complaint" would then carry the score
+        requires_any=("csat_mean_12m",),
     )
 
 
