@@ -221,11 +221,14 @@ def test_survey_kpis_use_only_answers_in_the_last_12_months(
 ) -> None:
     groups = client_groups(scores, tables["clients"], "segment")
     out = survey_kpis(tables["interactions"], AS_OF, groups, months=12)
-    # x: 10, 9, 7, 3 (the 2025 answer is after the as-of date) -> 50% - 25%
-    assert out.loc["x", "nps"] == pytest.approx(25.0)
-    assert out.loc["x", "nps_answers"] == 4
-    # y: 6, 0 (C's 2023-12-31 answer is outside the window)
+    # x, per respondent: A answered 10 then 9 (its 2025 answer is after the as-of date) ->
+    # 9, a promoter; B answered 7 then 3 -> 3, a detractor: 50% - 50% = 0 over 2
+    # respondents (per answer it read 10, 9, 7, 3 -> +25 over 4 answers)
+    assert out.loc["x", "nps"] == pytest.approx(0.0)
+    assert out.loc["x", "nps_respondents"] == 2
+    # y: C 6, D 0 (C's 2023-12-31 answer is outside the window): two detractors
     assert out.loc["y", "nps"] == pytest.approx(-100.0)
+    assert out.loc["y", "nps_respondents"] == 2
     assert out.loc["x", "csat"] == pytest.approx(4.5)
     assert out.loc["y", "csat"] == pytest.approx(2.0)
 
@@ -360,7 +363,8 @@ def test_portfolio_kpis_has_a_row_per_group_and_a_total(
     assert out["branch_id"].tolist() == ["b1", "b2", ALL]
     total = out.iloc[-1]
     assert total["retention_rate"] == pytest.approx(2 / 3)
-    assert total["nps"] == pytest.approx(net_promoter_score(pd.Series([10, 9, 7, 3, 6, 0])))
+    # each respondent by its latest answer of the window: A 9, B 3, C 6, D 0
+    assert total["nps"] == pytest.approx(net_promoter_score(pd.Series([9, 3, 6, 0])))
     assert total["csat"] == pytest.approx(11 / 3)
     assert out.loc[out["branch_id"] == "b1", "clients"].item() == 2
 
@@ -387,3 +391,25 @@ def test_lifecycle_counts_largest_first(scores: pd.DataFrame) -> None:
     out = lifecycle_counts(scores)
     assert out.iloc[0].tolist() == ["mature", 2]
     assert out["clients"].sum() == 4
+
+
+def test_nps_counts_each_respondent_once_by_its_latest_answer() -> None:
+    # A answered 0 ten times, B and C 10 once: per respondent 2 promoters, 1 detractor of 3
+    # -> +33.3 (per answer it read 2 of 12 minus 10 of 12 = -66.7)
+    days = [f"2024-0{m}-1{d}" for m in range(1, 6) for d in range(2)]
+    interactions = pd.DataFrame(
+        {
+            "client_id": pd.Series(["A"] * 10 + ["B", "C"], dtype="str"),
+            "date": _dates([*days, "2024-03-01", "2024-04-01"]),
+            "kind": pd.Series(["survey"] * 12, dtype="str"),
+            "nps": pd.array([0] * 10 + [10, 10], dtype="Int64"),
+        }
+    )
+    groups = pd.Series("x", index=pd.Index(["A", "B", "C"], dtype="str"))
+    out = survey_kpis(interactions, AS_OF, groups, months=12)
+    assert out.loc["x", "nps"] == pytest.approx(100 / 3)
+    assert out.loc["x", "nps_respondents"] == 3
+    # the latest answer decides: A's last answer a 10 makes it a promoter
+    later = interactions.copy()
+    later.loc[9, "nps"] = 10
+    assert survey_kpis(later, AS_OF, groups, months=12).loc["x", "nps"] == pytest.approx(100.0)

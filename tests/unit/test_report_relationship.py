@@ -23,6 +23,7 @@ from predict.report.branches import (
     relationship_series,
     survey_answers,
     survey_by_group,
+    survey_per_client,
 )
 from predict.report.inputs import load_contribution_reference
 from predict.report.kpis import ALL, KpiConfig, client_groups, survey_kpis, window_start
@@ -94,10 +95,10 @@ def test_branch_league_table_by_hand(tables: dict, scores: pd.DataFrame) -> None
         "branch_id"
     )
     b1 = out.loc["b1"]
-    # answers of 2024: 10, 9, 6, 3, 8 -> 2 promoters, 2 detractors of 5; the 2025 and 2023
-    # answers are outside the window
+    # respondents of 2024, each by its latest answer: A 9 (10 before), B 3 (6 before), C 8
+    # -> 1 promoter, 1 detractor of 3; the 2025 and 2023 answers are outside the window
     assert b1["nps"] == pytest.approx(0.0)
-    assert b1["nps_answers"] == 5
+    assert b1["nps_respondents"] == 3
     assert b1["csat"] == pytest.approx((5 + 4 + 2 + 3) / 4)
     assert b1["csat_answers"] == 4
     # active 2023-12-31: A, B, C; still active 2024-12-31: A, C
@@ -107,19 +108,19 @@ def test_branch_league_table_by_hand(tables: dict, scores: pd.DataFrame) -> None
     assert b1["contribution"] == pytest.approx(600.0)
     b2 = out.loc["b2"]  # one answer: too few for a number
     assert b2["nps"] == TOO_FEW and b2["csat"] == TOO_FEW
-    assert b2["nps_answers"] == 1
-    total = out.loc[ALL]  # 10, 9, 10 promoters, 6, 3 detractors of 6
-    assert total["nps"] == pytest.approx(100 * (3 / 6 - 2 / 6))
+    assert b2["nps_respondents"] == 1
+    total = out.loc[ALL]  # A 9, D 10 promoters, B 3 detractor, C 8 of 4 respondents
+    assert total["nps"] == pytest.approx(100 * (2 / 4 - 1 / 4))
     assert total["csat"] == pytest.approx((5 + 4 + 2 + 3 + 5) / 5)
     assert out.index.tolist() == ["b1", "b2", ALL]  # ranked by NPS, too few last, All last
 
 
 def test_too_few_is_at_the_threshold_not_beyond(tables: dict, scores: pd.DataFrame) -> None:
-    out = league_table(scores, tables, AS_OF, "branch_id", KPIS, min_answers=5).set_index(
+    out = league_table(scores, tables, AS_OF, "branch_id", KPIS, min_answers=4).set_index(
         "branch_id"
     )
-    assert out.loc["b1", "nps"] == pytest.approx(0.0)  # 5 answers: enough
-    assert out.loc["b1", "csat"] == TOO_FEW  # 4 answers: too few
+    assert out.loc["b1", "csat"] == pytest.approx(3.5)  # 4 CSAT answers: enough
+    assert out.loc["b1", "nps"] == TOO_FEW  # 3 NPS respondents (5 answers): too few
 
 
 def test_league_ranks_by_the_index_and_shows_dimension_means(
@@ -212,9 +213,10 @@ def test_time_series_points_are_point_in_time(tables: dict, scores: pd.DataFrame
     out = relationship_series(scores, tables, AS_OF, ["branch_id"], KPIS, config)
     by = out.set_index(["date", "group"])
     sep = by.loc[(pd.Timestamp("2024-09-30"), "b1")]
-    # window 2023-10..2024-09: A 10, B 0, B 6, C 8 -> 1 promoter, 2 detractors of 4
-    assert sep["nps"] == pytest.approx(25.0 - 50.0)
-    assert sep["nps_answers"] == 4
+    # window 2023-10..2024-09: A 10; B 0 then 6 -> 6; C 8: 1 promoter, 1 detractor of 3
+    # respondents (per answer, B's two detractor answers read 25 - 50 = -25 of 4)
+    assert sep["nps"] == pytest.approx(0.0)
+    assert sep["nps_respondents"] == 3
     assert sep["csat"] == pytest.approx((5 + 1 + 2 + 3) / 4)
     # active 2023-09-30: A, B, C; at 2024-09-30: A, C (B closed in May), D
     assert sep["retention_rate"] == pytest.approx(2 / 3)
@@ -223,7 +225,7 @@ def test_time_series_points_are_point_in_time(tables: dict, scores: pd.DataFrame
     # b2: no answer and nobody active a year before in September -> no point at all;
     # one answer in December -> still too few for a number
     assert (pd.Timestamp("2024-09-30"), "b2") not in by.index
-    assert by.loc[(AS_OF, "b2"), "nps_answers"] == 1
+    assert by.loc[(AS_OF, "b2"), "nps_respondents"] == 1
     assert np.isnan(by.loc[(AS_OF, "b2"), "nps"])
     assert sorted(out["date"].unique()) == [pd.Timestamp("2024-09-30"), AS_OF]
     assert set(out["group"]) == {"b1", "b2", ALL}
@@ -351,11 +353,11 @@ def test_bad_relationship_params_are_refused(key: str, value: int) -> None:
 
 
 def test_series_survey_sums_equal_the_portfolio_kpis(tables: dict, scores: pd.DataFrame) -> None:
-    """The per-client sums of the time series give the KPI table's NPS and CSAT exactly."""
+    """The per-client figures of the time series give the KPI table's NPS and CSAT exactly."""
     groups = client_groups(scores, tables["clients"], "rm_id")
     answers = survey_answers(tables["interactions"])
     window = answers[(answers["date"] >= window_start(AS_OF, 12)) & (answers["date"] <= AS_OF)]
-    fast = survey_by_group(window.drop(columns="date").groupby("client_id").sum(), groups)
+    fast = survey_by_group(survey_per_client(window), groups)
     slow = survey_kpis(tables["interactions"], AS_OF, groups, 12)
     pd.testing.assert_frame_equal(fast.sort_index(), slow.sort_index(), check_dtype=False)
 

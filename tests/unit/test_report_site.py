@@ -224,7 +224,7 @@ def test_portfolio_shows_league_tables_trends_and_stage_flows(
         *scores["branch_id"].astype("str"),
         "All",
     }
-    assert (series.loc[series["nps"].notna(), "nps_answers"] >= 10).all()  # min_answers
+    assert (series.loc[series["nps"].notna(), "nps_respondents"] >= 10).all()  # min_answers
     stages = text[text.index('id="stages"') : text.index('id="stage-flows"')]
     assert "Re-engage before the client leaves" in stages  # the dormant stage's strategy
     flows = text[text.index('id="stage-flows"') :].split("</table>")[0]

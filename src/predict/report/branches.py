@@ -10,11 +10,13 @@ Definitions (the portfolio KPIs', :mod:`predict.report.kpis`, docs/report.md):
   in_default): the population of the index and dimension means and so of the ranking, so
   that a branch is not ranked down for its prospects, former clients or clients in default
   (whose index reads low by construction);
-- *NPS*: % promoters (9-10) minus % detractors (0-6) of the NPS answers dated in the
-  ``kpis.survey_months`` calendar months up to the date, counted per answer, -100..100;
-  *CSAT*: the mean CSAT answer (1-5) in the same months. Each comes with its number of
-  answers; with fewer than ``min_answers`` answers the table says "too few" and the time
-  series leaves the point out (a gap), never a number resting on a handful of answers;
+- *NPS*: % promoters (9-10) minus % detractors (0-6) of the respondents, -100..100: the
+  clients with an NPS answer dated in the ``kpis.survey_months`` calendar months up to the
+  date, each by its latest answer there (:func:`predict.report.kpis.latest_nps`; a client
+  answering ten times counts once); *CSAT*: the mean CSAT answer (1-5) in the same months,
+  per answer. Each comes with its count (``nps_respondents``, ``csat_answers``); under
+  ``min_answers`` the table says "too few" and the time series leaves the point out (a
+  gap), never a number resting on a handful of respondents or answers;
 - *retention (12m)*: of the clients active ``kpis.retention_months`` months before the
   date (open facility, or revenue in the ``inactivity_months`` months up to it), those with
   a default trigger since are counted apart (``defaulted``: an exit through default is a
@@ -93,7 +95,7 @@ LEAGUE_COLUMNS = (
     "clients",
     "clients_ranked",
     "nps",
-    "nps_answers",
+    "nps_respondents",
     "csat",
     "csat_answers",
     "active_before",
@@ -111,7 +113,7 @@ SERIES_COLUMNS = (
     "retained",
     "retention_rate",
     "nps",
-    "nps_answers",
+    "nps_respondents",
     "csat",
     "csat_answers",
 )
@@ -121,7 +123,7 @@ SERIES_COLUMNS = (
 class RelationshipConfig:
     """The ``report.relationship`` params."""
 
-    min_answers: int = 10  # fewer NPS (CSAT) answers than this: "too few", no number
+    min_answers: int = 10  # fewer NPS respondents (CSAT answers) than this: "too few"
     series_months: int = 36  # time series: how far back from the as-of date
     step_months: int = 3  # time series: months between points
     series_groups: int = 5  # time series: lines drawn per chart (largest groups) besides All
@@ -175,18 +177,18 @@ def league_table(
     means = dimension_means(scores, tables, by)
     frame = frame.join(means)
     frame.insert(1, "clients_ranked", frame.pop("clients_ranked").fillna(0).astype("int64"))
-    frame["nps_answers"] = frame["nps_answers"].fillna(0)
+    frame["nps_respondents"] = frame["nps_respondents"].fillna(0)
     frame["csat_answers"] = frame["csat_answers"].fillna(0)
     key = "relationship_index" if "relationship_index" in frame else "nps"
     rank = pd.to_numeric(frame[key], errors="coerce")
     if key == "nps":
-        rank = rank.where(frame["nps_answers"] >= min_answers)
+        rank = rank.where(frame["nps_respondents"] >= min_answers)
     body, total = frame.iloc[:-1], frame.iloc[-1:]
     body = body.assign(_rank=rank.iloc[:-1]).sort_values(
         ["_rank", "clients_ranked"], ascending=False, na_position="last", kind="stable"
     )
     out = pd.concat([body.drop(columns="_rank"), total])
-    out["nps"] = too_few(out["nps"], out["nps_answers"], min_answers)
+    out["nps"] = too_few(out["nps"], out["nps_respondents"], min_answers)
     out["csat"] = too_few(out["csat"], out["csat_answers"], min_answers)
     return out.reset_index()
 
@@ -260,8 +262,7 @@ def relationship_series(
     for date in dates:
         start = window_start(date, kpis.survey_months)
         window = answers[(answers["date"] >= start) & (answers["date"] <= date)]
-        per_client = window.drop(columns="date").groupby("client_id").sum()
-        per_client.index = per_client.index.astype("object")
+        per_client = survey_per_client(window)
         if has_activity:
             start = months_before(date, kpis.retention_months)
             before = active_at(start)
@@ -279,12 +280,12 @@ def relationship_series(
         return pd.DataFrame(columns=columns)
     out = pd.concat(parts, ignore_index=True).reindex(columns=columns)
     out = out.drop_duplicates(["by", "date", "group"], keep="last")  # a group named "All"
-    for col in ("active_before", "retained", "nps_answers", "csat_answers"):
+    for col in ("active_before", "retained", "nps_respondents", "csat_answers"):
         out[col] = out[col].fillna(0).astype("int64")
     if triggers is not None:  # else no default can be seen: missing
         out["defaulted"] = out["defaulted"].fillna(0).astype("int64")
-    for col in ("nps", "csat"):
-        out[col] = out[col].astype("float64").where(out[f"{col}_answers"] >= config.min_answers)
+    for col, count in (("nps", "nps_respondents"), ("csat", "csat_answers")):
+        out[col] = out[col].astype("float64").where(out[count] >= config.min_answers)
     measured = out[["retention_rate", "nps", "csat"]].notna().any(axis=1)
     out = out[measured.groupby([out["by"], out["date"]]).transform("any")]
     return out.sort_values(["by", "date", "group"], kind="stable").reset_index(drop=True)
@@ -386,38 +387,53 @@ def retention_by_group(
 
 
 def survey_answers(interactions: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per interaction: client_id, date and the counts the survey KPIs add up
-    (NPS answers, promoters 9-10, detractors 0-6, CSAT answers and their sum)."""
-    cols = ["nps_answers", "promoters", "detractors", "csat_answers", "csat_sum"]
+    """One row per interaction, by date (stable: on one date, the table's order): client_id,
+    date, the NPS answer (``nps``, missing when none) and the CSAT counts the survey KPIs add
+    up (CSAT answers and their sum)."""
+    cols = ["nps", "csat_answers", "csat_sum"]
     if interactions is None or interactions.empty:
         empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
         return empty.assign(client_id=pd.Series(dtype="str"), date=pd.Series(dtype="datetime64[s]"))
     nan = pd.Series(np.nan, index=interactions.index)
     nps = pd.to_numeric(interactions.get("nps", nan), errors="coerce").astype("float64")
     csat = pd.to_numeric(interactions.get("csat", nan), errors="coerce").astype("float64")
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             "client_id": interactions["client_id"].astype("str"),
             "date": interactions["date"],
-            "nps_answers": nps.notna().astype("float64"),
-            "promoters": (nps >= 9).astype("float64"),
-            "detractors": (nps <= 6).astype("float64"),
+            "nps": nps,
             "csat_answers": csat.notna().astype("float64"),
             "csat_sum": csat.fillna(0.0),
         }
     )
+    return out.sort_values("date", kind="stable")
+
+
+def survey_per_client(window: pd.DataFrame) -> pd.DataFrame:
+    """Per client of the ``window``'s rows (:func:`survey_answers`, by date): whether it
+    responded to NPS, whether its latest answer is a promoter (9-10) or a detractor (0-6)
+    (as :func:`predict.report.kpis.latest_nps`), its CSAT answers and their sum."""
+    grouped = window.groupby("client_id", sort=True)
+    out = grouped[["csat_answers", "csat_sum"]].sum()
+    latest = grouped["nps"].last()  # the latest non-missing answer (rows by date)
+    out["nps_respondents"] = latest.notna().astype("float64")
+    out["promoters"] = (latest >= 9).astype("float64")
+    out["detractors"] = (latest <= 6).astype("float64")
+    out.index = out.index.astype("object")
+    return out
 
 
 def survey_by_group(per_client: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
-    """NPS, NPS answers, mean CSAT and CSAT answers per group from per-client sums (the
-    same figures as :func:`predict.report.kpis.survey_kpis`, counted per answer)."""
+    """NPS, NPS respondents, mean CSAT and CSAT answers per group from the per-client
+    figures (:func:`survey_per_client`; the same figures as
+    :func:`predict.report.kpis.survey_kpis`)."""
     label = groups.reindex(per_client.index).fillna(NO_GROUP).to_numpy()
     sums = per_client.groupby(label).sum()
-    n, m = sums["nps_answers"], sums["csat_answers"]
+    n, m = sums["nps_respondents"], sums["csat_answers"]
     out = pd.DataFrame(
         {
             "nps": (100.0 * (sums["promoters"] - sums["detractors"]) / n).where(n > 0),
-            "nps_answers": n,
+            "nps_respondents": n,
             "csat": (sums["csat_sum"] / m).where(m > 0),
             "csat_answers": m,
         }
@@ -454,7 +470,7 @@ LEAGUE_COLS = (
     Col("contribution_score", "Contribution score", "float"),
     Col("trust_score", "Trust", "float"),
     Col("nps", "NPS", "nps"),
-    Col("nps_answers", "NPS answers", "int"),
+    Col("nps_respondents", "NPS respondents", "int"),
     Col("csat", "Avg CSAT", "csat"),
     Col("csat_answers", "CSAT answers", "int"),
     Col("active_before", "Active 12m ago", "int"),
@@ -535,7 +551,7 @@ def series_views(
         index["date"] = pd.to_datetime(index["date"]).astype("datetime64[ns]")
         long = long.merge(index, on=["by", "date", "group"], how="outer")
         counts = [str(c) for c in long.columns if str(c).endswith("_clients")]
-        counts += ["active_before", "retained", "nps_answers", "csat_answers"]
+        counts += ["active_before", "retained", "nps_respondents", "csat_answers"]
         counts += ["defaulted"] if long["defaulted"].notna().any() else []
         long[counts] = long[counts].fillna(0).astype("int64")
         long = long.sort_values(["by", "date", "group"], kind="stable").reset_index(drop=True)

@@ -19,8 +19,9 @@ Definitions (also in docs/report.md), the labels' (:mod:`predict.features.labels
   (``retained / (active_before - defaulted)``). Without a ``credit_events`` or
   ``facility_balances`` table no default can be seen: ``defaulted`` is missing and the rate
   is over every client active before (as the label is then);
-- *NPS*: over the survey answers in the last ``survey_months`` months, the percentage of
-  promoters (9-10) minus the percentage of detractors (0-6), counted per answer;
+- *NPS*: over the respondents, the clients with an NPS answer in the last
+  ``survey_months`` months, each by its latest answer there (:func:`latest_nps`): the
+  percentage of promoters (9-10) minus the percentage of detractors (0-6);
 - *CSAT*: the mean of the CSAT answers (1-5) in the same window;
 - *sums over a group* (expected leavers, expected contribution, contribution at risk,
   expected loss, EAD): the sum over the group's members whose value is known, with
@@ -239,11 +240,27 @@ def retention_table(
 
 
 def net_promoter_score(answers: pd.Series) -> float:
-    """NPS in points (-100..100) of 0-10 answers; NaN when there is no answer."""
+    """NPS in points (-100..100) of 0-10 answers, one per respondent; NaN when there is none."""
     a = pd.to_numeric(answers, errors="coerce").dropna()
     if a.empty:
         return float("nan")
     return float(100.0 * ((a >= 9).mean() - (a <= 6).mean()))
+
+
+def latest_nps(window: pd.DataFrame) -> pd.Series:
+    """Each respondent's NPS answer: per client with an NPS answer in ``window`` (interaction
+    rows), its latest (the latest date; on one date, the last row in the table's order),
+    indexed by client_id (text). NPS counts respondents, not answers: a client who answered
+    ten times counts once, by its latest answer."""
+    if "nps" not in window:
+        return pd.Series([], index=pd.Index([], dtype="object", name="client_id"), dtype="float64")
+    nps = pd.to_numeric(window["nps"], errors="coerce").astype("float64")
+    rows = pd.DataFrame(
+        {"client_id": window["client_id"].astype("str").to_numpy(dtype="object"),
+         "date": window["date"].to_numpy(), "nps": nps.to_numpy()}
+    )[nps.notna().to_numpy()]  # fmt: skip
+    rows = rows.sort_values("date", kind="stable")
+    return rows.groupby("client_id", sort=True)["nps"].last()
 
 
 def survey_kpis(
@@ -252,23 +269,26 @@ def survey_kpis(
     groups: pd.Series,
     months: int = 12,
 ) -> pd.DataFrame:
-    """Per group: NPS, number of NPS answers, mean CSAT, number of CSAT answers."""
-    cols = ["nps", "nps_answers", "csat", "csat_answers"]
+    """Per group: NPS (per respondent: each client's latest answer in the window, see
+    :func:`latest_nps`), its respondents, mean CSAT (per answer), number of CSAT answers."""
+    cols = ["nps", "nps_respondents", "csat", "csat_answers"]
     if interactions is None or interactions.empty:
         return pd.DataFrame(columns=cols, index=pd.Index([], name="group"), dtype="float64")
     start = window_start(as_of, months)
     win = interactions[(interactions["date"] >= start) & (interactions["date"] <= as_of)].copy()
     win["group"] = groups.reindex(win["client_id"].astype(str)).fillna(NO_GROUP).to_numpy()
-    nps = win.get("nps", pd.Series(np.nan, index=win.index))
+    latest = latest_nps(win)
+    group_of = groups.reindex(latest.index.astype(str)).fillna(NO_GROUP).to_numpy()
     csat = pd.to_numeric(win.get("csat", pd.Series(np.nan, index=win.index)), errors="coerce")
     out = pd.DataFrame(
         {
-            "nps": nps.groupby(win["group"]).apply(net_promoter_score),
-            "nps_answers": nps.notna().groupby(win["group"]).sum(),
+            "nps": latest.groupby(group_of).apply(net_promoter_score),
+            "nps_respondents": latest.groupby(group_of).size().astype("float64"),
             "csat": csat.astype("float64").groupby(win["group"]).mean(),
             "csat_answers": csat.notna().groupby(win["group"]).sum(),
         }
     )
+    out["nps_respondents"] = out["nps_respondents"].fillna(0.0)
     out.index.name = "group"
     return out
 

@@ -416,7 +416,7 @@ PORTFOLIO_COLS = (
         )
     ),
     Col("nps", "NPS", "nps"),
-    Col("nps_answers", "NPS answers", "int"),
+    Col("nps_respondents", "NPS respondents", "int"),
     Col("csat", "Avg CSAT", "csat"),
     *(
         Col(key, label, "money", of=COVERAGE[key])
