@@ -19,6 +19,7 @@ from predict.models.store import FeatureSpec, load_bundle
 from predict.models.training import (
     ContributionConfig,
     SkippedTraining,
+    TrainConfig,
     booster_config,
     evaluate_model,
     feature_columns,
@@ -175,6 +176,16 @@ def test_contribution_booster_settings_override_train_booster_for_that_model_onl
     with pytest.raises(ValueError, match=r"num_leaves: 7\.5 is not a int"):
         booster_config("contribution", dataclasses.replace(
             FAST, contribution=ContributionConfig(booster={"num_leaves": 7.5})))  # fmt: skip
+
+
+def test_a_bad_contribution_booster_key_stops_the_params_load(tmp_path: Path) -> None:
+    # refused when params.yaml is read (before any data), naming the key and the section
+    from predict.config import ConfigError, load_settings
+
+    params = tmp_path / "params.yaml"
+    params.write_text("train:\n  contribution:\n    booster: {learnin_rate: 0.05}\n")
+    with pytest.raises(ConfigError, match=r"train.contribution.booster: \['learnin_rate'\]"):
+        load_settings(params, "train", TrainConfig)
 
 
 def test_unknown_target_is_refused(split_book: Book) -> None:

@@ -134,6 +134,11 @@ class TrainConfig:
     potential: PotentialConfig = field(default_factory=PotentialConfig)  # contribution only
     final_refit: RefitConfig = field(default_factory=RefitConfig)
 
+    def __post_init__(self) -> None:
+        # train.contribution.booster checked when the params are read (a typo stops the
+        # stage before any data is read, not after the split is loaded)
+        booster_config("contribution", self)
+
 
 def booster_config(target: str, config: TrainConfig) -> BoosterConfig:
     """The LightGBM settings ``target`` fits with: ``train.booster``, and for contribution
