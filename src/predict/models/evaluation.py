@@ -97,9 +97,27 @@ def _arrays(y: Any, score: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _bins(score: np.ndarray, n_bins: int) -> list[np.ndarray]:
-    """Row indices in ``n_bins`` equal-size groups, highest score first."""
+    """Row indices in ``n_bins`` equal-size groups, highest score first (rows of one score
+    that straddle a boundary are split by row order: read outcomes through
+    :func:`tie_mean`, which makes every binned figure independent of it)."""
     order = np.argsort(-score, kind="stable")
     return [b for b in np.array_split(order, min(n_bins, len(order))) if len(b)]
+
+
+def tie_mean(y: np.ndarray, score: np.ndarray) -> np.ndarray:
+    """Each row's outcome replaced by the mean outcome of the rows with the same score.
+
+    Equal-frequency bins must cut through a group of tied scores (an isotonic calibration
+    gives a few dozen distinct probabilities: 4,696 of 10,989 test rows on one value), and
+    which of the tied rows fall on each side was the rows' order: the observed rate of a
+    bin, the ECE, the top-decile capture and lift moved with it (ECE 0.0006-0.0024 over
+    shuffles of the same rows). With each tied row carrying its group's mean outcome, a bin
+    holds its share of the group's outcomes pro rata: the expected figure over every order
+    of the tied rows, the same for any order."""
+    _, group = np.unique(score, return_inverse=True)
+    sums = np.bincount(group, weights=y)
+    counts = np.bincount(group)
+    return (sums / counts)[group]
 
 
 def _two_classes(y: np.ndarray) -> bool:
@@ -107,8 +125,10 @@ def _two_classes(y: np.ndarray) -> bool:
 
 
 def expected_calibration_error(y: Any, p: Any, n_bins: int = 10) -> float:
-    """Row-weighted mean |mean predicted - observed rate| over equal-frequency bins."""
+    """Row-weighted mean |mean predicted - observed rate| over equal-frequency bins (tied
+    predictions shared pro rata between bins: :func:`tie_mean`)."""
     yy, pp = _arrays(y, p)
+    yy = tie_mean(yy, pp)
     return float(
         sum(len(b) * abs(pp[b].mean() - yy[b].mean()) for b in _bins(pp, n_bins)) / len(yy)
     )
@@ -124,9 +144,11 @@ def ks_statistic(y: Any, score: Any) -> float:
 
 
 def lift_table(y: Any, score: Any, n_bins: int = 10) -> pd.DataFrame:
-    """Per decile (1 = highest score): rows, mean score, mean outcome, lift, capture."""
+    """Per decile (1 = highest score): rows, mean score, mean outcome, lift, capture (tied
+    scores shared pro rata between deciles: :func:`tie_mean`)."""
     yy, ss = _arrays(y, score)
     total, mean = yy.sum(), yy.mean()
+    yy = tie_mean(yy, ss)  # the same total and mean
     rows = []
     for i, b in enumerate(_bins(ss, n_bins), start=1):
         rows.append(
@@ -145,8 +167,10 @@ def lift_table(y: Any, score: Any, n_bins: int = 10) -> pd.DataFrame:
 
 
 def calibration_table(y: Any, p: Any, n_bins: int = 10) -> pd.DataFrame:
-    """Equal-frequency bins of the prediction, lowest first: mean predicted vs observed."""
+    """Equal-frequency bins of the prediction, lowest first: mean predicted vs observed (tied
+    predictions shared pro rata between bins: :func:`tie_mean`)."""
     yy, pp = _arrays(y, p)
+    yy = tie_mean(yy, pp)
     rows = [
         {"bin": i, "n": len(b), "predicted": float(pp[b].mean()), "observed": float(yy[b].mean())}
         for i, b in enumerate(reversed(_bins(pp, n_bins)), start=1)
