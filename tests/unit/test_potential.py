@@ -57,8 +57,10 @@ def _row(cid: str, as_of: str, stage: str, seg: str | None, ind: str | None, y: 
 
 
 def _hand_split() -> dict[str, pd.DataFrame]:
+    # monthly as-of dates: a1-a3 prospects at 2021-12-31, converted by 2022-01-31
     train = pd.DataFrame(
         [
+            *(_row(c, "2021-12-31", "potential", "A", "x", 0.0) for c in ("a1", "a2", "a3")),
             _row("a1", "2022-01-31", "new", "A", "x", 100.0),
             _row("a1", "2022-02-28", "new", "A", "x", 9999.0),  # not its first as-of: ignored
             _row("a2", "2022-01-31", "new", "A", "x", 200.0),
@@ -68,9 +70,33 @@ def _hand_split() -> dict[str, pd.DataFrame]:
             _row("z3", "2022-01-31", "new", None, "y", 7000.0),  # no segment: left out
         ]
     )
-    valid = pd.DataFrame([_row("a4", "2022-03-31", "new", "A", "y", 400.0)])
+    # a4 and b1 not in the book one month before (2022-02-28, 2022-05-31): converted since
+    valid = pd.DataFrame(
+        [
+            _row("a4", "2022-03-31", "new", "A", "y", 400.0),
+            _row("z1", "2022-05-31", "active", "A", "y", 5000.0),  # 2022-05-31 is an as-of
+        ]
+    )
     test = pd.DataFrame([_row("b1", "2022-06-30", "new", "B", "x", 1000.0)])
     return {"train": train, "valid": valid, "test": test}
+
+
+def test_a_conversion_is_counted_only_when_it_fell_in_the_step_before() -> None:
+    # quarterly as-of dates with a gap (2022-06 purged): c1 a prospect at 2022-03, new at
+    # 2022-09 after the gap (may have converted up to a year before: left out); c2 new at
+    # the first date (converted before the data: left out); c3 a prospect at 2022-09, new at
+    # 2022-12: counted; c4 not in the book at 2022-09, new at 2022-12: counted
+    rows = [
+        _row("c1", "2022-03-31", "potential", "A", "x", 0.0),
+        _row("c2", "2022-03-31", "new", "A", "x", 50.0),
+        _row("c1", "2022-09-30", "new", "A", "x", 900.0),
+        _row("c3", "2022-09-30", "potential", "A", "x", 0.0),
+        _row("c3", "2022-12-31", "new", "A", "x", 300.0),
+        _row("c4", "2022-12-31", "new", "A", "x", 500.0),
+    ]
+    got = conversions({"train": pd.DataFrame(rows)})
+    assert got["client_id"].tolist() == ["c3", "c4"]
+    assert got["label_contribution"].tolist() == [300.0, 500.0]
 
 
 def test_cell_and_segment_means_shrunk_by_hand() -> None:
@@ -226,13 +252,16 @@ def test_bad_settings_and_references_refused() -> None:
 
 
 def _with_stages(book: Book) -> Book:
-    """``book`` with a life-cycle stage (the first as-of of a third of clients is 'new') and
-    a turnover; the rest 'active'."""
+    """``book`` with a life-cycle stage (a third of the clients prospects at the first
+    training as-of and 'new' at the second: converted in between) and a turnover; the rest
+    'active'."""
 
     def add(frame: pd.DataFrame, first: bool) -> pd.DataFrame:
-        new = frame["client_id"].str[-1].isin(["0", "3", "6"]) & first
+        some = frame["client_id"].str[-1].isin(["0", "3", "6"]) & first
+        early = frame["as_of"] == frame["as_of"].min()
+        stage = np.where(some & early, "potential", np.where(some, "new", "active"))
         return frame.assign(
-            lifecycle_stage=np.where(new, "new", "active"),
+            lifecycle_stage=stage,
             annual_turnover=frame["revenue_12m"] * 20,
             in_default=0.0,
         )

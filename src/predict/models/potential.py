@@ -8,8 +8,11 @@ comparable clients when they converted):
 - population: the labelled rows of every split (train, valid, test) whose life-cycle stage
   is ``new`` (:mod:`predict.features.lifecycle`: first facility or revenue within
   ``features.lifecycle.new_months``); for each client only its first such as-of date (the
-  conversion), so one observation per client; its realised contribution over the horizon
-  (``label_contribution``) is the value;
+  conversion), so one observation per client, and only when the client was a prospect
+  or not yet in the book at the previous as-of date of the splits, one step before
+  (:func:`conversions`: the conversion then fell within that step, and the label is about
+  the first year); its realised contribution over the horizon (``label_contribution``) is
+  the value;
 - cell: (segment, industry, size band); the size band is the quantile band of
   ``annual_turnover`` (``size_bands`` bands, edges fitted on that population's turnovers and
   frozen); a row with no segment is left out; no industry or turnover: in its segment only;
@@ -111,8 +114,20 @@ def size_band(turnover: pd.Series, edges: list[float]) -> pd.Series:
     return out.where(~np.isnan(values))
 
 
+def _month(ts: pd.Series) -> np.ndarray:
+    t = pd.to_datetime(ts)
+    return (t.dt.year * 12 + t.dt.month).to_numpy(dtype="int64")
+
+
 def conversions(split: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
-    """Each client's first labelled row in stage ``new`` (over all splits)."""
+    """Each client's conversion: its first labelled row in stage ``new`` (over all splits)
+    at an as-of date t whose previous as-of date t - step is in the splits too (step: the
+    smallest gap between the splits' as-of dates), the client being a prospect
+    (``potential``) or not yet in the book there. So the first activity fell in the step
+    before t and the label, the contribution of the H months after t, is about its first
+    year. A client first seen ``new`` after a gap of the splits (the purged periods, or the
+    first as-of date) may have converted up to ``features.lifecycle.new_months`` before:
+    its label would be a later year's, higher for a growing client (left out)."""
     need = ["client_id", "as_of", "lifecycle_stage", "segment", LABEL]
     frames = []
     for name, frame in split.items():
@@ -121,10 +136,33 @@ def conversions(split: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
             raise PotentialUnavailable(
                 f"potential value: the {name} split lacks column(s) {missing}"
             )
-        keep = frame["lifecycle_stage"].astype("str").eq(STAGE_NEW) & frame[LABEL].notna()
-        frames.append(frame.loc[keep.to_numpy(dtype=bool)])
+        frames.append(frame)
     rows = pd.concat(frames, ignore_index=True).sort_values(["client_id", "as_of"], kind="stable")
-    return rows.drop_duplicates("client_id", keep="first").reset_index(drop=True)
+    rows = rows.loc[rows["as_of"].notna().to_numpy(dtype=bool)]  # a row of no date: no step
+    months = np.unique(_month(rows["as_of"]))
+    step = int(np.diff(months).min()) if len(months) > 1 else 0
+    stage = rows["lifecycle_stage"].astype("str")
+    new = rows.loc[(stage.eq(STAGE_NEW) & rows[LABEL].notna()).to_numpy(dtype=bool)]
+    first = new.drop_duplicates("client_id", keep="first")
+    if not step or first.empty:
+        return first.iloc[0:0].reset_index(drop=True)
+    at = _month(first["as_of"])
+    prev_in_splits = np.isin(at - step, months)
+    before = rows.assign(_m=_month(rows["as_of"]))[["client_id", "_m"]]
+    before["_stage"] = stage.to_numpy()
+    key = pd.MultiIndex.from_arrays([first["client_id"].astype("str"), at - step])
+    seen = before.set_index([before["client_id"].astype("str"), before["_m"]])["_stage"]
+    seen = seen[~seen.index.duplicated(keep="last")]
+    then = seen.reindex(key).to_numpy(dtype=object)
+    was_prospect = np.array([v is None or v != v or v == "potential" for v in then], dtype=bool)
+    keep = prev_in_splits & was_prospect
+    out = first.loc[keep].reset_index(drop=True)
+    log.info(
+        "potential value: %d clients first seen new, %d of them converted in the %d months "
+        "before (the others after a gap of the splits: left out)",
+        len(first), len(out), step,
+    )  # fmt: skip
+    return out
 
 
 def _text(frame: pd.DataFrame, column: str) -> pd.Series:
