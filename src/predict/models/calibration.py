@@ -1,6 +1,8 @@
 """Calibrators: map a model's raw score to a calibrated probability (or amount).
 
-Fitted on the validation period (never on the test period), saved as plain JSON beside
+Fitted on a period the booster did not learn from: the validation period for the
+evaluation fit (never the test period it is judged on), the test period for the final refit
+(:mod:`predict.models.refit`, whose trees learned on train + valid); saved as plain JSON beside
 the model (``calibrator.json``), never pickled. Each calibrator follows scikit-learn's
 estimator rules: ``__init__`` stores settings only, ``fit`` returns ``self``, learned
 attributes end in ``_``.

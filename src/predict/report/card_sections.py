@@ -420,15 +420,19 @@ COMMON_LIMITATIONS = (
 )
 TARGET_LIMITATIONS = {
     "churn": (
-        "The probability is calibrated on the validation period; calibration drifts when "
-        "the portfolio, competition or rates change: watch the stability (PSI) table.",
+        "The probability is calibrated on the latest labelled period the fit held out (the "
+        "validation period for the evaluation fit, the test period for the final refit: see "
+        "the fits); calibration drifts when the portfolio, competition or rates change: "
+        "watch the stability (PSI) table.",
         "Churn is inferred from the data (no open facility and no revenue in the inactivity "
         "window): a client who moves its business elsewhere but keeps a dormant line is not "
         "counted as gone.",
     ),
     "default": (
-        "The probability is calibrated on the validation period; calibration drifts with the "
-        "credit cycle: a test period from a benign year understates losses in a downturn.",
+        "The probability is calibrated on the latest labelled period the fit held out (the "
+        "validation period for the evaluation fit, the test period for the final refit); "
+        "calibration drifts with the credit cycle: a calibration period from a benign year "
+        "understates losses in a downturn.",
         "It is a point-in-time 12-month PD for early warning and portfolio expected loss, "
         "not a through-the-cycle or regulatory (IRB) PD; capital and RAROC built on it are "
         "estimates for comparing relationships.",
