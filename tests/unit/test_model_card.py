@@ -104,6 +104,20 @@ def test_performance_rows_carry_the_interval_and_its_method() -> None:
     assert [c["text"] for c in rmse[2:4]] == ["48,000 to 55,000", "bootstrap (metrics detail)"]
 
 
+def test_a_partial_truth_is_shown_beside_the_model_on_the_same_rows() -> None:
+    # truth on 96% of the test rows: the model column (0.81, every row) and the truth (0.84)
+    # are not comparable; the truth cell carries the model's AUC on the rows it covers, the
+    # figures the gap (0.84 - 0.80 = 0.04) is made of
+    detail = detail_metrics("default")
+    detail["truth"] = {**detail["truth"], "coverage": 0.96, "model_auc": 0.80, "gap_auc": 0.04}
+    table = cards.performance_table(detail, "default", "binary")
+    rows = {r[0]["text"]: [c["text"] for c in r[1:]] for r in table["rows"]}
+    assert rows["AUC"][0] == "0.8100"
+    assert rows["AUC"][-1] == "0.8400 (model 0.8000 on the 96% it covers)"
+    full = cards.performance_table(detail_metrics("default"), "default", "binary")
+    assert {r[0]["text"]: r[-1]["text"] for r in full["rows"]}["AUC"] == "0.8400"
+
+
 # ------------------------------------------------------------------ population, segments
 
 

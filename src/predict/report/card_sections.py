@@ -281,6 +281,18 @@ def metric_interval(name: str, test: Mapping[str, Any]) -> tuple[float | None, f
     return None, None, NO_INTERVAL
 
 
+def _truth_cell(truth: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """The truth's figure; when the truth covers only part of the test rows, with the model's
+    on those same rows (the model column is on every test row, the gap on the covered ones)."""
+    value, model = truth.get(f"truth_{name}"), truth.get(f"model_{name}")
+    coverage = truth.get("coverage", 1.0)
+    if is_missing(value) or is_missing(model) or is_missing(coverage) or coverage >= 1:
+        return num_cell(value)
+    share = f"{float(coverage):.0%}"
+    text = f"{num_cell(value)['text']} (model {num_cell(model)['text']} on the {share} it covers)"
+    return {"text": text, "numeric": True}
+
+
 def performance_table(detail: Mapping[str, Any], target: str, task: str) -> dict[str, Any]:
     """One row per headline metric: the model on the test period with its 95% interval, the
     baseline, the uplift and the generator's truth (when the run has one); and the gap of the
@@ -300,7 +312,7 @@ def performance_table(detail: Mapping[str, Any], target: str, task: str) -> dict
                 text_cell(method),
                 num_cell(base.get(name)),
                 num_cell(uplift.get(name)),
-                num_cell(truth.get(f"truth_{name}")),
+                _truth_cell(truth, name),
             ]
         )
     if "gap_auc" in truth:
