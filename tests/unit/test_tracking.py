@@ -115,10 +115,15 @@ def _test_data(book: Book) -> PromotionData:
 
 
 def _weak(book: Book) -> ModelBundle:
-    """A default model that never sees the arrears feature: AUC about 0.59 vs 0.75."""
+    """A default model that never sees the arrears feature: AUC about 0.59 vs 0.75, and
+    calibrated by Platt's two parameters, ECE 0.031 on the test rows against the good model's
+    0.018. (With isotonic calibration it took 6 values, and the ECE of tied predictions
+    shared pro rata between bins, as it should be, is 0.0135: better than the good model's,
+    which would rightly block the promotion this test wants to see.)"""
     drop = ["dpd_max_12m"]
+    platt = dataclasses.replace(SPLIT_TRAINING, calibration="platt")
     return train_model(
-        book.train.drop(columns=drop), book.valid.drop(columns=drop), "default", SPLIT_TRAINING
+        book.train.drop(columns=drop), book.valid.drop(columns=drop), "default", platt
     )
 
 
@@ -156,7 +161,8 @@ def test_promotion_moves_champion_only_when_the_paired_interval_excludes_zero(
     assert decision.promoted and decision.champion_version == first.challenger_version
     assert c is not None and c.low > 0 and c.challenger_calibration <= c.champion_calibration
     assert c.gain == pytest.approx(c.challenger - c.champion)  # AUC: higher is better
-    assert "gain +0.163" in decision.describe() and "PROMOTED" in decision.describe()
+    assert c.gain > 0.1 and f"auc gain {c.gain:+.5f}" in decision.describe()
+    assert "PROMOTED" in decision.describe()
     assert _tag(mlflow_uri, config, better.registered_version).startswith("better and")
     again = promote(mlflow_uri, "default", "binary", config, test)
     assert not again.promoted and again.reason == "challenger is already champion"
