@@ -22,6 +22,7 @@ from typer.testing import CliRunner
 
 from predict.cli import app
 from predict.contract.tables import parse_column
+from predict.features.snapshots import data_start
 from predict.report.formatting import client_page_name, client_page_names
 from predict.scoring.dates import check_scoring_date
 from tests.support.contract_folder import AS_OF, contract_frames, with_parents, write_folder
@@ -507,6 +508,18 @@ def test_scoring_dates_the_data_cannot_support_are_refused(
     with pytest.raises(ValueError, match="--as-of") as caught:
         check_scoring_date(_tiny(), as_of, "--as-of", after_data)
     assert said in str(caught.value)
+
+
+def test_a_date_with_less_history_than_training_needs_is_refused() -> None:
+    # the tiny book's events start in February 2020: with 12 months required the first
+    # month end it can be scored at is 2021-01-31 (the first training as-of would be the same)
+    tables = _tiny()
+    start = data_start(tables)
+    assert (start.year, start.month) == (2020, 2)
+    with pytest.raises(ValueError, match="less history before it than") as caught:
+        check_scoring_date(tables, dt.date(2020, 12, 31), "--as-of", min_history_months=12)
+    assert "Choose a month end from 2021-01-31" in str(caught.value)
+    check_scoring_date(tables, dt.date(2021, 1, 31), "--as-of", min_history_months=12)
 
 
 def test_a_date_after_the_data_is_scored_only_when_asked(caplog: pytest.LogCaptureFixture) -> None:

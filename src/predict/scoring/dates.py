@@ -9,6 +9,13 @@ is logged, a lagging one warned about). A month end after the last one the balan
 revenue cover (:func:`~predict.features.snapshots.latest_month_end`, e.g. credit events
 running a month past the balances) is refused the same way: its balance and revenue features
 would read as nothing.
+
+A month end with less history before it than ``features.as_of.min_history_months`` (the
+rule that places the first training as-of) is refused too: its 12-month windows would be
+built from fewer months (a default trigger or a year of revenue before the data start is
+not seen), and the models never saw such a snapshot in training. Measured on 400 clients
+with only the last two months of events: 15 clients in default were scored as churned and
+recommended a win-back, revenue_12m read two months' revenue, and the run exited 0.
 """
 
 from __future__ import annotations
@@ -19,17 +26,28 @@ from collections.abc import Mapping
 
 import pandas as pd
 
-from predict.features.snapshots import data_end, data_start, latest_month_end, report_table_ends
+from predict.features.snapshots import (
+    add_months,
+    data_end,
+    data_start,
+    latest_month_end,
+    report_table_ends,
+)
 
 logger = logging.getLogger(__name__)
 
 
 def check_scoring_date(
-    tables: Mapping[str, pd.DataFrame], as_of: dt.date, where: str, after_data: bool = False
+    tables: Mapping[str, pd.DataFrame],
+    as_of: dt.date,
+    where: str,
+    after_data: bool = False,
+    min_history_months: int = 1,
 ) -> None:
     """Raise ValueError naming ``where`` (the option or param that gave ``as_of``) when the
-    data cannot support scoring at ``as_of``; warn when ``after_data`` lets a date after the
-    data end through."""
+    data cannot support scoring at ``as_of`` (before the data, with less than
+    ``min_history_months`` of history before it, or after the data end); warn when
+    ``after_data`` lets a date after the data end through."""
     start, end = data_start(tables), data_end(tables)
     onboarded = tables["clients"]["onboarding_date"]
     first_client = pd.Timestamp(onboarded.min()).date() if onboarded.notna().any() else None
@@ -40,6 +58,15 @@ def check_scoring_date(
             f"{said} is before the data: the history starts {start.isoformat()}, the first "
             f"client is onboarded {first_client}; nothing to score from. Choose a month end "
             f"from {first.isoformat()} to {end.isoformat()}"
+        )
+    enough = add_months(start, min_history_months - 1)  # as the first training as-of
+    if as_of < enough:
+        raise ValueError(
+            f"{said} has less history before it than features.as_of.min_history_months "
+            f"({min_history_months}): the event history starts {start.isoformat()}, so its "
+            f"windows (revenue of 12 months, default triggers, surveys) would be built from "
+            f"fewer months and read as if nothing had happened before. Choose a month end from "
+            f"{enough.isoformat()}, or give the tables a longer history"
         )
     report_table_ends(tables, end)
     covered = latest_month_end(tables)

@@ -361,7 +361,8 @@ def score_folder(
         with _kept_on_failure(stage, failed):
             as_of = as_of or scoring_as_of(tables, features_config.as_of)
             require_month_ends([as_of], "scoring as-of (--as-of)")
-            check_scoring_date(tables, as_of, where, after_data)
+            check_scoring_date(tables, as_of, where, after_data,
+                               features_config.as_of.min_history_months)  # fmt: skip
             inputs = {"input": input_dir, "previous": previous_path}
             settings: dict[str, Any] = {"models": {k: b.version for k, b in bundles.items()}}
             settings |= {"validated": validated, "score": repr(config)}
@@ -410,7 +411,8 @@ def _score_dataset_folder(
         where = "--as-of" if as_of else "features.as_of.scoring"
         as_of = as_of or scoring_as_of(skeleton, features_config.as_of)
         require_month_ends([as_of], "scoring as-of (--as-of)")
-        check_scoring_date(skeleton, as_of, where, after_data)
+        check_scoring_date(skeleton, as_of, where, after_data,
+                           features_config.as_of.min_history_months)  # fmt: skip
         settings: dict[str, Any] = {"models": {k: b.version for k, b in bundles.items()}}
         settings |= {"validated": True, "score": repr(config)}
         settings |= {"features": repr(features_config)}
