@@ -317,7 +317,14 @@ def test_absent_inputs_leave_the_new_features_out() -> None:
     assert set(SPREADS) <= set(left_out) and "avg_interest_rate" in left_out
     assert "months_to_last_maturity" in kept
     no_source = {**tables, "revenue": tables["revenue"].assign(source=None)}
-    assert "services_held_3m" in available_features(no_source)[1]
+    kept, left_out = available_features(no_source)
+    # without revenue.source every amount would count as "other": the per-family revenues
+    # and the interest-based rates are left out (they read 0 interest), the totals kept
+    by_family = [f"revenue_{f}_{m}m" for f in ("interest", "fee", "other") for m in (3, 6, 12)]
+    assert {"services_held_3m", *by_family, "interest_margin_12m", "effective_rate_3m"} <= set(
+        left_out
+    )
+    assert {"revenue_3m", "revenue_12m", "revenue_trend_3m"} <= set(kept)
     only_clients = {"clients": tables["clients"]}
     kept, _ = available_features(only_clients)
     new = ["services_held_3m", "months_to_last_maturity", "maturing_limit_share_12m"]
