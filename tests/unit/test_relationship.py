@@ -178,6 +178,18 @@ def test_actions_follow_ordered_rules_from_data() -> None:
     assert out.loc["a", "action_rule"] == "watch: default_probability >= 0.05"
 
 
+def test_a_rule_column_without_any_value_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
+    # the default model not applied (score.unsupported: missing): no PD anywhere, so the
+    # watch rule never fires and its clients fall through: the run says so
+    scores = add_value(add_exposure(_scores(), client_exposure(_tables(), AS_OF, CFG), CFG))
+    scores["default_probability"] = np.nan
+    with caplog.at_level("WARNING"):
+        out = assign_actions(scores, CFG).set_index("client_id")
+    said = [r.getMessage() for r in caplog.records if "holds no value" in r.getMessage()]
+    assert len(said) == 1 and "'default_probability'" in said[0] and "watch" in said[0]
+    assert out.loc["a", "action"] != "watch"
+
+
 def test_rules_come_from_params() -> None:
     cfg = from_dict(
         RelationshipConfig,

@@ -521,13 +521,17 @@ def assign_actions(scores: pd.DataFrame, config: RelationshipConfig) -> pd.DataF
     """``action`` and the ``action_rule`` that set it: the first rule whose conditions all hold.
 
     A condition on a column that this scoring does not have (e.g. the change since the previous
-    scoring when there is none) is false, and the run says so once; a missing value is false.
+    scoring when there is none), or has without any value (a model not applied:
+    ``score.unsupported: missing``), is false, and the run says so once per column, naming
+    the rules that then never fire (their clients fall through to later rules); a missing
+    value is false.
     """
     n = len(scores)
     action = np.full(n, config.default_action, dtype=object)
     rule_text = np.full(n, "default", dtype=object)
     decided = np.zeros(n, dtype=bool)
     absent: set[str] = set()
+    empty: dict[str, list[str]] = {}
     for rule in config.rules:
         mask = ~decided
         for cond in rule.when:
@@ -535,6 +539,8 @@ def assign_actions(scores: pd.DataFrame, config: RelationshipConfig) -> pd.DataF
                 absent.add(cond.column)
                 mask = np.zeros(n, dtype=bool)
                 break
+            if n and scores[cond.column].isna().all():
+                empty.setdefault(cond.column, []).append(rule.action)
             mask &= _condition_mask(scores, cond)
         action[mask] = rule.action
         rule_text[mask] = f"{rule.action}: {rule.describe()}"
@@ -543,6 +549,12 @@ def assign_actions(scores: pd.DataFrame, config: RelationshipConfig) -> pd.DataF
         log.warning(
             "action rules: column %r not available in this scoring; its rules never fire", column
         )
+    for column, actions in sorted(empty.items()):
+        log.warning(
+            "action rules: column %r holds no value in this scoring (a model not applied?); "
+            "the rules for %s never fire, and their clients fall through to later rules",
+            column, ", ".join(dict.fromkeys(actions)),
+        )  # fmt: skip
     out = scores.copy()
     out["action"] = pd.Series(action, index=scores.index, dtype="str")
     out["action_rule"] = pd.Series(rule_text, index=scores.index, dtype="str")
