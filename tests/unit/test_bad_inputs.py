@@ -520,6 +520,10 @@ def test_a_date_with_less_history_than_training_needs_is_refused() -> None:
         check_scoring_date(tables, dt.date(2020, 12, 31), "--as-of", min_history_months=12)
     assert "Choose a month end from 2021-01-31" in str(caught.value)
     check_scoring_date(tables, dt.date(2021, 1, 31), "--as-of", min_history_months=12)
+    # a date before the data is told the first date that passes both checks
+    with pytest.raises(ValueError, match="before the data") as early:
+        check_scoring_date(tables, dt.date(2019, 12, 31), "--as-of", min_history_months=12)
+    assert "Choose a month end from 2021-01-31" in str(early.value)
 
 
 def test_a_date_after_the_data_is_scored_only_when_asked(caplog: pytest.LogCaptureFixture) -> None:

@@ -4,8 +4,8 @@
 
 - numeric column: interior cut points at the ``bins``-quantiles of the reference's finite
   values (``numpy.quantile``, linear interpolation), each moved to the middle of the gap
-  between the reference values on either side of it (values within :data:`SAME` of each
-  other, relative, count as one value), ties merged, so a column with few distinct values
+  between the reference values on either side of it (a value within :data:`SAME`,
+  relative, above a cut counts as at it), ties merged, so a column with few distinct values
   has fewer bins; bin ``i`` is ``(edge[i-1], edge[i]]``, the first and last open-ended. A
   cut point never sits on a reference value: a score with many clients on one value (an
   isotonic calibration's steps, a count) computed again with another rounding of its last
@@ -162,8 +162,10 @@ def is_numeric(values: pd.Series) -> bool:
 
 def gap_edges(values: np.ndarray, cuts: np.ndarray) -> np.ndarray:
     """Each cut point moved to the middle of the gap between the reference ``values`` on
-    either side of it: the largest value at most the cut (plus :data:`SAME`) and the next
-    larger one; a cut with no larger value is dropped; increasing, without repeats.
+    either side of it: the largest value at most the cut plus :data:`SAME` (relative; so a
+    value a rounding above the cut counts as at it) and the next larger one; a cut with no
+    larger value is dropped; increasing, without repeats. Values are not chained into
+    groups beyond that: a dense feature (utilisation) has neighbours 1e-9 apart all along.
 
     >>> gap_edges(np.array([1.0, 1.0, 1.0, 2.0, 4.0]), np.array([1.0, 1.0, 3.0, 4.0]))
     array([1.5, 3. ])

@@ -9,10 +9,11 @@ the new tree's raw scores to its running total and computes the first metric of 
 parameters, as LightGBM defines it (:func:`metric_value`). Data-parallel LightGBM gives every
 worker the same trees, so every worker reaches the same decision at the same round and the
 training stops once ``early_stopping_rounds`` rounds bring no improvement (LightGBM's own
-rule), instead of fitting all ``num_boost_round`` rounds. The driver then evaluates the
-validation period itself, tree by tree (:func:`metric_path`), picks the best iteration by the
-same rule (:func:`best_iteration`) and keeps the trees up to it: the callback only saves the
-rounds the rule would never look at, the driver's choice is the one kept. The result is an
+rule), instead of fitting all ``num_boost_round`` rounds; LightGBM then hands back the trees
+up to the workers' best round (the later ones are dropped). The driver evaluates the
+validation period itself on those trees (:func:`metric_path`), applies the same rule
+(:func:`best_iteration`: with identical trees and data it finds the same round; it warns if
+not, and can then only keep fewer trees) and keeps the trees up to it. The result is an
 ordinary LightGBM text model, saved and scored as on one machine.
 
 With a fixed number of rounds (the final refit, :mod:`predict.models.refit`) no callback
@@ -122,8 +123,8 @@ class StopOnValidation:
     Sent to every Dask worker: each keeps its running raw scores per booster (a worker in
     the driver's process may share this object with another), so a fit's decision depends
     only on its own trees. It raises ``EarlyStopException`` at the round where
-    :func:`best_iteration` would stop scanning; the trees fitted up to then are kept and the
-    driver chooses among them (:func:`fit_booster_dask`).
+    :func:`best_iteration` would stop scanning; LightGBM keeps the trees up to the best
+    round and the driver checks that choice (:func:`fit_booster_dask`).
     """
 
     order = 30

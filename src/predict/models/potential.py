@@ -28,8 +28,9 @@ Growth potential (clients whose predicted contribution grows most relative to to
   being ``train.baseline.revenue_scale``;
 - population: the test split's rows in stage ``active`` not in default (``in_default`` not 1),
   with the scoring model's calibrated prediction (its trees out of sample; with the final
-  refit, its calibration scale was fitted on these rows: the scale multiplies the ratio
-  and the threshold alike, so the flags do not depend on it);
+  refit, its calibration was fitted on these rows: with ``scale`` or ``identity``
+  calibration the factor multiplies the ratio and the threshold alike and the flags do
+  not depend on it; with ``linear`` (a + b x) the intercept does change the order);
 - floor: the ``floor_quantile`` quantile of the positive ``revenue_12m`` × H/12 of that
   population (a client with little or no revenue would otherwise have an unbounded ratio);
 - threshold: the (1 − ``growth_top_share``) quantile of the ratio on that population.

@@ -52,14 +52,14 @@ def check_scoring_date(
     onboarded = tables["clients"]["onboarding_date"]
     first_client = pd.Timestamp(onboarded.min()).date() if onboarded.notna().any() else None
     said = f"scoring as-of {as_of.isoformat()} ({where})"
+    enough = add_months(start, min_history_months - 1)  # as the first training as-of
     if as_of < start or first_client is None or as_of < first_client:
-        first = max(start, first_client or start)
+        first = max(enough, first_client or start)  # the first date that passes both checks
         raise ValueError(
             f"{said} is before the data: the history starts {start.isoformat()}, the first "
             f"client is onboarded {first_client}; nothing to score from. Choose a month end "
             f"from {first.isoformat()} to {end.isoformat()}"
         )
-    enough = add_months(start, min_history_months - 1)  # as the first training as-of
     if as_of < enough:
         raise ValueError(
             f"{said} has less history before it than features.as_of.min_history_months "
