@@ -41,16 +41,24 @@ CASES = [
 ]
 
 
+VALID = slice(1000, None)  # of _data's rows; the first 1,000 train
+
+
+def _sets(seed: int, label: str) -> tuple[pd.DataFrame, np.ndarray, lgb.Dataset, lgb.Dataset]:
+    """``_data(seed)``'s features and ``label`` target, and its train and valid Datasets."""
+    x, binary, amount = _data(seed)
+    y = binary if label == "binary" else amount
+    dtrain = lgb.Dataset(x[:1000], y[:1000], free_raw_data=False)
+    return x, y, dtrain, lgb.Dataset(x[VALID], y[VALID], reference=dtrain)
+
+
 @pytest.mark.parametrize(("extra", "label"), CASES)
 def test_driver_metric_path_is_lightgbms_and_so_is_the_early_stopping(
     extra: dict[str, object], label: str
 ) -> None:
-    x, binary, amount = _data(3)
-    y = binary if label == "binary" else amount
+    x, y, dtrain, dvalid = _sets(3, label)
     params = {**BASE, **extra}
-    train, valid = slice(0, 1000), slice(1000, None)
-    dtrain = lgb.Dataset(x[train], y[train])
-    dvalid = lgb.Dataset(x[valid], y[valid], reference=dtrain)
+    valid = VALID
     seen: dict[str, dict[str, list[float]]] = {}
     full = lgb.train(params, dtrain, 60, valid_sets=[dvalid], valid_names=["v"],
                      callbacks=[lgb.record_evaluation(seen)])  # fmt: skip
@@ -70,12 +78,9 @@ def test_the_workers_callback_stops_where_lightgbms_early_stopping_does(
 ) -> None:
     # the callback every worker runs (on one machine here): the same rounds fitted as
     # LightGBM's own early stopping, which stops `rounds` rounds after the first best
-    x, binary, amount = _data(5)
-    y = binary if label == "binary" else amount
+    x, y, dtrain, dvalid = _sets(5, label)
     params = {**BASE, **extra, "learning_rate": 0.3}  # overfits quickly: stops well before 300
-    train, valid = slice(0, 1000), slice(1000, None)
-    dtrain = lgb.Dataset(x[train], y[train], free_raw_data=False)
-    dvalid = lgb.Dataset(x[valid], y[valid], reference=dtrain)
+    valid = VALID
     own = lgb.train(
         params,
         dtrain,

@@ -11,17 +11,22 @@ from predict.features.build import build_features
 from tests.support.tables import random_tables
 
 
-def test_features_are_bit_identical_run_to_run_on_a_table_large_enough_to_go_parallel() -> None:
-    tables = random_tables(seed=7, n_clients=40)
-    revenue = tables["revenue"]
-    rng = np.random.default_rng(7)
-    # ~300k revenue rows (> 2 DuckDB row groups of 122,880) with amounts whose float sums
-    # depend on the order they are added in.
-    big = revenue.sample(n=300_000, replace=True, random_state=7).reset_index(drop=True)
-    big["amount"] = rng.lognormal(8.0, 2.0, len(big)) * rng.choice(
-        [-1.0, 1.0], len(big), p=[0.05, 0.95]
+def _noisy_book(seed: int, n_clients: int, revenue_rows: int) -> dict[str, pd.DataFrame]:
+    """A random book whose revenue is resampled to ``revenue_rows`` rows with amounts whose
+    float sums depend on the order and grouping they are added in."""
+    tables = random_tables(seed=seed, n_clients=n_clients)
+    rng = np.random.default_rng(seed)
+    revenue = tables["revenue"].sample(n=revenue_rows, replace=True, random_state=seed)
+    revenue = revenue.reset_index(drop=True)
+    revenue["amount"] = rng.lognormal(8.0, 2.0, len(revenue)) * rng.choice(
+        [-1.0, 1.0], len(revenue), p=[0.05, 0.95]
     )
-    tables = {**tables, "revenue": big}
+    return {**tables, "revenue": revenue}
+
+
+def test_features_are_bit_identical_run_to_run_on_a_table_large_enough_to_go_parallel() -> None:
+    # ~300k revenue rows: more than 2 DuckDB row groups of 122,880
+    tables = _noisy_book(7, 40, 300_000)
     dates = [dt.date(2021, 12, 31), dt.date(2022, 6, 30)]
     first = build_features(tables, dates)
     for _ in range(2):
@@ -33,14 +38,7 @@ def test_a_date_built_alone_equals_its_rows_built_with_other_dates() -> None:
     # stage's many dates: the same bits for each snapshot (every month is its own bucket).
     # Amounts whose float sums depend on how they are grouped: with buckets ending at the
     # as-of months and window starts, the revenue windows differed in their last bits.
-    tables = random_tables(seed=11, n_clients=60)
-    revenue = tables["revenue"]
-    rng = np.random.default_rng(11)
-    revenue = revenue.sample(n=40_000, replace=True, random_state=11).reset_index(drop=True)
-    revenue["amount"] = rng.lognormal(8.0, 2.0, len(revenue)) * rng.choice(
-        [-1.0, 1.0], len(revenue), p=[0.05, 0.95]
-    )
-    tables = {**tables, "revenue": revenue}
+    tables = _noisy_book(11, 60, 40_000)
     dates = [dt.date(2021, 11, 30), dt.date(2021, 12, 31), dt.date(2022, 3, 31),
              dt.date(2022, 8, 31)]  # fmt: skip
     together = build_features(tables, dates)

@@ -537,8 +537,8 @@ def test_a_month_end_with_no_client_yet_is_an_empty_rescoring_with_the_same_colu
     def build(t: dict[str, pd.DataFrame], dates: list[dt.date]) -> pd.DataFrame:
         return build_features(t, dates, FeaturesConfig())
 
-    empty = rescore_at(part, prev, bundles, build, FAST)
-    full = rescore_at(tables, prev, bundles, build, FAST)
+    empty = rescore_at(build(part, [prev]), prev, bundles, FAST)
+    full = rescore_at(build(tables, [prev]), prev, bundles, FAST)
     assert empty.empty and len(full) > 0
     carried = ["client_id", "as_of", *PREVIOUS_COLUMNS, "lifecycle_stage"]
     assert set(carried) <= set(empty.columns)

@@ -142,7 +142,8 @@ def conversions(split: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         frames.append(frame)
     rows = pd.concat(frames, ignore_index=True).sort_values(["client_id", "as_of"], kind="stable")
     rows = rows.loc[rows["as_of"].notna().to_numpy(dtype=bool)]  # a row of no date: no step
-    months = np.unique(_month(rows["as_of"]))
+    month = _month(rows["as_of"])
+    months = np.unique(month)
     step = int(np.diff(months).min()) if len(months) > 1 else 0
     stage = rows["lifecycle_stage"].astype("str")
     new = rows.loc[(stage.eq(STAGE_NEW) & rows[LABEL].notna()).to_numpy(dtype=bool)]
@@ -150,15 +151,14 @@ def conversions(split: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     if not step or first.empty:
         return first.iloc[0:0].reset_index(drop=True)
     at = _month(first["as_of"])
-    prev_in_splits = np.isin(at - step, months)
-    before = rows.assign(_m=_month(rows["as_of"]))[["client_id", "_m"]]
-    before["_stage"] = stage.to_numpy()
-    key = pd.MultiIndex.from_arrays([first["client_id"].astype("str"), at - step])
-    seen = before.set_index([before["client_id"].astype("str"), before["_m"]])["_stage"]
-    seen = seen[~seen.index.duplicated(keep="last")]
-    then = seen.reindex(key).to_numpy(dtype=object)
-    was_prospect = np.array([v is None or v != v or v == "potential" for v in then], dtype=bool)
-    keep = prev_in_splits & was_prospect
+    # each client's stage at each as-of month; then at its as-of month one step earlier
+    ids = rows["client_id"].astype("str").to_numpy()
+    stage_at = pd.Series(stage.to_numpy(), index=pd.MultiIndex.from_arrays([ids, month]))
+    stage_at = stage_at[~stage_at.index.duplicated(keep="last")]
+    key = pd.MultiIndex.from_arrays([first["client_id"].astype("str").to_numpy(), at - step])
+    then = stage_at.reindex(key)
+    was_prospect = (then.isna() | then.eq("potential")).to_numpy(dtype=bool)  # or not in book
+    keep = np.isin(at - step, months) & was_prospect
     out = first.loc[keep].reset_index(drop=True)
     log.info(
         "potential value: %d clients first seen new, %d of them converted in the %d months "

@@ -66,6 +66,7 @@ from predict.report.kpis import (
     client_groups,
     default_triggers,
     defaulted_between,
+    latest_nps,
     months_before,
     portfolio_kpis,
     retention_table,
@@ -387,9 +388,8 @@ def retention_by_group(
 
 
 def survey_answers(interactions: pd.DataFrame | None) -> pd.DataFrame:
-    """One row per interaction, by date (stable: on one date, the table's order): client_id,
-    date, the NPS answer (``nps``, missing when none) and the CSAT counts the survey KPIs add
-    up (CSAT answers and their sum)."""
+    """One row per interaction: client_id, date, the NPS answer (``nps``, missing when none)
+    and the CSAT counts the survey KPIs add up (CSAT answers and their sum)."""
     cols = ["nps", "csat_answers", "csat_sum"]
     if interactions is None or interactions.empty:
         empty = pd.DataFrame({c: pd.Series(dtype="float64") for c in cols})
@@ -406,20 +406,19 @@ def survey_answers(interactions: pd.DataFrame | None) -> pd.DataFrame:
             "csat_sum": csat.fillna(0.0),
         }
     )
-    return out.sort_values("date", kind="stable")
+    return out
 
 
 def survey_per_client(window: pd.DataFrame) -> pd.DataFrame:
-    """Per client of the ``window``'s rows (:func:`survey_answers`, by date): whether it
-    responded to NPS, whether its latest answer is a promoter (9-10) or a detractor (0-6)
-    (as :func:`predict.report.kpis.latest_nps`), its CSAT answers and their sum."""
-    grouped = window.groupby("client_id", sort=True)
-    out = grouped[["csat_answers", "csat_sum"]].sum()
-    latest = grouped["nps"].last()  # the latest non-missing answer (rows by date)
+    """Per client of the ``window``'s rows (:func:`survey_answers`): whether it responded to
+    NPS, whether its latest answer (:func:`predict.report.kpis.latest_nps`) is a promoter
+    (9-10) or a detractor (0-6), its CSAT answers and their sum."""
+    out = window.groupby("client_id", sort=True)[["csat_answers", "csat_sum"]].sum()
+    out.index = out.index.astype("object")
+    latest = latest_nps(window).reindex(out.index)  # each respondent's latest answer
     out["nps_respondents"] = latest.notna().astype("float64")
     out["promoters"] = (latest >= 9).astype("float64")
     out["detractors"] = (latest <= 6).astype("float64")
-    out.index = out.index.astype("object")
     return out
 
 

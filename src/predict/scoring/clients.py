@@ -166,9 +166,8 @@ class PartScorer:
         report.clients = len(features)
         features = add_missing_features(features, bundles, self.config.missing_features, report)
         outputs = self._outputs(features, bundles, report, explanations)
-        if self.rescore_at is not None:
-            previous = rescore_at(tables, self.rescore_at, bundles, self.build, self.config,
-                                  at_previous)  # fmt: skip
+        if self.rescore_at is not None and at_previous is not None:  # both or neither
+            previous = rescore_at(at_previous, self.rescore_at, bundles, self.config)
         scores = client_rows(tables, self.as_of, features, outputs, bundles, self.config,
                              previous, report, self.horizon_months)  # fmt: skip
         return ClientScores(

@@ -114,19 +114,14 @@ def features_with_previous(
 
 
 def rescore_at(
-    tables: Mapping[str, pd.DataFrame],
+    features: pd.DataFrame,
     prev: dt.date,
     bundles: Mapping[str, ModelBundle],
-    build: FeatureBuilder,
     config: ScoreConfig,
-    features: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """The models' outputs (scope rules applied) for the clients of ``tables`` at ``prev``
-    (no row when none of them was onboarded by then: each client is then new, whoever else
-    is in the book). ``features``: their features at ``prev``, already built
-    (:func:`features_with_previous`); None: built here."""
-    if features is None:
-        features = build(tables, [prev])
+    """The models' outputs (scope rules applied) for the clients of ``features``, their
+    features at ``prev`` (:func:`features_with_previous`); no row when none of them was
+    onboarded by then: each client is then new, whoever else is in the book."""
     features = features.reset_index(drop=True)
     features = add_missing_features(features, bundles, "nan", ScoringReport())
     out = predict_outputs(features, bundles, config.chunk_size)

@@ -136,8 +136,8 @@ def score_snapshot(
         report.explanation_rows = writer.rows
     if rescore:
         task = progress.task("previous month end", total=None)
-        if prev is not None:
-            previous = rescore_at(tables, prev, bundles, build, config, at_previous)
+        if prev is not None and at_previous is not None:  # both or neither
+            previous = rescore_at(at_previous, prev, bundles, config)
         progress.done(task)
         report.previous = "rescored previous month end" if previous is not None else "none"
     elif previous is not None and report.previous == "none":
