@@ -207,12 +207,22 @@ def partition(
     ),
     params: Params = PARAMS,
     quiet: Quiet = False,
+    stand_aside: Annotated[
+        bool,
+        typer.Option(
+            "--stand-aside",
+            help="Write only a README.txt in OUT when params data.score_input is not OUT (the "
+            "DVC stage: the score stage then reads the validated tables).",
+        ),
+    ] = False,
 ) -> None:
     """Write the validated tables as a Parquet dataset partitioned by client hash, with its
     digest, for runs on a Dask cluster (section `partition`; docs/scaling.md)."""
     from predict.distributed.dataset import PartitionConfig, write_dataset
 
     _configure_logging(quiet)
+    if stand_aside and _score_reads_elsewhere(_params_path(params), out):
+        return
     config = _settings(params, "partition", PartitionConfig)
     try:
         digest = write_dataset(input_dir, out, config)
@@ -331,6 +341,15 @@ def score(
             "TreeSHAP and reasons per client partition on Dask (default: score.distributed)."
         ),
     ] = None,
+    book: Annotated[
+        Path | None,
+        typer.Option(
+            help="The input is some clients' rows cut from this book (e.g. one client): the "
+            "validated book (data/validated) or a partitioned dataset, whose skeleton gives the "
+            "tables and columns the book has, the scoring date and its checks; a table file "
+            "with no row then means nothing happened to these clients.",
+        ),
+    ] = None,
 ) -> None:
     """Score every client of a folder: probabilities, reasons, value, action, drift."""
     from predict.config import ConfigError
@@ -361,6 +380,7 @@ def score(
             after_data=after_data,
             scheduler=scheduler,
             cluster_factory=open_cluster,
+            book=book,
         )
     except (OSError, ValueError, ValidationFailed, TableReadError) as exc:
         _fail(exc)
@@ -578,6 +598,32 @@ def generate(
         _fail(exc, code=2)
     info = write_portfolio(config, out, truth, outcome_window(loaded))
     typer.echo(f"{out}: {info['rows']} rows; truth in {truth} ({info['seconds_total']} s)")
+
+
+def _score_reads_elsewhere(params: Path | None, out: Path) -> bool:
+    """True (and only a README written in OUT, replacing it) when params ``data.score_input``
+    (default data/validated) is not OUT: the DVC score stage does not read the dataset."""
+    from predict.config import ConfigError, load_params
+    from predict.io import atomic_dir
+
+    try:
+        loaded = load_params(params) if params else {}
+    except ConfigError as exc:
+        _fail(exc, code=2)
+    data = loaded.get("data")
+    source = str(data.get("score_input", "data/validated") if isinstance(data, dict) else "")
+    if source and Path(source).resolve() == out.resolve():
+        return False
+    with atomic_dir(out) as tmp:
+        (tmp / "README.txt").write_text(
+            f"The score stage reads {source or 'data/validated'} (params data.score_input), not "
+            "this dataset. Set data.score_input to this folder (and score.distributed to a Dask "
+            "scheduler or local) to score the book from a dataset partitioned by client, each "
+            "worker reading its own partitions (docs/scaling.md).\n"
+        )
+    typer.echo(f"data.score_input is {source or 'data/validated'}: partitioning skipped "
+               f"(README.txt in {out})")  # fmt: skip
+    return True
 
 
 def _brought_own_data(params: dict[str, object], out: Path, truth: Path) -> bool:

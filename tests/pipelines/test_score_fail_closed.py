@@ -100,3 +100,49 @@ def test_an_empty_table_and_a_fully_quarantined_one_count_as_absent(
     kept = tmp_path / "out2.failed" / "quarantine" / "facility_balances.parquet"  # run stopped
     quarantine = pd.read_parquet(kept)
     assert len(quarantine) == len(balances)  # every row kept, with its reason
+
+
+def test_without_a_default_trigger_table_the_models_knew_only_shown_defaults_are_known(
+    scoring_book: Book, tmp_path: Path
+) -> None:
+    """The fixture models were trained with credit_events. Without it (every model applied:
+    ``unsupported: missing`` with a limit no model reaches), a client the balances show in
+    default is in default; every other client's status is unknown, so no client in default
+    through a credit event alone is scored for churn or default as if performing. The
+    contribution model does not depend on the status and is scored."""
+    assert load_bundle(scoring_book.models / "churn").metadata["default_status_from"] == [
+        "credit_events", "facility_balances",
+    ]  # fmt: skip
+    full = tmp_path / "full"
+    assert _score(scoring_book.raw, scoring_book, full).exit_code == 0
+    book = pd.read_parquet(full / "scores.parquet").set_index("client_id")
+    names = ("clients", "facilities", "facility_balances", "interactions", "revenue")
+    folder = _only(scoring_book, tmp_path, *names)
+    params = _params(tmp_path, unsupported="missing", max_unavailable_gain=0.99)
+    out = tmp_path / "out"
+    result = _score(folder, scoring_book, out, "--params", str(params))
+    assert result.exit_code == 0, result.output
+    assert "default status known only where the other tables show a default" in result.output
+    summary = json.loads((out / "score_summary.json").read_text())
+    assert summary["default_status_lacking"] == ["credit_events"] and not summary["unsupported"]
+    scores = pd.read_parquet(out / "scores.parquet").set_index("client_id")
+    shown = scores["in_default"].fillna(False).to_numpy(bool)  # unknown (NA) for the others
+    assert shown.any() and scores.loc[shown, "default_probability"].eq(1.0).all()
+    others = scores.loc[~shown]
+    assert others["in_default"].isna().all()
+    assert others["default_probability"].isna().all() and others["churn_probability"].isna().all()
+    partial = "default status unknown: a default-trigger table the models were trained with"
+    assert others["default_not_scored_reason"].str.startswith(partial).all()
+    assert others["churn_reasons"].str.startswith("Default status unknown: a default-trigger").all()
+    assert scores["expected_contribution"].notna().all()
+    # the clients in default through a credit event alone: scored as performing before
+    in_book = book["in_default"].fillna(False).astype(bool)
+    events_only = book.index[in_book & ~scores["in_default"].fillna(False).astype(bool)]
+    assert len(events_only) and scores.loc[events_only, "churn_probability"].isna().all()
+    # their stage (churned, ... out of default) and a past default only an event showed are
+    # unknown too: no stage rule fires on them (a win-back), prospects keep theirs
+    assert scores.loc[events_only, "lifecycle_stage"].isna().all()
+    assert not others["action"].eq("win_back").any()
+    assert others["ever_defaulted"].isna().sum() > 0 and not others["ever_defaulted"].eq(0).any()
+    prospects = book.index[book["lifecycle_stage"].eq("potential")]
+    assert len(prospects) and scores.loc[prospects, "lifecycle_stage"].eq("potential").all()

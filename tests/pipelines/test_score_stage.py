@@ -102,7 +102,8 @@ def test_dvc_repro_runs_the_score_stage(
     )
     shutil.copy(ROOT / "params.yaml", work / "params.yaml")
     stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-    (work / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"score": stages["score"]}}))
+    kept = {"partition": stages["partition"], "score": stages["score"]}
+    (work / "dvc.yaml").write_text(yaml.safe_dump({"stages": kept}))
     env = {
         **os.environ,
         "DVC_NO_ANALYTICS": "1",
@@ -111,8 +112,25 @@ def test_dvc_repro_runs_the_score_stage(
     }
     dvc = [sys.executable, "-m", "dvc"]
     subprocess.run([*dvc, "init", "--no-scm", "-q"], cwd=work, env=env, check=True)
-    run = subprocess.run([*dvc, "repro", "score"], cwd=work, env=env, capture_output=True,
+    run = subprocess.run([*dvc, "repro"], cwd=work, env=env, capture_output=True,
                          text=True)  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     assert all((work / "data" / "scores" / name).is_file() for name in OUTPUTS)
     assert (work / "dvc.lock").is_file()
+    # the partition stage stood aside: data.score_input is data/validated
+    assert [p.name for p in (work / "data" / "partitioned").iterdir()] == ["README.txt"]
+    scores = pd.read_parquet(work / "data" / "scores" / "scores.parquet").drop(columns="run_id")
+    # the params switch: the same stage scores the dataset the partition stage now writes,
+    # on a LocalCluster, each worker reading its own partitions; the same scores
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["data"]["score_input"] = "data/partitioned"
+    params["score"].update(distributed="local", partitions=2)
+    params["partition"]["partitions"] = 3
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    run = subprocess.run([*dvc, "repro", "score"], cwd=work, env=env, capture_output=True,
+                         text=True)  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Running stage 'partition'" in run.stdout
+    assert (work / "data" / "partitioned" / "digest.json").is_file()
+    again = pd.read_parquet(work / "data" / "scores" / "scores.parquet").drop(columns="run_id")
+    pd.testing.assert_frame_equal(again, scores, check_exact=True)

@@ -97,7 +97,7 @@ def test_dvc_repro_runs_the_validate_stage(tmp_path: Path) -> None:
     )
     assert run.returncode == 0, run.stdout + run.stderr
     assert sorted(p.name for p in (tmp_path / "data/validated").iterdir()) == sorted(
-        f"{name}.parquet" for name in contract_frames()
+        [f"{name}.parquet" for name in contract_frames()] + ["skeleton"]  # the book's skeleton
     )
     assert (tmp_path / "reports/validation/report.md").exists()
     lock = yaml.safe_load((tmp_path / "dvc.lock").read_text())["stages"]["validate"]

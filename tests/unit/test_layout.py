@@ -31,6 +31,7 @@ STAGE_FOLDER = {
     "features": "features",
     "split": "models",
     "train": "models",
+    "partition": "distributed",
     "score": "scoring",
     "report": "report",
 }

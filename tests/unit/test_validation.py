@@ -18,6 +18,7 @@ from predict.contract.schemas import (
     SCHEDULED_DATE_COLUMNS,
     build_schema,
 )
+from predict.contract.skeleton import read_book_skeleton
 from predict.contract.spec import TABLES
 from predict.contract.validation import (
     INCOMPLETE_NOTE,
@@ -345,6 +346,41 @@ def test_empty_clients_is_an_error_and_empty_optional_table_a_warning(tmp_path: 
     frames["clients"] = frames["clients"].iloc[:0]
     result = validate_folder(write_folder(tmp_path / "raw2", frames), LENIENT)
     assert not result.ok and "table_empty" in _fatal_rules(result)
+
+
+def test_an_extract_keeps_an_empty_optional_table_as_a_table_of_no_rows(tmp_path: Path) -> None:
+    # one client's rows cut from a book (predict score --extract): no credit event is the
+    # truth for that client, not a missing table; every row invalid is still absent
+    frames = contract_frames()
+    frames["credit_events"] = frames["credit_events"].iloc[:0]  # a header-only CSV
+    raw = write_folder(tmp_path / "raw", frames)
+    result = validate_folder(raw, STRICT, empty_tables="no_rows")
+    assert result.ok and "credit_events" not in result.absent
+    kept = result.tables["credit_events"]
+    assert kept.empty and list(kept.columns) == list(TABLES["credit_events"].column_names)
+    assert validate_folder(raw, STRICT).absent == ("credit_events",)  # a book: absent
+    write_validated(result, tmp_path / "v", tmp_path / "q", tmp_path / "report")
+    folder = tmp_path / "v"
+    assert load_validated(folder, "no_rows")["credit_events"].empty
+    assert "credit_events" not in load_validated(folder)
+    # the book's skeleton beside the tables: each column's least and greatest value
+    skeleton = read_book_skeleton(folder)
+    assert set(skeleton) == set(result.tables) and skeleton["credit_events"].empty
+    for name, frame in result.tables.items():
+        if frame.empty:
+            continue
+        assert len(skeleton[name]) == 2
+        for column in frame.columns:
+            values = frame[column].dropna()
+            if len(values) and column.endswith("date"):
+                assert skeleton[name][column].tolist() == [values.min(), values.max()], column
+            elif not len(values):
+                assert skeleton[name][column].isna().all(), column
+    frames["facility_balances"]["outstanding"] = "-1"
+    result = validate_folder(write_folder(tmp_path / "bad", frames), LENIENT, "no_rows")
+    assert "facility_balances" in result.absent
+    with pytest.raises(ValueError, match="empty_tables must be one of"):
+        validate_folder(raw, STRICT, empty_tables="empty")
 
 
 def test_an_optional_table_with_every_row_quarantined_is_absent(tmp_path: Path) -> None:

@@ -53,7 +53,13 @@ _MODES = """\
   of whose rows is valid, and an empty optional table file in a validated folder or when a
   partitioned dataset is written: every balance quarantined leaves exposure and utilisation
   unknown and says the DPD trigger was not evaluated, as without the file, rather than
-  reading the facilities as fully drawn.
+  reading the facilities as fully drawn. Scoring an extract of some clients' rows cut from a
+  book (`predict score --book`, docs/scoring.md) is the exception: there the book's skeleton
+  says which tables exist, and an empty table file is one in which nothing happened to those
+  clients.
+- The validated folder holds a `skeleton/` beside the tables: each table's columns with
+  their least and greatest value (two rows per table), what the book-wide decisions of a
+  scoring read (`src/predict/contract/skeleton.py`).
 - The validated tables are sorted by their key, then by every other column in contract
   order (missing values last): the same rows listed in another order give the same tables
   and the same features to the last bit (float sums follow the row order).

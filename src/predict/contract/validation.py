@@ -28,6 +28,7 @@ import pandas as pd
 import pandera.pandas as pa
 
 from predict.contract.schemas import RULES, build_schema, rule_detail
+from predict.contract.skeleton import write_skeleton
 from predict.contract.spec import TABLES, Table
 from predict.contract.tables import (
     TableReadError,
@@ -44,6 +45,7 @@ from predict.io import atomic_dir, write_json, write_text
 logger = logging.getLogger(__name__)
 
 MODES = ("strict", "lenient")
+EMPTY_TABLES = ("absent", "no_rows")
 ISSUE_COLUMNS = ("severity", "table", "column", "row", "key", "rule", "value", "detail")
 _ISSUE_DTYPES = {c: "Int64" if c == "row" else "str" for c in ISSUE_COLUMNS}
 QUARANTINE_COLUMNS = ("source_row", "rule", "reason")
@@ -160,10 +162,19 @@ def table_order() -> list[str]:
 
 
 def validate_folder(
-    folder: str | os.PathLike[str], config: ValidationConfig | None = None
+    folder: str | os.PathLike[str],
+    config: ValidationConfig | None = None,
+    empty_tables: str = "absent",
 ) -> ValidationResult:
-    """Read and check every contract table in ``folder``; see the module docstring."""
+    """Read and check every contract table in ``folder``; see the module docstring.
+
+    ``empty_tables``: an optional table's file with no row is ``absent`` (a book's empty file
+    is more likely a failed extraction than a bank without such events: it must not make
+    every client look like a non-defaulter), or, with ``no_rows``, a table in which nothing
+    happened (an extract of some clients' rows cut from a book: ``predict score --book``).
+    An optional table none of whose rows is valid is absent either way."""
     config = config or ValidationConfig()
+    _check_empty_tables(empty_tables)
     as_of = config.as_of or dt.date.today()
     found, others = scan_folder(folder)
     issues = _Collector()
@@ -172,7 +183,7 @@ def validate_folder(
     result = ValidationResult(Path(folder), config.mode, as_of, {}, pd.DataFrame(), {}, {})
     parents: dict[str, _ParentKeys | None] = {}
     for name in table_order():
-        raw, absent = _read_present(TABLES[name], found.get(name, []), issues)
+        raw, absent = _read_present(TABLES[name], found.get(name, []), issues, empty_tables)
         if raw is None:  # absent: children are orphans; unusable: the run stops anyway
             parents[name] = _no_keys() if absent else None
             result.absent += (name,) if absent else ()
@@ -183,7 +194,7 @@ def validate_folder(
         result.tables[name], result.quarantined[name] = valid, quarantined
         result.counts[name] = TableCounts(len(raw), len(valid), len(quarantined))
         parents[name] = _parent_keys(TABLES[name], raw, valid)
-        if valid.empty:
+        if valid.empty and len(raw):  # (an extract's table of no rows is kept as it is)
             what = "the run stops" if TABLES[name].required else "treated as absent"
             detail = f"table {name}: none of its {len(raw)} row(s) is valid ({what})"
             issues.add(name, "no_valid_rows", detail)
@@ -192,6 +203,11 @@ def validate_folder(
                 result.absent += (name,)
     result.issues = issues.frame()
     return result
+
+
+def _check_empty_tables(setting: str) -> None:
+    if setting not in EMPTY_TABLES:
+        raise ValueError(f"empty_tables must be one of {EMPTY_TABLES}, got {setting!r}")
 
 
 def canonical_order(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
@@ -217,9 +233,10 @@ def _parent_keys(table: Table, raw: pd.DataFrame, valid: pd.DataFrame) -> _Paren
 
 
 def _read_present(
-    table: Table, paths: list[Path], issues: _Collector
+    table: Table, paths: list[Path], issues: _Collector, empty_tables: str = "absent"
 ) -> tuple[pd.DataFrame | None, bool]:
-    """(raw frame of a usable table or None, whether the table counts as absent)."""
+    """(raw frame of a usable table or None, whether the table counts as absent). An optional
+    table's file with no row is absent, or a table of no rows with ``empty_tables: no_rows``."""
     name = table.name
     if not paths:
         if table.required:
@@ -242,7 +259,7 @@ def _read_present(
         said = conversion_note(raw[col.name], col.kind) if col.name in raw else None
         if said:
             issues.add(name, "value_converted", f"{paths[0]}: {col.name}: {said}", col.name)
-    if raw.empty:
+    if raw.empty and not (empty_tables == "no_rows" and not table.required):
         what = "stops the run" if table.required else "treated as absent"
         issues.add(name, "table_empty", f"{paths[0]}: table {name} has no rows ({what})")
         return None, not table.required
@@ -630,6 +647,8 @@ def write_validated(
     with atomic_dir(out_dir) as tmp:
         for name, frame in result.tables.items():
             frame.to_parquet(tmp / f"{name}.parquet", index=False)
+        # the book's tables, columns and dates, for scoring an extract of it (--book)
+        write_skeleton(result.tables, tmp)
     write_quarantine(result, quarantine_dir)
     return write_report(result, report_dir)
 
@@ -644,8 +663,13 @@ def write_quarantine(result: ValidationResult, folder: str | os.PathLike[str]) -
     return Path(folder)
 
 
-def load_validated(folder: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
-    """The validated tables in ``folder`` (written by :func:`write_validated`), typed."""
+def load_validated(
+    folder: str | os.PathLike[str], empty_tables: str = "absent"
+) -> dict[str, pd.DataFrame]:
+    """The validated tables in ``folder`` (written by :func:`write_validated`), typed. An
+    optional table with no row is absent, or kept as a table of no rows with
+    ``empty_tables: no_rows`` (:func:`validate_folder`)."""
+    _check_empty_tables(empty_tables)
     root = Path(folder)
     if not (root / "clients.parquet").is_file():
         raise FileNotFoundError(f"{root}: no clients.parquet; run the validate stage first")
@@ -654,7 +678,8 @@ def load_validated(folder: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
         for name, table in TABLES.items()
         if (path := root / f"{name}.parquet").is_file()
     }
-    for name in [n for n, frame in tables.items() if frame.empty and not TABLES[n].required]:
+    empty = [n for n, frame in tables.items() if frame.empty and not TABLES[n].required]
+    for name in empty if empty_tables == "absent" else ():
         logger.warning("%s: table %s has no rows: treated as absent", root, name)
         del tables[name]
     return tables

@@ -35,6 +35,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from predict.contract.skeleton import SKELETON, Extremes, read_book_skeleton
 from predict.contract.spec import TABLES
 from predict.contract.tables import KIND_DTYPES, cast_to_contract
 from predict.distributed.partitions import BY_FACILITY, HASH_KEY, client_partition
@@ -45,7 +46,6 @@ logger = logging.getLogger(__name__)
 
 FORMAT = 1
 DIGEST = "digest.json"  # what makes a folder a dataset (scoring.cluster.DATASET_DIGEST too)
-SKELETON = "skeleton"
 RATE_KNOWN = "book/rate_known.parquet"
 
 
@@ -103,46 +103,6 @@ def _batch_clients(name: str, batch: Any, owners: pd.Series | None) -> pd.Series
     return clients
 
 
-class _Extremes:
-    """Each column's minimum and maximum over the batches seen (None: no value yet)."""
-
-    def __init__(self, schema: Any) -> None:
-        self.schema = schema
-        self.low: dict[str, Any] = {}
-        self.high: dict[str, Any] = {}
-        self.rows = 0
-
-    def add(self, batch: Any) -> None:
-        import pyarrow.compute as pc
-
-        self.rows += batch.num_rows
-        for field, column in zip(self.schema, batch.columns, strict=True):
-            if column.null_count == len(column):
-                continue
-            try:
-                found = pc.min_max(column)
-                low, high = found["min"].as_py(), found["max"].as_py()
-            except Exception:  # a type without an order: any value says "the column has one"
-                value = pc.drop_null(column)[0].as_py()
-                self.low.setdefault(field.name, value)
-                self.high.setdefault(field.name, value)
-                continue
-            old_low, old_high = self.low.get(field.name), self.high.get(field.name)
-            self.low[field.name] = low if old_low is None else min(old_low, low)
-            self.high[field.name] = high if old_high is None else max(old_high, high)
-
-    def table(self) -> Any:
-        import pyarrow as pa
-
-        if not self.rows:  # an empty table stays empty (its presence is what counts)
-            return self.schema.empty_table()
-        columns = [
-            pa.array([self.low.get(f.name), self.high.get(f.name)], type=f.type)
-            for f in self.schema
-        ]
-        return pa.Table.from_arrays(columns, schema=self.schema)
-
-
 def _write_table(
     name: str, source: Path, out: Path, config: PartitionConfig, owners: pd.Series | None
 ) -> list[int]:
@@ -153,7 +113,7 @@ def _write_table(
     schema = reader.schema_arrow
     writers: dict[int, Any] = {}
     counts = np.zeros(config.partitions, dtype=np.int64)
-    extremes = _Extremes(schema)
+    extremes = Extremes(schema)
     try:
         for batch in reader.iter_batches(batch_size=config.batch_rows):
             extremes.add(batch)
@@ -274,7 +234,7 @@ def _read_folder(folder: Path) -> dict[str, pd.DataFrame]:
 def read_skeleton(dataset: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
     """Two rows per table (each column's minimum and maximum), typed as the contract: what
     the book-wide decisions (dates, data end, available features) read."""
-    return _read_folder(Path(dataset) / SKELETON)
+    return read_book_skeleton(dataset)
 
 
 def read_part(dataset: str | os.PathLike[str], k: int) -> dict[str, pd.DataFrame]:

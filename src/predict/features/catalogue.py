@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
@@ -336,3 +336,20 @@ def render_markdown() -> str:
 
 if __name__ == "__main__":
     print(render_markdown(), end="")
+
+
+STATUS_SOURCES = ("credit_events", "facility_balances")  # the default triggers' tables
+
+
+def status_sources(columns: Iterable[str]) -> list[str]:
+    """The tables of the default status at t (:data:`STATUS_SOURCES`) a book had, told by the
+    feature ``columns`` built from it (a split's columns, a model's features): the features
+    stage writes every catalogue feature the tables give, so a table was there when a
+    feature that cannot be computed without it (each of its ``requires`` alternatives names
+    it) is a column."""
+    needing = [
+        [{part.split(".")[0] for part in alt} for alt in FEATURES[c].alternatives]
+        for c in columns
+        if c in FEATURES
+    ]
+    return [t for t in STATUS_SOURCES if any(all(t in alt for alt in alts) for alts in needing)]

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 from predict import io
 from predict.contract.spec import POPULATIONS
+from predict.features.catalogue import status_sources
 from predict.models import tracking
 from predict.models.baselines import BaselineConfig, make_baseline
 from predict.models.bins import DriftReferenceConfig
@@ -426,6 +427,9 @@ def train_model(
         # whether the training rows knew who was in default at t (credit_events or balances
         # given): scoring a client whose status is unknown is then refused (scoring/scope.py)
         "default_status_known": bool("in_default" in tr and tr["in_default"].notna().any()),
+        # the inputs of that status the training book had: scoring without one of them
+        # knows only the defaults the others show (scoring/scope.py)
+        "default_status_from": status_sources(train.columns),
     }
     if offset is not None:
         metadata["offset"] = offset.to_dict()

@@ -68,16 +68,21 @@ def score_table(
     bundles: Mapping[str, ModelBundle],
     config: ScoreConfig,
     skipped: Mapping[str, str],
+    lacking: Sequence[str] = (),
 ) -> pd.DataFrame:
     """A row per client: attributes, as-of, lifecycle stage, the model outputs and reasons
-    (``outputs``, row for row with ``features``) with the scope rules applied, every target."""
+    (``outputs``, row for row with ``features``) with the scope rules applied (``lacking``:
+    default-trigger tables the input lacks, :func:`~predict.scoring.scope.apply_scope_rules`),
+    every target."""
     scores = client_attributes(tables, features["client_id"]).merge(
         outputs, on="client_id", how="left", validate="one_to_one"
     )
     scores.insert(1, "as_of", pd.Timestamp(as_of).as_unit("s"))
     stage = features.get("lifecycle_stage", np.nan)
     scores["lifecycle_stage"] = pd.Series(stage, index=scores.index, dtype="str")
-    scoped = apply_scope_rules(scores, features, config, churn_knows_default_status(bundles))
+    scoped = apply_scope_rules(
+        scores, features, config, churn_knows_default_status(bundles), lacking
+    )
     return ensure_targets(scoped, bundles, skipped)
 
 
@@ -91,19 +96,24 @@ def client_rows(
     previous: pd.DataFrame | None,
     report: ScoringReport,
     horizon_months: int,
+    inactivity_months: int,
 ) -> pd.DataFrame:
     """The score row of every client of ``features`` before the actions and the book-wide
     steps: outputs and scope (:func:`score_table`), potential, dimensions, exposure, expected
     loss and value over the horizon, risk-adjusted value, change since ``previous``, grades.
     Calendar features outside their training range are counted into ``report``."""
-    scores = score_table(tables, as_of, features, outputs, bundles, config, report.skipped_targets)
+    scores = score_table(tables, as_of, features, outputs, bundles, config,
+                         report.skipped_targets, report.default_status_lacking)  # fmt: skip
     scores = add_potential(scores, features, bundles)  # frozen in the contribution model folder
     calendar_out_of_range(features, bundles, report, scored_masks(features, scores, bundles))
     quantiles = frozen_contribution_quantiles(bundles)  # from the model folder, never the input
     scores = add_dimensions(scores, features, quantiles, config.dimensions)  # rules may test them
-    exposure = rel.client_exposure(tables, as_of, config.relationship)
+    cap = config.value.capital  # M per facility, bounded as the capital formula wants it
+    bounds = (cap.maturity_floor_years, cap.maturity_cap_years, cap.default_maturity_years)
+    exposure = rel.client_exposure(tables, as_of, config.relationship, bounds)
     out = rel.add_value(rel.add_exposure(scores, exposure, config.relationship))
-    out = add_risk_adjusted_value(out, tables, as_of, horizon_months, config.value)
+    out = add_risk_adjusted_value(out, tables, as_of, horizon_months, config.value,
+                                  inactivity_months=inactivity_months)  # fmt: skip
     return add_grades(rel.add_previous(out, previous), previous, config.grades)
 
 
@@ -167,9 +177,11 @@ class PartScorer:
         features = add_missing_features(features, bundles, self.config.missing_features, report)
         outputs = self._outputs(features, bundles, report, explanations)
         if self.rescore_at is not None and at_previous is not None:  # both or neither
-            previous = rescore_at(at_previous, self.rescore_at, bundles, self.config)
+            previous = rescore_at(at_previous, self.rescore_at, bundles, self.config,
+                                  report.default_status_lacking)  # fmt: skip
         scores = client_rows(tables, self.as_of, features, outputs, bundles, self.config,
-                             previous, report, self.horizon_months)  # fmt: skip
+                             previous, report, self.features_config.horizon_months,
+                             self.features_config.inactivity_months)  # fmt: skip
         return ClientScores(
             scores,
             report,
@@ -295,7 +307,9 @@ def part_report(report: ScoringReport) -> ScoringReport:
     """A partition's fresh report, with what it needs of the driver's: the models skipped
     so far (the scores say why they are missing) and why."""
     return ScoringReport(
-        skipped_targets=dict(report.skipped_targets), unsupported=dict(report.unsupported)
+        skipped_targets=dict(report.skipped_targets),
+        unsupported=dict(report.unsupported),
+        default_status_lacking=list(report.default_status_lacking),
     )
 
 

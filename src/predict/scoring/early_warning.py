@@ -205,7 +205,7 @@ def not_evaluated(tables: Mapping[str, pd.DataFrame]) -> list[str]:
     """The event triggers a missing table, or an optional column without any value, switches
     off, e.g. ``new_dpd: no facility_balances``, ``detractor: no interactions.nps`` (each
     logged as a warning: a trigger not evaluated is not a trigger that did not fire).
-    ``tables``: the tables, or a dataset's skeleton (each column's least and greatest value)."""
+    ``tables``: the tables, or a book's skeleton (each column's least and greatest value)."""
     out = []
     for trigger, needs in EVENT_TABLES.items():
         missing = [t for t in needs if tables.get(t) is None]
@@ -306,7 +306,7 @@ def _window_triggers(
     if contacts is not None:
         comp = contacts[_is_kind(contacts["kind"], config.complaint_kinds)]
         out["complaint"] = _per_client(comp, _codes(comp["kind"]), ids)
-        if _has_values(tables, "interactions", "nps"):  # else not evaluated (not_evaluated)
+        if "nps" in contacts.columns:  # without any value it fires for nobody (not_evaluated)
             det = contacts[contacts["nps"] <= config.detractor_nps]
             nps = "NPS " + det["nps"].astype("int64").astype("str")
             out["detractor"] = _per_client(det, nps, ids)

@@ -21,11 +21,14 @@ def load_input(
     out_dir: str | os.PathLike[str],
     report: ScoringReport,
     failed_dir: str | os.PathLike[str] | None = None,
+    extract: bool = False,
 ) -> dict[str, pd.DataFrame]:
     """The contract tables of ``input_dir``: as they are if already validated, else validated
     now (``mode``; lenient by default for scoring: bad rows are quarantined under
     ``out_dir/quarantine/`` with the report in ``out_dir/validation/``). When validation
-    fails, its report goes to ``failed_dir/validation/`` (default ``out_dir``)."""
+    fails, its report goes to ``failed_dir/validation/`` (default ``out_dir``). ``extract``
+    (some clients' rows of a book): an optional table's file with no row is a table of no
+    rows, not an absent one (:mod:`predict.scoring.extract`)."""
     from predict.contract.validation import (
         ValidationConfig,
         ValidationFailed,
@@ -37,9 +40,10 @@ def load_input(
         write_report,
     )
 
+    empty_tables = "no_rows" if extract else "absent"
     if validated:
-        return load_validated(input_dir)
-    result = validate_folder(input_dir, ValidationConfig(mode=mode))
+        return load_validated(input_dir, empty_tables)
+    result = validate_folder(input_dir, ValidationConfig(mode=mode), empty_tables)
     if not result.ok:
         failed = write_report(result, Path(failed_dir or out_dir) / "validation")
         raise ValidationFailed(failure_message(result, failed))

@@ -67,6 +67,7 @@ EXTRA_COLUMNS = (
     "utilisation",
     "lgd",
     "maturity_years",
+    "capital_maturity_years",
     "previous_rating_grade",
     "grade_change",
     "previous_lifecycle_stage",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -118,15 +118,17 @@ def rescore_at(
     prev: dt.date,
     bundles: Mapping[str, ModelBundle],
     config: ScoreConfig,
+    lacking: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """The models' outputs (scope rules applied) for the clients of ``features``, their
-    features at ``prev`` (:func:`features_with_previous`); no row when none of them was
-    onboarded by then: each client is then new, whoever else is in the book."""
+    """The models' outputs (scope rules applied; ``lacking``: the default-trigger tables the
+    input lacks) for the clients of ``features``, their features at ``prev``
+    (:func:`features_with_previous`); no row when none of them was onboarded by then: each
+    client is then new, whoever else is in the book."""
     features = features.reset_index(drop=True)
     features = add_missing_features(features, bundles, "nan", ScoringReport())
     out = predict_outputs(features, bundles, config.chunk_size)
     if len(out):  # no row: no rule to apply (the columns carried are the outputs')
-        out = apply_scope_rules(out, features, config, churn_knows_default_status(bundles))
+        out = apply_scope_rules(out, features, config, churn_knows_default_status(bundles), lacking)
     if "lifecycle_stage" in features:
         stage = features["lifecycle_stage"].astype("str").to_numpy()
         out["lifecycle_stage"] = pd.Series(stage, index=out.index, dtype="str")

@@ -61,6 +61,7 @@ EXPOSURE_COLUMNS = (
     "lgd",
     "utilisation",
     "maturity_years",
+    "capital_maturity_years",
     "funded_drawn",
 )
 # Columns a rule may test; those of the previous scoring exist only when there is one.
@@ -424,9 +425,19 @@ def _latest_balances(balances: pd.DataFrame | None, t: pd.Timestamp) -> pd.DataF
 
 
 def client_exposure(
-    tables: Mapping[str, pd.DataFrame], as_of: dt.date | pd.Timestamp, config: RelationshipConfig
+    tables: Mapping[str, pd.DataFrame],
+    as_of: dt.date | pd.Timestamp,
+    config: RelationshipConfig,
+    maturity_bounds: tuple[float, float, float] = (1.0, 5.0, 2.5),
 ) -> pd.DataFrame | None:
-    """EAD, EAD-weighted LGD and utilisation per client at ``as_of``; None without facilities."""
+    """EAD, EAD-weighted LGD and utilisation per client at ``as_of``; None without facilities.
+
+    ``capital_maturity_years``: the M of the capital formula, the LGD x EAD-weighted mean of
+    each facility's maturity bounded to [floor, cap] (``maturity_bounds``: floor, cap, and the
+    M of a facility without a maturity date; ``score.value.capital``). K is linear in LGD
+    and in M at the client's PD, so the client's K x EAD at that M is the sum of its
+    facilities' K x EAD, each at its own bounded maturity (CRE32.47: M per exposure), where
+    a mean of unbounded maturities would let a line maturing in days pull M below the floor."""
     facilities = tables.get("facilities")
     if facilities is None:
         log.warning("no facilities table: EAD and expected loss are unknown (NaN)")
@@ -439,6 +450,9 @@ def client_exposure(
     dated = fac["maturity_years"].notna()
     fac["m_x_ead"] = (fac["maturity_years"] * fac["ead"]).where(dated, 0.0)
     fac["dated_ead"] = fac["ead"].where(dated, 0.0)
+    floor, cap, undated = maturity_bounds
+    bounded = fac["maturity_years"].fillna(undated).clip(floor, cap)
+    fac["mcap_x_lgd_ead"] = bounded * fac["lgd_x_ead"]
     fac["drawn_unknown"] = fac["drawn"].isna() | fac["undrawn"].isna()
     fac["is_open"] = fac["undrawn_source"].ne("closed")  # a closed line still owing is not
     fac["open_limit"] = fac["limit_amount"].where(fac["is_open"], 0.0)
@@ -454,6 +468,7 @@ def client_exposure(
             lgd_x_ead=("lgd_x_ead", "sum"),
             m_x_ead=("m_x_ead", "sum"),
             dated_ead=("dated_ead", "sum"),
+            mcap_x_lgd_ead=("mcap_x_lgd_ead", "sum"),
             drawn_unknown=("drawn_unknown", "any"),
         )
         .reset_index()
@@ -461,6 +476,7 @@ def client_exposure(
     g.loc[g["drawn_unknown"], ["drawn", "undrawn", "funded_drawn"]] = np.nan  # sum() skips NaN
     g["lgd"] = g["lgd_x_ead"] / g["ead"].where(g["ead"] > 0)  # no exposure: no LGD
     g["maturity_years"] = g["m_x_ead"] / g["dated_ead"].where(g["dated_ead"] > 0)
+    g["capital_maturity_years"] = g["mcap_x_lgd_ead"] / g["lgd_x_ead"].where(g["lgd_x_ead"] > 0)
     committed = g["drawn"] + g["undrawn"]
     g["utilisation"] = g["drawn"] / committed.where(committed > 0)
     return g[list(EXPOSURE_COLUMNS)].astype({"client_id": "str"})

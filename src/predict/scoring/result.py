@@ -29,6 +29,9 @@ class ScoringReport:
     # target -> calendar feature -> {below, above, min, max}: outside the training range
     calendar_out_of_range: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     quarantined: dict[str, int] = field(default_factory=dict)
+    # default-trigger tables the models were trained with that the input lacks: only the
+    # defaults the other tables show are known, every other client's status is unknown
+    default_status_lacking: list[str] = field(default_factory=list)
     previous: str = "none"
     explanation_rows: int = 0
     early_warning_rows: int = 0
@@ -127,6 +130,11 @@ def summary_lines(result: ScoringResult) -> list[str]:
             )
     if r.quarantined:
         lines.append(f"  quarantined rows: {r.quarantined}")
+    if r.default_status_lacking:
+        lines.append(
+            f"  default status known only where the other tables show a default: "
+            f"{', '.join(r.default_status_lacking)} absent (the models were trained with it)"
+        )
     actions = sorted(counts.get("action", {}).items(), key=lambda kv: (-kv[1], kv[0]))
     lines.append("  actions: " + ", ".join(f"{a} {n}" for a, n in actions))
     lines.append(f"  early warning: {r.early_warning_rows} row(s); previous: {r.previous}")

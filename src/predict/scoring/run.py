@@ -57,6 +57,7 @@ from predict.scoring.early_warning import (
     rank_early_warning,
 )
 from predict.scoring.explain import ExplanationWriter
+from predict.scoring.extract import extract_of, read_book_skeleton
 from predict.scoring.grades import (
     latest,
     migration_counts,
@@ -100,25 +101,32 @@ def score_snapshot(
     progress: ProgressReporter | None = None,
     horizon_months: int = 12,
     cluster: Cluster | None = None,
+    book: Mapping[str, pd.DataFrame] | None = None,
+    inactivity_months: int = 6,
 ) -> ScoringResult:
     """Score every client at ``as_of``; explanations are written to ``out_dir`` on the way.
 
     ``previous``: an earlier scoring to compare with; None and ``config.previous ==
     "month_end"``: the same models are run on the month end before ``as_of``. ``cluster``:
     the outputs, TreeSHAP and reasons run on it (:class:`predict.scoring.cluster.Cluster`;
-    on Dask: explanations per partition, then combined into one file).
+    on Dask: explanations per partition, then combined into one file). ``horizon_months``,
+    ``inactivity_months``: the labels' (``features``), for the value over H. ``book``: the
+    skeleton of the book ``tables`` are an extract of (:mod:`predict.scoring.extract`): the
+    book-wide decisions (models supported, default-status inputs, the month end to rescore,
+    the early-warning triggers evaluated) read it instead of the extract.
     """
     report = report or ScoringReport()
     progress = progress or SilentProgress()
     if previous is not None:
         require_before(previous, as_of, report.previous)
-    bundles = apply_support(bundles, tables, config, report)
+    whole = tables if book is None else book  # what the book-wide decisions read
+    bundles = apply_support(bundles, whole, config, report)
     rescore = previous is None and config.previous == "month_end"
-    prev = previous_month_end(tables, as_of) if rescore else None
+    prev = previous_month_end(whole, as_of) if rescore else None
     task = progress.task("features", total=None)
     features, at_previous = features_with_previous(build, tables, as_of, prev)
     progress.done(task)
-    bundles = apply_support(bundles, tables, config, report, frozenset(features.columns))
+    bundles = apply_support(bundles, whole, config, report, frozenset(features.columns))
     report.as_of, report.clients = as_of.isoformat(), len(features)
     report.models = {t: b.version for t, b in bundles.items()}
     features = add_missing_features(features, bundles, config.missing_features, report)
@@ -137,17 +145,18 @@ def score_snapshot(
     if rescore:
         task = progress.task("previous month end", total=None)
         if prev is not None and at_previous is not None:  # both or neither
-            previous = rescore_at(at_previous, prev, bundles, config)
+            previous = rescore_at(at_previous, prev, bundles, config,
+                                  report.default_status_lacking)  # fmt: skip
         progress.done(task)
         report.previous = "rescored previous month end" if previous is not None else "none"
     elif previous is not None and report.previous == "none":
         report.previous = "given"
     scores = client_rows(tables, as_of, features, outputs, bundles, config, previous, report,
-                         horizon_months)  # fmt: skip
+                         horizon_months, inactivity_months)  # fmt: skip
     task = progress.task("drift", total=None)
     counts = drift_counts(features, outputs, bundles)
     progress.done(task)
-    return book_steps(scores, tables, counts, bundles, config, report)
+    return book_steps(scores, tables, counts, bundles, config, report, whole)
 
 
 def book_steps(
@@ -157,6 +166,7 @@ def book_steps(
     bundles: Mapping[str, ModelBundle],
     config: ScoreConfig,
     report: ScoringReport,
+    book: Mapping[str, pd.DataFrame] | None = None,
 ) -> ScoringResult:
     """The steps after every client's row (:func:`predict.scoring.clients.client_rows`):
     the actions (each client's from its own row), the column order, the early-warning list
@@ -164,7 +174,8 @@ def book_steps(
     check from the book's bin counts and the grade migration matrix."""
     scores = order_columns(rel.assign_actions(scores, config.relationship))
     ew = config.relationship.early_warning
-    report.early_warning_not_evaluated.extend(not_evaluated(tables))
+    # which triggers the book's tables can evaluate (``book``: its skeleton, for an extract)
+    report.early_warning_not_evaluated.extend(not_evaluated(tables if book is None else book))
     return _book_result(
         scores,
         early_warning_rows(scores, tables, ew, report.previous),
@@ -329,6 +340,7 @@ def score_folder(
     after_data: bool = False,
     scheduler: str | None = None,
     cluster_factory: ClusterFactory | None = None,
+    book: str | os.PathLike[str] | None = None,
 ) -> ScoringResult:
     """``predict score``: validate (unless ``validated``), build features, score, write.
 
@@ -339,13 +351,21 @@ def score_folder(
     ``after_data`` allows one after its end (:mod:`~predict.scoring.dates`). ``scheduler``
     (else ``config.distributed``): a Dask scheduler address or ``local``: the features and
     the per-client scoring run on the cluster ``cluster_factory`` opens on it (the CLI gives
-    :func:`predict.distributed.cluster.open_cluster`; docs/scaling.md).
+    :func:`predict.distributed.cluster.open_cluster`; docs/scaling.md). ``book``: the input
+    is an extract of some clients' rows of this book (a validated folder or a partitioned
+    dataset, with its skeleton): the scoring date, its checks and every book-wide decision
+    read the book's skeleton (:mod:`predict.scoring.extract`); scored on this machine.
     """
     from predict.features.snapshots import require_month_ends, scoring_as_of
 
     report = ScoringReport()
     bundles, report.skipped_targets = load_models(models_dir)
     scheduler = scheduler or config.distributed
+    if book is not None and (is_dataset(Path(input_dir)) or scheduler):
+        raise ValueError(
+            "--book: an extract of some clients is a folder of tables scored on this machine "
+            "(not a partitioned dataset, not with --scheduler / score.distributed)"
+        )
     if is_dataset(Path(input_dir)):
         with _system_arrow_memory():
             return _score_dataset_folder(
@@ -356,21 +376,27 @@ def score_folder(
     failed = Path(out_dir).with_name(f"{Path(out_dir).name}.failed")
     shutil.rmtree(failed, ignore_errors=True)  # an older run's: never mixed with this one's
     with atomic_dir(out_dir) as stage:
-        tables = load_input(input_dir, validated, validation_mode, stage, report, failed)
+        tables = load_input(input_dir, validated, validation_mode, stage, report, failed,
+                            extract=book is not None)  # fmt: skip
         where = "--as-of" if as_of else "features.as_of.scoring"
         with _kept_on_failure(stage, failed):
-            as_of = as_of or scoring_as_of(tables, features_config.as_of)
+            skeleton = None if book is None else read_book_skeleton(book)
+            if skeleton is not None:  # an extract: checked against the book, read with it
+                tables = extract_of(tables, skeleton)
+            whole = tables if skeleton is None else skeleton
+            as_of = as_of or scoring_as_of(whole, features_config.as_of)
             require_month_ends([as_of], "scoring as-of (--as-of)")
-            check_scoring_date(tables, as_of, where, after_data,
+            check_scoring_date(whole, as_of, where, after_data,
                                features_config.as_of.min_history_months)  # fmt: skip
-            inputs = {"input": input_dir, "previous": previous_path}
+            inputs = {"input": input_dir, "previous": previous_path, "book": book}
             settings: dict[str, Any] = {"models": {k: b.version for k, b in bundles.items()}}
             settings |= {"validated": validated, "score": repr(config)}
             settings |= {"features": repr(features_config)}
             report.run_id = run_identity(inputs, as_of.isoformat(), settings)
             report.as_of = as_of.isoformat()
             result = _score_into(stage, tables, as_of, bundles, config, features_config, report,
-                                 previous_path, quiet, scheduler, cluster_factory)  # fmt: skip
+                                 previous_path, quiet, scheduler, cluster_factory,
+                                 skeleton)  # fmt: skip
     shutil.rmtree(failed, ignore_errors=True)
     return result
 
@@ -455,10 +481,12 @@ def _score_into(
     quiet: bool | None,
     scheduler: str | None = None,
     cluster_factory: ClusterFactory | None = None,
+    book: Mapping[str, pd.DataFrame] | None = None,
 ) -> ScoringResult:
     """Score and write every output of the run into ``stage`` (on a cluster with
-    ``scheduler``, opened by ``cluster_factory``)."""
-    from predict.features.build import build_features
+    ``scheduler``, opened by ``cluster_factory``); ``book``: the skeleton of the book
+    ``tables`` are an extract of."""
+    from predict.features.build import available_features, build_features
     from predict.scoring.reasons import catalogue_templates
 
     previous = read_previous(previous_path) if previous_path else None
@@ -483,8 +511,9 @@ def _score_into(
 
         def build(t: Mapping[str, pd.DataFrame], dates: list[dt.date]) -> pd.DataFrame:
             rates = rate_table(frozen, dates)
-            if cluster is None:
-                return build_features(t, dates, features_config, rate_reference=rates)
+            if cluster is None:  # an extract: the features the book's tables give
+                names = None if book is None else available_features(book)[0]
+                return build_features(t, dates, features_config, names, rate_reference=rates)
             return cluster.build_features(t, dates, features_config, rates)
 
         result = score_snapshot(
@@ -499,7 +528,9 @@ def _score_into(
             report=report,
             progress=progress,
             horizon_months=features_config.horizon_months,
+            inactivity_months=features_config.inactivity_months,
             cluster=cluster,
+            book=book,
         )
     write_outputs(result, stage)
     return result

@@ -10,12 +10,13 @@ target without a model still gets its output, reasons and version columns
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from predict.contract.spec import OUTPUT_COLUMN, TARGETS
+from predict.features.catalogue import status_sources
 from predict.models.store import ModelBundle
 from predict.scoring.config import ScoreConfig
 
@@ -24,6 +25,10 @@ NOT_SCORED = {
     "no_exposure": "no exposure at the as-of date (no open facility, no drawn balance)",
     "inactive": "not active at the as-of date",
     "status_unknown": "default status unknown: credit_events and facility_balances absent",
+    "status_partial": (
+        "default status unknown: a default-trigger table the models were trained with "
+        "(credit_events or facility_balances) is absent"
+    ),
     "exposure_unknown": "exposure unknown",
 }
 
@@ -37,11 +42,30 @@ def churn_knows_default_status(bundles: Mapping[str, ModelBundle]) -> bool:
     return bundle is None or bool(bundle.metadata.get("default_status_known", True))
 
 
+def lacking_status_tables(
+    bundles: Mapping[str, ModelBundle], tables: Mapping[str, pd.DataFrame]
+) -> list[str]:
+    """The default-trigger tables the models were trained with (metadata
+    ``default_status_from``: credit_events, facility_balances) that ``tables`` (or a book's
+    skeleton) lack: absent or without a row. Without one, a client the others show in
+    default is in default; any other client's status is unknown (event-only defaults would
+    read as performing). A folder without the key (trained before it was recorded): the
+    tables its features cannot be computed without (:func:`~predict.features.catalogue.
+    status_sources` of its feature list)."""
+    trained: set[str] = set()
+    for bundle in bundles.values():
+        recorded = bundle.metadata.get("default_status_from")
+        trained |= set(status_sources(bundle.features.names) if recorded is None else recorded)
+    present = {name for name, frame in tables.items() if not frame.empty}
+    return sorted(t for t in trained if t not in present)
+
+
 def apply_scope_rules(
     scores: pd.DataFrame,
     features: pd.DataFrame,
     config: ScoreConfig,
     churn_needs_default_status: bool = True,
+    lacking: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Clients a model does not apply to (outside its training population) get no model score.
 
@@ -57,6 +81,12 @@ def apply_scope_rules(
       probability (a client in default may not be scored as if it were not); the churn
       probability only when ``churn_needs_default_status`` (the churn model was trained
       knowing the status: :func:`churn_knows_default_status`), else it is scored as trained;
+    - default status partly known (``lacking``: a default-trigger table the models were
+      trained with is absent, :func:`lacking_status_tables`): a client the other tables
+      show in default is in default; any other is treated as status unknown (above), and
+      its ``ever_defaulted`` 0 and its life-cycle stage (but ``potential``) are missing:
+      each may be a default only the lacking table shows, so no stage rule (a win-back)
+      fires on it;
     - exposure unknown (``exposure_feature`` absent or missing): no default probability.
     ``default_not_scored_reason`` and ``churn_not_scored_reason`` say why (missing when the
     model scored the client), and the reasons say so. ``features`` is aligned row for row.
@@ -64,18 +94,28 @@ def apply_scope_rules(
     out = scores.copy()
     in_default = _flag(features, config.in_default_feature, 1)
     status_unknown = _unknown(features, config.in_default_feature)
+    partial = np.full(len(out), bool(lacking)) & ~in_default & ~status_unknown
+    status_unknown = status_unknown | partial
     no_exposure = _flag(features, config.exposure_feature, 0) & ~in_default & ~status_unknown
     exposure_unknown = _unknown(features, config.exposure_feature) & ~in_default & ~status_unknown
     flag = pd.Series(in_default, index=out.index, dtype="boolean")
     out["in_default"] = flag.mask(status_unknown)  # missing (not False) when unknown
     if "ever_defaulted" in features:  # for the action rules (no win-back after a default)
-        out["ever_defaulted"] = features["ever_defaulted"].to_numpy(dtype="float64")
+        ever = features["ever_defaulted"].to_numpy(dtype="float64")
+        # a lacking default-trigger table: a past default only it showed is unknown too
+        out["ever_defaulted"] = np.where(partial & (ever == 0), np.nan, ever)
     stage = features.get("lifecycle_stage", pd.Series(np.nan, index=features.index))
+    if partial.any() and "lifecycle_stage" in out:
+        # the stage is its stage out of default, or in_default: unknown, but for a prospect
+        # (no facility, nothing to default on)
+        unknown_stage = partial & ~stage.astype("str").eq("potential").to_numpy(dtype=bool)
+        out["lifecycle_stage"] = out["lifecycle_stage"].mask(unknown_stage)
     idle = stage.astype("str").isin(config.churn_not_scored_stages).to_numpy(dtype=bool)
     idle = idle & ~in_default & ~status_unknown
     out["default_not_scored_reason"] = _why(
         out.index,
         (in_default, "in_default"),
+        (partial, "status_partial"),
         (status_unknown, "status_unknown"),
         (no_exposure, "no_exposure"),
         (exposure_unknown, "exposure_unknown"),
@@ -87,6 +127,7 @@ def apply_scope_rules(
     out["churn_not_scored_reason"] = _why(
         out.index,
         (in_default, "in_default"),
+        (churn_unknown & partial, "status_partial"),
         (churn_unknown, "status_unknown"),
         (idle, "inactive"),
     )
@@ -107,6 +148,7 @@ def apply_scope_rules(
         )
         out.loc[status_unknown | exposure_unknown, "default_probability"] = np.nan
         out.loc[status_unknown, "default_reasons"] = _unknown_reason("status_unknown", "default")
+        out.loc[partial, "default_reasons"] = _unknown_reason("status_partial", "default")
         out.loc[exposure_unknown, "default_reasons"] = _unknown_reason(
             "exposure_unknown", "default"
         )
@@ -114,6 +156,9 @@ def apply_scope_rules(
         out.loc[in_default | churn_unknown | idle, "churn_probability"] = np.nan
         out.loc[in_default, "churn_reasons"] = "In default at the as-of date: churn is not scored"
         out.loc[churn_unknown, "churn_reasons"] = _unknown_reason("status_unknown", "churn")
+        out.loc[churn_unknown & partial, "churn_reasons"] = _unknown_reason(
+            "status_partial", "churn"
+        )
         out.loc[idle, "churn_reasons"] = (
             "Not active at the as-of date (stage "
             + stage.astype("str")[idle]

@@ -163,7 +163,18 @@ def apply_support(
     ``stop`` raises :class:`UnsupportedModelError` when any model is unsupported; either
     rule raises when no model is left to apply.
     """
+    from predict.scoring.scope import lacking_status_tables
+
     limit = config.max_unavailable_gain
+    lacking = lacking_status_tables(bundles, tables)
+    if lacking and lacking != report.default_status_lacking:
+        log.warning(
+            "%s absent: the models were trained knowing the defaults it shows, so only the "
+            "clients the other tables show in default are known to be; every other client's "
+            "default status is unknown (no default or churn probability)",
+            ", ".join(lacking),
+        )
+    report.default_status_lacking = lacking
     unsupported = unsupported_models(bundles, tables, limit, columns)
     if unsupported and (config.unsupported == "stop" or len(unsupported) == len(bundles)):
         raise UnsupportedModelError(refuse_message(unsupported, limit))
