@@ -37,6 +37,18 @@ def test_default_scale_has_ten_performing_grades_and_d() -> None:
         GradesConfig(bounds=(0.05, 1.0), names=("A",))
 
 
+def test_a_pd_over_another_horizon_is_graded_at_its_one_year_equivalent() -> None:
+    # a master scale holds one-year PDs: 0.99% over 6 months is 1 - 0.9901^2 = 1.97% a year,
+    # grade 7 [1.6%, 3.2%) where the same figure over 12 months is grade 6 [0.8%, 1.6%);
+    # over 24 months, 3% is 1 - 0.97^0.5 = 1.51% a year: grade 6, not 7
+    cfg = from_dict(GradesConfig, {})
+    assert grade_of(pd.Series([0.0099]), None, cfg, 12).tolist() == ["6"]
+    assert grade_of(pd.Series([0.0099]), None, cfg, 6).tolist() == ["7"]
+    assert grade_of(pd.Series([0.03, 1.0]), None, cfg, 24).tolist() == ["6", "D"]
+    scores = pd.DataFrame({"client_id": ["a"], "default_probability": [0.0099]})
+    assert add_grades(scores, None, cfg, 6)["rating_grade"].tolist() == ["7"]
+
+
 def _scores() -> pd.DataFrame:
     return pd.DataFrame(
         {

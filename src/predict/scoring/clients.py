@@ -114,7 +114,7 @@ def client_rows(
     out = rel.add_value(rel.add_exposure(scores, exposure, config.relationship))
     out = add_risk_adjusted_value(out, tables, as_of, horizon_months, config.value,
                                   inactivity_months=inactivity_months)  # fmt: skip
-    return add_grades(rel.add_previous(out, previous), previous, config.grades)
+    return add_grades(rel.add_previous(out, previous), previous, config.grades, horizon_months)
 
 
 # ---------------------------------------------------------------- partition by partition

@@ -1,9 +1,12 @@
 """Rating grades on a master scale, and their migration since the previous scoring.
 
-The master scale (``score.grades``) cuts the default probability at ascending upper bounds:
-grade ``names[i]`` holds ``bounds[i-1] <= PD < bounds[i]`` (the first from 0, the last up
-to PD < 1); a client in default (``in_default``, or PD >= 1) gets ``default_grade``. A client
-with no model PD gets no grade (missing). Notches count grades along the scale, so
+The master scale (``score.grades``) cuts the one-year default probability at ascending
+upper bounds, as a bank's master scale does: grade ``names[i]`` holds ``bounds[i-1] <= PD <
+bounds[i]`` (the first from 0, the last up to PD < 1), PD being the model's PD over the
+horizon H made annual, ``1 - (1 - PD_H) ^ (12 / H)`` (PD_H itself for H = 12; as the capital
+formula takes it, :func:`predict.scoring.value.one_year_pd`); a client in default
+(``in_default``, or PD >= 1) gets ``default_grade``. A client with no model PD gets no grade
+(missing). Notches count grades along the scale, so
 ``grade_change = index(now) - index(before)`` is positive for a downgrade (the default grade
 is the last notch).
 
@@ -62,9 +65,17 @@ class GradesConfig:
         return (*names, self.default_grade)
 
 
-def grade_of(pd_: pd.Series, in_default: pd.Series | None, config: GradesConfig) -> pd.Series:
-    """The master-scale grade of each PD (missing where the PD is; default grade in default)."""
-    p = pd_.astype("float64").to_numpy()
+def grade_of(
+    pd_: pd.Series, in_default: pd.Series | None, config: GradesConfig, horizon_months: int = 12
+) -> pd.Series:
+    """The master-scale grade of each PD over ``horizon_months`` (placed at its one-year
+    equivalent; missing where the PD is; default grade in default)."""
+    h = pd_.astype("float64").to_numpy()
+    p = (
+        h
+        if horizon_months == 12
+        else np.where(h >= 1.0, h, 1.0 - (1.0 - h) ** (12.0 / horizon_months))
+    )
     idx = np.searchsorted(np.asarray(config.bounds), p, side="right")
     idx = np.minimum(idx, len(config.bounds) - 1)
     defaulted = p >= 1.0
@@ -81,14 +92,17 @@ def notch(grade: pd.Series, config: GradesConfig) -> pd.Series:
     return grade.map(order).astype("float64")
 
 
-def previous_grades(previous: pd.DataFrame | None, config: GradesConfig) -> pd.DataFrame | None:
+def previous_grades(
+    previous: pd.DataFrame | None, config: GradesConfig, horizon_months: int = 12
+) -> pd.DataFrame | None:
     """client_id and previous_rating_grade, decided row by row: the reported ``rating_grade``
-    where it is a grade of today's scale, else the previous PD (and ``in_default``) placed on
-    today's scale. Each client's previous grade depends only on its own previous row."""
+    where it is a grade of today's scale, else the previous PD (over ``horizon_months``; and
+    ``in_default``) placed on today's scale. Each client's previous grade depends only on its
+    own previous row."""
     if previous is None or "default_probability" not in previous.columns:
         return None
     prev = previous.drop_duplicates("client_id", keep="last")
-    grade = grade_of(prev["default_probability"], prev.get("in_default"), config)
+    grade = grade_of(prev["default_probability"], prev.get("in_default"), config, horizon_months)
     reported = prev.get("rating_grade")
     if reported is not None:
         on_scale = reported.isin(config.scale).to_numpy()
@@ -107,12 +121,18 @@ def previous_grades(previous: pd.DataFrame | None, config: GradesConfig) -> pd.D
 
 
 def add_grades(
-    scores: pd.DataFrame, previous: pd.DataFrame | None, config: GradesConfig
+    scores: pd.DataFrame,
+    previous: pd.DataFrame | None,
+    config: GradesConfig,
+    horizon_months: int = 12,
 ) -> pd.DataFrame:
-    """``rating_grade``, ``previous_rating_grade`` and ``grade_change`` (notches, + = down)."""
+    """``rating_grade``, ``previous_rating_grade`` and ``grade_change`` (notches, + = down);
+    the PDs are over ``horizon_months`` (``features.horizon_months``)."""
     out = scores.drop(columns=[c for c in ("previous_rating_grade",) if c in scores.columns])
-    out["rating_grade"] = grade_of(out["default_probability"], out.get("in_default"), config)
-    prev = previous_grades(previous, config)
+    out["rating_grade"] = grade_of(
+        out["default_probability"], out.get("in_default"), config, horizon_months
+    )
+    prev = previous_grades(previous, config, horizon_months)
     if prev is None:
         return out
     out = out.merge(prev, on="client_id", how="left", validate="one_to_one")
