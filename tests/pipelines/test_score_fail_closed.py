@@ -146,3 +146,42 @@ def test_without_a_default_trigger_table_the_models_knew_only_shown_defaults_are
     assert others["ever_defaulted"].isna().sum() > 0 and not others["ever_defaulted"].eq(0).any()
     prospects = book.index[book["lifecycle_stage"].eq("potential")]
     assert len(prospects) and scores.loc[prospects, "lifecycle_stage"].eq("potential").all()
+
+
+def test_without_an_activity_table_the_models_knew_only_proven_stages_are_known(
+    scoring_book: Book, tmp_path: Path
+) -> None:
+    """The fixture models were trained with facilities and revenue. Without revenue (every
+    model applied), a client with revenue but no open line would read as churned or a
+    prospect: only the stages the facilities prove (in default, active) are kept, the
+    others are unknown and churn is not scored for them."""
+    assert load_bundle(scoring_book.models / "churn").metadata["lifecycle_stage_from"] == [
+        "facilities", "revenue",
+    ]  # fmt: skip
+    full = tmp_path / "full"
+    assert _score(scoring_book.raw, scoring_book, full).exit_code == 0
+    book = pd.read_parquet(full / "scores.parquet").set_index("client_id")
+    names = ("clients", "facilities", "facility_balances", "credit_events", "interactions")
+    folder = _only(scoring_book, tmp_path, *names)
+    params = _params(tmp_path, unsupported="missing", max_unavailable_gain=0.99)
+    out = tmp_path / "out"
+    result = _score(folder, scoring_book, out, "--params", str(params))
+    assert result.exit_code == 0, result.output
+    assert "life-cycle stage known only where the other table proves it" in result.output
+    summary = json.loads((out / "score_summary.json").read_text())
+    assert summary["lifecycle_stage_lacking"] == ["revenue"]
+    scores = pd.read_parquet(out / "scores.parquet").set_index("client_id")
+    stages = scores["lifecycle_stage"]
+    assert set(stages.dropna()) <= {"in_default", "active"} and stages.isna().any()
+    unknown = scores.loc[stages.isna()]
+    assert unknown["churn_probability"].isna().all()
+    assert unknown["churn_reasons"].str.startswith("Life-cycle stage unknown").all()
+    # no client reads as churned or a prospect; those the book sees as active through
+    # revenue alone are unknown, not churned; the stages kept are the book's
+    assert (
+        book.loc[stages.isna(), "lifecycle_stage"]
+        .isin(["potential", "new", "dormant", "churned", "active"])
+        .all()
+    )
+    kept = stages.dropna()
+    assert (book.loc[kept.index, "lifecycle_stage"] == kept).all()

@@ -10,7 +10,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from predict.features.catalogue import status_sources
+from predict.features.catalogue import stage_sources, status_sources
 from predict.models.calibration import Calibrator, IsotonicCalibrator, LinearCalibrator
 from predict.models.store import FeatureSpec, ModelBundle
 
@@ -98,7 +98,8 @@ def train_on_features(frame: pd.DataFrame, target: str, trees: int = 12) -> Mode
     booster, cal = _fit(spec.matrix(rows), rows[label].to_numpy("float64"), target, 1, trees)
     task = _task(target)
     meta = {"task": task, "target": target, "objective": task, "target_transform": "none"}
-    meta["default_status_from"] = status_sources(frame.columns)  # as train records it
+    meta["default_status_from"] = status_sources(frame.columns)  # as train records them
+    meta["lifecycle_stage_from"] = stage_sources(frame.columns)
     return ModelBundle(target, booster, cal, spec, meta)
 
 

@@ -339,17 +339,27 @@ if __name__ == "__main__":
 
 
 STATUS_SOURCES = ("credit_events", "facility_balances")  # the default triggers' tables
+STAGE_SOURCES = ("facilities", "revenue")  # the life-cycle stage's activity tables
 
 
-def status_sources(columns: Iterable[str]) -> list[str]:
-    """The tables of the default status at t (:data:`STATUS_SOURCES`) a book had, told by the
-    feature ``columns`` built from it (a split's columns, a model's features): the features
-    stage writes every catalogue feature the tables give, so a table was there when a
-    feature that cannot be computed without it (each of its ``requires`` alternatives names
-    it) is a column."""
+def source_tables(columns: Iterable[str], sources: Iterable[str] = STATUS_SOURCES) -> list[str]:
+    """The tables of ``sources`` a book had, told by the feature ``columns`` built from it (a
+    split's columns, a model's features): the features stage writes every catalogue feature
+    the tables give, so a table was there when a feature that cannot be computed without it
+    (each of its ``requires`` alternatives names it) is a column."""
     needing = [
         [{part.split(".")[0] for part in alt} for alt in FEATURES[c].alternatives]
         for c in columns
         if c in FEATURES
     ]
-    return [t for t in STATUS_SOURCES if any(all(t in alt for alt in alts) for alts in needing)]
+    return [t for t in sources if any(all(t in alt for alt in alts) for alts in needing)]
+
+
+def status_sources(columns: Iterable[str]) -> list[str]:
+    """The default status's tables (:data:`STATUS_SOURCES`) a book had (:func:`source_tables`)."""
+    return source_tables(columns, STATUS_SOURCES)
+
+
+def stage_sources(columns: Iterable[str]) -> list[str]:
+    """The life-cycle stage's tables (:data:`STAGE_SOURCES`) a book had."""
+    return source_tables(columns, STAGE_SOURCES)

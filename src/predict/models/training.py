@@ -40,7 +40,7 @@ if TYPE_CHECKING:
 
 from predict import io
 from predict.contract.spec import POPULATIONS
-from predict.features.catalogue import status_sources
+from predict.features.catalogue import stage_sources, status_sources
 from predict.models import tracking
 from predict.models.baselines import BaselineConfig, make_baseline
 from predict.models.bins import DriftReferenceConfig
@@ -430,6 +430,8 @@ def train_model(
         # the inputs of that status the training book had: scoring without one of them
         # knows only the defaults the others show (scoring/scope.py)
         "default_status_from": status_sources(train.columns),
+        # and of the life-cycle stage (facilities, revenue): without one the stage is unknown
+        "lifecycle_stage_from": stage_sources(train.columns),
     }
     if offset is not None:
         metadata["offset"] = offset.to_dict()

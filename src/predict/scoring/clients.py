@@ -69,11 +69,12 @@ def score_table(
     config: ScoreConfig,
     skipped: Mapping[str, str],
     lacking: Sequence[str] = (),
+    stage_lacking: Sequence[str] = (),
 ) -> pd.DataFrame:
     """A row per client: attributes, as-of, lifecycle stage, the model outputs and reasons
-    (``outputs``, row for row with ``features``) with the scope rules applied (``lacking``:
-    default-trigger tables the input lacks, :func:`~predict.scoring.scope.apply_scope_rules`),
-    every target."""
+    (``outputs``, row for row with ``features``) with the scope rules applied (``lacking``,
+    ``stage_lacking``: default-trigger and stage tables the input lacks,
+    :func:`~predict.scoring.scope.apply_scope_rules`), every target."""
     scores = client_attributes(tables, features["client_id"]).merge(
         outputs, on="client_id", how="left", validate="one_to_one"
     )
@@ -81,7 +82,7 @@ def score_table(
     stage = features.get("lifecycle_stage", np.nan)
     scores["lifecycle_stage"] = pd.Series(stage, index=scores.index, dtype="str")
     scoped = apply_scope_rules(
-        scores, features, config, churn_knows_default_status(bundles), lacking
+        scores, features, config, churn_knows_default_status(bundles), lacking, stage_lacking
     )
     return ensure_targets(scoped, bundles, skipped)
 
@@ -103,7 +104,8 @@ def client_rows(
     loss and value over the horizon, risk-adjusted value, change since ``previous``, grades.
     Calendar features outside their training range are counted into ``report``."""
     scores = score_table(tables, as_of, features, outputs, bundles, config,
-                         report.skipped_targets, report.default_status_lacking)  # fmt: skip
+                         report.skipped_targets, report.default_status_lacking,
+                         report.lifecycle_stage_lacking)  # fmt: skip
     scores = add_potential(scores, features, bundles)  # frozen in the contribution model folder
     calendar_out_of_range(features, bundles, report, scored_masks(features, scores, bundles))
     quantiles = frozen_contribution_quantiles(bundles)  # from the model folder, never the input
@@ -178,7 +180,8 @@ class PartScorer:
         outputs = self._outputs(features, bundles, report, explanations)
         if self.rescore_at is not None and at_previous is not None:  # both or neither
             previous = rescore_at(at_previous, self.rescore_at, bundles, self.config,
-                                  report.default_status_lacking)  # fmt: skip
+                                  report.default_status_lacking,
+                                  report.lifecycle_stage_lacking)  # fmt: skip
         scores = client_rows(tables, self.as_of, features, outputs, bundles, self.config,
                              previous, report, self.features_config.horizon_months,
                              self.features_config.inactivity_months)  # fmt: skip
@@ -310,6 +313,7 @@ def part_report(report: ScoringReport) -> ScoringReport:
         skipped_targets=dict(report.skipped_targets),
         unsupported=dict(report.unsupported),
         default_status_lacking=list(report.default_status_lacking),
+        lifecycle_stage_lacking=list(report.lifecycle_stage_lacking),
     )
 
 

@@ -119,6 +119,7 @@ def rescore_at(
     bundles: Mapping[str, ModelBundle],
     config: ScoreConfig,
     lacking: Sequence[str] = (),
+    stage_lacking: Sequence[str] = (),
 ) -> pd.DataFrame:
     """The models' outputs (scope rules applied; ``lacking``: the default-trigger tables the
     input lacks) for the clients of ``features``, their features at ``prev``
@@ -128,7 +129,14 @@ def rescore_at(
     features = add_missing_features(features, bundles, "nan", ScoringReport())
     out = predict_outputs(features, bundles, config.chunk_size)
     if len(out):  # no row: no rule to apply (the columns carried are the outputs')
-        out = apply_scope_rules(out, features, config, churn_knows_default_status(bundles), lacking)
+        out = apply_scope_rules(
+            out,
+            features,
+            config,
+            churn_knows_default_status(bundles),
+            lacking,
+            stage_lacking,
+        )
     if "lifecycle_stage" in features:
         stage = features["lifecycle_stage"].astype("str").to_numpy()
         out["lifecycle_stage"] = pd.Series(stage, index=out.index, dtype="str")

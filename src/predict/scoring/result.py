@@ -32,6 +32,9 @@ class ScoringReport:
     # default-trigger tables the models were trained with that the input lacks: only the
     # defaults the other tables show are known, every other client's status is unknown
     default_status_lacking: list[str] = field(default_factory=list)
+    # life-cycle stage tables (facilities, revenue) the models were trained with that the
+    # input lacks: only the stages the other proves (in default, active) are known
+    lifecycle_stage_lacking: list[str] = field(default_factory=list)
     previous: str = "none"
     explanation_rows: int = 0
     early_warning_rows: int = 0
@@ -134,6 +137,12 @@ def summary_lines(result: ScoringResult) -> list[str]:
         lines.append(
             f"  default status known only where the other tables show a default: "
             f"{', '.join(r.default_status_lacking)} absent (the models were trained with it)"
+        )
+    if r.lifecycle_stage_lacking:
+        lines.append(
+            f"  life-cycle stage known only where the other table proves it (in default, "
+            f"active): {', '.join(r.lifecycle_stage_lacking)} absent (the models were trained "
+            "with it)"
         )
     actions = sorted(counts.get("action", {}).items(), key=lambda kv: (-kv[1], kv[0]))
     lines.append("  actions: " + ", ".join(f"{a} {n}" for a, n in actions))

@@ -146,7 +146,8 @@ def score_snapshot(
         task = progress.task("previous month end", total=None)
         if prev is not None and at_previous is not None:  # both or neither
             previous = rescore_at(at_previous, prev, bundles, config,
-                                  report.default_status_lacking)  # fmt: skip
+                                  report.default_status_lacking,
+                                  report.lifecycle_stage_lacking)  # fmt: skip
         progress.done(task)
         report.previous = "rescored previous month end" if previous is not None else "none"
     elif previous is not None and report.previous == "none":

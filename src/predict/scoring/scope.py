@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from predict.contract.spec import OUTPUT_COLUMN, TARGETS
-from predict.features.catalogue import status_sources
+from predict.features.catalogue import STAGE_SOURCES, STATUS_SOURCES, source_tables
 from predict.models.store import ModelBundle
 from predict.scoring.config import ScoreConfig
 
@@ -25,6 +25,10 @@ NOT_SCORED = {
     "no_exposure": "no exposure at the as-of date (no open facility, no drawn balance)",
     "inactive": "not active at the as-of date",
     "status_unknown": "default status unknown: credit_events and facility_balances absent",
+    "stage_unknown": (
+        "life-cycle stage unknown: an activity table the models were trained with "
+        "(facilities or revenue) is absent"
+    ),
     "status_partial": (
         "default status unknown: a default-trigger table the models were trained with "
         "(credit_events or facility_balances) is absent"
@@ -42,22 +46,43 @@ def churn_knows_default_status(bundles: Mapping[str, ModelBundle]) -> bool:
     return bundle is None or bool(bundle.metadata.get("default_status_known", True))
 
 
+def lacking_tables(
+    bundles: Mapping[str, ModelBundle], tables: Mapping[str, pd.DataFrame], key: str
+) -> list[str]:
+    """The tables the models were trained with (metadata ``key``: ``default_status_from``,
+    the default triggers' credit_events and facility_balances; ``lifecycle_stage_from``, the
+    stage's facilities and revenue) that ``tables`` (or a book's skeleton) lack: absent or
+    without a row. A folder without the key (trained before it was recorded): the tables
+    its features cannot be computed without (:func:`~predict.features.catalogue.
+    source_tables` of its feature list)."""
+    sources = STATUS_SOURCES if key == "default_status_from" else STAGE_SOURCES
+    trained: set[str] = set()
+    for bundle in bundles.values():
+        recorded = bundle.metadata.get(key)
+        names = bundle.features.names
+        trained |= set(source_tables(names, sources) if recorded is None else recorded)
+    present = {name for name, frame in tables.items() if not frame.empty}
+    return sorted(t for t in trained if t not in present)
+
+
 def lacking_status_tables(
     bundles: Mapping[str, ModelBundle], tables: Mapping[str, pd.DataFrame]
 ) -> list[str]:
-    """The default-trigger tables the models were trained with (metadata
-    ``default_status_from``: credit_events, facility_balances) that ``tables`` (or a book's
-    skeleton) lack: absent or without a row. Without one, a client the others show in
-    default is in default; any other client's status is unknown (event-only defaults would
-    read as performing). A folder without the key (trained before it was recorded): the
-    tables its features cannot be computed without (:func:`~predict.features.catalogue.
-    status_sources` of its feature list)."""
-    trained: set[str] = set()
-    for bundle in bundles.values():
-        recorded = bundle.metadata.get("default_status_from")
-        trained |= set(status_sources(bundle.features.names) if recorded is None else recorded)
-    present = {name for name, frame in tables.items() if not frame.empty}
-    return sorted(t for t in trained if t not in present)
+    """The default-trigger tables the models were trained with that ``tables`` lack
+    (:func:`lacking_tables`). Without one, a client the others show in default is in
+    default; any other client's status is unknown (event-only defaults would read as
+    performing)."""
+    return lacking_tables(bundles, tables, "default_status_from")
+
+
+def lacking_stage_tables(
+    bundles: Mapping[str, ModelBundle], tables: Mapping[str, pd.DataFrame]
+) -> list[str]:
+    """The life-cycle stage's tables the models were trained with that ``tables`` lack. Without
+    revenue a client with revenue but no open facility would read as churned or a prospect;
+    without facilities, one with an open line but no recent revenue: only the stages the
+    remaining table proves (in default, active) are known."""
+    return lacking_tables(bundles, tables, "lifecycle_stage_from")
 
 
 def apply_scope_rules(
@@ -66,6 +91,7 @@ def apply_scope_rules(
     config: ScoreConfig,
     churn_needs_default_status: bool = True,
     lacking: Sequence[str] = (),
+    stage_lacking: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Clients a model does not apply to (outside its training population) get no model score.
 
@@ -87,6 +113,10 @@ def apply_scope_rules(
       its ``ever_defaulted`` 0 and its life-cycle stage (but ``potential``) are missing:
       each may be a default only the lacking table shows, so no stage rule (a win-back)
       fires on it;
+    - life-cycle stage partly known (``stage_lacking``: facilities or revenue, which the
+      models were trained with, is absent, :func:`lacking_stage_tables`): only the stages
+      the remaining table proves (in default, active) are kept; any other stage is missing
+      and churn is not scored (its population is the active clients);
     - exposure unknown (``exposure_feature`` absent or missing): no default probability.
     ``default_not_scored_reason`` and ``churn_not_scored_reason`` say why (missing when the
     model scored the client), and the reasons say so. ``features`` is aligned row for row.
@@ -105,13 +135,17 @@ def apply_scope_rules(
         # a lacking default-trigger table: a past default only it showed is unknown too
         out["ever_defaulted"] = np.where(partial & (ever == 0), np.nan, ever)
     stage = features.get("lifecycle_stage", pd.Series(np.nan, index=features.index))
-    if partial.any() and "lifecycle_stage" in out:
-        # the stage is its stage out of default, or in_default: unknown, but for a prospect
-        # (no facility, nothing to default on)
-        unknown_stage = partial & ~stage.astype("str").eq("potential").to_numpy(dtype=bool)
+    named = stage.astype("str")
+    # without an activity table only the stages the other proves are known
+    stage_unknown = np.full(len(out), bool(stage_lacking)) & ~in_default & ~status_unknown
+    stage_unknown &= ~named.isin(["in_default", "active"]).to_numpy(dtype=bool)
+    # a lacking default trigger: the stage out of default, or in default; known for a
+    # prospect only (no facility, nothing to default on)
+    unknown_stage = partial & ~named.eq("potential").to_numpy(dtype=bool) | stage_unknown
+    if unknown_stage.any() and "lifecycle_stage" in out:
         out["lifecycle_stage"] = out["lifecycle_stage"].mask(unknown_stage)
-    idle = stage.astype("str").isin(config.churn_not_scored_stages).to_numpy(dtype=bool)
-    idle = idle & ~in_default & ~status_unknown
+    idle = named.isin(config.churn_not_scored_stages).to_numpy(dtype=bool)
+    idle = idle & ~in_default & ~status_unknown & ~stage_unknown
     out["default_not_scored_reason"] = _why(
         out.index,
         (in_default, "in_default"),
@@ -122,13 +156,14 @@ def apply_scope_rules(
     )
     churn_unknown = status_unknown if churn_needs_default_status else np.zeros_like(status_unknown)
     if not churn_needs_default_status:
-        idle = stage.astype("str").isin(config.churn_not_scored_stages).to_numpy(dtype=bool)
-        idle = idle & ~in_default
+        idle = named.isin(config.churn_not_scored_stages).to_numpy(dtype=bool)
+        idle = idle & ~in_default & ~stage_unknown
     out["churn_not_scored_reason"] = _why(
         out.index,
         (in_default, "in_default"),
         (churn_unknown & partial, "status_partial"),
         (churn_unknown, "status_unknown"),
+        (stage_unknown, "stage_unknown"),
         (idle, "inactive"),
     )
     if "default_probability" in out:
@@ -153,11 +188,14 @@ def apply_scope_rules(
             "exposure_unknown", "default"
         )
     if "churn_probability" in out:
-        out.loc[in_default | churn_unknown | idle, "churn_probability"] = np.nan
+        out.loc[in_default | churn_unknown | stage_unknown | idle, "churn_probability"] = np.nan
         out.loc[in_default, "churn_reasons"] = "In default at the as-of date: churn is not scored"
         out.loc[churn_unknown, "churn_reasons"] = _unknown_reason("status_unknown", "churn")
         out.loc[churn_unknown & partial, "churn_reasons"] = _unknown_reason(
             "status_partial", "churn"
+        )
+        out.loc[stage_unknown & ~churn_unknown, "churn_reasons"] = _unknown_reason(
+            "stage_unknown", "churn"
         )
         out.loc[idle, "churn_reasons"] = (
             "Not active at the as-of date (stage "

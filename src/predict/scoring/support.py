@@ -163,7 +163,7 @@ def apply_support(
     ``stop`` raises :class:`UnsupportedModelError` when any model is unsupported; either
     rule raises when no model is left to apply.
     """
-    from predict.scoring.scope import lacking_status_tables
+    from predict.scoring.scope import lacking_stage_tables, lacking_status_tables
 
     limit = config.max_unavailable_gain
     lacking = lacking_status_tables(bundles, tables)
@@ -175,6 +175,15 @@ def apply_support(
             ", ".join(lacking),
         )
     report.default_status_lacking = lacking
+    stage = lacking_stage_tables(bundles, tables)
+    if stage and stage != report.lifecycle_stage_lacking:
+        log.warning(
+            "%s absent: the models were trained with it, so a client's life-cycle stage is "
+            "known only where the other table proves it (in default, active); the others' "
+            "stage is unknown and churn is not scored for them",
+            ", ".join(stage),
+        )
+    report.lifecycle_stage_lacking = stage
     unsupported = unsupported_models(bundles, tables, limit, columns)
     if unsupported and (config.unsupported == "stop" or len(unsupported) == len(bundles)):
         raise UnsupportedModelError(refuse_message(unsupported, limit))
