@@ -244,6 +244,25 @@ def test_an_extract_reads_what_the_book_has_not_what_its_rows_show(
     with pytest.raises(UnsupportedModelError):  # the extract, against the book
         score_folder(raw, scoring_book.models, tmp_path / "e", CONFIG, FeaturesConfig(),
                      validated=True, quiet=True, book=book)  # fmt: skip
+    # a column the book has values in, absent from the extract's file: not "no value"
+    clients = pd.read_parquet(raw / "clients.parquet").drop(columns="annual_turnover")
+    clients.to_parquet(raw / "clients.parquet", index=False)
+    with pytest.raises(ValueError, match=r"table clients of the extract has no column\(s\)"):
+        score_folder(raw, scoring_book.models, tmp_path / "e", CONFIG, FeaturesConfig(),
+                     validated=True, quiet=True, book=book)  # fmt: skip
+    scoring_book.tables["clients"].pipe(lambda f: f[f["client_id"] == client]).to_parquet(
+        raw / "clients.parquet", index=False
+    )
+    # the book's dates pass, but a client onboarded in 2025 was not yet at the end of 2024:
+    # said, not a crash
+    onboarded = pd.to_datetime(scoring_book.tables["clients"]["onboarding_date"])
+    late = scoring_book.tables["clients"].loc[onboarded.dt.year.eq(2025), "client_id"]
+    assert len(late), "no client onboarded in 2025: the check would prove nothing"
+    young = _alone(scoring_book, sorted(late)[0], tmp_path / "young")
+    end_2024 = dt.date(2024, 12, 31)
+    with pytest.raises(ValueError, match="no client of the extract is onboarded"):
+        score_folder(young, scoring_book.models, tmp_path / "e", CONFIG, FeaturesConfig(),
+                     validated=True, quiet=True, book=book, as_of=end_2024)  # fmt: skip
     (raw / "facility_terms.parquet").unlink()
     with pytest.raises(ValueError, match=r"the book has table\(s\) \['facility_terms'\]"):
         score_folder(raw, scoring_book.models, tmp_path / "e", CONFIG, FeaturesConfig(),

@@ -441,8 +441,8 @@ def test_capital_maturity_bounds_each_facility_so_capital_adds_up_over_facilitie
     )
     # with lines of different LGDs and a guarantee maturing in 3 days: the client's K x EAD
     # at that M is the sum of its facilities' K x EAD each at its own bounded M (K is linear
-    # in LGD and M at one PD); the mean of unbounded maturities (0.73 y, bounded to 1) would
-    # give 17% less capital
+    # in LGD and M at one PD); the EAD-weighted mean of unbounded dated maturities (0.85 y,
+    # bounded up to 1) gives about 11% less capital
     tables = _three_facilities()
     fac = tables["facilities"]
     fac["product"] = ["term_loan", "guarantee", "term_loan"]

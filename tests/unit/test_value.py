@@ -148,3 +148,13 @@ def test_a_churners_share_of_the_horizon_follows_the_churn_label() -> None:
     assert active_share(24, 6) == pytest.approx(18 / 48)
     with pytest.raises(ValueError, match="must be in"):
         active_share(12, 12)
+
+
+def test_an_unknown_stage_leaves_the_cost_to_serve_unknown() -> None:
+    # a stage masked as unknown (a table the models were trained with absent) may be a
+    # churned client's, not served: its cost and so its economic profit are missing
+    scores = _scores().assign(lifecycle_stage=pd.Series([None, "potential"], dtype="str"))
+    a = add_risk_adjusted_value(scores, _tables(), AS_OF, 12, CFG, inactivity_months=6)
+    a = a.set_index("client_id")
+    assert np.isnan(a.loc["a", "cost_to_serve"]) and np.isnan(a.loc["a", "economic_profit"])
+    assert a.loc["b", "cost_to_serve"] == 0.0

@@ -32,7 +32,9 @@ row, and stops the run when it has some (the extract and the book disagree).
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
 from collections.abc import Mapping
 
 import pandas as pd
@@ -42,12 +44,27 @@ from predict.contract.skeleton import read_book_skeleton
 log = logging.getLogger(__name__)
 
 
+def given_columns(folder: str | os.PathLike[str]) -> dict[str, set[str]]:
+    """The columns of each contract table file in ``folder`` as written (before validation
+    or the contract fills an absent optional column with nulls)."""
+    from predict.contract.tables import locate_tables, read_table_file
+
+    return {
+        name: set(read_table_file(path).columns) for name, path in locate_tables(folder).items()
+    }
+
+
 def extract_of(
-    tables: Mapping[str, pd.DataFrame], skeleton: Mapping[str, pd.DataFrame]
+    tables: Mapping[str, pd.DataFrame],
+    skeleton: Mapping[str, pd.DataFrame],
+    given: Mapping[str, set[str]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """The extract's ``tables`` checked against the book's ``skeleton``: a table the book
     lacks and the extract gives without a row is left out; ValueError naming a table the
-    book has and the extract lacks, or one the extract has rows of and the book lacks."""
+    book has and the extract lacks, one the extract has rows of and the book lacks, or a
+    column that holds a value in the book and is not in the extract's file (``given``:
+    :func:`given_columns`; an absent optional column would read as "no value" for these
+    clients, which the book's column says is not the case)."""
     book = {n for n, frame in skeleton.items() if not frame.empty}
     lacking = sorted(book - set(tables))
     if lacking:
@@ -64,7 +81,29 @@ def extract_of(
         )
     for name in extra:
         log.info("--book: table %s is not in the book: its empty file is left out", name)
+    for name in sorted(book & set(given or {})):
+        frame = skeleton[name]
+        valued = [c for c in frame.columns if frame[c].notna().any()]
+        missing = [c for c in valued if c not in (given or {})[name]]
+        if missing:
+            raise ValueError(
+                f"--book: table {name} of the extract has no column(s) {missing}, which hold "
+                "values in the book: give them (empty where these clients have no value)"
+            )
     return {n: frame for n, frame in tables.items() if n in book}
 
 
-__all__ = ["extract_of", "read_book_skeleton"]
+def require_onboarded(tables: Mapping[str, pd.DataFrame], as_of: dt.date) -> None:
+    """ValueError when no client of the extract is onboarded on or before ``as_of`` (the
+    book's date checks passed: its first client was; these clients were not yet)."""
+    onboarded = pd.to_datetime(tables["clients"]["onboarding_date"])
+    if not (onboarded <= pd.Timestamp(as_of)).any():
+        first = onboarded.min()
+        raise ValueError(
+            f"--book: no client of the extract is onboarded by the scoring as-of "
+            f"{as_of.isoformat()} (the first on {first.date() if pd.notna(first) else 'no date'}"
+            "): nothing to score"
+        )
+
+
+__all__ = ["extract_of", "given_columns", "read_book_skeleton", "require_onboarded"]

@@ -57,7 +57,12 @@ from predict.scoring.early_warning import (
     rank_early_warning,
 )
 from predict.scoring.explain import ExplanationWriter
-from predict.scoring.extract import extract_of, read_book_skeleton
+from predict.scoring.extract import (
+    extract_of,
+    given_columns,
+    read_book_skeleton,
+    require_onboarded,
+)
 from predict.scoring.grades import (
     latest,
     migration_counts,
@@ -383,12 +388,14 @@ def score_folder(
         with _kept_on_failure(stage, failed):
             skeleton = None if book is None else read_book_skeleton(book)
             if skeleton is not None:  # an extract: checked against the book, read with it
-                tables = extract_of(tables, skeleton)
+                tables = extract_of(tables, skeleton, given_columns(input_dir))
             whole = tables if skeleton is None else skeleton
             as_of = as_of or scoring_as_of(whole, features_config.as_of)
             require_month_ends([as_of], "scoring as-of (--as-of)")
             check_scoring_date(whole, as_of, where, after_data,
                                features_config.as_of.min_history_months)  # fmt: skip
+            if skeleton is not None:
+                require_onboarded(tables, as_of)
             inputs = {"input": input_dir, "previous": previous_path, "book": book}
             settings: dict[str, Any] = {"models": {k: b.version for k, b in bundles.items()}}
             settings |= {"validated": validated, "score": repr(config)}

@@ -11,7 +11,7 @@ annual rates are scaled by ``H / 12``:
   probability is unknown; missing when drawn is, e.g. without a facility_balances table);
 - ``cost_to_serve = annual cost of its segment x H/12 x (1 - churn_probability x (1 - s))``
   for clients in a stage that is served (not ``no_cost_stages``), else 0 (a client who
-  leaves is served until it leaves);
+  leaves is served until it leaves); missing when the stage is unknown;
 - ``capital``: an IRB-formula capital estimate from the model PD, annualised: the Basel IRB
   capital of the client's EAD (:mod:`~predict.scoring.capital`) at the one-year PD
   ``1 - (1 - PD_H) ^ (12 / H)`` (the formula takes a one-year PD; the model's is over H
@@ -144,8 +144,11 @@ def add_risk_adjusted_value(
     out["funding_cost"] = config.funding_rate * years * expected_drawn
     annual = out["segment"].astype("str").map(config.cost_to_serve)
     annual = annual.astype("float64").fillna(config.default_cost_to_serve)
-    served = ~out["lifecycle_stage"].astype("str").isin(config.no_cost_stages)
-    out["cost_to_serve"] = (annual * years * staying).where(served, 0.0)
+    stage = out["lifecycle_stage"]
+    served = ~stage.astype("str").isin(config.no_cost_stages)
+    # an unknown stage (a table the models were trained with absent: scoring/scope.py) may
+    # be a churned client's, served or not: its cost is unknown, not a guess
+    out["cost_to_serve"] = (annual * years * staying).where(served, 0.0).where(stage.notna())
     out["capital"] = regulatory_capital(
         one_year_pd(out["default_probability"], horizon_months),
         out["lgd"],
