@@ -154,34 +154,45 @@ def test_without_an_activity_table_the_models_knew_only_proven_stages_are_known(
     """The fixture models were trained with facilities and revenue. Without revenue (every
     model applied), a client with revenue but no open line would read as churned or a
     prospect: only the stages the facilities prove (in default, active) are kept, the
-    others are unknown and churn is not scored for them."""
+    others are unknown, churn is not scored for them and no action is decided (any stage
+    rule may have been theirs); the rescored previous month end says the same. Without
+    credit_events too, a prospect is no longer proven either."""
     assert load_bundle(scoring_book.models / "churn").metadata["lifecycle_stage_from"] == [
         "facilities", "revenue",
     ]  # fmt: skip
     full = tmp_path / "full"
     assert _score(scoring_book.raw, scoring_book, full).exit_code == 0
     book = pd.read_parquet(full / "scores.parquet").set_index("client_id")
-    names = ("clients", "facilities", "facility_balances", "credit_events", "interactions")
-    folder = _only(scoring_book, tmp_path, *names)
     params = _params(tmp_path, unsupported="missing", max_unavailable_gain=0.99)
-    out = tmp_path / "out"
-    result = _score(folder, scoring_book, out, "--params", str(params))
-    assert result.exit_code == 0, result.output
-    assert "life-cycle stage known only where the other table proves it" in result.output
-    summary = json.loads((out / "score_summary.json").read_text())
-    assert summary["lifecycle_stage_lacking"] == ["revenue"]
-    scores = pd.read_parquet(out / "scores.parquet").set_index("client_id")
-    stages = scores["lifecycle_stage"]
-    assert set(stages.dropna()) <= {"in_default", "active"} and stages.isna().any()
-    unknown = scores.loc[stages.isna()]
-    assert unknown["churn_probability"].isna().all()
-    assert unknown["churn_reasons"].str.startswith("Life-cycle stage unknown").all()
-    # no client reads as churned or a prospect; those the book sees as active through
-    # revenue alone are unknown, not churned; the stages kept are the book's
-    assert (
-        book.loc[stages.isna(), "lifecycle_stage"]
-        .isin(["potential", "new", "dormant", "churned", "active"])
-        .all()
-    )
-    kept = stages.dropna()
-    assert (book.loc[kept.index, "lifecycle_stage"] == kept).all()
+    cases = {
+        "no revenue": ("clients", "facilities", "facility_balances", "credit_events",
+                       "interactions"),
+        "no revenue, no credit_events": ("clients", "facilities", "facility_balances",
+                                         "interactions"),
+    }  # fmt: skip
+    for case, names in cases.items():
+        (tmp_path / str(len(names))).mkdir()
+        folder = _only(scoring_book, tmp_path / str(len(names)), *names)
+        out = tmp_path / f"out_{len(names)}"
+        result = _score(folder, scoring_book, out, "--params", str(params))
+        assert result.exit_code == 0, result.output
+        assert "life-cycle stage known only where the other table proves it" in result.output
+        summary = json.loads((out / "score_summary.json").read_text())
+        assert summary["lifecycle_stage_lacking"] == ["revenue"], case
+        scores = pd.read_parquet(out / "scores.parquet").set_index("client_id")
+        stages = scores["lifecycle_stage"]
+        assert set(stages.dropna()) <= {"in_default", "active"} and stages.isna().any(), case
+        kept = stages.dropna()
+        assert (book.loc[kept.index, "lifecycle_stage"] == kept).all(), case
+        assert set(scores["previous_lifecycle_stage"].dropna()) <= {"in_default", "active"}
+        unknown = scores.loc[stages.isna()]
+        assert unknown["churn_probability"].isna().all()
+        assert unknown["action"].isna().all(), case
+        assert unknown["action_rule"].eq("none decided: life-cycle stage unknown").all()
+        # active in the book through revenue alone (no open line), churned and prospects:
+        # unknown now, not read as churned or prospects
+        revenue_only = book["lifecycle_stage"].eq("active") & book["open_facilities"].eq(0)
+        for who in (revenue_only, book["lifecycle_stage"].isin(["churned", "potential"])):
+            assert who.any() and stages[who[who].index].isna().all(), case
+    no_status = unknown["churn_reasons"]  # the second case: the status decides first
+    assert no_status.str.startswith("Default status unknown").all()

@@ -128,6 +128,9 @@ def rescore_at(
     features = features.reset_index(drop=True)
     features = add_missing_features(features, bundles, "nan", ScoringReport())
     out = predict_outputs(features, bundles, config.chunk_size)
+    if "lifecycle_stage" in features:  # before the scope rules: they mask an unknown stage
+        stage = features["lifecycle_stage"].astype("str").to_numpy()
+        out["lifecycle_stage"] = pd.Series(stage, index=out.index, dtype="str")
     if len(out):  # no row: no rule to apply (the columns carried are the outputs')
         out = apply_scope_rules(
             out,
@@ -137,8 +140,5 @@ def rescore_at(
             lacking,
             stage_lacking,
         )
-    if "lifecycle_stage" in features:
-        stage = features["lifecycle_stage"].astype("str").to_numpy()
-        out["lifecycle_stage"] = pd.Series(stage, index=out.index, dtype="str")
     out["as_of"] = pd.Timestamp(prev)
     return out

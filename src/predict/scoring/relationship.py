@@ -540,7 +540,8 @@ def assign_actions(scores: pd.DataFrame, config: RelationshipConfig) -> pd.DataF
     scoring when there is none), or has without any value (a model not applied:
     ``score.unsupported: missing``), is false, and the run says so once per column, naming
     the rules that then never fire (their clients fall through to later rules); a missing
-    value is false.
+    value is false. A client whose ``lifecycle_stage`` is missing (unknown) gets no action
+    when the rules test the stage: any stage rule may have been its own.
     """
     n = len(scores)
     action = np.full(n, config.default_action, dtype=object)
@@ -571,6 +572,13 @@ def assign_actions(scores: pd.DataFrame, config: RelationshipConfig) -> pd.DataF
             "the rules for %s never fire, and their clients fall through to later rules",
             column, ", ".join(dict.fromkeys(actions)),
         )  # fmt: skip
+    staged = any(c.column == "lifecycle_stage" for r in config.rules for c in r.when)
+    if staged and n and "lifecycle_stage" in scores.columns:
+        # an unknown stage (a table the models were trained with absent: scoring/scope.py):
+        # any stage rule may have been the client's, so no action is a guess
+        unknown = scores["lifecycle_stage"].isna().to_numpy()
+        action[unknown] = None
+        rule_text[unknown] = "none decided: life-cycle stage unknown"
     out = scores.copy()
     out["action"] = pd.Series(action, index=scores.index, dtype="str")
     out["action_rule"] = pd.Series(rule_text, index=scores.index, dtype="str")

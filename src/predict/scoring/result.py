@@ -119,11 +119,11 @@ def summary_lines(result: ScoringResult) -> list[str]:
             f"missing: {', '.join(names[:12])}{' ...' if len(names) > 12 else ''}"
         )
     for targets, per in _by_value(r.unseen_categories).items():
-        for name, counts in per.items():
-            shown = dict(list(counts.items())[:5])
+        for name, unseen in per.items():  # (not ``counts``: the actions' below)
+            shown = dict(list(unseen.items())[:5])
             lines.append(
                 f"  {targets}: categories of {name} unseen in training, scored as "
-                f"missing: {shown}{' ...' if len(counts) > 5 else ''}"
+                f"missing: {shown}{' ...' if len(unseen) > 5 else ''}"
             )
     for target, per in r.calendar_out_of_range.items():
         for name, c in per.items():

@@ -137,7 +137,7 @@ def apply_scope_rules(
     stage = features.get("lifecycle_stage", pd.Series(np.nan, index=features.index))
     named = stage.astype("str")
     # without an activity table only the stages the other proves are known
-    stage_unknown = np.full(len(out), bool(stage_lacking)) & ~in_default & ~status_unknown
+    stage_unknown = np.full(len(out), bool(stage_lacking)) & ~in_default
     stage_unknown &= ~named.isin(["in_default", "active"]).to_numpy(dtype=bool)
     # a lacking default trigger: the stage out of default, or in default; known for a
     # prospect only (no facility, nothing to default on)
