@@ -238,6 +238,19 @@ def _scores(features: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+def test_retention_reads_the_churn_probability_of_the_scores() -> None:
+    # the churn model's output is a column of the scores, not a feature: both clients have
+    # revenue this month (months_since_revenue 0: score 100, weight 1); churn 0.9 scores
+    # 100 x (1 - 0.9) = 10 (weight 2): (2 x 10 + 100) / 3 = 40; churn 0.01: (2 x 99 + 100) / 3
+    # = 99.33 (before, the churn input never reached the dimension: both read 100)
+    features = pd.DataFrame({"client_id": ["a", "b"], "months_since_revenue": [0.0, 0.0]})
+    scores = pd.DataFrame({"client_id": ["a", "b"], "segment": ["sme", "sme"],
+                           "churn_probability": [0.9, 0.01]})  # fmt: skip
+    out = add_dimensions(scores, features, None, DEFAULT)
+    assert out["retention_score"].tolist() == pytest.approx([40.0, 99.0 + 1 / 3])
+    assert out["retention_reason"].str.contains("churn", case=False).all()
+
+
 def test_a_client_scored_alone_scores_as_within_the_book() -> None:
     tables = tiny_tables()
     features = build_features(tables, [D(2022, 12, 31)])

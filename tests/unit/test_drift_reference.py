@@ -69,8 +69,14 @@ def test_psi_on_frozen_bins_by_hand() -> None:
     )
     row = compare([bins], current, "feature", DriftConfig()).iloc[0]
     assert row["psi"] == pytest.approx(by_hand, rel=1e-12)  # 0.2749 + 0.0288 + 0.1386 = 0.4423
-    assert row["level"] == "alert" and row["n_bins"] == 4
+    # 5 rows are too few for a PSI over 4 bins: an unchanged population shows (4 - 1) / n
+    # by chance; assessed from (4 - 1) / (0.25 x 0.1) = 120 rows (the same shares: alert)
+    assert row["level"] == "too few rows" and row["n_bins"] == 4
     assert row["reference_rows"] == 1000 and row["current_rows"] == 5
+    many = compare([bins], pd.concat([current] * 24), "feature", DriftConfig()).iloc[0]
+    assert many["psi"] == pytest.approx(by_hand, rel=1e-12) and many["level"] == "alert"
+    fewer = compare([bins], pd.concat([current] * 23), "feature", DriftConfig()).iloc[0]
+    assert fewer["current_rows"] == 115 and fewer["level"] == "too few rows"
     assert row["reference_missing_share"] == 0.1 and row["current_missing_share"] == 0.2
 
 

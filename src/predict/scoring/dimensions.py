@@ -389,7 +389,8 @@ def add_dimensions(
     """:data:`DIMENSION_COLUMNS` on ``scores`` (one row per client), from its own columns
     (model outputs, segment) and the client's ``features`` at the as-of date."""
     wanted = {i.feature for d in DIMENSIONS for i in config.dimension(d).inputs}
-    needed = (wanted | {REALISED_COLUMN}) & set(features.columns)
+    # an input is a feature or a column of the scores (a model output: churn_probability)
+    needed = (wanted | {REALISED_COLUMN}) & (set(features.columns) | set(scores.columns))
     from_features = sorted(needed - set(scores.columns))
     frame = scores[["client_id"]].merge(
         features[["client_id", *from_features]].astype({"client_id": "str"}),

@@ -70,9 +70,25 @@ def psi(expected: np.ndarray, actual: np.ndarray, epsilon: float = 1e-4) -> floa
     return float(np.sum((a - e) * np.log(a / e)))
 
 
-def level(value: float, config: DriftConfig) -> str:
+CHANCE_SHARE = 0.25  # the chance PSI a level may carry: a quarter of the warning level
+TOO_FEW = "too few rows"
+
+
+def min_rows(n_bins: int, config: DriftConfig) -> int:
+    """The rows a snapshot needs for its PSI over ``n_bins`` bins to mean something: an
+    unchanged population shows a PSI of about ``(k - 1) / n`` by chance alone (PSI is close
+    to the chi-square statistic over n), so n is at least ``(k - 1) / (CHANCE_SHARE x warn)``
+    rows (440 for 12 bins at warn 0.1; one client's PSI over 12 bins is several units)."""
+    return int(np.ceil((n_bins - 1) / (CHANCE_SHARE * config.warn)))
+
+
+def level(value: float, config: DriftConfig, rows: int | None = None, n_bins: int = 0) -> str:
+    """ok / warning / alert for ``value``; "n/a" without one; "too few rows" when ``rows``
+    are fewer than :func:`min_rows` for ``n_bins`` (the PSI is still reported)."""
     if np.isnan(value):
         return "n/a"
+    if rows is not None and rows < min_rows(n_bins, config):
+        return TOO_FEW
     if value >= config.alert:
         return "alert"
     return "warning" if value >= config.warn else "ok"
@@ -122,7 +138,7 @@ def compare_counts(
                 "variable": bins.name,
                 "kind": kind,
                 "psi": value,
-                "level": level(value, config),
+                "level": level(value, config, rows, len(bins.reference_shares)),
                 "n_bins": len(bins.reference_shares),
                 "reference_rows": bins.reference_rows,
                 "current_rows": rows,
@@ -134,7 +150,15 @@ def compare_counts(
 
 
 def log_warnings(drift: pd.DataFrame, config: DriftConfig) -> None:
-    """Log one line per column at or above the warning level."""
+    """Log one line per column at or above the warning level (and one for the columns not
+    assessed: too few rows for their bins)."""
+    few = drift[drift["level"].eq(TOO_FEW)]
+    if len(few):
+        log.info(
+            "drift not assessed on %d column(s): %d row(s) are too few for a PSI (a few "
+            "hundred at least: an extract of some clients, a small book)",
+            len(few), int(few["current_rows"].iloc[0]),
+        )  # fmt: skip
     flagged = drift[drift["level"].isin(["warning", "alert"])].sort_values("psi", ascending=False)
     for row in flagged.itertuples():
         log.warning(
