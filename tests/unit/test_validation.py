@@ -23,10 +23,13 @@ from predict.contract.spec import TABLES
 from predict.contract.validation import (
     INCOMPLETE_NOTE,
     ISSUE_COLUMNS,
+    RUN_DATE,
     ValidationConfig,
     ValidationFailed,
     ValidationResult,
     load_validated,
+    report_data,
+    report_markdown,
     table_order,
     validate_folder,
     write_quarantine,
@@ -620,3 +623,15 @@ def test_the_same_rows_in_another_order_give_the_same_tables_and_features(
         build_features(got["shuffled"], dates), build_features(got["given"], dates),
         check_exact=True,
     )  # fmt: skip
+
+
+def test_the_report_names_the_run_date_without_printing_it(tmp_path: Path) -> None:
+    # validate.as_of: null checks against today, but the report must be the same on any day
+    # for the same data and params (dvc.lock, CI's check of the results)
+    raw = write_folder(tmp_path / "raw", contract_frames())
+    today = dt.date.today().isoformat()
+    data = report_data(validate_folder(raw, ValidationConfig(mode="strict")))
+    assert data["as_of"] == RUN_DATE
+    assert today not in report_markdown(validate_folder(raw, ValidationConfig(mode="strict")))
+    given = report_data(validate_folder(raw, ValidationConfig(mode="strict", as_of=AS_OF)))
+    assert given["as_of"] == AS_OF.isoformat()

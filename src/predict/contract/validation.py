@@ -45,6 +45,7 @@ from predict.io import atomic_dir, write_json, write_text
 logger = logging.getLogger(__name__)
 
 MODES = ("strict", "lenient")
+RUN_DATE = "the run date (validate.as_of: null)"  # what the report says of an as_of not given
 EMPTY_TABLES = ("absent", "no_rows")
 ISSUE_COLUMNS = ("severity", "table", "column", "row", "key", "rule", "value", "detail")
 _ISSUE_DTYPES = {c: "Int64" if c == "row" else "str" for c in ISSUE_COLUMNS}
@@ -96,6 +97,10 @@ class ValidationResult:
     quarantined: dict[str, pd.DataFrame]  # raw text of bad rows + QUARANTINE_COLUMNS
     counts: dict[str, TableCounts]
     absent: tuple[str, ...] = ()
+    # where as_of came from: params (validate.as_of) or the run date (validate.as_of: null);
+    # the report names the run date without printing it, so that the same data and params
+    # give the same report on any day (dvc.lock, CI's check of the results)
+    as_of_given: bool = True
 
     @property
     def errors(self) -> pd.DataFrame:
@@ -181,6 +186,7 @@ def validate_folder(
     for path in others:
         issues.add("(folder)", "file_unknown", f"{path}: not a contract table file, ignored")
     result = ValidationResult(Path(folder), config.mode, as_of, {}, pd.DataFrame(), {}, {})
+    result.as_of_given = config.as_of is not None
     parents: dict[str, _ParentKeys | None] = {}
     for name in table_order():
         raw, absent = _read_present(TABLES[name], found.get(name, []), issues, empty_tables)
@@ -552,7 +558,7 @@ def report_data(result: ValidationResult) -> dict[str, Any]:
     return {
         "source": str(result.source),
         "mode": result.mode,
-        "as_of": result.as_of.isoformat(),
+        "as_of": result.as_of.isoformat() if result.as_of_given else RUN_DATE,
         "status": "passed" if result.ok else "failed",
         "counts": {name: asdict(c) for name, c in result.counts.items()},
         "absent_tables": list(result.absent),
