@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
 from typer.testing import CliRunner
 
@@ -102,8 +103,16 @@ def test_an_empty_table_and_a_fully_quarantined_one_count_as_absent(
     assert len(quarantine) == len(balances)  # every row kept, with its reason
 
 
+@pytest.fixture(scope="module")
+def book_scores(scoring_book: Book, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    """The whole fixture book scored with every table (what the partial runs compare with)."""
+    out = tmp_path_factory.mktemp("full") / "scores"
+    assert _score(scoring_book.raw, scoring_book, out).exit_code == 0
+    return pd.read_parquet(out / "scores.parquet").set_index("client_id")
+
+
 def test_without_a_default_trigger_table_the_models_knew_only_shown_defaults_are_known(
-    scoring_book: Book, tmp_path: Path
+    scoring_book: Book, book_scores: pd.DataFrame, tmp_path: Path
 ) -> None:
     """The fixture models were trained with credit_events. Without it (every model applied:
     ``unsupported: missing`` with a limit no model reaches), a client the balances show in
@@ -113,9 +122,7 @@ def test_without_a_default_trigger_table_the_models_knew_only_shown_defaults_are
     assert load_bundle(scoring_book.models / "churn").metadata["default_status_from"] == [
         "credit_events", "facility_balances",
     ]  # fmt: skip
-    full = tmp_path / "full"
-    assert _score(scoring_book.raw, scoring_book, full).exit_code == 0
-    book = pd.read_parquet(full / "scores.parquet").set_index("client_id")
+    book = book_scores
     names = ("clients", "facilities", "facility_balances", "interactions", "revenue")
     folder = _only(scoring_book, tmp_path, *names)
     params = _params(tmp_path, unsupported="missing", max_unavailable_gain=0.99)
@@ -149,7 +156,7 @@ def test_without_a_default_trigger_table_the_models_knew_only_shown_defaults_are
 
 
 def test_without_an_activity_table_the_models_knew_only_proven_stages_are_known(
-    scoring_book: Book, tmp_path: Path
+    scoring_book: Book, book_scores: pd.DataFrame, tmp_path: Path
 ) -> None:
     """The fixture models were trained with facilities and revenue. Without revenue (every
     model applied), a client with revenue but no open line would read as churned or a
@@ -160,9 +167,7 @@ def test_without_an_activity_table_the_models_knew_only_proven_stages_are_known(
     assert load_bundle(scoring_book.models / "churn").metadata["lifecycle_stage_from"] == [
         "facilities", "revenue",
     ]  # fmt: skip
-    full = tmp_path / "full"
-    assert _score(scoring_book.raw, scoring_book, full).exit_code == 0
-    book = pd.read_parquet(full / "scores.parquet").set_index("client_id")
+    book = book_scores
     params = _params(tmp_path, unsupported="missing", max_unavailable_gain=0.99)
     cases = {
         "no revenue": ("clients", "facilities", "facility_balances", "credit_events",

@@ -53,12 +53,17 @@ DEFINITIONS = (
      "none for amortising loans) when the bank does not give it"),
     ("EL", "expected loss = PD x LGD x EAD, LGD set by product in params"),
     ("Relationship value", "expected contribution - expected loss"),
-    ("Capital", "Basel IRB capital of the EAD from the model PD (an estimate, not regulatory "
-     "reporting); 0 without exposure"),
+    ("Capital", "Basel IRB capital of the EAD from the model PD made annual (an estimate, "
+     "not regulatory reporting), each facility's maturity bounded to [1, 5] years: the sum of "
+     "the facilities' capital; 0 without exposure or in default"),
     ("Economic profit", "expected contribution - expected loss - funding cost - cost to serve "
-     "- hurdle rate x capital, over the horizon"),
+     "- hurdle rate x capital, over the horizon H; funding and cost to serve over the share of "
+     "H the client is expected to stay (a churner holds its lines (H - I) / 2H: 1/4 for 12 and "
+     "6 months of inactivity)"),
     ("RAROC", "(expected contribution - expected loss - funding cost - cost to serve) / "
      "capital, annualised; empty when capital is 0"),
+    ("Rating grade", "the master-scale grade (score.grades) of the one-year PD, 1 - (1 - PD over "
+     "H)^(12/H); the default grade in default; none without a PD"),
 )  # fmt: skip
 DEFINITIONS_SOURCE = "docs/scoring.md"
 HASH_KEYS = ("data_hash", "dataset_hash", "training_data_hash", "data_version", "hash")

@@ -110,9 +110,8 @@ def client_rows(
     calendar_out_of_range(features, bundles, report, scored_masks(features, scores, bundles))
     quantiles = frozen_contribution_quantiles(bundles)  # from the model folder, never the input
     scores = add_dimensions(scores, features, quantiles, config.dimensions)  # rules may test them
-    cap = config.value.capital  # M per facility, bounded as the capital formula wants it
-    bounds = (cap.maturity_floor_years, cap.maturity_cap_years, cap.default_maturity_years)
-    exposure = rel.client_exposure(tables, as_of, config.relationship, bounds)
+    # M per facility, bounded as the capital formula wants it
+    exposure = rel.client_exposure(tables, as_of, config.relationship, config.value.capital)
     out = rel.add_value(rel.add_exposure(scores, exposure, config.relationship))
     out = add_risk_adjusted_value(out, tables, as_of, horizon_months, config.value,
                                   inactivity_months=inactivity_months)  # fmt: skip
@@ -155,7 +154,6 @@ class PartScorer:
     skeleton: Tables
     report: ScoringReport
     rescore_at: dt.date | None
-    horizon_months: int
 
     def build(self, tables: Tables, dates: list[dt.date]) -> pd.DataFrame:
         """The features of ``tables``' clients at ``dates``: the book's feature list, the

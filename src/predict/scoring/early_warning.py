@@ -306,7 +306,7 @@ def _window_triggers(
     if contacts is not None:
         comp = contacts[_is_kind(contacts["kind"], config.complaint_kinds)]
         out["complaint"] = _per_client(comp, _codes(comp["kind"]), ids)
-        if "nps" in contacts.columns:  # without any value it fires for nobody (not_evaluated)
+        if _has_values(tables, "interactions", "nps"):  # else not evaluated (not_evaluated)
             det = contacts[contacts["nps"] <= config.detractor_nps]
             nps = "NPS " + det["nps"].astype("int64").astype("str")
             out["detractor"] = _per_client(det, nps, ids)

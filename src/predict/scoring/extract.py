@@ -36,6 +36,7 @@ import datetime as dt
 import logging
 import os
 from collections.abc import Mapping
+from pathlib import Path
 
 import pandas as pd
 
@@ -47,11 +48,16 @@ log = logging.getLogger(__name__)
 def given_columns(folder: str | os.PathLike[str]) -> dict[str, set[str]]:
     """The columns of each contract table file in ``folder`` as written (before validation
     or the contract fills an absent optional column with nulls)."""
+    import pyarrow.parquet as pq
+
     from predict.contract.tables import locate_tables, read_table_file
 
-    return {
-        name: set(read_table_file(path).columns) for name, path in locate_tables(folder).items()
-    }
+    def names(path: Path) -> set[str]:
+        if path.suffix == ".parquet":  # its schema, not its rows
+            return {str(c).strip() for c in pq.read_schema(path).names}
+        return set(read_table_file(path).columns)
+
+    return {name: names(path) for name, path in locate_tables(folder).items()}
 
 
 def extract_of(

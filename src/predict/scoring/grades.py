@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from predict.scoring.value import one_year_pd
+
 log = logging.getLogger(__name__)
 
 NONE = "(none)"
@@ -70,12 +72,7 @@ def grade_of(
 ) -> pd.Series:
     """The master-scale grade of each PD over ``horizon_months`` (placed at its one-year
     equivalent; missing where the PD is; default grade in default)."""
-    h = pd_.astype("float64").to_numpy()
-    p = (
-        h
-        if horizon_months == 12
-        else np.where(h >= 1.0, h, 1.0 - (1.0 - h) ** (12.0 / horizon_months))
-    )
+    p = one_year_pd(pd_, horizon_months).to_numpy()  # PD 1 stays 1
     idx = np.searchsorted(np.asarray(config.bounds), p, side="right")
     idx = np.minimum(idx, len(config.bounds) - 1)
     defaulted = p >= 1.0

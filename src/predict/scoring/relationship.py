@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from predict.contract.spec import OUTPUT_COLUMN
+from predict.scoring.capital import CapitalConfig
 from predict.scoring.early_warning import EarlyWarningConfig
 
 log = logging.getLogger(__name__)
@@ -428,13 +429,14 @@ def client_exposure(
     tables: Mapping[str, pd.DataFrame],
     as_of: dt.date | pd.Timestamp,
     config: RelationshipConfig,
-    maturity_bounds: tuple[float, float, float] = (1.0, 5.0, 2.5),
+    capital: CapitalConfig | None = None,
 ) -> pd.DataFrame | None:
     """EAD, EAD-weighted LGD and utilisation per client at ``as_of``; None without facilities.
 
     ``capital_maturity_years``: the M of the capital formula, the LGD x EAD-weighted mean of
-    each facility's maturity bounded to [floor, cap] (``maturity_bounds``: floor, cap, and the
-    M of a facility without a maturity date; ``score.value.capital``). K is linear in LGD
+    each facility's maturity bounded to [floor, cap] (``capital``, ``score.value.capital``:
+    ``maturity_floor_years``, ``maturity_cap_years``, and ``default_maturity_years`` for a
+    facility without a maturity date). K is linear in LGD
     and in M at the client's PD, so the client's K x EAD at that M is the sum of its
     facilities' K x EAD, each at its own bounded maturity (CRE32.47: M per exposure), where
     a mean of unbounded maturities would let a line maturing in days pull M below the floor."""
@@ -450,8 +452,9 @@ def client_exposure(
     dated = fac["maturity_years"].notna()
     fac["m_x_ead"] = (fac["maturity_years"] * fac["ead"]).where(dated, 0.0)
     fac["dated_ead"] = fac["ead"].where(dated, 0.0)
-    floor, cap, undated = maturity_bounds
-    bounded = fac["maturity_years"].fillna(undated).clip(floor, cap)
+    cap = capital or CapitalConfig()
+    bounded = fac["maturity_years"].fillna(cap.default_maturity_years)
+    bounded = bounded.clip(cap.maturity_floor_years, cap.maturity_cap_years)
     fac["mcap_x_lgd_ead"] = bounded * fac["lgd_x_ead"]
     fac["drawn_unknown"] = fac["drawn"].isna() | fac["undrawn"].isna()
     fac["is_open"] = fac["undrawn_source"].ne("closed")  # a closed line still owing is not

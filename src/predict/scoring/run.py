@@ -285,7 +285,7 @@ def score_dataset_snapshot(
     scorer = PartScorer(
         as_of, dict(bundles), config, dict(templates), features_config,
         tuple(available_features(skeleton)[0]), rate_reference,
-        dict(skeleton), part_report(report), rescore, features_config.horizon_months,
+        dict(skeleton), part_report(report), rescore,
     )  # fmt: skip
     meta = stamp(report) if report.run_id else None
     path = out_dir / "explanations.parquet"

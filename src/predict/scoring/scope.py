@@ -10,6 +10,7 @@ target without a model still gets its output, reasons and version columns
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -19,6 +20,9 @@ from predict.contract.spec import OUTPUT_COLUMN, TARGETS
 from predict.features.catalogue import STAGE_SOURCES, STATUS_SOURCES, source_tables
 from predict.models.store import ModelBundle
 from predict.scoring.config import ScoreConfig
+from predict.scoring.result import ScoringReport
+
+log = logging.getLogger(__name__)
 
 NOT_SCORED = {
     "in_default": "in default at the as-of date",
@@ -46,6 +50,25 @@ def churn_knows_default_status(bundles: Mapping[str, ModelBundle]) -> bool:
     return bundle is None or bool(bundle.metadata.get("default_status_known", True))
 
 
+# metadata key -> (the tables it names, what the scoring then knows, the report's field)
+LACKING = {
+    "default_status_from": (
+        STATUS_SOURCES,
+        "the models were trained knowing the defaults it shows, so only the clients the other "
+        "tables show in default are known to be; every other client's default status is "
+        "unknown (no default or churn probability)",
+        "default_status_lacking",
+    ),
+    "lifecycle_stage_from": (
+        STAGE_SOURCES,
+        "the models were trained with it, so a client's life-cycle stage is known only where "
+        "the other table proves it (in default, active); the others' stage is unknown and "
+        "churn is not scored for them",
+        "lifecycle_stage_lacking",
+    ),
+}
+
+
 def lacking_tables(
     bundles: Mapping[str, ModelBundle], tables: Mapping[str, pd.DataFrame], key: str
 ) -> list[str]:
@@ -54,8 +77,14 @@ def lacking_tables(
     stage's facilities and revenue) that ``tables`` (or a book's skeleton) lack: absent or
     without a row. A folder without the key (trained before it was recorded): the tables
     its features cannot be computed without (:func:`~predict.features.catalogue.
-    source_tables` of its feature list)."""
-    sources = STATUS_SOURCES if key == "default_status_from" else STAGE_SOURCES
+    source_tables` of its feature list).
+
+    Without a default-trigger table, a client the others show in default is in default and
+    any other client's status is unknown (event-only defaults would read as performing).
+    Without revenue a client with revenue but no open line would read as churned or a
+    prospect, without facilities one with an open line but no recent revenue: only the
+    stages the remaining table proves (in default, active) are known."""
+    sources = LACKING[key][0]
     trained: set[str] = set()
     for bundle in bundles.values():
         recorded = bundle.metadata.get(key)
@@ -65,24 +94,16 @@ def lacking_tables(
     return sorted(t for t in trained if t not in present)
 
 
-def lacking_status_tables(
-    bundles: Mapping[str, ModelBundle], tables: Mapping[str, pd.DataFrame]
-) -> list[str]:
-    """The default-trigger tables the models were trained with that ``tables`` lack
-    (:func:`lacking_tables`). Without one, a client the others show in default is in
-    default; any other client's status is unknown (event-only defaults would read as
-    performing)."""
-    return lacking_tables(bundles, tables, "default_status_from")
-
-
-def lacking_stage_tables(
-    bundles: Mapping[str, ModelBundle], tables: Mapping[str, pd.DataFrame]
-) -> list[str]:
-    """The life-cycle stage's tables the models were trained with that ``tables`` lack. Without
-    revenue a client with revenue but no open facility would read as churned or a prospect;
-    without facilities, one with an open line but no recent revenue: only the stages the
-    remaining table proves (in default, active) are known."""
-    return lacking_tables(bundles, tables, "lifecycle_stage_from")
+def note_lacking(
+    bundles: Mapping[str, ModelBundle], tables: Mapping[str, pd.DataFrame], report: ScoringReport
+) -> None:
+    """:func:`lacking_tables` of both keys into ``report`` (``default_status_lacking``,
+    ``lifecycle_stage_lacking``), each warned about once per run."""
+    for key, (_, meaning, field_name) in LACKING.items():
+        lacking = lacking_tables(bundles, tables, key)
+        if lacking and lacking != getattr(report, field_name):
+            log.warning("%s absent: %s", ", ".join(lacking), meaning)
+        setattr(report, field_name, lacking)
 
 
 def apply_scope_rules(
@@ -108,13 +129,13 @@ def apply_scope_rules(
       probability only when ``churn_needs_default_status`` (the churn model was trained
       knowing the status: :func:`churn_knows_default_status`), else it is scored as trained;
     - default status partly known (``lacking``: a default-trigger table the models were
-      trained with is absent, :func:`lacking_status_tables`): a client the other tables
+      trained with is absent, :func:`lacking_tables`): a client the other tables
       show in default is in default; any other is treated as status unknown (above), and
       its ``ever_defaulted`` 0 and its life-cycle stage (but ``potential``) are missing:
       each may be a default only the lacking table shows, so no stage rule (a win-back)
       fires on it;
     - life-cycle stage partly known (``stage_lacking``: facilities or revenue, which the
-      models were trained with, is absent, :func:`lacking_stage_tables`): only the stages
+      models were trained with, is absent, :func:`lacking_tables`): only the stages
       the remaining table proves (in default, active) are kept; any other stage is missing
       and churn is not scored (its population is the active clients);
     - exposure unknown (``exposure_feature`` absent or missing): no default probability.

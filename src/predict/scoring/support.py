@@ -163,27 +163,10 @@ def apply_support(
     ``stop`` raises :class:`UnsupportedModelError` when any model is unsupported; either
     rule raises when no model is left to apply.
     """
-    from predict.scoring.scope import lacking_stage_tables, lacking_status_tables
+    from predict.scoring.scope import note_lacking
 
     limit = config.max_unavailable_gain
-    lacking = lacking_status_tables(bundles, tables)
-    if lacking and lacking != report.default_status_lacking:
-        log.warning(
-            "%s absent: the models were trained knowing the defaults it shows, so only the "
-            "clients the other tables show in default are known to be; every other client's "
-            "default status is unknown (no default or churn probability)",
-            ", ".join(lacking),
-        )
-    report.default_status_lacking = lacking
-    stage = lacking_stage_tables(bundles, tables)
-    if stage and stage != report.lifecycle_stage_lacking:
-        log.warning(
-            "%s absent: the models were trained with it, so a client's life-cycle stage is "
-            "known only where the other table proves it (in default, active); the others' "
-            "stage is unknown and churn is not scored for them",
-            ", ".join(stage),
-        )
-    report.lifecycle_stage_lacking = stage
+    note_lacking(bundles, tables, report)  # default-status and stage tables the input lacks
     unsupported = unsupported_models(bundles, tables, limit, columns)
     if unsupported and (config.unsupported == "stop" or len(unsupported) == len(bundles)):
         raise UnsupportedModelError(refuse_message(unsupported, limit))

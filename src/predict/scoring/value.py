@@ -102,8 +102,9 @@ def _turnover(tables: Mapping[str, pd.DataFrame], client_ids: pd.Series) -> pd.S
 
 def one_year_pd(pd_h: pd.Series, horizon_months: int) -> pd.Series:
     """The one-year PD equivalent to a PD over H months, at a constant hazard:
-    ``1 - (1 - PD_H) ^ (12 / H)`` (PD_H itself when H = 12)."""
-    return 1.0 - (1.0 - pd_h.astype("float64")) ** (12.0 / horizon_months)
+    ``1 - (1 - PD_H) ^ (12 / H)`` (PD_H itself, to the last bit, when H = 12)."""
+    p = pd_h.astype("float64")
+    return p if horizon_months == 12 else 1.0 - (1.0 - p) ** (12.0 / horizon_months)
 
 
 def active_share(horizon_months: int, inactivity_months: int) -> float:
