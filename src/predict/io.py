@@ -134,18 +134,29 @@ def atomic_dir(path: str | os.PathLike[str]) -> Iterator[Path]:
 
 
 def write_parquet(
-    df: pd.DataFrame, path: str | os.PathLike[str], metadata: Mapping[str, str] | None = None
+    df: pd.DataFrame,
+    path: str | os.PathLike[str],
+    metadata: Mapping[str, str] | None = None,
+    row_group_rows: int | None = None,
 ) -> Path:
-    """``df`` as Parquet; ``metadata``: key-value pairs added to the file's schema metadata."""
+    """``df`` as Parquet; ``metadata``: key-value pairs added to the file's schema metadata;
+    ``row_group_rows``: at most that many rows per row group (None: pyarrow's default, at
+    most 1,048,576), so that readers can take the file a row group at a time (the train
+    split on a Dask cluster, :mod:`predict.models.dask_train`). The rows, their order and
+    values do not depend on it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    if row_group_rows is not None and row_group_rows < 1:
+        raise ValueError(f"{path}: row_group_rows must be >= 1, got {row_group_rows}")
     with atomic_path(path) as tmp:
         if metadata:
             table = pa.Table.from_pandas(df, preserve_index=False)
             extra = {k.encode(): v.encode() for k, v in metadata.items()}
             table = table.replace_schema_metadata({**(table.schema.metadata or {}), **extra})
-            pq.write_table(table, tmp)
+            pq.write_table(table, tmp, row_group_size=row_group_rows)
+        elif row_group_rows is not None:
+            df.to_parquet(tmp, index=False, row_group_size=row_group_rows)
         else:
             df.to_parquet(tmp, index=False)
     return Path(path)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -164,6 +165,40 @@ def test_run_writes_three_sets_and_the_metrics(tmp_path: Path) -> None:
     assert all(isinstance(v, (int, float, str)) for v in headline.values())  # flat: one row
     test = pd.read_parquet(tmp_path / "split" / "test.parquet")
     assert len(test) == 10 and list(test.columns) == list(frame.columns)
+
+
+def test_the_sets_are_written_in_bounded_row_groups_with_the_same_rows(tmp_path: Path) -> None:
+    # the row grouping (read a row group per task by a Dask cluster's workers) changes
+    # nothing of the rows: the same frame as one row group, and each group its own slice
+    frame = _feature_table(QUARTERS, n_clients=10)
+    features = tmp_path / "features" / "features.parquet"
+    features.parent.mkdir()
+    frame.to_parquet(features)
+    snapshots = [{"as_of": d.isoformat(), "censored": d not in LABELLED} for d in QUARTERS]
+    (features.parent / "snapshots.json").write_text(
+        json.dumps({"horizon_months": 12, "snapshots": snapshots})
+    )
+    reference = {"format": "predict.rate_reference/1", "known_at": "2024-12-31", "rows": []}
+    (features.parent / "rate_reference.json").write_text(json.dumps(reference))
+    metrics = tmp_path / "metrics" / "split.json"
+    run(features, tmp_path / "whole", metrics, SplitConfig(row_group_rows=10**6))
+    run(features, tmp_path / "groups", metrics, SplitConfig(row_group_rows=7))
+    for name in ("train", "valid", "test"):
+        whole = pd.read_parquet(tmp_path / "whole" / f"{name}.parquet")
+        file = pq.ParquetFile(tmp_path / "groups" / f"{name}.parquet")
+        sizes = [file.metadata.row_group(i).num_rows for i in range(file.num_row_groups)]
+        assert max(sizes) <= 7 and sum(sizes) == len(whole) > 7
+        pd.testing.assert_frame_equal(
+            pd.read_parquet(tmp_path / "groups" / f"{name}.parquet"), whole
+        )
+        start = 0
+        for i, size in enumerate(sizes):
+            part = file.read_row_group(i).to_pandas()
+            expected = whole.iloc[start : start + size].reset_index(drop=True)
+            pd.testing.assert_frame_equal(part, expected)
+            start += size
+    with pytest.raises(ValueError, match="row_group_rows"):
+        SplitConfig(row_group_rows=0)
 
 
 def test_apply_plan_rejects_a_table_without_labels() -> None:

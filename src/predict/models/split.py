@@ -21,6 +21,10 @@ rows of a client in one set. It is not out of time: a fallback of ``auto`` is st
 in the report's "Read with care" notes.
 
 Only rows with at least one defined label are kept (censored snapshots have none).
+
+The sets are written in Parquet row groups of at most ``row_group_rows`` rows (65,536 by
+default), so a Dask cluster's workers can read the train set a row group per task
+(:mod:`predict.models.dask_train`); the rows, their order and values do not depend on it.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 SETS: tuple[str, ...] = ("train", "valid", "test")
 METHODS = ("auto", "time", "client")
+ROW_GROUP_ROWS = 65_536  # default rows per row group of data/split/*.parquet
 
 
 @dataclass(frozen=True)
@@ -73,8 +78,15 @@ class SplitConfig:
     train_as_ofs: int | None = None  # keep only the latest N purged training as-ofs; null: all
     min_train_as_ofs: int = 2  # fewer: auto falls back to the by-client holdout
     holdout: ClientHoldout = field(default_factory=ClientHoldout)
+    # rows per Parquet row group of the written sets: a Dask cluster's workers read the
+    # train set a row group per task (predict train --scheduler, docs/scaling.md); the
+    # rows, their order and values are the same whatever it is
+    row_group_rows: int = ROW_GROUP_ROWS
 
     def __post_init__(self) -> None:
+        rg = self.row_group_rows
+        if isinstance(rg, bool) or not isinstance(rg, int) or rg < 1:
+            raise ValueError(f"split.row_group_rows must be an integer >= 1, got {rg!r}")
         if self.method not in METHODS:
             raise ValueError(f"split.method must be one of {METHODS}, got {self.method!r}")
         if self.valid_as_ofs < 1 or self.min_train_as_ofs < 1:
@@ -254,7 +266,7 @@ def run(
         frame, labelled_as_ofs(summary), int(summary["horizon_months"]), config
     )
     for name, part in parts.items():
-        write_parquet(part, Path(out_dir) / f"{name}.parquet")
+        write_parquet(part, Path(out_dir) / f"{name}.parquet", row_group_rows=config.row_group_rows)
     reference = path.with_name(REFERENCE_FILE)  # the features stage's, for train to freeze
     if not reference.is_file():
         raise FileNotFoundError(f"{reference} missing: rerun the features stage")
