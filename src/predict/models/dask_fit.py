@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    import dask.dataframe as dd
     from distributed import Client
 
 log = logging.getLogger(__name__)
@@ -182,13 +183,13 @@ class StopOnValidation:
 
 
 def fit_booster_dask(
-    train: tuple[pd.DataFrame, np.ndarray],
+    train: tuple[pd.DataFrame | dd.DataFrame, np.ndarray | dd.Series],
     valid: tuple[pd.DataFrame, np.ndarray] | None,
     params: dict[str, Any],
     num_boost_round: int,
     early_stopping_rounds: int | None,
     client: Client,
-    init_score: tuple[np.ndarray, np.ndarray | None] | None = None,
+    init_score: tuple[np.ndarray | dd.Series, np.ndarray | None] | None = None,
 ) -> lgb.Booster:
     """``lightgbm.dask`` on the cluster of ``client`` with ``params``.
 
@@ -197,15 +198,18 @@ def fit_booster_dask(
     ``valid`` are kept (chosen on the driver, :func:`best_iteration`). Without (``None``: the
     final refit): exactly ``num_boost_round`` trees; ``valid`` is not used.
     ``init_score``: each train and valid row's starting raw score (a model's offset), as
-    the single-machine fit's ``init_score``."""
+    the single-machine fit's ``init_score``. ``train`` (and the train ``init_score``) as Dask
+    collections (the train split read by the workers, :mod:`predict.models.dask_train`):
+    used as they are, partition by partition; else split into one partition per worker."""
     import dask.dataframe as dd
     from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
 
     workers = max(1, len(client.scheduler_info().get("workers", {})))
-    x = train[0].reset_index(drop=True)
-    y = pd.Series(train[1], name="label")
-    x_d = dd.from_pandas(x, npartitions=workers, sort=False)
-    y_d = dd.from_pandas(y, npartitions=workers, sort=False)
+    x_d, y_d = train
+    if not isinstance(x_d, dd.DataFrame):
+        x_d = dd.from_pandas(x_d.reset_index(drop=True), npartitions=workers, sort=False)
+    if not isinstance(y_d, dd.Series):
+        y_d = dd.from_pandas(pd.Series(y_d, name="label"), npartitions=workers, sort=False)
     kind = DaskLGBMClassifier if params["objective"] == "binary" else DaskLGBMRegressor
     # the seed under its scikit-learn name; the threads are each worker's (lightgbm.dask sets
     # num_threads to the worker's --nthreads); the others pass as they are
@@ -225,8 +229,11 @@ def fit_booster_dask(
         # sent to the workers once, as data (not inside the task graph); each gets its copy
         fit_kwargs["callbacks"] = [client.scatter(stop, broadcast=True, hash=False)]
     if init_score is not None:
-        init = pd.Series(np.asarray(init_score[0], dtype="float64"), name="init_score")
-        fit_kwargs["init_score"] = dd.from_pandas(init, npartitions=workers, sort=False)
+        init_d = init_score[0]
+        if not isinstance(init_d, dd.Series):
+            init = pd.Series(np.asarray(init_d, dtype="float64"), name="init_score")
+            init_d = dd.from_pandas(init, npartitions=workers, sort=False)
+        fit_kwargs["init_score"] = init_d
     start = time.perf_counter()
     with warnings.catch_warnings():  # lightgbm.dask warns of the n_jobs it always replaces
         warnings.filterwarnings("ignore", message="Parameter n_jobs will be ignored")

@@ -122,7 +122,9 @@ def _month(ts: pd.Series) -> np.ndarray:
     return (t.dt.year * 12 + t.dt.month).to_numpy(dtype="int64")
 
 
-def conversions(split: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+def conversions(
+    split: Mapping[str, pd.DataFrame], as_of_months: np.ndarray | None = None
+) -> pd.DataFrame:
     """Each client's conversion: its first labelled row in stage ``new`` (over all splits)
     at an as-of date t whose previous as-of date t - step is in the splits too (step: the
     smallest gap between the splits' as-of dates), the client being a prospect
@@ -130,7 +132,11 @@ def conversions(split: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     before t and the label, the contribution of the H months after t, is about its first
     year. A client first seen ``new`` after a gap of the splits (the purged periods, or the
     first as-of date) may have converted up to ``features.lifecycle.new_months`` before:
-    its label would be a later year's, higher for a growing client (left out)."""
+    its label would be a later year's, higher for a growing client (left out).
+
+    ``as_of_months``: the as-of months (year * 12 + month) of the whole split, when ``split``
+    holds only some of its rows (the train rows a Dask cluster gathers for it,
+    :func:`predict.models.dask_train.potential_rows`); None: those of ``split``."""
     need = ["client_id", "as_of", "lifecycle_stage", "segment", LABEL]
     frames = []
     for name, frame in split.items():
@@ -143,7 +149,7 @@ def conversions(split: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     rows = pd.concat(frames, ignore_index=True).sort_values(["client_id", "as_of"], kind="stable")
     rows = rows.loc[rows["as_of"].notna().to_numpy(dtype=bool)]  # a row of no date: no step
     month = _month(rows["as_of"])
-    months = np.unique(month)
+    months = np.unique(month) if as_of_months is None else np.asarray(as_of_months, "int64")
     step = int(np.diff(months).min()) if len(months) > 1 else 0
     stage = rows["lifecycle_stage"].astype("str")
     new = rows.loc[(stage.eq(STAGE_NEW) & rows[LABEL].notna()).to_numpy(dtype=bool)]
@@ -268,8 +274,11 @@ def potential_reference(
     predicted_test: np.ndarray,
     scale: float | str,
     config: PotentialConfig,
+    *,
+    as_of_months: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """``references.json`` ``potential`` of the contribution model (see the module)."""
+    """``references.json`` ``potential`` of the contribution model (see the module);
+    ``as_of_months``: as for :func:`conversions`."""
     if isinstance(scale, bool) or not isinstance(scale, int | float) or scale <= 0:
         raise ValueError(
             f"potential reference: revenue scale H/12 must be a number > 0, got {scale!r} "
@@ -285,7 +294,7 @@ def potential_reference(
             "floor_quantile": config.floor_quantile,
             "watch_default_probability": config.watch_default_probability,
         },
-        "value": value_table(conversions(split), config),
+        "value": value_table(conversions(split, as_of_months), config),
         "growth": growth_reference(split["test"], predicted_test, float(scale), config),
     }
     check(reference)

@@ -85,8 +85,14 @@ def drift_reference(
     train: pd.DataFrame,
     test: pd.DataFrame,
     config: drift_bins.DriftReferenceConfig,
+    *,
+    train_rows: int | None = None,
 ) -> dict[str, Any]:
     """``references.json`` ``drift`` of ``bundle`` (JSON-able, :func:`predict.models.bins.check`).
+
+    ``train_rows``: ``train`` is already the rows binned of a train split of that many rows
+    (the train split on a Dask cluster: the same rows, in the same order, as
+    :func:`predict.models.bins.sample_rows` keeps, :func:`predict.models.dask_train.drift_sample`).
 
     - ``features``: the bins of each model feature (categorical as in ``features.json``)
       fitted on every row of the train split, or a sample of ``config.max_rows`` of them
@@ -100,12 +106,13 @@ def drift_reference(
     missing = [n for n in names if n not in train.columns or n not in test.columns]
     if missing:
         raise KeyError(f"drift reference of {bundle.target}: feature(s) {missing} not in the split")
-    if train.empty or test.empty:
+    n_train = len(train) if train_rows is None else train_rows
+    if n_train == 0 or train.empty or test.empty:
         raise ValueError(
-            f"drift reference of {bundle.target}: the train ({len(train)} rows) and test "
+            f"drift reference of {bundle.target}: the train ({n_train} rows) and test "
             f"({len(test)} rows) splits must have rows"
         )
-    ref = drift_bins.sample_rows(train, config)
+    ref = drift_bins.sample_rows(train, config) if train_rows is None else train
     features = drift_bins.fit_frame(ref, names, config, tuple(bundle.features.categories))
     rows = drift_bins.sample_rows(test, config)
     column = OUTPUT_COLUMN[bundle.target]
@@ -121,7 +128,7 @@ def drift_reference(
         },
         "features": {
             "split": "train",
-            "rows": len(train),
+            "rows": n_train,
             **_window(ref),
             "bins": [b.to_dict() for b in features],
         },

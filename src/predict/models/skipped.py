@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,31 @@ log = logging.getLogger(__name__)
 SKIPPED_FILE = "skipped.json"
 
 
-def untrainable(labels: Mapping[str, np.ndarray], task: str, min_class_rows: int) -> str | None:
+@dataclass(frozen=True)
+class LabelCounts:
+    """A set's defined labels, counted (the train set on a Dask cluster,
+    :func:`predict.models.dask_train.label_counts`): ``rows`` labels, and for a binary
+    target the rows per label value (sorted by value); what :func:`untrainable` reads."""
+
+    rows: int
+    values: Mapping[float, int]
+
+    def __len__(self) -> int:
+        return self.rows
+
+
+def _counted(y: np.ndarray | LabelCounts) -> LabelCounts:
+    if isinstance(y, LabelCounts):
+        return y
+    values, counts = np.unique(y, return_counts=True)
+    return LabelCounts(len(y), {float(v): int(c) for v, c in zip(values, counts, strict=True)})
+
+
+def untrainable(
+    labels: Mapping[str, np.ndarray | LabelCounts], task: str, min_class_rows: int
+) -> str | None:
     """Why the labelled rows per set (``train``, ``valid``, ``test``) cannot make a model of
-    ``task``, or None. ``labels`` holds each set's defined labels (no NaN)."""
+    ``task``, or None. ``labels`` holds each set's defined labels (no NaN), or their counts."""
     empty = [name for name, y in labels.items() if len(y) == 0]
     if empty:
         return (
@@ -45,11 +68,14 @@ def untrainable(labels: Mapping[str, np.ndarray], task: str, min_class_rows: int
         )
     if task != "binary":
         return None
-    single = [f"{n} (all {int(y[0])})" for n, y in labels.items() if len(np.unique(y)) < 2]
+    counted = {name: _counted(y) for name, y in labels.items()}
+    single = [
+        f"{n} (all {int(next(iter(c.values)))})" for n, c in counted.items() if len(c.values) < 2
+    ]
     if single:
         return f"one class only in {', '.join(single)}: nothing to tell apart"
-    train = labels["train"]
-    small = min(int((train == 1).sum()), int((train == 0).sum()))
+    train = counted["train"].values
+    small = min(train.get(1.0, 0), train.get(0.0, 0))
     if small < min_class_rows:
         return (
             f"only {small} training rows of the rarer class (train.min_class_rows: "

@@ -244,11 +244,49 @@ def _log_pyfunc(
     )
 
 
-def _log_training_data(mlflow: Any, bundle: ModelBundle, train: pd.DataFrame) -> None:
-    """The training rows as an MLflow dataset input (schema, profile and digest)."""
+@dataclass(frozen=True)
+class DatasetDescriptor:
+    """The training rows of a fit on a Dask cluster, described without being read: their
+    files (``train.parquet``, and ``valid.parquet`` for a refit), the split's fingerprint
+    (``data_hash``), their row count and a frame of their columns (no row needed)."""
+
+    files: tuple[Path, ...]
+    digest: str
+    rows: int
+    columns: pd.DataFrame
+
+
+def _log_training_data(
+    mlflow: Any, bundle: ModelBundle, train: pd.DataFrame | DatasetDescriptor
+) -> None:
+    """The training rows as an MLflow dataset input (schema, profile and digest); of a
+    :class:`DatasetDescriptor`: its source (the first file), digest and schema only, under
+    the same name (MLflow's ``MetaDataset``: no row is read)."""
     from predict.models.training import LABEL_PREFIX
 
     label = LABEL_PREFIX + bundle.target
+    if isinstance(train, DatasetDescriptor):
+        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.meta_dataset import MetaDataset
+        from mlflow.types.utils import _infer_schema
+
+        empty = train.columns.iloc[0:0]
+        frame = model_example(bundle, empty).assign(**{label: empty[label].astype("float64")})
+        rows = train.rows
+
+        class Described(MetaDataset):  # its profile: the row count (no row read)
+            @property
+            def profile(self) -> Any | None:
+                return {"num_rows": rows}
+
+        meta = Described(
+            source=resolve_dataset_source(str(train.files[0].resolve())),
+            name=f"{bundle.target}-train",
+            digest=train.digest[:8],
+            schema=_infer_schema(frame),
+        )
+        mlflow.log_input(meta, context="training")
+        return
     frame = model_example(bundle, train).assign(**{label: train[label].to_numpy("float64")})
     dataset = mlflow.data.from_pandas(frame, name=f"{bundle.target}-train", targets=label)
     mlflow.log_input(dataset, context="training")
@@ -264,7 +302,7 @@ def log_training(
     bundle_dir: Path,
     input_example: pd.DataFrame,
     plots_dir: Path | None = None,
-    training_data: pd.DataFrame | None = None,
+    training_data: pd.DataFrame | DatasetDescriptor | None = None,
 ) -> TrackingInfo:
     """One MLflow run for a trained bundle; registers it as ``challenger`` when asked.
 

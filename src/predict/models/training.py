@@ -29,14 +29,17 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    import dask.dataframe as dd
     from distributed import Client
+
+    from predict.models.dask_train import TrainSource
 
 from predict import io
 from predict.contract.spec import POPULATIONS
@@ -64,7 +67,7 @@ from predict.models.references import (
     training_references,
 )
 from predict.models.refit import RefitConfig, fits_block, labelled_count, refit_rounds, refit_sets
-from predict.models.skipped import empty_plots, untrainable, write_skipped
+from predict.models.skipped import LabelCounts, empty_plots, untrainable, write_skipped
 from predict.models.store import FeatureSpec, ModelBundle, load_bundle, save_bundle
 from predict.models.tracking import PromotionData, TrackingConfig
 
@@ -256,6 +259,28 @@ def lgb_params(
     return params
 
 
+def label_transform(target: str, config: TrainConfig) -> str:
+    """The name of the transform of ``target``'s label the booster fits (``none``, ``clip0``,
+    ``slog``; :func:`fit_labels`)."""
+    if task_of(target) == "binary":
+        return "none"
+    if config.contribution.objective not in _OBJECTIVES:
+        raise ValueError(
+            f"train.contribution.objective: {config.contribution.objective!r} "
+            f"is not one of {sorted(_OBJECTIVES)}"
+        )
+    return _OBJECTIVES[config.contribution.objective][1]
+
+
+def transform_labels(y: np.ndarray, transform: str) -> np.ndarray:
+    """``y`` under ``transform`` (:func:`label_transform`), row by row."""
+    if transform == "clip0":
+        return np.clip(y, 0.0, None)
+    if transform == "slog":
+        return np.sign(y) * np.log1p(np.abs(y))
+    return y
+
+
 def fit_labels(y: np.ndarray, target: str, config: TrainConfig) -> tuple[np.ndarray, str]:
     """The label the booster fits and the transform's name (``none``, ``clip0``, ``slog``)."""
     if task_of(target) == "binary":
@@ -263,23 +288,19 @@ def fit_labels(y: np.ndarray, target: str, config: TrainConfig) -> tuple[np.ndar
         if bad.any():
             raise ValueError(f"label_{target}: {int(bad.sum())} values are not 0/1")
         return y, "none"
-    if config.contribution.objective not in _OBJECTIVES:
-        raise ValueError(
-            f"train.contribution.objective: {config.contribution.objective!r} "
-            f"is not one of {sorted(_OBJECTIVES)}"
-        )
-    transform = _OBJECTIVES[config.contribution.objective][1]
+    transform = label_transform(target, config)
     if transform == "clip0":
         neg = y < 0
-        log.info(
-            "contribution: %d negative labels (sum %.0f) clipped at 0 for the tweedie fit",
-            int(neg.sum()),
-            float(y[neg].sum()),
-        )
-        return np.clip(y, 0.0, None), transform
-    if transform == "slog":
-        return np.sign(y) * np.log1p(np.abs(y)), transform
-    return y, transform
+        _log_clipped(int(neg.sum()), float(y[neg].sum()))
+    return transform_labels(y, transform), transform
+
+
+def _log_clipped(count: int, total: float) -> None:
+    log.info(
+        "contribution: %d negative labels (sum %.0f) clipped at 0 for the tweedie fit",
+        count,
+        total,
+    )
 
 
 def _window(frame: pd.DataFrame) -> dict[str, Any]:
@@ -371,7 +392,7 @@ def model_offset(target: str, spec: FeatureSpec, config: TrainConfig) -> Offset 
 
 
 def train_model(
-    train: pd.DataFrame,
+    train: pd.DataFrame | dd.DataFrame,
     valid: pd.DataFrame,
     target: str,
     config: TrainConfig,
@@ -385,9 +406,16 @@ def train_model(
     on the whole validation period: :mod:`predict.models.dask_fit`). With ``rounds`` (the
     final refit, :mod:`predict.models.refit`): exactly that many trees, no early stopping
     (on the cluster too when ``client`` is given); ``valid`` is then only the calibration
-    set (metadata ``fit: refit``).
+    set (metadata ``fit: refit``). ``train`` as a Dask collection (with ``client``: the
+    train split read by the workers, :mod:`predict.models.dask_train`): the spec, the
+    windows and ranges come from reductions on the workers, equal to those of the same rows
+    as one frame, and the booster's partitions are built there.
     """
-    task = task_of(target)
+    if not isinstance(train, pd.DataFrame):
+        if client is None:
+            raise ValueError("a train set held as a Dask collection needs the Dask client")
+        return _train_model_dask(train, valid, target, config, client, rounds)
+    task_of(target)  # an unknown target: refused first
     tr, va = labelled_rows(train, target, "train"), labelled_rows(valid, target, "valid")
     if tr.empty or va.empty:
         raise ValueError(f"{target}: no labelled rows in train ({len(tr)}) or valid ({len(va)})")
@@ -411,6 +439,44 @@ def train_model(
             b.num_boost_round if rounds is None else rounds,
             b.early_stopping_rounds if rounds is None else None, client, init,
         )  # fmt: skip
+    facts = _TrainFacts(
+        window=_window(tr),
+        ranges=feature_ranges(spec, (tr, va)),
+        status_known=bool("in_default" in tr and tr["in_default"].notna().any()),
+        columns=train.columns,
+    )
+    return _bundle(
+        target, booster, spec, params, transform, facts, va, config, offset, client, rounds
+    )
+
+
+@dataclass(frozen=True)
+class _TrainFacts:
+    """What a bundle's metadata says of its training rows (however they were held)."""
+
+    window: dict[str, Any]  # train_window
+    ranges: dict[str, list[float]]  # feature_ranges over train + valid
+    status_known: bool  # default_status_known
+    columns: Iterable[str]  # the train split's columns
+
+
+def _bundle(
+    target: str,
+    booster: lgb.Booster,
+    spec: FeatureSpec,
+    params: dict[str, Any],
+    transform: str,
+    facts: _TrainFacts,
+    va: pd.DataFrame,
+    config: TrainConfig,
+    offset: Offset | None,
+    client: Client | None,
+    rounds: int | None,
+) -> ModelBundle:
+    """The bundle of a fitted ``booster``: its metadata, and its calibrator fitted on ``va``
+    (the labelled valid rows)."""
+    task = task_of(target)
+    columns = list(facts.columns)
     metadata: dict[str, Any] = {
         "fit": "evaluation" if rounds is None else "refit",
         "target": target,
@@ -418,20 +484,20 @@ def train_model(
         "objective": params["objective"],
         "target_transform": transform,
         "label": LABEL_PREFIX + target,
-        "train_window": _window(tr),
+        "train_window": facts.window,
         "valid_window": _window(va),
         "best_iteration": booster.current_iteration(),
         "params": params,
         "calibration": config.calibration if task == "binary" else config.contribution.calibration,
-        "feature_ranges": feature_ranges(spec, (tr, va)),
+        "feature_ranges": facts.ranges,
         # whether the training rows knew who was in default at t (credit_events or balances
         # given): scoring a client whose status is unknown is then refused (scoring/scope.py)
-        "default_status_known": bool("in_default" in tr and tr["in_default"].notna().any()),
+        "default_status_known": facts.status_known,
         # the inputs of that status the training book had: scoring without one of them
         # knows only the defaults the others show (scoring/scope.py)
-        "default_status_from": status_sources(train.columns),
+        "default_status_from": status_sources(columns),
         # and of the life-cycle stage (facilities, revenue): without one the stage is unknown
-        "lifecycle_stage_from": stage_sources(train.columns),
+        "lifecycle_stage_from": stage_sources(columns),
     }
     if offset is not None:
         metadata["offset"] = offset.to_dict()
@@ -447,9 +513,89 @@ def train_model(
     return ModelBundle(target, booster, calibrator, spec, metadata)
 
 
+def _train_model_dask(
+    train: dd.DataFrame,
+    valid: pd.DataFrame,
+    target: str,
+    config: TrainConfig,
+    client: Client,
+    rounds: int | None,
+) -> ModelBundle:
+    """:func:`train_model` of a train set held by the workers (see there): the same spec,
+    labels, parameters, windows, ranges and status, from reductions; the booster fitted on
+    the workers' partitions (:func:`predict.models.dask_train.booster_inputs`)."""
+    from predict.models import dask_train
+    from predict.models.dask_fit import fit_booster_dask
+
+    task, label = task_of(target), LABEL_PREFIX + target
+    va = labelled_rows(valid, target, "valid")
+    names = feature_columns(train._meta, config.exclude_features)
+    spec, facts = dask_train.labelled_facts(train, label, names, task == "binary", client)
+    if facts.rows == 0 or va.empty:
+        raise ValueError(f"{target}: no labelled rows in train ({facts.rows}) or valid ({len(va)})")
+    offset = model_offset(target, spec, config)
+    if task == "binary":
+        bad = sum(n for v, n in facts.label_counts.items() if v not in (0.0, 1.0))
+        if bad:
+            raise ValueError(f"{label}: {bad} values are not 0/1")
+    transform = label_transform(target, config)
+    if transform == "clip0":
+        _log_clipped(*facts.negatives)
+    y_va, _ = fit_labels(va[label].to_numpy("float64"), target, config)
+    # lgb_params reads the train labels only for their 0/1 counts (imbalance: balanced): set
+    # from the counts, the same division as there (its place in the dict kept)
+    params = lgb_params(target, spec, y_va, config)
+    if "scale_pos_weight" in params:
+        n0, n1 = facts.label_counts.get(0.0, 0), facts.label_counts.get(1.0, 0)
+        params["scale_pos_weight"] = float(n0 / max(n1, 1))
+    x, y, init = dask_train.booster_inputs(
+        dask_train.labelled(train, label), facts.parts, spec, label, transform, offset
+    )
+    b = booster_config(target, config)
+    booster = fit_booster_dask(
+        (x, y), (spec.matrix(va), y_va), params,
+        b.num_boost_round if rounds is None else rounds,
+        b.early_stopping_rounds if rounds is None else None, client,
+        None if init is None or offset is None else (init, offset.values(va)),
+    )  # fmt: skip
+    ranges = dict(facts.ranges)
+    for name, (low, high) in feature_ranges(spec, (va,)).items():
+        known = ranges.get(name)
+        ranges[name] = (low, high) if known is None else (min(known[0], low), max(known[1], high))
+    ordered = {n: [float(ranges[n][0]), float(ranges[n][1])] for n in spec.names if n in ranges}
+    train_facts = _TrainFacts(facts.window(), ordered, facts.status_known, train.columns)
+    return _bundle(
+        target, booster, spec, params, transform, train_facts, va, config, offset, client, rounds
+    )
+
+
+def _refit_sets_dask(
+    sets: Mapping[str, pd.DataFrame | dd.DataFrame], label: str, client: Client
+) -> tuple[dd.DataFrame, pd.DataFrame, int]:
+    """:func:`predict.models.refit.refit_sets` of a split whose train set is a Dask
+    collection: train and valid stacked as one collection (valid its last partition), the
+    test set, and the stacked set's labelled rows (:func:`labelled_count`, summed)."""
+    import dask.dataframe as dd
+
+    from predict.models.dask_train import label_counts
+    from predict.models.refit import CALIBRATION_SET, FIT_SETS
+
+    missing = [s for s in (*FIT_SETS, CALIBRATION_SET) if s not in sets]
+    if missing:
+        raise KeyError(f"the final refit needs the split's sets {missing}")
+    train, valid, test = (sets[s] for s in (*FIT_SETS, CALIBRATION_SET))
+    assert isinstance(valid, pd.DataFrame) and isinstance(test, pd.DataFrame)
+    assert not isinstance(train, pd.DataFrame)
+    if label not in train.columns:
+        raise KeyError(f"no label column {label!r}")
+    fit = dd.concat([train, dd.from_pandas(valid, npartitions=1, sort=False)])
+    rows = label_counts(train, label, False, client)[0] + labelled_count(valid, label)
+    return fit, test, rows
+
+
 def final_model(
     evaluated: ModelBundle,
-    sets: Mapping[str, pd.DataFrame],
+    sets: Mapping[str, pd.DataFrame | dd.DataFrame],
     config: TrainConfig,
     client: Client | None = None,
 ) -> ModelBundle:
@@ -461,11 +607,18 @@ def final_model(
     target, rule = evaluated.target, config.final_refit.rounds
     final = evaluated
     if target in config.final_refit.enabled:
-        fit, calibration = refit_sets(sets)
+        fit: pd.DataFrame | dd.DataFrame
+        if isinstance(sets["train"], pd.DataFrame):
+            fit, calibration = refit_sets(cast("Mapping[str, pd.DataFrame]", sets))
+            refit_rows = labelled_count(fit, LABEL_PREFIX + target)
+        else:  # the train split on the workers: train + valid stacked there
+            if client is None:
+                raise ValueError("a train set held as a Dask collection needs the Dask client")
+            fit, calibration, refit_rows = _refit_sets_dask(sets, LABEL_PREFIX + target, client)
         rounds = refit_rounds(
             int(evaluated.metadata["best_iteration"]),
             int(evaluated.metadata["train_window"]["rows"]),
-            labelled_count(fit, LABEL_PREFIX + target),
+            refit_rows,
             rule,
         )
         log.info("%s: final refit on train + valid, %d trees (rule %s)", target, rounds, rule)
@@ -545,13 +698,18 @@ def population_block(target: str, sets: Mapping[str, pd.DataFrame]) -> dict[str,
 
 def evaluate_model(
     bundle: ModelBundle,
-    train: pd.DataFrame,
+    train: pd.DataFrame | dd.DataFrame,
     valid: pd.DataFrame,
     test: pd.DataFrame,
     config: TrainConfig,
     truth: pd.DataFrame | None = None,
+    client: Client | None = None,
 ) -> tuple[dict[str, Any], dict[str, pd.DataFrame]]:
-    """Metrics (model, baseline, uplift, truth, by segment) and plot tables on ``test``."""
+    """Metrics (model, baseline, uplift, truth, by segment) and plot tables on ``test``.
+
+    ``train`` as a Dask collection (the train split on the workers of ``client``): the
+    baseline is fitted in a task on a worker, the population counts and the training event
+    rate are reductions (:mod:`predict.models.dask_train`): the same figures."""
     target, cfg = bundle.target, config.evaluation
     rows = labelled_rows(test, target, "test")
     y = rows[LABEL_PREFIX + target].to_numpy("float64")
@@ -561,17 +719,31 @@ def evaluate_model(
     if bundle.task == "binary":
         raw = target_metrics("binary", y, bundle.predict_uncalibrated(rows), cfg.n_bins)
         model.update(ece_uncalibrated=raw["ece"], brier_uncalibrated=raw["brier"])
-    base, base_pred = _baseline_block(
-        bundle,
-        labelled_rows(train, target, "train"),
-        labelled_rows(valid, target, "valid"),
-        rows,
-        config,
-    )
+    if isinstance(train, pd.DataFrame):
+        base, base_pred = _baseline_block(
+            bundle,
+            labelled_rows(train, target, "train"),
+            labelled_rows(valid, target, "valid"),
+            rows,
+            config,
+        )
+        population = population_block(target, {"train": train, "valid": valid, "test": test})
+    else:
+        if client is None:
+            raise ValueError("a train set held as a Dask collection needs the Dask client")
+        from predict.models.dask_train import population_entry
+
+        base, base_pred = _baseline_block_dask(bundle, train, valid, rows, config, client)
+        others = population_block(target, {"valid": valid, "test": test})
+        population = {
+            "definition": others.pop("definition"),
+            "train": population_entry(train, target, LABEL_PREFIX + target, client),
+            **others,
+        }
     metrics: dict[str, Any] = {
         "target": target,
         "rows": {"test": len(rows), "test_unlabelled": len(test) - len(rows)},
-        "population": population_block(target, {"train": train, "valid": valid, "test": test}),
+        "population": population,
         "test": model,
         "baseline": base,
         "uplift": uplift(model, base) if base_pred is not None else {},
@@ -582,10 +754,51 @@ def evaluate_model(
             rows, y, {"model": pred, "baseline": base_pred}, bundle.task, cfg
         ),
     }
-    train_y = labelled_rows(train, target, "train")[LABEL_PREFIX + target]
-    rates = (float(train_y.mean()), float(y.mean())) if bundle.task == "binary" else None
+    rates = None
+    if bundle.task == "binary" and isinstance(train, pd.DataFrame):
+        train_y = labelled_rows(train, target, "train")[LABEL_PREFIX + target]
+        rates = (float(train_y.mean()), float(y.mean()))
+    elif bundle.task == "binary" and not isinstance(train, pd.DataFrame):
+        from predict.models.dask_train import label_mean
+
+        assert client is not None
+        rates = (label_mean(train, LABEL_PREFIX + target, client), float(y.mean()))
     metrics.update(model_flags(bundle.task, metrics, rates, cfg.max_event_rate_ratio, target))
     return json_ready(metrics), plot_tables(bundle.task, y, pred, cfg)
+
+
+def _baseline_block_dask(
+    bundle: ModelBundle,
+    train: dd.DataFrame,
+    valid: pd.DataFrame,
+    test: pd.DataFrame,
+    config: TrainConfig,
+    client: Client,
+) -> tuple[dict[str, Any], np.ndarray | None]:
+    """:func:`_baseline_block` of a train set on the workers: the carry-forward baseline
+    fits nothing (it checks its column, in the schema); the scorecard is fitted and
+    predicts ``test`` in one task on a worker, on the labelled train rows gathered there in
+    file order (:func:`predict.models.dask_train.baseline_predictions`): the same fit."""
+    from predict.models.dask_train import baseline_predictions
+
+    baseline = make_baseline(bundle.task, bundle.features, config.baseline, test.columns)
+    if baseline is None:
+        return {"skipped": f"no column {config.baseline.revenue_feature!r}"}, None
+    label = LABEL_PREFIX + bundle.target
+    va = labelled_rows(valid, bundle.target, "valid")
+    if bundle.task == "binary":
+        pred = baseline_predictions(
+            train, baseline, bundle.features, bundle.target, va, test, client
+        )
+    else:  # nothing learnt from the rows: fitted on the schema (the column check)
+        empty = train._meta
+        baseline.fit(empty, empty[label].to_numpy("float64"), va, va[label].to_numpy("float64"))
+        pred = baseline.predict(test)
+    y = test[label].to_numpy("float64")
+    return {
+        "name": baseline.name,
+        **target_metrics(bundle.task, y, pred, config.evaluation.n_bins),
+    }, pred
 
 
 def split_fingerprint(paths: Iterable[str | os.PathLike[str]]) -> str:
@@ -599,12 +812,38 @@ def split_fingerprint(paths: Iterable[str | os.PathLike[str]]) -> str:
     return digest.hexdigest()[:16]
 
 
-def read_split(split_dir: str | os.PathLike[str]) -> dict[str, pd.DataFrame]:
+def read_split(
+    split_dir: str | os.PathLike[str], sets: Sequence[str] = SPLITS
+) -> dict[str, pd.DataFrame]:
+    """The split's sets (all three; ``sets``: those only) as frames. The folder must hold
+    all three files either way."""
     folder = Path(split_dir)
     missing = [s for s in SPLITS if not (folder / f"{s}.parquet").exists()]
     if missing:
         raise FileNotFoundError(f"split folder {folder} lacks {[f'{s}.parquet' for s in missing]}")
-    return {s: pd.read_parquet(folder / f"{s}.parquet") for s in SPLITS}
+    return {s: pd.read_parquet(folder / f"{s}.parquet") for s in sets}
+
+
+def _training_data(
+    split: Mapping[str, Any],
+    meta: Mapping[str, Any],
+    split_dir: str | os.PathLike[str],
+    data_hash: str,
+    source: TrainSource | None,
+) -> pd.DataFrame | tracking.DatasetDescriptor:
+    """What MLflow logs as the run's training input: the fitted rows (train, or train +
+    valid for a refit) as a frame on one machine; on the cluster a descriptor (the files,
+    their fingerprint, rows and schema), the rows never gathered here."""
+    if source is None:
+        return refit_sets(split)[0] if meta["fit"] == "refit" else split["train"]
+    files = [source.path]
+    rows = source.rows
+    if meta["fit"] == "refit":
+        files.append(Path(split_dir) / "valid.parquet")
+        rows += len(split["valid"])
+    return tracking.DatasetDescriptor(
+        files=tuple(files), digest=data_hash, rows=rows, columns=source.frame._meta
+    )
 
 
 def read_truth(truth_dir: str | os.PathLike[str] | None) -> pd.DataFrame | None:
@@ -625,7 +864,7 @@ class SkippedTraining:
     bundle_dir: Path
 
 
-def _set_labels(split: dict[str, pd.DataFrame], target: str) -> dict[str, np.ndarray]:
+def _set_labels(split: dict[str, pd.DataFrame], target: str) -> dict[str, np.ndarray | LabelCounts]:
     """Each set's defined labels for ``target`` (empty when the column is absent)."""
     column = LABEL_PREFIX + target
     return {
@@ -639,7 +878,7 @@ def _set_labels(split: dict[str, pd.DataFrame], target: str) -> dict[str, np.nda
 def skip_target(
     target: str,
     reason: str,
-    labels: dict[str, np.ndarray],
+    labels: Mapping[str, np.ndarray | LabelCounts],
     *,
     models_dir: str | os.PathLike[str],
     metrics_dir: str | os.PathLike[str],
@@ -676,10 +915,32 @@ def run_training(
     ``<metrics_dir>/detail/<target>.json`` (:mod:`predict.models.metrics_files`).
 
     With a ``tracking_uri`` (and ``train.tracking.enabled``) the run is logged to MLflow
-    and the model registered as challenger. ``client``: the booster is fitted on Dask.
+    and the model registered as challenger. ``client``: the booster is fitted on Dask,
+    and the train split is read by its workers, a row group per task, never whole here
+    (:mod:`predict.models.dask_train`; valid and test, one as-of date each, are read here):
+    everything computed from it is a reduction on the workers, equal to the single
+    machine's figures (the booster's trees are not: docs/scaling.md).
     """
-    split = read_split(split_dir)
-    labels = _set_labels(split, target)
+    source = None
+    split: dict[str, Any]
+    labels: dict[str, np.ndarray | LabelCounts]
+    if client is None:
+        split = read_split(split_dir)
+        labels = _set_labels(split, target)
+    else:
+        from predict.models.dask_train import label_counts, read_train
+
+        split = read_split(split_dir, sets=("valid", "test"))
+        source = read_train(Path(split_dir) / "train.parquet")
+        split = {"train": source.frame, **split}
+        labels = _set_labels({s: split[s] for s in ("valid", "test")}, target)
+        column = LABEL_PREFIX + target
+        rows, values = (
+            label_counts(source.frame, column, task_of(target) == "binary", client)
+            if column in source.columns
+            else (0, {})
+        )
+        labels = {"train": LabelCounts(rows, values), **labels}
     reason = untrainable(labels, task_of(target), config.min_class_rows)
     if reason is not None:
         dirs = {"models_dir": models_dir, "metrics_dir": metrics_dir, "plots_dir": plots_dir}
@@ -687,8 +948,9 @@ def run_training(
     data_hash = split_fingerprint(Path(split_dir) / f"{s}.parquet" for s in SPLITS)
     bundle = train_model(split["train"], split["valid"], target, config, client)
     metrics, plots = evaluate_model(
-        bundle, split["train"], split["valid"], split["test"], config, read_truth(truth_dir)
-    )
+        bundle, split["train"], split["valid"], split["test"], config, read_truth(truth_dir),
+        client,
+    )  # fmt: skip
     metrics["rows"].update(
         train=bundle.metadata["train_window"]["rows"], valid=bundle.metadata["valid_window"]["rows"]
     )
@@ -703,17 +965,38 @@ def run_training(
         "config": json_ready(dataclasses.asdict(config)),
     }
     frozen = training_references(split_dir)  # rate reference etc. (models/references.py)
-    frozen["drift"] = drift_reference(
-        bundle, split["train"], split["test"], config.drift_reference
-    )  # feature bins on train, score bins on test (out of sample)
+    if source is None:
+        frozen["drift"] = drift_reference(
+            bundle, split["train"], split["test"], config.drift_reference
+        )  # feature bins on train, score bins on test (out of sample)
+    else:  # the same rows of train (all, or the same seeded sample), gathered from the workers
+        from predict.models.dask_train import drift_sample
+
+        assert client is not None
+        names = bundle.features.names
+        sample = drift_sample(source, names, config.drift_reference, client)
+        frozen["drift"] = drift_reference(
+            bundle, sample, split["test"], config.drift_reference, train_rows=source.rows
+        )
     if target == "contribution":
         predicted = bundle.predict(split["test"])  # the scoring model's, out of the fit
         frozen["contribution_quantiles"] = contribution_quantiles(split["test"], predicted)
         # potential value and growth threshold (models/potential.py)
         try:
-            frozen["potential"] = potential_reference(
-                split, predicted, config.baseline.revenue_scale, config.potential
-            )
+            if source is None:
+                frozen["potential"] = potential_reference(
+                    split, predicted, config.baseline.revenue_scale, config.potential
+                )
+            else:  # the train rows the conversions need, gathered from the workers
+                from predict.models.dask_train import potential_rows
+
+                assert client is not None
+                others = {s: split[s] for s in ("valid", "test")}
+                gathered, months = potential_rows(source, others, client)
+                frozen["potential"] = potential_reference(
+                    {"train": gathered, **others}, predicted, config.baseline.revenue_scale,
+                    config.potential, as_of_months=months,
+                )  # fmt: skip
         except PotentialUnavailable as exc:  # kept, with its reason, for scoring to report
             log.warning("%s: trained without it (potential values will be missing)", exc)
             frozen["potential_unavailable"] = str(exc)
@@ -734,7 +1017,7 @@ def run_training(
             bundle_dir=bundle_dir,
             input_example=example,
             plots_dir=Path(plots_dir) / target,
-            training_data=refit_sets(split)[0] if meta["fit"] == "refit" else split["train"],
+            training_data=_training_data(split, meta, split_dir, data_hash, source),
         )
     return TrainingResult(bundle, metrics, plots, example, bundle_dir, data_hash)
 
