@@ -47,6 +47,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -99,6 +100,15 @@ class TrainSource:
         return np.concatenate([[0], np.cumsum(self.group_rows[:-1], dtype="int64")]).astype("int64")
 
 
+def as_read() -> AbstractContextManager[Any]:
+    """Dask's settings under which a collection made of pandas frames keeps their dtypes:
+    without it Dask turns text columns into ``string[pyarrow]``, which would give the
+    category levels and matrices other values than one machine's frames."""
+    import dask
+
+    return dask.config.set({"dataframe.convert-string": False})
+
+
 def read_train(path: str | os.PathLike[str]) -> TrainSource:
     """``path`` (``data/split/train.parquet``) as a Dask collection read by the workers, a
     row group per partition; the driver reads only its footer (schema, row counts). The
@@ -114,14 +124,15 @@ def read_train(path: str | os.PathLike[str]) -> TrainSource:
     if not groups:
         raise ValueError(f"train split {file}: no row group (an empty file)")
     meta = parquet.schema_arrow.empty_table().to_pandas()
-    frame = dd.from_map(
-        read_row_group,
-        [str(file)] * len(groups),
-        list(range(len(groups))),
-        meta=meta,
-        enforce_metadata=False,
-        label="read-train-row-group",
-    )
+    with as_read():  # the partitions' dtypes are pandas' own (no conversion of strings)
+        frame = dd.from_map(
+            read_row_group,
+            [str(file)] * len(groups),
+            list(range(len(groups))),
+            meta=meta,
+            enforce_metadata=False,
+            label="read-train-row-group",
+        )
     log.info("train split %s: %d rows in %d row groups (read by the workers)",
              file, sum(groups), len(groups))  # fmt: skip
     return TrainSource(file, frame, groups)
@@ -299,7 +310,7 @@ def population_entry(
     frame: dd.DataFrame, target: str, label: str, client: Client
 ) -> dict[str, Any]:
     """``population_block``'s entry of a set held as a Dask collection (the same counts)."""
-    known = frame[label].notna()
+    known = frame[label].notnull()
     counts: dict[str, Any] = {
         "rows": known.sum(),
         "clients": frame["client_id"][known].nunique(),

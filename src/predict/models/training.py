@@ -577,7 +577,7 @@ def _refit_sets_dask(
     test set, and the stacked set's labelled rows (:func:`labelled_count`, summed)."""
     import dask.dataframe as dd
 
-    from predict.models.dask_train import label_counts
+    from predict.models.dask_train import as_read, label_counts
     from predict.models.refit import CALIBRATION_SET, FIT_SETS
 
     missing = [s for s in (*FIT_SETS, CALIBRATION_SET) if s not in sets]
@@ -588,7 +588,8 @@ def _refit_sets_dask(
     assert not isinstance(train, pd.DataFrame)
     if label not in train.columns:
         raise KeyError(f"no label column {label!r}")
-    fit = dd.concat([train, dd.from_pandas(valid, npartitions=1, sort=False)])
+    with as_read():  # valid's dtypes as they are (as the train partitions')
+        fit = dd.concat([train, dd.from_pandas(valid, npartitions=1, sort=False)])
     rows = label_counts(train, label, False, client)[0] + labelled_count(valid, label)
     return fit, test, rows
 
