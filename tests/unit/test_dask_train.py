@@ -20,7 +20,6 @@ from predict.io import read_json
 from predict.models import bins
 from predict.models.dask_train import read_train, sample_positions
 from predict.models.refit import RefitConfig
-from predict.models.store import load_bundle
 from predict.models.training import TrainConfig, run_training
 from tests.support.splits import Book, fast_config, make_split, write_split
 
@@ -127,7 +126,7 @@ def test_the_cluster_run_says_what_the_single_machine_says_of_the_training_data(
         assert two.references["potential"]["value"] == one.references["potential"]["value"]
         assert one.references["potential"]["value"]["book"]["n"] > 0
     # the trees differ (data-parallel LightGBM bins each worker's rows): within the noise of
-    # this small book (800 training rows, about 100 defaults; 30 trees at most); the
+    # this small book (800 training rows, 85 defaults; 30 trees at most); the
     # quality on a larger book: tests/unit/test_dist_training.py
     test = single.metrics["test"]
     key = "auc" if target != "contribution" else "rmse"
