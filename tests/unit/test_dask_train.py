@@ -58,7 +58,14 @@ def _config(**changes: Any) -> TrainConfig:
     return dataclasses.replace(fast_config(30, 10), **changes)
 
 
-def _run(split: Path, target: str, config: TrainConfig, out: Path, client: Client | None) -> Any:
+def _run(
+    split: Path,
+    target: str,
+    config: TrainConfig,
+    out: Path,
+    client: Client | None,
+    tracking_uri: str | None = None,
+) -> Any:
     return run_training(
         split,
         target,
@@ -67,6 +74,7 @@ def _run(split: Path, target: str, config: TrainConfig, out: Path, client: Clien
         metrics_dir=out / "metrics",
         plots_dir=out / "plots",
         client=client,
+        tracking_uri=tracking_uri,
     )
 
 
@@ -179,7 +187,11 @@ def no_train_rows_here(split_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
 
 
 def test_the_driver_never_reads_the_train_rows(
-    split_dir: Path, cluster: Client, tmp_path: Path, no_train_rows_here: list[str]
+    split_dir: Path,
+    cluster: Client,
+    tmp_path: Path,
+    no_train_rows_here: list[str],
+    mlflow_uri: str,
 ) -> None:
     source = read_train(split_dir / "train.parquet")
     assert source.frame.npartitions == 6 > 1  # a partition per row group, read by the workers
@@ -188,9 +200,20 @@ def test_the_driver_never_reads_the_train_rows(
         pd.read_parquet(split_dir / "train.parquet")  # the guard works
     no_train_rows_here.clear()
     config = _config(final_refit=RefitConfig(enabled=("churn",)))
-    result = _run(split_dir, "churn", config, tmp_path, cluster)
+    result = _run(split_dir, "churn", config, tmp_path, cluster, mlflow_uri)
     assert result.bundle.metadata["train_window"]["rows"] > 0
     assert result.bundle.metadata["fits"]["scoring"] == "refit"
+    # MLflow's training input: a descriptor (source, digest, rows, schema), no row read
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=mlflow_uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("predict").experiment_id])
+    (logged,) = run.inputs.dataset_inputs
+    assert logged.dataset.name == "churn-train"
+    assert logged.dataset.digest == result.data_hash[:8]
+    assert '"num_rows": 1200' in logged.dataset.profile  # train (800) + valid (400): the refit
+    assert "train.parquet" in logged.dataset.source
+    assert '"label_churn"' in logged.dataset.schema
 
 
 def test_the_sample_positions_are_pandas_own() -> None:

@@ -31,6 +31,7 @@ is tagged ``promotion`` on the challenger's version.
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -266,7 +267,10 @@ def _log_training_data(
 
     label = LABEL_PREFIX + bundle.target
     if isinstance(train, DatasetDescriptor):
-        from mlflow.data.dataset_source_registry import resolve_dataset_source
+        from mlflow.data.dataset_source_registry import (
+            get_registered_sources,
+            resolve_dataset_source,
+        )
         from mlflow.data.meta_dataset import MetaDataset
         from mlflow.types.utils import _infer_schema
 
@@ -279,8 +283,19 @@ def _log_training_data(
             def profile(self) -> Any | None:
                 return {"num_rows": rows}
 
+            def to_dict(self) -> dict[str, str]:
+                return {**super().to_dict(), "profile": json.dumps(self.profile)}
+
         meta = Described(
-            source=resolve_dataset_source(str(train.files[0].resolve())),
+            # a local file (MLflow registers that kind twice: one of them, no warning)
+            source=resolve_dataset_source(
+                str(train.files[0].resolve()),
+                candidate_sources=[
+                    s
+                    for s in get_registered_sources()
+                    if getattr(s, "__name__", "") == "LocalArtifactDatasetSource"
+                ][:1],
+            ),
             name=f"{bundle.target}-train",
             digest=train.digest[:8],
             schema=_infer_schema(frame),
