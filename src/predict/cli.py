@@ -473,7 +473,8 @@ def train(
         str | None,
         typer.Option(
             help="Dask scheduler address, or 'local' (a LocalCluster): fit the boosters with "
-            "lightgbm.dask, early stopping decided here (docs/scaling.md)."
+            "lightgbm.dask, the train split read by the workers, early stopping decided here "
+            "(docs/scaling.md; default: train.distributed)."
         ),
     ] = None,
 ) -> None:
@@ -487,6 +488,7 @@ def train(
     _configure_logging(quiet)
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     config = _settings(params, "train", TrainConfig)
+    scheduler = scheduler or config.distributed
     try:
         with dask_client(DistributedConfig(scheduler=scheduler)) as client:
             for name in _targets(target):

@@ -224,3 +224,26 @@ def test_the_sample_positions_are_pandas_own() -> None:
     assert list(bins.sample_rows(frame, config).index) == list(positions)
     assert sample_positions(77, config) is None  # every row kept
     assert bins.sample_rows(frame.head(77), config) is not None
+
+
+def test_train_distributed_is_the_stages_switch_and_not_a_model_setting(
+    split_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # train.distributed reaches the train command (here an address nobody listens at: the
+    # stage stops, naming it; a --scheduler given wins); the bundle's config leaves it out
+    import dask
+    import yaml
+
+    from predict.cli import run_stage
+
+    with pytest.raises(ValueError, match=r"train\.distributed"):
+        TrainConfig(distributed=" ")
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump({"train": {"distributed": "tcp://127.0.0.1:9"}}))
+    out = ["--models", str(tmp_path / "m"), "--metrics", str(tmp_path / "x")]
+    args = ["--params", str(params), "--split", str(split_dir), "--target", "churn", *out]
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        assert run_stage("train", args) == 1
+    assert "127.0.0.1:9" in capsys.readouterr().err
+    result = _run(split_dir, "churn", fast_config(5, 2), tmp_path / "one", None)
+    assert "distributed" not in result.bundle.metadata["config"]

@@ -137,8 +137,20 @@ class TrainConfig:
     drift_reference: DriftReferenceConfig = field(default_factory=DriftReferenceConfig)
     potential: PotentialConfig = field(default_factory=PotentialConfig)  # contribution only
     final_refit: RefitConfig = field(default_factory=RefitConfig)
+    # where the train stage runs (docs/scaling.md): null = this machine; local = a
+    # LocalCluster for the run; a Dask scheduler address: the boosters fitted with
+    # lightgbm.dask and the train split read by the workers. `predict train --scheduler`
+    # overrides it. A setting of the run, not of the model: not in the bundle's config.
+    distributed: str | None = None
 
     def __post_init__(self) -> None:
+        if self.distributed is not None and (
+            not isinstance(self.distributed, str) or not self.distributed.strip()
+        ):
+            raise ValueError(
+                "train.distributed must be null, 'local' or a Dask scheduler address, got "
+                f"{self.distributed!r}"
+            )
         # train.contribution.booster checked when the params are read (a typo stops the
         # stage before any data is read, not after the split is loaded)
         booster_config("contribution", self)
@@ -802,6 +814,14 @@ def _baseline_block_dask(
     }, pred
 
 
+def _model_settings(config: TrainConfig) -> dict[str, Any]:
+    """``config`` as the bundle's metadata keeps it: every setting but where it ran
+    (``distributed``: the same model settings give the same bundle on either path)."""
+    settings = dataclasses.asdict(config)
+    settings.pop("distributed")
+    return settings
+
+
 def split_fingerprint(paths: Iterable[str | os.PathLike[str]]) -> str:
     """SHA-256 (first 16 hex digits) over the names and bytes of the input files."""
     digest = hashlib.sha256()
@@ -963,7 +983,7 @@ def run_training(
         "fits": metrics["fits"],  # as the metrics file says it (10 significant digits)
         "data_hash": data_hash,
         "metrics": metrics["test"],
-        "config": json_ready(dataclasses.asdict(config)),
+        "config": json_ready(_model_settings(config)),
     }
     frozen = training_references(split_dir)  # rate reference etc. (models/references.py)
     if source is None:
