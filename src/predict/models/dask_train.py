@@ -116,7 +116,7 @@ def read_train(path: str | os.PathLike[str]) -> TrainSource:
     import dask.dataframe as dd
     import pyarrow.parquet as pq
 
-    file = Path(path)
+    file = Path(path).resolve()  # the workers' working folder may not be ours
     if not file.is_file():
         raise FileNotFoundError(f"train split {file} missing")
     parquet = pq.ParquetFile(file)
@@ -442,13 +442,14 @@ def potential_rows(
     )
     months = set().union(*(m for m, _ in first))
     candidates = [rows for _, rows in first]
-    for frame in others.values():
+    for frame in others.values():  # a set lacking a column: conversions refuses it
         if all(c in frame.columns for c in need):
             dated = frame.loc[frame["as_of"].notna().to_numpy(dtype=bool)]
             months |= set(np.unique(_month(dated["as_of"])).tolist())
     all_months = np.array(sorted(months), dtype="int64")
     step = int(np.diff(all_months).min()) if len(all_months) > 1 else 0
-    new = pd.concat([*candidates, *(_new_rows(f) for f in others.values() if LABEL in f)])
+    complete = [f for f in others.values() if all(c in f.columns for c in need)]
+    new = pd.concat([*candidates, *(_new_rows(f) for f in complete)])
     keys = pd.MultiIndex.from_arrays(
         [new["client_id"].astype("str").to_numpy(), _month(new["as_of"]) - step]
     ).unique()
