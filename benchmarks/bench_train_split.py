@@ -5,8 +5,9 @@ A split of ``n`` clients x ``--train-dates`` training as-of dates (one valid and
 as-of date after them) is made with the planted-signal book of ``tests/support/splits.py``
 and ``--extra`` noise features (float64) on top of its 8, so the rows are about as wide as
 the project's feature table (~70 features); ``train.parquet`` is written in row groups of
-``split.row_group_rows`` (65,536) rows. Each run is a fresh process, so its peak resident
-memory (``ru_maxrss`` of the process that runs :func:`predict.models.training.run_training`:
+``--row-group-rows`` (65,536: ``split.row_group_rows`` as a cluster run would set it; the
+default, 1,048,576, would make these sets one partition). Each run is a fresh process, so
+its peak resident memory (``ru_maxrss`` of the process that runs :func:`predict.models.training.run_training`:
 the driver) is that run's alone:
 
 - ``single``: the single-machine path (``read_split``: the three sets on the driver);
@@ -38,12 +39,13 @@ from typing import Any
 import numpy as np
 
 
-def make_split_folder(folder: Path, clients: int, train_dates: int, extra: int) -> int:
+def make_split_folder(
+    folder: Path, clients: int, train_dates: int, extra: int, row_group_rows: int
+) -> int:
     """The split of ``clients`` clients (see the module) in ``folder``; its train rows."""
     import pandas as pd
 
     from predict.io import write_parquet
-    from predict.models.split import ROW_GROUP_ROWS
     from tests.support.splits import Book, make_book, write_split
 
     ends = pd.date_range("2019-06-30", periods=train_dates + 2, freq="6ME")
@@ -63,7 +65,7 @@ def make_split_folder(folder: Path, clients: int, train_dates: int, extra: int) 
     parts = {k: v.reset_index(drop=True) for k, v in parts.items()}
     write_split(Book(parts["train"], parts["valid"], parts["test"], book.iloc[0:0]), folder)
     for name, frame in parts.items():  # as the split stage writes them
-        write_parquet(frame, folder / f"{name}.parquet", row_group_rows=ROW_GROUP_ROWS)
+        write_parquet(frame, folder / f"{name}.parquet", row_group_rows=row_group_rows)
     return len(parts["train"])
 
 
@@ -108,6 +110,7 @@ def main() -> None:
     parser.add_argument("--train-dates", type=int, default=4)
     parser.add_argument("--extra", type=int, default=60, help="noise features added")
     parser.add_argument("--rounds", type=int, default=60)
+    parser.add_argument("--row-group-rows", type=int, default=65_536)
     parser.add_argument("--child", nargs=4, metavar=("MODE", "SPLIT", "OUT", "ROUNDS"))
     args = parser.parse_args()
     if args.child:
@@ -117,7 +120,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for clients in args.clients:
             folder = Path(tmp) / f"split-{clients}"
-            rows = make_split_folder(folder, clients, args.train_dates, args.extra)
+            rows = make_split_folder(
+                folder, clients, args.train_dates, args.extra, args.row_group_rows
+            )
             size = (folder / "train.parquet").stat().st_size / 2**20
             runs = {}
             for mode in ("single", "cluster"):

@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from predict.features.snapshots import add_months, label_end
+from predict.io import write_parquet
 from predict.models.metrics_files import split_headline
 from predict.models.split import (
     ClientHoldout,
@@ -199,6 +200,17 @@ def test_the_sets_are_written_in_bounded_row_groups_with_the_same_rows(tmp_path:
             start += size
     with pytest.raises(ValueError, match="row_group_rows"):
         SplitConfig(row_group_rows=0)
+
+
+def test_the_default_row_groups_are_pyarrows_own_so_the_files_are_as_before(
+    tmp_path: Path,
+) -> None:
+    # the split's fingerprint (the models' data_hash and versions) hashes the files' bytes
+    frame = _feature_table(QUARTERS, n_clients=10)
+    before = frame.to_parquet(tmp_path / "before.parquet", index=False)
+    assert before is None
+    write_parquet(frame, tmp_path / "now.parquet", row_group_rows=SplitConfig().row_group_rows)
+    assert (tmp_path / "now.parquet").read_bytes() == (tmp_path / "before.parquet").read_bytes()
 
 
 def test_apply_plan_rejects_a_table_without_labels() -> None:

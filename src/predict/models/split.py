@@ -22,9 +22,11 @@ in the report's "Read with care" notes.
 
 Only rows with at least one defined label are kept (censored snapshots have none).
 
-The sets are written in Parquet row groups of at most ``row_group_rows`` rows (65,536 by
-default), so a Dask cluster's workers can read the train set a row group per task
-(:mod:`predict.models.dask_train`); the rows, their order and values do not depend on it.
+The sets are written in Parquet row groups of at most ``row_group_rows`` rows (1,048,576 by
+default, pyarrow's own: the files are those written before), so a Dask cluster's workers
+can read the train set a row group per task (:mod:`predict.models.dask_train`); the rows,
+their order and values do not depend on it (the file's bytes, hence the split's
+fingerprint, do).
 """
 
 from __future__ import annotations
@@ -50,7 +52,11 @@ logger = logging.getLogger(__name__)
 
 SETS: tuple[str, ...] = ("train", "valid", "test")
 METHODS = ("auto", "time", "client")
-ROW_GROUP_ROWS = 65_536  # default rows per row group of data/split/*.parquet
+# default rows per row group of data/split/*.parquet: pyarrow's own default (1024 * 1024),
+# so the files (and the split's fingerprint, the models' data_hash and versions) are
+# byte for byte those written before the setting existed; a cluster training a train set
+# of fewer rows gets more partitions with a smaller value (65,536: docs/scaling.md)
+ROW_GROUP_ROWS = 1_048_576
 
 
 @dataclass(frozen=True)
