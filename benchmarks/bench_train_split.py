@@ -7,8 +7,8 @@ and ``--extra`` noise features (float64) on top of its 8, so the rows are about 
 the project's feature table (~70 features); ``train.parquet`` is written in row groups of
 ``--row-group-rows`` (65,536: ``split.row_group_rows`` as a cluster run would set it; the
 default, 1,048,576, would make these sets one partition). Each run is a fresh process, so
-its peak resident memory (``ru_maxrss`` of the process that runs :func:`predict.models.training.run_training`:
-the driver) is that run's alone:
+its peak resident memory (``ru_maxrss`` of the process that runs
+:func:`predict.models.training.run_training`: the driver) is that run's alone:
 
 - ``single``: the single-machine path (``read_split``: the three sets on the driver);
 - ``cluster``: the same with a ``LocalCluster`` of 2 single-threaded worker processes (its
