@@ -16,7 +16,9 @@ its peak resident memory (``ru_maxrss`` of the process that runs
   the workers reading the train split a row group per task.
 
 Same training settings for both (churn, at most ``--rounds`` trees, early stopping after 10,
-the default drift reference: every train row up to 200,000, a seeded sample beyond). Prints
+the drift reference on every train row up to ``--drift-rows`` (200,000, the default of
+``train.drift_reference.max_rows``), a seeded sample beyond: the cluster's driver gathers
+those rows). Prints
 per size: train rows, file size, seconds, the driver's peak, the ratio, and the test AUC of
 both (the trees differ: data-parallel LightGBM).
 
@@ -69,14 +71,17 @@ def make_split_folder(
     return len(parts["train"])
 
 
-def child(mode: str, split: Path, out: Path, rounds: int) -> dict[str, Any]:
+def child(mode: str, split: Path, out: Path, rounds: int, drift_rows: int) -> dict[str, Any]:
     """One training run in this process: seconds, this process's peak memory, test AUC."""
+    from predict.models.bins import DriftReferenceConfig
     from predict.models.training import BoosterConfig, run_training
     from tests.support.splits import fast_config
 
     config = fast_config(rounds, 10)
     config = dataclasses.replace(
-        config, booster=dataclasses.replace(config.booster, min_data_in_leaf=200)
+        config,
+        booster=dataclasses.replace(config.booster, min_data_in_leaf=200),
+        drift_reference=DriftReferenceConfig(max_rows=drift_rows),
     )
     dirs = {"models_dir": out / "models", "metrics_dir": out / "metrics", "plots_dir": out / "p"}
     assert isinstance(config.booster, BoosterConfig)
@@ -111,11 +116,14 @@ def main() -> None:
     parser.add_argument("--extra", type=int, default=60, help="noise features added")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--row-group-rows", type=int, default=65_536)
-    parser.add_argument("--child", nargs=4, metavar=("MODE", "SPLIT", "OUT", "ROUNDS"))
+    parser.add_argument(
+        "--drift-rows", type=int, default=200_000, help="train.drift_reference.max_rows"
+    )
+    parser.add_argument("--child", nargs=5, metavar=("MODE", "SPLIT", "OUT", "ROUNDS", "DRIFT"))
     args = parser.parse_args()
     if args.child:
-        mode, split, out, rounds = args.child
-        print(json.dumps(child(mode, Path(split), Path(out), int(rounds))))
+        mode, split, out, rounds, drift = args.child
+        print(json.dumps(child(mode, Path(split), Path(out), int(rounds), int(drift))))
         return
     with tempfile.TemporaryDirectory() as tmp:
         for clients in args.clients:
@@ -127,7 +135,8 @@ def main() -> None:
             runs = {}
             for mode in ("single", "cluster"):
                 cmd = [sys.executable, __file__, "--child", mode, str(folder),
-                       str(Path(tmp) / f"out-{clients}-{mode}"), str(args.rounds)]  # fmt: skip
+                       str(Path(tmp) / f"out-{clients}-{mode}"), str(args.rounds),
+                       str(args.drift_rows)]  # fmt: skip
                 done = subprocess.run(cmd, check=True, capture_output=True, text=True)
                 runs[mode] = json.loads(done.stdout.strip().splitlines()[-1])
             single, cluster = runs["single"], runs["cluster"]
