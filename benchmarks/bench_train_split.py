@@ -4,7 +4,7 @@ train split (``predict train --scheduler``), at growing train sizes.
 A split of ``n`` clients x ``--train-dates`` training as-of dates (one valid and one test
 as-of date after them) is made with the planted-signal book of ``tests/support/splits.py``
 and ``--extra`` noise features (float64) on top of its 8, so the rows are about as wide as
-the project's feature table (~70 features); ``train.parquet`` is written in row groups of
+the project's feature table (~70 features), in a process of its own; ``train.parquet`` is written in row groups of
 ``--row-group-rows`` (65,536: ``split.row_group_rows`` as a cluster run would set it; the
 default, 1,048,576, would make these sets one partition). Each run is a fresh process, so
 its peak resident memory (``ru_maxrss`` of the process that runs
@@ -104,9 +104,23 @@ def child(mode: str, split: Path, out: Path, rounds: int, drift_rows: int) -> di
     return {
         "seconds": round(seconds, 1),
         "driver_peak_mib": round(peak),
+        "vm_hwm_mib": round(vm_hwm() / 1024),
         "auc": result.metrics["test"]["auc"],
         "trees": result.bundle.booster.current_iteration(),
     }
+
+
+def vm_hwm() -> float:
+    """This process's peak resident memory in KiB by the kernel's ``VmHWM`` (Linux; it
+    counts this program only, where ``ru_maxrss`` keeps the peak of the process it was
+    forked from across ``exec``; 0 elsewhere)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return float(line.split()[1])
+    except OSError:
+        pass
+    return 0.0
 
 
 def main() -> None:
@@ -120,7 +134,13 @@ def main() -> None:
         "--drift-rows", type=int, default=200_000, help="train.drift_reference.max_rows"
     )
     parser.add_argument("--child", nargs=5, metavar=("MODE", "SPLIT", "OUT", "ROUNDS", "DRIFT"))
+    parser.add_argument("--make", nargs=2, metavar=("FOLDER", "CLIENTS"))
     args = parser.parse_args()
+    if args.make:  # in a process of its own: the parent stays small (see vm_hwm)
+        folder, clients = Path(args.make[0]), int(args.make[1])
+        rows = make_split_folder(folder, clients, args.train_dates, args.extra, args.row_group_rows)
+        print(json.dumps({"rows": rows}))
+        return
     if args.child:
         mode, split, out, rounds, drift = args.child
         print(json.dumps(child(mode, Path(split), Path(out), int(rounds), int(drift))))
@@ -128,9 +148,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for clients in args.clients:
             folder = Path(tmp) / f"split-{clients}"
-            rows = make_split_folder(
-                folder, clients, args.train_dates, args.extra, args.row_group_rows
-            )
+            make = [sys.executable, __file__, "--make", str(folder), str(clients),
+                    "--train-dates", str(args.train_dates), "--extra", str(args.extra),
+                    "--row-group-rows", str(args.row_group_rows)]  # fmt: skip
+            made = subprocess.run(make, check=True, capture_output=True, text=True)
+            rows = json.loads(made.stdout.strip().splitlines()[-1])["rows"]
             size = (folder / "train.parquet").stat().st_size / 2**20
             runs = {}
             for mode in ("single", "cluster"):
@@ -147,7 +169,8 @@ def main() -> None:
                 f"trees) | cluster {cluster['seconds']} s, driver peak "
                 f"{cluster['driver_peak_mib']} MiB, AUC {cluster['auc']:.4f} "
                 f"({cluster['trees']} trees) | driver peak single / cluster "
-                f"{single['driver_peak_mib'] / cluster['driver_peak_mib']:.2f}",
+                f"{single['driver_peak_mib'] / cluster['driver_peak_mib']:.2f} "
+                f"(VmHWM {single['vm_hwm_mib']} / {cluster['vm_hwm_mib']} MiB)",
                 flush=True,
             )
 
