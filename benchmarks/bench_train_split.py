@@ -4,10 +4,10 @@ train split (``predict train --scheduler``), at growing train sizes.
 A split of ``n`` clients x ``--train-dates`` training as-of dates (one valid and one test
 as-of date after them) is made with the planted-signal book of ``tests/support/splits.py``
 and ``--extra`` noise features (float64) on top of its 8, so the rows are about as wide as
-the project's feature table (~70 features), in a process of its own; ``train.parquet`` is written in row groups of
-``--row-group-rows`` (65,536: ``split.row_group_rows`` as a cluster run would set it; the
-default, 1,048,576, would make these sets one partition). Each run is a fresh process, so
-its peak resident memory (``ru_maxrss`` of the process that runs
+the project's feature table (~70 features), in a process of its own; ``train.parquet`` is
+written in row groups of ``--row-group-rows`` (65,536: ``split.row_group_rows`` as a
+cluster run would set it; the default, 1,048,576, would make these sets one partition).
+Each run is a fresh process, so its peak resident memory (``ru_maxrss`` of the process that runs
 :func:`predict.models.training.run_training`: the driver) is that run's alone:
 
 - ``single``: the single-machine path (``read_split``: the three sets on the driver);
