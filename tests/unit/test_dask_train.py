@@ -247,3 +247,22 @@ def test_train_distributed_is_the_stages_switch_and_not_a_model_setting(
     assert "127.0.0.1:9" in capsys.readouterr().err
     result = _run(split_dir, "churn", fast_config(5, 2), tmp_path / "one", None)
     assert "distributed" not in result.bundle.metadata["config"]
+
+
+def test_a_train_split_of_one_row_group_trains_on_the_cluster(
+    split_dir: Path, cluster: Client, tmp_path: Path
+) -> None:
+    # the default row groups (1,048,576 rows) leave a small train set one partition: one
+    # worker holds the rows, LightGBM fits there; the figures are the same as ever
+    folder = tmp_path / "split"
+    folder.mkdir()
+    for path in split_dir.iterdir():
+        (folder / path.name).write_bytes(path.read_bytes())
+    pd.read_parquet(split_dir / "train.parquet").to_parquet(folder / "train.parquet", index=False)
+    assert read_train(folder / "train.parquet").frame.npartitions == 1
+    config = fast_config(10, 5)
+    one = _run(folder, "churn", config, tmp_path / "dask", cluster)
+    many = _run(split_dir, "churn", config, tmp_path / "many", cluster)
+    assert one.bundle.metadata["feature_ranges"] == many.bundle.metadata["feature_ranges"]
+    assert one.metrics["population"] == many.metrics["population"]
+    assert one.bundle.booster.current_iteration() >= 1
