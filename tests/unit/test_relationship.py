@@ -180,15 +180,73 @@ def test_actions_follow_ordered_rules_from_data() -> None:
 
 
 def test_a_rule_column_without_any_value_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
-    # the default model not applied (score.unsupported: missing): no PD anywhere, so the
-    # watch rule never fires and its clients fall through: the run says so
+    # the default model not applied (score.unsupported: missing): no PD anywhere, so no
+    # client reaching the watch rule can be decided (it may be a watch): no action, and the
+    # run says so
     scores = add_value(add_exposure(_scores(), client_exposure(_tables(), AS_OF, CFG), CFG))
     scores["default_probability"] = np.nan
+    scores["default_model_version"] = pd.Series(pd.NA, index=scores.index, dtype="str")
     with caplog.at_level("WARNING"):
         out = assign_actions(scores, CFG).set_index("client_id")
     said = [r.getMessage() for r in caplog.records if "holds no value" in r.getMessage()]
     assert len(said) == 1 and "'default_probability'" in said[0] and "watch" in said[0]
-    assert out.loc["a", "action"] != "watch"
+    assert "cannot be decided" in said[0]
+    assert out["action"].isna().all()
+    why = "none decided: default_probability unknown (the watch rule)"
+    assert (out["action_rule"] == why).all()
+
+
+def _three_valued(rules: list[tuple[str, list[tuple[str, str, float]]]]) -> RelationshipConfig:
+    return RelationshipConfig(
+        rules=tuple(ActionRule(a, tuple(Condition(*c) for c in when)) for a, when in rules),
+        default_action="maintain",
+    )
+
+
+def test_an_unknown_score_decides_no_action_unless_every_outcome_is_the_same() -> None:
+    """Rules on a value the model could not score are undecidable, not false: the client
+    gets the action only when every way the unknown value could fall gives it."""
+    unknown = "default status unknown: credit_events and facility_balances absent"
+    scores = pd.DataFrame(
+        {
+            "client_id": pd.Series(list("abcde"), dtype="str"),
+            "default_probability": [np.nan, np.nan, np.nan, np.nan, 0.001],
+            "default_not_scored_reason": pd.Series(
+                [unknown, "no exposure at the as-of date (no open facility, no drawn balance)",
+                 unknown, unknown, None], dtype="str"),
+            "default_model_version": pd.Series(["1"] * 5, dtype="str"),
+            "churn_probability": [0.05, 0.05, 0.6, 0.05, 0.05],
+        }
+    )  # fmt: skip
+    cfg = _three_valued(
+        [
+            ("watch", [("default_probability", ">=", 0.05)]),
+            ("watch", [("churn_probability", ">=", 0.5)]),
+            ("grow", [("default_probability", "<", 0.01), ("churn_probability", "<", 0.1)]),
+        ]
+    )
+    out = assign_actions(scores, cfg).set_index("client_id")
+    # a: PD unknown, churn low: watch, grow or maintain depending on the PD -> none
+    assert pd.isna(out.loc["a", "action"])
+    assert out.loc["a", "action_rule"] == (
+        "none decided: default_probability unknown (the watch rule)"
+    )
+    # b: no PD because no exposure (does not apply): the PD rules are false -> maintain
+    assert out.loc["b", "action"] == "maintain"
+    # c: PD unknown, but churn 60% fires the second watch rule: watch whatever the PD
+    assert out.loc["c", "action"] == "watch"
+    assert out.loc["c", "action_rule"] == "watch: churn_probability >= 0.5"
+    # e: PD known and low: the rules as ever
+    assert out.loc["e", "action"] == "grow"
+    # d is a alone: the same answer (a client's action depends only on its row)
+    alone = assign_actions(scores.iloc[[3]], cfg)
+    assert pd.isna(alone["action"].iloc[0])
+    # without the unknown rule before it, the default decides: maintain for a, same for d
+    only_grow = _three_valued([("grow", [("default_probability", "<", 0.01)])])
+    again = assign_actions(scores, only_grow).set_index("client_id")
+    assert pd.isna(again.loc["a", "action"])  # grow or maintain
+    same = _three_valued([("maintain", [("default_probability", "<", 0.01)])])
+    assert assign_actions(scores, same).set_index("client_id").loc["a", "action"] == "maintain"
 
 
 def test_rules_come_from_params() -> None:
