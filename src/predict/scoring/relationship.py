@@ -92,6 +92,8 @@ RULE_COLUMNS = frozenset(
         "branch_id",
         "churn_probability_change",
         "default_probability_change",
+        "one_year_default_probability",
+        "one_year_default_probability_change",
         "previous_churn_probability",
         "previous_default_probability",
         "potential_value",
@@ -185,8 +187,8 @@ def _default_rules() -> tuple[ActionRule, ...]:
         ActionRule("none", (_stage_is("churned"),)),
         ActionRule("convert", (_stage_is("potential"), expects_revenue)),
         ActionRule("none", (_stage_is("potential"),)),
-        ActionRule("watch", (Condition("default_probability", ">=", 0.05),)),
-        ActionRule("watch", (Condition("default_probability_change", ">=", 0.02),)),
+        ActionRule("watch", (Condition("one_year_default_probability", ">=", 0.05),)),
+        ActionRule("watch", (Condition("one_year_default_probability_change", ">=", 0.02),)),
         ActionRule(
             "retain",
             (
@@ -197,7 +199,7 @@ def _default_rules() -> tuple[ActionRule, ...]:
         ActionRule(
             "grow",
             (
-                Condition("default_probability", "<", 0.01),
+                Condition("one_year_default_probability", "<", 0.01),
                 Condition("churn_probability", "<", 0.1),
                 Condition("utilisation", "<", 0.7),
             ),
@@ -542,6 +544,8 @@ def _condition_mask(frame: pd.DataFrame, cond: Condition) -> np.ndarray:
 RESTS_ON: dict[str, tuple[str, ...]] = {
     "default_probability": ("default",),
     "default_probability_change": ("default",),
+    "one_year_default_probability": ("default",),
+    "one_year_default_probability_change": ("default",),
     "expected_loss": ("default",),
     "churn_probability": ("churn",),
     "churn_probability_change": ("churn",),

@@ -37,7 +37,12 @@ from predict.io import atomic_dir, parquet_rows
 from predict.models.store import ModelBundle
 from predict.progress import ProgressReporter, SilentProgress, progress_display
 from predict.scoring import relationship as rel
-from predict.scoring.align import add_missing_features, load_models, unseen_categories
+from predict.scoring.align import (
+    add_missing_features,
+    check_label_settings,
+    load_models,
+    unseen_categories,
+)
 from predict.scoring.chunks import score_chunks
 from predict.scoring.clients import (
     PartScorer,
@@ -366,6 +371,7 @@ def score_folder(
 
     report = ScoringReport()
     bundles, report.skipped_targets = load_models(models_dir)
+    check_label_settings(bundles, features_config.horizon_months, features_config.inactivity_months)
     scheduler = scheduler or config.distributed
     if book is not None and (is_dataset(Path(input_dir)) or scheduler):
         raise ValueError(
