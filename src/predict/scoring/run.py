@@ -367,6 +367,7 @@ def score_folder(
     dataset, with its skeleton): the scoring date, its checks and every book-wide decision
     read the book's skeleton (:mod:`predict.scoring.extract`); scored on this machine.
     """
+    from predict.features.build import with_data_start
     from predict.features.snapshots import require_month_ends, scoring_as_of
 
     report = ScoringReport()
@@ -396,6 +397,7 @@ def score_folder(
             if skeleton is not None:  # an extract: checked against the book, read with it
                 tables = extract_of(tables, skeleton, given_columns(input_dir))
             whole = tables if skeleton is None else skeleton
+            features_config = with_data_start(features_config, whole)  # the book's start
             as_of = as_of or scoring_as_of(whole, features_config.as_of)
             require_month_ends([as_of], "scoring as-of (--as-of)")
             check_scoring_date(whole, as_of, where, after_data,
@@ -432,6 +434,7 @@ def _score_dataset_folder(
     """:func:`score_folder` of a partitioned dataset: on the cluster, the driver reading only
     the dataset's skeleton (:func:`score_dataset_snapshot`). Its tables were validated
     before ``predict partition`` wrote them."""
+    from predict.features.build import with_data_start
     from predict.features.snapshots import require_month_ends, scoring_as_of
     from predict.scoring.reasons import catalogue_templates
 
@@ -448,6 +451,7 @@ def _score_dataset_folder(
     frozen_drift_bins(bundles)  # the drift check's bins: refused before any work if lacking
     with atomic_dir(out_dir) as stage, cluster_factory(scheduler, config.partitions) as cluster:
         skeleton = cluster.read_skeleton(dataset)
+        features_config = with_data_start(features_config, skeleton)  # the book's start
         where = "--as-of" if as_of else "features.as_of.scoring"
         as_of = as_of or scoring_as_of(skeleton, features_config.as_of)
         require_month_ends([as_of], "scoring as-of (--as-of)")
