@@ -44,6 +44,22 @@ def test_isotonic_respects_its_floor() -> None:
     assert out.min() >= 0.01 and out.max() <= 0.99
 
 
+def test_isotonic_reads_a_block_of_one_outcome_at_its_jeffreys_estimate() -> None:
+    # PAV: 0, 0 | 1, 0 pooled to 0.5 | 1, 1. The lowest block (2 rows, no event) reads
+    # 0.5 / 3, the highest (2 rows, all events) 2.5 / 3, never 0 or 1; the middle is as fitted
+    score = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    cal = IsotonicCalibrator().fit(score, np.array([0, 0, 1, 0, 1, 1]))
+    np.testing.assert_allclose(cal.transform(score), [1 / 6, 1 / 6, 0.5, 0.5, 5 / 6, 5 / 6])
+    # perfectly separated, 3 rows each: 0.5 / 4 and 3.5 / 4, still ordered
+    cal = IsotonicCalibrator().fit(score, np.array([0, 0, 0, 1, 1, 1]))
+    np.testing.assert_allclose(cal.transform(score), [0.125] * 3 + [0.875] * 3)
+    # one block of 1 row under a block at 10%: bounded by its neighbour (0.5 / 2 > 0.1)
+    many = np.r_[0.05, np.linspace(0.1, 0.9, 10)]
+    cal = IsotonicCalibrator().fit(many, np.r_[0, 1, np.zeros(9)])
+    out = cal.transform(many)
+    assert np.all(np.diff(out) >= 0) and out.min() > 0
+
+
 def test_platt_recovers_a_known_sigmoid() -> None:
     rng = np.random.default_rng(1)
     score = rng.uniform(0.01, 0.99, 20000)

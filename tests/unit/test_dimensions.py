@@ -116,6 +116,45 @@ def test_ninety_days_past_due_lowers_trust() -> None:
     np.testing.assert_allclose(score.to_numpy(), [100.0, 0.0])
 
 
+def test_a_client_in_default_has_a_trust_of_at_most_ten_even_without_payment_records() -> None:
+    # row 0: in default, DPD 95 known: DPD 0 (x2, x1), ever defaulted 0 (x1), no event 100
+    #   (x3), one renewal 70 (x1): mean 370 / 8 = 46.25, capped at 10;
+    # row 1: in default, no DPD record, no event (counts 0 -> 100), one renewal (70): the
+    #   mean (100 x 3 + 0 + 70) / 5 = 74 is capped at 10, and known without requires_any;
+    # row 2: not in default, no DPD record: still missing (no payment history);
+    # row 3: status unknown (missing in_default): no cap, missing as before
+    frame = _frame(
+        max_dpd_12m=[95.0, np.nan, np.nan, np.nan], current_dpd=[95.0, np.nan, np.nan, np.nan],
+        covenant_breach_24m=[0.0] * 4, watchlist_24m=[0.0] * 4, restructuring_24m=[0.0] * 4,
+        ever_defaulted=[1.0, 1.0, 0.0, np.nan], repeat_financings=[1.0] * 4,
+        in_default=[1.0, 1.0, 0.0, np.nan],
+    )  # fmt: skip
+    score, reason = score_dimension(frame, DEFAULT.trust, {})
+    np.testing.assert_allclose(score.to_numpy(), [10.0, 10.0, np.nan, np.nan])
+    assert reason.iloc[0] == reason.iloc[1] == "In default (flag 1)"
+    assert reason.iloc[2].startswith("not scored: needs one of max_dpd_12m")
+    assert reason.iloc[3].startswith("not scored: needs one of max_dpd_12m")
+    # without the cap the same row reads (300 + 0 + 70) / 5 = 74: the cap is what binds
+    uncapped = dataclasses.replace(DEFAULT.trust, caps=(), requires_any=())
+    np.testing.assert_allclose(score_dimension(frame, uncapped, {})[0].to_numpy()[:2], [46.25, 74])
+
+
+def test_the_lowest_cap_hit_binds() -> None:
+    from predict.scoring.dimensions import DimensionCap
+
+    config = DimensionConfig(
+        inputs=(_input("max_dpd_12m", 1.0, [[0, 100], [90, 0]]),),
+        caps=(DimensionCap("watchlist_24m", 1.0, 40.0), DimensionCap("in_default", 1.0, 10.0)),
+    )
+    frame = _frame(max_dpd_12m=[0.0, 0.0, 0.0, 81.0], watchlist_24m=[1.0, 1.0, 0.0, 1.0],
+                   in_default=[0.0, 1.0, 0.0, 0.0])  # fmt: skip
+    score, reason = score_dimension(frame, config, {})
+    # 100 capped at 40; at 10 (both hit); 100 uncapped; 81 DPD -> 10, under the cap of 40
+    np.testing.assert_allclose(score.to_numpy(), [40.0, 10.0, 100.0, 10.0])
+    assert reason.iloc[1] == "In default (flag 1)"
+    assert reason.iloc[3].startswith("Days past due")
+
+
 def test_retention_falls_with_the_churn_probability_and_months_without_revenue() -> None:
     frame = _frame(churn_probability=[0.1, 0.6, 0.1], months_since_revenue=[0.0, 0.0, 6.0])
     score = _dimension(frame, "retention")
@@ -322,6 +361,12 @@ def test_without_frozen_quantiles_contribution_is_missing_and_says_why() -> None
             {"feature": "max_dpd_12m", "weight": 1, "anchors": [[0, 100], [90, 0]]}]}},
          "not among its inputs"),
         ({"trust": {"weight": 0.5}}, "needs at least one input"),
+        ({"trust": {"caps": [{"feature": "in_default", "at_least": 1, "max_score": 120}],
+                    "inputs": [{"feature": "max_dpd_12m", "weight": 1,
+                                "anchors": [[0, 100], [90, 0]]}]}}, "max_score"),
+        ({"trust": {"caps": [{"feature": "defaulted", "at_least": 1, "max_score": 10}],
+                    "inputs": [{"feature": "max_dpd_12m", "weight": 1,
+                                "anchors": [[0, 100], [90, 0]]}]}}, "unknown input"),
         ({"min_dimensions": 6}, "min_dimensions"),
     ],
 )  # fmt: skip

@@ -305,3 +305,28 @@ def test_event_windows_come_from_each_clients_own_dates() -> None:
     assert (end == AS_OF).all()
     with pytest.raises(ValueError, match=r"no window end for client\(s\) \['B'\]"):
         event_windows(scores.assign(as_of=[AS_OF, pd.NaT, AS_OF]), CFG)
+
+
+def test_the_default_triggers_read_the_one_year_pd_at_another_horizon() -> None:
+    """At H = 24 a PD of 5% over the horizon is 2.53% a year (grade 7): not above the 5%
+    threshold of the one-year PD; 9.75% over 24 months is 5.0% a year: it crossed it."""
+    scores = pd.DataFrame(
+        {
+            "client_id": pd.Series(["low", "high"], dtype="str"),
+            "as_of": AS_OF,
+            "previous_as_of": PREV,
+            "default_probability": [0.05, 0.0975],
+            "previous_default_probability": [0.04, 0.04],
+            "churn_probability": [0.05, 0.05],
+            "previous_churn_probability": [0.05, 0.05],
+        }
+    )
+    tables: dict[str, pd.DataFrame] = {}
+    at_12 = early_warning(scores, tables, CFG, "previous.parquet").set_index("client_id")
+    assert at_12.loc["low", "triggers"] == "default_crossed"  # 4% -> 5% over 12 months
+    at_24 = early_warning(scores, tables, CFG, "previous.parquet", horizon_months=24)
+    at_24 = at_24.set_index("client_id")
+    assert "low" not in at_24.index  # 2.02% -> 2.53% a year: no trigger
+    # 1 - 0.96^0.5 = 2.02% -> 1 - 0.9025^0.5 = 5.0% a year: x2.5, rose 2.98 points, crossed
+    assert at_24.loc["high", "triggers"] == "pd_ratio, default_rise, default_crossed"
+    assert at_24.loc["high", "details"].startswith("PD x2.5; one-year default 2.02% -> 5.0%")

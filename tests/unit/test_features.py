@@ -246,3 +246,40 @@ def test_ranges_of_clients_give_the_same_table_as_one_pass(
         chunked = build_features(tables, DATES, FeaturesConfig(events_per_pass=40))
     assert any("passes over ranges of clients" in r.getMessage() for r in caplog.records)
     pd.testing.assert_frame_equal(chunked, build_features(tables, DATES))
+
+
+def test_a_window_reaching_before_the_data_is_missing_not_a_short_sum() -> None:
+    """The tiny book's first event row is in February 2020 (balances): at 2021-06-30 the
+    24-month window (2019-07..2021-06) and the 12-month trend (24 months) reach before it,
+    so they are missing; the 12-month window (2020-07..2021-06) is whole and counted. A
+    later data_start (params) masks the 12-month windows too, and nothing else moves."""
+    from predict.features.build import history_months, mask_short_windows
+    from predict.features.snapshots import data_start
+
+    tables = tiny_tables()
+    start = data_start(tables)
+    assert (start.year, start.month) == (2020, 2)
+    feats = build_features(tables, DATES)
+    early = at(feats, "c1", D(2021, 6, 30))
+    assert np.isnan(early["months_in_arrears_24m"]) and np.isnan(early["covenant_breach_24m"])
+    assert np.isnan(early["csat_trend_12m"])  # the 12 months before the last 12: from 2019-07
+    assert early["revenue_12m"] == 6400  # 2020-07..2021-06: 12 x 500 + 4 x 100
+    assert early["covenant_breach_12m"] == 0
+    late = at(feats, "c1", D(2022, 12, 31))  # 2021-01..2022-12: whole
+    assert late["covenant_breach_24m"] == 1  # the breach of 2021-08-01
+    # params: the data begin in 2020-09 -> the 12-month windows of 2021-06 reach before it
+    later = build_features(tables, DATES, FeaturesConfig(data_start="2020-09-30"))
+    row = at(later, "c1", D(2021, 6, 30))
+    assert np.isnan(row["revenue_12m"]) and row["revenue_6m"] == early["revenue_6m"]
+    same = [c for c in feats.columns if history_months(c) is None]
+    pd.testing.assert_frame_equal(later[same], feats[same])
+    # the rule, by hand: W months for a window, 2W for a trend, W + 1 for a change
+    assert history_months("revenue_12m") == 12 and history_months("csat_trend_12m") == 24
+    assert history_months("utilisation_change_3m") == 4
+    assert history_months("maturing_limit_share_12m") is None  # looks forward
+    assert history_months("tenure_months") is None
+    frame = pd.DataFrame({"as_of": pd.to_datetime(["2020-11-30", "2020-12-31"]),
+                          "revenue_12m": [5.0, 6.0], "tenure_months": [1.0, 2.0]})  # fmt: skip
+    masked = mask_short_windows(frame, D(2020, 1, 1))
+    assert masked["revenue_12m"].isna().tolist() == [True, False]  # 2019-12..2020-11 vs 2020-01..
+    assert masked["tenure_months"].tolist() == [1.0, 2.0]

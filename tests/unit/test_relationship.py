@@ -19,6 +19,7 @@ from predict.scoring.relationship import (
     client_exposure,
     facility_exposure,
 )
+from predict.scoring.value import add_one_year_pd
 
 AS_OF = pd.Timestamp("2024-06-30")
 CFG = RelationshipConfig(
@@ -147,6 +148,8 @@ def _scores() -> pd.DataFrame:
             "default_probability": [0.10, 0.005, 0.02, np.nan],
             "churn_probability": [0.5, 0.05, 0.3, 0.2],
             "expected_contribution": [20.0, 5.0, 1.0, 3.0],
+            # the rules' PD (H = 12: the PD itself; scoring/value.py add_one_year_pd)
+            "one_year_default_probability": [0.10, 0.005, 0.02, np.nan],
         }
     )
 
@@ -176,19 +179,77 @@ def test_actions_follow_ordered_rules_from_data() -> None:
     assert out.loc["b", "action"] == "grow"  # low PD, low churn, utilisation 0 (< 0.7)
     assert out.loc["c", "action"] == "maintain"
     assert out.loc["d", "action"] == "maintain"  # NaN PD fires no rule
-    assert out.loc["a", "action_rule"] == "watch: default_probability >= 0.05"
+    assert out.loc["a", "action_rule"] == "watch: one_year_default_probability >= 0.05"
 
 
 def test_a_rule_column_without_any_value_is_said_once(caplog: pytest.LogCaptureFixture) -> None:
-    # the default model not applied (score.unsupported: missing): no PD anywhere, so the
-    # watch rule never fires and its clients fall through: the run says so
+    # the default model not applied (score.unsupported: missing): no PD anywhere, so no
+    # client reaching the watch rule can be decided (it may be a watch): no action, and the
+    # run says so
     scores = add_value(add_exposure(_scores(), client_exposure(_tables(), AS_OF, CFG), CFG))
-    scores["default_probability"] = np.nan
+    scores["default_probability"] = scores["one_year_default_probability"] = np.nan
+    scores["default_model_version"] = pd.Series(pd.NA, index=scores.index, dtype="str")
     with caplog.at_level("WARNING"):
         out = assign_actions(scores, CFG).set_index("client_id")
     said = [r.getMessage() for r in caplog.records if "holds no value" in r.getMessage()]
-    assert len(said) == 1 and "'default_probability'" in said[0] and "watch" in said[0]
-    assert out.loc["a", "action"] != "watch"
+    assert len(said) == 1 and "'one_year_default_probability'" in said[0] and "watch" in said[0]
+    assert "cannot be decided" in said[0]
+    assert out["action"].isna().all()
+    why = "none decided: one_year_default_probability unknown (the watch rule)"
+    assert (out["action_rule"] == why).all()
+
+
+def _three_valued(rules: list[tuple[str, list[tuple[str, str, float]]]]) -> RelationshipConfig:
+    return RelationshipConfig(
+        rules=tuple(ActionRule(a, tuple(Condition(*c) for c in when)) for a, when in rules),
+        default_action="maintain",
+    )
+
+
+def test_an_unknown_score_decides_no_action_unless_every_outcome_is_the_same() -> None:
+    """Rules on a value the model could not score are undecidable, not false: the client
+    gets the action only when every way the unknown value could fall gives it."""
+    unknown = "default status unknown: credit_events and facility_balances absent"
+    scores = pd.DataFrame(
+        {
+            "client_id": pd.Series(list("abcde"), dtype="str"),
+            "default_probability": [np.nan, np.nan, np.nan, np.nan, 0.001],
+            "default_not_scored_reason": pd.Series(
+                [unknown, "no exposure at the as-of date (no open facility, no drawn balance)",
+                 unknown, unknown, None], dtype="str"),
+            "default_model_version": pd.Series(["1"] * 5, dtype="str"),
+            "churn_probability": [0.05, 0.05, 0.6, 0.05, 0.05],
+        }
+    )  # fmt: skip
+    cfg = _three_valued(
+        [
+            ("watch", [("default_probability", ">=", 0.05)]),
+            ("watch", [("churn_probability", ">=", 0.5)]),
+            ("grow", [("default_probability", "<", 0.01), ("churn_probability", "<", 0.1)]),
+        ]
+    )
+    out = assign_actions(scores, cfg).set_index("client_id")
+    # a: PD unknown, churn low: watch, grow or maintain depending on the PD -> none
+    assert pd.isna(out.loc["a", "action"])
+    assert out.loc["a", "action_rule"] == (
+        "none decided: default_probability unknown (the watch rule)"
+    )
+    # b: no PD because no exposure (does not apply): the PD rules are false -> maintain
+    assert out.loc["b", "action"] == "maintain"
+    # c: PD unknown, but churn 60% fires the second watch rule: watch whatever the PD
+    assert out.loc["c", "action"] == "watch"
+    assert out.loc["c", "action_rule"] == "watch: churn_probability >= 0.5"
+    # e: PD known and low: the rules as ever
+    assert out.loc["e", "action"] == "grow"
+    # d is a alone: the same answer (a client's action depends only on its row)
+    alone = assign_actions(scores.iloc[[3]], cfg)
+    assert pd.isna(alone["action"].iloc[0])
+    # without the unknown rule before it, the default decides: maintain for a, same for d
+    only_grow = _three_valued([("grow", [("default_probability", "<", 0.01)])])
+    again = assign_actions(scores, only_grow).set_index("client_id")
+    assert pd.isna(again.loc["a", "action"])  # grow or maintain
+    same = _three_valued([("maintain", [("default_probability", "<", 0.01)])])
+    assert assign_actions(scores, same).set_index("client_id").loc["a", "action"] == "maintain"
 
 
 def test_rules_come_from_params() -> None:
@@ -219,6 +280,7 @@ def test_the_shipped_rules_give_a_client_alone_the_action_it_gets_within_the_boo
     cfg = RelationshipConfig()
     scores = _scores().assign(
         default_probability=[0.02, 0.02, 0.02, 0.02],
+        one_year_default_probability=[0.02, 0.02, 0.02, 0.02],
         churn_probability=[0.3, 0.3, 0.05, 0.3],
         expected_contribution_percentile=[80.0, 60.0, 90.0, np.nan],
         lifecycle_stage=pd.Series(["active"] * 4, dtype="str"),
@@ -312,6 +374,7 @@ def test_stage_rules_workout_win_back_convert_and_no_watch_for_the_gone() -> Non
             "ever_defaulted": [1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0],
         }
     )
+    scores = add_one_year_pd(scores, 12)
     out = assign_actions(scores, RelationshipConfig()).set_index("client_id")["action"]
     assert out.to_dict() == {
         "p": "workout",
@@ -322,6 +385,48 @@ def test_stage_rules_workout_win_back_convert_and_no_watch_for_the_gone() -> Non
         "u": "watch",  # an active client: the usual rules
         "v": "none",  # left through a default (and a recovery): no win-back
     }
+
+
+@pytest.mark.parametrize(
+    ("horizon", "pd_h", "expected"),
+    [
+        # one-year PD 1 - (1 - PD_H)^(12/H): the watch rule's 5% is a one-year level
+        (12, 0.05, "watch"),  # 5% a year
+        (24, 0.05, "maintain"),  # 1 - 0.95^0.5 = 2.53% a year: grade 7, not watched
+        (24, 0.0975, "watch"),  # 1 - 0.9025^0.5 = 5.0% a year
+        (6, 0.03, "watch"),  # 1 - 0.97^2 = 5.91% a year: grade 8, watched
+        (6, 0.02, "maintain"),  # 1 - 0.98^2 = 3.96% a year
+    ],
+)
+def test_the_watch_rule_reads_the_one_year_pd_whatever_the_horizon(
+    horizon: int, pd_h: float, expected: str
+) -> None:
+    scores = pd.DataFrame(
+        {
+            "client_id": pd.Series(["a"], dtype="str"),
+            "lifecycle_stage": pd.Series(["active"], dtype="str"),
+            "default_probability": [pd_h],
+            "churn_probability": [0.15],
+            "utilisation": [0.5],
+        }
+    )
+    scored = add_one_year_pd(scores, horizon)
+    assert scored["one_year_default_probability"].iloc[0] == pytest.approx(
+        1 - (1 - pd_h) ** (12 / horizon)
+    )
+    assert assign_actions(scored, RelationshipConfig())["action"].iloc[0] == expected
+
+
+def test_the_one_year_pd_change_compares_one_year_pds() -> None:
+    scores = pd.DataFrame({"client_id": ["a"], "default_probability": [0.0975],
+                           "previous_default_probability": [0.05]})  # fmt: skip
+    out = add_one_year_pd(scores, 24)
+    # 5.0% - 2.53% a year (the PD over 24 months rose 4.75 points)
+    expected = (1 - 0.9025**0.5) - (1 - 0.95**0.5)
+    assert out["one_year_default_probability_change"].iloc[0] == pytest.approx(expected)
+    same = add_one_year_pd(scores, 12)  # H = 12: the PD and its change, to the bit
+    assert same["one_year_default_probability"].iloc[0] == 0.0975
+    assert same["one_year_default_probability_change"].iloc[0] == 0.0975 - 0.05
 
 
 def test_no_exposure_means_zero_expected_loss_whatever_the_pd() -> None:

@@ -155,13 +155,15 @@ def score_dataset(
     """
     from predict.distributed.steps import _dataset_parts, global_feature_names
     from predict.features import rates as frates
+    from predict.features.build import with_data_start
 
     path, parts = _dataset_parts(dataset)
+    skeleton = read_skeleton(path)
     shared = {
         "dataset": path,
         "as_of": as_of,
-        "features_config": features_config,
-        "names": global_feature_names(read_skeleton(path)),
+        "features_config": with_data_start(features_config, skeleton),  # the book's start
+        "names": global_feature_names(skeleton),
         "rates": frates.frozen_table(rate_reference, [as_of]),
         "bundles": dict(bundles),
         "config": config,

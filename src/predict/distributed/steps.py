@@ -56,6 +56,7 @@ from predict.features.build import (
     build_features,
     load_tables,
     summarise,
+    with_data_start,
 )
 from predict.features.labels import LabelConfig, apply_populations, build_labels
 from predict.features.snapshots import as_of_dates, resolve_data_end
@@ -98,7 +99,7 @@ def build_features_dask(
 ) -> pd.DataFrame:
     """:func:`predict.features.build.build_features` on Dask, partition by client; same result
     (the rate reference, when not given, point in time from the whole book)."""
-    config = config or FeaturesConfig()
+    config = with_data_start(config or FeaturesConfig(), tables)  # the book's, not a part's
     if rate_reference is None:
         rate_reference = frates.point_in_time(tables, as_of_dates)
     feature_names = global_feature_names(tables, names)
@@ -168,6 +169,7 @@ def build_feature_table_dask(
     """
     dates = as_of_dates(tables, config.as_of)
     end = resolve_data_end(tables, config.data_end)
+    config = with_data_start(config, tables)
     shared = {
         "as_of_dates": dates,
         "config": config,
@@ -221,8 +223,8 @@ def build_features_dataset(
     """:func:`predict.features.build.build_features` of the whole book from a partitioned
     dataset (:mod:`predict.distributed.dataset`): each task gets a partition number and
     reads its own files; the driver reads the digest, the skeleton and the rated facilities."""
-    config = config or FeaturesConfig()
     path, parts = _dataset_parts(dataset)
+    config = with_data_start(config or FeaturesConfig(), read_skeleton(path))
     if rate_reference is None:
         rate_reference = dataset_rate_reference(path, list(as_of_dates))
     shared = {
@@ -244,6 +246,7 @@ def build_feature_table_dataset(
     skeleton = read_skeleton(path)
     dates = as_of_dates(skeleton, config.as_of)
     end = resolve_data_end(skeleton, config.data_end)
+    config = with_data_start(config, skeleton)
     shared = {
         "dataset": path,
         "as_of_dates": dates,

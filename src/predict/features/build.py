@@ -18,9 +18,11 @@ history of their changes, so they are assumed known at origination / onboarding.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
@@ -64,6 +66,7 @@ from predict.features.snapshots import (
     report_table_ends,
     require_month_ends,
     resolve_data_end,
+    resolve_data_start,
     scoring_as_of,
 )
 from predict.io import write_json, write_parquet
@@ -105,6 +108,9 @@ class FeaturesConfig:
     horizon_months: int = 12  # H: labels look at (t, t+H]
     inactivity_months: int = 6  # active = open facility or revenue in this many months
     data_end: dt.date | str = AUTO  # last date of the data; auto = latest event-table row
+    # first date of the data; auto = earliest event-table row: a windowed feature whose
+    # window reaches before it is missing (:func:`mask_short_windows`)
+    data_start: dt.date | str = AUTO
     as_of: SnapshotConfig = field(default_factory=SnapshotConfig)
     lifecycle: LifecycleConfig = field(default_factory=LifecycleConfig)
     default: DefaultDefinition = field(default_factory=DefaultDefinition)
@@ -450,7 +456,63 @@ def build_features(
         rate_reference,
     )
     parts = _run_passes(passes, calendar, query, names, workers)
-    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    return mask_short_windows(frame, resolve_data_start(tables, config.data_start))
+
+
+# Windowed features that look forward (a contractual term), not back over history.
+FORWARD_WINDOWS = frozenset({"maturing_limit_share_12m"})
+
+
+def history_months(name: str) -> int | None:
+    """The months of history up to the as-of date a windowed feature reads (None for one
+    without a window): W for a feature over the last W months (``*_<W>m``: sums, counts,
+    means, maxima), 2W for a trend (the last W months against the W before), W + 1 for a
+    change over W months (utilisation now against W month ends before)."""
+    match = re.search(r"_(\d+)m$", name)
+    if match is None or name in FORWARD_WINDOWS:
+        return None
+    months = int(match.group(1))
+    if "_trend_" in name:
+        return 2 * months
+    if "_change_" in name:
+        return months + 1
+    return months
+
+
+def with_data_start(config: FeaturesConfig, tables: Mapping[str, pd.DataFrame]) -> FeaturesConfig:
+    """``config`` with ``data_start: auto`` resolved on ``tables`` (the whole book, or its
+    skeleton): what every partition or extract of the book is then built with."""
+    return dataclasses.replace(config, data_start=resolve_data_start(tables, config.data_start))
+
+
+def mask_short_windows(frame: pd.DataFrame, start: dt.date) -> pd.DataFrame:
+    """Each windowed feature (:func:`history_months`) missing at the as-of dates whose window
+    begins before the month of ``start`` (the data's first date, ``features.data_start``):
+    such a window holds only the months the data covers, so a count or a sum of it reads
+    too low (0 events where the months before the data are unknown) and a mean or maximum
+    rests on fewer months than its name says. Missing, not a guess: LightGBM learns what a
+    missing value means, and scoring explains nothing with it. Measured on the synthetic
+    book (data from 2020-01): the 24-month counts (watchlist_24m, months_in_arrears_24m,
+    ...) and ``csat_trend_12m`` were built from 12-21 months at the four as-of dates of
+    2020-12 to 2021-09; a 13-month retail history read ``revenue_12m`` equal to
+    ``revenue_6m`` at its only training date."""
+    if frame.empty:
+        return frame
+    first = start.year * 12 + start.month - 1
+    as_of = pd.to_datetime(frame["as_of"])
+    month = (as_of.dt.year * 12 + as_of.dt.month - 1).to_numpy()
+    out = frame
+    for name in frame.columns:
+        needed = history_months(name)
+        if needed is None:
+            continue
+        short = month - needed + 1 < first
+        if short.any():
+            if out is frame:
+                out = frame.copy()
+            out.loc[short, name] = np.nan
+    return out
 
 
 def _features_pass(

@@ -16,7 +16,9 @@ optional column that must hold values. A feature whose inputs are absent is left
 Conventions: sums and counts over an empty window are 0 for a client present at the as-of
 date; maxima, means, "last" values and "months since" are missing (NaN) when there is
 nothing to measure. Windows are calendar months ending with the as-of month end:
-"last 3 months" at 2024-06-30 is 2024-04-01..2024-06-30.
+"last 3 months" at 2024-06-30 is 2024-04-01..2024-06-30. A window that begins before the
+data's first month (``features.data_start``) is missing, not a sum of the months the data
+covers (:func:`predict.features.build.mask_short_windows`; a trend needs twice its window).
 """
 
 from __future__ import annotations
@@ -312,7 +314,10 @@ def render_markdown() -> str:
         "only rows dated on or before t (balances: month ends on or before t). Windows are "
         "calendar months ending with the as-of month end. Sums and counts over an empty "
         'window are 0; maxima, means, "last" values and "months since" are missing when there '
-        "is nothing to measure. A feature whose source is absent is left out of the run "
+        "is nothing to measure. A window that begins before the data's first month "
+        "(`features.data_start`, auto: the first event row) is missing at that date, not a "
+        "sum of the months the data covers (a trend needs twice its window, a change over W "
+        "months W + 1). A feature whose source is absent is left out of the run "
         "(`a+b` = both needed, `a|b` = either).",
         "",
         *_GUIDE,

@@ -244,6 +244,14 @@ def resolve_data_end(tables: Mapping[str, pd.DataFrame], setting: dt.date | str 
     return parse_date_setting(setting, "features.data_end") or data_end(tables)
 
 
+def resolve_data_start(
+    tables: Mapping[str, pd.DataFrame], setting: dt.date | str | None
+) -> dt.date:
+    """``features.data_start``: a date from params, or (auto) :func:`data_start` of the
+    tables (on a skeleton: the book's, since it keeps each date column's first value)."""
+    return parse_date_setting(setting, "features.data_start") or data_start(tables)
+
+
 def scoring_as_of(tables: Mapping[str, pd.DataFrame], config: SnapshotConfig) -> dt.date:
     """The scoring as-of: params ``features.as_of.scoring`` or the latest month end."""
     chosen = parse_date_setting(config.scoring, "features.as_of.scoring")

@@ -9,7 +9,9 @@ attributes end in ``_``.
 
 - ``isotonic`` (default for churn/default): a non-decreasing step function, linearly
   interpolated between its knots and flat outside them. Non-parametric, so it fixes any
-  monotone distortion; being non-decreasing it keeps a monotone model monotone.
+  monotone distortion; being non-decreasing it keeps a monotone model monotone. A lowest
+  block with no event, or a highest with no non-event, reads its Jeffreys estimate
+  (:func:`isotonic_knots`): no client reads 0 or 1 from a handful of rows.
 - ``platt``: ``p = sigmoid(a * logit(s) + b)``, two parameters; smoother, for small
   validation sets.
 - ``scale`` (default for contribution): ``y = b * s`` with ``b = sum(y) / sum(s)`` over the
@@ -65,8 +67,38 @@ def _not_fitted(obj: object, attr: str) -> None:
         raise CalibrationError(f"{type(obj).__name__} is not fitted; call fit() first")
 
 
+def isotonic_knots(s: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Knots ``(x, y)`` of the isotonic regression (pool adjacent violators) of the 0/1
+    labels ``y`` on the scores ``s``, its extreme blocks read at the Jeffreys estimate.
+
+    A block of the plain fit with no event reads 0, one with no non-event 1: a claim of
+    certainty that a finite sample cannot support (on the synthetic book's churn
+    validation period, 252 of the 2025-12-31 clients read 99.99% and 51 read 0.01%, the
+    calibrator's floor, each from a block of a few dozen rows). Only the lowest block can
+    have no event and only the highest no non-event (the fit is non-decreasing); the lowest
+    then reads ``0.5 / (n + 1)`` and the highest ``(n + 0.5) / (n + 1)`` for a block of
+    ``n`` rows (the mean of the Jeffreys Beta(1/2, 1/2) posterior), bounded by its
+    neighbour's rate so that the fit stays non-decreasing. Every other block is its
+    observed share of events, as in the plain fit."""
+    iso = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(s, y)
+    x_ = np.asarray(iso.X_thresholds_, dtype="float64")
+    y_ = np.asarray(iso.y_thresholds_, dtype="float64").copy()
+    levels = np.unique(y_)
+    fitted = iso.predict(s)
+    if levels[0] == 0.0:
+        n = int((fitted == 0.0).sum())
+        rate = 0.5 / (n + 1)
+        y_[y_ == 0.0] = min(rate, levels[1]) if len(levels) > 1 else rate
+    if levels[-1] == 1.0:
+        n = int((fitted == 1.0).sum())
+        rate = (n + 0.5) / (n + 1)
+        y_[y_ == 1.0] = max(rate, levels[-2]) if len(levels) > 1 else rate
+    return x_, y_
+
+
 class IsotonicCalibrator:
-    """Isotonic regression of the label on the score, clipped to ``[floor, 1 - floor]``."""
+    """Isotonic regression of the label on the score, a block of one outcome only read at
+    its Jeffreys estimate (:func:`isotonic_knots`), clipped to ``[floor, 1 - floor]``."""
 
     kind: ClassVar[str] = "isotonic"
 
@@ -75,12 +107,9 @@ class IsotonicCalibrator:
 
     def fit(self, scores: np.ndarray, labels: np.ndarray) -> Self:
         s, y = _check_fit_input(scores, labels)
-        iso = IsotonicRegression(
-            y_min=self.floor, y_max=1.0 - self.floor, increasing=True, out_of_bounds="clip"
-        )
-        iso.fit(s, y)
-        self.x_ = np.asarray(iso.X_thresholds_, dtype="float64")
-        self.y_ = np.asarray(iso.y_thresholds_, dtype="float64")
+        x_, y_ = isotonic_knots(s, y)
+        self.x_ = x_
+        self.y_ = np.clip(y_, self.floor, 1.0 - self.floor)
         return self
 
     def transform(self, scores: np.ndarray) -> np.ndarray:

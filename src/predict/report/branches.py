@@ -300,6 +300,7 @@ def feature_columns(config: DimensionsConfig) -> list[str]:
     """The features table's columns :func:`index_series` reads (those the file lacks are
     missing inputs, dropped from their dimensions)."""
     inputs = {i.feature for d in DIMENSION_NAMES for i in config.dimension(d).inputs}
+    inputs |= {c.feature for d in DIMENSION_NAMES for c in config.dimension(d).caps}
     return sorted({"client_id", "as_of", "segment", "lifecycle_stage", REALISED_COLUMN} | inputs)
 
 

@@ -445,7 +445,9 @@ TARGET_LIMITATIONS = {
         "validation period for the evaluation fit, the test period for the final refit); "
         "calibration drifts with the credit cycle: a calibration period from a benign year "
         "understates losses in a downturn.",
-        "It is a point-in-time 12-month PD for early warning and portfolio expected loss, "
+        "It is a point-in-time PD over the label horizon (features.horizon_months; graded "
+        "and put into capital as its one-year equivalent) for early warning and portfolio "
+        "expected loss, "
         "not a through-the-cycle or regulatory (IRB) PD; capital and RAROC built on it are "
         "estimates for comparing relationships.",
         "No collateral data in the contract: loss given default is set by product in params, "

@@ -52,12 +52,15 @@ def _value_text(name: str, value: Any) -> str:
 def action_sentence(row: pd.Series) -> str:
     """The action and why, in one sentence, from ``action`` and ``action_rule``
     (``"<action>: <condition>"``; ``"default"`` when no rule matched)."""
-    action = str(row.get("action") or "")
+    value = row.get("action")
+    action = "" if value is None or value != value else str(value)  # NaN: none decided
     words = ACTION_WORDS.get(action, action.replace("_", " ").capitalize() or "No action")
     rule = row.get("action_rule")
     if rule is None or rule != rule or not str(rule).strip():
         return f"{words}. (The scores carry no action rule.)"
     rule = str(rule)
+    if rule.startswith("none decided"):  # an unknown score or stage (docs/scoring.md)
+        return f"No action decided: {rule.split(':', 1)[1].strip()}."
     if rule == FALLBACK_RULE:
         return f"{words}: no action rule matched, so the fallback applies."
     condition = rule.split(":", 1)[1].strip() if ":" in rule else rule

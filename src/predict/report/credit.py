@@ -107,5 +107,7 @@ def value_rows(row: pd.Series) -> list[dict[str, str]] | None:
     rows.append({"label": "Economic profit", "value": table_cell(row["economic_profit"], "money")})
     rows.append({"label": "Regulatory capital", "value": table_cell(row.get("capital"), "money")})
     rows.append({"label": "RAROC (annual)", "value": table_cell(row.get("raroc"), "pct")})
-    rows.append({"label": "Rating grade", "value": str(row.get("rating_grade") or "–")})
+    grade = row.get("rating_grade")
+    shown = "–" if grade is None or grade != grade else str(grade)  # NaN: no grade
+    rows.append({"label": "Rating grade", "value": shown})
     return rows

@@ -438,7 +438,12 @@ def model_populations(scores: pd.DataFrame) -> list[dict[str, object]]:
     return rows
 
 
+NONE_DECIDED = "(none decided)"  # an action left empty: an unknown score or stage
+
+
 def action_counts(scores: pd.DataFrame) -> pd.DataFrame:
-    """Clients per recommended action."""
-    counts = scores["action"].astype("str").value_counts()
+    """Clients per recommended action; a client with none decided (an unknown score or
+    stage: ``action`` empty, docs/scoring.md "Actions") counts as ``(none decided)``,
+    never dropped."""
+    counts = scores["action"].astype("str").fillna(NONE_DECIDED).value_counts()
     return counts.rename_axis("action").rename("clients").reset_index()

@@ -59,6 +59,40 @@ def load_models(
     return bundles, skipped
 
 
+LABEL_SETTINGS = ("horizon_months", "inactivity_months")
+
+
+def check_label_settings(
+    bundles: Mapping[str, ModelBundle], horizon_months: int, inactivity_months: int
+) -> None:
+    """Refuse to score with a horizon H or inactivity I (``features.horizon_months``,
+    ``features.inactivity_months``) other than the models' labels were built with (metadata
+    ``labels``, written at training). A PD over 12 months graded or put into capital as a
+    PD over 6 (one-year PD 1 - (1 - PD)^2), an expected contribution over H annualised with
+    another H, or the churners' share (H - I) / 2H of another I would be wrong numbers with
+    nothing to show it. A model folder from before the key was written is scored with the
+    params, with a warning."""
+    given = {"horizon_months": horizon_months, "inactivity_months": inactivity_months}
+    for target, bundle in sorted(bundles.items()):
+        labels = bundle.metadata.get("labels")
+        if labels is None:
+            log.warning(
+                "%s model: its folder does not record the label horizon it was trained for "
+                "(trained before it was written): scored with features.horizon_months %d and "
+                "inactivity_months %d from params; retrain to have it checked",
+                target, horizon_months, inactivity_months,
+            )  # fmt: skip
+            continue
+        differ = [k for k in LABEL_SETTINGS if k in labels and int(labels[k]) != given[k]]
+        if differ:
+            said = ", ".join(f"features.{k} {labels[k]} (params: {given[k]})" for k in differ)
+            raise ValueError(
+                f"the {target} model was trained for {said}: its probabilities and expected "
+                "contribution are over that horizon. Score with the params the models were "
+                "trained with, or retrain them with these"
+            )
+
+
 def add_missing_features(
     frame: pd.DataFrame, bundles: Mapping[str, ModelBundle], rule: str, report: ScoringReport
 ) -> pd.DataFrame:

@@ -55,7 +55,7 @@ from predict.scoring.references import rate_table
 from predict.scoring.result import ScoringReport
 from predict.scoring.scope import apply_scope_rules, churn_knows_default_status, ensure_targets
 from predict.scoring.support import apply_support
-from predict.scoring.value import add_risk_adjusted_value
+from predict.scoring.value import add_one_year_pd, add_risk_adjusted_value
 
 Tables = Mapping[str, pd.DataFrame]
 
@@ -106,7 +106,8 @@ def client_rows(
     scores = score_table(tables, as_of, features, outputs, bundles, config,
                          report.skipped_targets, report.default_status_lacking,
                          report.lifecycle_stage_lacking)  # fmt: skip
-    scores = add_potential(scores, features, bundles)  # frozen in the contribution model folder
+    # frozen in the contribution model folder
+    scores = add_potential(scores, features, bundles, horizon_months)
     calendar_out_of_range(features, bundles, report, scored_masks(features, scores, bundles))
     quantiles = frozen_contribution_quantiles(bundles)  # from the model folder, never the input
     scores = add_dimensions(scores, features, quantiles, config.dimensions)  # rules may test them
@@ -115,7 +116,8 @@ def client_rows(
     out = rel.add_value(rel.add_exposure(scores, exposure, config.relationship))
     out = add_risk_adjusted_value(out, tables, as_of, horizon_months, config.value,
                                   inactivity_months=inactivity_months)  # fmt: skip
-    return add_grades(rel.add_previous(out, previous), previous, config.grades, horizon_months)
+    out = add_one_year_pd(rel.add_previous(out, previous), horizon_months)
+    return add_grades(out, previous, config.grades, horizon_months)
 
 
 # ---------------------------------------------------------------- partition by partition

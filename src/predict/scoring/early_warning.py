@@ -13,7 +13,8 @@ Triggers (``score.relationship.early_warning``):
 
 - ``downgrade``: the rating grade fell by >= ``downgrade_notches`` notches;
 - ``pd_ratio``: PD now >= ``pd_ratio`` x PD before, and PD now >= ``pd_ratio_min_pd``;
-- ``default_rise`` / ``churn_rise``: the probability rose by >= ``*_rise`` (absolute);
+- ``default_rise`` / ``churn_rise``: the probability rose by >= ``*_rise`` (absolute; the
+  default triggers, ``pd_ratio`` included, read the one-year PD, :func:`score_triggers`);
 - ``default_crossed`` / ``churn_crossed``: it crossed ``*_threshold`` from below, or is
   above it with no previous score (``*_new_above``);
 - ``new_dpd``: days past due >= ``dpd_days`` at the as-of month end, below it (or no
@@ -42,7 +43,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from predict.scoring.value import run_rate_revenue
+from predict.scoring.value import one_year_pd, run_rate_revenue
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,8 @@ log = logging.getLogger(__name__)
 class EarlyWarningConfig:
     """``score.relationship.early_warning``: triggers (:mod:`predict.scoring.early_warning`)."""
 
-    default_rise: float = 0.02  # absolute rise of the default probability
-    default_threshold: float = 0.05  # crossed from below, or new above
+    default_rise: float = 0.02  # absolute rise of the one-year default probability
+    default_threshold: float = 0.05  # one-year PD: crossed from below, or new above
     churn_rise: float = 0.10
     churn_threshold: float = 0.30
     downgrade_notches: int = 2  # rating grade down by at least this many notches
@@ -123,16 +124,21 @@ def _pct(x: pd.Series) -> pd.Series:
     return (100.0 * x).round(2).astype("str") + "%"
 
 
-def score_triggers(scores: pd.DataFrame, config: EarlyWarningConfig) -> dict[str, pd.Series]:
-    """Triggers on the change since the previous scoring: code -> detail (missing: no)."""
+def score_triggers(
+    scores: pd.DataFrame, config: EarlyWarningConfig, horizon_months: int = 12
+) -> dict[str, pd.Series]:
+    """Triggers on the change since the previous scoring: code -> detail (missing: no). The
+    default triggers read the one-year PD of the PDs over ``horizon_months``
+    (:func:`predict.scoring.value.one_year_pd`: the PD itself at H = 12), as the master
+    scale does: a threshold on the PD over H would move a grade with H."""
     out: dict[str, pd.Series] = {}
     notches = _col(scores, "grade_change")
     before, now = _col(scores, "previous_rating_grade"), _col(scores, "rating_grade")
     text = "grade " + before.astype("str") + " -> " + now.astype("str")
     out["downgrade"] = text.where(notches >= config.downgrade_notches)
     pd_now, pd_then = (
-        _col(scores, "default_probability"),
-        _col(scores, "previous_default_probability"),
+        one_year_pd(_col(scores, "default_probability"), horizon_months),
+        one_year_pd(_col(scores, "previous_default_probability"), horizon_months),
     )
     ratio = pd_now / pd_then.where(pd_then > 0)
     hit = (ratio >= config.pd_ratio) & (pd_now >= config.pd_ratio_min_pd)
@@ -145,7 +151,11 @@ def score_triggers(scores: pd.DataFrame, config: EarlyWarningConfig) -> dict[str
             _col(scores, f"{target}_probability"),
             _col(scores, f"previous_{target}_probability"),
         )
-        move = f"{target} " + _pct(prev_p) + " -> " + _pct(now_p)
+        name = target
+        if target == "default":
+            now_p, prev_p = pd_now, pd_then
+            name = target if horizon_months == 12 else "one-year default"
+        move = f"{name} " + _pct(prev_p) + " -> " + _pct(now_p)
         out[f"{target}_rise"] = move.where(now_p - prev_p >= rise)
         out[f"{target}_crossed"] = move.where((prev_p < threshold) & (now_p >= threshold))
         if "previous_as_of" in scores.columns:
@@ -154,7 +164,7 @@ def score_triggers(scores: pd.DataFrame, config: EarlyWarningConfig) -> dict[str
             # run): never called new when it was there
             there = pd.to_datetime(scores["previous_as_of"]).notna()
             why = pd.Series(np.where(there, ", not scored before", ", new"), dtype="str")
-            text = f"{target} " + _pct(now_p) + why.set_axis(scores.index)
+            text = f"{name} " + _pct(now_p) + why.set_axis(scores.index)
             out[f"{target}_new_above"] = text.where(prev_p.isna() & (now_p >= threshold))
     return out
 
@@ -356,6 +366,7 @@ def early_warning(
     config: EarlyWarningConfig,
     previous_source: str = "none",
     skipped: list[str] | None = None,
+    horizon_months: int = 12,
 ) -> pd.DataFrame:
     """The clients with at least one trigger, most triggers first (columns: see module).
 
@@ -365,7 +376,9 @@ def early_warning(
     missing = not_evaluated(tables)
     if skipped is not None:
         skipped.extend(missing)
-    return rank_early_warning(early_warning_rows(scores, tables, config, previous_source))
+    return rank_early_warning(
+        early_warning_rows(scores, tables, config, previous_source, horizon_months)
+    )
 
 
 def early_warning_rows(
@@ -373,6 +386,7 @@ def early_warning_rows(
     tables: Mapping[str, pd.DataFrame],
     config: EarlyWarningConfig,
     previous_source: str = "none",
+    horizon_months: int = 12,
 ) -> pd.DataFrame:
     """The early-warning rows of the clients of ``scores`` with at least one trigger, in the
     order of ``scores``, unranked: each row reads only its client's score row and its
@@ -382,7 +396,10 @@ def early_warning_rows(
         return empty_early_warning()
     ids = scores["client_id"].astype("str")
     start, end = event_windows(scores, config)
-    found = {**score_triggers(scores, config), **event_triggers(tables, ids, start, end, config)}
+    found = {
+        **score_triggers(scores, config, horizon_months),
+        **event_triggers(tables, ids, start, end, config),
+    }
     fired = pd.DataFrame(found, index=scores.index)
     on = fired.notna()
     hit = on.any(axis=1).to_numpy()

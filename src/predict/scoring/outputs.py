@@ -71,6 +71,8 @@ EXTRA_COLUMNS = (
     "previous_rating_grade",
     "grade_change",
     "previous_lifecycle_stage",
+    "one_year_default_probability",
+    "one_year_default_probability_change",
     "run_rate_revenue",
     "funding_cost",
     "cost_to_serve",

@@ -12,13 +12,14 @@ Columns added (docs/scoring.md, docs/data_dictionary.md):
   ``potential_not_scored_reason``, for other stages, without a segment, a segment absent at
   training, or no reference in the model folder;
 - ``potential_basis``: ``cell`` or ``segment`` (what the value was read from), with n;
-- ``growth_potential`` (nullable boolean): stage ``active``, not in default, default
-  probability below the frozen watch threshold (a missing one because the client has no
-  exposure does not exclude), and ``expected_contribution / max(revenue_12m × H/12, floor)``
-  at or above the frozen threshold; False for every other client; missing (fail closed,
-  never True) for an eligible client whose default status is unknown, whose PD is missing
-  for another reason than no exposure, or whose expected contribution or recent revenue is
-  missing, and for everyone when there is no reference.
+- ``growth_potential`` (nullable boolean): stage ``active``, not in default, one-year default
+  probability (:func:`predict.scoring.value.one_year_pd`) below the frozen watch threshold
+  (a missing one because the client has no exposure does not exclude), and
+  ``expected_contribution / max(revenue_12m × H/12, floor)`` at or above the frozen
+  threshold; False for every other client; missing (fail closed, never True) for an
+  eligible client whose default status is unknown, whose PD is missing for another reason
+  than no exposure, or whose expected contribution or recent revenue is missing, and for
+  everyone when there is no reference.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import pandas as pd
 from predict.models import potential as ref
 from predict.models.store import ModelBundle
 from predict.scoring.scope import NOT_SCORED
+from predict.scoring.value import one_year_pd
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +110,13 @@ def _frame(value: np.ndarray, basis: np.ndarray, reason: np.ndarray, index: pd.I
 
 
 def growth_flags(
-    scores: pd.DataFrame, revenue_12m: pd.Series, reference: Mapping[str, Any] | None
+    scores: pd.DataFrame,
+    revenue_12m: pd.Series,
+    reference: Mapping[str, Any] | None,
+    horizon_months: int = 12,
 ) -> pd.Series:
-    """``growth_potential`` per row (see the module)."""
+    """``growth_potential`` per row (see the module); the watch threshold is on the one-year
+    PD of the PD over ``horizon_months``."""
     index = scores.index
     if reference is None:
         return pd.Series(pd.NA, index=index, dtype="boolean")
@@ -119,6 +125,7 @@ def growth_flags(
     status = pd.to_numeric(_column(scores, "in_default", index).astype("Float64"), errors="coerce")
     in_default = status.eq(1).fillna(False)
     pd_now = pd.to_numeric(_column(scores, "default_probability", index), errors="coerce")
+    pd_now = one_year_pd(pd_now, horizon_months)
     why = _column(scores, "default_not_scored_reason", index).astype("str")
     # a missing PD is known to be harmless only for a client with no exposure
     pd_known = pd_now.notna() | why.eq(NOT_SCORED["no_exposure"])
@@ -137,9 +144,13 @@ def growth_flags(
 
 
 def add_potential(
-    scores: pd.DataFrame, features: pd.DataFrame, bundles: Mapping[str, ModelBundle]
+    scores: pd.DataFrame,
+    features: pd.DataFrame,
+    bundles: Mapping[str, ModelBundle],
+    horizon_months: int = 12,
 ) -> pd.DataFrame:
-    """``scores`` (row for row with ``features``) with the :data:`COLUMNS`."""
+    """``scores`` (row for row with ``features``) with the :data:`COLUMNS` (PDs over
+    ``horizon_months``)."""
     reference, missing = frozen_potential(bundles)
     index = scores.index
     segment = _column(features, "segment", index)
@@ -156,7 +167,7 @@ def add_potential(
     out = scores.drop(columns=[c for c in COLUMNS if c in scores.columns])
     out = pd.concat([out, values], axis=1)
     revenue = pd.to_numeric(_column(features, "revenue_12m", index), errors="coerce")
-    out["growth_potential"] = growth_flags(out, revenue, reference)
+    out["growth_potential"] = growth_flags(out, revenue, reference, horizon_months)
     if reference is None:
         log.warning("potential value and growth potential not computed: %s", missing)
     return out

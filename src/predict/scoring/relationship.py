@@ -92,6 +92,8 @@ RULE_COLUMNS = frozenset(
         "branch_id",
         "churn_probability_change",
         "default_probability_change",
+        "one_year_default_probability",
+        "one_year_default_probability_change",
         "previous_churn_probability",
         "previous_default_probability",
         "potential_value",
@@ -185,8 +187,8 @@ def _default_rules() -> tuple[ActionRule, ...]:
         ActionRule("none", (_stage_is("churned"),)),
         ActionRule("convert", (_stage_is("potential"), expects_revenue)),
         ActionRule("none", (_stage_is("potential"),)),
-        ActionRule("watch", (Condition("default_probability", ">=", 0.05),)),
-        ActionRule("watch", (Condition("default_probability_change", ">=", 0.02),)),
+        ActionRule("watch", (Condition("one_year_default_probability", ">=", 0.05),)),
+        ActionRule("watch", (Condition("one_year_default_probability_change", ">=", 0.02),)),
         ActionRule(
             "retain",
             (
@@ -197,7 +199,7 @@ def _default_rules() -> tuple[ActionRule, ...]:
         ActionRule(
             "grow",
             (
-                Condition("default_probability", "<", 0.01),
+                Condition("one_year_default_probability", "<", 0.01),
                 Condition("churn_probability", "<", 0.1),
                 Condition("utilisation", "<", 0.7),
             ),
@@ -536,44 +538,140 @@ def _condition_mask(frame: pd.DataFrame, cond: Condition) -> np.ndarray:
     )
 
 
+# A rule column that rests on a model's output: its missing value is *unknown* for a client
+# the model could not score (its model not applied, or the client's not-scored reason one of
+# UNKNOWN_REASONS), and *does not apply* otherwise (no exposure, inactive, no previous score).
+RESTS_ON: dict[str, tuple[str, ...]] = {
+    "default_probability": ("default",),
+    "default_probability_change": ("default",),
+    "one_year_default_probability": ("default",),
+    "one_year_default_probability_change": ("default",),
+    "expected_loss": ("default",),
+    "churn_probability": ("churn",),
+    "churn_probability_change": ("churn",),
+    "expected_contribution": ("contribution",),
+    "contribution_change": ("contribution",),
+    "expected_contribution_percentile": ("contribution",),
+    "relationship_value": ("contribution", "default"),
+}
+# Columns whose missing value always means unknown: growth_potential fails closed to NA
+# (scoring/potential.py), ever_defaulted is NA when a default-trigger table is lacking.
+UNKNOWN_WHEN_MISSING = frozenset({"growth_potential", "ever_defaulted", "in_default"})
+
+
+def _unknown_reasons() -> frozenset[str]:
+    from predict.scoring.scope import NOT_SCORED
+
+    keys = ("status_unknown", "status_partial", "stage_unknown", "exposure_unknown")
+    return frozenset(NOT_SCORED[k] for k in keys)
+
+
+def unknown_values(scores: pd.DataFrame, column: str) -> np.ndarray:
+    """Rows whose ``column`` is missing because it is *unknown* (see :data:`RESTS_ON`), not
+    because it does not apply; an absent column is unknown only when the model it rests on
+    was not applied at all."""
+    n = len(scores)
+    missing = scores[column].isna().to_numpy() if column in scores else np.ones(n, dtype=bool)
+    if column in UNKNOWN_WHEN_MISSING:
+        return np.asarray(missing, dtype=bool)
+    unknown = np.zeros(n, dtype=bool)
+    reasons = _unknown_reasons()
+    for target in RESTS_ON.get(column, ()):
+        version = f"{target}_model_version"
+        if version in scores:
+            unknown |= scores[version].isna().to_numpy()
+        why = f"{target}_not_scored_reason"
+        if why in scores:
+            unknown |= scores[why].isin(list(reasons)).to_numpy(dtype=bool)
+    return np.asarray(missing & unknown, dtype=bool)
+
+
 def assign_actions(scores: pd.DataFrame, config: RelationshipConfig) -> pd.DataFrame:
     """``action`` and the ``action_rule`` that set it: the first rule whose conditions all hold.
 
-    A condition on a column that this scoring does not have (e.g. the change since the previous
-    scoring when there is none), or has without any value (a model not applied:
-    ``score.unsupported: missing``), is false, and the run says so once per column, naming
-    the rules that then never fire (their clients fall through to later rules); a missing
-    value is false. A client whose ``lifecycle_stage`` is missing (unknown) gets no action
-    when the rules test the stage: any stage rule may have been its own.
+    Three-valued, failing closed: a condition on a value that is *unknown* for the client
+    (:func:`unknown_values`: a model that could not score it, or was not applied at all;
+    ``growth_potential`` or ``ever_defaulted`` missing) may hold or not. The client then goes
+    on down the rules; if the rule that decides it (or the default action) gives the same
+    action as every such undecidable rule before it, that is its action (whatever the
+    unknown value, the first matching rule would give it); otherwise it gets no action, and
+    ``action_rule`` says "none decided: <column> unknown (the <action> rule)". A missing
+    value that does not apply (no PD for a client without exposure, no change for a new
+    client) is simply false, as is a condition on a column this scoring does not have (the
+    change since the previous scoring when there is none); the run says so once per column,
+    naming the rules that then never fire. A client whose ``lifecycle_stage`` is missing
+    (unknown) gets no action when the rules test the stage: any stage rule may have been its
+    own.
     """
     n = len(scores)
     action = np.full(n, config.default_action, dtype=object)
     rule_text = np.full(n, "default", dtype=object)
     decided = np.zeros(n, dtype=bool)
+    # per client: the action of its first undecidable rule and why; and whether a later
+    # undecidable rule had another action
+    pending = np.full(n, None, dtype=object)
+    pending_why = np.full(n, None, dtype=object)
+    conflict = np.zeros(n, dtype=bool)
     absent: set[str] = set()
     empty: dict[str, list[str]] = {}
+    unknown_cache: dict[str, np.ndarray] = {}
     for rule in config.rules:
-        mask = ~decided
+        holds = ~decided
+        maybe = np.zeros(n, dtype=bool)
+        first_unknown = np.full(n, None, dtype=object)
         for cond in rule.when:
             if cond.column not in scores.columns:
                 absent.add(cond.column)
-                mask = np.zeros(n, dtype=bool)
+                holds = np.zeros(n, dtype=bool)
+                maybe = np.zeros(n, dtype=bool)
                 break
             if n and scores[cond.column].isna().all():
                 empty.setdefault(cond.column, []).append(rule.action)
-            mask &= _condition_mask(scores, cond)
-        action[mask] = rule.action
-        rule_text[mask] = f"{rule.action}: {rule.describe()}"
-        decided |= mask
+            if cond.column not in unknown_cache:
+                unknown_cache[cond.column] = unknown_values(scores, cond.column)
+            unknown = unknown_cache[cond.column] & ~decided
+            true = _condition_mask(scores, cond)
+            first_unknown = np.where(unknown & (holds | maybe) & pd.isna(first_unknown),
+                                     cond.column, first_unknown)  # fmt: skip
+            maybe = (maybe | holds) & (true | unknown)
+            holds = holds & true
+        maybe &= ~holds
+        fires = holds & ~decided
+        # a rule that fires decides, unless an earlier undecidable rule had another action
+        other = fires & (conflict | (pd.notna(pending) & (pending != rule.action)))
+        action[fires & ~other] = rule.action
+        rule_text[fires & ~other] = f"{rule.action}: {rule.describe()}"
+        action[other] = None
+        rule_text[other] = pending_why[other]
+        decided |= fires
+        # an undecidable rule: remember it (the first one names the reason)
+        new = maybe & ~decided
+        conflict |= new & pd.notna(pending) & (pending != rule.action)
+        first = new & pd.isna(pending)
+        pending[first] = rule.action
+        pending_why[first] = [
+            f"none decided: {c} unknown (the {rule.action} rule)" for c in first_unknown[first]
+        ]
+    # the default action: decided only if every undecidable rule had it too
+    left = ~decided & pd.notna(pending)
+    other = left & (conflict | (pending != config.default_action))
+    action[other] = None
+    rule_text[other] = pending_why[other]
     for column in sorted(absent):
         log.warning(
             "action rules: column %r not available in this scoring; its rules never fire", column
         )
     for column, actions in sorted(empty.items()):
+        fate = (
+            "cannot be decided for the clients that reach them (no action, unless the rule "
+            "that decides them gives the same)"
+            if unknown_cache[column].any()
+            else "never fire, and their clients fall through to later rules"
+        )
         log.warning(
             "action rules: column %r holds no value in this scoring (a model not applied?); "
-            "the rules for %s never fire, and their clients fall through to later rules",
-            column, ", ".join(dict.fromkeys(actions)),
+            "the rules for %s %s",
+            column, ", ".join(dict.fromkeys(actions)), fate,
         )  # fmt: skip
     staged = any(c.column == "lifecycle_stage" for r in config.rules for c in r.when)
     if staged and n and "lifecycle_stage" in scores.columns:

@@ -37,7 +37,12 @@ from predict.io import atomic_dir, parquet_rows
 from predict.models.store import ModelBundle
 from predict.progress import ProgressReporter, SilentProgress, progress_display
 from predict.scoring import relationship as rel
-from predict.scoring.align import add_missing_features, load_models, unseen_categories
+from predict.scoring.align import (
+    add_missing_features,
+    check_label_settings,
+    load_models,
+    unseen_categories,
+)
 from predict.scoring.chunks import score_chunks
 from predict.scoring.clients import (
     PartScorer,
@@ -362,10 +367,12 @@ def score_folder(
     dataset, with its skeleton): the scoring date, its checks and every book-wide decision
     read the book's skeleton (:mod:`predict.scoring.extract`); scored on this machine.
     """
+    from predict.features.build import with_data_start
     from predict.features.snapshots import require_month_ends, scoring_as_of
 
     report = ScoringReport()
     bundles, report.skipped_targets = load_models(models_dir)
+    check_label_settings(bundles, features_config.horizon_months, features_config.inactivity_months)
     scheduler = scheduler or config.distributed
     if book is not None and (is_dataset(Path(input_dir)) or scheduler):
         raise ValueError(
@@ -390,6 +397,7 @@ def score_folder(
             if skeleton is not None:  # an extract: checked against the book, read with it
                 tables = extract_of(tables, skeleton, given_columns(input_dir))
             whole = tables if skeleton is None else skeleton
+            features_config = with_data_start(features_config, whole)  # the book's start
             as_of = as_of or scoring_as_of(whole, features_config.as_of)
             require_month_ends([as_of], "scoring as-of (--as-of)")
             check_scoring_date(whole, as_of, where, after_data,
@@ -426,6 +434,7 @@ def _score_dataset_folder(
     """:func:`score_folder` of a partitioned dataset: on the cluster, the driver reading only
     the dataset's skeleton (:func:`score_dataset_snapshot`). Its tables were validated
     before ``predict partition`` wrote them."""
+    from predict.features.build import with_data_start
     from predict.features.snapshots import require_month_ends, scoring_as_of
     from predict.scoring.reasons import catalogue_templates
 
@@ -442,6 +451,7 @@ def _score_dataset_folder(
     frozen_drift_bins(bundles)  # the drift check's bins: refused before any work if lacking
     with atomic_dir(out_dir) as stage, cluster_factory(scheduler, config.partitions) as cluster:
         skeleton = cluster.read_skeleton(dataset)
+        features_config = with_data_start(features_config, skeleton)  # the book's start
         where = "--as-of" if as_of else "features.as_of.scoring"
         as_of = as_of or scoring_as_of(skeleton, features_config.as_of)
         require_month_ends([as_of], "scoring as-of (--as-of)")

@@ -107,6 +107,26 @@ def one_year_pd(pd_h: pd.Series, horizon_months: int) -> pd.Series:
     return p if horizon_months == 12 else 1.0 - (1.0 - p) ** (12.0 / horizon_months)
 
 
+ONE_YEAR_PD = "one_year_default_probability"
+ONE_YEAR_PD_CHANGE = "one_year_default_probability_change"
+
+
+def add_one_year_pd(scores: pd.DataFrame, horizon_months: int) -> pd.DataFrame:
+    """``one_year_default_probability``: the default probability over H months as the
+    one-year PD the master scale, capital and every PD threshold read (:func:`one_year_pd`;
+    ``default_probability`` itself at H = 12), and, with a previous scoring,
+    ``one_year_default_probability_change`` (the one-year PD now minus the one-year PD of
+    the previous scoring's PD, over the same H). A threshold on the PD over H would move a
+    grade with H: 5% over 6 months is 9.75% a year (grade 9), over 24 months 2.5% (grade 7)."""
+    out = scores.copy()
+    now = one_year_pd(out["default_probability"], horizon_months)
+    out[ONE_YEAR_PD] = now
+    if "previous_default_probability" in out:
+        then = one_year_pd(out["previous_default_probability"], horizon_months)
+        out[ONE_YEAR_PD_CHANGE] = now - then
+    return out
+
+
 def active_share(horizon_months: int, inactivity_months: int) -> float:
     """The expected share of the horizon H a client who churns still holds its facilities
     (and is served): by the churn label (``features.inactivity_months`` I) a churner has no
