@@ -451,6 +451,18 @@ def _with_revenue_scale(config: TrainConfig, params: Path | None) -> TrainConfig
     return dataclasses.replace(config, baseline=baseline)
 
 
+def _label_settings(params: Path | None) -> dict[str, int]:
+    """``features.horizon_months`` and ``inactivity_months`` as the features stage read
+    them: the bundle keeps them, and scoring refuses others."""
+    from predict.features.build import FeaturesConfig
+
+    features = _settings(params, "features", FeaturesConfig)
+    return {
+        "horizon_months": features.horizon_months,
+        "inactivity_months": features.inactivity_months,
+    }
+
+
 @app.command()
 def train(
     target: Annotated[str, typer.Option(help="churn | default | contribution | all")] = "all",
@@ -504,6 +516,7 @@ def train(
                     truth_dir=truth,
                     tracking_uri=tracking_uri(os.environ, Path.cwd()),
                     client=client,
+                    label_settings=_label_settings(params),
                 )
                 if isinstance(result, SkippedTraining):
                     typer.echo(f"{name}: skipped ({result.reason}) -> {result.bundle_dir}")

@@ -29,6 +29,7 @@ from predict.models.training import (
     split_fingerprint,
     train_model,
 )
+from predict.scoring.align import check_label_settings
 from tests.support.splits import Book, fast_config, write_split
 
 FLAG_KEYS = {f"flag_{code}" for code in FLAG_CODES}
@@ -220,9 +221,17 @@ def test_run_training_writes_bundle_metrics_and_plots(tmp_path: Path, split_book
         metrics_dir=tmp_path / "metrics",
         plots_dir=tmp_path / "plots",
         truth_dir=tmp_path / "truth",
+        label_settings={"horizon_months": 12, "inactivity_months": 6},
     )
     loaded = load_bundle(tmp_path / "models" / "churn")
     assert loaded.version == result.bundle.version
+    # the label settings travel with the model, and scoring refuses others
+    assert loaded.metadata["labels"] == {"horizon_months": 12, "inactivity_months": 6}
+    check_label_settings({"churn": loaded}, 12, 6)
+    with pytest.raises(ValueError, match=r"horizon_months 12 \(params: 6\)"):
+        check_label_settings({"churn": loaded}, 6, 3)
+    with pytest.raises(ValueError, match=r"inactivity_months 6 \(params: 3\)"):
+        check_label_settings({"churn": loaded}, 12, 3)
     assert "contribution_quantiles" not in loaded.references  # the contribution model's only
     assert (
         loaded.metadata["data_hash"]

@@ -926,8 +926,14 @@ def run_training(
     truth_dir: str | os.PathLike[str] | None = None,
     tracking_uri: str | None = None,
     client: Client | None = None,
+    label_settings: Mapping[str, int] | None = None,
 ) -> TrainingResult | SkippedTraining:
     """The train stage for one target: fit, evaluate, save bundle, metrics and plot CSVs.
+
+    ``label_settings``: the settings the split's labels were built with
+    (``features.horizon_months`` and ``inactivity_months``), kept in the bundle's metadata
+    (``labels``): scoring refuses other settings
+    (:func:`predict.scoring.align.check_label_settings`).
 
     A target the split cannot support (:func:`predict.models.skipped.untrainable`) is
     skipped: its record, metrics and empty plots are written and nothing is tracked.
@@ -985,6 +991,8 @@ def run_training(
         "metrics": metrics["test"],
         "config": json_ready(_model_settings(config)),
     }
+    if label_settings is not None:
+        meta["labels"] = {k: int(v) for k, v in label_settings.items()}
     frozen = training_references(split_dir)  # rate reference etc. (models/references.py)
     if source is None:
         frozen["drift"] = drift_reference(
