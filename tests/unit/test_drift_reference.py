@@ -87,7 +87,8 @@ def _old_psi(reference: pd.Series, current: pd.Series, n_bins: int, top: int) ->
     if pd.api.types.is_numeric_dtype(reference):
         ref = reference.to_numpy("float64")
         finite = ref[np.isfinite(ref)]
-        cuts = np.quantile(finite, np.linspace(0, 1, n_bins + 1)[1:-1])
+        # a feature with no finite reference value (a window the data cannot cover): no cut
+        cuts = np.quantile(finite, np.linspace(0, 1, n_bins + 1)[1:-1]) if finite.size else []
         # each cut in the middle of the gap between the reference values around it
         gaps = []
         for cut in cuts:
