@@ -430,7 +430,7 @@ def make_portfolio(
         "drift": make_drift(),
         "migration": migration_matrix(scores, GradesConfig()),  # as predict score writes it
         "early_warning": early_warning(
-            scores, tables, EarlyWarningConfig(), "rescored previous month end"
+            scores, tables, EarlyWarningConfig(), "rescored previous month end", horizon_months=12
         ),
     }
 

@@ -151,19 +151,31 @@ def test_features_training_and_scoring_from_the_dataset_on_a_cluster(
     dataset: Path, tables: dict[str, pd.DataFrame], cluster: Client, tmp_path: Path
 ) -> None:
     """The whole path on the cluster: features and labels read by the workers from their
-    partitions, boosters fitted with lightgbm.dask, scoring read by the workers again; the
-    scores equal the single machine's with the same models."""
+    partitions; the train set written as a split file of several row groups and read by the
+    workers again, a row group each (the driver holds only the validation period), boosters
+    fitted with lightgbm.dask; scoring read by the workers from their partitions; the scores
+    equal the single machine's with the same models."""
+    from predict.models.dask_train import read_train
+
     table = dd.build_feature_table_dataset(dataset, CONFIG, client=cluster).frame
     dates = sorted(table["as_of"].unique())
     booster = BoosterConfig(learning_rate=0.1, min_data_in_leaf=20, num_boost_round=40,
                             early_stopping_rounds=10)  # fmt: skip
     config_t = TrainConfig(num_threads=1, booster=booster)
-    bundles = {
-        t: train_model(table[table["as_of"] <= dates[-6]], table[table["as_of"] == dates[-5]],
-                       t, config_t, client=cluster)
-        for t in ("churn", "default")
-    }  # fmt: skip
+    train_file = tmp_path / "split" / "train.parquet"
+    train_file.parent.mkdir()
+    table[table["as_of"] <= dates[-6]].to_parquet(train_file, index=False, row_group_size=200)
+    source = read_train(train_file)
+    assert source.frame.npartitions > 1  # the workers read it, a row group per task
+    valid = table[table["as_of"] == dates[-5]]
+    bundles = {t: train_model(source.frame, valid, t, config_t, client=cluster)
+               for t in ("churn", "default")}  # fmt: skip
     assert all(b.metadata["fitted_on"].startswith("lightgbm.dask") for b in bundles.values())
+    on_driver = train_model(table[table["as_of"] <= dates[-6]], valid, "churn", config_t,
+                            client=cluster)  # fmt: skip
+    for key in ("train_window", "feature_ranges", "default_status_known"):
+        assert bundles["churn"].metadata[key] == on_driver.metadata[key], key
+    assert bundles["churn"].features == on_driver.features  # the same categories
     day = scoring_as_of(tables, CONFIG.as_of)
     known_at = max(as_of_dates(tables, CONFIG.as_of))
     reference = frates.freeze(tables, known_at)
@@ -277,19 +289,25 @@ def _same_outputs(got: Path, expected: Path) -> None:
     assert sorted(p.name for p in got.iterdir()) == sorted(p.name for p in expected.iterdir())
 
 
+@pytest.mark.parametrize("horizon", [12, 6], ids=["H12", "H6"])
 def test_score_from_a_dataset_on_a_cluster_equals_the_single_machine_run(
-    scoring_book: ScoringBook, cluster: Client, tmp_path: Path
+    scoring_book: ScoringBook, cluster: Client, tmp_path: Path, horizon: int
 ) -> None:
     """``predict score`` of a partitioned dataset: every per-client step on the workers (each
     reading its partition, the previous month end rescored there), the driver holding the
-    skeleton and the clients' rows; every output equals the single machine's."""
+    skeleton and the clients' rows; every output equals the single machine's, at H = 12 and
+    at H = 6 (the one-year PD of the early-warning triggers, the grades and capital read H
+    on both paths)."""
+    features = dataclasses.replace(
+        CONFIG, horizon_months=horizon, inactivity_months=min(6, horizon - 2)
+    )
     dataset = tmp_path / "partitioned"
     ds.write_dataset(scoring_book.raw, dataset, ds.PartitionConfig(partitions=4, batch_rows=900))
     config = ScoreConfig(chunk_size=64)
     plain = score_folder(scoring_book.raw, scoring_book.models, tmp_path / "plain", config,
-                         CONFIG, validated=True, quiet=True)  # fmt: skip
+                         features, validated=True, quiet=True)  # fmt: skip
     address = cluster.scheduler.address  # type: ignore[union-attr]
-    on_dask = score_folder(dataset, scoring_book.models, tmp_path / "dask", config, CONFIG,
+    on_dask = score_folder(dataset, scoring_book.models, tmp_path / "dask", config, features,
                            quiet=True, scheduler=address, cluster_factory=open_cluster)  # fmt: skip
     assert plain.report.previous == "rescored previous month end"
     assert len(plain.early_warning) > 0

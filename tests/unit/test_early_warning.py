@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import pytest
 
+from predict.scoring import early_warning as ew_module
 from predict.scoring.early_warning import (
     EARLY_WARNING_COLUMNS,
     EarlyWarningConfig,
-    early_warning,
     event_windows,
 )
 from predict.scoring.grades import GradesConfig, add_grades
@@ -19,6 +21,11 @@ IDS = ["down", "ratio", "dpd", "old_dpd", "event", "complaint", "old_complaint",
        "promoter", "revenue", "churn", "quiet", "pd_up", "newcomer", "old_revenue",
        "dpd_new_facility"]  # fmt: skip
 CFG = EarlyWarningConfig()
+
+
+def early_warning(*args: Any, horizon_months: int = 12) -> pd.DataFrame:
+    """The list at H = 12 unless a test says otherwise (the horizon is required there)."""
+    return ew_module.early_warning(*args, horizon_months=horizon_months)
 
 
 def _d(*days: str) -> pd.Series:

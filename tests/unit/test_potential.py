@@ -172,14 +172,16 @@ def _scored() -> pd.DataFrame:
 def test_growth_flags_and_a_subset_scored_gives_the_same_flags() -> None:
     reference = _reference()
     scores = _scored()
-    flags = growth_flags(scores, scores["revenue_12m"], reference)
+    flags = growth_flags(scores, scores["revenue_12m"], reference, horizon_months=12)
     # g1 ratio 5 >= 4.2; g2 4 < 4.2; g3 PD above watch; g4 in default; g5 new; g6 no
     # expected contribution (missing); g7 ratio 4.3, no PD (no exposure): flagged
     assert flags.tolist()[:5] == [True, False, False, False, False]
     assert pd.isna(flags.iloc[5]) and bool(flags.iloc[6]) is True
     for i in range(len(scores)):
         alone = scores.iloc[[i]]
-        assert growth_flags(alone, alone["revenue_12m"], reference).equals(flags.iloc[[i]])
+        assert growth_flags(alone, alone["revenue_12m"], reference, horizon_months=12).equals(
+            flags.iloc[[i]]
+        )
 
 
 def test_growth_is_not_flagged_when_the_default_status_pd_or_revenue_is_unknown() -> None:
@@ -194,7 +196,7 @@ def test_growth_is_not_flagged_when_the_default_status_pd_or_revenue_is_unknown(
         {"revenue_12m": [np.nan]},
     ):
         row = base.assign(**change)
-        flag = growth_flags(row, row["revenue_12m"], reference)
+        flag = growth_flags(row, row["revenue_12m"], reference, horizon_months=12)
         assert pd.isna(flag.iloc[0]), change
 
 
@@ -231,7 +233,7 @@ def test_without_a_reference_every_value_is_missing_with_the_reason() -> None:
     out = potential_values(stage, stage, stage, scores["revenue_12m"], None, "why")
     assert out["potential_value"].isna().all()
     assert set(out["potential_not_scored_reason"]) == {"why"}
-    assert growth_flags(scores, scores["revenue_12m"], None).isna().all()
+    assert growth_flags(scores, scores["revenue_12m"], None, horizon_months=12).isna().all()
 
 
 def test_bad_settings_and_references_refused() -> None:

@@ -107,7 +107,7 @@ def client_rows(
                          report.skipped_targets, report.default_status_lacking,
                          report.lifecycle_stage_lacking)  # fmt: skip
     # frozen in the contribution model folder
-    scores = add_potential(scores, features, bundles, horizon_months)
+    scores = add_potential(scores, features, bundles, horizon_months=horizon_months)
     calendar_out_of_range(features, bundles, report, scored_masks(features, scores, bundles))
     quantiles = frozen_contribution_quantiles(bundles)  # from the model folder, never the input
     scores = add_dimensions(scores, features, quantiles, config.dimensions)  # rules may test them

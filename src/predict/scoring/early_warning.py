@@ -125,7 +125,7 @@ def _pct(x: pd.Series) -> pd.Series:
 
 
 def score_triggers(
-    scores: pd.DataFrame, config: EarlyWarningConfig, horizon_months: int = 12
+    scores: pd.DataFrame, config: EarlyWarningConfig, *, horizon_months: int
 ) -> dict[str, pd.Series]:
     """Triggers on the change since the previous scoring: code -> detail (missing: no). The
     default triggers read the one-year PD of the PDs over ``horizon_months``
@@ -366,7 +366,8 @@ def early_warning(
     config: EarlyWarningConfig,
     previous_source: str = "none",
     skipped: list[str] | None = None,
-    horizon_months: int = 12,
+    *,
+    horizon_months: int,
 ) -> pd.DataFrame:
     """The clients with at least one trigger, most triggers first (columns: see module).
 
@@ -377,7 +378,7 @@ def early_warning(
     if skipped is not None:
         skipped.extend(missing)
     return rank_early_warning(
-        early_warning_rows(scores, tables, config, previous_source, horizon_months)
+        early_warning_rows(scores, tables, config, previous_source, horizon_months=horizon_months)
     )
 
 
@@ -386,7 +387,8 @@ def early_warning_rows(
     tables: Mapping[str, pd.DataFrame],
     config: EarlyWarningConfig,
     previous_source: str = "none",
-    horizon_months: int = 12,
+    *,
+    horizon_months: int,
 ) -> pd.DataFrame:
     """The early-warning rows of the clients of ``scores`` with at least one trigger, in the
     order of ``scores``, unranked: each row reads only its client's score row and its
@@ -397,7 +399,7 @@ def early_warning_rows(
     ids = scores["client_id"].astype("str")
     start, end = event_windows(scores, config)
     found = {
-        **score_triggers(scores, config, horizon_months),
+        **score_triggers(scores, config, horizon_months=horizon_months),
         **event_triggers(tables, ids, start, end, config),
     }
     fired = pd.DataFrame(found, index=scores.index)

@@ -72,7 +72,7 @@ class PartBook:
         write_part(scores, path, config.merge_batch_rows)
         early = early_warning_rows(
             scores, tables, config.relationship.early_warning, self.previous_source,
-            self.scorer.features_config.horizon_months,
+            horizon_months=self.scorer.features_config.horizon_months,
         )  # fmt: skip
         counts = ClientScores(scores.iloc[:0], part.report, part.unseen, part.drift, part.previous)
         return PartSummary(

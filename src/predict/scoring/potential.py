@@ -113,7 +113,8 @@ def growth_flags(
     scores: pd.DataFrame,
     revenue_12m: pd.Series,
     reference: Mapping[str, Any] | None,
-    horizon_months: int = 12,
+    *,
+    horizon_months: int,
 ) -> pd.Series:
     """``growth_potential`` per row (see the module); the watch threshold is on the one-year
     PD of the PD over ``horizon_months``."""
@@ -147,7 +148,8 @@ def add_potential(
     scores: pd.DataFrame,
     features: pd.DataFrame,
     bundles: Mapping[str, ModelBundle],
-    horizon_months: int = 12,
+    *,
+    horizon_months: int,
 ) -> pd.DataFrame:
     """``scores`` (row for row with ``features``) with the :data:`COLUMNS` (PDs over
     ``horizon_months``)."""
@@ -167,7 +169,7 @@ def add_potential(
     out = scores.drop(columns=[c for c in COLUMNS if c in scores.columns])
     out = pd.concat([out, values], axis=1)
     revenue = pd.to_numeric(_column(features, "revenue_12m", index), errors="coerce")
-    out["growth_potential"] = growth_flags(out, revenue, reference, horizon_months)
+    out["growth_potential"] = growth_flags(out, revenue, reference, horizon_months=horizon_months)
     if reference is None:
         log.warning("potential value and growth potential not computed: %s", missing)
     return out

@@ -167,7 +167,8 @@ def score_snapshot(
     task = progress.task("drift", total=None)
     counts = drift_counts(features, outputs, bundles)
     progress.done(task)
-    return book_steps(scores, tables, counts, bundles, config, report, whole)
+    return book_steps(scores, tables, counts, bundles, config, report, whole,
+                      horizon_months=horizon_months)  # fmt: skip
 
 
 def book_steps(
@@ -178,6 +179,8 @@ def book_steps(
     config: ScoreConfig,
     report: ScoringReport,
     book: Mapping[str, pd.DataFrame] | None = None,
+    *,
+    horizon_months: int,
 ) -> ScoringResult:
     """The steps after every client's row (:func:`predict.scoring.clients.client_rows`):
     the actions (each client's from its own row), the column order, the early-warning list
@@ -189,7 +192,7 @@ def book_steps(
     report.early_warning_not_evaluated.extend(not_evaluated(tables if book is None else book))
     return _book_result(
         scores,
-        early_warning_rows(scores, tables, ew, report.previous),
+        early_warning_rows(scores, tables, ew, report.previous, horizon_months=horizon_months),
         drift,
         migration_counts(scores),
         (latest(scores, "as_of"), latest(scores, "previous_as_of")),
