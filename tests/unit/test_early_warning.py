@@ -336,4 +336,6 @@ def test_the_default_triggers_read_the_one_year_pd_at_another_horizon() -> None:
     assert "low" not in at_24.index  # 2.02% -> 2.53% a year: no trigger
     # 1 - 0.96^0.5 = 2.02% -> 1 - 0.9025^0.5 = 5.0% a year: x2.5, rose 2.98 points, crossed
     assert at_24.loc["high", "triggers"] == "pd_ratio, default_rise, default_crossed"
-    assert at_24.loc["high", "details"].startswith("PD x2.5; one-year default 2.02% -> 5.0%")
+    assert at_24.loc["high", "details"].startswith(
+        "one-year PD x2.5; one-year default 2.02% -> 5.0%"
+    )

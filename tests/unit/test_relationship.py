@@ -9,6 +9,7 @@ import pytest
 from predict.config import from_dict
 from predict.scoring.capital import CapitalConfig, capital_requirement
 from predict.scoring.relationship import (
+    RULE_COLUMNS,
     ActionRule,
     Condition,
     RelationshipConfig,
@@ -197,6 +198,33 @@ def test_a_rule_column_without_any_value_is_said_once(caplog: pytest.LogCaptureF
     assert out["action"].isna().all()
     why = "none decided: one_year_default_probability unknown (the watch rule)"
     assert (out["action_rule"] == why).all()
+
+
+def test_every_rule_column_says_what_its_missing_value_means() -> None:
+    from predict.scoring import relationship as rel
+
+    classified = set(rel.RESTS_ON) | rel.UNKNOWN_WHEN_MISSING | rel.MISSING_DOES_NOT_APPLY
+    assert RULE_COLUMNS - classified == {"potential_value"}  # decided by its reason
+
+
+def test_a_prospect_without_a_potential_reference_gets_no_guessed_action() -> None:
+    # convert on potential_value > 0, else none: without the reference in the model folder
+    # the value is unknown (either may be right); for an active client it does not apply
+    scores = pd.DataFrame(
+        {
+            "client_id": pd.Series(["p", "a"], dtype="str"),
+            "lifecycle_stage": pd.Series(["potential", "active"], dtype="str"),
+            "potential_value": [np.nan, np.nan],
+            "potential_not_scored_reason": pd.Series(
+                ["no potential reference",
+                 "stage active: potential value is for prospects and new clients"], dtype="str"),
+        }
+    )  # fmt: skip
+    cfg = _three_valued([("convert", [("potential_value", ">", 0.0)])])
+    out = assign_actions(scores, cfg).set_index("client_id")
+    assert pd.isna(out.loc["p", "action"])
+    assert out.loc["p", "action_rule"] == "none decided: potential_value unknown (the convert rule)"
+    assert out.loc["a", "action"] == "maintain"
 
 
 def _three_valued(rules: list[tuple[str, list[tuple[str, str, float]]]]) -> RelationshipConfig:

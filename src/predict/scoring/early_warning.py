@@ -142,7 +142,8 @@ def score_triggers(
     )
     ratio = pd_now / pd_then.where(pd_then > 0)
     hit = (ratio >= config.pd_ratio) & (pd_now >= config.pd_ratio_min_pd)
-    out["pd_ratio"] = ("PD x" + ratio.round(1).astype("str")).where(hit)
+    label = "PD x" if horizon_months == 12 else "one-year PD x"
+    out["pd_ratio"] = (label + ratio.round(1).astype("str")).where(hit)
     for target, rise, threshold in (
         ("default", config.default_rise, config.default_threshold),
         ("churn", config.churn_rise, config.churn_threshold),

@@ -553,10 +553,36 @@ RESTS_ON: dict[str, tuple[str, ...]] = {
     "contribution_change": ("contribution",),
     "expected_contribution_percentile": ("contribution",),
     "relationship_value": ("contribution", "default"),
+    "rating_grade": ("default",),
+    "grade_change": ("default",),
+    "capital": ("default",),
+    "economic_profit": ("contribution", "default"),
+    "raroc": ("contribution", "default"),
+    "contribution_at_risk": ("churn",),
 }
 # Columns whose missing value always means unknown: growth_potential fails closed to NA
 # (scoring/potential.py), ever_defaulted is NA when a default-trigger table is lacking.
 UNKNOWN_WHEN_MISSING = frozenset({"growth_potential", "ever_defaulted", "in_default"})
+# Columns whose missing value does not apply (false): exposure of a client without facilities
+# (none), the previous scoring's values of a client it did not have, a dimension not measured
+# (no survey answer: a rule on satisfaction is about measured satisfaction). lifecycle_stage
+# is decided apart (an unknown stage: no action); potential_value below.
+MISSING_DOES_NOT_APPLY = frozenset(
+    {
+        "ead", "lgd", "utilisation", "limit_total", "drawn", "undrawn", "open_facilities",
+        "segment", "branch_id", "lifecycle_stage", "previous_churn_probability",
+        "previous_default_probability", "realised_contribution_percentile",
+        "satisfaction_score", "loyalty_score", "retention_score", "contribution_score",
+        "trust_score", "relationship_index",
+    }
+)  # fmt: skip
+# potential_value is missing by design for stages other than prospects and new clients and
+# for a client without a segment of converting clients; unknown when the model folder lacks
+# the reference (potential_not_scored_reason says which)
+POTENTIAL_DOES_NOT_APPLY = ("stage ", "no segment", "segment ")
+_UNCLASSIFIED = RULE_COLUMNS - set(RESTS_ON) - UNKNOWN_WHEN_MISSING - MISSING_DOES_NOT_APPLY
+if {"potential_value"} != _UNCLASSIFIED:  # every rule column says what its missing value means
+    raise RuntimeError(f"rule columns without a missing-value rule: {sorted(_UNCLASSIFIED)}")
 
 
 def _unknown_reasons() -> frozenset[str]:
@@ -574,6 +600,10 @@ def unknown_values(scores: pd.DataFrame, column: str) -> np.ndarray:
     missing = scores[column].isna().to_numpy() if column in scores else np.ones(n, dtype=bool)
     if column in UNKNOWN_WHEN_MISSING:
         return np.asarray(missing, dtype=bool)
+    if column == "potential_value" and "potential_not_scored_reason" in scores:
+        said = scores["potential_not_scored_reason"].astype("str")
+        applies = said.notna() & ~said.str.startswith(POTENTIAL_DOES_NOT_APPLY).fillna(False)
+        return np.asarray(missing & applies.to_numpy(dtype=bool), dtype=bool)
     unknown = np.zeros(n, dtype=bool)
     reasons = _unknown_reasons()
     for target in RESTS_ON.get(column, ()):
