@@ -457,6 +457,8 @@ def build_features(
     )
     parts = _run_passes(passes, calendar, query, names, workers)
     frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
+    if frame.empty:  # no client yet: no window to judge (and maybe no dated row at all)
+        return frame
     return mask_short_windows(frame, resolve_data_start(tables, config.data_start))
 
 
