@@ -524,6 +524,12 @@ def test_a_date_with_less_history_than_training_needs_is_refused() -> None:
     with pytest.raises(ValueError, match="before the data") as early:
         check_scoring_date(tables, dt.date(2019, 12, 31), "--as-of", min_history_months=12)
     assert "Choose a month end from 2021-01-31" in str(early.value)
+    # features.data_start later than the rows (2020-09): 12 months of history from there
+    later = dt.date(2020, 9, 30)
+    with pytest.raises(ValueError, match="less history before it than") as short:
+        check_scoring_date(tables, dt.date(2021, 1, 31), "--as-of", min_history_months=12,
+                           start=later)  # fmt: skip
+    assert "Choose a month end from 2021-08-31" in str(short.value)
 
 
 def test_a_date_after_the_data_is_scored_only_when_asked(caplog: pytest.LogCaptureFixture) -> None:

@@ -152,3 +152,14 @@ def test_a_calibrator_of_the_wrong_kind_for_the_task_is_refused() -> None:
     with pytest.raises(CalibrationError, match="'scale' does not fit a binary"):
         make_calibrator("scale", "binary")
     assert make_calibrator("scale", "regression").kind == "scale"
+
+
+def test_auto_calibration_is_isotonic_on_enough_rows_of_each_class_else_platt() -> None:
+    from predict.models.calibration import resolve_calibration
+
+    many = np.r_[np.ones(60), np.zeros(940)]  # 1,000 rows, 60 events
+    assert resolve_calibration("auto", many) == "isotonic"
+    assert resolve_calibration("auto", many[:999]) == "platt"  # 999 rows
+    assert resolve_calibration("auto", np.r_[np.ones(49), np.zeros(2000)]) == "platt"  # 49 events
+    assert resolve_calibration("auto", np.r_[np.zeros(49), np.ones(2000)]) == "platt"  # 49 non
+    assert resolve_calibration("isotonic", many[:10]) == "isotonic"  # a kind given is kept

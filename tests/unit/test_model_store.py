@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
@@ -28,7 +29,7 @@ from predict.models.store import (
     save_bundle,
 )
 from predict.models.training import BoosterConfig, ContributionConfig, TrainConfig, train_model
-from tests.support.splits import Book
+from tests.support.splits import Book, fast_config
 
 
 def _frame() -> pd.DataFrame:
@@ -203,9 +204,12 @@ def test_swapped_folders_are_refused(tmp_path: Path, default_bundle: ModelBundle
     ],
 )
 def test_an_edited_calibrator_is_refused_at_load(
-    tmp_path: Path, default_bundle: ModelBundle, edit: Any, message: str
+    tmp_path: Path, split_book: Book, edit: Any, message: str
 ) -> None:
-    folder = save_bundle(default_bundle, tmp_path / "default")
+    # an isotonic calibrator (the small book's valid period would get platt under auto)
+    isotonic = dataclasses.replace(fast_config(30, 10), calibration="isotonic")
+    bundle = train_model(split_book.train, split_book.valid, "default", isotonic)
+    folder = save_bundle(bundle, tmp_path / "default")
     cal = json.loads((folder / "calibrator.json").read_text())
     assert cal["kind"] == "isotonic"
     cal["y"] = edit(cal["y"])

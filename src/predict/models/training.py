@@ -47,7 +47,7 @@ from predict.features.catalogue import stage_sources, status_sources
 from predict.models import tracking
 from predict.models.baselines import BaselineConfig, make_baseline
 from predict.models.bins import DriftReferenceConfig
-from predict.models.calibration import IdentityCalibrator, make_calibrator
+from predict.models.calibration import IdentityCalibrator, make_calibrator, resolve_calibration
 from predict.models.evaluation import (
     EvaluationConfig,
     json_ready,
@@ -124,7 +124,7 @@ class TrainConfig:
 
     seed: int = 42
     num_threads: int = 2
-    calibration: str = "isotonic"  # churn/default: isotonic | platt
+    calibration: str = "auto"  # churn/default: auto | isotonic | platt
     imbalance: str = "none"  # none | balanced
     exclude_features: tuple[str, ...] = ()
     min_class_rows: int = 10  # churn/default: fewer training rows of a class -> skipped
@@ -500,7 +500,12 @@ def _bundle(
         "valid_window": _window(va),
         "best_iteration": booster.current_iteration(),
         "params": params,
-        "calibration": config.calibration if task == "binary" else config.contribution.calibration,
+        # the calibrator fitted (train.calibration auto resolved on the calibration rows)
+        "calibration": (
+            resolve_calibration(config.calibration, va[LABEL_PREFIX + target].to_numpy("float64"))
+            if task == "binary"
+            else config.contribution.calibration
+        ),
         "feature_ranges": facts.ranges,
         # whether the training rows knew who was in default at t (credit_events or balances
         # given): scoring a client whose status is unknown is then refused (scoring/scope.py)

@@ -43,12 +43,14 @@ def check_scoring_date(
     where: str,
     after_data: bool = False,
     min_history_months: int = 1,
+    start: dt.date | None = None,
 ) -> None:
     """Raise ValueError naming ``where`` (the option or param that gave ``as_of``) when the
     data cannot support scoring at ``as_of`` (before the data, with less than
     ``min_history_months`` of history before it, or after the data end); warn when
-    ``after_data`` lets a date after the data end through."""
-    start, end = data_start(tables), data_end(tables)
+    ``after_data`` lets a date after the data end through. ``start``: the data's first date
+    (``features.data_start`` resolved; default: the tables' first event row)."""
+    start, end = start or data_start(tables), data_end(tables)
     onboarded = tables["clients"]["onboarding_date"]
     first_client = pd.Timestamp(onboarded.min()).date() if onboarded.notna().any() else None
     said = f"scoring as-of {as_of.isoformat()} ({where})"

@@ -371,7 +371,11 @@ def score_folder(
     read the book's skeleton (:mod:`predict.scoring.extract`); scored on this machine.
     """
     from predict.features.build import with_data_start
-    from predict.features.snapshots import require_month_ends, scoring_as_of
+    from predict.features.snapshots import (
+        require_month_ends,
+        resolve_data_start,
+        scoring_as_of,
+    )
 
     report = ScoringReport()
     bundles, report.skipped_targets = load_models(models_dir)
@@ -404,7 +408,8 @@ def score_folder(
             as_of = as_of or scoring_as_of(whole, features_config.as_of)
             require_month_ends([as_of], "scoring as-of (--as-of)")
             check_scoring_date(whole, as_of, where, after_data,
-                               features_config.as_of.min_history_months)  # fmt: skip
+                               features_config.as_of.min_history_months,
+                               resolve_data_start(whole, features_config.data_start))  # fmt: skip
             if skeleton is not None:
                 require_onboarded(tables, as_of)
             inputs = {"input": input_dir, "previous": previous_path, "book": book}
@@ -438,7 +443,11 @@ def _score_dataset_folder(
     the dataset's skeleton (:func:`score_dataset_snapshot`). Its tables were validated
     before ``predict partition`` wrote them."""
     from predict.features.build import with_data_start
-    from predict.features.snapshots import require_month_ends, scoring_as_of
+    from predict.features.snapshots import (
+        require_month_ends,
+        resolve_data_start,
+        scoring_as_of,
+    )
     from predict.scoring.reasons import catalogue_templates
 
     if not scheduler or cluster_factory is None:
@@ -459,7 +468,8 @@ def _score_dataset_folder(
         as_of = as_of or scoring_as_of(skeleton, features_config.as_of)
         require_month_ends([as_of], "scoring as-of (--as-of)")
         check_scoring_date(skeleton, as_of, where, after_data,
-                           features_config.as_of.min_history_months)  # fmt: skip
+                           features_config.as_of.min_history_months,
+                           resolve_data_start(skeleton, features_config.data_start))  # fmt: skip
         settings: dict[str, Any] = {"models": {k: b.version for k, b in bundles.items()}}
         settings |= {"validated": True, "score": repr(config)}
         settings |= {"features": repr(features_config)}
