@@ -451,11 +451,21 @@ def _with_revenue_scale(config: TrainConfig, params: Path | None) -> TrainConfig
     return dataclasses.replace(config, baseline=baseline)
 
 
-def _label_settings(params: Path | None) -> dict[str, int]:
+def _label_settings(params: Path | None) -> dict[str, int] | None:
     """``features.horizon_months`` and ``inactivity_months`` as the features stage read
-    them: the bundle keeps them, and scoring refuses others."""
+    them: the bundle keeps them, and scoring refuses others. A params file without a
+    ``features`` section records none (said; scoring then warns that it cannot check)."""
+    from predict.config import load_params
     from predict.features.build import FeaturesConfig
 
+    path = _params_path(params)
+    if path is not None and "features" not in (load_params(path) or {}):
+        typer.echo(
+            f"warning: {path} has no features section: the models do not record the label "
+            "horizon they are trained for (scoring cannot check it)",
+            err=True,
+        )
+        return None
     features = _settings(params, "features", FeaturesConfig)
     return {
         "horizon_months": features.horizon_months,
