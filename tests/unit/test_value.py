@@ -146,8 +146,11 @@ def test_a_churners_share_of_the_horizon_follows_the_churn_label() -> None:
     # inactive for the last I months of H: leaves within the first H - I, half-way on average
     assert active_share(12, 6) == 0.25 and active_share(12, 0) == 0.5
     assert active_share(24, 6) == pytest.approx(18 / 48)
-    with pytest.raises(ValueError, match="must be in"):
-        active_share(12, 12)
+    # I at or above H (H = 6 with the default I = 6): no activity anywhere in H, share 0;
+    # this stopped the scoring of such a book before
+    assert active_share(6, 6) == 0.0 and active_share(6, 9) == 0.0
+    with pytest.raises(ValueError, match="must be >= 1"):
+        active_share(0, 0)
 
 
 def test_an_unknown_stage_leaves_the_cost_to_serve_unknown() -> None:

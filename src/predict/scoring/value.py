@@ -133,12 +133,15 @@ def active_share(horizon_months: int, inactivity_months: int) -> float:
     open facility and no revenue in the last I months of H, so it leaves within the first
     H - I months; uniformly, half-way through them: ``(H - I) / (2 H)``, 0.25 for H = 12,
     I = 6. (Half-way through H, 0.5, contradicts the label: on the synthetic book churners
-    kept 17-18% of their funded balance over H, measured at three as-of dates.)"""
-    if not 0 <= inactivity_months < horizon_months:
+    kept 17-18% of their funded balance over H, measured at three as-of dates.) With I at
+    or above H (a bank's own params: H = 6 with the default I = 6) a churner has no activity
+    anywhere in H: it left at the as-of date, share 0 (this stopped the scoring before)."""
+    if horizon_months < 1 or inactivity_months < 0:
         raise ValueError(
-            f"inactivity_months {inactivity_months} must be in [0, H = {horizon_months})"
+            f"horizon_months {horizon_months} must be >= 1 and inactivity_months "
+            f"{inactivity_months} >= 0"
         )
-    return (horizon_months - inactivity_months) / (2.0 * horizon_months)
+    return max(horizon_months - inactivity_months, 0) / (2.0 * horizon_months)
 
 
 def add_risk_adjusted_value(
