@@ -124,7 +124,7 @@ class TrainConfig:
 
     seed: int = 42
     num_threads: int = 2
-    calibration: str = "auto"  # churn/default: auto | isotonic | platt
+    calibration: str = "isotonic"  # churn/default: isotonic | platt | auto
     imbalance: str = "none"  # none | balanced
     exclude_features: tuple[str, ...] = ()
     min_class_rows: int = 10  # churn/default: fewer training rows of a class -> skipped
