@@ -163,3 +163,19 @@ def fast_config(rounds: int, stop: int, **booster: Any) -> TrainConfig:
             num_boost_round=rounds, early_stopping_rounds=stop, min_data_in_leaf=20, **booster
         ),
     )
+
+
+def train_into(split: Path, target: str, config: TrainConfig, out: Path, **options: Any) -> Any:
+    """The train stage of ``target`` on the split folder ``split``, its models, metrics and
+    plots under ``out`` (``options``: run_training's keywords, e.g. ``client``)."""
+    from predict.models.training import run_training
+
+    return run_training(
+        split,
+        target,
+        config,
+        models_dir=out / "models",
+        metrics_dir=out / "metrics",
+        plots_dir=out / "plots",
+        **options,
+    )

@@ -163,3 +163,13 @@ def test_auto_calibration_is_isotonic_on_enough_rows_of_each_class_else_platt() 
     assert resolve_calibration("auto", np.r_[np.ones(49), np.zeros(2000)]) == "platt"  # 49 events
     assert resolve_calibration("auto", np.r_[np.zeros(49), np.ones(2000)]) == "platt"  # 49 non
     assert resolve_calibration("isotonic", many[:10]) == "isotonic"  # a kind given is kept
+
+
+def test_platt_fits_platts_targets_on_a_separable_set() -> None:
+    # 3 non-events at score 0.2, 2 events at 0.8: the plain fit has no finite solution
+    # (perfect separation). With Platt's targets, 1 / (3 + 2) = 0.2 and (2 + 1) / (2 + 2) =
+    # 0.75, two scores and two parameters fit them exactly
+    score = np.array([0.2, 0.2, 0.2, 0.8, 0.8])
+    cal = PlattCalibrator().fit(score, np.array([0, 0, 0, 1, 1]))
+    np.testing.assert_allclose(cal.transform(np.array([0.2, 0.8])), [0.2, 0.75], rtol=1e-9)
+    assert np.isfinite(cal.a_) and np.isfinite(cal.b_)

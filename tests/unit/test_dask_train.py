@@ -20,8 +20,8 @@ from predict.io import read_json
 from predict.models import bins
 from predict.models.dask_train import read_train, sample_positions
 from predict.models.refit import RefitConfig
-from predict.models.training import TrainConfig, run_training
-from tests.support.splits import Book, fast_config, make_split, write_split
+from predict.models.training import TrainConfig
+from tests.support.splits import Book, fast_config, make_split, train_into, write_split
 
 ROW_GROUP = 150  # rows per row group of the test's train.parquet: 800 rows, 6 groups
 
@@ -66,16 +66,7 @@ def _run(
     client: Client | None,
     tracking_uri: str | None = None,
 ) -> Any:
-    return run_training(
-        split,
-        target,
-        config,
-        models_dir=out / "models",
-        metrics_dir=out / "metrics",
-        plots_dir=out / "plots",
-        client=client,
-        tracking_uri=tracking_uri,
-    )
+    return train_into(split, target, config, out, client=client, tracking_uri=tracking_uri)
 
 
 def _metadata(out: Path, target: str) -> dict[str, Any]:

@@ -23,14 +23,13 @@ from predict.models.store import load_bundle
 from predict.models.training import (
     TrainConfig,
     final_model,
-    run_training,
     train_model,
 )
 from predict.report.card_sections import CardPolicy, ModelCardConfig
 from predict.report.inputs import ModelInfo
 from predict.report.model_card import card_page, model_card
 from predict.report.site import environment
-from tests.support.splits import Book, fast_config, make_book, write_split
+from tests.support.splits import Book, fast_config, make_book, train_into, write_split
 
 FAST = fast_config(60, 15, learning_rate=0.1)
 
@@ -117,20 +116,9 @@ def test_refit_has_the_rules_fixed_trees_and_is_calibrated_on_test(
     assert final.metadata["valid_window"]["to"] == str(test["as_of"].max().date())
 
 
-def _train(split: Path, target: str, config: TrainConfig, out: Path):  # type: ignore[no-untyped-def]
-    return run_training(
-        split,
-        target,
-        config,
-        models_dir=out / "models",
-        metrics_dir=out / "metrics",
-        plots_dir=out / "plots",
-    )
-
-
 def test_disabled_refit_saves_the_evaluation_fit_as_today(tmp_path: Path, split_book: Book) -> None:
     split = write_split(split_book, tmp_path / "split")
-    result = _train(split, "churn", FAST, tmp_path)
+    result = train_into(split, "churn", FAST, tmp_path)
     direct = train_model(split_book.train, split_book.valid, "churn", FAST)
     loaded = load_bundle(tmp_path / "models" / "churn")
     assert loaded.booster.model_to_string() == direct.booster.model_to_string()
@@ -142,8 +130,8 @@ def test_disabled_refit_saves_the_evaluation_fit_as_today(tmp_path: Path, split_
 
 def test_refit_bundle_loads_scores_and_carries_references(tmp_path: Path, split_book: Book) -> None:
     split = write_split(split_book, tmp_path / "split")
-    off = _train(split, "default", FAST, tmp_path / "off")
-    on = _train(split, "default", _refit("sqrt_rows", "default"), tmp_path / "on")
+    off = train_into(split, "default", FAST, tmp_path / "off")
+    on = train_into(split, "default", _refit("sqrt_rows", "default"), tmp_path / "on")
     bundle = load_bundle(tmp_path / "on" / "models" / "default")
     assert bundle.metadata["fit"] == "refit"
     # the same frozen references as the evaluation fit: the rate reference of the split, the

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -143,7 +144,9 @@ def test_empty_set_is_an_error() -> None:
         split_table(frame, LABELLED, 12, SplitConfig())
 
 
-def test_run_writes_three_sets_and_the_metrics(tmp_path: Path) -> None:
+def _features_folder(tmp_path: Path) -> tuple[pd.DataFrame, Path, dict[str, Any]]:
+    """A features stage's output folder of 10 clients: the table, snapshots.json and the
+    rate reference; returns the table, its path and the reference."""
     frame = _feature_table(QUARTERS, n_clients=10)
     features = tmp_path / "features" / "features.parquet"
     features.parent.mkdir()
@@ -154,6 +157,11 @@ def test_run_writes_three_sets_and_the_metrics(tmp_path: Path) -> None:
     )
     reference = {"format": "predict.rate_reference/1", "known_at": "2024-12-31", "rows": []}
     (features.parent / "rate_reference.json").write_text(json.dumps(reference))
+    return frame, features, reference
+
+
+def test_run_writes_three_sets_and_the_metrics(tmp_path: Path) -> None:
+    frame, features, reference = _features_folder(tmp_path)
     run(features, tmp_path / "split", tmp_path / "metrics" / "split.json", SplitConfig())
     assert json.loads((tmp_path / "split" / "rate_reference.json").read_text()) == reference
     metrics = json.loads((tmp_path / "metrics" / "detail" / "split.json").read_text())
@@ -171,16 +179,7 @@ def test_run_writes_three_sets_and_the_metrics(tmp_path: Path) -> None:
 def test_the_sets_are_written_in_bounded_row_groups_with_the_same_rows(tmp_path: Path) -> None:
     # the row grouping (read a row group per task by a Dask cluster's workers) changes
     # nothing of the rows: the same frame as one row group, and each group its own slice
-    frame = _feature_table(QUARTERS, n_clients=10)
-    features = tmp_path / "features" / "features.parquet"
-    features.parent.mkdir()
-    frame.to_parquet(features)
-    snapshots = [{"as_of": d.isoformat(), "censored": d not in LABELLED} for d in QUARTERS]
-    (features.parent / "snapshots.json").write_text(
-        json.dumps({"horizon_months": 12, "snapshots": snapshots})
-    )
-    reference = {"format": "predict.rate_reference/1", "known_at": "2024-12-31", "rows": []}
-    (features.parent / "rate_reference.json").write_text(json.dumps(reference))
+    features = _features_folder(tmp_path)[1]
     metrics = tmp_path / "metrics" / "split.json"
     run(features, tmp_path / "whole", metrics, SplitConfig(row_group_rows=10**6))
     run(features, tmp_path / "groups", metrics, SplitConfig(row_group_rows=7))
@@ -207,8 +206,7 @@ def test_the_default_row_groups_are_pyarrows_own_so_the_files_are_as_before(
 ) -> None:
     # the split's fingerprint (the models' data_hash and versions) hashes the files' bytes
     frame = _feature_table(QUARTERS, n_clients=10)
-    before = frame.to_parquet(tmp_path / "before.parquet", index=False)
-    assert before is None
+    frame.to_parquet(tmp_path / "before.parquet", index=False)
     write_parquet(frame, tmp_path / "now.parquet", row_group_rows=SplitConfig().row_group_rows)
     assert (tmp_path / "now.parquet").read_bytes() == (tmp_path / "before.parquet").read_bytes()
 

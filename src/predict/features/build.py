@@ -494,7 +494,7 @@ def mask_short_windows(frame: pd.DataFrame, start: dt.date) -> pd.DataFrame:
     such a window holds only the months the data covers, so a count or a sum of it reads
     too low (0 events where the months before the data are unknown) and a mean or maximum
     rests on fewer months than its name says. Missing, not a guess: LightGBM learns what a
-    missing value means, and scoring explains nothing with it. Measured on the synthetic
+    missing value means. Measured on the synthetic
     book (data from 2020-01): the 24-month counts (watchlist_24m, months_in_arrears_24m,
     ...) and ``csat_trend_12m`` were built from 12-21 months at the four as-of dates of
     2020-12 to 2021-09; a 13-month retail history read ``revenue_12m`` equal to

@@ -670,11 +670,15 @@ def _baseline_block(
     label = LABEL_PREFIX + bundle.target
     baseline.fit(train, train[label].to_numpy("float64"), valid, valid[label].to_numpy("float64"))
     pred = baseline.predict(test)
-    y = test[label].to_numpy("float64")
-    return {
-        "name": baseline.name,
-        **target_metrics(bundle.task, y, pred, config.evaluation.n_bins),
-    }, pred
+    return _baseline_figures(baseline.name, bundle.task, test[label], pred, config), pred
+
+
+def _baseline_figures(
+    name: str, task: str, y: pd.Series, pred: np.ndarray, config: TrainConfig
+) -> dict[str, Any]:
+    """The baseline's block of the metrics: its name and its figures on the test rows."""
+    metrics = target_metrics(task, y.to_numpy("float64"), pred, config.evaluation.n_bins)
+    return {"name": name, **metrics}
 
 
 def _segment_block(
@@ -812,11 +816,7 @@ def _baseline_block_dask(
         empty = train._meta
         baseline.fit(empty, empty[label].to_numpy("float64"), va, va[label].to_numpy("float64"))
         pred = baseline.predict(test)
-    y = test[label].to_numpy("float64")
-    return {
-        "name": baseline.name,
-        **target_metrics(bundle.task, y, pred, config.evaluation.n_bins),
-    }, pred
+    return _baseline_figures(baseline.name, bundle.task, test[label], pred, config), pred
 
 
 def _model_settings(config: TrainConfig) -> dict[str, Any]:

@@ -540,7 +540,8 @@ def _condition_mask(frame: pd.DataFrame, cond: Condition) -> np.ndarray:
 
 # A rule column that rests on a model's output: its missing value is *unknown* for a client
 # the model could not score (its model not applied, or the client's not-scored reason one of
-# UNKNOWN_REASONS), and *does not apply* otherwise (no exposure, inactive, no previous score).
+# _unknown_reasons()), and *does not apply* otherwise (no exposure, inactive, no previous
+# score).
 RESTS_ON: dict[str, tuple[str, ...]] = {
     "default_probability": ("default",),
     "default_probability_change": ("default",),
@@ -593,11 +594,10 @@ def _unknown_reasons() -> frozenset[str]:
 
 
 def unknown_values(scores: pd.DataFrame, column: str) -> np.ndarray:
-    """Rows whose ``column`` is missing because it is *unknown* (see :data:`RESTS_ON`), not
-    because it does not apply; an absent column is unknown only when the model it rests on
-    was not applied at all."""
+    """Rows whose ``column`` (one of ``scores``) is missing because it is *unknown* (see
+    :data:`RESTS_ON`), not because it does not apply."""
     n = len(scores)
-    missing = scores[column].isna().to_numpy() if column in scores else np.ones(n, dtype=bool)
+    missing = scores[column].isna().to_numpy()
     if column in UNKNOWN_WHEN_MISSING:
         return np.asarray(missing, dtype=bool)
     if column == "potential_value" and "potential_not_scored_reason" in scores:
